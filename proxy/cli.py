@@ -1,0 +1,56 @@
+"""`driftgate`: the top-level command; subcommands register through entry points."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+
+from proxy import __version__
+from proxy.errors import DriftgateError
+
+ENTRY_POINT_GROUP = "driftgate.commands"
+Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with every registered subcommand attached."""
+    parser = argparse.ArgumentParser(
+        prog="driftgate",
+        description=(
+            "A local LLM gateway (Anthropic Messages + OpenAI Chat Completions on "
+            "http://127.0.0.1:3456) and a drift watcher that turns upstream change "
+            "into reviewable pull requests."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"driftgate {__version__}")
+    parser.add_argument(
+        "--config", metavar="PATH", help="config file (default: $DRIFTGATE_HOME/config.toml, ~/.driftgate)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        register: Register = ep.load()
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; DriftgateError becomes one line on stderr and exit status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except DriftgateError as exc:
+        print(f"driftgate: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""The one typed configuration object: file, then environment, then flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+
+from proxy.errors import ConfigError
+
+BackendKind = Literal["anthropic", "openai"]
+BACKEND_KINDS: tuple[str, ...] = ("anthropic", "openai")
+DEFAULT_PORT = 3456
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_MAX_BODY = 32 * 1024 * 1024
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "anthropic": "https://api.anthropic.com",
+    "openai": "https://api.openai.com/v1",
+}
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """One upstream the gateway can route to."""
+
+    name: str
+    kind: str
+    base_url: str
+    key_env: str | None = None
+    key: str | None = None
+    auth: str = "key"  # "key" or "passthrough" (anthropic kind: the client's own credentials)
+    models: tuple[str, ...] = ()  # ids or glob patterns this backend claims
+    timeout: float = 600.0
+    connect_timeout: float = 10.0
+
+    def resolve_key(self, env: Mapping[str, str]) -> str | None:
+        """The API key: an inline key wins over the named environment variable."""
+        if self.key:
+            return self.key
+        if self.key_env:
+            return env.get(self.key_env) or None
+        return None
+
+    def redacted(self) -> dict[str, Any]:
+        """A printable view with the key hidden."""
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "base_url": self.base_url}
+        if self.auth != "key":
+            out["auth"] = self.auth
+        if self.key_env:
+            out["key_env"] = self.key_env
+        if self.key:
+            out["key"] = redact_secret(self.key)
+        if self.models:
+            out["models"] = list(self.models)
+        return out
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the gateway and the CLI read, loaded once and passed down."""
+
+    home: Path
+    path: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    api_key: str | None = None  # DRIFTGATE_API_KEY: required from clients when not on loopback
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    backends: tuple[BackendConfig, ...] = ()
+    default_backend: str | None = None
+    fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    cooldown_seconds: float = 30.0
+    templates_dir: Path | None = None
+    convert_unsupported: bool = False  # convert, rather than reject, what a model's template marks unsupported
+    log_level: str = "info"
+    shape_log: Path | None = None
+    watch: Mapping[str, Any] = field(default_factory=dict)  # the [watch] table, read by watchers
+
+    def backend(self, name: str) -> BackendConfig | None:
+        """The backend called `name`, if configured."""
+        for b in self.backends:
+            if b.name == name:
+                return b
+        return None
+
+    def with_overrides(self, **changes: Any) -> Config:
+        """A copy with flag values applied (flags win over file and environment)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def redact_secret(value: str) -> str:
+    """Show only enough of a secret to recognise it: its first 4 and last 2 characters."""
+    if len(value) <= 8:
+        return "****"
+    return f"{value[:4]}…{value[-2:]}"
+
+
+def driftgate_home(env: Mapping[str, str]) -> Path:
+    """`DRIFTGATE_HOME`, else `~/.driftgate`."""
+    raw = env.get("DRIFTGATE_HOME")
+    return Path(raw).expanduser() if raw else Path.home() / ".driftgate"
+
+
+def _backend_from_table(name: str, table: Mapping[str, Any]) -> BackendConfig:
+    kind = table.get("kind")
+    if kind not in BACKEND_KINDS:
+        raise ConfigError(f"backend {name!r}: kind must be one of {', '.join(BACKEND_KINDS)}, got {kind!r}")
+    base_url = str(table.get("base_url") or DEFAULT_BASE_URLS[kind]).rstrip("/")
+    auth = str(table.get("auth", "key"))
+    if auth not in ("key", "passthrough"):
+        raise ConfigError(f"backend {name!r}: auth must be 'key' or 'passthrough', got {auth!r}")
+    if auth == "passthrough" and kind != "anthropic":
+        raise ConfigError(f"backend {name!r}: auth = 'passthrough' is only for anthropic-kind backends")
+    models = table.get("models", [])
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise ConfigError(f"backend {name!r}: models must be a list of strings")
+    return BackendConfig(
+        name=name,
+        kind=kind,
+        base_url=base_url,
+        key_env=table.get("key_env"),
+        key=table.get("key"),
+        auth=auth,
+        models=tuple(models),
+        timeout=float(table.get("timeout", 600.0)),
+        connect_timeout=float(table.get("connect_timeout", 10.0)),
+    )
+
+
+def default_backends(env: Mapping[str, str]) -> tuple[BackendConfig, ...]:
+    """With no config file: backends from ANTHROPIC_API_KEY / OPENAI_API_KEY."""
+    out: list[BackendConfig] = []
+    if env.get("ANTHROPIC_API_KEY"):
+        out.append(
+            BackendConfig(
+                name="anthropic",
+                kind="anthropic",
+                base_url=env.get("ANTHROPIC_BASE_URL", DEFAULT_BASE_URLS["anthropic"]).rstrip("/"),
+                key_env="ANTHROPIC_API_KEY",
+            )
+        )
+    if env.get("OPENAI_API_KEY"):
+        out.append(
+            BackendConfig(
+                name="openai",
+                kind="openai",
+                base_url=env.get("OPENAI_BASE_URL", DEFAULT_BASE_URLS["openai"]).rstrip("/"),
+                key_env="OPENAI_API_KEY",
+            )
+        )
+    return tuple(out)
+
+
+def read_table(path: Path) -> dict[str, Any]:
+    """The raw TOML table at `path` ({} when the file does not exist)."""
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) -> Config:
+    """Load the config: `path` (or `--config`), else `$DRIFTGATE_HOME/config.toml`; env fills gaps."""
+    env = os.environ if env is None else env
+    home = driftgate_home(env)
+    cfg_path = path or home / "config.toml"
+    table = read_table(cfg_path)
+    gw = table.get("gateway", {})
+    backends_tbl = table.get("backends", {})
+    if not isinstance(backends_tbl, dict):
+        raise ConfigError(f"{cfg_path}: [backends] must be a table of tables")
+    backends = tuple(_backend_from_table(n, t) for n, t in backends_tbl.items())
+    backends = backends or default_backends(env)
+    fallbacks_raw = table.get("fallbacks", {})
+    fallbacks = {str(k): tuple(str(x) for x in v) for k, v in fallbacks_raw.items()}
+    templates_dir = gw.get("templates_dir") or env.get("DRIFTGATE_TEMPLATES_DIR")
+    shape_log = gw.get("shape_log")
+    default_backend = gw.get("default_backend")
+    if default_backend and not any(b.name == default_backend for b in backends):
+        raise ConfigError(f"{cfg_path}: default_backend {default_backend!r} is not a configured backend")
+    return Config(
+        home=home,
+        path=cfg_path,
+        host=str(gw.get("host", DEFAULT_HOST)),
+        port=int(env.get("DRIFTGATE_PORT") or gw.get("port", DEFAULT_PORT)),
+        api_key=env.get("DRIFTGATE_API_KEY") or None,
+        max_body_bytes=int(gw.get("max_body_bytes", DEFAULT_MAX_BODY)),
+        backends=backends,
+        default_backend=default_backend,
+        fallbacks=fallbacks,
+        cooldown_seconds=float(gw.get("cooldown_seconds", 30.0)),
+        templates_dir=Path(templates_dir).expanduser() if templates_dir else None,
+        convert_unsupported=bool(gw.get("convert_unsupported", False)),
+        log_level=str(gw.get("log_level", "info")),
+        shape_log=Path(shape_log).expanduser() if shape_log else None,
+        watch=table.get("watch", {}),
+    )
+
+
+def write_table(path: Path, table: Mapping[str, Any]) -> None:
+    """Write the TOML table atomically; 0600 when it holds a key (it always may)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    data = tomli_w.dumps(dict(table)).encode()
+    holds_key = any(isinstance(t, dict) and t.get("key") for t in table.get("backends", {}).values())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if holds_key else 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    if holds_key:
+        os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
