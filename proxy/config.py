@@ -105,7 +105,16 @@ def driftgate_home(env: Mapping[str, str]) -> Path:
     return Path(raw).expanduser() if raw else Path.home() / ".driftgate"
 
 
+def _number(convert: type[int] | type[float], value: Any, what: str) -> Any:
+    try:
+        return convert(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be a number, got {value!r}") from None
+
+
 def _backend_from_table(name: str, table: Mapping[str, Any]) -> BackendConfig:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"backend {name!r}: must be a table ([backends.{name}])")
     kind = table.get("kind")
     if kind not in BACKEND_KINDS:
         raise ConfigError(f"backend {name!r}: kind must be one of {', '.join(BACKEND_KINDS)}, got {kind!r}")
@@ -126,8 +135,10 @@ def _backend_from_table(name: str, table: Mapping[str, Any]) -> BackendConfig:
         key=table.get("key"),
         auth=auth,
         models=tuple(models),
-        timeout=float(table.get("timeout", 600.0)),
-        connect_timeout=float(table.get("connect_timeout", 10.0)),
+        timeout=_number(float, table.get("timeout", 600.0), f"backend {name!r}: timeout"),
+        connect_timeout=_number(
+            float, table.get("connect_timeout", 10.0), f"backend {name!r}: connect_timeout"
+        ),
     )
 
 
@@ -139,7 +150,7 @@ def default_backends(env: Mapping[str, str]) -> tuple[BackendConfig, ...]:
             BackendConfig(
                 name="anthropic",
                 kind="anthropic",
-                base_url=env.get("ANTHROPIC_BASE_URL", DEFAULT_BASE_URLS["anthropic"]).rstrip("/"),
+                base_url=(env.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URLS["anthropic"]).rstrip("/"),
                 key_env="ANTHROPIC_API_KEY",
             )
         )
@@ -148,7 +159,7 @@ def default_backends(env: Mapping[str, str]) -> tuple[BackendConfig, ...]:
             BackendConfig(
                 name="openai",
                 kind="openai",
-                base_url=env.get("OPENAI_BASE_URL", DEFAULT_BASE_URLS["openai"]).rstrip("/"),
+                base_url=(env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URLS["openai"]).rstrip("/"),
                 key_env="OPENAI_API_KEY",
             )
         )
@@ -173,14 +184,23 @@ def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) 
     cfg_path = path or home / "config.toml"
     table = read_table(cfg_path)
     gw = table.get("gateway", {})
+    if not isinstance(gw, dict):
+        raise ConfigError(f"{cfg_path}: [gateway] must be a table")
     backends_tbl = table.get("backends", {})
     if not isinstance(backends_tbl, dict):
         raise ConfigError(f"{cfg_path}: [backends] must be a table of tables")
     backends = tuple(_backend_from_table(n, t) for n, t in backends_tbl.items())
     backends = backends or default_backends(env)
     fallbacks_raw = table.get("fallbacks", {})
-    fallbacks = {str(k): tuple(str(x) for x in v) for k, v in fallbacks_raw.items()}
-    templates_dir = gw.get("templates_dir") or env.get("DRIFTGATE_TEMPLATES_DIR")
+    if not isinstance(fallbacks_raw, dict) or not all(
+        isinstance(v, list) and all(isinstance(x, str) for x in v) for v in fallbacks_raw.values()
+    ):
+        raise ConfigError(
+            f'{cfg_path}: [fallbacks] maps a model to a list, e.g. opus = ["openai:gpt-5.4"]'
+        )
+    fallbacks = {str(k): tuple(v) for k, v in fallbacks_raw.items()}
+    # Environment beats file, as for DRIFTGATE_PORT.
+    templates_dir = env.get("DRIFTGATE_TEMPLATES_DIR") or gw.get("templates_dir")
     shape_log = gw.get("shape_log")
     default_backend = gw.get("default_backend")
     if default_backend and not any(b.name == default_backend for b in backends):
@@ -189,13 +209,13 @@ def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) 
         home=home,
         path=cfg_path,
         host=str(gw.get("host", DEFAULT_HOST)),
-        port=int(env.get("DRIFTGATE_PORT") or gw.get("port", DEFAULT_PORT)),
+        port=_number(int, env.get("DRIFTGATE_PORT") or gw.get("port", DEFAULT_PORT), "port"),
         api_key=env.get("DRIFTGATE_API_KEY") or None,
-        max_body_bytes=int(gw.get("max_body_bytes", DEFAULT_MAX_BODY)),
+        max_body_bytes=_number(int, gw.get("max_body_bytes", DEFAULT_MAX_BODY), "max_body_bytes"),
         backends=backends,
         default_backend=default_backend,
         fallbacks=fallbacks,
-        cooldown_seconds=float(gw.get("cooldown_seconds", 30.0)),
+        cooldown_seconds=_number(float, gw.get("cooldown_seconds", 30.0), "cooldown_seconds"),
         templates_dir=Path(templates_dir).expanduser() if templates_dir else None,
         convert_unsupported=bool(gw.get("convert_unsupported", False)),
         log_level=str(gw.get("log_level", "info")),

@@ -1,0 +1,102 @@
+"""`driftgate usage`: requests, tokens, cost and latency per backend and model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from proxy.analytics import open_db, summarise, usage_db_path
+from proxy.config import load_config
+
+_COLUMNS = (
+    ("backend", "BACKEND"),
+    ("model", "MODEL"),
+    ("requests", "REQS"),
+    ("errors", "ERRS"),
+    ("input_tokens", "IN"),
+    ("output_tokens", "OUT"),
+    ("cache_read_tokens", "CACHE_R"),
+    ("cache_write_tokens", "CACHE_W"),
+    ("cost_usd", "COST_USD"),
+    ("avg_latency_ms", "AVG_MS"),
+    ("avg_ttfb_ms", "TTFB_MS"),
+    ("count_tokens", "COUNT_TOK"),
+)
+
+
+def register(sub: Any) -> None:
+    """Attach `driftgate usage`."""
+    parser = sub.add_parser(
+        "usage",
+        help="show recorded usage, cost and latency per backend and model",
+        description=(
+            "Totals per backend and model from $DRIFTGATE_HOME/usage.sqlite3, which the gateway "
+            "writes after each response. Costs use the templates' prices per million tokens; "
+            "COST_USD ends in '+' when some requests had no known price. count_tokens calls are "
+            "counted in COUNT_TOK, never as requests."
+        ),
+    )
+    parser.add_argument(
+        "--since", type=float, metavar="HOURS", help="only the last HOURS hours (default: all)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the rows as a JSON array")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the usage summary."""
+    config = load_config(path=Path(args.config) if getattr(args, "config", None) else None)
+    since = time.time() - args.since * 3600 if args.since is not None else None
+    path = usage_db_path(config.home)
+    rows: list[dict[str, Any]] = []
+    if path.exists():
+        conn = open_db(path)
+        try:
+            rows = summarise(conn, since)
+        finally:
+            conn.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(f"no usage recorded yet ({path})")
+    else:
+        print(format_table(rows))
+    return 0
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """Rows as aligned text columns, numbers right-aligned, with a total line."""
+    cells = [[title for _, title in _COLUMNS]]
+    cells += [[_cell(key, row) for key, _ in _COLUMNS] for row in rows]
+    total: dict[str, Any] = {"backend": "TOTAL", "model": ""}
+    for key in ("requests", "errors", "input_tokens", "output_tokens", "cache_read_tokens",
+                "cache_write_tokens", "count_tokens", "unpriced"):  # fmt: skip
+        total[key] = sum(r[key] or 0 for r in rows)
+    priced = [r["cost_usd"] for r in rows if r["cost_usd"] is not None]
+    total["cost_usd"] = sum(priced) if priced else None
+    total["avg_latency_ms"] = total["avg_ttfb_ms"] = None
+    cells.append([_cell(key, total) for key, _ in _COLUMNS])
+    widths = [max(len(row[i]) for row in cells) for i in range(len(_COLUMNS))]
+    lines = []
+    for row in cells:
+        parts = [
+            c.ljust(w) if i < 2 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def _cell(key: str, row: dict[str, Any]) -> str:
+    value = row.get(key)
+    if key == "cost_usd":
+        text = "-" if value is None else f"{value:.4f}"
+        return text + "+" if row.get("unpriced") and value is not None else text
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.0f}"
+    return str(value)

@@ -1,0 +1,208 @@
+"""Fit a request to what its model's template says the model accepts, before forwarding."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from proxy.errors import Dialect, InvalidRequest
+from proxy.routing import Route
+from proxy.templates.loader import TemplateSet
+
+CLAMPED = "x-driftgate-max-tokens-clamped"
+CONVERTED = "x-driftgate-converted"
+_MAX_THINKING_BUDGET = 16000
+_MIN_THINKING_BUDGET = 1024  # the Messages API rejects a smaller budget_tokens
+_CONVERT_HINT = "or set convert_unsupported = true under [gateway] to have driftgate convert it"
+
+
+@dataclass
+class Normalised:
+    """The body to forward (the caller's own dict when nothing changed) and headers for the client."""
+
+    body: dict[str, Any]
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+
+class _Edit:
+    """Copy-on-write over the request body, collecting the headers that report each change."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+        self.copied = False
+        self.converted: list[str] = []
+        self.headers: dict[str, str] = {}
+
+    def set(self, key: str, value: Any) -> None:
+        self._copy()
+        self.body[key] = value
+
+    def drop(self, key: str) -> None:
+        self._copy()
+        del self.body[key]
+
+    def _copy(self) -> None:
+        if not self.copied:
+            self.body = dict(self.body)
+            self.copied = True
+
+    def result(self) -> Normalised:
+        if self.converted:
+            self.headers[CONVERTED] = ", ".join(self.converted)
+        return Normalised(self.body, self.headers)
+
+
+def normalise(
+    body: dict[str, Any],
+    dialect: Dialect,
+    route: Route,
+    templates: TemplateSet,
+    *,
+    convert_unsupported: bool,
+) -> Normalised:
+    """Clamp max tokens and reject or convert what the model's template marks unsupported."""
+    template = templates.get(dialect)
+    facts = template.doc["models"].get(route.model) if template is not None else None
+    if not facts:
+        return Normalised(body, {})
+    edit = _Edit(body)
+    caps = facts.get("capabilities") or {}
+    if dialect == "anthropic":
+        _anthropic_capabilities(edit, route.model, caps, convert_unsupported)
+        _clamp(edit, ("max_tokens",), facts.get("max_output_tokens"))
+        _fit_thinking_budget(edit)
+    else:
+        _openai_capabilities(edit, route.model, caps, convert_unsupported)
+        _clamp(edit, ("max_tokens", "max_completion_tokens"), facts.get("max_output_tokens"))
+    return edit.result()
+
+
+def _unsupported(model: str, what: str, capability: str, fix: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"model {model!r} does not support {what} (its template marks {capability!r} unsupported); {fix}"
+    )
+
+
+def _anthropic_capabilities(edit: _Edit, model: str, caps: Any, convert: bool) -> None:
+    thinking = edit.body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") != "disabled":
+        if caps.get("thinking") is False:
+            if not convert:
+                raise _unsupported(
+                    model, "extended thinking", "thinking", f"remove 'thinking', {_CONVERT_HINT}"
+                )
+            edit.drop("thinking")
+            edit.converted.append("thinking->dropped")
+        elif thinking.get("type") == "adaptive" and caps.get("adaptive_thinking") is False:
+            if not convert:
+                raise _unsupported(
+                    model,
+                    "adaptive thinking",
+                    "adaptive_thinking",
+                    f"send thinking {{'type': 'enabled', 'budget_tokens': N}} instead, {_CONVERT_HINT}",
+                )
+            _adaptive_to_enabled(edit, thinking)
+    if caps.get("tools") is False and edit.body.get("tools"):
+        raise _unsupported(model, "tools", "tools", "remove 'tools' or pick a model that has them")
+    if caps.get("vision") is False and _has_block(edit.body.get("messages"), "image"):
+        raise _unsupported(
+            model, "images", "vision", "remove the image blocks or pick a vision model"
+        )
+
+
+def _adaptive_to_enabled(edit: _Edit, thinking: dict[str, Any]) -> None:
+    max_tokens = edit.body.get("max_tokens")
+    budget = min(max_tokens - 1, _MAX_THINKING_BUDGET) if isinstance(max_tokens, int) else 0
+    if budget < _MIN_THINKING_BUDGET:
+        # No legal budget fits under this max_tokens; answering without thinking beats a 400 upstream.
+        edit.drop("thinking")
+        edit.converted.append("thinking.adaptive->dropped")
+        return
+    converted = {k: v for k, v in thinking.items() if k != "type"}
+    converted.update(type="enabled", budget_tokens=budget)
+    edit.set("thinking", converted)
+    edit.converted.append("thinking.adaptive->enabled")
+
+
+def _openai_capabilities(edit: _Edit, model: str, caps: Any, convert: bool) -> None:
+    if caps.get("reasoning") is False and edit.body.get("reasoning_effort") is not None:
+        if not convert:
+            raise _unsupported(
+                model,
+                "reasoning_effort",
+                "reasoning",
+                f"remove 'reasoning_effort', {_CONVERT_HINT}",
+            )
+        edit.drop("reasoning_effort")
+        edit.converted.append("reasoning_effort->dropped")
+    if caps.get("tools") is False and edit.body.get("tools"):
+        raise _unsupported(model, "tools", "tools", "remove 'tools' or pick a model that has them")
+    if caps.get("vision") is False and _has_block(edit.body.get("messages"), "image_url"):
+        raise _unsupported(
+            model, "images", "vision", "remove the image parts or pick a vision model"
+        )
+
+
+def _clamp(edit: _Edit, keys: tuple[str, ...], limit: Any) -> None:
+    if not isinstance(limit, int):
+        return
+    for key in keys:
+        asked = edit.body.get(key)
+        if isinstance(asked, int) and not isinstance(asked, bool) and asked > limit:
+            edit.set(key, limit)
+            edit.headers[CLAMPED] = f"{asked}->{limit}"
+
+
+def _fit_thinking_budget(edit: _Edit) -> None:
+    """After a clamp, keep budget_tokens below max_tokens as the Messages API requires."""
+    if CLAMPED not in edit.headers:
+        return
+    thinking = edit.body.get("thinking")
+    max_tokens = edit.body.get("max_tokens")
+    if not isinstance(thinking, dict) or not isinstance(max_tokens, int):
+        return
+    budget = thinking.get("budget_tokens")
+    if isinstance(budget, int) and budget >= max_tokens:
+        edit.set("thinking", {**thinking, "budget_tokens": max_tokens - 1})
+        edit.converted.append(f"thinking.budget_tokens {budget}->{max_tokens - 1}")
+
+
+def _has_block(messages: Any, block_type: str) -> bool:
+    """Whether any message content (including tool results) holds a block of `block_type`."""
+    if not isinstance(messages, list):
+        return False
+    stack: list[Any] = [m.get("content") for m in messages if isinstance(m, dict)]
+    while stack:
+        content = stack.pop()
+        if not isinstance(content, list):
+            continue
+        for block in content:
+            if isinstance(block, dict):
+                if block.get("type") == block_type:
+                    return True
+                stack.append(block.get("content"))
+    return False
+
+
+def filter_betas(value: str | None, backend_kind: str, templates: TemplateSet) -> str | None:
+    """The anthropic-beta value minus the betas the template's beta_policy drops for this backend kind."""
+    if value is None:
+        return None
+    template = templates.get("anthropic")
+    policy = template.doc.get("beta_policy", {}).get(backend_kind) if template else None
+    drop = _drop_pattern(tuple(policy.get("drop", ()))) if policy else None
+    if drop is None:
+        return value if value.strip() else None
+    kept = [b for b in (part.strip() for part in value.split(",")) if b and not drop.match(b)]
+    return ",".join(kept) or None
+
+
+@lru_cache(maxsize=64)
+def _drop_pattern(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Compiled once per distinct policy, so filtering never compiles on the request path."""
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))

@@ -1,0 +1,214 @@
+"""The typed config: file < environment < flags, home directory, defaults, errors, private writes."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from proxy.config import (
+    DEFAULT_BASE_URLS,
+    DEFAULT_PORT,
+    BackendConfig,
+    load_config,
+    redact_secret,
+    write_table,
+)
+from proxy.errors import ConfigError
+
+SECRET = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz"
+
+
+def home_with(tmp_path: Path, toml: str) -> dict[str, str]:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(toml, encoding="utf-8")
+    return {"DRIFTGATE_HOME": str(home)}
+
+
+def test_home_defaults_and_no_file(tmp_path: Path) -> None:
+    cfg = load_config({"DRIFTGATE_HOME": str(tmp_path)})
+    assert cfg.home == tmp_path and cfg.path == tmp_path / "config.toml"
+    assert cfg.port == DEFAULT_PORT and cfg.host == "127.0.0.1"
+    assert cfg.backends == () and cfg.templates_dir is None and cfg.convert_unsupported is False
+
+
+def test_home_falls_back_to_dot_driftgate(tmp_path: Path) -> None:
+    cfg = load_config({}, path=tmp_path / "none.toml")
+    assert cfg.home == Path.home() / ".driftgate"
+
+
+def test_backends_from_api_keys_when_there_is_no_file(tmp_path: Path) -> None:
+    env = {
+        "DRIFTGATE_HOME": str(tmp_path),
+        "ANTHROPIC_API_KEY": SECRET,
+        "OPENAI_API_KEY": "sk-proj-xyz",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1/",
+        "ANTHROPIC_BASE_URL": "",
+    }
+    cfg = load_config(env)
+    assert [(b.name, b.kind) for b in cfg.backends] == [
+        ("anthropic", "anthropic"),
+        ("openai", "openai"),
+    ]
+    anth, oai = cfg.backends
+    assert anth.base_url == DEFAULT_BASE_URLS["anthropic"]  # empty env var means unset
+    assert oai.base_url == "http://127.0.0.1:9/v1"
+    assert anth.key is None and anth.key_env == "ANTHROPIC_API_KEY"  # the key stays in the env
+    assert anth.resolve_key(env) == SECRET
+
+
+def test_backends_from_the_file_replace_the_key_defaults(tmp_path: Path) -> None:
+    env = home_with(
+        tmp_path,
+        """
+[backends.local]
+kind = "openai"
+base_url = "http://127.0.0.1:11434/v1/"
+models = ["qwen-*"]
+timeout = 30
+""",
+    )
+    env["ANTHROPIC_API_KEY"] = SECRET
+    cfg = load_config(env)
+    assert cfg.backends == (
+        BackendConfig(
+            name="local",
+            kind="openai",
+            base_url="http://127.0.0.1:11434/v1",
+            models=("qwen-*",),
+            timeout=30.0,
+        ),
+    )
+
+
+def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
+    env = home_with(
+        tmp_path,
+        """
+[gateway]
+port = 4000
+templates_dir = "/from/file"
+cooldown_seconds = 5
+""",
+    )
+    from_file = load_config(env)
+    assert from_file.port == 4000 and from_file.templates_dir == Path("/from/file")
+    assert from_file.cooldown_seconds == 5.0
+    env |= {"DRIFTGATE_PORT": "5000", "DRIFTGATE_TEMPLATES_DIR": "/from/env"}
+    from_env = load_config(env)
+    assert from_env.port == 5000 and from_env.templates_dir == Path("/from/env")
+    flagged = from_env.with_overrides(port=6000, templates_dir=None, host="0.0.0.0")
+    assert flagged.port == 6000 and flagged.host == "0.0.0.0"
+    assert flagged.templates_dir == Path("/from/env")  # an unset flag changes nothing
+
+
+def test_config_path_flag_wins_over_home(tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere.toml"
+    other.write_text("[gateway]\nport = 7777\nconvert_unsupported = true\n", encoding="utf-8")
+    env = home_with(tmp_path, "[gateway]\nport = 4000\n")
+    cfg = load_config(env, path=other)
+    assert cfg.path == other and cfg.port == 7777 and cfg.convert_unsupported is True
+    assert cfg.home == tmp_path / "home"
+
+
+def test_fallbacks_and_default_backend(tmp_path: Path) -> None:
+    env = home_with(
+        tmp_path,
+        """
+[gateway]
+default_backend = "local"
+[backends.local]
+kind = "openai"
+base_url = "http://127.0.0.1:1/v1"
+[fallbacks]
+opus = ["local:qwen-coder", "gpt-4o"]
+""",
+    )
+    cfg = load_config(env)
+    assert cfg.default_backend == "local"
+    assert cfg.fallbacks == {"opus": ("local:qwen-coder", "gpt-4o")}
+    assert cfg.backend("local") is cfg.backends[0] and cfg.backend("nope") is None
+
+
+@pytest.mark.parametrize(
+    ("toml", "needle"),
+    [
+        ('[backends.x]\nkind = "gemini"\n', "kind must be one of anthropic, openai"),
+        ('[backends.x]\nkind = "openai"\nauth = "cookie"\n', "auth must be 'key' or 'passthrough'"),
+        ('[backends.x]\nkind = "openai"\nauth = "passthrough"\n', "only for anthropic-kind"),
+        ('[backends.x]\nkind = "openai"\nmodels = "gpt-*"\n', "models must be a list"),
+        ('[backends.x]\nkind = "openai"\ntimeout = "soon"\n', "timeout must be a number"),
+        ('backends = "x"\n', "[backends] must be a table"),
+        ("[backends]\nx = 1\n", "must be a table"),
+        ('[gateway]\ndefault_backend = "ghost"\n', "'ghost' is not a configured backend"),
+        ('[gateway]\nport = "http"\n', "port must be a number"),
+        ("gateway = 3\n", "[gateway] must be a table"),
+        ('[fallbacks]\nopus = "openai:gpt-4o"\n', "[fallbacks] maps a model to a list"),
+        ("[gateway\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_is_a_clear_config_error(tmp_path: Path, toml: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_config(home_with(tmp_path, toml))
+    assert needle in str(exc.value)
+
+
+def test_bad_port_in_env_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="port must be a number"):
+        load_config({"DRIFTGATE_HOME": str(tmp_path), "DRIFTGATE_PORT": "eighty"})
+
+
+def test_write_table_is_private_when_a_key_is_present(tmp_path: Path) -> None:
+    path = tmp_path / "h" / "config.toml"
+    write_table(path, {"backends": {"a": {"kind": "anthropic", "key": SECRET}}})
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    cfg = load_config({"DRIFTGATE_HOME": str(tmp_path / "h")})
+    assert cfg.backends[0].resolve_key({}) == SECRET
+    assert SECRET not in repr(cfg.backends[0].redacted())
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_write_table_without_a_key_is_not_made_private_and_replaces_atomically(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "config.toml"
+    write_table(path, {"backends": {"a": {"kind": "anthropic", "key": SECRET}}})
+    write_table(path, {"backends": {"a": {"kind": "anthropic", "key_env": "ANTHROPIC_API_KEY"}}})
+    assert SECRET not in path.read_text()
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    assert mode & 0o077 == 0o044 & ~_umask()
+
+
+def test_redaction_never_shows_a_short_secret_and_keeps_a_long_ones_edges() -> None:
+    assert redact_secret("short") == "****"
+    assert redact_secret(SECRET) == "sk-a…yz"
+    backend = BackendConfig(
+        name="a", kind="anthropic", base_url="u", key=SECRET, auth="passthrough"
+    )
+    assert backend.redacted() == {
+        "name": "a",
+        "kind": "anthropic",
+        "base_url": "u",
+        "auth": "passthrough",
+        "key": "sk-a…yz",
+    }
+
+
+def test_inline_key_wins_over_key_env() -> None:
+    b = BackendConfig(name="a", kind="openai", base_url="u", key_env="K", key="inline")
+    assert b.resolve_key({"K": "from-env"}) == "inline"
+    assert (
+        BackendConfig(name="a", kind="openai", base_url="u", key_env="K").resolve_key({"K": ""})
+        is None
+    )
+
+
+def _umask() -> int:
+    """The process umask, read without setting it (os.umask would race other threads)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("Umask:"):
+            return int(line.split()[1], 8)
+    return 0o022
