@@ -1,0 +1,225 @@
+"""The npm registry protocol, as little of it as the watcher needs, over a passed-in httpx client."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from watchers.errors import RegistryError, UnsafeArchive
+from watchers.npm.registry_url import (
+    DEFAULT_REGISTRY,
+    check_package_name,
+    display_url,
+    encode_name,
+    redact_userinfo,
+    resolve_registry_url,
+)
+from watchers.npm.tarball import (
+    DEFAULT_LIMITS,
+    PackageFiles,
+    TarballLimits,
+    read_package,
+    verify_integrity,
+)
+
+ABBREVIATED = "application/vnd.npm.install-v1+json"
+__all__ = [
+    "DEFAULT_REGISTRY",
+    "NpmRegistry",
+    "VersionInfo",
+    "display_url",
+    "resolve_registry_url",
+]
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One published version: where its tarball is and what it must hash to."""
+
+    package: str
+    version: str
+    tarball_url: str
+    integrity: str | None
+    engines: Mapping[str, str] = field(default_factory=dict)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _version_from_doc(package: str, version: str, doc: Mapping[str, Any]) -> VersionInfo | None:
+    versions = doc.get("versions")
+    entry = versions.get(version) if isinstance(versions, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    dist = _dict(entry.get("dist"))
+    tarball = dist.get("tarball")
+    if not isinstance(tarball, str) or not tarball:
+        return None
+    integrity = dist.get("integrity")
+    engines = entry.get("engines")
+    return VersionInfo(
+        package=package,
+        version=version,
+        tarball_url=tarball,
+        integrity=integrity if isinstance(integrity, str) else None,
+        engines={str(k): str(v) for k, v in engines.items()} if isinstance(engines, dict) else {},
+    )
+
+
+class NpmRegistry:
+    """dist-tags, version metadata (cached abbreviated packuments) and verified tarballs.
+
+    `bytes_transferred` counts response body bytes as received on the wire (compressed when the
+    registry compresses), headers excluded.
+    """
+
+    def __init__(self, base_url: str, *, client: httpx.Client, cache_dir: Path) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self._client = client
+        self._cache_dir = cache_dir
+        self.bytes_transferred = 0
+
+    def _get(self, url: str, headers: Mapping[str, str] | None = None) -> httpx.Response:
+        try:
+            response = self._client.get(url, headers=dict(headers or {}), follow_redirects=True)
+        except httpx.HTTPError as exc:
+            raise RegistryError(
+                f"registry {display_url(url)}: {type(exc).__name__}: {redact_userinfo(str(exc))}"
+            ) from exc
+        self.bytes_transferred += response.num_bytes_downloaded
+        return response
+
+    def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        if response.status_code == 404:
+            raise RegistryError(f"{what}: not found on {display_url(self.base_url)}")
+        if response.status_code != 200:
+            raise RegistryError(f"{what}: registry answered HTTP {response.status_code}")
+        try:
+            doc = response.json()
+        except ValueError as exc:
+            raise RegistryError(f"{what}: registry answered something that is not JSON") from exc
+        if not isinstance(doc, dict):
+            raise RegistryError(f"{what}: registry answered JSON that is not an object")
+        return doc
+
+    def dist_tags(self, package: str) -> dict[str, str]:
+        """The package's dist-tags (tag -> version): one tiny request."""
+        url = f"{self.base_url}-/package/{encode_name(package)}/dist-tags"
+        doc = self._json(self._get(url, {"Accept": "application/json"}), f"{package} dist-tags")
+        tags = {str(k): v for k, v in doc.items() if isinstance(v, str)}
+        if not tags:
+            raise RegistryError(f"{package} dist-tags: registry answered no tags")
+        return tags
+
+    def _cache_path(self, package: str) -> Path:
+        return self._cache_dir / f"{quote(check_package_name(package), safe='@')}.json"
+
+    def _load_cache(self, package: str) -> dict[str, Any] | None:
+        try:
+            entry = json.loads(self._cache_path(package).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(entry, dict) or entry.get("registry") != self.base_url:
+            return None
+        if not isinstance(entry.get("packument"), dict):
+            return None
+        return entry
+
+    def _store_cache(self, package: str, entry: Mapping[str, Any]) -> None:
+        path = self._cache_path(package)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+            tmp.write_text(json.dumps(entry), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache that cannot be written only costs a download next time
+
+    def version_info(self, package: str, version: str) -> VersionInfo:
+        """Metadata of one version, from the cache when known, else a conditional packument fetch."""
+        cached = self._load_cache(package)
+        if cached is not None:
+            # Published versions are immutable on npm, so a cached one needs no revalidation.
+            info = _version_from_doc(package, version, cached["packument"])
+            if info is not None:
+                return info
+        headers = {"Accept": f"{ABBREVIATED}; q=1.0, application/json; q=0.8"}
+        if cached is not None and cached.get("etag"):
+            headers["If-None-Match"] = str(cached["etag"])
+        if cached is not None and cached.get("last_modified"):
+            headers["If-Modified-Since"] = str(cached["last_modified"])
+        response = self._get(f"{self.base_url}{encode_name(package)}", headers)
+        if response.status_code == 304 and cached is not None:
+            doc: Mapping[str, Any] = cached["packument"]
+        else:
+            doc = _trim(self._json(response, f"{package} packument"))
+            self._store_cache(
+                package,
+                {
+                    "registry": self.base_url,
+                    "etag": response.headers.get("etag"),
+                    "last_modified": response.headers.get("last-modified"),
+                    "packument": doc,
+                },
+            )
+        info = _version_from_doc(package, version, doc)
+        if info is None:
+            raise RegistryError(f"{package}@{version}: version not in the registry's packument")
+        return info
+
+    def tarball(self, info: VersionInfo, limits: TarballLimits = DEFAULT_LIMITS) -> PackageFiles:
+        """Download the version's tarball (bounded), verify its integrity, then read it in memory."""
+        url = info.tarball_url
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise RegistryError(f"{info.package}@{info.version}: tarball URL is not http(s)")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            with self._client.stream("GET", url, follow_redirects=True) as response:
+                try:
+                    if response.status_code != 200:
+                        raise RegistryError(
+                            f"{info.package}@{info.version} tarball: registry answered HTTP {response.status_code}"
+                        )
+                    for chunk in response.iter_bytes():
+                        size += len(chunk)
+                        if size > limits.max_compressed:
+                            raise UnsafeArchive(
+                                f"{info.package}@{info.version}: tarball passes the compressed limit of "
+                                f"{limits.max_compressed} bytes"
+                            )
+                        chunks.append(chunk)
+                finally:
+                    self.bytes_transferred += response.num_bytes_downloaded
+        except httpx.HTTPError as exc:
+            raise RegistryError(
+                f"tarball {display_url(url)}: {type(exc).__name__}: {redact_userinfo(str(exc))}"
+            ) from exc
+        data = b"".join(chunks)
+        verify_integrity(data, info.integrity)
+        return read_package(data, limits)
+
+
+def _trim(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Only what version_info reads, so the on-disk cache stays small."""
+    versions: dict[str, Any] = {}
+    raw = doc.get("versions")
+    for ver, entry in raw.items() if isinstance(raw, dict) else []:
+        if not isinstance(entry, dict):
+            continue
+        dist = _dict(entry.get("dist"))
+        kept: dict[str, Any] = {"dist": {k: dist[k] for k in ("tarball", "integrity") if k in dist}}
+        if isinstance(entry.get("engines"), dict):
+            kept["engines"] = entry["engines"]
+        versions[str(ver)] = kept
+    tags = doc.get("dist-tags")
+    return {"dist-tags": tags if isinstance(tags, dict) else {}, "versions": versions}

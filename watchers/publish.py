@@ -1,0 +1,183 @@
+"""Publish a rebaked template: one bot branch and one open pull request per template, idempotently."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Literal
+
+import github
+from github.PullRequest import PullRequest
+from github.Repository import Repository
+
+from watchers import secrets
+from watchers.errors import PublishError, RateLimited
+from watchers.github import api_errors
+from watchers.gitrepo import Checkout
+from watchers.pr_body import fingerprint_marker, fingerprint_of, truncate_body
+
+LABEL_COLORS = {"drift": "5319e7", "drift:npm": "0e8a16", "breaking": "b60205"}
+LABEL_DESCRIPTIONS = {
+    "drift": "Opened by driftgate: an upstream changed",
+    "drift:npm": "Drift from a new npm release",
+    "breaking": "Drift that removes something (model, beta or tool)",
+}
+# A publish takes about a dozen calls; below this many left, stop before touching anything.
+MIN_CALLS_LEFT = 15
+CLOSED_PRS_CHECKED = 30
+
+
+@dataclass(frozen=True)
+class PullRequestPlan:
+    """Everything one pull request needs, prepared before anything leaves the machine."""
+
+    template: str
+    path: str
+    content: str
+    title: str
+    body: str
+    labels: tuple[str, ...]
+    commit_message: str
+    fingerprint: str
+    auto_merge: bool
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What publishing did; `notes` carries what went wrong without undoing it (auto-merge refused)."""
+
+    action: Literal["opened", "updated", "noop", "skipped-closed"]
+    number: int | None
+    url: str | None
+    notes: tuple[str, ...] = ()
+
+
+def branch_for(template: str) -> str:
+    """The bot branch that carries `template`'s drift."""
+    return f"driftgate/{template}"
+
+
+def _slug(repo: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", repo.replace("/", "__"))
+
+
+class Publisher:
+    """Turns a PullRequestPlan into a branch, a commit and one open pull request."""
+
+    def __init__(
+        self,
+        *,
+        repo: str,
+        remote: str,
+        workdir: Path,
+        github: github.Github,
+        token: str | None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if repo.count("/") != 1 or not all(repo.split("/")):
+            raise PublishError(f"--repo must be OWNER/NAME, got {repo!r}")
+        self.repo_name = repo
+        self.github = github
+        self.sleep = sleep
+        self.checkout = Checkout(remote, workdir / _slug(repo), token)
+
+    def publish(self, plan: PullRequestPlan) -> PublishResult:
+        """Open, update or leave alone the template's pull request; the secret gate runs first."""
+        secrets.gate(
+            {
+                "template content": plan.content,
+                "commit message": plan.commit_message,
+                "pull request title": plan.title,
+                "pull request body": plan.body,
+            }
+        )
+        body = truncate_body(plan.body) + "\n\n" + fingerprint_marker(plan.fingerprint) + "\n"
+        branch = branch_for(plan.template)
+        with api_errors("reading the repository"):
+            repo = self.github.get_repo(self.repo_name)
+            self._check_rate_limit()
+            head = f"{repo.owner.login}:{branch}"
+            open_prs = list(repo.get_pulls(state="open", head=head))
+        if open_prs:
+            pr = min(open_prs, key=lambda p: p.number)
+            if fingerprint_of(pr.body or "") == plan.fingerprint:
+                return PublishResult("noop", pr.number, pr.html_url)
+            if not self._push(repo, plan, branch):
+                return PublishResult("noop", pr.number, pr.html_url)
+            with api_errors(f"updating pull request #{pr.number}"):
+                pr.edit(title=plan.title, body=body)
+                self._sync_labels(repo, pr, plan.labels)
+            notes = self._auto_merge(pr, plan)
+            return PublishResult("updated", pr.number, pr.html_url, notes)
+        with api_errors("reading closed pull requests"):
+            closed = repo.get_pulls(state="closed", head=head, sort="created", direction="desc")
+            for old in islice(closed, CLOSED_PRS_CHECKED):
+                if not old.merged and fingerprint_of(old.body or "") == plan.fingerprint:
+                    return PublishResult("skipped-closed", old.number, old.html_url)
+        if not self._push(repo, plan, branch):
+            return PublishResult("noop", None, None)
+        with api_errors("opening the pull request"):
+            pr = repo.create_pull(
+                base=repo.default_branch, head=branch, title=plan.title, body=body
+            )
+            self._sync_labels(repo, pr, plan.labels)
+        notes = self._auto_merge(pr, plan)
+        return PublishResult("opened", pr.number, pr.html_url, notes)
+
+    def _check_rate_limit(self) -> None:
+        remaining, limit = self.github.rate_limiting
+        if 0 <= remaining < MIN_CALLS_LEFT and limit > 0:
+            reset = time.strftime("%H:%M:%S UTC", time.gmtime(self.github.rate_limiting_resettime))
+            raise RateLimited(
+                f"GitHub rate limit nearly used up ({remaining}/{limit} left, resets {reset}); "
+                "nothing was changed"
+            )
+
+    def _push(self, repo: Repository, plan: PullRequestPlan, branch: str) -> bool:
+        """Commit the template on the bot branch and force-push it; False when it changes nothing."""
+        local = self.checkout.sync()
+        sha = self.checkout.commit_file(
+            local,
+            base=repo.default_branch,
+            branch=branch,
+            path=plan.path,
+            content=plan.content,
+            message=plan.commit_message,
+        )
+        if sha is None:
+            return False
+        self.checkout.push(local, branch)
+        return True
+
+    def _sync_labels(self, repo: Repository, pr: PullRequest, wanted: tuple[str, ...]) -> None:
+        existing = {label.name for label in repo.get_labels()}
+        for name in wanted:
+            if name not in existing:
+                repo.create_label(
+                    name,
+                    LABEL_COLORS.get(name, "ededed"),
+                    LABEL_DESCRIPTIONS.get(name, "driftgate"),
+                )
+        on_pr = {label.name for label in pr.labels}
+        missing = [name for name in wanted if name not in on_pr]
+        if missing:
+            pr.add_to_labels(*missing)
+        # Only the bot's own severity label is taken off; labels people added stay.
+        if "breaking" in on_pr and "breaking" not in wanted:
+            pr.remove_from_labels("breaking")
+
+    def _auto_merge(self, pr: PullRequest, plan: PullRequestPlan) -> tuple[str, ...]:
+        if not plan.auto_merge:
+            return ()
+        try:
+            with api_errors(f"enabling auto-merge on #{pr.number}"):
+                pr.enable_automerge(merge_method="SQUASH")
+        except RateLimited:
+            raise
+        except PublishError as exc:
+            return (f"auto-merge not enabled: {exc}",)
+        return ()
