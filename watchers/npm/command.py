@@ -1,0 +1,211 @@
+"""`driftgate watch npm`: wire config, registry, templates and publisher together; one pass or a loop."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from proxy import __version__
+from proxy.config import load_config
+from proxy.errors import ConfigError, DriftgateError
+from watchers.extractors import default_watched, extractors
+from watchers.github import MIN_WRITE_INTERVAL, api_errors, build_github
+from watchers.npm.registry import NpmRegistry, resolve_registry_url
+from watchers.npm.settings import WatchConfig, WatchFlags, default_git_remote, resolve
+from watchers.npm.watch import NpmWatcher, Publishing, WatchSettings
+from watchers.prplan import actions_run_url, runbook_url, server_url_for
+from watchers.publish import Publisher
+from watchers.report import RunReport, render_text, report_json
+from watchers.state import WatchState, state_path
+from watchers.template_sources import DirectoryTemplates, RepoTemplates, TemplateSource
+
+REGISTRY_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def check_can_publish(wc: WatchConfig, *, token: str | None, dry_run: bool) -> None:
+    """ConfigError saying what is missing when a publishing run lacks a repository or a token."""
+    if dry_run:
+        return
+    if wc.repo is None:
+        raise ConfigError(
+            "publishing needs the target repository: --repo OWNER/NAME or [watch] repo "
+            "(or preview with --dry-run)"
+        )
+    if not token:
+        raise ConfigError(
+            "publishing needs GITHUB_TOKEN in the environment (or preview with --dry-run)"
+        )
+
+
+def _sources(
+    wc: WatchConfig,
+    *,
+    token: str | None,
+    dry_run: bool,
+    sleep: Callable[[float], None],
+    min_write_interval: float,
+) -> tuple[TemplateSource, Publishing | None]:
+    """The approved templates to compare with, and the publisher (None in a dry run)."""
+    check_can_publish(wc, token=token, dry_run=dry_run)
+    if wc.repo is None:
+        return DirectoryTemplates(wc.templates) if wc.templates else DirectoryTemplates(), None
+    gh = build_github(token, wc.github_api_url, sleep=sleep, min_write_interval=min_write_interval)
+    remote = wc.git_remote or default_git_remote(wc.repo, server_url_for(wc.github_api_url))
+    publisher = Publisher(
+        repo=wc.repo, remote=remote, workdir=wc.workdir, github=gh, token=token, sleep=sleep
+    )
+    repo_name = wc.repo
+
+    def default_branch() -> str:
+        with api_errors("reading the repository's default branch"):
+            return str(gh.get_repo(repo_name).default_branch)
+
+    if wc.templates:
+        templates: TemplateSource = DirectoryTemplates(wc.templates)
+    else:
+        templates = RepoTemplates(publisher.checkout, default_branch)
+    return templates, None if dry_run else publisher
+
+
+def one_pass(
+    wc: WatchConfig,
+    *,
+    home: Path,
+    env: Mapping[str, str],
+    dry_run: bool,
+    sleep: Callable[[float], None] = time.sleep,
+    min_write_interval: float = MIN_WRITE_INTERVAL,
+) -> RunReport:
+    """Build fresh clients, check every watched package once, return the report."""
+    token = env.get("GITHUB_TOKEN") or None
+    templates, publisher = _sources(
+        wc, token=token, dry_run=dry_run, sleep=sleep, min_write_interval=min_write_interval
+    )
+    server = server_url_for(wc.github_api_url) if wc.repo else None
+    settings = WatchSettings(
+        dry_run=dry_run,
+        on_trivial=wc.on_trivial,
+        auto_merge=wc.auto_merge,
+        run_url=actions_run_url(env),
+        runbook=runbook_url(server, wc.repo),
+    )
+    registry_url = resolve_registry_url(wc.registry, env)
+    headers = {"User-Agent": f"driftgate/{__version__} (+watch npm)"}
+    with httpx.Client(timeout=REGISTRY_TIMEOUT, headers=headers) as client:
+        registry = NpmRegistry(registry_url, client=client, cache_dir=home / "cache" / "npm")
+        watcher = NpmWatcher(
+            registry=registry,
+            extractors=extractors(),
+            templates=templates,
+            state=WatchState.load(state_path(home)),
+            settings=settings,
+            publisher=publisher,
+        )
+        return watcher.run(wc.packages)
+
+
+def emit(report: RunReport, *, as_json: bool, out: TextIO, err: TextIO) -> int:
+    """Print the report (JSON or text) and the one-line reason on failure; return the exit status."""
+    if as_json:
+        out.write(json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n")
+    else:
+        out.write(render_text(report, show_body=report.dry_run))
+    out.flush()
+    reason = report.reason()
+    if reason:
+        print(f"driftgate: {reason}", file=err)
+    return report.exit_code
+
+
+def run_forever(job: Callable[[], object], interval_minutes: float, *, err: TextIO) -> int:
+    """Run `job` now and every `interval_minutes` until Ctrl-C or SIGTERM; then stop cleanly."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    scheduler = BlockingScheduler(timezone=UTC)
+    scheduler.add_job(
+        job,
+        "interval",
+        minutes=interval_minutes,
+        next_run_time=datetime.now(UTC),
+        max_instances=1,
+        coalesce=True,
+        id="watch-npm",
+    )
+
+    def stop(_signum: int, _frame: object) -> None:
+        scheduler.shutdown(wait=False)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    print(
+        f"driftgate watch npm: every {interval_minutes:g} min; Ctrl-C to stop", file=err, flush=True
+    )
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        signal.signal(signal.SIGTERM, previous)
+    print("driftgate watch npm: stopped", file=err, flush=True)
+    return 0
+
+
+def run_watch_npm(
+    flags: WatchFlags,
+    *,
+    config_path: Path | None,
+    env: Mapping[str, str],
+    once: bool,
+    dry_run: bool,
+    as_json: bool,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    min_write_interval: float = MIN_WRITE_INTERVAL,
+) -> int:
+    """The `driftgate watch npm` command: resolve settings, then one pass (`--once`) or the loop."""
+    out, err = out or sys.stdout, err or sys.stderr
+    config = load_config(env, config_path)
+    wc = resolve(
+        config.watch, flags, home=config.home, extractors=extractors(), defaults=default_watched()
+    )
+
+    # Checked before the loop starts, so a daemon never starts only to fail every hour.
+    check_can_publish(wc, token=env.get("GITHUB_TOKEN") or None, dry_run=dry_run)
+
+    def job() -> int:
+        try:
+            report = one_pass(
+                wc,
+                home=config.home,
+                env=env,
+                dry_run=dry_run,
+                sleep=sleep,
+                min_write_interval=min_write_interval,
+            )
+        except DriftgateError as exc:
+            print(f"driftgate: {exc}", file=err, flush=True)
+            return int(getattr(exc, "exit_code", 2))
+        return emit(report, as_json=as_json, out=out, err=err)
+
+    if once:
+        return job()
+
+    def guarded() -> None:
+        try:
+            job()
+        except Exception as exc:  # the loop outlives one bad pass; the next one tries again
+            print(
+                f"driftgate: watch pass failed: {type(exc).__name__}: {exc}", file=err, flush=True
+            )
+
+    return run_forever(guarded, wc.interval_minutes, err=err)

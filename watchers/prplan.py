@@ -1,0 +1,251 @@
+"""What a drift pull request says: title, labels, body (table, diff, provenance, checklist), commit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from proxy.templates import canonical_json
+from watchers.diff import Drift, fingerprint, render_markdown
+from watchers.publish import PullRequestPlan
+from watchers.state import TrivialRelease
+
+RUNBOOK_PATH = "runbooks/npm-drift.md"
+BASE_LABELS = ("drift", "drift:npm")
+# Room left under the publisher's own cut (58,000) for everything around the diff.
+DIFF_BUDGET = 40_000
+RUNBOOK_SECTION = {
+    "breaking": "breaking-drift",
+    "additive": "additive-drift",
+    "trivial": "trivial-releases",
+    "none": "trivial-releases",
+}
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a candidate came from: enough for a reviewer to check it by hand."""
+
+    package: str
+    tag: str
+    old_version: str
+    new_version: str
+    integrity: str | None
+    tarball_url: str | None
+    registry: str
+    observed_at: str
+    run_url: str | None = None
+    folded: tuple[TrivialRelease, ...] = ()
+
+
+def strip_userinfo(url: str) -> str:
+    """`url` without any user:password@ part, so a credential in a registry URL never reaches a PR."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def actions_run_url(env: Mapping[str, str]) -> str | None:
+    """The GitHub Actions run this process belongs to, when GITHUB_RUN_ID and friends are set."""
+    run_id = env.get("GITHUB_RUN_ID")
+    repo = env.get("GITHUB_REPOSITORY")
+    if not run_id or not repo:
+        return None
+    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    return f"{server}/{repo}/actions/runs/{run_id}"
+
+
+def server_url_for(api_url: str) -> str:
+    """The web URL for a REST API URL: api.github.com -> github.com, GHE /api/v3 -> its host."""
+    parts = urlsplit(api_url.rstrip("/"))
+    if parts.netloc == "api.github.com":
+        return "https://github.com"
+    path = parts.path[: -len("/api/v3")] if parts.path.endswith("/api/v3") else parts.path
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def runbook_url(server_url: str | None, repo: str | None) -> str:
+    """A link to the drift runbook that works from a PR body (relative links do not)."""
+    if not server_url or not repo:
+        return RUNBOOK_PATH
+    return f"{server_url.rstrip('/')}/{repo}/blob/HEAD/{RUNBOOK_PATH}"
+
+
+def drift_fingerprint(candidate: Mapping[str, Any]) -> str:
+    """The candidate's identity, leaving out when it was observed: the same release rebaked twice matches."""
+    source = {k: v for k, v in dict(candidate.get("source") or {}).items() if k != "observed_at"}
+    return fingerprint({**candidate, "source": source})
+
+
+def pr_title(template: str, prov: Provenance, drift: Drift, problems: Sequence[str]) -> str:
+    """`drift(anthropic): @anthropic-ai/sdk 1.11.0 -> 1.12.0: +2 models, +3 betas`."""
+    summary = drift.summary()
+    if not summary:
+        summary = "extractor needs attention" if problems else "version bump only"
+    elif problems:
+        summary += " (extractor needs attention)"
+    return f"drift({template}): {prov.package} {prov.old_version} -> {prov.new_version}: {summary}"
+
+
+def pr_labels(drift: Drift, problems: Sequence[str]) -> tuple[str, ...]:
+    """`drift`, `drift:npm`, plus `breaking` for breaking drift and `drift:extractor` for problems."""
+    labels = list(BASE_LABELS)
+    if drift.severity == "breaking":
+        labels.append("breaking")
+    if problems:
+        labels.append("drift:extractor")
+    return tuple(labels)
+
+
+def _code(value: object) -> str:
+    return f"`{value}`" if value not in (None, "") else "—"
+
+
+def _provenance_section(prov: Provenance) -> list[str]:
+    rows = [
+        ("package", _code(prov.package)),
+        (
+            "versions",
+            f"{_code(prov.old_version)} → {_code(prov.new_version)} (dist-tag {_code(prov.tag)})",
+        ),
+        ("integrity", _code(prov.integrity)),
+        ("tarball", strip_userinfo(prov.tarball_url) if prov.tarball_url else "—"),
+        ("registry", strip_userinfo(prov.registry)),
+        ("observed at", prov.observed_at),
+    ]
+    if prov.run_url:
+        rows.append(("workflow run", prov.run_url))
+    lines = ["### Provenance", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in rows]
+    if prov.folded:
+        lines += [
+            "",
+            "Trivial releases folded into this PR (facts unchanged, not PR'd on their own):",
+            "",
+        ]
+        lines += [
+            f"- {_code(r.package)} {_code(r.version)} — integrity {_code(r.integrity)}, seen {r.observed_at}"
+            for r in prov.folded
+        ]
+    return lines
+
+
+def _checklist(
+    drift: Drift, new_models: Sequence[str], problems: Sequence[str], runbook: str
+) -> list[str]:
+    anchor = "extractor-problems" if problems else RUNBOOK_SECTION.get(drift.severity, "")
+    items = [f"- [ ] Read the runbook for this kind of PR: [{RUNBOOK_PATH}]({runbook}#{anchor})"]
+    if drift.severity == "breaking":
+        items.append(
+            "- [ ] Something was removed: check aliases, configs and `beta_policy` that still name it"
+        )
+    if new_models:
+        items.append(
+            "- [ ] Fill the curated fields of every `needs_review` model, then set `needs_review` to false"
+        )
+    if problems:
+        items.append(
+            "- [ ] Fix or update the extractor before merging: the facts it could not find kept their old values"
+        )
+    items += [
+        "- [ ] The versions and integrity above match the registry (`npm view <package>@<version> dist.integrity`)",
+        "- [ ] CI and the compat gate (`driftgate template validate`) are green",
+    ]
+    return ["### Reviewer checklist", "", *items]
+
+
+def removed_items(drift: Drift) -> list[str]:
+    """What the drift removes that clients may depend on: models, betas, tools."""
+    out = []
+    for c in drift.changes:
+        if c.kind != "removed":
+            continue
+        parts = c.path.split("/")
+        if c.path == "/api/betas":
+            out.append(f"beta `{c.old}`")
+        elif len(parts) == 3 and parts[1] in ("models", "tools"):
+            key = parts[2].replace("~1", "/").replace("~0", "~")
+            out.append(f"{parts[1][:-1]} `{key}`")
+    return out
+
+
+def pr_body(
+    drift: Drift,
+    prov: Provenance,
+    *,
+    new_models: Sequence[str] = (),
+    problems: Sequence[str] = (),
+    runbook: str = RUNBOOK_PATH,
+) -> str:
+    """The PR body: what changed (table + diff), what to review, where it came from, the checklist."""
+    lines = [
+        f"driftgate noticed a new release of `{prov.package}`: "
+        f"`{prov.old_version}` → `{prov.new_version}` (dist-tag `{prov.tag}`).",
+        "",
+    ]
+    if problems:
+        lines += ["### Extractor problems", ""]
+        lines += [f"- {p}" for p in problems]
+        lines += [
+            "",
+            "What could not be read kept its previous value; see the runbook before merging.",
+            "",
+        ]
+    removed = removed_items(drift)
+    if removed:
+        lines += ["### Removed (breaking)", "", *[f"- {r}" for r in removed], ""]
+    if new_models:
+        lines += [
+            "### New models to review",
+            "",
+            "These arrived with their curated fields empty and `needs_review: true`:",
+            "",
+            *[f"- `{m}`" for m in new_models],
+            "",
+        ]
+    lines += ["### Changes", "", render_markdown(drift, max_chars=DIFF_BUDGET).rstrip(), ""]
+    lines += _provenance_section(prov)
+    lines += ["", *_checklist(drift, new_models, problems, runbook), ""]
+    return "\n".join(lines)
+
+
+def commit_message(template: str, prov: Provenance, drift: Drift, fingerprint: str) -> str:
+    """A commit message naming the package and both versions."""
+    head = f"drift({template}): {prov.package} {prov.old_version} -> {prov.new_version}"
+    body = [f"{drift.summary() or 'version bump only'} ({drift.severity})"]
+    if prov.integrity:
+        body.append(f"Integrity: {prov.integrity}")
+    if prov.folded:
+        body.append("Folded trivial releases: " + ", ".join(r.version for r in prov.folded))
+    body.append(f"Fingerprint: {fingerprint}")
+    return head + "\n\n" + "\n".join(body) + "\n"
+
+
+def build_plan(
+    template: str,
+    candidate: Mapping[str, Any],
+    drift: Drift,
+    prov: Provenance,
+    *,
+    new_models: Sequence[str] = (),
+    problems: Sequence[str] = (),
+    auto_merge: str = "off",
+    runbook: str = RUNBOOK_PATH,
+) -> PullRequestPlan:
+    """Everything the publisher needs for one template's PR."""
+    mergeable = drift.severity in ("additive", "trivial") and not problems
+    identity = drift_fingerprint(candidate)
+    return PullRequestPlan(
+        template=template,
+        path=f"proxy/templates/{template}.json",
+        content=canonical_json(candidate),
+        title=pr_title(template, prov, drift, problems),
+        body=pr_body(drift, prov, new_models=new_models, problems=problems, runbook=runbook),
+        labels=pr_labels(drift, problems),
+        commit_message=commit_message(template, prov, drift, identity),
+        fingerprint=identity,
+        auto_merge=auto_merge == "additive" and mergeable,
+    )
