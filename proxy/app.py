@@ -1,0 +1,261 @@
+"""The aiohttp application: endpoints wired to parse -> route -> forward -> relay -> record."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sqlite3
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from proxy.analytics import Recorder, usage_db_path
+from proxy.auth import GatewayKey, backend_auth
+from proxy.config import Config
+from proxy.cooldown import Cooldowns
+from proxy.count_tokens import ESTIMATE_HEADER, estimate_tokens
+from proxy.errors import Dialect, GatewayError, InvalidRequest
+from proxy.flow import Flow
+from proxy.forward import Forwarder
+from proxy.health import health
+from proxy.intake import JSON_CT, error_response, intake
+from proxy.models_list import anthropic_models, openai_models, wants_anthropic_shape
+from proxy.recording import RecordKeeper
+from proxy.redact import Redactor
+from proxy.relay import SSE_HEADERS, passed_headers, relay_stream, whole_body
+from proxy.routing import Route, Router
+from proxy.sse import stream_tap
+from proxy.templates.store import TemplateStore
+from proxy.translate import stream_translator
+from proxy.upstream import make_session
+
+log = logging.getLogger("driftgate.app")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway")
+
+
+class Gateway:
+    """The handlers and the state they share (one per app)."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: TemplateStore,
+        keeper: RecordKeeper,
+        session_factory: Callable[[], aiohttp.ClientSession],
+        clock: Callable[[], float],
+        env: Mapping[str, str],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.keeper = keeper
+        self.clock = clock
+        self.cooldowns = Cooldowns(config.cooldown_seconds, clock)
+        self.router = Router(config, store.current)
+        self.key = GatewayKey(config.api_key)
+        self._session_factory = session_factory
+        self.session: aiohttp.ClientSession | None = None
+        auths = {b.name: backend_auth(b, env) for b in config.backends}
+        self.forwarder = Forwarder(self._session, auths, self.cooldowns, self.key, clock)
+        secrets = [config.api_key, *(b.resolve_key(env) for b in config.backends)]
+        self.redactor = Redactor(secrets)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self.session is None:
+            self.session = self._session_factory()
+        return self.session
+
+    def guarded(self, handler: Handler, dialect: Dialect | None) -> Handler:
+        """Map every failure to an error in the client's dialect; never a stack trace to a client."""
+
+        async def run(request: web.Request) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except GatewayError as exc:
+                return error_response(exc, dialect or _guess_dialect(request))
+            except Exception as exc:
+                tb = "".join(traceback.format_exception(exc))
+                log.error(
+                    "unexpected error on %s %s:\n%s",
+                    request.method,
+                    request.path,
+                    self.redactor.text(tb),
+                )
+                generic = GatewayError("the gateway hit an unexpected error; see its log")
+                return error_response(generic, dialect or _guess_dialect(request))
+
+        return run
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/messages."""
+        self.key.check(request.headers)
+        flow = await intake(
+            request, "messages", "anthropic", self.config.max_body_bytes, self.clock
+        )
+        return await self.complete(request, flow)
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/chat/completions."""
+        self.key.check(request.headers)
+        flow = await intake(request, "chat", "openai", self.config.max_body_bytes, self.clock)
+        return await self.complete(request, flow)
+
+    async def count_tokens(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/messages/count_tokens: forwarded to Anthropic backends, estimated for others."""
+        self.key.check(request.headers)
+        flow = await intake(
+            request, "count_tokens", "anthropic", self.config.max_body_bytes, self.clock
+        )
+        routes = self.router.resolve(flow.model)
+        anthropic_routes = [r for r in routes if r.backend.kind == "anthropic"]
+        if anthropic_routes:
+            return await self.complete(request, flow, anthropic_routes)
+        if not isinstance(flow.body.get("messages"), list):
+            raise InvalidRequest("`messages` is required and must be a list")
+        tokens = estimate_tokens(flow.body)
+        headers = {ESTIMATE_HEADER: "true", "x-driftgate-backend": routes[0].backend.name}
+        resp = web.Response(
+            body=orjson.dumps({"input_tokens": tokens}), content_type=JSON_CT, headers=headers
+        )
+        await resp.prepare(request)
+        await resp.write_eof()
+        self.keeper.count_tokens(flow, routes[0], tokens)
+        return resp
+
+    async def complete(
+        self, request: web.Request, flow: Flow, routes: list[Route] | None = None
+    ) -> web.StreamResponse:
+        """Forward a completion (or count) and relay its answer, then record it."""
+        templates = self.store.current()
+        if routes is None:
+            routes = self.router.resolve(flow.model)
+        answer = await self.forwarder.send(flow, routes, templates, self.config.convert_unsupported)
+        p = answer.prepared
+        upstream: Dialect = p.auth.dialect
+        same = upstream == flow.client_dialect
+        headers = {"x-driftgate-backend": p.route.backend.name}
+        if p.dropped:
+            headers["x-driftgate-dropped"] = ",".join(p.dropped)
+        headers.update(p.added_headers)
+        if same:
+            passed_headers(answer.response.headers, headers)
+        if answer.body is None:
+            headers.update(SSE_HEADERS)
+            proc = (
+                stream_tap(upstream)
+                if same
+                else stream_translator(
+                    upstream,
+                    flow.client_dialect,
+                    model=flow.model,
+                    include_usage=flow.include_usage,
+                )
+            )
+            stream_resp, result = await relay_stream(request, answer, proc, headers)
+            self.keeper.stream_done(flow, p.route, upstream, result, answer.ttfb, templates)
+            return stream_resp
+        status, body = whole_body(flow, answer, upstream)
+        ctype = (answer.response.content_type or JSON_CT) if same else JSON_CT
+        resp = web.Response(status=status, body=body, content_type=ctype, headers=headers)
+        await resp.prepare(request)
+        await resp.write_eof()
+        self.keeper.whole_done(
+            flow, p.route, upstream, status, answer.body or b"", answer.ttfb, templates
+        )
+        return resp
+
+    async def models(self, request: web.Request) -> web.StreamResponse:
+        """GET /v1/models in the asking SDK's shape."""
+        self.key.check(request.headers)
+        routable = self.router.routable()
+        doc = (
+            anthropic_models(routable)
+            if wants_anthropic_shape(request.headers)
+            else openai_models(routable)
+        )
+        return web.Response(body=orjson.dumps(doc), content_type=JSON_CT)
+
+    async def health(self, request: web.Request) -> web.StreamResponse:
+        """GET /health (open: it shows nothing secret)."""
+        doc = health(self.config, self.store.current(), self.cooldowns)
+        return web.Response(body=orjson.dumps(doc), content_type=JSON_CT)
+
+    async def not_found(self, request: web.Request) -> web.StreamResponse:
+        """Anything else: a 404 in the dialect the client seems to speak."""
+        raise GatewayError(f"no such endpoint: {request.method} {request.path}", status=404)
+
+    async def on_startup(self, app: web.Application) -> None:
+        """Open the upstream session; start the overlay watcher and the record batcher."""
+        self._session()
+        self._tasks = [
+            asyncio.create_task(self.store.watch()),
+            asyncio.create_task(self.keeper.run()),
+        ]
+
+    async def on_cleanup(self, app: web.Application) -> None:
+        """Stop the background tasks, close the upstream session, flush the recorder."""
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.session is not None:
+            await self.session.close()
+        self.keeper.close()
+
+
+def _guess_dialect(request: web.Request) -> Dialect:
+    if request.path.startswith("/v1/messages") or wants_anthropic_shape(request.headers):
+        return "anthropic"
+    return "openai"
+
+
+def _open_recorder(config: Config) -> Recorder:
+    """The usage database in DRIFTGATE_HOME; in memory (with a warning) when it cannot be opened."""
+    path = usage_db_path(config.home)
+    try:
+        return Recorder(path)
+    except (OSError, sqlite3.Error) as exc:
+        log.warning("usage is not being saved: cannot open %s (%s)", path, exc)
+        return Recorder(None)
+
+
+def create_app(
+    config: Config,
+    *,
+    store: TemplateStore | None = None,
+    recorder: Recorder | None = None,
+    session_factory: Callable[[], aiohttp.ClientSession] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    env: Mapping[str, str] | None = None,
+) -> web.Application:
+    """The gateway app; `env` (default os.environ) is only read for backend keys, once."""
+    store = store or TemplateStore(config.templates_dir, logging.getLogger("driftgate.templates"))
+    owned = recorder is None
+    recorder = recorder or _open_recorder(config)
+    keeper = RecordKeeper(recorder, owned=owned, clock=clock)
+    gw = Gateway(
+        config,
+        store,
+        keeper,
+        session_factory or make_session,
+        clock,
+        os.environ if env is None else env,
+    )
+    app = web.Application(client_max_size=config.max_body_bytes)
+    app[GATEWAY_KEY] = gw
+    app.router.add_post("/v1/messages", gw.guarded(gw.messages, "anthropic"))
+    app.router.add_post("/v1/messages/count_tokens", gw.guarded(gw.count_tokens, "anthropic"))
+    app.router.add_post("/v1/chat/completions", gw.guarded(gw.chat, "openai"))
+    app.router.add_get("/v1/models", gw.guarded(gw.models, None))
+    app.router.add_get("/health", gw.guarded(gw.health, None))
+    app.router.add_route("*", "/{tail:.*}", gw.guarded(gw.not_found, None))
+    app.on_startup.append(gw.on_startup)
+    app.on_cleanup.append(gw.on_cleanup)
+    return app

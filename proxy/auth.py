@@ -1,0 +1,164 @@
+"""Who may call the gateway, and which credentials go upstream with each request."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+
+from proxy.config import BackendConfig, Config
+from proxy.errors import ConfigError, Dialect, Unauthorized
+from proxy.templates.loader import TemplateSet
+from proxy.upstream import USER_AGENT, stream_timeout, whole_timeout
+
+ANTHROPIC_PREFIX = "anthropic-"
+DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
+JSON_HEADERS: Mapping[str, str] = {"content-type": "application/json", "user-agent": USER_AGENT}
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and `localhost`."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(config: Config) -> None:
+    """Refuse to listen beyond loopback unless DRIFTGATE_API_KEY guards the gateway."""
+    if not is_loopback(config.host) and not config.api_key:
+        raise ConfigError(
+            f"refusing to listen on {config.host}: binding beyond 127.0.0.1 needs DRIFTGATE_API_KEY "
+            "set (clients then send it as x-api-key or Authorization: Bearer)"
+        )
+
+
+class GatewayKey:
+    """The gateway's own key, compared in constant time; never forwarded upstream."""
+
+    def __init__(self, key: str | None) -> None:
+        self._key = key.encode() if key else None
+        self._bearer = f"Bearer {key}" if key else None
+        self.value = key
+
+    @property
+    def required(self) -> bool:
+        """Whether clients must present the key."""
+        return self._key is not None
+
+    def check(self, headers: Mapping[str, str]) -> None:
+        """Raise Unauthorized unless `headers` carry the key in x-api-key or Authorization."""
+        if self._key is None:
+            return
+        api_key = headers.get("x-api-key")
+        if api_key is not None and hmac.compare_digest(api_key.encode(), self._key):
+            return
+        auth = headers.get("authorization") or ""
+        if auth[:7].lower() == "bearer " and hmac.compare_digest(
+            auth[7:].strip().encode(), self._key
+        ):
+            return
+        raise Unauthorized(
+            "this gateway requires its key: send DRIFTGATE_API_KEY as x-api-key or Authorization: Bearer"
+        )
+
+    def is_gateway_credential(self, name: str, value: str) -> bool:
+        """Whether a client header value is the gateway key itself (so it must not travel on)."""
+        if self._key is None:
+            return False
+        if name == "x-api-key":
+            return hmac.compare_digest(value.encode(), self._key)
+        return self._bearer is not None and hmac.compare_digest(
+            value.encode(), self._bearer.encode()
+        )
+
+
+@dataclass(frozen=True)
+class BackendAuth:
+    """A backend's precomputed request headers and endpoint URLs."""
+
+    backend: BackendConfig
+    base_headers: Mapping[str, str]
+    passthrough: bool
+    stream_timeout: aiohttp.ClientTimeout
+    whole_timeout: aiohttp.ClientTimeout
+
+    @property
+    def dialect(self) -> Dialect:
+        """The dialect this backend speaks."""
+        return "anthropic" if self.backend.kind == "anthropic" else "openai"
+
+    def url(self, endpoint: str) -> str:
+        """The upstream URL for `endpoint` ("messages", "count_tokens" or "chat")."""
+        base = self.backend.base_url
+        if endpoint == "chat":
+            return base + "/chat/completions"
+        if endpoint == "count_tokens":
+            return base + "/v1/messages/count_tokens"
+        return base + "/v1/messages"
+
+
+def backend_auth(backend: BackendConfig, env: Mapping[str, str]) -> BackendAuth:
+    """Resolve the backend's key once, at start-up, into its header set."""
+    headers = dict(JSON_HEADERS)
+    key = backend.resolve_key(env)
+    passthrough = backend.auth == "passthrough"
+    if key and not passthrough:
+        if backend.kind == "anthropic":
+            headers["x-api-key"] = key
+        else:
+            headers["authorization"] = f"Bearer {key}"
+    return BackendAuth(
+        backend=backend,
+        base_headers=headers,
+        passthrough=passthrough,
+        stream_timeout=stream_timeout(backend.connect_timeout, backend.timeout),
+        whole_timeout=whole_timeout(backend.connect_timeout, backend.timeout),
+    )
+
+
+def anthropic_version(templates: TemplateSet) -> str:
+    """The default anthropic-version: the anthropic template's api.version."""
+    tpl = templates.get("anthropic")
+    if tpl is not None:
+        version = tpl.doc.get("api", {}).get("version")
+        if isinstance(version, str) and version:
+            return version
+    return DEFAULT_ANTHROPIC_VERSION
+
+
+def upstream_headers(
+    auth: BackendAuth,
+    client_headers: Mapping[str, str],
+    client_dialect: Dialect,
+    default_version: str,
+    gateway_key: GatewayKey,
+    beta: str | None,
+) -> dict[str, str]:
+    """Headers for one upstream request: the backend's own, plus what the client may pass on.
+
+    `beta` is the client's anthropic-beta after filter_betas (None: send none).
+    """
+    headers = dict(auth.base_headers)
+    if auth.dialect != "anthropic":
+        return headers
+    if client_dialect == "anthropic":
+        # anthropic-* is an open list: forward every one (beta already filtered), never allowlist.
+        for name, value in client_headers.items():
+            lower = name.lower()
+            if lower.startswith(ANTHROPIC_PREFIX) and lower != "anthropic-beta":
+                headers[lower] = value
+        if beta:
+            headers["anthropic-beta"] = beta
+        if auth.passthrough:
+            for name in ("x-api-key", "authorization"):
+                cred = client_headers.get(name)
+                if cred is not None and not gateway_key.is_gateway_credential(name, cred):
+                    headers[name] = cred
+    headers.setdefault("anthropic-version", default_version)
+    return headers

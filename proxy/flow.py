@@ -1,0 +1,26 @@
+"""One client request as it travels through the gateway (parse -> route -> forward -> relay -> record)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.errors import Dialect
+
+
+@dataclass
+class Flow:
+    """What the handlers learn about a request once, read by every later step."""
+
+    endpoint: str  # "messages" | "count_tokens" | "chat"
+    client_dialect: Dialect
+    raw: bytes
+    body: dict[str, Any]
+    model: str
+    stream: bool
+    include_usage: bool
+    headers: Mapping[str, str]
+    query: str
+    started: float
+    session: str | None = None

@@ -1,0 +1,178 @@
+"""Send a flow upstream, trying each route in order until one answers (the fallback loop)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import aiohttp
+import orjson
+
+from proxy.auth import BackendAuth, GatewayKey, anthropic_version, upstream_headers
+from proxy.cooldown import Cooldowns, parse_retry_after
+from proxy.errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
+from proxy.flow import Flow
+from proxy.normalise import filter_betas, normalise
+from proxy.routing import Route
+from proxy.templates.loader import TemplateSet
+from proxy.translate import translate_request
+
+SHORT_RETRY_AFTER = 2.0  # seconds: on the last route, worth waiting once rather than failing
+ENDPOINT_FOR_DIALECT = {"anthropic": "messages", "openai": "chat"}
+
+
+@dataclass
+class Prepared:
+    """One route's upstream request, ready to send."""
+
+    route: Route
+    auth: BackendAuth
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    timeout: aiohttp.ClientTimeout
+    dropped: tuple[str, ...]
+    added_headers: Mapping[str, str]
+
+
+@dataclass
+class Answer:
+    """The upstream that answered: its response (open when streaming) and, when read, its body."""
+
+    prepared: Prepared
+    response: aiohttp.ClientResponse
+    body: bytes | None  # the whole body (non-stream or error); None for an open stream
+    first_chunk: bytes  # streaming: the first bytes read, still to be relayed
+    ttfb: float
+
+    @property
+    def status(self) -> int:
+        """The upstream HTTP status."""
+        return self.response.status
+
+
+class Forwarder:
+    """Runs the fallback loop over a shared session, with cooldowns and the gateway's key rules."""
+
+    def __init__(
+        self,
+        session: Callable[[], aiohttp.ClientSession],
+        auths: Mapping[str, BackendAuth],
+        cooldowns: Cooldowns,
+        gateway_key: GatewayKey,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._session = session
+        self._auths = auths
+        self._cooldowns = cooldowns
+        self._key = gateway_key
+        self._clock = clock
+        self._sleep = sleep
+
+    def candidates(self, routes: list[Route]) -> list[Route]:
+        """Routes whose backend is not cooling; if all are, the one that frees soonest."""
+        usable = [r for r in routes if self._cooldowns.cooling(r.backend.name) <= 0.0]
+        if usable or not routes:
+            return usable
+        # Failing fast on every route would turn one transient error into a 30 s outage.
+        return [min(routes, key=lambda r: self._cooldowns.cooling(r.backend.name))]
+
+    def prepare(
+        self, flow: Flow, route: Route, templates: TemplateSet, convert_unsupported: bool
+    ) -> Prepared:
+        """Translate (across dialects) and normalise the body for `route`, and build its headers."""
+        auth = self._auths[route.backend.name]
+        target = auth.dialect
+        dropped: tuple[str, ...] = ()
+        if flow.endpoint == "count_tokens" or target == flow.client_dialect:
+            body = flow.body
+        else:
+            tr = translate_request(flow.body, flow.client_dialect, target, model=route.model)
+            body, dropped = tr.body, tr.dropped
+        norm = normalise(body, target, route, templates, convert_unsupported=convert_unsupported)
+        out = norm.body
+        if out is flow.body and out.get("model") == route.model:
+            data = flow.raw  # nothing changed: the client's exact bytes, every field kept
+        else:
+            if out is flow.body:
+                out = dict(out)
+            out["model"] = route.model
+            data = orjson.dumps(out)
+        beta_raw = flow.headers.get("anthropic-beta")
+        beta = filter_betas(beta_raw, route.backend.kind, templates) if beta_raw else None
+        headers = upstream_headers(
+            auth, flow.headers, flow.client_dialect, anthropic_version(templates), self._key, beta
+        )
+        endpoint = flow.endpoint if target == flow.client_dialect else ENDPOINT_FOR_DIALECT[target]
+        url = auth.url(endpoint)
+        if flow.query and target == flow.client_dialect:
+            url = f"{url}?{flow.query}"
+        stream = flow.stream and flow.endpoint != "count_tokens"
+        timeout = auth.stream_timeout if stream else auth.whole_timeout
+        return Prepared(route, auth, url, data, headers, timeout, dropped, norm.response_headers)
+
+    async def send(
+        self, flow: Flow, routes: list[Route], templates: TemplateSet, convert_unsupported: bool
+    ) -> Answer:
+        """The first answer that is not a retryable failure; else the last failure (or raise 502/504)."""
+        last: Answer | None = None
+        failure: GatewayError | None = None
+        todo = self.candidates(routes)
+        for i, route in enumerate(todo):
+            prepared = self.prepare(flow, route, templates, convert_unsupported)
+            retried = False
+            while True:
+                try:
+                    answer = await self._attempt(flow, prepared)
+                except (TimeoutError, aiohttp.ServerTimeoutError):
+                    self._cooldowns.fail(route.backend.name)
+                    failure = UpstreamTimeout(f"backend {route.backend.name!r} timed out")
+                    break
+                except aiohttp.ClientError as exc:
+                    self._cooldowns.fail(route.backend.name)
+                    failure = UpstreamUnavailable(
+                        f"backend {route.backend.name!r} unreachable: {type(exc).__name__}"
+                    )
+                    break
+                if not _retryable(answer.status):
+                    if answer.status < 400:
+                        self._cooldowns.ok(route.backend.name)
+                    return answer
+                retry_after = parse_retry_after(answer.response.headers.get("retry-after"))
+                self._cooldowns.fail(route.backend.name, retry_after)
+                last = answer
+                is_last = i == len(todo) - 1
+                if (
+                    is_last
+                    and not retried
+                    and retry_after is not None
+                    and retry_after <= SHORT_RETRY_AFTER
+                ):
+                    retried = True
+                    await self._sleep(retry_after)
+                    continue
+                break
+        if last is not None:
+            return last  # an upstream's own error says more than our 502
+        raise failure or UpstreamUnavailable("no backend available for this model")
+
+    async def _attempt(self, flow: Flow, p: Prepared) -> Answer:
+        """One upstream exchange: headers, then the whole body (or, streaming, the first chunk)."""
+        resp = await self._session().post(p.url, data=p.body, headers=p.headers, timeout=p.timeout)
+        try:
+            streaming = resp.status == 200 and resp.content_type == "text/event-stream"
+            if flow.stream and streaming and flow.endpoint != "count_tokens":
+                first = await resp.content.readany()
+                return Answer(p, resp, None, first, self._clock() - flow.started)
+            body = await resp.read()
+        except BaseException:
+            resp.close()
+            raise
+        resp.release()
+        return Answer(p, resp, body, b"", self._clock() - flow.started)
+
+
+def _retryable(status: int) -> bool:
+    return status == 429 or status >= 500

@@ -1,0 +1,86 @@
+"""Read and check a client request: body size, JSON, model; then the Flow that carries it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from proxy.errors import BodyTooLarge, Dialect, GatewayError, InvalidRequest, error_body
+from proxy.flow import Flow
+
+JSON_CT = "application/json"
+
+
+def error_response(
+    exc: GatewayError, dialect: Dialect, headers: dict[str, str] | None = None
+) -> web.Response:
+    """`exc` as a JSON error response in the client's dialect."""
+    return web.Response(
+        status=exc.status,
+        body=orjson.dumps(error_body(exc, dialect)),
+        content_type=JSON_CT,
+        headers=headers,
+    )
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The body, refusing more than `limit` bytes: by Content-Length first, then while reading."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise BodyTooLarge(
+            f"request body is {declared} bytes; this gateway accepts at most {limit}"
+        )
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise BodyTooLarge(
+            f"request body is over {limit} bytes, the most this gateway accepts"
+        ) from exc
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or InvalidRequest saying what is wrong."""
+    if not raw:
+        raise InvalidRequest("request body is empty; expected a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"request body must be a JSON object, not {type(body).__name__}")
+    return body
+
+
+async def intake(
+    request: web.Request, endpoint: str, dialect: Dialect, limit: int, clock: Callable[[], float]
+) -> Flow:
+    """Read, parse and check the request into a Flow."""
+    started = clock()
+    raw = await read_body(request, limit)
+    body = parse_body(raw)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("`model` is required and must be a non-empty string")
+    stream = body.get("stream") is True
+    include_usage = False
+    if dialect == "openai" and stream:
+        opts = body.get("stream_options")
+        include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
+    headers = request.headers
+    session = headers.get("x-claude-code-session-id") or headers.get("x-session-id")
+    return Flow(
+        endpoint=endpoint,
+        client_dialect=dialect,
+        raw=raw,
+        body=body,
+        model=model,
+        stream=stream,
+        include_usage=include_usage,
+        headers=headers,
+        query=request.query_string,
+        started=started,
+        session=session,
+    )

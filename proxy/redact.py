@@ -1,0 +1,34 @@
+"""Keep credentials out of logs: known secrets and credential-looking header values are masked."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from proxy.config import redact_secret
+
+# Compiled once: header-style credentials and common key shapes, wherever they show up in text.
+_PATTERNS = re.compile(
+    r"(?i)((?:x-api-key|authorization|api[_-]?key)['\"]?\s*[:=]\s*['\"]?(?:bearer\s+)?)([^\s'\",}]+)"
+    r"|\b(sk-[A-Za-z0-9_\-]{8,})"
+)
+
+
+class Redactor:
+    """Masks the given secrets and anything that looks like a credential."""
+
+    def __init__(self, secrets: Iterable[str | None]) -> None:
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        """`value` with every secret replaced by its redacted form."""
+        for secret in self._secrets:
+            if secret in value:
+                value = value.replace(secret, redact_secret(secret))
+        return _PATTERNS.sub(_mask, value)
+
+
+def _mask(match: re.Match[str]) -> str:
+    if match.group(3):
+        return redact_secret(match.group(3))
+    return f"{match.group(1)}{redact_secret(match.group(2))}"

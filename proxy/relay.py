@@ -1,0 +1,183 @@
+"""Relay an upstream answer to the client: whole bodies, and SSE streams chunk by chunk as they arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from proxy.errors import Dialect
+from proxy.flow import Flow
+from proxy.forward import Answer
+from proxy.translate import translate_error, translate_response
+
+log = logging.getLogger("driftgate.relay")
+
+# Upstream response headers a client may act on (rate limits, request ids, retry hints).
+PASS_HEADERS = frozenset(
+    {
+        "request-id",
+        "x-request-id",
+        "retry-after",
+        "retry-after-ms",
+        "x-should-retry",
+        "openai-processing-ms",
+    }
+)
+PASS_PREFIXES = ("anthropic-ratelimit-", "x-ratelimit-")
+DRAIN_SECONDS = 1.0
+SSE_HEADERS: Mapping[str, str] = {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+}
+
+
+class StreamProcessor(Protocol):
+    """A StreamTap (same dialect) or StreamTranslator (across dialects)."""
+
+    usage: Any
+
+    def feed(self, chunk: bytes) -> bytes | None: ...
+    def finish(self) -> bytes: ...
+    def fail(self, message: str) -> bytes: ...
+    @property
+    def done(self) -> bool: ...
+
+
+class ClientGone(Exception):
+    """The client closed its connection while we were writing to it."""
+
+
+@dataclass
+class StreamResult:
+    """How a relayed stream ended."""
+
+    usage: Any
+    client_gone: bool
+    upstream_error: str | None
+
+
+def passed_headers(upstream: Mapping[str, str], out: dict[str, str]) -> dict[str, str]:
+    """Copy into `out` the upstream headers a client may act on."""
+    for name, value in upstream.items():
+        lower = name.lower()
+        if lower in PASS_HEADERS or lower.startswith(PASS_PREFIXES):
+            out[lower] = value
+    return out
+
+
+def whole_body(flow: Flow, answer: Answer, upstream: Dialect) -> tuple[int, bytes]:
+    """Status and body for the client: unchanged in its own dialect, else translated once."""
+    raw = answer.body or b""
+    status = answer.status
+    if upstream == flow.client_dialect or flow.endpoint == "count_tokens":
+        return status, raw
+    if status >= 400:
+        return status, orjson.dumps(translate_error(status, raw, upstream, flow.client_dialect))
+    try:
+        parsed = orjson.loads(raw)
+        body = translate_response(parsed, upstream, flow.client_dialect, model=flow.model)
+    except Exception as exc:  # an upstream answer we cannot read is the upstream's fault: 502
+        log.warning("untranslatable %s response: %s", upstream, type(exc).__name__)
+        msg = f"upstream returned a response that could not be translated ({type(exc).__name__})"
+        return 502, orjson.dumps(translate_error(502, msg.encode(), upstream, flow.client_dialect))
+    return status, orjson.dumps(body)
+
+
+async def _write(resp: web.StreamResponse, data: bytes) -> None:
+    try:
+        await resp.write(data)
+    except ConnectionError as exc:  # includes aiohttp's ClientConnectionResetError
+        raise ClientGone from exc
+
+
+def _malformed(proc: StreamProcessor) -> str | None:
+    value = getattr(proc, "malformed", None)
+    return value if isinstance(value, str) and value else None
+
+
+async def relay_stream(
+    request: web.Request,
+    answer: Answer,
+    proc: StreamProcessor,
+    headers: dict[str, str],
+) -> tuple[web.StreamResponse, StreamResult]:
+    """Write each upstream chunk through `proc` to the client as it arrives; end well-formed."""
+    upstream = answer.response
+    resp = web.StreamResponse(status=200, headers=headers)
+    upstream_error: str | None = None
+    clean = False
+    try:
+        await resp.prepare(request)
+        out = proc.feed(answer.first_chunk) if answer.first_chunk else None
+        if out:
+            await _write(resp, out)
+        if _malformed(proc) is None and not proc.done:
+            try:
+                async for chunk in upstream.content.iter_any():
+                    out = proc.feed(chunk)
+                    if out:  # a tap hands back only the events before a malformed one
+                        await _write(resp, out)
+                    if _malformed(proc) is not None or proc.done:
+                        break
+                else:
+                    clean = True
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                upstream_error = _describe(exc)
+        bad = _malformed(proc)
+        if bad is not None:
+            upstream_error = bad
+        if upstream_error is not None:
+            if not proc.done:
+                await _write(resp, proc.fail(upstream_error))
+        else:
+            tail = proc.finish()
+            if tail:
+                await _write(resp, tail)
+        await resp.write_eof()
+        if proc.done and upstream_error is None and not clean:
+            clean = await _drain(upstream)
+        return resp, StreamResult(proc.usage, False, upstream_error)
+    except ClientGone:
+        return resp, StreamResult(proc.usage, True, upstream_error)
+    except Exception:
+        # A bug of ours mid-stream: the client still gets a well-formed end, never a torn stream.
+        log.exception("relaying a stream failed")
+        if not resp.prepared:
+            raise
+        with contextlib.suppress(ClientGone, ConnectionError):
+            if not proc.done:
+                await _write(resp, proc.fail("the gateway failed while relaying this stream"))
+            await resp.write_eof()
+        return resp, StreamResult(proc.usage, False, "gateway error")
+    finally:
+        if clean and upstream.content.at_eof():
+            upstream.release()
+        else:
+            # Closing (not releasing) drops the connection: the upstream sees the cancel.
+            upstream.close()
+
+
+async def _drain(upstream: aiohttp.ClientResponse) -> bool:
+    """After the terminal event (the client is done): read to EOF so the connection can be reused."""
+    try:
+        await asyncio.wait_for(upstream.content.read(), DRAIN_SECONDS)
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+    return upstream.content.at_eof()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "upstream stream timed out"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "upstream stream ended early (truncated)"
+    return f"upstream connection failed mid-stream ({type(exc).__name__})"

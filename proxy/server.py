@@ -1,0 +1,168 @@
+"""Run the gateway: in a background thread (tests, bench) or in the foreground (`driftgate proxy`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from aiohttp import web
+
+from proxy import __version__
+from proxy.app import GATEWAY_KEY, create_app
+from proxy.auth import check_bind
+from proxy.config import Config
+from proxy.errors import ConfigError
+
+log = logging.getLogger("driftgate.server")
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    for addr in runner.addresses:
+        if isinstance(addr, tuple) and len(addr) >= 2:
+            return int(addr[1])
+    raise RuntimeError("the gateway is not listening")
+
+
+def _url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+async def _start_site(config: Config, app: web.Application) -> tuple[web.AppRunner, int]:
+    # handler_cancellation: a client that hangs up cancels its handler, and so its upstream request.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()  # closes the upstream session and the recorder
+        raise
+    return runner, _bound_port(runner)
+
+
+class GatewayServer:
+    """The gateway in its own thread and event loop; `start()` returns once it is listening."""
+
+    def __init__(self, config: Config, **create_app_kwargs: Any) -> None:
+        check_bind(config)
+        self.config = config
+        self._kwargs = create_app_kwargs
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.url = ""
+        self.app: web.Application | None = None
+
+    def start(self) -> None:
+        """Start listening on config.host:config.port (0 picks a free port)."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+
+        async def boot() -> None:
+            self.app = create_app(self.config, **self._kwargs)
+            self._runner, self.port = await _start_site(self.config, self.app)
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(boot())
+            except BaseException as exc:  # handed to the starting thread, which re-raises it
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="driftgate-gateway", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            raise failure[0]
+        self.url = _url(self.config.host, self.port)
+
+    def stop(self) -> None:
+        """Stop gracefully: finish cleanup (upstream session, recorder), then end the thread."""
+        loop, thread, runner = self._loop, self._thread, self._runner
+        if loop is None or thread is None or not thread.is_alive():
+            return
+        if runner is not None:
+            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        self._runner = None
+
+    def __enter__(self) -> GatewayServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def startup_line(config: Config, url: str, app: web.Application) -> str:
+    """One line: where it listens, the backends (redacted), the templates loaded."""
+    gw = app[GATEWAY_KEY]
+    if config.backends:
+        backends = ", ".join(
+            f"{b.name} ({b.kind} {b.base_url}"
+            + (f", key from ${b.key_env}" if b.key_env and not b.key else "")
+            + (", key inline" if b.key else "")
+            + (", passthrough" if b.auth == "passthrough" else "")
+            + ")"
+            for b in config.backends
+        )
+    else:
+        backends = (
+            "none (add one: driftgate backend add NAME --kind anthropic|openai --key-env VAR)"
+        )
+    templates = ", ".join(f"{t['name']} {t['version']}" for t in gw.store.current().summary())
+    return f"driftgate {__version__} listening on {url} | backends: {backends} | templates: {templates}"
+
+
+def run_forever(config: Config) -> None:
+    """`driftgate proxy`: serve in the foreground until Ctrl-C, one log line per request at info."""
+    check_bind(config)
+    logging.basicConfig(
+        level=getattr(logging, config.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+    async def main() -> None:
+        app = create_app(config)
+        runner, port = await _start_site(config, app)
+        print(startup_line(config, _url(config.host, port), app), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        raise _listen_error(config, exc) from exc
+    print("driftgate: stopped", file=sys.stderr)
+
+
+def _listen_error(config: Config, exc: OSError) -> ConfigError:
+    return ConfigError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}")

@@ -1,0 +1,74 @@
+"""Anthropic Messages <-> OpenAI Chat Completions, through a dialect-neutral representation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.errors import Dialect, InvalidRequest
+from proxy.sse import StreamTap, Usage, stream_tap
+from proxy.translate.adapters import adapter
+from proxy.translate.input_checks import unique
+from proxy.translate.stream import StreamTranslator, Translator
+from proxy.translate.upstream_error import translate_error
+
+__all__ = [
+    "Dialect",
+    "RequestTranslation",
+    "StreamTap",
+    "StreamTranslator",
+    "Usage",
+    "stream_tap",
+    "stream_translator",
+    "translate_error",
+    "translate_request",
+    "translate_response",
+    "usage_from_response",
+]
+
+
+@dataclass(frozen=True)
+class RequestTranslation:
+    """A request body for the target dialect, and the features it had to leave out."""
+
+    body: dict[str, Any]
+    dropped: tuple[str, ...]
+
+
+def translate_request(
+    body: dict[str, Any], source: Dialect, target: Dialect, *, model: str
+) -> RequestTranslation:
+    """`body` in `source`'s dialect as a `target` request for upstream `model`; InvalidRequest if malformed."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    ir = adapter(source).parse_request(body)
+    rendered, dropped = adapter(target).render_request(ir, model)
+    return RequestTranslation(rendered, unique([*ir.dropped, *dropped]))
+
+
+def translate_response(
+    body: dict[str, Any], source: Dialect, target: Dialect, *, model: str
+) -> dict[str, Any]:
+    """A non-streamed upstream response as the client's dialect expects it, answering as `model`."""
+    return adapter(target).render_response(adapter(source).parse_response(body), model)
+
+
+def stream_translator(
+    source: Dialect,
+    target: Dialect,
+    *,
+    model: str,
+    include_usage: bool,
+    clock: Callable[[], float] = time.time,
+) -> StreamTranslator:
+    """A translator from an upstream `source` stream to a `target` client stream answering as `model`."""
+    usage = Usage()
+    encoder = adapter(target).encoder(model, usage, include_usage, clock)
+    return Translator(target, adapter(source).decoder(), encoder, usage)
+
+
+def usage_from_response(body: dict[str, Any], dialect: Dialect) -> Usage:
+    """Token usage of a non-streamed response."""
+    return adapter(dialect).usage(body.get("usage") if isinstance(body, dict) else None)

@@ -1,0 +1,75 @@
+"""One adapter per dialect, in one registry: a new dialect is one more entry, not more translators."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.errors import Dialect, InvalidRequest, anthropic_error_body, openai_error_body
+from proxy.sse import Usage, anthropic_usage, openai_usage
+from proxy.translate import (
+    anthropic_render,
+    anthropic_request,
+    anthropic_response,
+    openai_render,
+    openai_request,
+    openai_response,
+)
+from proxy.translate.anthropic_stream import AnthropicDecoder, AnthropicEncoder
+from proxy.translate.ir import ChatRequest, ChatResponse
+from proxy.translate.openai_stream import OpenAIDecoder, OpenAIEncoder
+from proxy.translate.stream_events import StreamDecoder, StreamEncoder
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """Everything the translator needs to know about one dialect."""
+
+    parse_request: Callable[[dict[str, Any]], ChatRequest]
+    render_request: Callable[[ChatRequest, str], tuple[dict[str, Any], list[str]]]
+    parse_response: Callable[[dict[str, Any]], ChatResponse]
+    render_response: Callable[[ChatResponse, str], dict[str, Any]]
+    decoder: Callable[[], StreamDecoder]
+    # (client model, shared running usage, include_usage, clock) -> encoder
+    encoder: Callable[[str, Usage, bool, Callable[[], float]], StreamEncoder]
+    usage: Callable[[Any], Usage]  # from a response's `usage` object
+    error_body: Callable[[str, str], dict[str, Any]]  # (message, error type) -> error JSON
+
+
+def _anthropic_encoder(
+    model: str, usage: Usage, include_usage: bool, clock: Callable[[], float]
+) -> StreamEncoder:
+    return AnthropicEncoder(model, usage)
+
+
+ADAPTERS: dict[str, Adapter] = {
+    "anthropic": Adapter(
+        parse_request=anthropic_request.parse_request,
+        render_request=anthropic_render.render_request,
+        parse_response=anthropic_response.parse_response,
+        render_response=anthropic_response.render_response,
+        decoder=AnthropicDecoder,
+        encoder=_anthropic_encoder,
+        usage=anthropic_usage,
+        error_body=anthropic_error_body,
+    ),
+    "openai": Adapter(
+        parse_request=openai_request.parse_request,
+        render_request=openai_render.render_request,
+        parse_response=openai_response.parse_response,
+        render_response=openai_response.render_response,
+        decoder=OpenAIDecoder,
+        encoder=OpenAIEncoder,
+        usage=openai_usage,
+        error_body=openai_error_body,
+    ),
+}
+
+
+def adapter(dialect: Dialect | str) -> Adapter:
+    """The adapter for `dialect`; InvalidRequest for a dialect nobody registered."""
+    try:
+        return ADAPTERS[dialect]
+    except KeyError:
+        raise InvalidRequest(f"unknown API dialect {dialect!r}") from None

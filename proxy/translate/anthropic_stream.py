@@ -1,0 +1,216 @@
+"""Anthropic Messages streaming events <-> neutral stream events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from proxy.errors import ANTHROPIC_TYPE_BY_STATUS, type_for_status
+from proxy.sse import SSEEvent, Usage, anthropic_usage, encode_event, error_end
+from proxy.translate.anthropic_response import (
+    STOP_FROM_ANTHROPIC,
+    STOP_TO_ANTHROPIC,
+    new_message_id,
+    usage_json,
+)
+from proxy.translate.input_checks import decode_json, obj_at
+from proxy.translate.ir import (
+    ArgumentsDelta,
+    BlockStart,
+    BlockStop,
+    StreamDone,
+    StreamEnd,
+    StreamError,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ThinkingDelta,
+)
+from proxy.translate.stream_events import MalformedStream
+
+_STATUS_BY_TYPE = {t: s for s, t in ANTHROPIC_TYPE_BY_STATUS.items()}
+
+
+class AnthropicDecoder:
+    """Upstream Anthropic events -> neutral events; blocks no other dialect can show are skipped."""
+
+    def __init__(self) -> None:
+        self._skipped: set[int] = set()
+
+    def decode(self, event: SSEEvent) -> list[StreamEvent]:
+        """The neutral events one Anthropic SSE event means."""
+        obj = decode_json(event.data)
+        if not isinstance(obj, dict):
+            raise MalformedStream(
+                f"upstream sent an event whose data is not a JSON object: {event.data[:80]!r}"
+            )
+        kind = obj.get("type") or event.event
+        if kind == "content_block_delta":
+            return self._delta(obj)
+        if kind == "content_block_start":
+            return self._start(obj)
+        if kind == "content_block_stop":
+            index = _index(obj)
+            return [] if index in self._skipped else [BlockStop(index)]
+        if kind == "message_start":
+            message = obj_at(obj, "message")
+            msg_id = message.get("id") if isinstance(message.get("id"), str) else None
+            return [StreamStart(msg_id, anthropic_usage(message.get("usage")))]
+        if kind == "message_delta":
+            delta = obj_at(obj, "delta")
+            stop = delta.get("stop_reason")
+            seq = delta.get("stop_sequence")
+            return [
+                StreamEnd(
+                    STOP_FROM_ANTHROPIC.get(stop, "stop") if isinstance(stop, str) else None,
+                    anthropic_usage(obj.get("usage")),
+                    seq if isinstance(seq, str) else None,
+                )
+            ]
+        if kind == "message_stop":
+            return [StreamDone()]
+        if kind == "error":
+            err = obj_at(obj, "error")
+            text = str(err.get("message") or "upstream reported an error mid-stream")
+            return [StreamError(text, _STATUS_BY_TYPE.get(str(err.get("type")), 500))]
+        return []  # ping, and event types added after this was written
+
+    def _start(self, obj: dict[str, Any]) -> list[StreamEvent]:
+        index = _index(obj)
+        block = obj_at(obj, "content_block")
+        kind = block.get("type")
+        if kind == "text":
+            text = block.get("text")
+            start: list[StreamEvent] = [BlockStart(index, "text")]
+            return [*start, TextDelta(index, text)] if isinstance(text, str) and text else start
+        if kind == "tool_use":
+            return [
+                BlockStart(index, "tool_call", str(block.get("id", "")), str(block.get("name", "")))
+            ]
+        if kind == "thinking":
+            return [BlockStart(index, "thinking")]
+        self._skipped.add(index)
+        return []
+
+    def _delta(self, obj: dict[str, Any]) -> list[StreamEvent]:
+        index = _index(obj)
+        delta = obj_at(obj, "delta")
+        if index in self._skipped:
+            return []
+        kind = delta.get("type")
+        if kind == "text_delta":
+            return [TextDelta(index, str(delta.get("text", "")))]
+        if kind == "input_json_delta":
+            return [ArgumentsDelta(index, str(delta.get("partial_json", "")))]
+        if kind == "thinking_delta":
+            return [ThinkingDelta(index, text=str(delta.get("thinking", "")))]
+        if kind == "signature_delta":
+            return [ThinkingDelta(index, signature=str(delta.get("signature", "")))]
+        return []
+
+
+def _index(obj: dict[str, Any]) -> int:
+    index = obj.get("index")
+    if not isinstance(index, int):
+        raise MalformedStream(f"upstream {obj.get('type')} event has no integer index")
+    return index
+
+
+def _event(name: str, body: dict[str, Any]) -> bytes:
+    return encode_event(orjson.dumps(body), name)
+
+
+class AnthropicEncoder:
+    """Neutral events -> the Anthropic event sequence, supplying any start/stop the source omitted."""
+
+    def __init__(self, model: str, usage: Usage) -> None:
+        self._model = model
+        self._usage = usage  # the translator's running total, shared
+        self._started = False
+        self._ended = False
+        self._open: list[int] = []
+
+    def encode(self, ev: StreamEvent) -> bytes:
+        """Client bytes for one neutral event."""
+        if isinstance(ev, StreamError):
+            return error_end("anthropic", ev.message, type_for_status(ev.status, "anthropic"))
+        head = b"" if self._started or isinstance(ev, StreamStart) else self._message_start(None)
+        return head + self._encode(ev)
+
+    def _encode(self, ev: StreamEvent) -> bytes:
+        if isinstance(ev, TextDelta):
+            return _event("content_block_delta", {"type": "content_block_delta", "index": ev.index,
+                                                  "delta": {"type": "text_delta", "text": ev.text}})  # fmt: skip
+        if isinstance(ev, ArgumentsDelta):
+            delta = {"type": "input_json_delta", "partial_json": ev.fragment}
+            return _event(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": ev.index, "delta": delta},
+            )
+        if isinstance(ev, ThinkingDelta):
+            if ev.signature is not None:
+                delta = {"type": "signature_delta", "signature": ev.signature}
+            else:
+                delta = {"type": "thinking_delta", "thinking": ev.text}
+            return _event(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": ev.index, "delta": delta},
+            )
+        if isinstance(ev, BlockStart):
+            self._open.append(ev.index)
+            block: dict[str, Any]
+            if ev.kind == "text":
+                block = {"type": "text", "text": ""}
+            elif ev.kind == "tool_call":
+                block = {"type": "tool_use", "id": ev.tool_id, "name": ev.tool_name, "input": {}}
+            else:
+                block = {"type": "thinking", "thinking": "", "signature": ""}
+            return _event("content_block_start", {"type": "content_block_start", "index": ev.index,
+                                                  "content_block": block})  # fmt: skip
+        if isinstance(ev, BlockStop):
+            if ev.index not in self._open:
+                return b""
+            self._open.remove(ev.index)
+            return _event("content_block_stop", {"type": "content_block_stop", "index": ev.index})
+        if isinstance(ev, StreamStart):
+            return self._message_start(ev.id)
+        if isinstance(ev, StreamEnd):
+            return self._close_blocks() + self._message_delta(ev)
+        # StreamDone
+        tail = (
+            b""
+            if self._ended
+            else self._close_blocks() + self._message_delta(StreamEnd("stop", Usage()))
+        )
+        return tail + _event("message_stop", {"type": "message_stop"})
+
+    def _message_start(self, msg_id: str | None) -> bytes:
+        if self._started:
+            return b""
+        self._started = True
+        message: dict[str, Any] = {
+            "id": msg_id or new_message_id(), "type": "message", "role": "assistant", "model": self._model,
+            "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage_json(self._usage),
+        }  # fmt: skip
+        return _event("message_start", {"type": "message_start", "message": message})
+
+    def _close_blocks(self) -> bytes:
+        out = b"".join(
+            _event("content_block_stop", {"type": "content_block_stop", "index": i})
+            for i in self._open
+        )
+        self._open.clear()
+        return out
+
+    def _message_delta(self, ev: StreamEnd) -> bytes:
+        if self._ended:
+            return b""
+        self._ended = True
+        stop = STOP_TO_ANTHROPIC[ev.stop_reason] if ev.stop_reason else "end_turn"
+        body = {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop, "stop_sequence": ev.stop_sequence},
+            "usage": usage_json(self._usage),
+        }
+        return _event("message_delta", body)

@@ -1,0 +1,211 @@
+"""The dialect-neutral representation every adapter parses into and renders from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from proxy.sse import Usage
+
+Role = Literal["user", "assistant"]
+# Neutral stop reasons; each adapter maps its own vocabulary onto these.
+StopReason = Literal["stop", "stop_sequence", "length", "tool_calls", "content_filter", "pause"]
+Effort = Literal["low", "medium", "high"]
+
+
+@dataclass(frozen=True)
+class TextPart:
+    """Plain text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    """An image given inline (base64 `data` + `media_type`) or by `url`."""
+
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolCallPart:
+    """The model asks to call a tool; `arguments` is the JSON text of its input."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ToolResultPart:
+    """The caller answers a tool call."""
+
+    tool_call_id: str
+    content: tuple[TextPart | ImagePart, ...]
+    is_error: bool = False
+
+
+@dataclass(frozen=True)
+class ThinkingPart:
+    """Model reasoning; `signature` (Anthropic) lets it be sent back, `redacted` holds opaque data."""
+
+    text: str
+    signature: str | None = None
+    redacted: str | None = None
+
+
+Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ThinkingPart
+
+
+@dataclass(frozen=True)
+class Message:
+    """One conversation turn."""
+
+    role: Role
+    parts: tuple[Part, ...]
+
+
+@dataclass(frozen=True)
+class ToolDef:
+    """A function the model may call; `parameters` is a JSON Schema."""
+
+    name: str
+    description: str | None
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolChoice:
+    """auto / any (must call some tool) / none / tool (must call `name`)."""
+
+    kind: Literal["auto", "any", "none", "tool"]
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Reasoning:
+    """Extended thinking: a token budget (Anthropic), an effort (OpenAI), or adaptive."""
+
+    budget_tokens: int | None = None
+    effort: Effort | None = None
+    adaptive: bool = False
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A chat request in neither dialect."""
+
+    messages: tuple[Message, ...]
+    system: tuple[TextPart, ...] = ()
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: tuple[str, ...] = ()
+    stream: bool = False
+    tools: tuple[ToolDef, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    reasoning: Reasoning | None = None
+    user: str | None = None
+    dropped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChatResponse:
+    """A complete (non-streamed) model answer."""
+
+    id: str | None
+    parts: tuple[Part, ...]
+    stop_reason: StopReason | None
+    usage: Usage = field(default_factory=Usage)
+    stop_sequence: str | None = None
+    created: int | None = None
+
+
+# Stream events: what one upstream SSE event means, independent of dialect.
+@dataclass(frozen=True)
+class StreamStart:
+    """The message began."""
+
+    id: str | None
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class BlockStart:
+    """A content block opened at `index` (text, tool call or thinking)."""
+
+    index: int
+    kind: Literal["text", "tool_call", "thinking"]
+    tool_id: str | None = None
+    tool_name: str | None = None
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """More text for the block at `index`."""
+
+    index: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ArgumentsDelta:
+    """A fragment of a tool call's JSON arguments."""
+
+    index: int
+    fragment: str
+
+
+@dataclass(frozen=True)
+class ThinkingDelta:
+    """More reasoning text, or its signature."""
+
+    index: int
+    text: str = ""
+    signature: str | None = None
+
+
+@dataclass(frozen=True)
+class BlockStop:
+    """The block at `index` is complete."""
+
+    index: int
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """The message is complete: why it stopped, and the final usage."""
+
+    stop_reason: StopReason | None
+    usage: Usage
+    stop_sequence: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamDone:
+    """The terminal event (Anthropic message_stop, OpenAI [DONE])."""
+
+
+@dataclass(frozen=True)
+class StreamError:
+    """The upstream reported an error inside the stream."""
+
+    message: str
+    status: int = 500
+
+
+StreamEvent = (
+    StreamStart
+    | BlockStart
+    | TextDelta
+    | ArgumentsDelta
+    | ThinkingDelta
+    | BlockStop
+    | StreamEnd
+    | StreamDone
+    | StreamError
+)

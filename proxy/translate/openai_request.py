@@ -1,0 +1,210 @@
+"""OpenAI Chat Completions request -> the neutral ChatRequest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proxy.errors import InvalidRequest
+from proxy.translate.input_checks import as_dict, as_list, as_str, opt_int, opt_number, unique
+from proxy.translate.ir import (
+    ChatRequest,
+    Effort,
+    ImagePart,
+    Message,
+    Part,
+    Reasoning,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    ToolChoice,
+    ToolDef,
+    ToolResultPart,
+)
+
+_KNOWN = frozenset(
+    {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop",
+     "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls", "reasoning_effort",
+     "user", "n"}
+)  # fmt: skip
+_EFFORT: dict[str, Effort | None] = {
+    "none": None, "minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "high",
+}  # fmt: skip
+
+
+def parse_request(body: dict[str, Any]) -> ChatRequest:
+    """An OpenAI Chat Completions body as a ChatRequest; InvalidRequest when malformed."""
+    n = body.get("n")
+    if n not in (None, 1):
+        raise InvalidRequest(
+            "n > 1 (several choices) cannot be translated: Anthropic returns one message"
+        )
+    dropped = [k for k in body if k not in _KNOWN]
+    system: list[TextPart] = []
+    messages: list[Message] = []
+    for i, raw in enumerate(as_list(body.get("messages"), "messages")):
+        _message(as_dict(raw, f"messages[{i}]"), f"messages[{i}]", system, messages, dropped)
+    stop = body.get("stop")
+    stops = [stop] if isinstance(stop, str) else as_list(stop or [], "stop")
+    max_tokens = body.get("max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = body.get("max_tokens")
+    choice = _tool_choice(body.get("tool_choice"), dropped)
+    parallel = body.get("parallel_tool_calls")
+    effort = body.get("reasoning_effort")
+    if effort is not None and (not isinstance(effort, str) or effort not in _EFFORT):
+        raise InvalidRequest(
+            f"reasoning_effort must be one of {', '.join(_EFFORT)}, got {effort!r}"
+        )
+    level = _EFFORT[effort] if effort is not None else None
+    return ChatRequest(
+        messages=tuple(messages),
+        system=tuple(system),
+        max_tokens=opt_int(max_tokens, "max_completion_tokens"),
+        temperature=opt_number(body.get("temperature"), "temperature"),
+        top_p=opt_number(body.get("top_p"), "top_p"),
+        stop=tuple(as_str(s, "stop[]") for s in stops),
+        stream=bool(body.get("stream")),
+        tools=_tools(body.get("tools"), dropped),
+        tool_choice=choice,
+        parallel_tool_calls=parallel if isinstance(parallel, bool) else None,
+        reasoning=Reasoning(effort=level) if level else None,
+        user=body["user"] if isinstance(body.get("user"), str) else None,
+        dropped=unique(dropped),
+    )
+
+
+def _message(
+    raw: dict[str, Any], where: str, system: list[TextPart], out: list[Message], dropped: list[str]
+) -> None:
+    role = raw.get("role")
+    if "name" in raw:
+        dropped.append("messages.name")
+    if role in ("system", "developer"):
+        system.extend(
+            p for p in _content(raw.get("content"), where, dropped) if isinstance(p, TextPart)
+        )
+        return
+    if role == "user":
+        out.append(Message("user", tuple(_content(raw.get("content"), where, dropped))))
+        return
+    if role == "tool":
+        content = [p for p in _content(raw.get("content"), where, dropped) if p != TextPart("")]
+        result = ToolResultPart(
+            as_str(raw.get("tool_call_id"), f"{where}.tool_call_id"), tuple(content)
+        )
+        if (
+            out
+            and out[-1].role == "user"
+            and all(isinstance(p, ToolResultPart) for p in out[-1].parts)
+        ):
+            out[-1] = Message("user", (*out[-1].parts, result))  # several results, one turn
+        else:
+            out.append(Message("user", (result,)))
+        return
+    if role == "assistant":
+        out.append(Message("assistant", _assistant_parts(raw, where, dropped)))
+        return
+    raise InvalidRequest(
+        f"{where}.role {role!r} cannot be translated (use system, developer, user, assistant or tool)"
+    )
+
+
+def _assistant_parts(raw: dict[str, Any], where: str, dropped: list[str]) -> tuple[Part, ...]:
+    parts: list[Part] = []
+    if raw.get("reasoning_content"):
+        parts.append(ThinkingPart(str(raw["reasoning_content"])))
+    # Clients often send content "" beside tool_calls; Anthropic rejects empty text blocks.
+    parts.extend(p for p in _content(raw.get("content"), where, dropped) if p != TextPart(""))
+    if isinstance(raw.get("refusal"), str) and raw["refusal"]:
+        parts.append(TextPart(raw["refusal"]))
+    if raw.get("function_call") is not None:
+        dropped.append("function_call")
+    for k, call in enumerate(as_list(raw.get("tool_calls") or [], f"{where}.tool_calls")):
+        call = as_dict(call, f"{where}.tool_calls[{k}]")
+        fn = as_dict(call.get("function"), f"{where}.tool_calls[{k}].function")
+        parts.append(
+            ToolCallPart(
+                id=as_str(call.get("id"), f"{where}.tool_calls[{k}].id"),
+                name=as_str(fn.get("name"), f"{where}.tool_calls[{k}].function.name"),
+                arguments=as_str(
+                    fn.get("arguments", "{}"), f"{where}.tool_calls[{k}].function.arguments"
+                ),
+            )
+        )
+    return tuple(parts)
+
+
+def _content(raw: Any, where: str, dropped: list[str]) -> list[TextPart | ImagePart]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return [TextPart(raw)]
+    out: list[TextPart | ImagePart] = []
+    for j, part in enumerate(as_list(raw, f"{where}.content")):
+        part = as_dict(part, f"{where}.content[{j}]")
+        kind = part.get("type")
+        if kind == "text":
+            out.append(TextPart(as_str(part.get("text"), f"{where}.content[{j}].text")))
+        elif kind == "image_url":
+            image = as_dict(part.get("image_url"), f"{where}.content[{j}].image_url")
+            if image.get("detail") not in (None, "auto"):
+                dropped.append("image_url.detail")
+            out.append(
+                image_from_url(as_str(image.get("url"), f"{where}.content[{j}].image_url.url"))
+            )
+        elif kind == "refusal":
+            out.append(TextPart(as_str(part.get("refusal"), f"{where}.content[{j}].refusal")))
+        else:
+            raise InvalidRequest(
+                f"{where}.content[{j}]: content part type {kind!r} cannot be translated"
+            )
+    return out
+
+
+def image_from_url(url: str) -> ImagePart:
+    """An image from an OpenAI image URL: `data:<type>;base64,<data>` becomes inline data."""
+    if url.startswith("data:"):
+        header, comma, data = url.partition(",")
+        if comma and header.endswith(";base64"):
+            return ImagePart(media_type=header[5:-7] or None, data=data)
+        raise InvalidRequest("image_url: only base64 data: URLs can be translated")
+    return ImagePart(url=url)
+
+
+def _tools(raw: Any, dropped: list[str]) -> tuple[ToolDef, ...]:
+    out = []
+    for i, tool in enumerate(as_list(raw or [], "tools")):
+        tool = as_dict(tool, f"tools[{i}]")
+        if tool.get("type") != "function":
+            dropped.append(f"tools.{tool.get('type')}")
+            continue
+        fn = as_dict(tool.get("function"), f"tools[{i}].function")
+        if fn.get("strict"):
+            dropped.append("tools.function.strict")
+        params = fn.get("parameters")
+        out.append(
+            ToolDef(
+                name=as_str(fn.get("name"), f"tools[{i}].function.name"),
+                description=fn["description"] if isinstance(fn.get("description"), str) else None,
+                parameters=as_dict(params, f"tools[{i}].function.parameters")
+                if params is not None
+                else {},
+            )
+        )
+    return tuple(out)
+
+
+def _tool_choice(raw: Any, dropped: list[str]) -> ToolChoice | None:
+    if raw is None:
+        return None
+    if raw in ("auto", "none"):
+        return ToolChoice(raw)
+    if raw == "required":
+        return ToolChoice("any")
+    if isinstance(raw, dict) and raw.get("type") == "function":
+        fn = as_dict(raw.get("function"), "tool_choice.function")
+        return ToolChoice("tool", as_str(fn.get("name"), "tool_choice.function.name"))
+    if isinstance(raw, dict) and raw.get("type") == "allowed_tools":
+        dropped.append("tool_choice.allowed_tools")
+        return None
+    raise InvalidRequest(f"tool_choice {raw!r} cannot be translated")

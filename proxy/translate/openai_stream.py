@@ -1,0 +1,213 @@
+"""OpenAI chat.completion.chunk streams <-> neutral stream events."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any, Literal
+
+import orjson
+
+from proxy.errors import OPENAI_TYPE_BY_STATUS, type_for_status
+from proxy.sse import DONE, SSEEvent, Usage, encode_event, error_end, openai_usage
+from proxy.translate.input_checks import decode_json, obj_at
+from proxy.translate.ir import (
+    ArgumentsDelta,
+    BlockStart,
+    BlockStop,
+    StopReason,
+    StreamDone,
+    StreamEnd,
+    StreamError,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ThinkingDelta,
+)
+from proxy.translate.openai_response import (
+    STOP_FROM_OPENAI,
+    STOP_TO_OPENAI,
+    new_completion_id,
+    usage_json,
+)
+from proxy.translate.stream_events import MalformedStream
+
+_STATUS_BY_TYPE = {t: s for s, t in OPENAI_TYPE_BY_STATUS.items() if s in (429, 500)}
+_DONE_EVENT = b"data: [DONE]\n\n"
+
+
+class OpenAIDecoder:
+    """Upstream chunks -> neutral events; content and each tool call become numbered blocks."""
+
+    def __init__(self) -> None:
+        self._started = False
+        self._next = 0
+        self._open: int | None = None
+        self._open_kind: str | None = None  # "text" or "thinking" while such a block is open
+        self._tools: dict[int, int] = {}  # OpenAI tool_calls[].index -> block index
+        self._stop: StopReason | None = None
+        self._usage = Usage()
+
+    def decode(self, event: SSEEvent) -> list[StreamEvent]:
+        """The neutral events one chunk (or [DONE]) means."""
+        if event.data.strip() == DONE:
+            return [*self._close(), StreamEnd(self._stop or "stop", self._usage), StreamDone()]
+        obj = decode_json(event.data)
+        if not isinstance(obj, dict):
+            raise MalformedStream(
+                f"upstream sent a chunk that is not a JSON object: {event.data[:80]!r}"
+            )
+        if "error" in obj:
+            return [_error(obj["error"])]
+        out: list[StreamEvent] = []
+        if not self._started:
+            self._started = True
+            out.append(StreamStart(obj["id"] if isinstance(obj.get("id"), str) else None, Usage()))
+        if isinstance(obj.get("usage"), dict):
+            self._usage = openai_usage(obj["usage"])
+        choices = obj.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            self._choice(choices[0], out)
+        return out
+
+    def _choice(self, choice: dict[str, Any], out: list[StreamEvent]) -> None:
+        delta = obj_at(choice, "delta")
+        # OpenAI-compatible servers (DeepSeek, vLLM, OpenRouter) stream reasoning under these names.
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            out.append(ThinkingDelta(self._block("thinking", out), text=reasoning))
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            out.append(TextDelta(self._block("text", out), content))
+        calls = delta.get("tool_calls")
+        for position, call in enumerate(calls if isinstance(calls, list) else []):
+            if isinstance(call, dict):
+                self._tool_call(call, position, out)
+        finish = choice.get("finish_reason")
+        if isinstance(finish, str):
+            self._stop = STOP_FROM_OPENAI.get(finish, "stop")
+            out.extend(self._close())
+
+    def _tool_call(self, call: dict[str, Any], position: int, out: list[StreamEvent]) -> None:
+        key = call["index"] if isinstance(call.get("index"), int) else position
+        fn = obj_at(call, "function")
+        if key not in self._tools:
+            out.extend(self._close())
+            index = self._tools[key] = self._open = self._new_block()
+            self._open_kind = "tool_call"
+            call_id = (
+                call["id"] if isinstance(call.get("id"), str) else "call_" + uuid.uuid4().hex[:24]
+            )
+            out.append(BlockStart(index, "tool_call", call_id, str(fn.get("name") or "")))
+        args = fn.get("arguments")
+        if isinstance(args, str) and args:
+            out.append(ArgumentsDelta(self._tools[key], args))
+
+    def _block(self, kind: Literal["text", "thinking"], out: list[StreamEvent]) -> int:
+        """The open block of `kind`, opening one (and closing another) when needed."""
+        if self._open is None or self._open_kind != kind:
+            out.extend(self._close())
+            self._open, self._open_kind = self._new_block(), kind
+            out.append(BlockStart(self._open, kind))
+        return self._open
+
+    def _new_block(self) -> int:
+        self._next += 1
+        return self._next - 1
+
+    def _close(self) -> list[StreamEvent]:
+        if self._open is None:
+            return []
+        index, self._open, self._open_kind = self._open, None, None
+        return [BlockStop(index)]
+
+
+def _error(raw: Any) -> StreamError:
+    err = raw if isinstance(raw, dict) else {"message": str(raw)}
+    message = str(err.get("message") or "upstream reported an error mid-stream")
+    return StreamError(message, _STATUS_BY_TYPE.get(str(err.get("type") or err.get("code")), 500))
+
+
+class OpenAIEncoder:
+    """Neutral events -> chat.completion.chunk events ending in `data: [DONE]`; reasoning is dropped."""
+
+    def __init__(
+        self, model: str, usage: Usage, include_usage: bool, clock: Callable[[], float]
+    ) -> None:
+        self._model = model
+        self._usage = usage  # the translator's running total, shared
+        self._include_usage = include_usage
+        self._created = int(clock())
+        self._id: str | None = None
+        self._tools: dict[int, int] = {}  # block index -> OpenAI tool_calls[].index
+        self._no_args: set[int] = set()  # tool blocks that have not streamed any arguments yet
+        self._started = False
+        self._finished = False
+
+    def encode(self, ev: StreamEvent) -> bytes:
+        """Client bytes for one neutral event."""
+        if isinstance(ev, StreamError):
+            return error_end("openai", ev.message, type_for_status(ev.status, "openai"))
+        head = b""
+        if not self._started:
+            self._started = True
+            self._id = (ev.id if isinstance(ev, StreamStart) else None) or new_completion_id()
+            head = self._chunk({"role": "assistant", "content": ""})
+        return head + self._encode(ev)
+
+    def _encode(self, ev: StreamEvent) -> bytes:
+        if isinstance(ev, TextDelta):
+            return self._chunk({"content": ev.text})
+        if isinstance(ev, ArgumentsDelta):
+            if ev.index not in self._tools or not ev.fragment:
+                return b""
+            self._no_args.discard(ev.index)
+            return self._arguments(ev.index, ev.fragment)
+        if isinstance(ev, BlockStart) and ev.kind == "tool_call":
+            k = self._tools[ev.index] = len(self._tools)
+            self._no_args.add(ev.index)
+            call = {"index": k, "id": ev.tool_id, "type": "function",
+                    "function": {"name": ev.tool_name, "arguments": ""}}  # fmt: skip
+            return self._chunk({"tool_calls": [call]})
+        if isinstance(ev, BlockStop):
+            return self._empty_arguments(ev.index)
+        if isinstance(ev, StreamEnd):
+            return self._empty_arguments() + self._finish(ev.stop_reason)
+        if isinstance(ev, StreamDone):
+            out = self._empty_arguments() + self._finish("stop")
+            if self._include_usage:
+                out += self._raw({"choices": [], "usage": usage_json(self._usage)})
+            return out + _DONE_EVENT
+        return b""  # StreamStart (sent above), other block starts, ThinkingDelta
+
+    def _arguments(self, index: int, text: str) -> bytes:
+        call = {"index": self._tools[index], "function": {"arguments": text}}
+        return self._chunk({"tool_calls": [call]})
+
+    def _empty_arguments(self, index: int | None = None) -> bytes:
+        """A tool call that streamed no input still needs valid JSON arguments: "{}"."""
+        if index is None:
+            pending = sorted(self._no_args)
+        else:
+            pending = [index] if index in self._no_args else []
+        self._no_args.difference_update(pending)
+        return b"".join(self._arguments(i, "{}") for i in pending)
+
+    def _finish(self, stop: StopReason | None) -> bytes:
+        if self._finished:
+            return b""
+        self._finished = True
+        return self._chunk({}, STOP_TO_OPENAI[stop] if stop else "stop")
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return self._raw({"choices": [choice]})
+
+    def _raw(self, fields: dict[str, Any]) -> bytes:
+        body: dict[str, Any] = {
+            "id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model,
+            **fields,
+        }  # fmt: skip
+        if self._include_usage and "usage" not in body:
+            body["usage"] = None
+        return encode_event(orjson.dumps(body))

@@ -1,0 +1,197 @@
+"""A protocol-faithful fake of the OpenAI Chat Completions API, on loopback."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.openai_responses import chunks, completion
+from tests.fakes.openai_validation import Invalid, validate_request
+from tests.fakes.reply_plan import Ask, estimate_tokens, plan_reply
+from tests.fakes.scripted import BEHAVIOUR, FakeUpstream, sse
+
+ERRORS = {
+    400: ("invalid_request_error", None, "Invalid request"),
+    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    403: ("invalid_request_error", None, "You are not allowed to sample from this model"),
+    404: (
+        "invalid_request_error",
+        "model_not_found",
+        "The model does not exist or you do not have access to it.",
+    ),
+    429: (
+        "tokens",
+        "rate_limit_exceeded",
+        "Rate limit reached for requests. Please try again in 1s.",
+    ),
+    500: (
+        "server_error",
+        None,
+        "The server had an error while processing your request. Sorry about that!",
+    ),
+    503: ("server_error", None, "The engine is currently overloaded, please try again later"),
+}
+DEFAULT_MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1")
+_ids = itertools.count(1)
+
+
+def openai_error(
+    status: int, message: str | None = None, param: str | None = None, code: str | None = None
+) -> web.Response:
+    """An error body shaped like OpenAI's."""
+    etype, default_code, default_message = ERRORS.get(
+        status, ("server_error", None, "Server error")
+    )
+    body = {
+        "error": {
+            "message": message or default_message,
+            "type": etype,
+            "param": param,
+            "code": code or default_code,
+        }
+    }
+    return web.json_response(
+        body, status=status, headers={"x-request-id": f"req_fake{next(_ids):06d}"}
+    )
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return ""
+
+
+def ask_of(body: dict[str, Any]) -> Ask:
+    """The neutral facts of a Chat Completions request."""
+    messages = body["messages"]
+    last_user = next((m for m in reversed(messages) if m.get("role") == "user"), {"content": ""})
+    trailing_tools: list[dict[str, Any]] = []
+    for m in reversed(messages):
+        if m.get("role") != "tool":
+            break
+        trailing_tools.insert(0, m)
+    stop = body.get("stop")
+    tools = [
+        (t["function"]["name"], t["function"].get("parameters") or {})
+        for t in body.get("tools") or []
+    ]
+    return Ask(
+        last_user_text=_text_of(last_user.get("content")),
+        tool_result_text=" | ".join(_text_of(m.get("content")) for m in trailing_tools)
+        if trailing_tools
+        else None,
+        tools=tools,
+        stop_sequences=[stop] if isinstance(stop, str) else list(stop or []),
+        max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
+        want_thinking=False,
+        input_tokens=estimate_tokens(messages, body.get("tools")),
+    )
+
+
+class FakeOpenAI(FakeUpstream):
+    """OpenAI Chat Completions: /v1/chat/completions (stream or not, include_usage), /v1/models."""
+
+    def __init__(
+        self,
+        *,
+        require_auth: bool = True,
+        api_key: str | None = None,
+        strict_fields: bool = True,
+        models: tuple[str, ...] = DEFAULT_MODELS,
+        cached_tokens: int = 64,
+    ) -> None:
+        self.strict_fields = strict_fields
+        self.models = models
+        self.cached_tokens = cached_tokens
+        super().__init__(require_auth=require_auth, api_key=api_key)
+
+    def add_routes(self, app: web.Application) -> None:
+        """Attach the OpenAI routes."""
+        app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_get("/v1/models", self._models)
+
+    def error_response(self, status: int, message: str | None = None) -> web.Response:
+        """An OpenAI-shaped error."""
+        return openai_error(status, message)
+
+    @property
+    def base_url(self) -> str:
+        """What a client or backend config uses: `<url>/v1`."""
+        return self.url + "/v1"
+
+    def backend(self, name: str = "openai", **kw: Any) -> Any:
+        """A proxy.config.BackendConfig pointing at this fake."""
+        from proxy.config import BackendConfig
+
+        kw.setdefault("key", "sk-openai-fake-test-key")
+        if "models" in kw:
+            kw["models"] = tuple(kw["models"])
+        return BackendConfig(name=name, kind="openai", base_url=self.base_url, **kw)
+
+    def _auth_error(self, request: web.Request) -> web.Response | None:
+        bearer = request.headers.get("authorization", "")
+        token = bearer[7:] if bearer.lower().startswith("bearer ") else None
+        if self.require_auth and not token:
+            return openai_error(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                code="missing_api_key",
+            )
+        if self.require_auth and self.api_key is not None and token != self.api_key:
+            return openai_error(401, "Incorrect API key provided.")
+        return None
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        refused = self._auth_error(request)
+        if refused is not None:
+            return refused
+        data = [
+            {"id": m, "object": "model", "created": 1715367049, "owned_by": "system"}
+            for m in self.models
+        ]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        refused = self._auth_error(request)
+        if refused is not None:
+            return refused
+        try:
+            body = json.loads(await request.read())
+            validate_request(body, self.strict_fields)
+        except ValueError:
+            return openai_error(400, "We could not parse the JSON body of your request.")
+        except Invalid as exc:
+            return openai_error(400, str(exc), param=exc.param)
+        reply = plan_reply(ask_of(body), request[BEHAVIOUR], "call_")
+        completion_id = f"chatcmpl-fake{next(_ids):06d}"
+        if not body.get("stream"):
+            return await self.answer(
+                request, completion(reply, body["model"], completion_id, self.cached_tokens)
+            )
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return await self.stream(
+            request,
+            chunks(reply, body["model"], completion_id, include_usage, self.cached_tokens),
+            broken=b'data: {"id": "'
+            + completion_id.encode()
+            + b'", "choices": [{"delta": {"cont\n\n',
+            error_event=lambda t: sse(
+                None,
+                {
+                    "error": {
+                        "message": "The server had an error while processing your request.",
+                        "type": "server_error",
+                        "param": None,
+                        "code": t,
+                    }
+                },
+            ),
+        )

@@ -1,0 +1,252 @@
+"""Streams across dialects, read back with the official SDKs."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+
+import pytest
+
+from proxy.errors import Dialect
+from proxy.sse import Usage
+from proxy.translate import StreamTranslator, stream_translator
+from tests.proxy.translate.sdk_readers import read_anthropic, read_openai
+from tests.proxy.translate.sse_samples import (
+    anthropic_text_stream,
+    anthropic_tool_stream,
+    openai_text_stream,
+    openai_tool_stream,
+)
+
+
+def make(source: Dialect, target: Dialect, include_usage: bool = True) -> StreamTranslator:
+    return stream_translator(
+        source, target, model="client-model", include_usage=include_usage, clock=lambda: 1.7e9
+    )
+
+
+def run(t: StreamTranslator, data: bytes, seed: int | None = None) -> bytes:
+    """Feed `data` whole, or in random chunk sizes (1..64 bytes) when `seed` is given, then EOF."""
+    if seed is None:
+        return t.feed(data) + t.finish()
+    rng = random.Random(seed)
+    out, pos = b"", 0
+    while pos < len(data):
+        step = rng.randint(1, 64)
+        out += t.feed(data[pos : pos + step])
+        pos += step
+    return out + t.finish()
+
+
+@pytest.mark.parametrize("seed", [None, 1, 2, 3])
+def test_anthropic_text_to_openai(seed: int | None) -> None:
+    t = make("anthropic", "openai")
+    read = read_openai(run(t, anthropic_text_stream(), seed))
+    assert read.completion is not None and read.done_count == 1 and read.after_done == 0
+    choice = read.completion.choices[0]
+    assert choice.message.content == "Hello, world — ✓"
+    assert choice.finish_reason == "stop"
+    assert read.completion.model == "client-model" and read.completion.id == "msg_01ABC"
+    usage = read.chunks[-1].usage
+    assert read.chunks[-1].choices == [] and usage is not None
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (132, 15, 147)
+    assert (
+        usage.prompt_tokens_details is not None and usage.prompt_tokens_details.cached_tokens == 100
+    )
+    assert all(c.usage is None for c in read.chunks[:-1])
+    assert t.done and t.usage == Usage(25, 15, 100, 7)
+
+
+def test_without_include_usage_there_is_no_usage_chunk() -> None:
+    data = run(make("anthropic", "openai", include_usage=False), anthropic_text_stream())
+    read = read_openai(data)
+    assert all(c.choices for c in read.chunks)
+    assert b'"usage"' not in data
+
+
+@pytest.mark.parametrize("seed", [None, 4, 5])
+def test_anthropic_parallel_tool_calls_to_openai(seed: int | None) -> None:
+    read = read_openai(run(make("anthropic", "openai"), anthropic_tool_stream(), seed))
+    assert read.completion is not None
+    choice = read.completion.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content == "Checking both."  # the thinking block is not shown
+    calls = [
+        (c["id"], c["function"]["name"], json.loads(c["function"]["arguments"]))
+        for c in choice.message.model_dump()["tool_calls"]
+    ]
+    assert calls == [
+        ("toolu_01A", "get_weather", {"city": "Paris", "unit": "c"}),
+        ("toolu_01B", "get_time", {"tz": "Europe/Paris"}),
+    ]
+
+
+@pytest.mark.parametrize("seed", [None, 6, 7])
+def test_openai_text_to_anthropic(seed: int | None) -> None:
+    t = make("openai", "anthropic")
+    read = read_anthropic(run(t, openai_text_stream(), seed))
+    assert read.error is None and read.message is not None
+    assert read.events[0] == "message_start" and read.events[-1] == "message_stop"
+    assert read.message.content[0].text == "Hello ✓!"  # type: ignore[union-attr]
+    assert read.message.stop_reason == "end_turn" and read.message.model == "client-model"
+    assert read.message.usage.input_tokens == 176
+    assert read.message.usage.cache_read_input_tokens == 1024
+    assert read.message.usage.output_tokens == 40
+    assert t.usage == Usage(176, 40, 1024, 0)
+
+
+@pytest.mark.parametrize("seed", [None, 8, 9])
+def test_openai_parallel_tool_calls_to_anthropic(seed: int | None) -> None:
+    read = read_anthropic(run(make("openai", "anthropic"), openai_tool_stream(), seed))
+    assert read.message is not None and read.message.stop_reason == "tool_use"
+    blocks = [b.model_dump(exclude_none=True) for b in read.message.content]
+    assert blocks[1:] == [
+        {"type": "tool_use", "id": "call_A1", "name": "get_weather", "input": {"city": "Paris"}},
+        {"type": "tool_use", "id": "call_B2", "name": "get_time", "input": {"tz": "UTC"}},
+    ]
+    assert blocks[0] == {"type": "text", "text": "Let me check."}
+    assert read.events.count("content_block_start") == read.events.count("content_block_stop") == 3
+
+
+def test_openai_upstream_without_usage_chunk_still_gives_a_valid_anthropic_stream() -> None:
+    read = read_anthropic(run(make("openai", "anthropic"), openai_text_stream(with_usage=False)))
+    assert read.message is not None and read.message.usage.output_tokens == 0
+    assert read.events[-1] == "message_stop"
+
+
+@pytest.mark.parametrize(
+    ("source", "sample"), [("anthropic", anthropic_tool_stream), ("openai", openai_tool_stream)]
+)
+def test_truncated_stream_ends_with_one_error_event(
+    source: Dialect, sample: Callable[[], bytes]
+) -> None:
+    data = sample()
+    target: Dialect = "openai" if source == "anthropic" else "anthropic"
+    t = make(source, target)
+    out = run(t, data[: len(data) * 2 // 3])
+    assert t.done
+    if target == "openai":
+        read = read_openai(out)
+        assert read.error is not None and "ended before" in read.error["message"]
+        assert read.done_count == 1 and read.after_done == 0
+    else:
+        read_a = read_anthropic(out)
+        assert read_a.error is not None and read_a.error["type"] == "api_error"
+        assert read_a.events[-1] == "error" and "message_stop" not in read_a.events
+    assert t.finish() == b"" and t.fail("again") == b"" and t.feed(data) == b""
+
+
+@pytest.mark.parametrize("target", ["anthropic", "openai"])
+def test_fail_mid_stream_gives_error_in_client_dialect(target: Dialect) -> None:
+    source: Dialect = "openai" if target == "anthropic" else "anthropic"
+    data = openai_text_stream() if source == "openai" else anthropic_text_stream()
+    t = make(source, target)
+    out = t.feed(data[:200]) + t.fail("upstream connection reset")
+    if target == "anthropic":
+        assert read_anthropic(out).error == {
+            "type": "api_error",
+            "message": "upstream connection reset",
+        }
+    else:
+        read = read_openai(out)
+        assert read.error is not None and read.error["message"] == "upstream connection reset"
+        assert read.done_count == 1
+    assert t.done and t.finish() == b""
+
+
+def test_upstream_error_event_is_mapped_once() -> None:
+    err = b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+    data = anthropic_text_stream()
+    cut = data.index(b"event: content_block_stop")
+    t = make("anthropic", "openai")
+    read = read_openai(run(t, data[:cut] + err))
+    assert read.error == {
+        "message": "Overloaded",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    }
+    assert read.done_count == 1
+    assert (
+        read.completion is not None
+        and read.completion.choices[0].message.content == "Hello, world — ✓"
+    )
+
+
+def test_openai_error_chunk_becomes_anthropic_error_event() -> None:
+    t = make("openai", "anthropic")
+    out = run(t, b'data: {"error": {"message": "Rate limit", "type": "rate_limit_exceeded"}}\n\n')
+    read = read_anthropic(out)
+    assert read.error == {"type": "rate_limit_error", "message": "Rate limit"}
+    assert read.events == ["error"]
+
+
+@pytest.mark.parametrize("target", ["anthropic", "openai"])
+def test_malformed_upstream_json_ends_the_stream_with_an_error(target: Dialect) -> None:
+    source: Dialect = "openai" if target == "anthropic" else "anthropic"
+    data = openai_text_stream() if source == "openai" else anthropic_text_stream()
+    first_event_end = data.index(b"\n\n") + 2
+    t = make(source, target)
+    out = t.feed(data[:first_event_end] + b"data: {broken\n\n" + data[first_event_end:])
+    assert t.done and b"not a JSON object" in out
+    assert t.finish() == b""
+    if target == "openai":
+        assert read_openai(out).done_count == 1
+    else:
+        assert read_anthropic(out).events[-1] == "error"
+
+
+def test_crlf_upstream_and_keepalive_comments() -> None:
+    data = b": keep-alive\r\n\r\n" + openai_text_stream().replace(b"\n", b"\r\n")
+    read = read_anthropic(run(make("openai", "anthropic"), data, seed=11))
+    assert read.message is not None and read.message.content[0].text == "Hello ✓!"  # type: ignore[union-attr]
+
+
+def test_openai_stream_without_done_but_with_final_line_missing_blank_is_flushed() -> None:
+    data = openai_text_stream().rstrip(b"\n")  # upstream closed right after "data: [DONE]"
+    read = read_anthropic(run(make("openai", "anthropic"), data))
+    assert read.error is None and read.events[-1] == "message_stop"
+
+
+def test_openai_compatible_reasoning_stream_becomes_a_thinking_block() -> None:
+    chunks = [
+        {"role": "assistant", "content": ""},
+        {"reasoning_content": "Think "},
+        {"reasoning_content": "hard."},
+        {"content": "Answer."},
+    ]
+    data = b"".join(
+        b"data: "
+        + json.dumps({"id": "chatcmpl-r", "choices": [{"index": 0, "delta": d}]}).encode()
+        + b"\n\n"
+        for d in chunks
+    )
+    data += b'data: {"id":"chatcmpl-r","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+    read = read_anthropic(run(make("openai", "anthropic"), data, seed=3))
+    assert read.message is not None
+    assert [b.model_dump(exclude_none=True) for b in read.message.content] == [
+        {"type": "thinking", "thinking": "Think hard.", "signature": ""},
+        {"type": "text", "text": "Answer."},
+    ]
+    # and the reverse: thinking never reaches an OpenAI client
+    out = run(make("anthropic", "openai"), anthropic_tool_stream())
+    assert b"I should look" not in out and b"EqQBCgIYAh" not in out
+
+
+def test_tool_call_without_input_fragments_gets_empty_object_arguments() -> None:
+    events = [
+        ("message_start", {"type": "message_start", "message": {"id": "msg_n", "type": "message", "role": "assistant",
+         "content": [], "model": "c", "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 3, "output_tokens": 1}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+         "content_block": {"type": "tool_use", "id": "toolu_n", "name": "now", "input": {}}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": ""}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None}, "usage": {"output_tokens": 5}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]  # fmt: skip
+    data = b"".join(f"event: {n}\ndata: {json.dumps(b)}\n\n".encode() for n, b in events)
+    read = read_openai(run(make("anthropic", "openai"), data))
+    assert read.completion is not None
+    calls = read.completion.choices[0].message.model_dump()["tool_calls"]
+    assert [(c["id"], c["function"]["arguments"]) for c in calls] == [("toolu_n", "{}")]
