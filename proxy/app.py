@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import sqlite3
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
@@ -15,22 +14,30 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from proxy.analytics import Recorder, usage_db_path
+from proxy.analytics import Recorder
 from proxy.auth import GatewayKey, backend_auth
 from proxy.config import Config
 from proxy.cooldown import Cooldowns
 from proxy.count_tokens import ESTIMATE_HEADER, estimate_tokens
 from proxy.errors import Dialect, GatewayError, InvalidRequest
 from proxy.flow import Flow
-from proxy.forward import Forwarder
-from proxy.health import health
+from proxy.forward import Answer, Forwarder
+from proxy.health import health, missing_keys
 from proxy.intake import JSON_CT, error_response, intake
 from proxy.models_list import anthropic_models, openai_models, wants_anthropic_shape
-from proxy.recording import RecordKeeper
+from proxy.recording import CLIENT_GONE, RecordKeeper, open_recorder
 from proxy.redact import Redactor
-from proxy.relay import SSE_HEADERS, passed_headers, relay_stream, whole_body
+from proxy.relay import (
+    SSE_HEADERS,
+    StreamResult,
+    passed_headers,
+    relay_stream,
+    retry_headers,
+    whole_body,
+)
 from proxy.routing import Route, Router
 from proxy.sse import stream_tap
+from proxy.templates.loader import TemplateSet
 from proxy.templates.store import TemplateStore
 from proxy.translate import stream_translator
 from proxy.upstream import make_session
@@ -62,6 +69,7 @@ class Gateway:
         self._session_factory = session_factory
         self.session: aiohttp.ClientSession | None = None
         auths = {b.name: backend_auth(b, env) for b in config.backends}
+        self.keyless = missing_keys(config, env)
         self.forwarder = Forwarder(self._session, auths, self.cooldowns, self.key, clock)
         secrets = [config.api_key, *(b.resolve_key(env) for b in config.backends)]
         self.redactor = Redactor(secrets)
@@ -136,7 +144,14 @@ class Gateway:
         templates = self.store.current()
         if routes is None:
             routes = self.router.resolve(flow.model)
-        answer = await self.forwarder.send(flow, routes, templates, self.config.convert_unsupported)
+        try:
+            answer = await self.forwarder.send(
+                flow, routes, templates, self.config.convert_unsupported
+            )
+        except asyncio.CancelledError:
+            # The client hung up before any upstream answered: still one record, 499, no usage.
+            self.keeper.client_gone(flow, flow.route or routes[0], templates)
+            raise
         p = answer.prepared
         upstream: Dialect = p.auth.dialect
         same = upstream == flow.client_dialect
@@ -146,30 +161,62 @@ class Gateway:
         headers.update(p.added_headers)
         if same:
             passed_headers(answer.response.headers, headers)
+        elif answer.status >= 400:
+            retry_headers(answer.response.headers, headers)
         if answer.body is None:
-            headers.update(SSE_HEADERS)
-            proc = (
-                stream_tap(upstream)
-                if same
-                else stream_translator(
-                    upstream,
-                    flow.client_dialect,
-                    model=flow.model,
-                    include_usage=flow.include_usage,
-                )
-            )
-            stream_resp, result = await relay_stream(request, answer, proc, headers)
-            self.keeper.stream_done(flow, p.route, upstream, result, answer.ttfb, templates)
-            return stream_resp
-        status, body = whole_body(flow, answer, upstream)
+            return await self._relay(request, flow, answer, headers, templates)
+        whole = whole_body(flow, answer, upstream)
+        if whole.dropped:
+            dropped = [*p.dropped, *(d for d in whole.dropped if d not in p.dropped)]
+            headers["x-driftgate-dropped"] = ",".join(dropped)
         ctype = (answer.response.content_type or JSON_CT) if same else JSON_CT
-        resp = web.Response(status=status, body=body, content_type=ctype, headers=headers)
-        await resp.prepare(request)
-        await resp.write_eof()
+        resp = web.Response(
+            status=whole.status, body=whole.body, content_type=ctype, headers=headers
+        )
+        status = whole.status
+        try:
+            await resp.prepare(request)
+            await resp.write_eof()
+        except ConnectionError:
+            status = CLIENT_GONE  # the client left while the answer was being written
+        except asyncio.CancelledError:
+            self.keeper.whole_done(
+                flow, p.route, upstream, CLIENT_GONE, answer.body or b"", answer.ttfb, templates
+            )
+            raise
         self.keeper.whole_done(
             flow, p.route, upstream, status, answer.body or b"", answer.ttfb, templates
         )
         return resp
+
+    async def _relay(
+        self,
+        request: web.Request,
+        flow: Flow,
+        answer: Answer,
+        headers: dict[str, str],
+        templates: TemplateSet,
+    ) -> web.StreamResponse:
+        """Relay an upstream stream (tapped, or translated across dialects) and record it."""
+        p = answer.prepared
+        upstream: Dialect = p.auth.dialect
+        headers.update(SSE_HEADERS)
+        proc = (
+            stream_tap(upstream)
+            if upstream == flow.client_dialect
+            else stream_translator(
+                upstream, flow.client_dialect, model=flow.model, include_usage=flow.include_usage
+            )
+        )
+        try:
+            stream_resp, result = await relay_stream(request, answer, proc, headers)
+        except asyncio.CancelledError:
+            # Cancelled while waiting on the upstream: record what was streamed so far (499).
+            gone = StreamResult(proc.usage, True, None)
+            self.keeper.stream_done(flow, p.route, upstream, gone, answer.ttfb, templates)
+            raise
+        self.keeper.stream_done(flow, p.route, upstream, result, answer.ttfb, templates)
+        return stream_resp
 
     async def models(self, request: web.Request) -> web.StreamResponse:
         """GET /v1/models in the asking SDK's shape."""
@@ -184,7 +231,7 @@ class Gateway:
 
     async def health(self, request: web.Request) -> web.StreamResponse:
         """GET /health (open: it shows nothing secret)."""
-        doc = health(self.config, self.store.current(), self.cooldowns)
+        doc = health(self.config, self.store.current(), self.cooldowns, self.keyless)
         return web.Response(body=orjson.dumps(doc), content_type=JSON_CT)
 
     async def not_found(self, request: web.Request) -> web.StreamResponse:
@@ -216,16 +263,6 @@ def _guess_dialect(request: web.Request) -> Dialect:
     return "openai"
 
 
-def _open_recorder(config: Config) -> Recorder:
-    """The usage database in DRIFTGATE_HOME; in memory (with a warning) when it cannot be opened."""
-    path = usage_db_path(config.home)
-    try:
-        return Recorder(path)
-    except (OSError, sqlite3.Error) as exc:
-        log.warning("usage is not being saved: cannot open %s (%s)", path, exc)
-        return Recorder(None)
-
-
 def create_app(
     config: Config,
     *,
@@ -238,7 +275,7 @@ def create_app(
     """The gateway app; `env` (default os.environ) is only read for backend keys, once."""
     store = store or TemplateStore(config.templates_dir, logging.getLogger("driftgate.templates"))
     owned = recorder is None
-    recorder = recorder or _open_recorder(config)
+    recorder = recorder or open_recorder(config.home)
     keeper = RecordKeeper(recorder, owned=owned, clock=clock)
     gw = Gateway(
         config,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.errors import Dialect
+from proxy.routing import Route
 
 
 @dataclass
@@ -24,3 +25,4 @@ class Flow:
     query: str
     started: float
     session: str | None = None
+    route: Route | None = None  # the route being tried (set by the fallback loop)

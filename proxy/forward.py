@@ -11,9 +11,9 @@ import orjson
 
 from proxy.auth import BackendAuth, GatewayKey, anthropic_version, upstream_headers
 from proxy.cooldown import Cooldowns, parse_retry_after
-from proxy.errors import GatewayError, UpstreamTimeout, UpstreamUnavailable
+from proxy.errors import GatewayError, InvalidRequest, UpstreamTimeout, UpstreamUnavailable
 from proxy.flow import Flow
-from proxy.normalise import filter_betas, normalise
+from proxy.normalise import REASONING_FROM_ANTHROPIC, filter_betas, normalise, without_reasoning
 from proxy.routing import Route
 from proxy.templates.loader import TemplateSet
 from proxy.translate import translate_request
@@ -34,6 +34,7 @@ class Prepared:
     timeout: aiohttp.ClientTimeout
     dropped: tuple[str, ...]
     added_headers: Mapping[str, str]
+    translated_reasoning: bool = False  # reasoning_effort written by the gateway, not the client
 
 
 @dataclass
@@ -70,6 +71,8 @@ class Forwarder:
         self._key = gateway_key
         self._clock = clock
         self._sleep = sleep
+        # (backend, model) pairs that refused a reasoning_effort the gateway had translated
+        self._no_reasoning: set[tuple[str, str]] = set()
 
     def candidates(self, routes: list[Route]) -> list[Route]:
         """Routes whose backend is not cooling; if all are, the one that frees soonest."""
@@ -86,12 +89,25 @@ class Forwarder:
         auth = self._auths[route.backend.name]
         target = auth.dialect
         dropped: tuple[str, ...] = ()
-        if flow.endpoint == "count_tokens" or target == flow.client_dialect:
+        translated = not (flow.endpoint == "count_tokens" or target == flow.client_dialect)
+        if not translated:
             body = flow.body
         else:
             tr = translate_request(flow.body, flow.client_dialect, target, model=route.model)
             body, dropped = tr.body, tr.dropped
-        norm = normalise(body, target, route, templates, convert_unsupported=convert_unsupported)
+            if (route.backend.name, route.model) in self._no_reasoning and target == "openai":
+                body = without_reasoning(body)
+                dropped = (*dropped, REASONING_FROM_ANTHROPIC)
+        norm = normalise(
+            body,
+            target,
+            route,
+            templates,
+            convert_unsupported=convert_unsupported,
+            translated=translated,
+        )
+        if norm.dropped:
+            dropped = (*dropped, *(d for d in norm.dropped if d not in dropped))
         out = norm.body
         if out is flow.body and out.get("model") == route.model:
             data = flow.raw  # nothing changed: the client's exact bytes, every field kept
@@ -111,7 +127,10 @@ class Forwarder:
             url = f"{url}?{flow.query}"
         stream = flow.stream and flow.endpoint != "count_tokens"
         timeout = auth.stream_timeout if stream else auth.whole_timeout
-        return Prepared(route, auth, url, data, headers, timeout, dropped, norm.response_headers)
+        reasoning = translated and target == "openai" and "reasoning_effort" in out
+        return Prepared(
+            route, auth, url, data, headers, timeout, dropped, norm.response_headers, reasoning
+        )
 
     async def send(
         self, flow: Flow, routes: list[Route], templates: TemplateSet, convert_unsupported: bool
@@ -121,7 +140,13 @@ class Forwarder:
         failure: GatewayError | None = None
         todo = self.candidates(routes)
         for i, route in enumerate(todo):
-            prepared = self.prepare(flow, route, templates, convert_unsupported)
+            flow.route = route
+            try:
+                prepared = self.prepare(flow, route, templates, convert_unsupported)
+            except InvalidRequest:
+                if i == 0:
+                    raise  # about the model the client asked for: theirs to fix
+                continue  # a fallback that cannot take this request is no fallback
             retried = False
             while True:
                 try:
@@ -136,6 +161,12 @@ class Forwarder:
                         f"backend {route.backend.name!r} unreachable: {type(exc).__name__}"
                     )
                     break
+                if _refused_translated_reasoning(answer):
+                    # A model without reasoning (unknown to the templates) refused the field the
+                    # gateway wrote: answer without it, now and for later requests to that model.
+                    self._no_reasoning.add((route.backend.name, route.model))
+                    prepared = self.prepare(flow, route, templates, convert_unsupported)
+                    continue
                 if not _retryable(answer.status):
                     if answer.status < 400:
                         self._cooldowns.ok(route.backend.name)
@@ -172,6 +203,14 @@ class Forwarder:
             raise
         resp.release()
         return Answer(p, resp, body, b"", self._clock() - flow.started)
+
+
+def _refused_translated_reasoning(answer: Answer) -> bool:
+    return (
+        answer.status == 400
+        and answer.prepared.translated_reasoning
+        and b"reasoning_effort" in (answer.body or b"")
+    )
 
 
 def _retryable(status: int) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Any
 
 from proxy import __version__
@@ -9,19 +11,41 @@ from proxy.config import Config
 from proxy.cooldown import Cooldowns
 from proxy.templates.loader import TemplateSet
 
+log = logging.getLogger("driftgate.app")
 HOW_TO_ADD = (
     "no backends configured: run `driftgate backend add NAME --kind anthropic|openai --key-env VAR` "
     "or set ANTHROPIC_API_KEY / OPENAI_API_KEY, then restart `driftgate proxy`"
 )
 
 
-def health(config: Config, templates: TemplateSet, cooldowns: Cooldowns) -> dict[str, Any]:
+def missing_keys(config: Config, env: Mapping[str, str]) -> frozenset[str]:
+    """Backends whose key_env names an unset variable (logged: they would reach upstream keyless)."""
+    keyless = [
+        b
+        for b in config.backends
+        if b.key_env and not b.key and b.auth != "passthrough" and not env.get(b.key_env)
+    ]
+    for b in keyless:
+        log.warning("backend %r: $%s is not set; its requests go upstream without a key",
+                    b.name, b.key_env)  # fmt: skip
+    return frozenset(b.name for b in keyless)
+
+
+def health(
+    config: Config,
+    templates: TemplateSet,
+    cooldowns: Cooldowns,
+    keyless: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
     """The health document."""
     backends = []
     for b in config.backends:
         cooling = cooldowns.cooling(b.name)
         entry = b.redacted()
         entry["state"] = "cooling" if cooling > 0 else "ok"
+        if b.name in keyless:
+            entry["state"] = "no_key"
+            entry["message"] = f"${b.key_env} is not set in the gateway's environment"
         entry["cooldown_seconds"] = round(cooling, 1)
         backends.append(entry)
     doc: dict[str, Any] = {

@@ -16,6 +16,7 @@ CLAMPED = "x-driftgate-max-tokens-clamped"
 CONVERTED = "x-driftgate-converted"
 _MAX_THINKING_BUDGET = 16000
 _MIN_THINKING_BUDGET = 1024  # the Messages API rejects a smaller budget_tokens
+REASONING_FROM_ANTHROPIC = "thinking"  # how an Anthropic client named what became reasoning_effort
 _CONVERT_HINT = "or set convert_unsupported = true under [gateway] to have driftgate convert it"
 
 
@@ -25,6 +26,7 @@ class Normalised:
 
     body: dict[str, Any]
     response_headers: dict[str, str] = field(default_factory=dict)
+    dropped: tuple[str, ...] = ()  # features a translation produced that the model lacks
 
 
 class _Edit:
@@ -34,6 +36,7 @@ class _Edit:
         self.body = body
         self.copied = False
         self.converted: list[str] = []
+        self.dropped: list[str] = []
         self.headers: dict[str, str] = {}
 
     def set(self, key: str, value: Any) -> None:
@@ -52,7 +55,7 @@ class _Edit:
     def result(self) -> Normalised:
         if self.converted:
             self.headers[CONVERTED] = ", ".join(self.converted)
-        return Normalised(self.body, self.headers)
+        return Normalised(self.body, self.headers, tuple(self.dropped))
 
 
 def normalise(
@@ -62,14 +65,22 @@ def normalise(
     templates: TemplateSet,
     *,
     convert_unsupported: bool,
+    translated: bool = False,
 ) -> Normalised:
-    """Clamp max tokens and reject or convert what the model's template marks unsupported."""
+    """Clamp max tokens and reject or convert what the model's template marks unsupported.
+
+    A `translated` body's reasoning request was written by the gateway, not by the client in this
+    dialect: where the model lacks it, it is dropped (and reported) rather than rejected, since the
+    client cannot fix a field it never sent (Claude Code sends `thinking` by default).
+    """
     template = templates.get(dialect)
     facts = template.doc["models"].get(route.model) if template is not None else None
     if not facts:
         return Normalised(body, {})
     edit = _Edit(body)
     caps = facts.get("capabilities") or {}
+    if translated:
+        _drop_translated_reasoning(edit, dialect, caps)
     if dialect == "anthropic":
         _anthropic_capabilities(edit, route.model, caps, convert_unsupported)
         _clamp(edit, ("max_tokens",), facts.get("max_output_tokens"))
@@ -111,6 +122,27 @@ def _anthropic_capabilities(edit: _Edit, model: str, caps: Any, convert: bool) -
         raise _unsupported(
             model, "images", "vision", "remove the image blocks or pick a vision model"
         )
+
+
+def _drop_translated_reasoning(edit: _Edit, dialect: Dialect, caps: Any) -> None:
+    """Drop a reasoning request the translation produced for a model without reasoning."""
+    if dialect == "openai":
+        if caps.get("reasoning") is False and "reasoning_effort" in edit.body:
+            edit.body = without_reasoning(edit.body)
+            edit.copied = True
+            edit.dropped.append(REASONING_FROM_ANTHROPIC)
+    elif caps.get("thinking") is False and "thinking" in edit.body:
+        edit.drop("thinking")
+        edit.dropped.append("reasoning_effort")  # named as the (OpenAI) client sent it
+
+
+def without_reasoning(body: dict[str, Any]) -> dict[str, Any]:
+    """A translated OpenAI body without `reasoning_effort`, as if no reasoning had been asked for."""
+    out = {k: v for k, v in body.items() if k != "reasoning_effort"}
+    if "max_completion_tokens" in out and "max_tokens" not in out:
+        # the newer name was chosen only because reasoning was asked for
+        out["max_tokens"] = out.pop("max_completion_tokens")
+    return out
 
 
 def _adaptive_to_enabled(edit: _Edit, thinking: dict[str, Any]) -> None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from proxy.analytics import Recorder, UsageRecord, cost_usd
+from proxy.analytics import Recorder, UsageRecord, cost_usd, usage_db_path
 from proxy.errors import Dialect
 from proxy.flow import Flow
 from proxy.relay import StreamResult
@@ -105,6 +107,23 @@ class RecordKeeper:
             )
         )
 
+    def client_gone(self, flow: Flow, route: Route, templates: TemplateSet) -> None:
+        """The client hung up before any upstream answered: status 499, no usage known."""
+        self._add(
+            Finished(
+                flow,
+                route,
+                "anthropic" if route.backend.kind == "anthropic" else "openai",
+                CLIENT_GONE,
+                None,
+                Usage(),
+                0.0,
+                self._since(flow),
+                time.time(),
+                templates,
+            )
+        )
+
     def count_tokens(self, flow: Flow, route: Route, tokens: int) -> None:
         """An estimated count: endpoint count_tokens, no output, no cost, never a completion."""
         usage = Usage()
@@ -155,10 +174,22 @@ class RecordKeeper:
             self.recorder.flush()
 
 
+def open_recorder(home: Path) -> Recorder:
+    """The usage database in DRIFTGATE_HOME; in memory (with a warning) when it cannot be opened."""
+    path = usage_db_path(home)
+    try:
+        return Recorder(path)
+    except (OSError, sqlite3.Error) as exc:
+        logging.getLogger("driftgate.app").warning(
+            "usage is not being saved: cannot open %s (%s)", path, exc
+        )
+        return Recorder(None)
+
+
 def _usage(item: Finished) -> Any:
     if item.usage is not None:
         return item.usage
-    if item.status < 400 and item.raw:
+    if item.raw and (item.status < 400 or item.status == CLIENT_GONE):
         try:
             parsed = orjson.loads(item.raw)
         except orjson.JSONDecodeError:
@@ -172,12 +203,30 @@ def _usage(item: Finished) -> Any:
     return Usage()
 
 
+def _usage_unreported(item: Finished, usage: Any) -> bool:
+    """An OpenAI stream relayed as is, whose client did not ask for usage: the upstream sent none.
+
+    The gateway does not add `stream_options.include_usage` for the client: that would change the
+    chunks the client receives (a `usage` key on each, one extra chunk with no choices).
+    """
+    flow = item.flow
+    return (
+        flow.stream
+        and flow.client_dialect == "openai"
+        and item.upstream == "openai"
+        and not flow.include_usage
+        and not (usage.input_tokens or usage.output_tokens)
+    )
+
+
 def _record(item: Finished) -> UsageRecord:
     flow, route = item.flow, item.route
     usage = _usage(item)
     is_count = flow.endpoint == "count_tokens"
     cost: float | None = 0.0
-    if not is_count and item.templates is not None:
+    if _usage_unreported(item, usage):
+        cost = None  # unknown, not free: `driftgate usage` marks the total as a lower bound
+    elif not is_count and item.templates is not None:
         cost = cost_usd(
             route.model,
             item.upstream,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 
@@ -32,3 +33,21 @@ def _mask(match: re.Match[str]) -> str:
     if match.group(3):
         return redact_secret(match.group(3))
     return f"{match.group(1)}{redact_secret(match.group(2))}"
+
+
+class RedactingFilter(logging.Filter):
+    """A handler filter: every record's message and traceback pass through a Redactor."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record in place (message, args, traceback text); never drop it."""
+        record.msg = self._redactor.text(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._redactor.text(record.exc_text)
+        return True

@@ -65,6 +65,10 @@ class StreamResult:
     upstream_error: str | None
 
 
+# Plain HTTP retry hints mean the same in either dialect; SDKs of both read them.
+RETRY_HEADERS = ("retry-after", "retry-after-ms")
+
+
 def passed_headers(upstream: Mapping[str, str], out: dict[str, str]) -> dict[str, str]:
     """Copy into `out` the upstream headers a client may act on."""
     for name, value in upstream.items():
@@ -74,22 +78,43 @@ def passed_headers(upstream: Mapping[str, str], out: dict[str, str]) -> dict[str
     return out
 
 
-def whole_body(flow: Flow, answer: Answer, upstream: Dialect) -> tuple[int, bytes]:
+def retry_headers(upstream: Mapping[str, str], out: dict[str, str]) -> dict[str, str]:
+    """Copy into `out` the upstream's retry hints (for a client of the other dialect)."""
+    for name in RETRY_HEADERS:
+        value = upstream.get(name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class WholeBody:
+    """A non-streamed answer for the client, and what translating it left out of the upstream's."""
+
+    status: int
+    body: bytes
+    dropped: tuple[str, ...] = ()
+
+
+def whole_body(flow: Flow, answer: Answer, upstream: Dialect) -> WholeBody:
     """Status and body for the client: unchanged in its own dialect, else translated once."""
     raw = answer.body or b""
     status = answer.status
     if upstream == flow.client_dialect or flow.endpoint == "count_tokens":
-        return status, raw
+        return WholeBody(status, raw)
     if status >= 400:
-        return status, orjson.dumps(translate_error(status, raw, upstream, flow.client_dialect))
+        return WholeBody(
+            status, orjson.dumps(translate_error(status, raw, upstream, flow.client_dialect))
+        )
     try:
         parsed = orjson.loads(raw)
-        body = translate_response(parsed, upstream, flow.client_dialect, model=flow.model)
+        tr = translate_response(parsed, upstream, flow.client_dialect, model=flow.model)
     except Exception as exc:  # an upstream answer we cannot read is the upstream's fault: 502
         log.warning("untranslatable %s response: %s", upstream, type(exc).__name__)
         msg = f"upstream returned a response that could not be translated ({type(exc).__name__})"
-        return 502, orjson.dumps(translate_error(502, msg.encode(), upstream, flow.client_dialect))
-    return status, orjson.dumps(body)
+        err = translate_error(502, msg.encode(), upstream, flow.client_dialect)
+        return WholeBody(502, orjson.dumps(err))
+    return WholeBody(status, orjson.dumps(tr.body), tr.dropped)
 
 
 async def _write(resp: web.StreamResponse, data: bytes) -> None:

@@ -17,8 +17,20 @@ from proxy.app import GATEWAY_KEY, create_app
 from proxy.auth import check_bind
 from proxy.config import Config
 from proxy.errors import ConfigError
+from proxy.redact import RedactingFilter
+from proxy.self_loop import check_self_loop
 
 log = logging.getLogger("driftgate.server")
+
+
+def check_listen(config: Config) -> None:
+    """Refuse a listen address that cannot work, before anything starts."""
+    check_bind(config)
+    if not 0 <= config.port <= 65535:
+        raise ConfigError(
+            f"port must be between 0 and 65535 (0 = any free port), got {config.port}"
+        )
+    check_self_loop(config)
 
 
 def _bound_port(runner: web.AppRunner) -> int:
@@ -52,7 +64,7 @@ class GatewayServer:
     """The gateway in its own thread and event loop; `start()` returns once it is listening."""
 
     def __init__(self, config: Config, **create_app_kwargs: Any) -> None:
-        check_bind(config)
+        check_listen(config)
         self.config = config
         self._kwargs = create_app_kwargs
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -120,6 +132,7 @@ def startup_line(config: Config, url: str, app: web.Application) -> str:
         backends = ", ".join(
             f"{b.name} ({b.kind} {b.base_url}"
             + (f", key from ${b.key_env}" if b.key_env and not b.key else "")
+            + (" NOT SET" if b.name in gw.keyless else "")
             + (", key inline" if b.key else "")
             + (", passthrough" if b.auth == "passthrough" else "")
             + ")"
@@ -135,7 +148,7 @@ def startup_line(config: Config, url: str, app: web.Application) -> str:
 
 def run_forever(config: Config) -> None:
     """`driftgate proxy`: serve in the foreground until Ctrl-C, one log line per request at info."""
-    check_bind(config)
+    check_listen(config)
     logging.basicConfig(
         level=getattr(logging, config.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -143,6 +156,9 @@ def run_forever(config: Config) -> None:
 
     async def main() -> None:
         app = create_app(config)
+        redacting = RedactingFilter(app[GATEWAY_KEY].redactor)
+        for handler in logging.getLogger().handlers:  # every logger's records, aiohttp's included
+            handler.addFilter(redacting)
         runner, port = await _start_site(config, app)
         print(startup_line(config, _url(config.host, port), app), flush=True)
         stop = asyncio.Event()

@@ -21,8 +21,14 @@ _Signature = tuple[tuple[str, int, int, int], ...]
 class TemplateStore:
     """Serve the current TemplateSet in O(1); swap in a new one when the overlay directory changes."""
 
-    def __init__(self, overlay_dir: Path | None, logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        overlay_dir: Path | None,
+        logger: logging.Logger | None = None,
+        poll_interval: float = 2.0,
+    ) -> None:
         self._dir = overlay_dir
+        self.poll_interval = poll_interval
         self._log = logger or logging.getLogger("driftgate.templates")
         self._bundled = load_bundled()
         self._good: dict[str, Template] = {}  # file stem -> last overlay version that loaded
@@ -65,10 +71,10 @@ class TemplateStore:
             del self._good[stem]  # a removed overlay falls back to the bundled template
         return self._swap(dict(self._good), errors, signature)
 
-    async def watch(self, interval: float = 2.0) -> None:
+    async def watch(self, interval: float | None = None) -> None:
         """Poll the overlay directory forever (the server runs this as a task)."""
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.poll_interval if interval is None else interval)
             try:
                 # Parsing and validating run in a thread so the event loop keeps serving requests.
                 await asyncio.to_thread(self.reload_if_changed)

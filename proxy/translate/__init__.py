@@ -17,6 +17,7 @@ from proxy.translate.upstream_error import translate_error
 __all__ = [
     "Dialect",
     "RequestTranslation",
+    "ResponseTranslation",
     "StreamTap",
     "StreamTranslator",
     "Usage",
@@ -48,11 +49,20 @@ def translate_request(
     return RequestTranslation(rendered, unique([*ir.dropped, *dropped]))
 
 
+@dataclass(frozen=True)
+class ResponseTranslation:
+    """A response body for the client's dialect, and what of the upstream's answer it left out."""
+
+    body: dict[str, Any]
+    dropped: tuple[str, ...]
+
+
 def translate_response(
     body: dict[str, Any], source: Dialect, target: Dialect, *, model: str
-) -> dict[str, Any]:
+) -> ResponseTranslation:
     """A non-streamed upstream response as the client's dialect expects it, answering as `model`."""
-    return adapter(target).render_response(adapter(source).parse_response(body), model)
+    rendered, dropped = adapter(target).render_response(adapter(source).parse_response(body), model)
+    return ResponseTranslation(rendered, unique(dropped))
 
 
 def stream_translator(

@@ -29,7 +29,7 @@ class Adapter:
     parse_request: Callable[[dict[str, Any]], ChatRequest]
     render_request: Callable[[ChatRequest, str], tuple[dict[str, Any], list[str]]]
     parse_response: Callable[[dict[str, Any]], ChatResponse]
-    render_response: Callable[[ChatResponse, str], dict[str, Any]]
+    render_response: Callable[[ChatResponse, str], tuple[dict[str, Any], list[str]]]
     decoder: Callable[[], StreamDecoder]
     # (client model, shared running usage, include_usage, clock) -> encoder
     encoder: Callable[[str, Usage, bool, Callable[[], float]], StreamEncoder]

@@ -84,8 +84,8 @@ def parse_response(body: dict[str, Any]) -> ChatResponse:
     )
 
 
-def render_response(resp: ChatResponse, model: str) -> dict[str, Any]:
-    """An Anthropic message body for `resp`, answering as `model`."""
+def render_response(resp: ChatResponse, model: str) -> tuple[dict[str, Any], list[str]]:
+    """An Anthropic message body for `resp`, answering as `model`, and what it left out (nothing)."""
     content: list[dict[str, Any]] = []
     for p in resp.parts:
         if isinstance(p, TextPart):
@@ -101,7 +101,7 @@ def render_response(resp: ChatResponse, model: str) -> dict[str, Any]:
             content.append({"type": "thinking", "thinking": p.text, "signature": p.signature or ""})
         elif isinstance(p, ThinkingPart):
             content.append({"type": "redacted_thinking", "data": p.redacted})
-    return {
+    body: dict[str, Any] = {
         "id": resp.id or new_message_id(),
         "type": "message",
         "role": "assistant",
@@ -111,3 +111,4 @@ def render_response(resp: ChatResponse, model: str) -> dict[str, Any]:
         "stop_sequence": resp.stop_sequence,
         "usage": usage_json(resp.usage),
     }
+    return body, []

@@ -81,8 +81,12 @@ def parse_response(body: dict[str, Any]) -> ChatResponse:
     )
 
 
-def render_response(resp: ChatResponse, model: str) -> dict[str, Any]:
-    """A chat.completion body for `resp`, answering as `model`; reasoning has no standard field."""
+def render_response(resp: ChatResponse, model: str) -> tuple[dict[str, Any], list[str]]:
+    """A chat.completion body for `resp`, answering as `model`, and what it left out.
+
+    Reasoning has no standard Chat Completions field, so thinking blocks are left out (reported).
+    """
+    dropped = ["thinking"] if any(isinstance(p, ThinkingPart) for p in resp.parts) else []
     texts = [p.text for p in resp.parts if isinstance(p, TextPart)]
     calls = [p for p in resp.parts if isinstance(p, ToolCallPart)]
     message: dict[str, Any] = {
@@ -95,7 +99,7 @@ def render_response(resp: ChatResponse, model: str) -> dict[str, Any]:
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
             for c in calls
         ]
-    return {
+    body: dict[str, Any] = {
         "id": resp.id or new_completion_id(),
         "object": "chat.completion",
         "created": resp.created or int(time.time()),
@@ -110,3 +114,4 @@ def render_response(resp: ChatResponse, model: str) -> dict[str, Any]:
         ],
         "usage": usage_json(resp.usage),
     }
+    return body, dropped

@@ -278,3 +278,50 @@ def test_upstream_answering_a_stream_request_with_plain_json_is_relayed_whole(
     r = httpx.post(gw.url + "/v1/messages", json=ANT_STREAM)
     assert r.status_code == 200
     assert r.content == whole
+
+
+def _recorded_rows(tmp_path: Path, backend: BackendConfig, act: Callable[[str], None]) -> list[Any]:
+    """Run `act(gateway_url)` against a gateway with its own usage database; its rows after stop."""
+    import sqlite3
+
+    from proxy.analytics import Recorder
+
+    db = tmp_path / "usage.sqlite3"
+    recorder = Recorder(db)
+    config = Config(home=tmp_path, path=tmp_path / "c.toml", port=0, backends=(backend,))
+    with GatewayServer(config, recorder=recorder, env={}) as gw:
+        act(gw.url)
+    recorder.close()
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        return list(conn.execute("SELECT * FROM usage"))
+
+
+def test_a_stream_the_client_abandons_is_recorded_as_499_with_partial_usage(
+    tmp_path: Path, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.script(Behaviour.slow_stream(0.2))
+
+    def act(url: str) -> None:
+        with httpx.stream("POST", url + "/v1/messages", json=ANT_STREAM, timeout=30) as r:
+            assert b"message_start" in next(r.iter_raw())
+        assert fake_anthropic.disconnected.wait(15)
+
+    rows = _recorded_rows(tmp_path, fake_anthropic.backend(), act)
+    assert [(r["status"], r["stream"], r["endpoint"]) for r in rows] == [(499, 1, "messages")]
+    assert rows[0]["input_tokens"] > 0  # message_start's usage, seen before the hang-up
+
+
+def test_a_request_abandoned_before_any_answer_is_recorded_as_499(
+    tmp_path: Path, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.script(Behaviour.stall(30))
+
+    def act(url: str) -> None:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url + "/v1/messages", json=ANT_BODY, timeout=httpx.Timeout(5, read=0.5))
+        assert fake_anthropic.disconnected.wait(15)
+
+    rows = _recorded_rows(tmp_path, fake_anthropic.backend(), act)
+    assert [(r["status"], r["stream"], r["backend"]) for r in rows] == [(499, 0, "anthropic")]
+    assert rows[0]["output_tokens"] == 0

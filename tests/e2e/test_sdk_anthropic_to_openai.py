@@ -250,10 +250,15 @@ def test_thinking_and_top_k_are_dropped_and_reported(
     assert raw.parse().content[0].text == "echo: think again"
 
 
-def test_thinking_on_a_non_reasoning_model_is_converted_when_configured(
-    gateway_factory: Any, fake_openai: FakeOpenAI
+@pytest.mark.parametrize("convert", [False, True])
+def test_thinking_on_a_non_reasoning_model_is_dropped_and_reported(
+    gateway_factory: Any, fake_openai: FakeOpenAI, convert: bool
 ) -> None:
-    gw = gateway_factory(backends=[fake_openai.backend(models=["gpt-*"])], convert_unsupported=True)
+    # Claude Code sends `thinking` by default; the client never wrote `reasoning_effort`, so a
+    # model without reasoning answers without it instead of a 400 about a field nobody sent.
+    gw = gateway_factory(
+        backends=[fake_openai.backend(models=["gpt-*"])], convert_unsupported=convert
+    )
     client = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
     raw = client.messages.with_raw_response.create(
         model="gpt-4o",
@@ -261,9 +266,29 @@ def test_thinking_on_a_non_reasoning_model_is_converted_when_configured(
         thinking={"type": "enabled", "budget_tokens": 1024},
         messages=[{"role": "user", "content": "think"}],
     )
-    assert raw.headers["x-driftgate-converted"] == "reasoning_effort->dropped"
-    assert "reasoning_effort" not in fake_openai.last.json
+    assert raw.http_response.status_code == 200
+    assert "thinking" in raw.headers["x-driftgate-dropped"].split(",")
+    assert "x-driftgate-converted" not in raw.headers
+    sent = fake_openai.last.json
+    assert "reasoning_effort" not in sent
+    assert sent["max_tokens"] == 3000 and "max_completion_tokens" not in sent
     assert raw.parse().content[0].text == "echo: think"
+
+
+def test_thinking_on_a_non_reasoning_model_streams_with_the_drop_reported(
+    anthropic_client: anthropic.Anthropic, fake_openai: FakeOpenAI
+) -> None:
+    with anthropic_client.messages.stream(
+        model="gpt-4o",
+        max_tokens=3000,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[{"role": "user", "content": "think"}],
+    ) as stream:
+        dropped = stream.response.headers["x-driftgate-dropped"].split(",")
+        final = stream.get_final_message()
+    assert "thinking" in dropped
+    assert "reasoning_effort" not in fake_openai.last.json
+    assert final.content[0].type == "text" and final.content[0].text == "echo: think"
 
 
 def test_metadata_user_id_becomes_user(
@@ -289,6 +314,7 @@ def test_upstream_errors_become_anthropic_errors(
         anthropic_client.messages.create(model="gpt-4o", max_tokens=5, messages=user)
     assert rate.value.body["error"]["type"] == "rate_limit_error"
     assert "Rate limit reached" in rate.value.body["error"]["message"]
+    assert rate.value.response.headers["retry-after"] == "3"  # the SDK's retry logic reads it
     body = {
         "error": {
             "message": "the upstream said no",
@@ -305,3 +331,41 @@ def test_upstream_errors_become_anthropic_errors(
     fake_openai.script(Behaviour.status(500))
     with pytest.raises(anthropic.InternalServerError):
         anthropic_client.messages.create(model="gpt-4o", max_tokens=5, messages=user)
+
+
+def test_a_model_unknown_to_the_templates_that_refuses_reasoning_is_answered_without_it(
+    gateway_factory: Any, fake_openai: FakeOpenAI
+) -> None:
+    # Groq-style: a model the templates do not know rejects the reasoning_effort that the
+    # gateway wrote for the client's `thinking`; the gateway retries once without it, and
+    # remembers, so the next request to that model goes without it from the start.
+    gw = gateway_factory(backends=[fake_openai.backend("groq", models=["llama-*"])])
+    client = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    refusal = {
+        "error": {
+            "message": "`reasoning_effort` is not supported with this model",
+            "type": "invalid_request_error",
+            "param": "reasoning_effort",
+            "code": None,
+        }
+    }
+    fake_openai.script(Behaviour.status(400, body=refusal))
+    ask: dict[str, Any] = {
+        "model": "llama-3.3-70b",
+        "max_tokens": 3000,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": [{"role": "user", "content": "think"}],
+    }
+    first = client.messages.with_raw_response.create(**ask)
+    second = client.messages.with_raw_response.create(**ask)
+    sent = [r.json for r in fake_openai.requests]
+    assert ["reasoning_effort" in s for s in sent] == [True, False, False]
+    assert sent[1]["max_tokens"] == 3000 and "max_completion_tokens" not in sent[1]
+    for raw in (first, second):
+        assert raw.parse().content[0].text == "echo: think"
+        assert "thinking" in raw.headers["x-driftgate-dropped"].split(",")
+    # a 400 about something else is the client's answer, not retried
+    fake_openai.script(Behaviour.status(400, body={"error": {"message": "bad 'messages'"}}))
+    with pytest.raises(anthropic.BadRequestError):
+        client.messages.create(**ask)
+    assert len(fake_openai.requests) == 4

@@ -209,12 +209,14 @@ def test_usage_counts_cache_tokens_in_prompt_tokens(
 def test_thinking_from_the_upstream_is_not_leaked_as_text(
     openai_client: openai.OpenAI, fake_anthropic: FakeAnthropic
 ) -> None:
-    done = openai_client.chat.completions.create(
+    raw = openai_client.chat.completions.with_raw_response.create(
         model=MODEL, messages=[{"role": "user", "content": "ponder"}], reasoning_effort="low"
     )
     sent = fake_anthropic.last.json
     assert sent["thinking"]["type"] in ("enabled", "adaptive")
-    assert done.choices[0].message.content == "echo: ponder"
+    assert raw.parse().choices[0].message.content == "echo: ponder"
+    # the answer's thinking block has no Chat Completions field: left out, and said so
+    assert "thinking" in raw.headers["x-driftgate-dropped"].split(",")
 
 
 def test_upstream_errors_become_openai_errors(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 
+from proxy.analytics import Recorder
+from proxy.config import Config
+from proxy.server import GatewayServer
 from tests.fakes import Behaviour
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
@@ -142,6 +146,29 @@ def test_openai_stream_without_include_usage_has_no_usage_chunk(
     chunks = list(openai_client.chat.completions.create(model="gpt-4o", messages=USER, stream=True))
     assert all(c.choices for c in chunks)
     assert all(c.usage is None for c in chunks)
+
+
+def test_openai_stream_without_usage_is_forwarded_unchanged_and_recorded_as_unpriced(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    recorder = Recorder(tmp_path / "usage.sqlite3")
+    config = Config(
+        home=tmp_path, path=tmp_path / "c.toml", port=0, backends=(fake_openai.backend(),)
+    )
+    with GatewayServer(config, recorder=recorder, env={}) as gw:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0)
+        chunks = list(client.chat.completions.create(model="gpt-4o", messages=USER, stream=True))
+        with_usage = client.chat.completions.create(
+            model="gpt-4o", messages=USER, stream=True, stream_options={"include_usage": True}
+        )
+        assert list(with_usage)[-1].usage is not None
+    assert "stream_options" not in fake_openai.requests[0].json  # the client's request, as sent
+    assert all(c.usage is None for c in chunks)
+    rows = recorder.summary()
+    recorder.close()
+    # two streams: the second reported usage, the first could not (its total is a lower bound)
+    assert rows[0]["requests"] == 2 and rows[0]["unpriced"] == 1
+    assert rows[0]["output_tokens"] == 3
 
 
 def test_openai_upstream_errors_reach_the_sdk(

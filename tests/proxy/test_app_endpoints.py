@@ -220,6 +220,19 @@ def test_health_redacts_backend_keys(
     assert backend["name"] == "anthropic" and backend["state"] == "ok"
 
 
+def test_health_and_the_log_flag_a_backend_whose_key_variable_is_unset(
+    gateway_factory: Factory, fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="driftgate.app")
+    keyless = fake_openai.backend("fo", key=None, key_env="FO_KEY_NOT_SET")
+    gw = gateway_factory(backends=[keyless], app_kwargs={"env": {"OTHER": "x"}})
+    backend = httpx.get(gw.url + "/health").json()["backends"][0]
+    assert backend["state"] == "no_key" and "$FO_KEY_NOT_SET" in backend["message"]
+    assert "$FO_KEY_NOT_SET is not set" in caplog.text
+    fine = gateway_factory(backends=[keyless], app_kwargs={"env": {"FO_KEY_NOT_SET": "k"}})
+    assert httpx.get(fine.url + "/health").json()["backends"][0]["state"] == "ok"
+
+
 @pytest.mark.parametrize(
     ("path", "content", "shape"),
     [

@@ -185,3 +185,22 @@ def test_upstream_error_is_translated_across_dialects(
         )
     assert "exact upstream wording" in str(info.value)
     assert info.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+
+
+def test_a_fallback_that_cannot_take_the_request_is_skipped(
+    gateway_factory: Factory, fake_anthropic: FakeAnthropic
+) -> None:
+    second = FakeAnthropic().start()
+    try:
+        gw = gateway_factory(
+            backends=[fake_anthropic.backend("primary"), second.backend("second", models=["x-*"])],
+            fallbacks={SONNET: ("second:claude-sonnet-4-5", "second:claude-opus-4-6")},
+        )
+        fake_anthropic.script(Behaviour.status(500))
+        adaptive = {**BODY, "max_tokens": 2000, "thinking": {"type": "adaptive"}}
+        r = httpx.post(gw.url + "/v1/messages", json=adaptive)
+        # claude-sonnet-4-5 rejects adaptive thinking (its template says so): skipped, not a 400
+        assert r.status_code == 200 and r.headers["x-driftgate-backend"] == "second"
+        assert [q.json["model"] for q in second.requests] == ["claude-opus-4-6"]
+    finally:
+        second.stop()

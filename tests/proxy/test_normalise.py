@@ -161,6 +161,24 @@ def test_openai_reasoning_effort_rejected_or_dropped_on_non_reasoning_models() -
     assert run(reasoning, "gpt-5.4", dialect="openai").body is reasoning
 
 
+def test_translated_reasoning_is_dropped_not_rejected_on_a_model_without_it() -> None:
+    body = {"model": "gpt-4o", "reasoning_effort": "low", "max_completion_tokens": 50000}
+    out = normalise(body, "openai", route("gpt-4o", OAI), BUNDLED, convert_unsupported=False,
+                    translated=True)  # fmt: skip
+    assert out.body == {"model": "gpt-4o", "max_tokens": 16384}  # renamed back, then clamped
+    assert out.dropped == ("thinking",)
+    assert CONVERTED not in out.response_headers
+    ts = patched("anthropic", "claude-haiku-4-5", capabilities={"thinking": False})
+    ant = {"max_tokens": 4096, "thinking": {"type": "enabled", "budget_tokens": 2048}}
+    out = normalise(ant, "anthropic", route("claude-haiku-4-5"), ts, convert_unsupported=False,
+                    translated=True)  # fmt: skip
+    assert "thinking" not in out.body and out.dropped == ("reasoning_effort",)
+    keep = {"reasoning_effort": "low"}
+    out = normalise(keep, "openai", route("gpt-5.4", OAI), BUNDLED, convert_unsupported=False,
+                    translated=True)  # fmt: skip
+    assert out.body is keep and out.dropped == ()
+
+
 def test_openai_both_token_limits_are_clamped() -> None:
     out = run({"max_tokens": 50000}, "gpt-4o", dialect="openai")
     assert out.body == {"max_tokens": 16384}

@@ -231,7 +231,7 @@ def test_garbage_requests_raise_only_invalid_request(
 def test_garbage_responses_still_give_a_valid_client_body(
     pair: tuple[Dialect, Dialect], body: dict[str, Any]
 ) -> None:
-    out = translate_response(body, pair[0], pair[1], model="m")
+    out = translate_response(body, pair[0], pair[1], model="m").body
     if pair[1] == "openai":
         ChatCompletion.model_validate(out)
     else:
@@ -255,3 +255,93 @@ def test_garbage_streams_end_with_one_terminal_event(
     t = stream_translator(source, target, model="m", include_usage=True)
     out = t.feed(raw) + t.finish()
     assert t.done and _terminals(target, out) == 1
+
+
+tool_defs = st.lists(
+    st.builds(
+        lambda n, d: {"name": n, **({"description": d} if d else {}),
+                      "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}},
+        st.sampled_from(["get_weather", "search", "f"]),
+        st.none() | text,
+    ),
+    min_size=1, max_size=3, unique_by=lambda t: t["name"],
+)  # fmt: skip
+
+
+@st.composite
+def requests_with_options(draw: st.DrawFn) -> dict[str, Any]:
+    """A conversation plus tools, tool_choice, sampling, stop sequences and metadata."""
+    body = draw(conversations())
+    tools = draw(st.none() | tool_defs)
+    if tools:
+        body["tools"] = tools
+        body["tool_choice"] = draw(
+            st.sampled_from([{"type": "auto"}, {"type": "any"}, {"type": "none"}])
+            | st.sampled_from([{"type": "tool", "name": t["name"]} for t in tools])
+        )
+    for key, strategy in (
+        ("temperature", st.floats(0, 1, allow_nan=False)),
+        ("top_p", st.floats(0.01, 1, allow_nan=False)),
+        ("stop_sequences", st.lists(text, min_size=1, max_size=4)),
+        ("metadata", st.builds(lambda u: {"user_id": u}, text)),
+        ("stream", st.just(True)),
+    ):
+        value = draw(st.none() | strategy)
+        if value is not None:
+            body[key] = value
+    return body
+
+
+@SETTINGS
+@given(requests_with_options())
+def test_request_options_survive_a_round_trip(body: dict[str, Any]) -> None:
+    to_openai = translate_request(body, "anthropic", "openai", model="gpt-4o")
+    back = translate_request(to_openai.body, "openai", "anthropic", model="claude-x")
+    assert to_openai.dropped == () and back.dropped == ()
+    keys = ("tools", "tool_choice", "temperature", "top_p", "stop_sequences", "metadata", "stream")
+    assert {k: back.body.get(k) for k in keys} == {k: body.get(k) for k in keys}
+    assert normalise(back.body) == normalise(body)
+
+
+parts_in_answer = st.lists(
+    st.builds(lambda t: {"type": "text", "text": t}, text)
+    | st.builds(
+        lambda i, n, a: {"type": "tool_use", "id": f"toolu_{i}", "name": n, "input": a},
+        st.integers(0, 99), st.sampled_from(["get_weather", "f"]), tool_input,
+    ),
+    min_size=1, max_size=4, unique_by=lambda b: b.get("id", id(b)),
+)  # fmt: skip
+
+
+@SETTINGS
+@given(
+    parts_in_answer,
+    st.sampled_from(["end_turn", "max_tokens", "tool_use", "refusal"]),
+    st.tuples(*[st.integers(0, 10_000)] * 4),
+)
+def test_answer_round_trip_anthropic_openai_anthropic(
+    content: list[dict[str, Any]], stop: str, tokens: tuple[int, int, int, int]
+) -> None:
+    usage = dict(zip(("input_tokens", "output_tokens", "cache_read_input_tokens",
+                      "cache_creation_input_tokens"), tokens, strict=True))  # fmt: skip
+    answer = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+              "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage}  # fmt: skip
+    as_openai = translate_response(answer, "anthropic", "openai", model="m")
+    back = translate_response(as_openai.body, "openai", "anthropic", model="claude-x").body
+    texts = "".join(b["text"] for b in content if b["type"] == "text")
+    calls = [(b["id"], b["name"], b["input"]) for b in content if b["type"] == "tool_use"]
+    assert "".join(b["text"] for b in back["content"] if b["type"] == "text") == texts
+    assert [
+        (b["id"], b["name"], b["input"]) for b in back["content"] if b["type"] == "tool_use"
+    ] == calls
+    assert back["stop_reason"] == stop
+    # OpenAI folds cache reads into prompt_tokens; cache writes are not separable on the way back
+    assert back["usage"]["output_tokens"] == usage["output_tokens"]
+    assert back["usage"]["cache_read_input_tokens"] == usage["cache_read_input_tokens"]
+    total_in = (
+        usage["input_tokens"]
+        + usage["cache_read_input_tokens"]
+        + usage["cache_creation_input_tokens"]
+    )
+    assert back["usage"]["input_tokens"] + back["usage"]["cache_read_input_tokens"] == total_in
+    assert as_openai.dropped == ()

@@ -72,7 +72,7 @@ OPENAI_RESPONSE: dict[str, Any] = {
 
 
 def test_anthropic_response_to_openai() -> None:
-    out = translate_response(ANTHROPIC_RESPONSE, "anthropic", "openai", model="my-alias")
+    out = translate_response(ANTHROPIC_RESPONSE, "anthropic", "openai", model="my-alias").body
     parsed = ChatCompletion.model_validate(out)
     assert parsed.id == "msg_01XYZ" and parsed.model == "my-alias"
     choice = parsed.choices[0]
@@ -91,8 +91,16 @@ def test_anthropic_response_to_openai() -> None:
     assert parsed.usage.prompt_tokens_details.cached_tokens == 1000
 
 
+def test_thinking_left_out_of_an_openai_answer_is_reported() -> None:
+    out = translate_response(ANTHROPIC_RESPONSE, "anthropic", "openai", model="m")
+    assert out.dropped == ("thinking",)
+    plain = {**ANTHROPIC_RESPONSE, "content": [{"type": "text", "text": "x"}]}
+    assert translate_response(plain, "anthropic", "openai", model="m").dropped == ()
+    assert translate_response(OPENAI_RESPONSE, "openai", "anthropic", model="m").dropped == ()
+
+
 def test_openai_response_to_anthropic() -> None:
-    out = translate_response(OPENAI_RESPONSE, "openai", "anthropic", model="claude-alias")
+    out = translate_response(OPENAI_RESPONSE, "openai", "anthropic", model="claude-alias").body
     parsed = Message.model_validate(out)
     assert parsed.id == "chatcmpl-abc" and parsed.model == "claude-alias"
     assert parsed.stop_reason == "tool_use"
@@ -110,7 +118,7 @@ def test_openai_response_to_anthropic() -> None:
 )  # fmt: skip
 def test_stop_reasons_anthropic_to_openai(anthropic: str, openai: str) -> None:
     body = {**ANTHROPIC_RESPONSE, "stop_reason": anthropic}
-    out = translate_response(body, "anthropic", "openai", model="m")
+    out = translate_response(body, "anthropic", "openai", model="m").body
     assert out["choices"][0]["finish_reason"] == openai
 
 
@@ -122,7 +130,7 @@ def test_stop_reasons_anthropic_to_openai(anthropic: str, openai: str) -> None:
 def test_stop_reasons_openai_to_anthropic(openai: str, anthropic: str) -> None:
     body = json.loads(json.dumps(OPENAI_RESPONSE))
     body["choices"][0]["finish_reason"] = openai
-    out = translate_response(body, "openai", "anthropic", model="m")
+    out = translate_response(body, "openai", "anthropic", model="m").body
     assert out["stop_reason"] == anthropic
     Message.model_validate(out)
 
@@ -130,10 +138,10 @@ def test_stop_reasons_openai_to_anthropic(openai: str, anthropic: str) -> None:
 def test_synthesised_ids_have_the_dialect_prefix() -> None:
     a = translate_response(
         {"choices": [{"message": {"content": "x"}}]}, "openai", "anthropic", model="m"
-    )
+    ).body
     o = translate_response(
         {"content": [{"type": "text", "text": "x"}]}, "anthropic", "openai", model="m"
-    )
+    ).body
     assert a["id"].startswith("msg_") and o["id"].startswith("chatcmpl-")
     assert Message.model_validate(a).content[0].text == "x"  # type: ignore[union-attr]
     assert ChatCompletion.model_validate(o).choices[0].message.content == "x"

@@ -1,0 +1,42 @@
+"""Credentials never reach a log line: known secrets, key-shaped strings, tracebacks."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from proxy.redact import RedactingFilter, Redactor
+
+SECRET = "gw-secret-value-123456"
+
+
+def test_known_secrets_and_key_shaped_values_are_masked() -> None:
+    r = Redactor([SECRET, None, "abc"])  # too-short and missing secrets are ignored
+    out = r.text(
+        f"key={SECRET} x-api-key: sk-ant-api03-AAAAAAAAAAAA authorization: Bearer tok-123456789 "
+        "sk-proj-BBBBBBBBBBBBBBBB abc"
+    )
+    assert SECRET not in out
+    assert "sk-ant-api03-AAAAAAAAAAAA" not in out and "sk-proj-BBBBBBBBBBBBBBBB" not in out
+    assert "tok-123456789" not in out
+    assert out.endswith("abc")  # ordinary text is left alone
+
+
+def test_the_log_filter_masks_arguments_and_tracebacks() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter(Redactor([SECRET])))
+    logger = logging.getLogger("driftgate.test-redact")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("upstream said %s", f"bad key {SECRET}")
+        try:
+            raise RuntimeError(f"boom with {SECRET} and sk-live-CCCCCCCCCCCC")
+        except RuntimeError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "upstream said bad key" in text and "RuntimeError: boom with" in text
+    assert SECRET not in text and "sk-live-CCCCCCCCCCCC" not in text
