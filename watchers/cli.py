@@ -159,6 +159,13 @@ def register_watch(sub: Any) -> None:
         help="print a machine-readable report: versions compared, facts, decision, PR",
     )
     npm.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=None,
+        help="print progress to stderr (the default when stderr is a terminal)",
+    )
+    npm.add_argument(
         "--repo",
         metavar="OWNER/NAME",
         help="repository that receives the PRs (default: [watch] repo)",
@@ -184,7 +191,8 @@ def register_watch(sub: Any) -> None:
     npm.add_argument(
         "--templates",
         metavar="DIR",
-        help="read the current templates from DIR in a dry run (default: bundled)",
+        help="compare with the templates in DIR (default: the --repo default branch, "
+        "else the bundled ones)",
     )
     npm.add_argument(
         "--on-trivial",
@@ -224,6 +232,7 @@ def _run_watch_npm(args: argparse.Namespace) -> int:
         once=args.once,
         dry_run=args.dry_run,
         as_json=args.json,
+        verbose=args.verbose,
     )
 
 

@@ -22,8 +22,18 @@ COUNT_NOUNS: tuple[tuple[str, str], ...] = (
     ("-betas", "beta"),
     ("+tools", "tool"),
     ("-tools", "tool"),
+    ("+tool_fields", "tool field"),
+    ("-tool_fields", "tool field"),
     ("~fields", "field"),
 )
+# Single derived values a reviewer wants to read in the title, not as "~1 field".
+NAMED_FIELDS: tuple[tuple[str, str], ...] = (
+    ("/api/version", "API version"),
+    ("/client/engines_node", "Node"),
+)
+# When this run looked is not a fact of the candidate: left out of its fingerprint, so the same
+# release rebaked twice (or by two runs) has the same identity and an open PR is left alone.
+RUN_DEPENDENT = ("observed_at",)
 TABLE_ROW_LIMIT = 200
 VALUE_WIDTH = 60
 
@@ -36,6 +46,8 @@ class Change:
     kind: ChangeKind
     old: Any
     new: Any
+    # True for one name added to or removed from a list of names (a beta, a tool's input field).
+    item: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -49,18 +61,32 @@ class Drift:
     counts: Mapping[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
-        """`+2 models, +3 betas` style; empty when no fact changed."""
+        """`+2 models, +3 betas, API version 2026-01-01` style; empty when no fact changed."""
         parts = []
         for key, noun in COUNT_NOUNS:
             n = self.counts.get(key, 0)
             if n:
                 parts.append(f"{key[0]}{n} {noun}{'' if n == 1 else 's'}")
+        named = dict(NAMED_FIELDS)
+        for change in self.changes:
+            if change.path in named:
+                shown = "removed" if change.kind == "removed" else change.new
+                parts.append(f"{named[change.path]} {shown}")
         return ", ".join(parts)
 
 
-def fingerprint(doc: Mapping[str, Any]) -> str:
-    """`sha256:` + sha256 of the canonical JSON of `doc`."""
-    return content_hash(doc)
+def fingerprint_view(candidate: Mapping[str, Any]) -> dict[str, Any]:
+    """The candidate as fingerprinted: `source` without its run-dependent `observed_at`."""
+    doc = dict(candidate)
+    source = doc.get("source")
+    if isinstance(source, Mapping):
+        doc["source"] = {k: v for k, v in source.items() if k not in RUN_DEPENDENT}
+    return doc
+
+
+def fingerprint(candidate: Mapping[str, Any]) -> str:
+    """`sha256:` + sha256 of the canonical JSON of the candidate, `source.observed_at` left out."""
+    return content_hash(fingerprint_view(candidate))
 
 
 def _escape(key: str) -> str:
@@ -83,17 +109,19 @@ def _walk(old: Any, new: Any, path: str) -> Iterator[Change]:
                 yield from _walk(old[key], new[key], sub)
     elif _is_string_list(old) and _is_string_list(new):
         # Lists of names (betas, tool fields, headers) are sets: order is not a fact.
-        for item in sorted(set(old) - set(new)):
-            yield Change(path, "removed", item, None)
-        for item in sorted(set(new) - set(old)):
-            yield Change(path, "added", None, item)
+        for name in sorted(set(old) - set(new)):
+            yield Change(path, "removed", name, None, item=True)
+        for name in sorted(set(new) - set(old)):
+            yield Change(path, "added", None, name, item=True)
     elif old != new or type(old) is not type(new):
         yield Change(path, "changed", old, new)
 
 
 def _category(change: Change) -> str | None:
-    """Which counted fact a change is about: models, betas, tools, or None for other fields."""
+    """Which counted fact a change is about: models, betas, tools, tool_fields, or None."""
     parts = change.path.split("/")
+    if len(parts) == 3 and parts[1] == "tools" and change.item:
+        return "tool_fields"
     if len(parts) == 3 and parts[1] in ("models", "tools") and change.kind != "changed":
         return parts[1]
     if change.path == "/api/betas" and change.kind != "changed":
@@ -106,6 +134,8 @@ def _counts(changes: tuple[Change, ...]) -> dict[str, int]:
     for change in changes:
         if change.path.startswith("/source/") or change.path == "/source":
             continue
+        if change.path in dict(NAMED_FIELDS):
+            continue
         category = _category(change)
         if category is None:
             counts["~fields"] += 1
@@ -117,7 +147,9 @@ def _counts(changes: tuple[Change, ...]) -> dict[str, int]:
 def _severity(changes: tuple[Change, ...]) -> Severity:
     if not changes:
         return "none"
-    if any(c.kind == "removed" and _category(c) is not None for c in changes):
+    # A tool losing one input field is shown ("-1 tool field") but, like any other field change,
+    # is not one of the removals the issue calls breaking (a model, a beta, a tool).
+    if any(c.kind == "removed" and _category(c) in ("models", "betas", "tools") for c in changes):
         return "breaking"
     if all(c.path == "/source" or c.path.startswith("/source/") for c in changes):
         return "trivial"

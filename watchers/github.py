@@ -11,6 +11,7 @@ import github
 import requests
 from github import Auth, GithubRetry
 from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
 
 from watchers.errors import PublishError, RateLimited
 
@@ -53,6 +54,8 @@ def build_retry(sleep: Callable[[float], None] = time.sleep) -> DriftgateRetry:
     """Five attempts, exponential backoff from 1 s, rate-limit waits capped at MAX_RATE_LIMIT_WAIT."""
     return DriftgateRetry(
         sleep=sleep,
+        # PyGithub retries GET and POST; PATCH (editing the PR body, title) is idempotent too.
+        allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"},
         total=5,
         backoff_factor=1.0,
         backoff_max=120.0,

@@ -112,6 +112,14 @@ class Checkout:
         except (git.BadName, ValueError):
             return None
 
+    def others_commits(self, repo: git.Repo, base: str, branch: str) -> list[str]:
+        """Authors of commits on origin/<branch> (not on origin/<base>) that the bot did not make."""
+        if self.remote_sha(repo, branch) is None or self.remote_sha(repo, base) is None:
+            return []
+        span = f"refs/remotes/origin/{base}..refs/remotes/origin/{branch}"
+        authors = self._git(repo, "log", "--format=%an <%ae>", span).splitlines()
+        return sorted({a for a in authors if not a.endswith(f"<{BOT_EMAIL}>")})
+
     def commit_file(
         self, repo: git.Repo, *, base: str, branch: str, path: str, content: str, message: str
     ) -> str | None:

@@ -74,12 +74,6 @@ def runbook_url(server_url: str | None, repo: str | None) -> str:
     return f"{server_url.rstrip('/')}/{repo}/blob/HEAD/{RUNBOOK_PATH}"
 
 
-def drift_fingerprint(candidate: Mapping[str, Any]) -> str:
-    """The candidate's identity, leaving out when it was observed: the same release rebaked twice matches."""
-    source = {k: v for k, v in dict(candidate.get("source") or {}).items() if k != "observed_at"}
-    return fingerprint({**candidate, "source": source})
-
-
 def pr_title(template: str, prov: Provenance, drift: Drift, problems: Sequence[str]) -> str:
     """`drift(anthropic): @anthropic-ai/sdk 1.11.0 -> 1.12.0: +2 models, +3 betas`."""
     summary = drift.summary()
@@ -134,7 +128,7 @@ def _provenance_section(prov: Provenance) -> list[str]:
 
 
 def _checklist(
-    drift: Drift, new_models: Sequence[str], problems: Sequence[str], runbook: str
+    drift: Drift, prov: Provenance, new_models: Sequence[str], problems: Sequence[str], runbook: str
 ) -> list[str]:
     anchor = "extractor-problems" if problems else RUNBOOK_SECTION.get(drift.severity, "")
     items = [f"- [ ] Read the runbook for this kind of PR: [{RUNBOOK_PATH}]({runbook}#{anchor})"]
@@ -151,24 +145,33 @@ def _checklist(
             "- [ ] Fix or update the extractor before merging: the facts it could not find kept their old values"
         )
     items += [
-        "- [ ] The versions and integrity above match the registry (`npm view <package>@<version> dist.integrity`)",
+        "- [ ] The versions and integrity above match the registry "
+        f"(`npm view {prov.package}@{prov.new_version} dist.integrity`)",
         "- [ ] CI and the compat gate (`driftgate template validate`) are green",
     ]
     return ["### Reviewer checklist", "", *items]
 
 
-def removed_items(drift: Drift) -> list[str]:
-    """What the drift removes that clients may depend on: models, betas, tools."""
+def removed_items(drift: Drift, candidate: Mapping[str, Any] | None = None) -> list[str]:
+    """What the drift removes that clients may depend on: models (with aliases still naming them), betas, tools."""
+    aliases = candidate.get("aliases") if candidate is not None else None
+    pointing: dict[str, list[str]] = {}
+    for alias, target in sorted(aliases.items()) if isinstance(aliases, Mapping) else []:
+        pointing.setdefault(str(target), []).append(str(alias))
     out = []
     for c in drift.changes:
-        if c.kind != "removed":
+        if c.kind != "removed" or (c.item and c.path.startswith("/tools/")):
             continue
         parts = c.path.split("/")
         if c.path == "/api/betas":
             out.append(f"beta `{c.old}`")
         elif len(parts) == 3 and parts[1] in ("models", "tools"):
             key = parts[2].replace("~1", "/").replace("~0", "~")
-            out.append(f"{parts[1][:-1]} `{key}`")
+            line = f"{parts[1][:-1]} `{key}`"
+            if parts[1] == "models" and key in pointing:
+                named = ", ".join(f"`{a}`" for a in pointing[key])
+                line += f" — still the target of alias {named}: re-point it before merging"
+            out.append(line)
     return out
 
 
@@ -179,6 +182,7 @@ def pr_body(
     new_models: Sequence[str] = (),
     problems: Sequence[str] = (),
     runbook: str = RUNBOOK_PATH,
+    candidate: Mapping[str, Any] | None = None,
 ) -> str:
     """The PR body: what changed (table + diff), what to review, where it came from, the checklist."""
     lines = [
@@ -194,7 +198,7 @@ def pr_body(
             "What could not be read kept its previous value; see the runbook before merging.",
             "",
         ]
-    removed = removed_items(drift)
+    removed = removed_items(drift, candidate)
     if removed:
         lines += ["### Removed (breaking)", "", *[f"- {r}" for r in removed], ""]
     if new_models:
@@ -208,7 +212,7 @@ def pr_body(
         ]
     lines += ["### Changes", "", render_markdown(drift, max_chars=DIFF_BUDGET).rstrip(), ""]
     lines += _provenance_section(prov)
-    lines += ["", *_checklist(drift, new_models, problems, runbook), ""]
+    lines += ["", *_checklist(drift, prov, new_models, problems, runbook), ""]
     return "\n".join(lines)
 
 
@@ -237,15 +241,24 @@ def build_plan(
 ) -> PullRequestPlan:
     """Everything the publisher needs for one template's PR."""
     mergeable = drift.severity in ("additive", "trivial") and not problems
-    identity = drift_fingerprint(candidate)
+    # The same identity the diff engine gives the candidate (observed_at left out, see diff.py).
+    identity = fingerprint(candidate)
     return PullRequestPlan(
         template=template,
         path=f"proxy/templates/{template}.json",
         content=canonical_json(candidate),
         title=pr_title(template, prov, drift, problems),
-        body=pr_body(drift, prov, new_models=new_models, problems=problems, runbook=runbook),
+        body=pr_body(
+            drift,
+            prov,
+            new_models=new_models,
+            problems=problems,
+            runbook=runbook,
+            candidate=candidate,
+        ),
         labels=pr_labels(drift, problems),
         commit_message=commit_message(template, prov, drift, identity),
         fingerprint=identity,
         auto_merge=auto_merge == "additive" and mergeable,
+        partial=bool(problems),
     )

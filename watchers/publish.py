@@ -10,6 +10,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Literal
 
+import git
 import github
 from github.PullRequest import PullRequest
 from github.Repository import Repository
@@ -44,13 +45,18 @@ class PullRequestPlan:
     commit_message: str
     fingerprint: str
     auto_merge: bool
+    # The extractor could not read every fact: enough to open a PR to look at, never enough to
+    # rewrite an open one (which may carry facts this candidate lacks).
+    partial: bool = False
 
 
 @dataclass(frozen=True)
 class PublishResult:
     """What publishing did; `notes` carries what went wrong without undoing it (auto-merge refused)."""
 
-    action: Literal["opened", "updated", "noop", "skipped-closed"]
+    action: Literal[
+        "opened", "updated", "noop", "skipped-closed", "skipped-edited", "skipped-partial"
+    ]
     number: int | None
     url: str | None
     notes: tuple[str, ...] = ()
@@ -106,7 +112,22 @@ class Publisher:
             pr = min(open_prs, key=lambda p: p.number)
             if fingerprint_of(pr.body or "") == plan.fingerprint:
                 return PublishResult("noop", pr.number, pr.html_url)
-            if not self._push(repo, plan, branch):
+            if plan.partial:
+                note = (
+                    "not updated: the extractor could not read every fact of this release; "
+                    "the open PR is not rewritten from incomplete information"
+                )
+                return PublishResult("skipped-partial", pr.number, pr.html_url, (note,))
+            local = self.checkout.sync()
+            others = self.checkout.others_commits(local, repo.default_branch, branch)
+            if others:
+                # Like Renovate: a branch people pushed to is theirs now; never force-push over it.
+                note = (
+                    f"not updated: {branch} has commits by {', '.join(others)}; "
+                    "merge or close the PR to let the bot propose the newer drift"
+                )
+                return PublishResult("skipped-edited", pr.number, pr.html_url, (note,))
+            if not self._push(repo, plan, branch, local):
                 return PublishResult("noop", pr.number, pr.html_url)
             with api_errors(f"updating pull request #{pr.number}"):
                 pr.edit(title=plan.title, body=body)
@@ -137,9 +158,11 @@ class Publisher:
                 "nothing was changed"
             )
 
-    def _push(self, repo: Repository, plan: PullRequestPlan, branch: str) -> bool:
+    def _push(
+        self, repo: Repository, plan: PullRequestPlan, branch: str, local: git.Repo | None = None
+    ) -> bool:
         """Commit the template on the bot branch and force-push it; False when it changes nothing."""
-        local = self.checkout.sync()
+        local = local or self.checkout.sync()
         sha = self.checkout.commit_file(
             local,
             base=repo.default_branch,
@@ -172,7 +195,18 @@ class Publisher:
 
     def _auto_merge(self, pr: PullRequest, plan: PullRequestPlan) -> tuple[str, ...]:
         if not plan.auto_merge:
-            return ()
+            if pr.auto_merge is None:
+                return ()
+            # An update that made the drift breaking (or partial) must not ride on an auto-merge
+            # an earlier, additive version of the PR switched on.
+            try:
+                with api_errors(f"disabling auto-merge on #{pr.number}"):
+                    pr.disable_automerge()
+            except RateLimited:
+                raise
+            except PublishError as exc:
+                return (f"auto-merge still enabled, disable it by hand: {exc}",)
+            return ("auto-merge disabled: this drift is not eligible any more",)
         try:
             with api_errors(f"enabling auto-merge on #{pr.number}"):
                 pr.enable_automerge(merge_method="SQUASH")

@@ -66,12 +66,9 @@ def _rebake_upstream(
             for m in _merge_order(old, models)
         }
         added = tuple(m for m in doc["models"] if m not in old)
+        # Aliases are curated: one left pointing at a removed model is for the reviewer (the PR
+        # lists it under the removals), not an extraction problem.
         removed = tuple(m for m in old if m not in doc["models"])
-        for alias, target in sorted(doc.get("aliases", {}).items()):
-            if target in removed:
-                problems.append(
-                    f"alias {alias!r} points at {target}, which the new release no longer lists"
-                )
     api = doc.setdefault("api", {"betas": []})
     betas = _string_list(facts, "betas", problems)
     if betas is not None:
@@ -122,6 +119,11 @@ def rebake(
         "integrity": integrity,
         "observed_at": observed_at,
     }
+    shipped = extracted.facts.get("version")
+    if shipped is not None and shipped != version:
+        problems.append(
+            f"package.json says version {shipped!r}, but the registry served it as {version!r}"
+        )
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     if doc.get("kind") == "upstream":

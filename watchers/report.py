@@ -27,6 +27,15 @@ STATUS_TEXT: dict[str, str] = {
     "error": "FAILED",
 }
 
+ACTION_TEXT: dict[str, str] = {
+    "opened": "PR opened",
+    "updated": "PR updated",
+    "noop": "PR already up to date",
+    "skipped-closed": "PR closed unmerged earlier, left closed",
+    "skipped-edited": "PR branch edited by people, left alone",
+    "skipped-partial": "open PR left alone (extractor could not read every fact)",
+}
+
 
 @dataclass(frozen=True)
 class PlannedPR:
@@ -37,7 +46,7 @@ class PlannedPR:
     body: str
     fingerprint: str
     auto_merge: bool
-    action: str | None = None  # opened | updated | noop | skipped-closed; None in a dry run
+    action: str | None = None  # opened | updated | noop | skipped-*; None: dry run
     number: int | None = None
     url: str | None = None
     notes: tuple[str, ...] = ()  # what went wrong without undoing the PR (auto-merge refused)
@@ -134,10 +143,19 @@ def render_text(report: RunReport, *, show_body: bool) -> str:
     for o in report.outcomes:
         lines += _outcome_text(o, show_body=show_body)
     reason = report.reason()
-    lines.append(
-        reason if reason else f"{len(report.outcomes)} package(s) checked, all went through."
-    )
+    lines.append(reason if reason else _tally(report))
     return "\n".join(lines) + "\n"
+
+
+def _tally(report: RunReport) -> str:
+    """`3 package(s) checked: 2 up to date, 1 would open a pull request.`"""
+    counts: dict[str, int] = {}
+    for o in report.outcomes:
+        action = o.pr.action if o.pr is not None and o.status == "pr" else None
+        text = ACTION_TEXT.get(action or "", STATUS_TEXT[o.status])
+        counts[text] = counts.get(text, 0) + 1
+    parts = ", ".join(f"{n} {text}" for text, n in counts.items())
+    return f"{len(report.outcomes)} package(s) checked: {parts}."
 
 
 def _outcome_text(o: PackageOutcome, *, show_body: bool) -> list[str]:

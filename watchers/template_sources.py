@@ -28,6 +28,9 @@ class TemplateSource(Protocol):
 def template_facts(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The derived facts a template holds, in the same shape extractors report them."""
     facts: dict[str, Any] = {}
+    source = doc.get("source")
+    if doc.get("kind") == "client" and isinstance(source, dict):
+        facts["version"] = source.get("version")
     if isinstance(doc.get("models"), dict):
         facts["models"] = sorted(doc["models"])
     api = doc.get("api")

@@ -273,24 +273,30 @@ class FakeGitHub:
 
 
 def graphql(gh: FakeGitHub, _match: dict[str, str], _query: dict[str, str], payload: Any) -> Reply:
-    """The one GraphQL mutation driftgate uses: enablePullRequestAutoMerge."""
+    """The GraphQL mutations driftgate uses: enable/disablePullRequestAutoMerge."""
     query = str((payload or {}).get("query", ""))
     variables = (payload or {}).get("variables") or {}
-    if "enablePullRequestAutoMerge" not in query:
+    name = next(
+        (m for m in ("enablePullRequestAutoMerge", "disablePullRequestAutoMerge") if m in query),
+        None,
+    )
+    if name is None:
         return 200, {
-            "errors": [{"message": "the fake GitHub only knows enablePullRequestAutoMerge"}]
+            "errors": [{"message": "the fake GitHub only knows enable/disablePullRequestAutoMerge"}]
         }
     data = variables.get("input") or {}
     for pr in gh.pulls.values():
         if pr.node_id == data.get("pullRequestId") and pr.state == "open":
-            pr.auto_merge = {
-                "enabled_by": shapes.user(gh.urls),
-                "merge_method": str(data.get("mergeMethod", "MERGE")).lower(),
-                "commit_title": data.get("commitHeadline") or pr.title,
-                "commit_message": data.get("commitBody") or "",
-            }
+            pr.auto_merge = (
+                {
+                    "enabled_by": shapes.user(gh.urls),
+                    "merge_method": str(data.get("mergeMethod", "MERGE")).lower(),
+                    "commit_title": data.get("commitHeadline") or pr.title,
+                    "commit_message": data.get("commitBody") or "",
+                }
+                if name.startswith("enable")
+                else None
+            )
             actor = {"login": shapes.BOT_LOGIN, "avatarUrl": "", "resourcePath": "", "url": ""}
-            return 200, {
-                "data": {"enablePullRequestAutoMerge": {"actor": actor, "clientMutationId": None}}
-            }
+            return 200, {"data": {name: {"actor": actor, "clientMutationId": None}}}
     return 200, {"errors": [{"type": "NOT_FOUND", "message": "Could not resolve to a PullRequest"}]}

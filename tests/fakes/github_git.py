@@ -93,3 +93,25 @@ class OriginRepo:
             return str(clone.head.commit.hexsha)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def commit_file(self, branch: str, path: str, text: str, message: str) -> str:
+        """Commit `text` at `path` on top of `branch` as a person (not the bot) would push it."""
+        work = Path(tempfile.mkdtemp(prefix="edit-", dir=self.scratch))
+        try:
+            clone = git.Repo.clone_from(str(self.path), work, branch=branch)
+            target = work / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            clone.git.add("--", path)
+            clone.git.execute(
+                ["git", "-c", "commit.gpgsign=false", "commit", "-q", "-m", message],
+                env={
+                    **IDENTITY,
+                    "GIT_AUTHOR_NAME": "A Maintainer",
+                    "GIT_AUTHOR_EMAIL": "maintainer@example.invalid",
+                },
+            )
+            clone.git.push("origin", f"HEAD:refs/heads/{branch}")
+            return str(clone.head.commit.hexsha)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)

@@ -168,11 +168,32 @@ def test_dry_run_text_shows_versions_and_the_pr_it_would_open(
     )
     assert "title: drift(anthropic):" in out and "labels: drift, drift:npm" in out
     assert "----- PR body -----" in out and "### Reviewer checklist" in out
+    assert out.rstrip().endswith("1 package(s) checked: 1 would open a pull request.")
 
 
 @pytest.mark.verdaccio
-def test_the_loop_runs_a_pass_and_stops_cleanly_on_ctrl_c(
-    verdaccio: Verdaccio, tmp_path: Path
+def test_verbose_prints_progress_to_stderr_and_json_stays_clean(
+    verdaccio: Verdaccio, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = unique_package()
+    verdaccio.publish_package(name, "1.13.0", anthropic_with(add_models=["claude-new-1"]))
+    watch_config(home, verdaccio.url, [(name, "anthropic", "anthropic-sdk")])
+    assert main(["watch", "npm", "--once", "--dry-run", "--json", "--verbose"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["ok"] is True
+    lines = captured.err.splitlines()
+    assert lines[0] == f"driftgate: {name}: asking for dist-tags (template has 1.12.0)"
+    assert f"driftgate: {name}: latest is 1.13.0: fetching its metadata and tarball" in lines
+    assert any("integrity verified" in line for line in lines)
+    # Without --verbose and with stderr not a terminal (as in CI logs): no progress at all.
+    assert main(["watch", "npm", "--once", "--dry-run", "--json"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.verdaccio
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_the_loop_runs_a_pass_and_stops_cleanly_on_ctrl_c_or_sigterm(
+    verdaccio: Verdaccio, tmp_path: Path, stop: signal.Signals
 ) -> None:
     name = unique_package()
     verdaccio.publish_package(name, "1.13.0", anthropic_with(add_models=["claude-new-1"]))
@@ -201,7 +222,7 @@ def test_the_loop_runs_a_pass_and_stops_cleanly_on_ctrl_c(
             if "package(s) checked" in line or "failed" in line:
                 break
         assert any("would open a pull request" in line for line in seen), "".join(seen)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

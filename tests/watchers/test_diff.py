@@ -82,12 +82,33 @@ def test_removed_model_beta_or_tool_is_breaking() -> None:
 def test_curated_field_change_is_additive_and_counted_as_field() -> None:
     old = load("anthropic")
     new = copy.deepcopy(old)
-    new["api"]["version"] = "2099-01-01"
+    model = next(iter(new["models"]))
+    new["models"][model]["context_window"] = 123
     drift = diff_templates(old, new)
     assert drift.severity == "additive" and drift.summary() == "~1 field"
     assert drift.changes == (
+        Change(
+            f"/models/{model}/context_window",
+            "changed",
+            old["models"][model]["context_window"],
+            123,
+        ),
+    )
+
+
+def test_api_version_and_node_range_are_named_in_the_summary() -> None:
+    old = load("anthropic")
+    new = copy.deepcopy(old)
+    new["api"]["version"] = "2099-01-01"
+    drift = diff_templates(old, new)
+    assert drift.severity == "additive" and drift.summary() == "API version 2099-01-01"
+    assert drift.changes == (
         Change("/api/version", "changed", old["api"]["version"], "2099-01-01"),
     )
+    client = load("claude-code")
+    newer = copy.deepcopy(client)
+    newer["client"]["engines_node"] = ">=99"
+    assert diff_templates(client, newer).summary() == "Node >=99"
 
 
 def test_new_tool_field_is_an_added_set_item() -> None:
@@ -97,6 +118,19 @@ def test_new_tool_field_is_an_added_set_item() -> None:
     drift = diff_templates(old, new)
     assert drift.changes == (Change("/tools/Bash", "added", None, "sandbox"),)
     assert drift.severity == "additive"
+    # A new input field of a known tool is not a new tool.
+    assert drift.counts["+tools"] == 0 and drift.summary() == "+1 tool field"
+
+
+def test_a_tool_losing_a_field_is_counted_as_a_field_not_a_removed_tool() -> None:
+    old = load("claude-code")
+    new = copy.deepcopy(old)
+    new["tools"]["Bash"].remove("timeout")
+    new["tools"]["NewTool"] = ["a", "b"]
+    drift = diff_templates(old, new)
+    assert drift.counts["-tools"] == 0 and drift.counts["-tool_fields"] == 1
+    assert drift.summary() == "+1 tool, -1 tool field"
+    assert drift.severity == "additive"
 
 
 def test_keys_with_slashes_are_escaped_in_paths() -> None:
@@ -105,11 +139,24 @@ def test_keys_with_slashes_are_escaped_in_paths() -> None:
     assert diff_templates(old, new).changes[0].path == "/models/org~1model~0x"
 
 
-def test_fingerprint_is_sha256_of_canonical_json() -> None:
+def test_fingerprint_is_sha256_of_canonical_json_without_observed_at() -> None:
     doc = load("openai")
-    expected = "sha256:" + hashlib.sha256(canonical_json(doc).encode()).hexdigest()
+    view = copy.deepcopy(doc)
+    del view["source"]["observed_at"]
+    expected = "sha256:" + hashlib.sha256(canonical_json(view).encode()).hexdigest()
     assert fingerprint(doc) == expected
     assert diff_templates(load("openai"), doc).fingerprint == expected
+    # When a run looked is not part of the identity; every fact and the rest of source is.
+    later = copy.deepcopy(doc)
+    later["source"]["observed_at"] = "2099-01-01T00:00:00Z"
+    assert fingerprint(later) == expected
+    for key, value in (("version", "99.0.0"), ("integrity", "sha512-x")):
+        moved = copy.deepcopy(doc)
+        moved["source"][key] = value
+        assert fingerprint(moved) != expected
+    renamed = copy.deepcopy(doc)
+    renamed["models"]["gpt-new"] = {"needs_review": True}
+    assert fingerprint(renamed) != expected
 
 
 def test_unified_diff_is_of_canonical_json() -> None:

@@ -177,8 +177,10 @@ def _claude_manifest() -> Mapping[str, Any]:
 
 
 def test_claude_code_reads_engines_and_tool_catalog() -> None:
-    out = ClaudeCodeExtractor().extract(fixture_files("claude-code"), _claude_manifest())
+    manifest = _claude_manifest()
+    out = ClaudeCodeExtractor().extract(fixture_files("claude-code"), manifest)
     assert out.problems == ()
+    assert out.facts["version"] == manifest["version"]
     assert out.facts["engines_node"] == ">=18.0.0"
     tools = out.facts["tools"]
     assert list(tools) == [
@@ -197,6 +199,14 @@ def test_claude_code_reads_engines_and_tool_catalog() -> None:
 def test_claude_code_engines_fall_back_to_the_shipped_package_json() -> None:
     out = ClaudeCodeExtractor().extract(fixture_files("claude-code"), {})
     assert out.facts["engines_node"] == ">=18.0.0"
+    assert out.facts["version"] == _claude_manifest()["version"]
+
+
+def test_claude_code_without_a_version_says_so() -> None:
+    files = PackageFiles({"sdk-tools.d.ts": b"export interface BashInput { command: string }"})
+    out = ClaudeCodeExtractor().extract(files, {"engines": {"node": ">=20"}})
+    assert "version" not in out.facts and out.problems == ("package.json: no version",)
+    assert out.facts["tools"] == {"Bash": ["command"]}
 
 
 def test_claude_code_type_alias_inputs_and_braces_in_comments_and_strings() -> None:
@@ -235,7 +245,8 @@ export interface HelperInput { notATool: string; }
 def test_claude_code_without_the_union_takes_every_input_declaration() -> None:
     src = "export interface FileReadInput { file_path: string; }\nexport interface WebFetchInput { url: string }\n"
     out = ClaudeCodeExtractor().extract(
-        PackageFiles({"sdk-tools.d.ts": src.encode()}), {"engines": {"node": ">=20"}}
+        PackageFiles({"sdk-tools.d.ts": src.encode()}),
+        {"version": "2.1.0", "engines": {"node": ">=20"}},
     )
     assert out.facts["tools"] == {"Read": ["file_path"], "WebFetch": ["url"]}
     assert out.problems == ()

@@ -109,6 +109,7 @@ def test_body_has_table_diff_provenance_folded_releases_and_checklist() -> None:
     assert "`1.11.1`" in body and "folded" in body
     assert "https://github.com/o/r/blob/HEAD/runbooks/npm-drift.md#breaking-drift" in body
     assert "- [ ] " in body
+    assert "`npm view @anthropic-ai/sdk@1.12.0 dist.integrity`" in body
     # What the publisher writes is the canonical candidate.
     assert plan.content == canonical_json(new)
     assert plan.path == "proxy/templates/anthropic.json"
@@ -192,3 +193,28 @@ def test_every_runbook_anchor_the_checklist_links_exists() -> None:
     assert (
         set(RUNBOOK_SECTION.values()) | {"extractor-problems", "new-models-needs_review"} <= anchors
     )
+
+
+def test_a_tool_losing_a_field_is_not_listed_as_a_removed_tool() -> None:
+    old = copy.deepcopy(dict(load_template_file(BUNDLED_DIR / "claude-code.json").doc))
+    new = _bumped(old, "2.2.0")
+    new["tools"]["Bash"].remove("timeout")
+    del new["tools"]["Glob"]
+    drift = diff_templates(old, new)
+    prov = _prov(package="@anthropic-ai/claude-code", old_version="2.1.0", new_version="2.2.0")
+    plan = build_plan("claude-code", new, drift, prov)
+    removed = plan.body.split("### Removed (breaking)", 1)[1].split("###", 1)[0]
+    assert "tool `Glob`" in removed and "Bash" not in removed
+    assert plan.title.endswith("2.1.0 -> 2.2.0: -1 tool, -1 tool field")
+    assert "breaking" in plan.labels and plan.fingerprint == drift.fingerprint
+
+
+def test_a_removed_model_names_the_aliases_still_pointing_at_it() -> None:
+    old = _anthropic()
+    target = old["aliases"]["opus"]
+    new = _bumped(old)
+    del new["models"][target]
+    plan = build_plan("anthropic", new, diff_templates(old, new), _prov())
+    removed = plan.body.split("### Removed (breaking)", 1)[1].split("###", 1)[0]
+    assert f"model `{target}` — still the target of alias `opus`" in removed
+    assert not plan.partial and "drift:extractor" not in plan.labels

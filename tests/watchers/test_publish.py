@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,40 @@ def test_newer_drift_updates_the_open_pr_instead_of_opening_another(harness: Har
     assert gh.origin.ahead("main", "driftgate/anthropic") == 1
 
 
+def test_a_bot_branch_people_pushed_to_is_never_force_pushed(harness: Harness) -> None:
+    gh = harness.gh
+    first = harness.publish(plan_for(candidate("claude-new-1")))
+    curated = candidate("claude-new-1")
+    curated["models"]["claude-new-1"] = {"needs_review": False, "context_window": 1000}
+    human = gh.origin.commit_file(
+        "driftgate/anthropic", TEMPLATE_PATH, canonical_json(curated), "Curate claude-new-1"
+    )
+    body = gh.pulls[first.number or 0].body
+    newer = plan_for(candidate("claude-new-1", "claude-new-2", version="9.9.10"))
+    second = harness.publish(newer)
+    assert (second.action, second.number) == ("skipped-edited", first.number)
+    assert "maintainer@example.invalid" in second.notes[0]
+    # The maintainer's commit and the PR as they left it are untouched.
+    assert gh.origin.branch_sha("driftgate/anthropic") == human
+    assert gh.pulls[first.number or 0].body == body and len(gh.open_pulls()) == 1
+
+
+def test_a_partial_candidate_opens_a_pr_but_never_rewrites_an_open_one(harness: Harness) -> None:
+    gh = harness.gh
+    first = harness.publish(plan_for(candidate("claude-new-1")))
+    sha, body = gh.origin.branch_sha("driftgate/anthropic"), gh.pulls[first.number or 0].body
+    partial = replace(plan_for(candidate(version="9.9.10")), partial=True)
+    second = harness.publish(partial)
+    assert (second.action, second.number) == ("skipped-partial", first.number)
+    assert "incomplete" in second.notes[0]
+    assert gh.origin.branch_sha("driftgate/anthropic") == sha
+    assert gh.pulls[first.number or 0].body == body
+    # With no open PR, the same partial candidate is drift to look at: it opens one.
+    gh.close_pull(first.number or 0)
+    third = harness.publish(partial)
+    assert third.action == "opened" and third.number != first.number
+
+
 def test_breaking_label_follows_the_latest_drift(harness: Harness) -> None:
     gh = harness.gh
     first = harness.publish(plan_for(candidate(drop_beta=True)))
@@ -167,6 +202,21 @@ def test_auto_merge_is_enabled_through_graphql_when_asked(harness: Harness) -> N
     assert any(r.path == "/api/graphql" for r in harness.gh.requests)
 
 
+def test_an_update_that_is_no_longer_additive_switches_auto_merge_off(harness: Harness) -> None:
+    first = harness.publish(plan_for(candidate("claude-new-1"), auto_merge=True))
+    assert harness.gh.pulls[first.number or 0].auto_merge is not None
+    breaking = plan_for(candidate("claude-new-1", drop_beta=True, version="9.9.10"))
+    assert "breaking" in breaking.labels and not breaking.auto_merge
+    second = harness.publish(breaking)
+    assert (second.action, second.number) == ("updated", first.number)
+    assert harness.gh.pulls[first.number or 0].auto_merge is None
+    assert second.notes == ("auto-merge disabled: this drift is not eligible any more",)
+    # A PR that never had auto-merge gets no GraphQL call at all.
+    calls = sum(r.path == "/api/graphql" for r in harness.gh.requests)
+    harness.publish(plan_for(candidate("claude-new-2", drop_beta=True, version="9.9.11")))
+    assert sum(r.path == "/api/graphql" for r in harness.gh.requests) == calls
+
+
 def test_secret_in_the_body_stops_everything_before_github_or_git(harness: Harness) -> None:
     gh = harness.gh
     leaked = "sk-" + "ant-" + "api03-" + "Q" * 40
@@ -190,6 +240,17 @@ def test_server_errors_are_retried_with_backoff(harness: Harness) -> None:
     ]
     # urllib3's schedule: the first retry is immediate, then backoff_factor * 2**n.
     assert harness.sleeps == [2.0]
+
+
+def test_a_failed_pr_edit_is_retried(harness: Harness) -> None:
+    gh = harness.gh
+    first = harness.publish(plan_for(candidate("claude-new-1")))
+    gh.fail_next(503, times=1, method="PATCH", path=f"/pulls/{first.number}")
+    newer = plan_for(candidate("claude-new-1", "claude-new-2", version="9.9.10"))
+    assert harness.publish(newer).action == "updated"
+    patches = [r.status for r in gh.requests if r.method == "PATCH"]
+    assert patches == [503, 200]
+    assert fingerprint_of(gh.pulls[first.number or 0].body or "") == newer.fingerprint
 
 
 def test_secondary_rate_limit_waits_retry_after(harness: Harness) -> None:

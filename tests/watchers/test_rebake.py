@@ -81,7 +81,9 @@ def test_alias_to_a_removed_model_is_reported() -> None:
     )
     assert out.removed_models == ("claude-opus-4-6",)
     assert out.candidate["aliases"]["opus"] == "claude-opus-4-6"  # curated: a human re-points it
-    assert any("alias 'opus'" in p for p in out.problems)
+    # Every fact was read: an alias to re-point is for the reviewer (the PR lists it with the
+    # removed model), not an extraction problem that would mark the candidate partial.
+    assert out.problems == ()
 
 
 def test_missing_fact_keeps_the_current_value_and_carries_the_problem() -> None:
@@ -196,3 +198,28 @@ def test_invalid_candidate_raises_template_error() -> None:
             integrity="md5-deadbeef",
             observed_at=OBSERVED,
         )
+
+
+def test_a_package_json_version_other_than_the_served_one_is_a_problem() -> None:
+    current = bundled("claude-code")
+    facts = {"version": "2.1.196", "engines_node": current["client"]["engines_node"]}
+    out = rebake(
+        current,
+        Extracted(facts=facts),
+        package="@anthropic-ai/claude-code",
+        version="2.1.197",
+        integrity=INTEGRITY,
+        observed_at=OBSERVED,
+    )
+    assert out.problems == (
+        "package.json says version '2.1.196', but the registry served it as '2.1.197'",
+    )
+    same = rebake(
+        current,
+        Extracted(facts={**facts, "version": "2.1.197"}),
+        package="@anthropic-ai/claude-code",
+        version="2.1.197",
+        integrity=INTEGRITY,
+        observed_at=OBSERVED,
+    )
+    assert same.problems == () and same.candidate["source"]["version"] == "2.1.197"

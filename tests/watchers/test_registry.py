@@ -53,7 +53,10 @@ def test_credentials_in_a_registry_url_never_reach_an_error(tmp_path: Path) -> N
     assert "s3cretpw" not in str(caught.value)
     with httpx.Client() as client:
         reg = NpmRegistry(
-            f"http://user:s3cretpw@127.0.0.1:{_closed_port()}/", client=client, cache_dir=tmp_path
+            f"http://user:s3cretpw@127.0.0.1:{_closed_port()}/",
+            client=client,
+            cache_dir=tmp_path,
+            sleep=lambda _s: None,
         )
         with pytest.raises(RegistryError) as down:
             reg.dist_tags("openai")
@@ -77,9 +80,16 @@ def _closed_port() -> int:
 
 def test_registry_down_is_a_registry_error(tmp_path: Path) -> None:
     with httpx.Client(timeout=5) as client:
-        reg = NpmRegistry(f"http://127.0.0.1:{_closed_port()}/", client=client, cache_dir=tmp_path)
-        with pytest.raises(RegistryError, match="ConnectError"):
+        waits: list[float] = []
+        reg = NpmRegistry(
+            f"http://127.0.0.1:{_closed_port()}/",
+            client=client,
+            cache_dir=tmp_path,
+            sleep=waits.append,
+        )
+        with pytest.raises(RegistryError, match=r"ConnectError.*after 3 tries"):
             reg.dist_tags("openai")
+        assert waits == [1.0, 2.0]
 
 
 # --- against Verdaccio -----------------------------------------------------------------------
@@ -215,8 +225,9 @@ class StaticRegistry(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.seen.append((self.path, dict(self.headers)))
-        if self.server.fail_with:
-            self._send(self.server.fail_with, b"oops", "text/plain")
+        if self.server.fail_with and self.server.fail_times != 0:
+            self.server.fail_times -= 1
+            self._send(self.server.fail_with, b"oops", "text/plain", self.server.retry_after)
             return
         body = self.server.docs.get(self.path)
         if body is None:
@@ -228,8 +239,10 @@ class StaticRegistry(BaseHTTPRequestHandler):
                 "application/octet-stream" if self.path.endswith(".tgz") else "application/json",
             )
 
-    def _send(self, status: int, body: bytes, ctype: str) -> None:
+    def _send(self, status: int, body: bytes, ctype: str, retry_after: str | None = None) -> None:
         self.send_response(status)
+        if retry_after is not None:
+            self.send_header("Retry-After", retry_after)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -245,6 +258,8 @@ def static_registry() -> Iterator[ThreadingHTTPServer]:
     server.docs = {}  # type: ignore[attr-defined]
     server.seen = []  # type: ignore[attr-defined]
     server.fail_with = 0  # type: ignore[attr-defined]
+    server.fail_times = -1  # type: ignore[attr-defined]  # -1: every request fails
+    server.retry_after = None  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -304,12 +319,35 @@ def test_server_errors_are_registry_errors(
     srv: Any = static_registry
     base = _serve_versions(srv, ["6.0.0"])
     srv.fail_with = status
+    waits: list[float] = []
     with httpx.Client(timeout=10) as client:
-        reg = NpmRegistry(base, client=client, cache_dir=tmp_path)
-        with pytest.raises(RegistryError, match=f"HTTP {status}"):
+        reg = NpmRegistry(base, client=client, cache_dir=tmp_path, sleep=waits.append)
+        with pytest.raises(RegistryError, match=f"HTTP {status} \\(after 3 tries\\)"):
             reg.dist_tags("openai")
         with pytest.raises(RegistryError, match=f"HTTP {status}"):
             reg.version_info("openai", "6.0.0")
+    # Each call was tried three times, 1 s then 2 s apart.
+    assert [p for p, _ in srv.seen] == ["/-/package/openai/dist-tags"] * 3 + ["/openai"] * 3
+    assert waits == [1.0, 2.0, 1.0, 2.0]
+
+
+def test_a_transient_failure_is_retried_honouring_retry_after(
+    static_registry: ThreadingHTTPServer, tmp_path: Path
+) -> None:
+    srv: Any = static_registry
+    base = _serve_versions(srv, ["6.0.0"])
+    srv.fail_with, srv.fail_times, srv.retry_after = 503, 1, "7"
+    waits: list[float] = []
+    with httpx.Client(timeout=10) as client:
+        reg = NpmRegistry(base, client=client, cache_dir=tmp_path, sleep=waits.append)
+        assert reg.dist_tags("openai") == {"latest": "6.0.0"}
+        info = reg.version_info("openai", "6.0.0")
+        srv.fail_with, srv.fail_times, srv.retry_after = 502, 2, "3600"
+        files = reg.tarball(info)
+    assert files.text("resources/shared.d.ts") == "export type ChatModel = 'gpt-6.0.0';"
+    # Retry-After is honoured, but a long one is capped so an hourly run never hangs on it.
+    assert waits == [7.0, 30.0, 30.0]
+    assert [p for p, _ in srv.seen].count("/openai/-/openai-6.0.0.tgz") == 3
 
 
 def test_non_json_answer_is_a_registry_error(

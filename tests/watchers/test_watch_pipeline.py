@@ -207,6 +207,47 @@ def test_an_extractor_that_finds_nothing_reports_drift_to_look_at(
         json.loads(plan.content)["api"]["betas"]
         == json.loads((BUNDLED_DIR / "anthropic.json").read_text())["api"]["betas"]
     )
+    # Not remembered as handled: the next pass looks again (a fixed extractor gets its chance),
+    # and proposes the identical candidate meanwhile, which the publisher treats as a no-op.
+    (again,) = run([_anthropic(name)], publisher).outcomes
+    assert again.status == "pr" and publisher.plans[1].fingerprint == plan.fingerprint
+
+
+class ExplodingExtractor:
+    """A third-party extractor with a bug: it raises on any package."""
+
+    name = "exploding"
+    package = "@drifttest/exploding"
+    template = "anthropic"
+
+    def extract(self, files: Any, manifest: Any) -> Any:
+        raise KeyError("Model")
+
+
+def test_an_extractor_that_raises_is_drift_to_look_at_not_a_crash(
+    verdaccio: Verdaccio, templates_dir: Path, tmp_path: Path, http: httpx.Client
+) -> None:
+    name = unique_package()
+    verdaccio.publish_package(name, "1.13.0", anthropic_with(add_models=["claude-new-1"]))
+    publisher = RecordingPublisher()
+    watcher = NpmWatcher(
+        registry=NpmRegistry(verdaccio.url, client=http, cache_dir=tmp_path / "cache"),
+        extractors={name: ExplodingExtractor()},
+        templates=DirectoryTemplates(templates_dir),
+        state=WatchState.load(tmp_path / "state" / "npm.json"),
+        settings=WatchSettings(),
+        publisher=publisher,
+    )
+    (o,) = watcher.run([WatchedPackage(name, "anthropic")]).outcomes
+    assert o.status == "pr" and o.exit_code == 0
+    assert o.problems == ("extractor exploding failed: KeyError: 'Model'",)
+    (plan,) = publisher.plans
+    assert "drift:extractor" in plan.labels and "extractor needs attention" in plan.title
+    # Every fact kept its approved value; only source moved.
+    approved = json.loads((BUNDLED_DIR / "anthropic.json").read_text())
+    candidate = json.loads(plan.content)
+    assert candidate["models"] == approved["models"] and candidate["api"] == approved["api"]
+    assert candidate["source"]["version"] == "1.13.0"
 
 
 def test_one_failing_package_is_reported_and_the_others_go_on(
@@ -268,3 +309,5 @@ def test_a_missing_dist_tag_is_an_error_naming_the_tags(verdaccio: Verdaccio, ru
         dry_run=True,
     ).outcomes
     assert o.status == "error" and "'next'" in (o.error or "") and "latest" in (o.error or "")
+    # The report still says what was compared as far as the run got.
+    assert (o.template_version, o.registry_version) == ("1.12.0", None)

@@ -86,7 +86,14 @@ def test_watch_npm_runs_hourly_and_on_demand_with_the_token_and_write_permission
         for s in job["steps"]
         if "driftgate watch npm" in s.get("run", "")
     )
-    assert "driftgate watch npm --once --repo ${{ github.repository }}" in step["run"]
+    # Expressions reach the script through env, never spliced into it (script injection).
+    assert 'driftgate watch npm --once --repo "$REPO"' in step["run"]
+    assert step["env"]["REPO"] == "${{ github.repository }}"
+    assert "${{" not in step["run"]
+    # The approved templates come from the workflow's own checkout: no clone on a quiet hour.
+    assert '--verbose --templates proxy/templates --github-api-url "$API_URL"' in step["run"]
+    assert '--auto-merge "$AUTO_MERGE" --on-trivial "$ON_TRIVIAL"' in step["run"]
+    assert (step["env"]["AUTO_MERGE"], step["env"]["ON_TRIVIAL"]) == ("off", "record")
     assert "GITHUB_TOKEN" in step["env"]
     assert "secrets." in step["env"]["GITHUB_TOKEN"]
 

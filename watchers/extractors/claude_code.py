@@ -19,14 +19,19 @@ TOOL_NAMES = {"FileEdit": "Edit", "FileRead": "Read", "FileWrite": "Write"}
 _IDENT = re.compile(r"[A-Za-z_$][\w$]*")
 
 
+def _shipped(files: PackageFiles, manifest: Mapping[str, Any], key: str) -> Any:
+    """`manifest[key]`, else the same key of the package.json the tarball ships."""
+    if key in manifest:
+        return manifest[key]
+    try:
+        shipped = json.loads(files.text("package.json") or "{}")
+    except ValueError:
+        return None
+    return shipped.get(key) if isinstance(shipped, dict) else None
+
+
 def _engines_node(files: PackageFiles, manifest: Mapping[str, Any]) -> str | None:
-    engines = manifest.get("engines")
-    if not isinstance(engines, Mapping):
-        try:
-            shipped = json.loads(files.text("package.json") or "{}")
-        except ValueError:
-            shipped = {}
-        engines = shipped.get("engines") if isinstance(shipped, dict) else None
+    engines = _shipped(files, manifest, "engines")
     node = engines.get("node") if isinstance(engines, Mapping) else None
     return node if isinstance(node, str) and node.strip() else None
 
@@ -51,16 +56,21 @@ def tool_catalog(src: str, problems: list[str]) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class ClaudeCodeExtractor:
-    """engines.node from package.json; tools from the `*Input` types in sdk-tools.d.ts."""
+    """version and engines.node from package.json; tools from the `*Input` types in sdk-tools.d.ts."""
 
     name: str = "claude-code"
     package: str = "@anthropic-ai/claude-code"
     template: str = "claude-code"
 
     def extract(self, files: PackageFiles, manifest: Mapping[str, Any]) -> Extracted:
-        """Facts: engines_node, tools."""
+        """Facts: version, engines_node, tools."""
         problems: list[str] = []
         facts: dict[str, Any] = {}
+        version = _shipped(files, manifest, "version")
+        if isinstance(version, str) and version:
+            facts["version"] = version
+        else:
+            problems.append("package.json: no version")
         node = _engines_node(files, manifest)
         if node is None:
             problems.append("package.json: no engines.node range")

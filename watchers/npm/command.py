@@ -83,6 +83,7 @@ def one_pass(
     dry_run: bool,
     sleep: Callable[[float], None] = time.sleep,
     min_write_interval: float = MIN_WRITE_INTERVAL,
+    progress: Callable[[str], None] | None = None,
 ) -> RunReport:
     """Build fresh clients, check every watched package once, return the report."""
     token = env.get("GITHUB_TOKEN") or None
@@ -100,7 +101,9 @@ def one_pass(
     registry_url = resolve_registry_url(wc.registry, env)
     headers = {"User-Agent": f"driftgate/{__version__} (+watch npm)"}
     with httpx.Client(timeout=REGISTRY_TIMEOUT, headers=headers) as client:
-        registry = NpmRegistry(registry_url, client=client, cache_dir=home / "cache" / "npm")
+        registry = NpmRegistry(
+            registry_url, client=client, cache_dir=home / "cache" / "npm", sleep=sleep
+        )
         watcher = NpmWatcher(
             registry=registry,
             extractors=extractors(),
@@ -108,6 +111,7 @@ def one_pass(
             state=WatchState.load(state_path(home)),
             settings=settings,
             publisher=publisher,
+            progress=progress,
         )
         return watcher.run(wc.packages)
 
@@ -123,6 +127,22 @@ def emit(report: RunReport, *, as_json: bool, out: TextIO, err: TextIO) -> int:
     if reason:
         print(f"driftgate: {reason}", file=err)
     return report.exit_code
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _printer(err: TextIO) -> Callable[[str], None]:
+    """A progress callback writing `driftgate: ...` lines to `err` as they happen."""
+
+    def say(message: str) -> None:
+        print(f"driftgate: {message}", file=err, flush=True)
+
+    return say
 
 
 def run_forever(job: Callable[[], object], interval_minutes: float, *, err: TextIO) -> int:
@@ -171,9 +191,13 @@ def run_watch_npm(
     err: TextIO | None = None,
     sleep: Callable[[float], None] = time.sleep,
     min_write_interval: float = MIN_WRITE_INTERVAL,
+    verbose: bool | None = None,
 ) -> int:
     """The `driftgate watch npm` command: resolve settings, then one pass (`--once`) or the loop."""
     out, err = out or sys.stdout, err or sys.stderr
+    # Progress goes to stderr at a terminal (or with --verbose); logs keep the one-line reason only.
+    show_progress = verbose if verbose is not None else _is_terminal(err)
+    progress = _printer(err) if show_progress else None
     config = load_config(env, config_path)
     wc = resolve(
         config.watch, flags, home=config.home, extractors=extractors(), defaults=default_watched()
@@ -191,6 +215,7 @@ def run_watch_npm(
                 dry_run=dry_run,
                 sleep=sleep,
                 min_write_interval=min_write_interval,
+                progress=progress,
             )
         except DriftgateError as exc:
             print(f"driftgate: {exc}", file=err, flush=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,11 @@ from watchers.npm.tarball import (
 )
 
 ABBREVIATED = "application/vnd.npm.install-v1+json"
+# An hourly job should not fail on one 503 from a CDN edge: two more tries, 1 s then 2 s apart
+# (or the registry's Retry-After, capped so a run never hangs on it).
+RETRIES = 2
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER = 30.0
 __all__ = [
     "DEFAULT_REGISTRY",
     "NpmRegistry",
@@ -49,6 +55,14 @@ class VersionInfo:
     tarball_url: str
     integrity: str | None
     engines: Mapping[str, str] = field(default_factory=dict)
+
+
+class _Transient(Exception):
+    """A failure worth another try: a transport error, 429 or a 5xx."""
+
+    def __init__(self, message: str, retry_after: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -82,21 +96,50 @@ class NpmRegistry:
     registry compresses), headers excluded.
     """
 
-    def __init__(self, base_url: str, *, client: httpx.Client, cache_dir: Path) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        client: httpx.Client,
+        cache_dir: Path,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self._client = client
         self._cache_dir = cache_dir
+        self._sleep = sleep
         self.bytes_transferred = 0
 
+    def _retrying(self, attempt: Callable[[], Any]) -> Any:
+        """`attempt()`, tried again after a _Transient failure; RegistryError once tries run out."""
+        for n in range(RETRIES + 1):
+            try:
+                return attempt()
+            except _Transient as exc:
+                if n == RETRIES:
+                    raise RegistryError(f"{exc} (after {RETRIES + 1} tries)") from exc
+                self._sleep(_retry_wait(exc.retry_after, n))
+        raise AssertionError("unreachable")
+
     def _get(self, url: str, headers: Mapping[str, str] | None = None) -> httpx.Response:
-        try:
-            response = self._client.get(url, headers=dict(headers or {}), follow_redirects=True)
-        except httpx.HTTPError as exc:
-            raise RegistryError(
-                f"registry {display_url(url)}: {type(exc).__name__}: {redact_userinfo(str(exc))}"
-            ) from exc
-        self.bytes_transferred += response.num_bytes_downloaded
-        return response
+        def once() -> httpx.Response:
+            try:
+                response = self._client.get(url, headers=dict(headers or {}), follow_redirects=True)
+            except httpx.HTTPError as exc:
+                message = f"registry {display_url(url)}: {type(exc).__name__}: {redact_userinfo(str(exc))}"
+                if isinstance(exc, httpx.TransportError):
+                    raise _Transient(message) from exc
+                raise RegistryError(message) from exc
+            self.bytes_transferred += response.num_bytes_downloaded
+            if response.status_code in RETRY_STATUSES:
+                raise _Transient(
+                    f"registry {display_url(url)}: HTTP {response.status_code}",
+                    response.headers.get("retry-after"),
+                )
+            return response
+
+        result: httpx.Response = self._retrying(once)
+        return result
 
     def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
         if response.status_code == 404:
@@ -178,17 +221,28 @@ class NpmRegistry:
 
     def tarball(self, info: VersionInfo, limits: TarballLimits = DEFAULT_LIMITS) -> PackageFiles:
         """Download the version's tarball (bounded), verify its integrity, then read it in memory."""
-        url = info.tarball_url
-        if urlsplit(url).scheme not in ("http", "https"):
+        if urlsplit(info.tarball_url).scheme not in ("http", "https"):
             raise RegistryError(f"{info.package}@{info.version}: tarball URL is not http(s)")
+        data: bytes = self._retrying(lambda: self._download(info, limits))
+        verify_integrity(data, info.integrity)
+        return read_package(data, limits)
+
+    def _download(self, info: VersionInfo, limits: TarballLimits) -> bytes:
+        url = info.tarball_url
+        what = f"{info.package}@{info.version} tarball"
         chunks: list[bytes] = []
         size = 0
         try:
             with self._client.stream("GET", url, follow_redirects=True) as response:
                 try:
+                    if response.status_code in RETRY_STATUSES:
+                        raise _Transient(
+                            f"{what}: registry answered HTTP {response.status_code}",
+                            response.headers.get("retry-after"),
+                        )
                     if response.status_code != 200:
                         raise RegistryError(
-                            f"{info.package}@{info.version} tarball: registry answered HTTP {response.status_code}"
+                            f"{what}: registry answered HTTP {response.status_code}"
                         )
                     for chunk in response.iter_bytes():
                         size += len(chunk)
@@ -201,12 +255,22 @@ class NpmRegistry:
                 finally:
                     self.bytes_transferred += response.num_bytes_downloaded
         except httpx.HTTPError as exc:
-            raise RegistryError(
+            message = (
                 f"tarball {display_url(url)}: {type(exc).__name__}: {redact_userinfo(str(exc))}"
-            ) from exc
-        data = b"".join(chunks)
-        verify_integrity(data, info.integrity)
-        return read_package(data, limits)
+            )
+            if isinstance(exc, httpx.TransportError):
+                raise _Transient(message) from exc
+            raise RegistryError(message) from exc
+        return b"".join(chunks)
+
+
+def _retry_wait(retry_after: str | None, attempt: int) -> float:
+    """Retry-After in seconds when the registry sent a number, else 1 s, 2 s, ...; capped."""
+    try:
+        wait = float(retry_after) if retry_after is not None else 2.0**attempt
+    except ValueError:
+        wait = 2.0**attempt
+    return min(max(wait, 0.0), MAX_RETRY_AFTER)
 
 
 def _trim(doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def resolve_registry_url(
 ) -> str:
     """The registry base URL: config, then npm_config_registry, then .npmrc `registry=`, then npmjs."""
     if configured:
-        return _normalise_url(configured, "[watch] registry")
+        return _normalise_url(configured, "--registry / [watch] registry")
     from_env = env.get("npm_config_registry") or env.get("NPM_CONFIG_REGISTRY")
     if from_env:
         return _normalise_url(from_env, "npm_config_registry")

@@ -80,6 +80,7 @@ class NpmWatcher:
         settings: WatchSettings,
         publisher: Publishing | None = None,
         clock: Callable[[], datetime] = utc_now,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         if publisher is None and not settings.dry_run:
             raise WatchError(
@@ -92,6 +93,13 @@ class NpmWatcher:
         self.settings = settings
         self.publisher = publisher
         self.clock = clock
+        self._progress = progress
+        # (template, registry) versions of the package being checked, for its error outcome.
+        self._versions: tuple[str | None, str | None] = (None, None)
+
+    def _say(self, watched: WatchedPackage, message: str) -> None:
+        if self._progress is not None:
+            self._progress(f"{watched.package}: {message}")
 
     def run(self, packages: Sequence[WatchedPackage]) -> RunReport:
         """Check every package, save the state (unless dry-run) and report."""
@@ -109,6 +117,7 @@ class NpmWatcher:
     def check(self, watched: WatchedPackage) -> PackageOutcome:
         """One package through the pipeline; any error becomes an `error` outcome."""
         before = self.registry.bytes_transferred
+        self._versions = (None, None)
         try:
             outcome = self._check(watched)
         except DriftgateError as exc:
@@ -124,6 +133,8 @@ class NpmWatcher:
             template=watched.template,
             tag=watched.tags[0],
             status="error",
+            template_version=self._versions[0],
+            registry_version=self._versions[1],
             error=first_line,
             exit_code=exit_code,
         )
@@ -146,9 +157,12 @@ class NpmWatcher:
         extractor = self._extractor_for(w)
         current = self.templates.read(w.template)
         current_version = str(current["source"].get("version"))
+        self._versions = (current_version, None)
         tag = w.tags[0]
+        self._say(w, f"asking for dist-tags (template has {current_version})")
         tags = self.registry.dist_tags(w.package)
         version = tags.get(tag)
+        self._versions = (current_version, version)
         if version is None:
             raise RegistryError(
                 f"dist-tag {tag!r} not found (the registry lists: {', '.join(sorted(tags)) or 'none'})"
@@ -172,9 +186,13 @@ class NpmWatcher:
         if not dry and self.state.last_seen(w.package, tag) == version:
             return replace(base, status="already-handled")
 
+        self._say(w, f"{tag} is {version}: fetching its metadata and tarball")
+        fetched = self.registry.bytes_transferred
         info = self.registry.version_info(w.package, version)
         files = self.registry.tarball(info)
-        extracted: Extracted = extractor.extract(files, _manifest(files))
+        size = (self.registry.bytes_transferred - fetched) / 1e6
+        self._say(w, f"{size:.1f} MB fetched, integrity verified, {len(files.files)} files read")
+        extracted = _extract(extractor, files)
         observed_at = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
         rb = rebake(
             current,
@@ -238,9 +256,24 @@ class NpmWatcher:
             # A preview is printed, and printing a credential leaks it as surely as pushing it.
             secrets.gate({"title": plan.title, "body": plan.body, "template": plan.content})
             return replace(found, status="dry-run", pr=_planned(plan, None), folded=folded)
+        self._say(w, f"publishing ({drift.severity}: {drift.summary() or 'version bump only'})")
         result = self.publisher.publish(plan)
-        self.state.mark_seen(w.package, tag, version)
+        # A release the extractor could not fully read is looked at again next pass, so a fixed
+        # extractor proposes the complete candidate; until then the same fingerprint is a no-op.
+        if not problems and result.action != "skipped-edited":
+            self.state.mark_seen(w.package, tag, version)
         return replace(found, status="pr", pr=_planned(plan, result), folded=folded)
+
+
+def _extract(extractor: Extractor, files: PackageFiles) -> Extracted:
+    """Run a (possibly third-party) extractor; one that raises is drift to look at, not a crash."""
+    try:
+        return extractor.extract(files, _manifest(files))
+    except Exception as exc:  # the template keeps its facts; the PR says the extractor needs work
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        return Extracted(
+            problems=(f"extractor {extractor.name} failed: {type(exc).__name__}: {first}",)
+        )
 
 
 def _planned(plan: PullRequestPlan, result: PublishResult | None) -> PlannedPR:
