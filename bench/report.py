@@ -1,0 +1,243 @@
+"""Turn measurements into the side-by-side tables, the PASS/FAIL lines and latest.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wrk_runner import WrkResult
+
+# The issue's targets for driftgate on the 2-core machine.
+MIN_VS_MINIMAL = 0.8
+MIN_VS_LITELLM = 40.0
+MAX_ADDED_P50_MS = 0.5
+MAX_IDLE_RSS_MB = 80.0
+
+
+@dataclass
+class Row:
+    """One target in one scenario: the c16 throughput run and the c1 latency run, or why not."""
+
+    target: str
+    load: WrkResult | None = None
+    latency: WrkResult | None = None
+    error: str | None = None
+    cpu_us: float | None = None  # the target's CPU time per request during the c16 run
+
+    @property
+    def rps(self) -> float | None:
+        """Requests per second at 16 connections."""
+        return self.load.rps if self.load and self.load.clean else None
+
+    @property
+    def p50_ms(self) -> float | None:
+        """Median latency at 1 connection."""
+        return self.latency.p50_ms if self.latency and self.latency.clean else None
+
+
+def best_of(rows: list[Row]) -> Row:
+    """One row from several rounds: the highest clean throughput and the lowest clean p50."""
+    loads = [r.load for r in rows if r.load and r.load.clean]
+    lats = [r.latency for r in rows if r.latency and r.latency.clean]
+    errors = [r.error for r in rows if r.error]
+    best = Row(rows[0].target if rows else "?")
+    best.load = (
+        max(loads, key=lambda w: w.rps) if loads else next((r.load for r in rows if r.load), None)
+    )
+    best.latency = (
+        min(lats, key=lambda w: w.p50_ms)
+        if lats
+        else next((r.latency for r in rows if r.latency), None)
+    )
+    if errors and not (loads and lats):
+        best.error = errors[0]
+    cpus = [r.cpu_us for r in rows if r.cpu_us is not None and r.load and r.load.clean]
+    best.cpu_us = min(cpus) if cpus else None
+    return best
+
+
+@dataclass(frozen=True)
+class Check:
+    """One target compared with its threshold."""
+
+    scenario: str
+    what: str
+    value: float | None
+    limit: float
+    higher_is_better: bool
+
+    @property
+    def verdict(self) -> str:
+        """PASS, FAIL or n/a (a row it needs was not measured)."""
+        if self.value is None:
+            return "n/a"
+        ok = self.value >= self.limit if self.higher_is_better else self.value <= self.limit
+        return "PASS" if ok else "FAIL"
+
+    def line(self) -> str:
+        """`what: 1.23 (limit >= 0.8) PASS`."""
+        op = ">=" if self.higher_is_better else "<="
+        shown = "-" if self.value is None else f"{self.value:.2f}"
+        return f"{self.what} {op} {self.limit:g}: {shown} {self.verdict}"
+
+
+@dataclass
+class ScenarioResult:
+    """Every row of one scenario."""
+
+    name: str
+    title: str
+    rows: dict[str, Row] = field(default_factory=dict)
+
+    def ratio(self, a: str, b: str) -> float | None:
+        """rps(a) / rps(b), when both were measured."""
+        ra, rb = self._rps(a), self._rps(b)
+        return ra / rb if ra is not None and rb else None
+
+    def cpu_ratio(self, a: str, b: str) -> float | None:
+        """cpu_us(a) / cpu_us(b): the throughput ratio b/a implied by CPU time per request."""
+        ra, rb = self.rows.get(a), self.rows.get(b)
+        if ra is None or rb is None or ra.cpu_us is None or not rb.cpu_us:
+            return None
+        return ra.cpu_us / rb.cpu_us
+
+    def added_p50(self, target: str) -> float | None:
+        """p50(target) - p50(direct) at 1 connection, in ms."""
+        t, d = self._p50(target), self._p50("direct")
+        return t - d if t is not None and d is not None else None
+
+    def _rps(self, name: str) -> float | None:
+        row = self.rows.get(name)
+        return row.rps if row else None
+
+    def _p50(self, name: str) -> float | None:
+        row = self.rows.get(name)
+        return row.p50_ms if row else None
+
+    def checks(self) -> list[Check]:
+        """driftgate against the issue's targets in this scenario."""
+        out = [
+            Check(
+                self.name,
+                "driftgate req/s vs minimal",
+                self.ratio("driftgate", "minimal"),
+                MIN_VS_MINIMAL,
+                True,
+            ),
+            Check(
+                self.name,
+                "driftgate added p50 ms",
+                self.added_p50("driftgate"),
+                MAX_ADDED_P50_MS,
+                False,
+            ),
+        ]
+        if "litellm" in self.rows:
+            out.insert(1, Check(self.name, "driftgate req/s vs litellm", self.ratio("driftgate", "litellm"),
+                                MIN_VS_LITELLM, True))  # fmt: skip
+        return out
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _label(name: str, labels: dict[str, str]) -> str:
+    return "direct (fake upstream)" if name == "direct" else labels.get(name, name)
+
+
+def table(result: ScenarioResult, labels: dict[str, str]) -> str:
+    """The Markdown table of one scenario, followed by its PASS/FAIL lines."""
+    head = (
+        "| target | req/s @16 | p50 @1 (ms) | added p50 (ms) | x minimal | x litellm "
+        "| CPU µs/req | note |"
+    )
+    rule = "|---|---:|---:|---:|---:|---:|---:|---|"
+    lines = [f"### {result.name}: {result.title}", "", head, rule]
+    for name, row in result.rows.items():
+        note = row.error or ""
+        for run in (row.load, row.latency):
+            if run and not run.clean:
+                note += f" c{run.connections}: {run.errors} socket errors, {run.bad_status} bad statuses"
+        lines.append(
+            f"| {_label(name, labels)} | {_num(row.rps, ',.0f')} | {_num(row.p50_ms, '.3f')} | "
+            f"{_num(result.added_p50(name), '+.3f')} | {_num(result.ratio(name, 'minimal'), '.2f')} | "
+            f"{_num(result.ratio(name, 'litellm'), '.1f')} | {_num(row.cpu_us, ',.0f')} | "
+            f"{note.strip()[:120]} |"
+        )
+    lines.append("")
+    lines += [f"- {c.line()}" for c in result.checks()]
+    implied = result.cpu_ratio("minimal", "driftgate")
+    if implied is not None:
+        lines.append(
+            f"- (contention-proof view: driftgate's CPU per request implies {implied:.2f}x "
+            "minimal's throughput on one core)"
+        )
+    return "\n".join(lines)
+
+
+def rss_table(rss: dict[str, dict[str, float | None]], labels: dict[str, str]) -> str:
+    """Idle RSS (after start-up and one request) and RSS after the load, per target."""
+    lines = [
+        "### memory",
+        "",
+        "| target | idle RSS (MB) | RSS after load (MB) |",
+        "|---|---:|---:|",
+    ]
+    for name, v in rss.items():
+        lines.append(
+            f"| {_label(name, labels)} | {_num(v.get('idle'), '.1f')} | {_num(v.get('after'), '.1f')} |"
+        )
+    idle = rss.get("driftgate", {}).get("idle")
+    lines += [
+        "",
+        f"- {Check('memory', 'driftgate idle RSS MB', idle, MAX_IDLE_RSS_MB, False).line()}",
+    ]
+    return "\n".join(lines)
+
+
+def all_checks(
+    results: list[ScenarioResult], rss: dict[str, dict[str, float | None]]
+) -> list[Check]:
+    """Every check of the run, the memory one last."""
+    out = [c for r in results for c in r.checks()]
+    out.append(
+        Check(
+            "memory",
+            "driftgate idle RSS MB",
+            rss.get("driftgate", {}).get("idle"),
+            MAX_IDLE_RSS_MB,
+            False,
+        )
+    )
+    return out
+
+
+def write_json(path: Path, meta: dict[str, Any], results: list[ScenarioResult],
+               rss: dict[str, dict[str, float | None]]) -> None:  # fmt: skip
+    """Write the whole run (raw wrk numbers included) to `path`."""
+    doc: dict[str, Any] = {"meta": meta, "rss_mb": rss, "scenarios": {}}
+    for r in results:
+        doc["scenarios"][r.name] = {
+            "title": r.title,
+            "rows": {
+                name: {
+                    "rps_c16": row.rps,
+                    "p50_ms_c1": row.p50_ms,
+                    "added_p50_ms": r.added_p50(name),
+                    "x_minimal": r.ratio(name, "minimal"),
+                    "x_litellm": r.ratio(name, "litellm"),
+                    "cpu_us_per_req": row.cpu_us,
+                    "x_minimal_by_cpu": r.cpu_ratio("minimal", name),
+                    "error": row.error,
+                    "wrk_c16": asdict(row.load) if row.load else None,
+                    "wrk_c1": asdict(row.latency) if row.latency else None,
+                }
+                for name, row in r.rows.items()
+            },
+        }
+    doc["checks"] = [asdict(c) | {"verdict": c.verdict} for c in all_checks(results, rss)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n")

@@ -1,0 +1,115 @@
+"""The rows of each table: how to start each target in its own process, pointed at the fake upstream."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import litellm_setup
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What a target needs to start: where the upstream is, its port, a scratch directory."""
+
+    upstream: str
+    port: int
+    workdir: Path
+    driftgate_args: tuple[str, ...] = ()  # extra flags for `driftgate proxy`, for experiments
+
+
+@dataclass(frozen=True)
+class Command:
+    """A process to start: argv, environment and health URL path."""
+
+    argv: list[str]
+    env: dict[str, str]
+    ready_path: str
+    startup_timeout: float
+
+
+@dataclass(frozen=True)
+class Target:
+    """One row: `command` is None for `direct` (wrk talks to the upstream itself)."""
+
+    name: str
+    label: str
+    command: Callable[[Launch], Command] | None
+
+
+def _base_env(home: Path) -> dict[str, str]:
+    # Only what a Python process needs: no provider keys from the caller's environment leak in.
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8"}
+
+
+def _minimal(client: str) -> Callable[[Launch], Command]:
+    def command(ctx: Launch) -> Command:
+        argv = [sys.executable, str(BENCH_DIR / "minimal_passthrough.py"), "--port", str(ctx.port),
+                "--upstream", ctx.upstream, "--client", client]  # fmt: skip
+        return Command(argv, _base_env(ctx.workdir), "/", 30.0)
+
+    return command
+
+
+DRIFTGATE_CONFIG = """\
+# Written by bench/targets.py for the benchmark.
+[gateway]
+host = "127.0.0.1"
+port = {port}
+
+[backends.fake-anthropic]
+kind = "anthropic"
+base_url = "{upstream}"
+key = "bench-key"
+models = ["claude-*"]
+
+[backends.fake-openai]
+kind = "openai"
+base_url = "{upstream}/v1"
+key = "bench-key"
+models = ["gpt-*"]
+"""
+
+
+def driftgate_command(ctx: Launch) -> Command:
+    """`python -m proxy.cli --config <toml> proxy --port <p>` with a scratch DRIFTGATE_HOME."""
+    home = ctx.workdir / "driftgate-home"
+    home.mkdir(parents=True, exist_ok=True)
+    config = ctx.workdir / "driftgate.toml"
+    config.write_text(DRIFTGATE_CONFIG.format(port=ctx.port, upstream=ctx.upstream))
+    env = _base_env(ctx.workdir) | {"DRIFTGATE_HOME": str(home), "PYTHONPATH": str(REPO)}
+    argv = [
+        sys.executable,
+        "-m",
+        "proxy.cli",
+        "--config",
+        str(config),
+        "proxy",
+        "--port",
+        str(ctx.port),
+        *ctx.driftgate_args,
+    ]
+    return Command(argv, env, "/health", 60.0)
+
+
+def litellm_command(ctx: Launch) -> Command:
+    """LiteLLM's proxy from bench/.venv-litellm with a config.yaml aimed at the fake upstream."""
+    config = litellm_setup.write_config(ctx.workdir / "litellm-config.yaml", ctx.upstream)
+    env = litellm_setup.litellm_env(ctx.workdir, os.environ.get("PATH", "/usr/bin:/bin"))
+    return Command(litellm_setup.litellm_argv(config, ctx.port), env, "/health/liveliness", 180.0)
+
+
+DIRECT = Target("direct", "direct", None)
+MINIMAL = Target("minimal", "minimal", _minimal("aiohttp"))
+MINIMAL_HTTPX = Target("minimal-httpx", "minimal (httpx)", _minimal("httpx"))
+MINIMAL_HTTPX_AIOHTTP = Target(
+    "minimal-httpx-aiohttp", "minimal (httpx-aiohttp)", _minimal("httpx-aiohttp")
+)
+DRIFTGATE = Target("driftgate", "driftgate", driftgate_command)
+LITELLM = Target("litellm", "litellm", litellm_command)

@@ -1,0 +1,144 @@
+"""Keep the benchmark's own parts honest: `.venv/bin/python -m pytest bench -q` (not in CI's testpaths)."""
+
+from __future__ import annotations
+
+import http.client
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fast_upstream import decode_chunked
+from processes import BenchError, ProcessGroup, Started, cpu_seconds, rss_mb, wait_http
+from report import Check, Row, ScenarioResult, best_of
+from scenarios import SCENARIOS, Scenario, check_once
+from wrk_runner import WrkResult, parse_summary
+
+BENCH = Path(__file__).resolve().parent
+
+
+def _listening_port(proc: Started) -> int:
+    for _ in range(100):
+        text = proc.log.read_text()
+        if "listening on" in text:
+            return int(text.split("listening on ", 1)[1].split()[0].rsplit(":", 1)[1])
+        if proc.popen.poll() is not None:
+            raise AssertionError(proc.log_tail())
+        time.sleep(0.1)
+    raise AssertionError("never listened")
+
+
+@pytest.fixture
+def group(tmp_path: Path) -> Iterator[ProcessGroup]:
+    with ProcessGroup(tmp_path / "logs") as g:
+        yield g
+
+
+@pytest.fixture
+def upstream(group: ProcessGroup) -> int:
+    proc = group.start("upstream", [sys.executable, str(BENCH / "fast_upstream.py"), "--port", "0"])
+    return _listening_port(proc)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_fast_upstream_answers_every_scenario(upstream: int, scenario: Scenario) -> None:
+    assert check_once(upstream, scenario) is None
+
+
+@pytest.mark.parametrize("client", ["aiohttp", "httpx"])
+def test_minimal_passthrough_relays_every_scenario(
+    group: ProcessGroup, upstream: int, client: str
+) -> None:
+    argv = [sys.executable, str(BENCH / "minimal_passthrough.py"), "--port", "0"]
+    proc = group.start(
+        "minimal", [*argv, "--upstream", f"http://127.0.0.1:{upstream}", "--client", client]
+    )
+    port = _listening_port(proc)
+    for scenario in SCENARIOS:
+        assert check_once(port, scenario) is None, scenario.name
+
+
+def test_fast_upstream_keeps_alive_and_reads_chunked_bodies(upstream: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=10)
+    conn.request("POST", "/v1/messages", body=iter([b'{"stream":', b"true}"]))  # chunked
+    first = conn.getresponse()
+    assert first.getheader("content-type") == "text/event-stream"
+    assert b"event: message_stop" in first.read()
+    conn.request("POST", "/v1/chat/completions", body=b"{}")  # same connection
+    second = conn.getresponse()
+    assert b'"object":"chat.completion"' in second.read()
+    conn.request("POST", "/nowhere", body=b"{}")
+    assert conn.getresponse().status == 404
+    conn.close()
+
+
+def test_decode_chunked_waits_for_the_last_chunk() -> None:
+    body = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    assert decode_chunked(body, 0) == (b"hello world", len(body))
+    assert decode_chunked(body[:-2], 0) is None
+
+
+def test_check_once_reports_a_wrong_answer(upstream: int) -> None:
+    wrong = Scenario("x", "x", "openai_chat", "/v1/messages", {}, SCENARIOS[0].check)
+    problem = check_once(upstream, wrong)
+    assert problem is not None and "not an OpenAI chat completion" in problem
+
+
+def test_parse_summary_reads_the_report_line() -> None:
+    out = (
+        "Running 1s test\nRequests/sec: 1.0\n"
+        'WRKJSON {"requests":500,"duration_us":2000000,"bytes":1,"p50_us":1500,"p90_us":2000,'
+        '"p99_us":3000,"mean_us":1600.0,"err_connect":0,"err_read":1,"err_write":0,'
+        '"err_status":2,"err_timeout":0}\n'
+    )
+    result = parse_summary(out, 16)
+    assert (result.rps, result.p50_ms, result.errors, result.bad_status) == (250.0, 1.5, 1, 2)
+    assert not result.clean
+    with pytest.raises(BenchError):
+        parse_summary("wrk: connection refused", 16)
+
+
+def _run(rps: float, p50: float, clean: bool = True) -> WrkResult:
+    return WrkResult(16, int(rps * 2), 2.0, p50, p50, p50, 0, 0 if clean else 3)
+
+
+def test_best_of_keeps_the_best_clean_runs() -> None:
+    rows = [
+        Row("d", load=_run(100, 0.5), latency=_run(1, 0.4), cpu_us=50),
+        Row("d", load=_run(300, 0.9, clean=False), latency=_run(1, 0.2), cpu_us=40),
+        Row("d", load=_run(200, 0.5), latency=_run(1, 0.3), cpu_us=60),
+    ]
+    best = best_of(rows)
+    assert (best.rps, best.p50_ms, best.cpu_us) == (200.0, 0.2, 50)
+
+
+def test_checks_compare_driftgate_with_the_targets() -> None:
+    result = ScenarioResult("openai", "t")
+    result.rows = {
+        "direct": Row("direct", load=_run(1000, 0.1), latency=_run(1, 0.1)),
+        "minimal": Row("minimal", load=_run(100, 0.3), latency=_run(1, 0.3)),
+        "driftgate": Row("driftgate", load=_run(79, 0.7), latency=_run(1, 0.7)),
+        "litellm": Row("litellm", load=_run(1, 20.0), latency=_run(1, 20.0)),
+    }
+    verdicts = {c.what: c.verdict for c in result.checks()}
+    assert verdicts == {
+        "driftgate req/s vs minimal": "FAIL",  # 0.79 < 0.8
+        "driftgate req/s vs litellm": "PASS",  # 79 >= 40
+        "driftgate added p50 ms": "FAIL",  # 0.6 > 0.5
+    }
+    assert Check("m", "rss", None, 80.0, False).verdict == "n/a"
+
+
+def test_process_group_stops_what_it_started(tmp_path: Path) -> None:
+    with ProcessGroup(tmp_path) as g:
+        proc = g.start("sleeper", ["sleep", "60"])
+        assert rss_mb(proc.pid) is not None and cpu_seconds(proc.pid) is not None
+    assert proc.popen.poll() is not None
+
+
+def test_wait_http_names_a_process_that_died(tmp_path: Path) -> None:
+    with ProcessGroup(tmp_path) as g:
+        proc = g.start("dies", [sys.executable, "-c", "print('boom'); raise SystemExit(3)"])
+        with pytest.raises(BenchError, match="boom"):
+            wait_http(proc, "http://127.0.0.1:9/", 10)
