@@ -113,21 +113,36 @@ def _shows_help(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace
     return show
 
 
+def _command(sub: Any, name: str, *, help: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand whose description keeps its own line breaks (examples, tables)."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help, description=description, formatter_class=_formatter
+    )
+    return parser
+
+
+def _group(sub: Any, name: str, *, help: str, description: str, dest: str, metavar: str) -> Any:
+    """A command that only holds subcommands: run bare, it prints its help and exits 2."""
+    group = _command(sub, name, help=help, description=description)
+    group.set_defaults(handler=_shows_help(group))
+    return group.add_subparsers(dest=dest, metavar=metavar)
+
+
 def register_watch(sub: Any) -> None:
     """Attach `driftgate watch` and its `npm` watcher."""
-    watch = sub.add_parser(
+    watchers = _group(
+        sub,
         "watch",
         help="watch upstream packages and open drift PRs",
         description=WATCH_HELP,
-        formatter_class=_formatter,
+        dest="watcher",
+        metavar="WATCHER",
     )
-    watch.set_defaults(handler=_shows_help(watch))
-    watchers = watch.add_subparsers(dest="watcher", metavar="WATCHER")
-    npm = watchers.add_parser(
+    npm = _command(
+        watchers,
         "npm",
         help="new npm releases -> rebaked templates -> pull requests",
         description=WATCH_NPM_HELP,
-        formatter_class=_formatter,
     )
     npm.add_argument(
         "--package",
@@ -238,29 +253,26 @@ def _run_watch_npm(args: argparse.Namespace) -> int:
 
 def register_template(sub: Any) -> None:
     """Attach `driftgate template validate` and `driftgate template diff`."""
-    tpl = sub.add_parser(
+    cmds = _group(
+        sub,
         "template",
         help="validate and diff templates",
         description=TEMPLATE_HELP,
-        formatter_class=_formatter,
+        dest="template_command",
+        metavar="ACTION",
     )
-    tpl.set_defaults(handler=_shows_help(tpl))
-    cmds = tpl.add_subparsers(dest="template_command", metavar="ACTION")
-    validate = cmds.add_parser(
-        "validate",
-        help="check templates against their schemas",
-        description=VALIDATE_HELP,
-        formatter_class=_formatter,
+    validate = _command(
+        cmds, "validate", help="check templates against their schemas", description=VALIDATE_HELP
     )
     validate.add_argument(
         "paths", nargs="*", metavar="PATH", help="template files or directories (default: bundled)"
     )
     validate.set_defaults(handler=_run_validate)
-    diff = cmds.add_parser(
+    diff = _command(
+        cmds,
         "diff",
         help="the Markdown a drift PR would carry for OLD -> NEW",
         description=DIFF_HELP,
-        formatter_class=_formatter,
     )
     diff.add_argument("old", metavar="OLD", help="the template before")
     diff.add_argument("new", metavar="NEW", help="the template after")

@@ -27,10 +27,10 @@ COUNT_NOUNS: tuple[tuple[str, str], ...] = (
     ("~fields", "field"),
 )
 # Single derived values a reviewer wants to read in the title, not as "~1 field".
-NAMED_FIELDS: tuple[tuple[str, str], ...] = (
-    ("/api/version", "API version"),
-    ("/client/engines_node", "Node"),
-)
+NAMED_FIELDS: Mapping[str, str] = {
+    "/api/version": "API version",
+    "/client/engines_node": "Node",
+}
 # When this run looked is not a fact of the candidate: left out of its fingerprint, so the same
 # release rebaked twice (or by two runs) has the same identity and an open PR is left alone.
 RUN_DEPENDENT = ("observed_at",)
@@ -67,11 +67,10 @@ class Drift:
             n = self.counts.get(key, 0)
             if n:
                 parts.append(f"{key[0]}{n} {noun}{'' if n == 1 else 's'}")
-        named = dict(NAMED_FIELDS)
         for change in self.changes:
-            if change.path in named:
+            if change.path in NAMED_FIELDS:
                 shown = "removed" if change.kind == "removed" else change.new
-                parts.append(f"{named[change.path]} {shown}")
+                parts.append(f"{NAMED_FIELDS[change.path]} {shown}")
         return ", ".join(parts)
 
 
@@ -91,6 +90,11 @@ def fingerprint(candidate: Mapping[str, Any]) -> str:
 
 def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
+
+
+def _in_source(change: Change) -> bool:
+    """Whether a change is about `source` (where the template came from), not a fact."""
+    return change.path == "/source" or change.path.startswith("/source/")
 
 
 def _is_string_list(value: Any) -> bool:
@@ -132,9 +136,7 @@ def _category(change: Change) -> str | None:
 def _counts(changes: tuple[Change, ...]) -> dict[str, int]:
     counts = {key: 0 for key, _ in COUNT_NOUNS}
     for change in changes:
-        if change.path.startswith("/source/") or change.path == "/source":
-            continue
-        if change.path in dict(NAMED_FIELDS):
+        if _in_source(change) or change.path in NAMED_FIELDS:
             continue
         category = _category(change)
         if category is None:
@@ -151,7 +153,7 @@ def _severity(changes: tuple[Change, ...]) -> Severity:
     # is not one of the removals the issue calls breaking (a model, a beta, a tool).
     if any(c.kind == "removed" and _category(c) in ("models", "betas", "tools") for c in changes):
         return "breaking"
-    if all(c.path == "/source" or c.path.startswith("/source/") for c in changes):
+    if all(_in_source(c) for c in changes):
         return "trivial"
     return "additive"
 

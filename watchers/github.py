@@ -1,11 +1,12 @@
-"""The GitHub client: PyGithub against api.github.com or an Enterprise URL, with a retry policy."""
+"""GitHub: where it is (API, web, clone and Actions URLs) and the PyGithub client with its retry policy."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import github
 import requests
@@ -23,6 +24,30 @@ SECONDARY_RATE_WAIT = 60.0
 MAX_RATE_LIMIT_WAIT = 300.0
 # GitHub's guidance for content-creating requests is one per second (secondary limits).
 MIN_WRITE_INTERVAL = 1.0
+
+
+def actions_run_url(env: Mapping[str, str]) -> str | None:
+    """The GitHub Actions run this process belongs to, when GITHUB_RUN_ID and friends are set."""
+    run_id = env.get("GITHUB_RUN_ID")
+    repo = env.get("GITHUB_REPOSITORY")
+    if not run_id or not repo:
+        return None
+    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    return f"{server}/{repo}/actions/runs/{run_id}"
+
+
+def server_url_for(api_url: str) -> str:
+    """The web URL for a REST API URL: api.github.com -> github.com, GHE /api/v3 -> its host."""
+    parts = urlsplit(api_url.rstrip("/"))
+    if parts.netloc == "api.github.com":
+        return "https://github.com"
+    path = parts.path[: -len("/api/v3")] if parts.path.endswith("/api/v3") else parts.path
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def default_git_remote(repo: str, server_url: str) -> str:
+    """The HTTPS clone URL of OWNER/NAME on the given web server (github.com or an Enterprise host)."""
+    return f"{server_url.rstrip('/')}/{repo}.git"
 
 
 class DriftgateRetry(GithubRetry):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from proxy.templates import canonical_json
 from watchers.diff import Drift, fingerprint, render_markdown
+from watchers.npm.registry_url import display_url
 from watchers.publish import PullRequestPlan
 from watchers.state import TrivialRelease
 
@@ -38,33 +38,6 @@ class Provenance:
     observed_at: str
     run_url: str | None = None
     folded: tuple[TrivialRelease, ...] = ()
-
-
-def strip_userinfo(url: str) -> str:
-    """`url` without any user:password@ part, so a credential in a registry URL never reaches a PR."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-
-
-def actions_run_url(env: Mapping[str, str]) -> str | None:
-    """The GitHub Actions run this process belongs to, when GITHUB_RUN_ID and friends are set."""
-    run_id = env.get("GITHUB_RUN_ID")
-    repo = env.get("GITHUB_REPOSITORY")
-    if not run_id or not repo:
-        return None
-    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-    return f"{server}/{repo}/actions/runs/{run_id}"
-
-
-def server_url_for(api_url: str) -> str:
-    """The web URL for a REST API URL: api.github.com -> github.com, GHE /api/v3 -> its host."""
-    parts = urlsplit(api_url.rstrip("/"))
-    if parts.netloc == "api.github.com":
-        return "https://github.com"
-    path = parts.path[: -len("/api/v3")] if parts.path.endswith("/api/v3") else parts.path
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 def runbook_url(server_url: str | None, repo: str | None) -> str:
@@ -106,8 +79,9 @@ def _provenance_section(prov: Provenance) -> list[str]:
             f"{_code(prov.old_version)} → {_code(prov.new_version)} (dist-tag {_code(prov.tag)})",
         ),
         ("integrity", _code(prov.integrity)),
-        ("tarball", strip_userinfo(prov.tarball_url) if prov.tarball_url else "—"),
-        ("registry", strip_userinfo(prov.registry)),
+        # No credential in a registry URL reaches a PR, not even masked.
+        ("tarball", display_url(prov.tarball_url, mask="") if prov.tarball_url else "—"),
+        ("registry", display_url(prov.registry, mask="")),
         ("observed at", prov.observed_at),
     ]
     if prov.run_url:
@@ -216,7 +190,7 @@ def pr_body(
     return "\n".join(lines)
 
 
-def commit_message(template: str, prov: Provenance, drift: Drift, fingerprint: str) -> str:
+def commit_message(template: str, prov: Provenance, drift: Drift, identity: str) -> str:
     """A commit message naming the package and both versions."""
     head = f"drift({template}): {prov.package} {prov.old_version} -> {prov.new_version}"
     body = [f"{drift.summary() or 'version bump only'} ({drift.severity})"]
@@ -224,7 +198,7 @@ def commit_message(template: str, prov: Provenance, drift: Drift, fingerprint: s
         body.append(f"Integrity: {prov.integrity}")
     if prov.folded:
         body.append("Folded trivial releases: " + ", ".join(r.version for r in prov.folded))
-    body.append(f"Fingerprint: {fingerprint}")
+    body.append(f"Fingerprint: {identity}")
     return head + "\n\n" + "\n".join(body) + "\n"
 
 

@@ -62,6 +62,11 @@ class PublishResult:
     notes: tuple[str, ...] = ()
 
 
+def is_repo_name(repo: object) -> bool:
+    """Whether `repo` is a GitHub OWNER/NAME: exactly one slash, both sides non-empty."""
+    return isinstance(repo, str) and repo.count("/") == 1 and all(repo.split("/"))
+
+
 def branch_for(template: str) -> str:
     """The bot branch that carries `template`'s drift."""
     return f"driftgate/{template}"
@@ -84,12 +89,21 @@ class Publisher:
         token: str | None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if repo.count("/") != 1 or not all(repo.split("/")):
+        if not is_repo_name(repo):
             raise PublishError(f"--repo must be OWNER/NAME, got {repo!r}")
         self.repo_name = repo
         self.github = github
         self.sleep = sleep
         self.checkout = Checkout(remote, workdir / _slug(repo), token)
+        # Fetched once per Publisher (one pass): every template's PR and the template reader use it.
+        self._repo: Repository | None = None
+        self._labels: set[str] | None = None
+
+    def repository(self) -> Repository:
+        """The target repository (one API call per Publisher); GitHub errors pass through raw."""
+        if self._repo is None:
+            self._repo = self.github.get_repo(self.repo_name)
+        return self._repo
 
     def publish(self, plan: PullRequestPlan) -> PublishResult:
         """Open, update or leave alone the template's pull request; the secret gate runs first."""
@@ -104,7 +118,7 @@ class Publisher:
         body = truncate_body(plan.body) + "\n\n" + fingerprint_marker(plan.fingerprint) + "\n"
         branch = branch_for(plan.template)
         with api_errors("reading the repository"):
-            repo = self.github.get_repo(self.repo_name)
+            repo = self.repository()
             self._check_rate_limit()
             head = f"{repo.owner.login}:{branch}"
             open_prs = list(repo.get_pulls(state="open", head=head))
@@ -177,14 +191,16 @@ class Publisher:
         return True
 
     def _sync_labels(self, repo: Repository, pr: PullRequest, wanted: tuple[str, ...]) -> None:
-        existing = {label.name for label in repo.get_labels()}
+        if self._labels is None:
+            self._labels = {label.name for label in repo.get_labels()}
         for name in wanted:
-            if name not in existing:
+            if name not in self._labels:
                 repo.create_label(
                     name,
                     LABEL_COLORS.get(name, "ededed"),
                     LABEL_DESCRIPTIONS.get(name, "driftgate"),
                 )
+                self._labels.add(name)
         on_pr = {label.name for label in pr.labels}
         missing = [name for name in wanted if name not in on_pr]
         if missing:
@@ -194,24 +210,29 @@ class Publisher:
             pr.remove_from_labels("breaking")
 
     def _auto_merge(self, pr: PullRequest, plan: PullRequestPlan) -> tuple[str, ...]:
-        if not plan.auto_merge:
-            if pr.auto_merge is None:
-                return ()
-            # An update that made the drift breaking (or partial) must not ride on an auto-merge
-            # an earlier, additive version of the PR switched on.
-            try:
-                with api_errors(f"disabling auto-merge on #{pr.number}"):
-                    pr.disable_automerge()
-            except RateLimited:
-                raise
-            except PublishError as exc:
-                return (f"auto-merge still enabled, disable it by hand: {exc}",)
-            return ("auto-merge disabled: this drift is not eligible any more",)
-        try:
-            with api_errors(f"enabling auto-merge on #{pr.number}"):
-                pr.enable_automerge(merge_method="SQUASH")
-        except RateLimited:
-            raise
-        except PublishError as exc:
-            return (f"auto-merge not enabled: {exc}",)
-        return ()
+        if plan.auto_merge:
+            refused = _refusal(
+                f"enabling auto-merge on #{pr.number}",
+                lambda: pr.enable_automerge(merge_method="SQUASH"),
+            )
+            return (f"auto-merge not enabled: {refused}",) if refused else ()
+        if pr.auto_merge is None:
+            return ()
+        # An update that made the drift breaking (or partial) must not ride on an auto-merge
+        # an earlier, additive version of the PR switched on.
+        refused = _refusal(f"disabling auto-merge on #{pr.number}", pr.disable_automerge)
+        if refused:
+            return (f"auto-merge still enabled, disable it by hand: {refused}",)
+        return ("auto-merge disabled: this drift is not eligible any more",)
+
+
+def _refusal(action: str, call: Callable[[], object]) -> str | None:
+    """Run an optional GitHub call: its refusal as a sentence (the PR stands), or None; rate limits stop the run."""
+    try:
+        with api_errors(action):
+            call()
+    except RateLimited:
+        raise
+    except PublishError as exc:
+        return str(exc)
+    return None

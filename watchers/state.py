@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from watchers.atomic_file import write_atomically
 from watchers.errors import StateError
 
 STATE_VERSION = 1
@@ -107,12 +107,7 @@ class WatchState:
     def save(self) -> None:
         """Write atomically, so a run killed mid-write leaves the previous state intact."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(
-                json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
-            )
-            os.replace(tmp, self.path)
+            write_atomically(self.path, json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
         except OSError as exc:
             raise StateError(
                 f"{self.path}: cannot write the watcher state: {exc.strerror}"

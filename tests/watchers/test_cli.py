@@ -132,6 +132,10 @@ def test_bad_watch_config_is_a_clear_error(home: Path, capsys: pytest.CaptureFix
     (home / "config.toml").write_text('[watch]\npackages = [{name = "x", extractor = "nope"}]\n')
     assert main(["watch", "npm", "--once", "--dry-run"]) == 2
     assert "no extractor is called 'nope'" in capsys.readouterr().err
+    # The same OWNER/NAME rule as the publisher, refused as config before anything runs.
+    for repo in ("owner/", "/name", "a/b/c"):
+        assert main(["watch", "npm", "--once", "--repo", repo]) == 2
+        assert f"--repo must look like OWNER/NAME, got {repo!r}" in capsys.readouterr().err
 
 
 @pytest.mark.verdaccio

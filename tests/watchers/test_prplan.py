@@ -9,17 +9,15 @@ from typing import Any
 
 from proxy.templates import BUNDLED_DIR, canonical_json, load_template_file
 from watchers.diff import diff_templates
+from watchers.npm.registry_url import display_url
 from watchers.prplan import (
     RUNBOOK_PATH,
     RUNBOOK_SECTION,
     Provenance,
-    actions_run_url,
     build_plan,
     pr_labels,
     pr_title,
     runbook_url,
-    server_url_for,
-    strip_userinfo,
 )
 from watchers.state import TrivialRelease
 
@@ -165,22 +163,17 @@ def test_credentials_in_registry_urls_never_reach_the_body() -> None:
     body = build_plan("anthropic", new, diff_templates(old, new), prov).body
     assert secret not in body
     assert "https://npm.internal/" in body
-    assert strip_userinfo("https://a:b@h/x") == "https://h/x"
-    assert strip_userinfo("https://h/x") == "https://h/x"
+    assert display_url("https://a:b@h/x", mask="") == "https://h/x"
+    assert display_url("https://a:b@h/x") == "https://***@h/x"
+    assert display_url("https://h/x", mask="") == "https://h/x"
 
 
-def test_actions_run_url_and_server_urls() -> None:
-    env = {
-        "GITHUB_RUN_ID": "7",
-        "GITHUB_REPOSITORY": "o/r",
-        "GITHUB_SERVER_URL": "https://ghe.corp",
-    }
-    assert actions_run_url(env) == "https://ghe.corp/o/r/actions/runs/7"
-    assert actions_run_url({"GITHUB_RUN_ID": "7"}) is None
-    assert actions_run_url({}) is None
-    assert server_url_for("https://api.github.com") == "https://github.com"
-    assert server_url_for("https://ghe.corp/api/v3/") == "https://ghe.corp"
+def test_runbook_url_is_absolute_only_with_a_server_and_a_repo() -> None:
     assert runbook_url(None, None) == "runbooks/npm-drift.md"
+    assert (
+        runbook_url("https://ghe.corp/", "o/r")
+        == "https://ghe.corp/o/r/blob/HEAD/runbooks/npm-drift.md"
+    )
 
 
 def test_every_runbook_anchor_the_checklist_links_exists() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from proxy.templates import BUNDLED_DIR, canonical_json
-from tests.fakes.github_api import FakeGitHub
+from tests.fakes.github_api import API_PREFIX, FakeGitHub
 from watchers.diff import diff_templates, render_markdown
 from watchers.errors import PublishError, RateLimited, SecretFound
 from watchers.github import build_github
@@ -125,6 +125,10 @@ def test_newer_drift_updates_the_open_pr_instead_of_opening_another(harness: Har
     assert gh.origin.read("driftgate/anthropic", TEMPLATE_PATH) == newer.content
     # Force-pushed: the branch carries one bot commit on top of main, not a growing pile.
     assert gh.origin.ahead("main", "driftgate/anthropic") == 1
+    # One pass's Publisher reads the repository and its label list once, however many PRs it touches.
+    gets = [r.path for r in gh.requests if r.method == "GET"]
+    repo_path = f"{API_PREFIX}/repos/{gh.full_name}"
+    assert gets.count(repo_path) == 1 and gets.count(f"{repo_path}/labels") == 1
 
 
 def test_a_bot_branch_people_pushed_to_is_never_force_pushed(harness: Harness) -> None:

@@ -17,7 +17,8 @@ import pytest
 from proxy.errors import ConfigError
 from tests.fakes.npm_fixtures import Verdaccio, package_tgz, sri_sha512, unique_package
 from watchers.errors import RegistryError
-from watchers.npm.registry import DEFAULT_REGISTRY, NpmRegistry, resolve_registry_url
+from watchers.npm.registry import NpmRegistry
+from watchers.npm.registry_url import DEFAULT_REGISTRY, resolve_registry_url
 
 # --- registry URL resolution -----------------------------------------------------------------
 

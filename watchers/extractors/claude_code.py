@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from watchers.extractors.base import Extracted
+from watchers.extractors.base import Extracted, missing_file
 from watchers.extractors.ts_declarations import object_types, strip_comments, type_alias_body
 from watchers.npm.tarball import PackageFiles
 
@@ -78,9 +78,7 @@ class ClaudeCodeExtractor:
             facts["engines_node"] = node
         text = files.text(TOOLS_PATH)
         if text is None:
-            problems.append(
-                f"{TOOLS_PATH}: not in the package, so the tool catalog could not be read (file moved?)"
-            )
+            problems.append(missing_file((TOOLS_PATH,), "the tool catalog"))
         else:
             tools = tool_catalog(strip_comments(text), problems)
             if tools:

@@ -8,26 +8,42 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TextIO
 
 import httpx
 
-from proxy import __version__
 from proxy.config import load_config
 from proxy.errors import ConfigError, DriftgateError
-from watchers.extractors import default_watched, extractors
-from watchers.github import MIN_WRITE_INTERVAL, api_errors, build_github
-from watchers.npm.registry import NpmRegistry, resolve_registry_url
-from watchers.npm.settings import WatchConfig, WatchFlags, default_git_remote, resolve
+from watchers.extractors import Extractor, default_watched, extractors
+from watchers.github import (
+    MIN_WRITE_INTERVAL,
+    actions_run_url,
+    api_errors,
+    build_github,
+    default_git_remote,
+    server_url_for,
+)
+from watchers.npm.registry import NpmRegistry
+from watchers.npm.registry_url import resolve_registry_url
+from watchers.npm.settings import WatchConfig, WatchFlags, resolve
 from watchers.npm.watch import NpmWatcher, Publishing, WatchSettings
-from watchers.prplan import actions_run_url, runbook_url, server_url_for
+from watchers.prplan import runbook_url
 from watchers.publish import Publisher
 from watchers.report import RunReport, render_text, report_json
 from watchers.state import WatchState, state_path
 from watchers.template_sources import DirectoryTemplates, RepoTemplates, TemplateSource
 
 REGISTRY_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def _user_agent() -> str:
+    try:
+        release = version("driftgate")
+    except PackageNotFoundError:  # a checkout run without `pip install -e .`
+        release = "dev"
+    return f"driftgate/{release} (+watch npm)"
 
 
 def check_can_publish(wc: WatchConfig, *, token: str | None, dry_run: bool) -> None:
@@ -54,7 +70,6 @@ def _sources(
     min_write_interval: float,
 ) -> tuple[TemplateSource, Publishing | None]:
     """The approved templates to compare with, and the publisher (None in a dry run)."""
-    check_can_publish(wc, token=token, dry_run=dry_run)
     if wc.repo is None:
         return DirectoryTemplates(wc.templates) if wc.templates else DirectoryTemplates(), None
     gh = build_github(token, wc.github_api_url, sleep=sleep, min_write_interval=min_write_interval)
@@ -62,11 +77,10 @@ def _sources(
     publisher = Publisher(
         repo=wc.repo, remote=remote, workdir=wc.workdir, github=gh, token=token, sleep=sleep
     )
-    repo_name = wc.repo
 
     def default_branch() -> str:
         with api_errors("reading the repository's default branch"):
-            return str(gh.get_repo(repo_name).default_branch)
+            return str(publisher.repository().default_branch)
 
     if wc.templates:
         templates: TemplateSource = DirectoryTemplates(wc.templates)
@@ -80,13 +94,15 @@ def one_pass(
     *,
     home: Path,
     env: Mapping[str, str],
+    token: str | None,
     dry_run: bool,
+    found_extractors: Mapping[str, Extractor],
     sleep: Callable[[float], None] = time.sleep,
     min_write_interval: float = MIN_WRITE_INTERVAL,
     progress: Callable[[str], None] | None = None,
 ) -> RunReport:
     """Build fresh clients, check every watched package once, return the report."""
-    token = env.get("GITHUB_TOKEN") or None
+    # The caller ran check_can_publish once, before the first pass: its inputs never change.
     templates, publisher = _sources(
         wc, token=token, dry_run=dry_run, sleep=sleep, min_write_interval=min_write_interval
     )
@@ -99,14 +115,14 @@ def one_pass(
         runbook=runbook_url(server, wc.repo),
     )
     registry_url = resolve_registry_url(wc.registry, env)
-    headers = {"User-Agent": f"driftgate/{__version__} (+watch npm)"}
+    headers = {"User-Agent": _user_agent()}
     with httpx.Client(timeout=REGISTRY_TIMEOUT, headers=headers) as client:
         registry = NpmRegistry(
             registry_url, client=client, cache_dir=home / "cache" / "npm", sleep=sleep
         )
         watcher = NpmWatcher(
             registry=registry,
-            extractors=extractors(),
+            extractors=found_extractors,
             templates=templates,
             state=WatchState.load(state_path(home)),
             settings=settings,
@@ -199,12 +215,19 @@ def run_watch_npm(
     show_progress = verbose if verbose is not None else _is_terminal(err)
     progress = _printer(err) if show_progress else None
     config = load_config(env, config_path)
+    # Entry points are scanned (and plugins built) once per run, not once per pass.
+    found_extractors = extractors()
     wc = resolve(
-        config.watch, flags, home=config.home, extractors=extractors(), defaults=default_watched()
+        config.watch,
+        flags,
+        home=config.home,
+        extractors=found_extractors,
+        defaults=default_watched(),
     )
+    token = env.get("GITHUB_TOKEN") or None
 
     # Checked before the loop starts, so a daemon never starts only to fail every hour.
-    check_can_publish(wc, token=env.get("GITHUB_TOKEN") or None, dry_run=dry_run)
+    check_can_publish(wc, token=token, dry_run=dry_run)
 
     def job() -> int:
         try:
@@ -212,7 +235,9 @@ def run_watch_npm(
                 wc,
                 home=config.home,
                 env=env,
+                token=token,
                 dry_run=dry_run,
+                found_extractors=found_extractors,
                 sleep=sleep,
                 min_write_interval=min_write_interval,
                 progress=progress,

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
+from watchers.atomic_file import write_atomically
 from watchers.errors import RegistryError, UnsafeArchive
 from watchers.npm.registry_url import (
-    DEFAULT_REGISTRY,
-    check_package_name,
     display_url,
     encode_name,
     redact_userinfo,
-    resolve_registry_url,
 )
 from watchers.npm.tarball import (
     DEFAULT_LIMITS,
@@ -37,13 +34,6 @@ ABBREVIATED = "application/vnd.npm.install-v1+json"
 RETRIES = 2
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 30.0
-__all__ = [
-    "DEFAULT_REGISTRY",
-    "NpmRegistry",
-    "VersionInfo",
-    "display_url",
-    "resolve_registry_url",
-]
 
 
 @dataclass(frozen=True)
@@ -63,6 +53,12 @@ class _Transient(Exception):
     def __init__(self, message: str, retry_after: str | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def _transport_failure(exc: httpx.HTTPError, label: str) -> Exception:
+    """A transport error is worth another try; any other httpx error is the registry's answer."""
+    message = f"{label}: {type(exc).__name__}: {redact_userinfo(str(exc))}"
+    return _Transient(message) if isinstance(exc, httpx.TransportError) else RegistryError(message)
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -126,10 +122,7 @@ class NpmRegistry:
             try:
                 response = self._client.get(url, headers=dict(headers or {}), follow_redirects=True)
             except httpx.HTTPError as exc:
-                message = f"registry {display_url(url)}: {type(exc).__name__}: {redact_userinfo(str(exc))}"
-                if isinstance(exc, httpx.TransportError):
-                    raise _Transient(message) from exc
-                raise RegistryError(message) from exc
+                raise _transport_failure(exc, f"registry {display_url(url)}") from exc
             self.bytes_transferred += response.num_bytes_downloaded
             if response.status_code in RETRY_STATUSES:
                 raise _Transient(
@@ -164,7 +157,7 @@ class NpmRegistry:
         return tags
 
     def _cache_path(self, package: str) -> Path:
-        return self._cache_dir / f"{quote(check_package_name(package), safe='@')}.json"
+        return self._cache_dir / f"{encode_name(package)}.json"
 
     def _load_cache(self, package: str) -> dict[str, Any] | None:
         try:
@@ -178,14 +171,9 @@ class NpmRegistry:
         return entry
 
     def _store_cache(self, package: str, entry: Mapping[str, Any]) -> None:
-        path = self._cache_path(package)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-            tmp.write_text(json.dumps(entry), encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a cache that cannot be written only costs a download next time
+        # A cache that cannot be written only costs a download next time.
+        with contextlib.suppress(OSError):
+            write_atomically(self._cache_path(package), json.dumps(entry))
 
     def version_info(self, package: str, version: str) -> VersionInfo:
         """Metadata of one version, from the cache when known, else a conditional packument fetch."""
@@ -255,12 +243,7 @@ class NpmRegistry:
                 finally:
                     self.bytes_transferred += response.num_bytes_downloaded
         except httpx.HTTPError as exc:
-            message = (
-                f"tarball {display_url(url)}: {type(exc).__name__}: {redact_userinfo(str(exc))}"
-            )
-            if isinstance(exc, httpx.TransportError):
-                raise _Transient(message) from exc
-            raise RegistryError(message) from exc
+            raise _transport_failure(exc, f"tarball {display_url(url)}") from exc
         return b"".join(chunks)
 
 

@@ -29,12 +29,12 @@ def redact_userinfo(text: str) -> str:
     return _USERINFO.sub("//***@", text)
 
 
-def display_url(url: str) -> str:
-    """`url` without any user:password part, safe to print."""
+def display_url(url: str, *, mask: str = "***@") -> str:
+    """`url` with any user:password@ part replaced by `mask` (`""` drops it), safe to print."""
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+    return urlunsplit(parts._replace(netloc=mask + parts.netloc.rsplit("@", 1)[1]))
 
 
 def _npmrc_registry(path: Path, env: Mapping[str, str]) -> str | None:

@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast, get_args
 
 from proxy.errors import ConfigError
 from watchers.extractors import Extractor
-from watchers.npm.watch import WatchedPackage
+from watchers.github import DEFAULT_API_URL
+from watchers.npm.watch import AutoMerge, OnTrivial, WatchedPackage
+from watchers.publish import is_repo_name
 
-DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_INTERVAL_MINUTES = 60.0
-ON_TRIVIAL = ("record", "pr")
-AUTO_MERGE = ("off", "additive")
+ON_TRIVIAL: tuple[str, ...] = get_args(OnTrivial)
+AUTO_MERGE: tuple[str, ...] = get_args(AutoMerge)
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,8 @@ class WatchConfig:
     github_api_url: str
     workdir: Path
     templates: Path | None
-    on_trivial: Literal["record", "pr"]
-    auto_merge: Literal["off", "additive"]
+    on_trivial: OnTrivial
+    auto_merge: AutoMerge
     interval_minutes: float
 
 
@@ -138,9 +139,7 @@ def resolve(
     workdir = flags.workdir or table.get("workdir")
     templates = flags.templates or table.get("templates")
     repo = flags.repo or table.get("repo")
-    if repo is not None and (
-        not isinstance(repo, str) or repo.count("/") != 1 or repo.startswith("/")
-    ):
+    if repo is not None and not is_repo_name(repo):
         raise ConfigError(f"--repo must look like OWNER/NAME, got {repo!r}")
     return WatchConfig(
         packages=watched_packages(table, flags, extractors, defaults),
@@ -153,19 +152,14 @@ def resolve(
         workdir=Path(workdir).expanduser() if workdir else home / "work",
         templates=Path(templates).expanduser() if templates else None,
         on_trivial=cast(
-            Literal["record", "pr"],
+            OnTrivial,
             _choice(
                 "on_trivial", flags.on_trivial or table.get("on_trivial", "record"), ON_TRIVIAL
             ),
         ),
         auto_merge=cast(
-            Literal["off", "additive"],
+            AutoMerge,
             _choice("auto_merge", flags.auto_merge or table.get("auto_merge", "off"), AUTO_MERGE),
         ),
         interval_minutes=float(interval),
     )
-
-
-def default_git_remote(repo: str, server_url: str) -> str:
-    """The HTTPS clone URL of OWNER/NAME on the given web server (github.com or an Enterprise host)."""
-    return f"{server_url.rstrip('/')}/{repo}.git"

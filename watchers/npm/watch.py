@@ -13,7 +13,8 @@ from watchers import secrets
 from watchers.diff import diff_templates
 from watchers.errors import RegistryError, WatchError
 from watchers.extractors import Extracted, Extractor
-from watchers.npm.registry import NpmRegistry, display_url
+from watchers.npm.registry import NpmRegistry
+from watchers.npm.registry_url import display_url
 from watchers.npm.tarball import PackageFiles
 from watchers.prplan import RUNBOOK_PATH, Provenance, build_plan
 from watchers.publish import PublishResult, PullRequestPlan
@@ -21,6 +22,9 @@ from watchers.rebake import rebake
 from watchers.report import PackageOutcome, PlannedPR, RunReport
 from watchers.state import TrivialRelease, WatchState
 from watchers.template_sources import TemplateSource, template_facts
+
+OnTrivial = Literal["record", "pr"]
+AutoMerge = Literal["off", "additive"]
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,8 @@ class WatchSettings:
     """How a pass decides and publishes."""
 
     dry_run: bool = False
-    on_trivial: Literal["record", "pr"] = "record"
-    auto_merge: Literal["off", "additive"] = "off"
+    on_trivial: OnTrivial = "record"
+    auto_merge: AutoMerge = "off"
     run_url: str | None = None
     runbook: str = RUNBOOK_PATH
 
@@ -56,6 +60,10 @@ class Publishing(Protocol):
 def utc_now() -> datetime:
     """The default clock."""
     return datetime.now(UTC)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _manifest(files: PackageFiles) -> dict[str, Any]:
@@ -103,7 +111,7 @@ class NpmWatcher:
 
     def run(self, packages: Sequence[WatchedPackage]) -> RunReport:
         """Check every package, save the state (unless dry-run) and report."""
-        started = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+        started = _stamp(self.clock())
         outcomes = tuple(self.check(p) for p in packages)
         if not self.settings.dry_run:
             self.state.save()
@@ -124,7 +132,7 @@ class NpmWatcher:
             outcome = self._failed(watched, str(exc), getattr(exc, "exit_code", 2))
         except Exception as exc:  # a bug or an unforeseen library error: recorded, the run goes on
             outcome = self._failed(watched, f"unexpected {type(exc).__name__}: {exc}", 1)
-        return _with_bytes(outcome, self.registry.bytes_transferred - before)
+        return replace(outcome, bytes_transferred=self.registry.bytes_transferred - before)
 
     def _failed(self, watched: WatchedPackage, message: str, exit_code: int) -> PackageOutcome:
         first_line = (message.strip().splitlines() or ["failed"])[0]
@@ -193,7 +201,7 @@ class NpmWatcher:
         size = (self.registry.bytes_transferred - fetched) / 1e6
         self._say(w, f"{size:.1f} MB fetched, integrity verified, {len(files.files)} files read")
         extracted = _extract(extractor, files)
-        observed_at = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+        observed_at = _stamp(self.clock())
         rb = rebake(
             current,
             extracted,
@@ -288,7 +296,3 @@ def _planned(plan: PullRequestPlan, result: PublishResult | None) -> PlannedPR:
         url=result.url if result else None,
         notes=tuple(result.notes) if result else (),
     )
-
-
-def _with_bytes(outcome: PackageOutcome, transferred: int) -> PackageOutcome:
-    return replace(outcome, bytes_transferred=transferred)
