@@ -8,6 +8,7 @@ import os
 import queue
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ class UsageRecord:
     cost_usd: float | None
 
 
+Job = Callable[[], list[UsageRecord]]
 _COLUMNS = [f.name for f in fields(UsageRecord)]
 _ROW = operator.attrgetter(*_COLUMNS)
 
@@ -117,6 +119,8 @@ def open_db(path: Path | None) -> sqlite3.Connection:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # session ids are private
         conn = sqlite3.connect(path, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")  # `driftgate usage` reads while the gateway writes
+        # Safe in WAL (a power cut may lose the last batches, never corrupt): no fsync per batch.
+        conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=5000")
     _migrate(conn, path)
     return conn
@@ -163,7 +167,7 @@ class Recorder:
     def __init__(self, db_path: Path | None) -> None:
         self._conn = open_db(db_path)
         self._lock = threading.Lock()
-        self._queue: queue.Queue[UsageRecord | None] = queue.Queue(maxsize=_QUEUE_LIMIT)
+        self._queue: queue.Queue[UsageRecord | Job | None] = queue.Queue(maxsize=_QUEUE_LIMIT)
         self._closed = False
         self.dropped = 0
         self._thread = threading.Thread(target=self._run, name="driftgate-usage", daemon=True)
@@ -176,6 +180,16 @@ class Recorder:
             return
         try:
             self._queue.put_nowait(rec)
+        except queue.Full:
+            self.dropped += 1
+
+    def submit(self, job: Job) -> None:
+        """Queue a job that builds records on the recorder's thread; O(1), never blocks or raises."""
+        if self._closed:
+            self.dropped += 1
+            return
+        try:
+            self._queue.put_nowait(job)
         except queue.Full:
             self.dropped += 1
 
@@ -208,7 +222,18 @@ class Recorder:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            records = [r for r in batch if r is not None]
+            records: list[UsageRecord] = []
+            stop = False
+            for item in batch:
+                if isinstance(item, UsageRecord):
+                    records.append(item)
+                elif item is None:
+                    stop = True
+                else:
+                    try:
+                        records.extend(item())
+                    except Exception:  # a bug building records must not stop the thread
+                        _log.exception("usage: could not build records")
             try:
                 if records:
                     self._write(records)
@@ -217,7 +242,7 @@ class Recorder:
             finally:
                 for _ in batch:
                     self._queue.task_done()
-            if len(records) < len(batch):
+            if stop:
                 return
 
     def _write(self, records: list[UsageRecord]) -> None:

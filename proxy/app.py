@@ -36,7 +36,7 @@ from proxy.relay import (
     whole_body,
 )
 from proxy.routing import Route, Router
-from proxy.sse import stream_tap
+from proxy.sse_tap import stream_tap
 from proxy.templates.loader import TemplateSet
 from proxy.templates.store import TemplateStore
 from proxy.translate import stream_translator

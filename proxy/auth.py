@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -80,27 +80,30 @@ class GatewayKey:
 
 @dataclass(frozen=True)
 class BackendAuth:
-    """A backend's precomputed request headers and endpoint URLs."""
+    """A backend's precomputed request headers, endpoint URLs and dialect (nothing per request)."""
 
     backend: BackendConfig
     base_headers: Mapping[str, str]
     passthrough: bool
     stream_timeout: aiohttp.ClientTimeout
     whole_timeout: aiohttp.ClientTimeout
+    dialect: Dialect = field(init=False)
+    _urls: Mapping[str, str] = field(init=False, repr=False)
 
-    @property
-    def dialect(self) -> Dialect:
-        """The dialect this backend speaks."""
-        return "anthropic" if self.backend.kind == "anthropic" else "openai"
+    def __post_init__(self) -> None:
+        base = self.backend.base_url
+        urls = {
+            "chat": base + "/chat/completions",
+            "count_tokens": base + "/v1/messages/count_tokens",
+            "messages": base + "/v1/messages",
+        }
+        object.__setattr__(self, "_urls", urls)
+        dialect: Dialect = "anthropic" if self.backend.kind == "anthropic" else "openai"
+        object.__setattr__(self, "dialect", dialect)
 
     def url(self, endpoint: str) -> str:
         """The upstream URL for `endpoint` ("messages", "count_tokens" or "chat")."""
-        base = self.backend.base_url
-        if endpoint == "chat":
-            return base + "/chat/completions"
-        if endpoint == "count_tokens":
-            return base + "/v1/messages/count_tokens"
-        return base + "/v1/messages"
+        return self._urls.get(endpoint) or self._urls["messages"]
 
 
 def backend_auth(backend: BackendConfig, env: Mapping[str, str]) -> BackendAuth:

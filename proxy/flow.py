@@ -10,7 +10,7 @@ from proxy.errors import Dialect
 from proxy.routing import Route
 
 
-@dataclass
+@dataclass(slots=True)
 class Flow:
     """What the handlers learn about a request once, read by every later step."""
 

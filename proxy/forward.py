@@ -73,6 +73,15 @@ class Forwarder:
         self._sleep = sleep
         # (backend, model) pairs that refused a reasoning_effort the gateway had translated
         self._no_reasoning: set[tuple[str, str]] = set()
+        self._version: tuple[TemplateSet | None, str] = (None, "")
+
+    def _anthropic_version(self, templates: TemplateSet) -> str:
+        """The templates' anthropic-version, looked up once per template set (not per request)."""
+        seen, version = self._version
+        if seen is not templates:
+            version = anthropic_version(templates)
+            self._version = (templates, version)
+        return version
 
     def candidates(self, routes: list[Route]) -> list[Route]:
         """Routes whose backend is not cooling; if all are, the one that frees soonest."""
@@ -119,7 +128,12 @@ class Forwarder:
         beta_raw = flow.headers.get("anthropic-beta")
         beta = filter_betas(beta_raw, route.backend.kind, templates) if beta_raw else None
         headers = upstream_headers(
-            auth, flow.headers, flow.client_dialect, anthropic_version(templates), self._key, beta
+            auth,
+            flow.headers,
+            flow.client_dialect,
+            self._anthropic_version(templates),
+            self._key,
+            beta,
         )
         endpoint = flow.endpoint if target == flow.client_dialect else ENDPOINT_FOR_DIALECT[target]
         url = auth.url(endpoint)

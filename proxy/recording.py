@@ -7,9 +7,9 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -24,17 +24,45 @@ from proxy.translate import usage_from_response
 
 log = logging.getLogger("driftgate.requests")
 CLIENT_GONE = 499  # nginx's convention: the client closed the connection first
-FLUSH_EVERY = 0.25  # seconds between batches
-MAX_PENDING = 1024  # flush early past this many finished requests
+FLUSH_EVERY = 0.05  # seconds between batches
 # Handing each record to the recorder's thread as it finishes cost ~60 us a request
 # (a thread wake-up and GIL hand-off) and one log call ~40 us; a batch pays that once.
+# Building the batch's records and log lines on the loop cost 9-12 us a request, and flushing
+# inline at 1024 pending made one request pay ~10 ms: the loop now only appends a tuple.
+# The thread holds the GIL while it builds a batch: every 0.25 s (~1,800 requests) that made
+# p99 at 16 connections 10 ms; every 0.05 s, 5.7 ms, at the same CPU per request.
 
 
-@dataclass(frozen=True)
-class Finished:
-    """What is known when a response has been sent; turned into a record later."""
+class Asked(NamedTuple):
+    """What the client asked for, as the record needs it.
 
-    flow: Flow
+    Not the Flow itself: holding ~1,500 flows (parsed bodies, header maps) until the next batch
+    made the collector walk them again and again; this cut GC time by a few us a request.
+    """
+
+    endpoint: str
+    client_dialect: Dialect
+    model: str
+    stream: bool
+    include_usage: bool
+    session: str | None
+
+
+def _asked(flow: Flow) -> Asked:
+    return Asked(
+        flow.endpoint,
+        flow.client_dialect,
+        flow.model,
+        flow.stream,
+        flow.include_usage,
+        flow.session,
+    )
+
+
+class Finished(NamedTuple):
+    """What is known when a response has been sent; turned into a record later (a tuple: ~0.4 us)."""
+
+    asked: Asked
     route: Route
     upstream: Dialect
     status: int
@@ -68,7 +96,7 @@ class RecordKeeper:
         """A non-streamed exchange; its usage is read from the body later."""
         self._add(
             Finished(
-                flow,
+                _asked(flow),
                 route,
                 upstream,
                 status,
@@ -94,7 +122,7 @@ class RecordKeeper:
         status = CLIENT_GONE if result.client_gone else (502 if result.upstream_error else 200)
         self._add(
             Finished(
-                flow,
+                _asked(flow),
                 route,
                 upstream,
                 status,
@@ -111,7 +139,7 @@ class RecordKeeper:
         """The client hung up before any upstream answered: status 499, no usage known."""
         self._add(
             Finished(
-                flow,
+                _asked(flow),
                 route,
                 "anthropic" if route.backend.kind == "anthropic" else "openai",
                 CLIENT_GONE,
@@ -130,7 +158,16 @@ class RecordKeeper:
         usage.input_tokens = tokens
         self._add(
             Finished(
-                flow, route, "openai", 200, None, usage, 0.0, self._since(flow), time.time(), None
+                _asked(flow),
+                route,
+                "openai",
+                200,
+                None,
+                usage,
+                0.0,
+                self._since(flow),
+                time.time(),
+                None,
             )
         )
 
@@ -139,8 +176,6 @@ class RecordKeeper:
 
     def _add(self, item: Finished) -> None:
         self._pending.append(item)
-        if len(self._pending) >= MAX_PENDING:
-            self.flush()
 
     async def run(self) -> None:
         """Flush the batch every FLUSH_EVERY seconds (the app runs this as a task)."""
@@ -150,20 +185,10 @@ class RecordKeeper:
                 self.flush()
 
     def flush(self) -> None:
-        """Record and log everything pending; a failure here never reaches a client."""
+        """Hand everything pending to the recorder's thread, which records and logs it."""
         batch, self._pending = self._pending, []
-        lines: list[str] = []
-        for item in batch:
-            try:
-                self.recorder.record(_record(item))
-            except Exception:
-                log.exception("could not record usage for a %s request", item.flow.endpoint)
-            lines.append(
-                f"{item.flow.endpoint} {item.flow.model} -> {item.route.backend.name} "
-                f"({item.route.model}) {item.status} {item.latency * 1000.0:.0f} ms"
-            )
-        if lines and log.isEnabledFor(logging.INFO):
-            log.info("%s", "\n".join(lines))
+        if batch:
+            self.recorder.submit(partial(_records, batch))
 
     def close(self) -> None:
         """Flush; stop the recorder too when this app created it."""
@@ -186,6 +211,24 @@ def open_recorder(home: Path) -> Recorder:
         return Recorder(None)
 
 
+def _records(batch: list[Finished]) -> list[UsageRecord]:
+    """The batch's usage records and its log lines (run on the recorder's thread, never the loop)."""
+    records: list[UsageRecord] = []
+    lines: list[str] = []
+    for item in batch:
+        try:
+            records.append(_record(item))
+        except Exception:
+            log.exception("could not record usage for a %s request", item.asked.endpoint)
+        lines.append(
+            f"{item.asked.endpoint} {item.asked.model} -> {item.route.backend.name} "
+            f"({item.route.model}) {item.status} {item.latency * 1000.0:.0f} ms"
+        )
+    if lines and log.isEnabledFor(logging.INFO):
+        log.info("%s", "\n".join(lines))
+    return records
+
+
 def _usage(item: Finished) -> Any:
     if item.usage is not None:
         return item.usage
@@ -195,7 +238,7 @@ def _usage(item: Finished) -> Any:
         except orjson.JSONDecodeError:
             return Usage()
         if isinstance(parsed, dict):
-            if item.flow.endpoint == "count_tokens":
+            if item.asked.endpoint == "count_tokens":
                 usage = Usage()
                 usage.input_tokens = int(parsed.get("input_tokens") or 0)
                 return usage
@@ -209,7 +252,7 @@ def _usage_unreported(item: Finished, usage: Any) -> bool:
     The gateway does not add `stream_options.include_usage` for the client: that would change the
     chunks the client receives (a `usage` key on each, one extra chunk with no choices).
     """
-    flow = item.flow
+    flow = item.asked
     return (
         flow.stream
         and flow.client_dialect == "openai"
@@ -220,7 +263,7 @@ def _usage_unreported(item: Finished, usage: Any) -> bool:
 
 
 def _record(item: Finished) -> UsageRecord:
-    flow, route = item.flow, item.route
+    flow, route = item.asked, item.route
     usage = _usage(item)
     is_count = flow.endpoint == "count_tokens"
     cost: float | None = 0.0

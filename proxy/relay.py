@@ -124,6 +124,17 @@ async def _write(resp: web.StreamResponse, data: bytes) -> None:
         raise ClientGone from exc
 
 
+async def _end(resp: web.StreamResponse, data: bytes) -> None:
+    try:
+        await resp.write_eof(data)
+    except ConnectionError as exc:
+        raise ClientGone from exc
+
+
+def _ended(proc: StreamProcessor) -> bool:
+    return proc.done or _malformed(proc) is not None
+
+
 def _malformed(proc: StreamProcessor) -> str | None:
     value = getattr(proc, "malformed", None)
     return value if isinstance(value, str) and value else None
@@ -142,17 +153,21 @@ async def relay_stream(
     clean = False
     try:
         await resp.prepare(request)
-        out = proc.feed(answer.first_chunk) if answer.first_chunk else None
-        if out:
-            await _write(resp, out)
-        if _malformed(proc) is None and not proc.done:
+        # Output that ends the stream is held and sent with the terminating chunk: one send
+        # (~8 us of syscall) fewer per stream. Anything before the end is written at once.
+        last = (proc.feed(answer.first_chunk) or b"") if answer.first_chunk else b""
+        if last and not _ended(proc):
+            await _write(resp, last)
+            last = b""
+        if not _ended(proc):
             try:
                 async for chunk in upstream.content.iter_any():
                     out = proc.feed(chunk)
-                    if out:  # a tap hands back only the events before a malformed one
-                        await _write(resp, out)
-                    if _malformed(proc) is not None or proc.done:
+                    if _ended(proc):
+                        last = out or b""  # a tap hands back only the events before a malformed one
                         break
+                    if out:
+                        await _write(resp, out)
                 else:
                     clean = True
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -162,14 +177,14 @@ async def relay_stream(
             upstream_error = bad
         if upstream_error is not None:
             if not proc.done:
-                await _write(resp, proc.fail(upstream_error))
+                last += proc.fail(upstream_error)
         else:
-            tail = proc.finish()
-            if tail:
-                await _write(resp, tail)
-        await resp.write_eof()
+            last += proc.finish()
+        await _end(resp, last)
         if proc.done and upstream_error is None and not clean:
-            clean = await _drain(upstream)
+            # Usually the terminal event came with the body's end: no drain (its wait_for, a task
+            # and a timer, cost ~10 us a stream).
+            clean = upstream.content.at_eof() or await _drain(upstream)
         return resp, StreamResult(proc.usage, False, upstream_error)
     except ClientGone:
         return resp, StreamResult(proc.usage, True, upstream_error)

@@ -1,4 +1,7 @@
-"""Server-sent events: an incremental parser, an encoder, and the same-dialect stream tap."""
+"""Server-sent events: an incremental parser, an encoder, usage counts and the error end.
+
+The same-dialect stream tap lives in proxy/sse_tap.py.
+"""
 
 from __future__ import annotations
 
@@ -95,10 +98,14 @@ class Usage:
 
     def merge(self, other: Usage) -> None:
         """Take every non-zero count from `other` (streamed counts are cumulative, not increments)."""
-        for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
-            value = getattr(other, name)
-            if value:
-                setattr(self, name, value)
+        if other.input_tokens:
+            self.input_tokens = other.input_tokens
+        if other.output_tokens:
+            self.output_tokens = other.output_tokens
+        if other.cache_read_tokens:
+            self.cache_read_tokens = other.cache_read_tokens
+        if other.cache_write_tokens:
+            self.cache_write_tokens = other.cache_write_tokens
 
 
 def _int(value: Any) -> int:
@@ -131,17 +138,6 @@ def openai_usage(raw: Any) -> Usage:
     )
 
 
-def _worth_parsing(payload: bytes) -> bool:
-    """Whether a data payload may carry usage, an error or the end (a bytes scan, no JSON parse)."""
-    if b"message_stop" in payload or b'"error"' in payload:
-        return True
-    at = payload.find(b'"usage"')
-    if at < 0:
-        return False
-    # With include_usage every OpenAI chunk carries "usage": null; only the last has numbers.
-    return payload[at + 7 : at + 14].lstrip(b": ")[:4] != b"null"
-
-
 def error_end(dialect: Dialect, message: str, error_type: str | None = None) -> bytes:
     """A well-formed error event in `dialect`, followed by the stream's end where the dialect has one."""
     if dialect == "anthropic":
@@ -151,120 +147,3 @@ def error_end(dialect: Dialect, message: str, error_type: str | None = None) -> 
         encode_event(orjson.dumps(openai_error_body(message, error_type or "server_error")))
         + _DONE_BYTES
     )
-
-
-class StreamTap:
-    """Same-dialect relay: forwards whole events unchanged, collecting usage and the terminal event.
-
-    `feed` returns the complete events in hand (None when there are none yet): holding back a
-    partial event means an error event appended later can never land inside a half-sent one.
-    """
-
-    __slots__ = ("_buf", "_dialect", "_ended", "done", "malformed", "usage")
-
-    def __init__(self, dialect: Dialect) -> None:
-        self._dialect: Dialect = dialect
-        self._buf = b""
-        self._ended = False
-        self.usage = Usage()
-        self.done = False
-        self.malformed: str | None = None
-
-    def feed(self, chunk: bytes) -> bytes | None:
-        """`chunk`'s complete events, unchanged; None when nothing can be forwarded yet."""
-        if self._ended or self.malformed is not None:
-            return None
-        data = self._buf + chunk if self._buf else chunk
-        lf = data.rfind(b"\n\n")
-        crlf = data.rfind(b"\r\n\r\n")
-        cut = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
-        if cut == 0:
-            self._buf = data
-            return None
-        complete, self._buf = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
-        bad_at = self._scan(complete)
-        if bad_at is not None:
-            return complete[:bad_at] or None
-        return complete
-
-    def _scan(self, complete: bytes) -> int | None:
-        """Inspect data lines; return the offset of the first malformed event, else None."""
-        anthropic = self._dialect == "anthropic"
-        pos = 0
-        n = len(complete)
-        event_start = 0
-        while pos < n:
-            nl = complete.find(b"\n", pos)
-            if nl < 0:
-                nl = n
-            line = complete[pos:nl].rstrip(b"\r")
-            if not line:
-                event_start = nl + 1
-            elif line.startswith(b"data:"):
-                payload = line[5:].strip()
-                if not self._check(payload, anthropic):
-                    self.malformed = f"upstream sent a data line that is not JSON: {payload[:80]!r}"
-                    return event_start
-            pos = nl + 1
-        return None
-
-    def _check(self, payload: bytes, anthropic: bool) -> bool:
-        if not anthropic and payload == b"[DONE]":
-            self.done = True
-            return True
-        if not (payload.startswith(b"{") and payload.endswith(b"}")):
-            return False
-        # Only events that can carry usage or end the stream are worth a JSON parse.
-        if not _worth_parsing(payload):
-            return True
-        try:
-            obj = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return False
-        if not isinstance(obj, dict):
-            return False
-        if anthropic:
-            kind = obj.get("type")
-            if kind == "message_start":
-                message = obj.get("message")
-                self.usage.merge(
-                    anthropic_usage(message.get("usage") if isinstance(message, dict) else None)
-                )
-            elif kind == "message_delta":
-                self.usage.merge(anthropic_usage(obj.get("usage")))
-            elif kind in ("message_stop", "error"):
-                self.done = True
-        else:
-            if obj.get("usage"):
-                self.usage.merge(openai_usage(obj["usage"]))
-            if "error" in obj:
-                self.done = True
-        return True
-
-    def finish(self) -> bytes:
-        """Upstream EOF: nothing when the stream ended; otherwise an error event and the end."""
-        if self._ended:
-            return b""
-        self._ended = True
-        rest = b""
-        if self._buf and self.malformed is None:
-            # The upstream closed without the final blank line: complete the last event.
-            rest = self._buf.rstrip(b"\r\n") + b"\n\n"
-            self._buf = b""
-            if self._scan(rest) is not None:
-                rest = b""
-        if self.done:
-            return rest
-        return rest + error_end(self._dialect, "upstream stream ended before its final event")
-
-    def fail(self, message: str) -> bytes:
-        """Upstream died mid-stream: an error event in the tap's dialect, then the end."""
-        if self._ended or self.done:
-            return b""
-        self._ended = True
-        return error_end(self._dialect, message)
-
-
-def stream_tap(dialect: Dialect) -> StreamTap:
-    """A tap for a stream whose upstream and client speak the same `dialect`."""
-    return StreamTap(dialect)

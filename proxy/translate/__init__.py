@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.errors import Dialect, InvalidRequest
-from proxy.sse import StreamTap, Usage, stream_tap
+from proxy.sse import Usage
+from proxy.sse_tap import StreamTap, stream_tap
 from proxy.translate.adapters import adapter
 from proxy.translate.input_checks import unique
 from proxy.translate.stream import StreamTranslator, Translator

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import logging
 
+import pytest
+
 from proxy.redact import RedactingFilter, Redactor
 
 SECRET = "gw-secret-value-123456"
@@ -40,3 +42,22 @@ def test_the_log_filter_masks_arguments_and_tracebacks() -> None:
     text = stream.getvalue()
     assert "upstream said bad key" in text and "RuntimeError: boom with" in text
     assert SECRET not in text and "sk-live-CCCCCCCCCCCC" not in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AUTHORIZATION: Bearer tok-123456789",
+        "X-Api-Key: tok-123456789",
+        "ApiKey=tok-123456789",
+        "SK-PROJ-BBBBBBBBBBBBBBBB",
+    ],
+)
+def test_the_quick_pre_check_never_skips_a_credential_in_any_case(text: str) -> None:
+    assert "123456789" not in Redactor([]).text(text).replace("BBBBBBBB", "")
+    assert "BBBBBBBBBBBBBBBB" not in Redactor([]).text(text)
+
+
+def test_text_without_any_credential_marker_is_returned_unchanged() -> None:
+    line = "messages claude-sonnet-4-6 -> fake-anthropic (claude-sonnet-4-6) 200 12 ms"
+    assert Redactor(["not-in-the-line"]).text(line) == line

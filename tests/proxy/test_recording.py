@@ -1,0 +1,101 @@
+"""RecordKeeper: finished requests become usage records and log lines on the recorder's thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import orjson
+import pytest
+
+from proxy.analytics import Recorder, UsageRecord
+from proxy.config import BackendConfig
+from proxy.flow import Flow
+from proxy.recording import RecordKeeper
+from proxy.routing import Route
+from proxy.templates import load_bundled
+
+BUNDLED = load_bundled()
+ROUTE = Route(
+    BackendConfig("anthropic", "anthropic", "http://127.0.0.1:1"),
+    "claude-sonnet-4-6",
+    "claude-sonnet-4-6",
+)
+ANSWER = orjson.dumps(
+    {"type": "message", "content": [], "usage": {"input_tokens": 10, "output_tokens": 4}}
+)
+
+
+def _flow() -> Flow:
+    return Flow(
+        endpoint="messages",
+        client_dialect="anthropic",
+        raw=b"{}",
+        body={},
+        model="claude-sonnet-4-6",
+        stream=False,
+        include_usage=False,
+        headers={},
+        query="",
+        started=0.0,
+    )
+
+
+class ThreadNotingRecorder(Recorder):
+    """A real in-memory recorder that notes which thread built each batch of records."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.built_on: list[str] = []
+        self.jobs = 0
+
+    def submit(self, job: object) -> None:
+        self.jobs += 1
+
+        def noted() -> list[UsageRecord]:
+            self.built_on.append(threading.current_thread().name)
+            return job()  # type: ignore[operator, no-any-return]
+
+        super().submit(noted)
+
+
+def test_the_loop_only_queues_and_one_flush_hands_over_one_batch() -> None:
+    recorder = ThreadNotingRecorder()
+    keeper = RecordKeeper(recorder, owned=True, clock=lambda: 0.5)
+    for _ in range(3000):  # far past the old inline-flush threshold of 1024
+        keeper.whole_done(_flow(), ROUTE, "anthropic", 200, ANSWER, 0.1, BUNDLED)
+    assert recorder.jobs == 0  # nothing was recorded inline, however many requests finished
+    keeper.flush()
+    assert recorder.jobs == 1
+    rows = recorder.summary()
+    assert rows[0]["requests"] == 3000 and rows[0]["input_tokens"] == 30000
+    assert rows[0]["cost_usd"] == pytest.approx(3000 * (10 * 3 + 4 * 15) / 1e6)
+    assert recorder.built_on == ["driftgate-usage"]  # records were built off the event loop
+    keeper.close()
+
+
+def test_log_lines_are_written_from_the_recorder_thread(caplog: pytest.LogCaptureFixture) -> None:
+    keeper = RecordKeeper(Recorder(None), owned=True, clock=lambda: 0.25)
+    keeper.whole_done(_flow(), ROUTE, "anthropic", 200, ANSWER, 0.1, BUNDLED)
+    with caplog.at_level(logging.INFO, logger="driftgate.requests"):
+        keeper.close()
+    (record,) = [r for r in caplog.records if r.name == "driftgate.requests"]
+    assert (
+        record.getMessage()
+        == "messages claude-sonnet-4-6 -> anthropic (claude-sonnet-4-6) 200 250 ms"
+    )
+    assert record.threadName == "driftgate-usage"
+
+
+def test_a_job_that_fails_does_not_stop_the_recorder() -> None:
+    recorder = Recorder(None)
+
+    def broken() -> list[UsageRecord]:
+        raise RuntimeError("bug")
+
+    recorder.submit(broken)
+    keeper = RecordKeeper(recorder, owned=True, clock=lambda: 0.5)
+    keeper.whole_done(_flow(), ROUTE, "anthropic", 200, ANSWER, 0.1, BUNDLED)
+    keeper.flush()
+    assert recorder.summary()[0]["requests"] == 1
+    keeper.close()
