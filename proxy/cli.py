@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"driftgate {__version__}")
     parser.add_argument(
-        "--config", metavar="PATH", help="config file (default: $DRIFTGATE_HOME/config.toml, ~/.driftgate)"
+        "--config",
+        metavar="PATH",
+        help="config file (default: $DRIFTGATE_HOME/config.toml, ~/.driftgate)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):

@@ -75,7 +75,9 @@ class Config:
     fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     cooldown_seconds: float = 30.0
     templates_dir: Path | None = None
-    convert_unsupported: bool = False  # convert, rather than reject, what a model's template marks unsupported
+    convert_unsupported: bool = (
+        False  # convert, rather than reject, what a model's template marks unsupported
+    )
     log_level: str = "info"
     shape_log: Path | None = None
     watch: Mapping[str, Any] = field(default_factory=dict)  # the [watch] table, read by watchers
@@ -117,13 +119,17 @@ def _backend_from_table(name: str, table: Mapping[str, Any]) -> BackendConfig:
         raise ConfigError(f"backend {name!r}: must be a table ([backends.{name}])")
     kind = table.get("kind")
     if kind not in BACKEND_KINDS:
-        raise ConfigError(f"backend {name!r}: kind must be one of {', '.join(BACKEND_KINDS)}, got {kind!r}")
+        raise ConfigError(
+            f"backend {name!r}: kind must be one of {', '.join(BACKEND_KINDS)}, got {kind!r}"
+        )
     base_url = str(table.get("base_url") or DEFAULT_BASE_URLS[kind]).rstrip("/")
     auth = str(table.get("auth", "key"))
     if auth not in ("key", "passthrough"):
         raise ConfigError(f"backend {name!r}: auth must be 'key' or 'passthrough', got {auth!r}")
     if auth == "passthrough" and kind != "anthropic":
-        raise ConfigError(f"backend {name!r}: auth = 'passthrough' is only for anthropic-kind backends")
+        raise ConfigError(
+            f"backend {name!r}: auth = 'passthrough' is only for anthropic-kind backends"
+        )
     models = table.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise ConfigError(f"backend {name!r}: models must be a list of strings")
@@ -150,7 +156,9 @@ def default_backends(env: Mapping[str, str]) -> tuple[BackendConfig, ...]:
             BackendConfig(
                 name="anthropic",
                 kind="anthropic",
-                base_url=(env.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URLS["anthropic"]).rstrip("/"),
+                base_url=(env.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URLS["anthropic"]).rstrip(
+                    "/"
+                ),
                 key_env="ANTHROPIC_API_KEY",
             )
         )
@@ -204,7 +212,9 @@ def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) 
     shape_log = gw.get("shape_log")
     default_backend = gw.get("default_backend")
     if default_backend and not any(b.name == default_backend for b in backends):
-        raise ConfigError(f"{cfg_path}: default_backend {default_backend!r} is not a configured backend")
+        raise ConfigError(
+            f"{cfg_path}: default_backend {default_backend!r} is not a configured backend"
+        )
     return Config(
         home=home,
         path=cfg_path,
@@ -229,7 +239,9 @@ def write_table(path: Path, table: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")
     data = tomli_w.dumps(dict(table)).encode()
-    holds_key = any(isinstance(t, dict) and t.get("key") for t in table.get("backends", {}).values())
+    holds_key = any(
+        isinstance(t, dict) and t.get("key") for t in table.get("backends", {}).values()
+    )
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if holds_key else 0o644)
     try:
         os.write(fd, data)

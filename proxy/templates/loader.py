@@ -62,11 +62,11 @@ def validate_template(doc: Any, origin: str = "<template>") -> None:
         validator.iter_errors(doc), key=lambda e: list(e.absolute_path)
     )
     if errors:
-        lines = [
-            f"/{'/'.join(str(p) for p in e.absolute_path)}: {e.message}" for e in errors[:5]
-        ]
+        lines = [f"/{'/'.join(str(p) for p in e.absolute_path)}: {e.message}" for e in errors[:5]]
         more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
-        raise TemplateError(f"{origin}: does not match the {kind} schema: " + "; ".join(lines) + more)
+        raise TemplateError(
+            f"{origin}: does not match the {kind} schema: " + "; ".join(lines) + more
+        )
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,9 @@ def load_template_file(path: Path) -> Template:
     except json.JSONDecodeError as exc:
         raise TemplateError(f"{path}: not valid JSON: {exc}") from exc
     validate_template(doc, str(path))
-    return Template(name=doc["name"], kind=doc["kind"], doc=doc, hash=content_hash(doc), origin=str(path))
+    return Template(
+        name=doc["name"], kind=doc["kind"], doc=doc, hash=content_hash(doc), origin=str(path)
+    )
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,13 @@ class TemplateSet:
     def summary(self) -> list[dict[str, str]]:
         """What /health reports: name, version, hash and origin of each template."""
         return [
-            {"name": t.name, "kind": t.kind, "version": t.version, "hash": t.hash, "origin": t.origin}
+            {
+                "name": t.name,
+                "kind": t.kind,
+                "version": t.version,
+                "hash": t.hash,
+                "origin": t.origin,
+            }
             for t in sorted(self.templates.values(), key=lambda t: t.name)
         ]
 
