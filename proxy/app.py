@@ -169,7 +169,12 @@ class Gateway:
         if whole.dropped:
             dropped = [*p.dropped, *(d for d in whole.dropped if d not in p.dropped)]
             headers["x-driftgate-dropped"] = ",".join(dropped)
-        ctype = (answer.response.content_type or JSON_CT) if same else JSON_CT
+        ctype = JSON_CT
+        if same:
+            # The usual exact "application/json" skips aiohttp's content-type parse (~0.7 us).
+            raw_ctype = answer.response.headers.get("Content-Type")
+            if raw_ctype != JSON_CT:
+                ctype = answer.response.content_type or JSON_CT
         resp = web.Response(
             status=whole.status, body=whole.body, content_type=ctype, headers=headers
         )
@@ -181,11 +186,20 @@ class Gateway:
             status = CLIENT_GONE  # the client left while the answer was being written
         except asyncio.CancelledError:
             self.keeper.whole_done(
-                flow, p.route, upstream, CLIENT_GONE, answer.body or b"", answer.ttfb, templates
+                flow,
+                p.route,
+                upstream,
+                CLIENT_GONE,
+                answer.body or b"",
+                answer.ttfb,
+                templates,
+                whole.usage,
             )
             raise
+        # A translated answer's usage was read while translating: the recorder thread skips a
+        # second parse of the upstream body (~1.5 us a request).
         self.keeper.whole_done(
-            flow, p.route, upstream, status, answer.body or b"", answer.ttfb, templates
+            flow, p.route, upstream, status, answer.body or b"", answer.ttfb, templates, whole.usage
         )
         return resp
 

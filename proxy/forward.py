@@ -207,8 +207,12 @@ class Forwarder:
         """One upstream exchange: headers, then the whole body (or, streaming, the first chunk)."""
         resp = await self._session().post(p.url, data=p.body, headers=p.headers, timeout=p.timeout)
         try:
-            streaming = resp.status == 200 and resp.content_type == "text/event-stream"
-            if flow.stream and streaming and flow.endpoint != "count_tokens":
+            if (
+                flow.stream
+                and resp.status == 200
+                and resp.content_type == "text/event-stream"  # parsed only when streaming asked
+                and flow.endpoint != "count_tokens"
+            ):
                 first = await resp.content.readany()
                 return Answer(p, resp, None, first, self._clock() - flow.started)
             body = await resp.read()

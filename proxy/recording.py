@@ -92,8 +92,9 @@ class RecordKeeper:
         raw: bytes,
         ttfb: float,
         templates: TemplateSet,
+        usage: Any = None,
     ) -> None:
-        """A non-streamed exchange; its usage is read from the body later."""
+        """A non-streamed exchange; its usage (unless already known) is read from the body later."""
         self._add(
             Finished(
                 _asked(flow),
@@ -101,7 +102,7 @@ class RecordKeeper:
                 upstream,
                 status,
                 raw,
-                None,
+                usage,
                 ttfb,
                 self._since(flow),
                 time.time(),

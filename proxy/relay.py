@@ -94,6 +94,7 @@ class WholeBody:
     status: int
     body: bytes
     dropped: tuple[str, ...] = ()
+    usage: Any = None  # a translated answer's usage, already read (else the recorder reads `body`)
 
 
 def whole_body(flow: Flow, answer: Answer, upstream: Dialect) -> WholeBody:
@@ -114,7 +115,7 @@ def whole_body(flow: Flow, answer: Answer, upstream: Dialect) -> WholeBody:
         msg = f"upstream returned a response that could not be translated ({type(exc).__name__})"
         err = translate_error(502, msg.encode(), upstream, flow.client_dialect)
         return WholeBody(502, orjson.dumps(err))
-    return WholeBody(status, orjson.dumps(tr.body), tr.dropped)
+    return WholeBody(status, orjson.dumps(tr.body), tr.dropped, tr.usage)
 
 
 async def _write(resp: web.StreamResponse, data: bytes) -> None:

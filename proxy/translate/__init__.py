@@ -47,7 +47,7 @@ def translate_request(
         raise InvalidRequest("the request body must be a JSON object")
     ir = adapter(source).parse_request(body)
     rendered, dropped = adapter(target).render_request(ir, model)
-    return RequestTranslation(rendered, unique([*ir.dropped, *dropped]))
+    return RequestTranslation(rendered, unique([*ir.dropped, *dropped]) if dropped else ir.dropped)
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,16 @@ class ResponseTranslation:
 
     body: dict[str, Any]
     dropped: tuple[str, ...]
+    usage: Usage  # the upstream's, read once here so the recorder need not parse the body again
 
 
 def translate_response(
     body: dict[str, Any], source: Dialect, target: Dialect, *, model: str
 ) -> ResponseTranslation:
     """A non-streamed upstream response as the client's dialect expects it, answering as `model`."""
-    rendered, dropped = adapter(target).render_response(adapter(source).parse_response(body), model)
-    return ResponseTranslation(rendered, unique(dropped))
+    parsed = adapter(source).parse_response(body)
+    rendered, dropped = adapter(target).render_response(parsed, model)
+    return ResponseTranslation(rendered, unique(dropped), parsed.usage)
 
 
 def stream_translator(

@@ -44,11 +44,15 @@ _SERVER_BLOCKS = frozenset(
 def parse_request(body: dict[str, Any]) -> ChatRequest:
     """An Anthropic Messages request body as a ChatRequest; InvalidRequest when malformed."""
     dropped = [k for k in body if k not in _KNOWN]
+    # A loop with the field paths built only when needed: ~1 us of a 4 us parse went on them.
     messages = tuple(
-        _message(as_dict(m, f"messages[{i}]"), f"messages[{i}]", dropped)
-        for i, m in enumerate(as_list(body.get("messages"), "messages"))
+        [_message(m, i, dropped) for i, m in enumerate(as_list(body.get("messages"), "messages"))]
     )
-    system = _system(body.get("system"), dropped)
+    raw_system = body.get("system")
+    if isinstance(raw_system, str):
+        system: tuple[TextPart, ...] = (TextPart(raw_system),) if raw_system else ()
+    else:
+        system = _system(raw_system, dropped)
     tools = _tools(body.get("tools"), dropped)
     choice, parallel = _tool_choice(body.get("tool_choice"))
     user = None
@@ -56,7 +60,7 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
         metadata = as_dict(body["metadata"], "metadata")
         user = metadata.get("user_id") if isinstance(metadata.get("user_id"), str) else None
         dropped += [f"metadata.{k}" for k in metadata if k != "user_id"]
-    stop = body.get("stop_sequences") or []
+    stop = body.get("stop_sequences")
     return ChatRequest(
         messages=messages,
         system=system,
@@ -64,14 +68,16 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
         temperature=opt_number(body.get("temperature"), "temperature"),
         top_p=opt_number(body.get("top_p"), "top_p"),
         top_k=opt_int(body.get("top_k"), "top_k"),
-        stop=tuple(as_str(s, "stop_sequences[]") for s in as_list(stop, "stop_sequences")),
+        stop=tuple([as_str(s, "stop_sequences[]") for s in as_list(stop, "stop_sequences")])
+        if stop
+        else (),
         stream=bool(body.get("stream")),
         tools=tools,
         tool_choice=choice,
         parallel_tool_calls=parallel,
         reasoning=_thinking(body.get("thinking")),
         user=user,
-        dropped=unique(dropped),
+        dropped=unique(dropped) if dropped else (),
     )
 
 
@@ -91,13 +97,16 @@ def _system(raw: Any, dropped: list[str]) -> tuple[TextPart, ...]:
     return tuple(out)
 
 
-def _message(raw: dict[str, Any], where: str, dropped: list[str]) -> Message:
+def _message(raw: Any, i: int, dropped: list[str]) -> Message:
+    if not isinstance(raw, dict):
+        as_dict(raw, f"messages[{i}]")
     role = raw.get("role")
     if role not in ("user", "assistant"):
-        raise InvalidRequest(f"{where}.role must be 'user' or 'assistant', got {role!r}")
+        raise InvalidRequest(f"messages[{i}].role must be 'user' or 'assistant', got {role!r}")
     content = raw.get("content")
     if isinstance(content, str):
         return Message(role, (TextPart(content),))
+    where = f"messages[{i}]"
     parts: list[Part] = []
     for j, block in enumerate(as_list(content, f"{where}.content")):
         part = _block(as_dict(block, f"{where}.content[{j}]"), f"{where}.content[{j}]", dropped)

@@ -85,7 +85,7 @@ def arguments_object(arguments: str, where: str, *, strict: bool) -> dict[str, A
 
 def unique(names: list[str]) -> tuple[str, ...]:
     """`names` without repeats, first occurrence kept."""
-    return tuple(dict.fromkeys(names))
+    return tuple(dict.fromkeys(names)) if names else ()
 
 
 def decode_json(raw: bytes | str) -> Any:

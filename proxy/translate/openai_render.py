@@ -84,8 +84,12 @@ def _render_messages(req: ChatRequest, dropped: list[str]) -> list[dict[str, Any
         if m.role == "assistant":
             out.append(_render_assistant(m, dropped))
             continue
+        parts = m.parts
+        if len(parts) == 1 and type(parts[0]) is TextPart:  # the common turn: one string
+            out.append({"role": "user", "content": parts[0].text})
+            continue
         rest: list[dict[str, Any]] = []
-        for p in m.parts:
+        for p in parts:
             if isinstance(p, ToolResultPart):
                 out.append(_render_tool_result(p, dropped))
             elif isinstance(p, TextPart | ImagePart):

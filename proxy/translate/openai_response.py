@@ -52,15 +52,17 @@ def parse_response(body: dict[str, Any]) -> ChatResponse:
     message = obj_at(choice, "message")
     parts: list[Part] = []
     reasoning = message.get("reasoning_content")
-    if isinstance(reasoning, str) and reasoning:
+    if reasoning and isinstance(reasoning, str):
         parts.append(ThinkingPart(reasoning))
     content = message.get("content")
-    if isinstance(content, str) and content:
-        parts.append(TextPart(content))
+    if isinstance(content, str):
+        if content:
+            parts.append(TextPart(content))
     elif isinstance(content, list):
         parts.extend(TextPart(str(c.get("text", ""))) for c in content if isinstance(c, dict))
-    if isinstance(message.get("refusal"), str) and message["refusal"]:
-        parts.append(TextPart(message["refusal"]))
+    refusal = message.get("refusal")
+    if refusal and isinstance(refusal, str):
+        parts.append(TextPart(refusal))
     for call in list_at(message, "tool_calls"):
         fn = call.get("function") if isinstance(call, dict) else None
         if isinstance(fn, dict):
@@ -72,12 +74,14 @@ def parse_response(body: dict[str, Any]) -> ChatResponse:
                 )
             )
     finish = choice.get("finish_reason")
+    rid = body.get("id")
+    created = body.get("created")
     return ChatResponse(
-        id=body.get("id") if isinstance(body.get("id"), str) else None,
+        id=rid if isinstance(rid, str) else None,
         parts=tuple(parts),
         stop_reason=STOP_FROM_OPENAI.get(finish, "stop") if isinstance(finish, str) else None,
         usage=openai_usage(body.get("usage")),
-        created=body.get("created") if isinstance(body.get("created"), int) else None,
+        created=created if isinstance(created, int) else None,
     )
 
 

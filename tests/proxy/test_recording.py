@@ -13,6 +13,7 @@ from proxy.config import BackendConfig
 from proxy.flow import Flow
 from proxy.recording import RecordKeeper
 from proxy.routing import Route
+from proxy.sse import Usage
 from proxy.templates import load_bundled
 
 BUNDLED = load_bundled()
@@ -98,4 +99,16 @@ def test_a_job_that_fails_does_not_stop_the_recorder() -> None:
     keeper.whole_done(_flow(), ROUTE, "anthropic", 200, ANSWER, 0.1, BUNDLED)
     keeper.flush()
     assert recorder.summary()[0]["requests"] == 1
+    keeper.close()
+
+
+def test_usage_read_while_translating_is_recorded_without_reading_the_body_again() -> None:
+    recorder = Recorder(None)
+    keeper = RecordKeeper(recorder, owned=True, clock=lambda: 0.5)
+    usage = Usage()
+    usage.input_tokens, usage.output_tokens = 7, 3
+    keeper.whole_done(_flow(), ROUTE, "anthropic", 200, b"not json", 0.1, BUNDLED, usage)
+    keeper.flush()
+    row = recorder.summary()[0]
+    assert (row["input_tokens"], row["output_tokens"]) == (7, 3)
     keeper.close()
