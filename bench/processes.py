@@ -155,10 +155,9 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of `pid` (all its threads) and its descendants, in seconds."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+def _tree_files(pid: int, name: str) -> list[str] | None:
+    """`/proc/<p>/<name>` of `pid` and its descendants (None when `pid` itself is gone)."""
+    texts: list[str] = []
     stack, seen = [pid], set()
     while stack:
         current = stack.pop()
@@ -166,35 +165,35 @@ def cpu_seconds(pid: int) -> float | None:
             continue
         seen.add(current)
         try:
-            stat = Path(f"/proc/{current}/stat").read_text()
+            texts.append(Path(f"/proc/{current}/{name}").read_text())
         except OSError:
             if current == pid:
                 return None
             continue
+        stack.extend(_children(current))
+    return texts
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of `pid` (all its threads) and its descendants, in seconds."""
+    stats = _tree_files(pid, "stat")
+    if stats is None:
+        return None
+    total = 0
+    for stat in stats:
         fields = stat.rsplit(")", 1)[1].split()  # after "(comm)", which may hold spaces
         total += int(fields[11]) + int(fields[12])  # utime, stime
-        stack.extend(_children(current))
-    return total / tick
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float | None:
     """VmRSS of `pid` and its descendants in MB of 10**6 bytes (None when it is gone)."""
+    statuses = _tree_files(pid, "status")
+    if statuses is None:
+        return None
     total_kb = 0
-    stack = [pid]
-    seen: set[int] = set()
-    while stack:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-        except OSError:
-            if current == pid:
-                return None
-            continue
+    for status in statuses:
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 total_kb += int(line.split()[1])
-        stack.extend(_children(current))
     return total_kb * 1024 / 1e6  # VmRSS counts KiB

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from tests.fakes.anthropic_responses import Cache, events, message
 from tests.fakes.anthropic_validation import Invalid, validate_request
-from tests.fakes.reply_plan import Ask, estimate_tokens, plan_reply
+from tests.fakes.reply_plan import Ask, estimate_tokens, plan_reply, text_of
 from tests.fakes.scripted import BEHAVIOUR, FakeUpstream, sse
 
 ERROR_TYPES = {
@@ -44,16 +44,6 @@ def anthropic_error(
     return web.json_response(body, status=status, headers={"request-id": request_id})
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"
-        )
-    return ""
-
-
 def ask_of(body: dict[str, Any]) -> Ask:
     """The neutral facts of an Anthropic request."""
     messages = body["messages"]
@@ -66,8 +56,8 @@ def ask_of(body: dict[str, Any]) -> Ask:
     ]
     thinking = body.get("thinking")
     return Ask(
-        last_user_text=_text_of(content),
-        tool_result_text=" | ".join(_text_of(r.get("content")) for r in results)
+        last_user_text=text_of(content),
+        tool_result_text=" | ".join(text_of(r.get("content")) for r in results)
         if results
         else None,
         tools=tools,

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from tests.fakes.openai_responses import chunks, completion
 from tests.fakes.openai_validation import Invalid, validate_request
-from tests.fakes.reply_plan import Ask, estimate_tokens, plan_reply
+from tests.fakes.reply_plan import Ask, estimate_tokens, plan_reply, text_of
 from tests.fakes.scripted import BEHAVIOUR, FakeUpstream, sse
 
 ERRORS = {
@@ -58,16 +58,6 @@ def openai_error(
     )
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
-    return ""
-
-
 def ask_of(body: dict[str, Any]) -> Ask:
     """The neutral facts of a Chat Completions request."""
     messages = body["messages"]
@@ -83,8 +73,8 @@ def ask_of(body: dict[str, Any]) -> Ask:
         for t in body.get("tools") or []
     ]
     return Ask(
-        last_user_text=_text_of(last_user.get("content")),
-        tool_result_text=" | ".join(_text_of(m.get("content")) for m in trailing_tools)
+        last_user_text=text_of(last_user.get("content")),
+        tool_result_text=" | ".join(text_of(m.get("content")) for m in trailing_tools)
         if trailing_tools
         else None,
         tools=tools,

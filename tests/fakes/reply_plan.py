@@ -51,6 +51,17 @@ _call_ids = itertools.count(1)
 _WORD = re.compile(r"\S+\s*|\s+")
 
 
+def text_of(content: Any) -> str:
+    """The text parts of a message's content (a string, or a list of typed parts), joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return ""
+
+
 def words(text: str) -> list[str]:
     """Split text into streamable pieces that join back to it exactly."""
     return _WORD.findall(text)
