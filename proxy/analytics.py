@@ -45,9 +45,11 @@ class UsageRecord:
     cost_usd: float | None
 
 
-Job = Callable[[], list[UsageRecord]]
+Row = tuple[Any, ...]  # a UsageRecord's values in column order: what the thread inserts
+Job = Callable[[], list[Row]]
 _COLUMNS = [f.name for f in fields(UsageRecord)]
 _ROW = operator.attrgetter(*_COLUMNS)
+_INSERT = f"INSERT INTO usage ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
 # Append-only: entry N brings a database from user_version N to N+1.
 MIGRATIONS: tuple[str, ...] = (
@@ -71,6 +73,49 @@ def usage_db_path(home: Path) -> Path:
     return home / DB_NAME
 
 
+Prices = tuple[float | None, float | None, float | None, float | None]  # input, output, cache r/w
+
+
+def prices(model: str, dialect: Dialect, templates: TemplateSet) -> Prices | None:
+    """USD per MTok (input, output, cache read, cache write) from the template; None if unpriced."""
+    template = templates.get(dialect)
+    if template is None:
+        return None
+    models = template.doc["models"]
+    facts = models.get(model) or models.get(template.doc["aliases"].get(model, ""))
+    pricing = facts.get("pricing") if facts else None
+    if not pricing:
+        return None
+    found = tuple(pricing.get(k) for k in ("input", "output", "cache_read", "cache_write"))
+    return tuple(None if v is None else float(v) for v in found)  # type: ignore[return-value]
+
+
+def priced(
+    table: Prices | None,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int,
+    cache_write_tokens: int,
+) -> float | None:
+    """USD for these counts at `table`'s prices; None when a needed price is missing.
+
+    input_tokens excludes cache reads and writes (Anthropic's meaning; OpenAI's prompt_tokens
+    minus cached_tokens). An unknown cache price matters only when that count is non-zero.
+    """
+    if table is None:
+        return None
+    p_in, p_out, p_read, p_write = table
+    if p_in is None or p_out is None:
+        return None
+    total = input_tokens * p_in + output_tokens * p_out
+    for count, price in ((cache_read_tokens, p_read), (cache_write_tokens, p_write)):
+        if count:
+            if price is None:
+                return None
+            total += count * price
+    return total / 1_000_000
+
+
 def cost_usd(
     model: str,
     dialect: Dialect,
@@ -80,33 +125,9 @@ def cost_usd(
     cache_write_tokens: int,
     templates: TemplateSet,
 ) -> float | None:
-    """USD from the template's per-MTok prices; None when the model or a needed price is unknown.
-
-    input_tokens excludes cache reads and writes (Anthropic's meaning; OpenAI's prompt_tokens
-    minus cached_tokens).
-    """
-    template = templates.get(dialect)
-    if template is None:
-        return None
-    models = template.doc["models"]
-    facts = models.get(model) or models.get(template.doc["aliases"].get(model, ""))
-    pricing = facts.get("pricing") if facts else None
-    if not pricing:
-        return None
-    total = 0.0
-    for count, price_key in (
-        (input_tokens, "input"),
-        (output_tokens, "output"),
-        (cache_read_tokens, "cache_read"),
-        (cache_write_tokens, "cache_write"),
-    ):
-        price = pricing.get(price_key)
-        if price is None:
-            if count or price_key in ("input", "output"):
-                return None
-            continue
-        total += count * float(price)
-    return total / 1_000_000
+    """USD from the template's per-MTok prices; None when the model or a needed price is unknown."""
+    table = prices(model, dialect, templates)
+    return priced(table, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
 
 
 def open_db(path: Path | None) -> sqlite3.Connection:
@@ -167,7 +188,7 @@ class Recorder:
     def __init__(self, db_path: Path | None) -> None:
         self._conn = open_db(db_path)
         self._lock = threading.Lock()
-        self._queue: queue.Queue[UsageRecord | Job | None] = queue.Queue(maxsize=_QUEUE_LIMIT)
+        self._queue: queue.Queue[Row | Job | None] = queue.Queue(maxsize=_QUEUE_LIMIT)
         self._closed = False
         self.dropped = 0
         self._thread = threading.Thread(target=self._run, name="driftgate-usage", daemon=True)
@@ -179,12 +200,15 @@ class Recorder:
             self.dropped += 1
             return
         try:
-            self._queue.put_nowait(rec)
+            self._queue.put_nowait(_ROW(_as_stored(rec)))
         except queue.Full:
             self.dropped += 1
 
     def submit(self, job: Job) -> None:
-        """Queue a job that builds records on the recorder's thread; O(1), never blocks or raises."""
+        """Queue a job that builds rows on the recorder's thread; O(1), never blocks or raises.
+
+        The job's rows must already be as stored (count_tokens without output or cost).
+        """
         if self._closed:
             self.dropped += 1
             return
@@ -222,10 +246,10 @@ class Recorder:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            records: list[UsageRecord] = []
+            records: list[Row] = []
             stop = False
             for item in batch:
-                if isinstance(item, UsageRecord):
+                if isinstance(item, tuple):
                     records.append(item)
                 elif item is None:
                     stop = True
@@ -245,14 +269,12 @@ class Recorder:
             if stop:
                 return
 
-    def _write(self, records: list[UsageRecord]) -> None:
-        rows = [_ROW(_as_stored(r)) for r in records]  # attrgetter: ~0.5 us a row, astuple ~13 us
-        sql = f"INSERT INTO usage ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+    def _write(self, rows: list[Row]) -> None:
         with self._lock, self._conn:
-            self._conn.executemany(sql, rows)
+            self._conn.executemany(_INSERT, rows)
 
 
-def _as_stored(rec: UsageRecord) -> UsageRecord:
+def _as_stored(rec: UsageRecord) -> UsageRecord:  # attrgetter then: ~0.5 us a row, astuple ~13
     """count_tokens is an estimate request, never a completion: no output, no cost."""
     if rec.endpoint == COUNT_TOKENS and (rec.output_tokens or rec.cost_usd != 0.0):
         return replace(rec, output_tokens=0, cost_usd=0.0)

@@ -22,7 +22,7 @@ SHORT_RETRY_AFTER = 2.0  # seconds: on the last route, worth waiting once rather
 ENDPOINT_FOR_DIALECT = {"anthropic": "messages", "openai": "chat"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Prepared:
     """One route's upstream request, ready to send."""
 
@@ -37,7 +37,7 @@ class Prepared:
     translated_reasoning: bool = False  # reasoning_effort written by the gateway, not the client
 
 
-@dataclass
+@dataclass(slots=True)
 class Answer:
     """The upstream that answered: its response (open when streaming) and, when read, its body."""
 

@@ -20,7 +20,7 @@ REASONING_FROM_ANTHROPIC = "thinking"  # how an Anthropic client named what beca
 _CONVERT_HINT = "or set convert_unsupported = true under [gateway] to have driftgate convert it"
 
 
-@dataclass
+@dataclass(slots=True)
 class Normalised:
     """The body to forward (the caller's own dict when nothing changed) and headers for the client."""
 

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from proxy.analytics import Recorder, UsageRecord, cost_usd, usage_db_path
+from proxy.analytics import Prices, Recorder, Row, priced, prices, usage_db_path
 from proxy.errors import Dialect
 from proxy.flow import Flow
 from proxy.relay import StreamResult
@@ -23,6 +23,7 @@ from proxy.templates.loader import TemplateSet
 from proxy.translate import usage_from_response
 
 log = logging.getLogger("driftgate.requests")
+_MISSING: Any = object()
 CLIENT_GONE = 499  # nginx's convention: the client closed the connection first
 FLUSH_EVERY = 0.05  # seconds between batches
 # Handing each record to the recorder's thread as it finishes cost ~60 us a request
@@ -212,22 +213,25 @@ def open_recorder(home: Path) -> Recorder:
         return Recorder(None)
 
 
-def _records(batch: list[Finished]) -> list[UsageRecord]:
-    """The batch's usage records and its log lines (run on the recorder's thread, never the loop)."""
-    records: list[UsageRecord] = []
-    lines: list[str] = []
+def _records(batch: list[Finished]) -> list[Row]:
+    """The batch's usage rows and its log lines (run on the recorder's thread, never the loop)."""
+    rows: list[Row] = []
+    tables: dict[tuple[str, str, int], Prices | None] = {}  # one price lookup per model a batch
     for item in batch:
         try:
-            records.append(_record(item))
+            rows.append(_row(item, tables))
         except Exception:
             log.exception("could not record usage for a %s request", item.asked.endpoint)
-        lines.append(
-            f"{item.asked.endpoint} {item.asked.model} -> {item.route.backend.name} "
-            f"({item.route.model}) {item.status} {item.latency * 1000.0:.0f} ms"
-        )
-    if lines and log.isEnabledFor(logging.INFO):
-        log.info("%s", "\n".join(lines))
-    return records
+    if log.isEnabledFor(logging.INFO):  # the lines cost ~1 us each: not built unless shown
+        log.info("%s", "\n".join(map(_line, batch)))
+    return rows
+
+
+def _line(item: Finished) -> str:
+    return (
+        f"{item.asked.endpoint} {item.asked.model} -> {item.route.backend.name} "
+        f"({item.route.model}) {item.status} {item.latency * 1000.0:.0f} ms"
+    )
 
 
 def _usage(item: Finished) -> Any:
@@ -263,7 +267,8 @@ def _usage_unreported(item: Finished, usage: Any) -> bool:
     )
 
 
-def _record(item: Finished) -> UsageRecord:
+def _row(item: Finished, tables: dict[tuple[str, str, int], Prices | None]) -> Row:
+    """The stored values in column order (a UsageRecord's fields, built as a tuple: ~1.5 us less)."""
     flow, route = item.asked, item.route
     usage = _usage(item)
     is_count = flow.endpoint == "count_tokens"
@@ -271,30 +276,32 @@ def _record(item: Finished) -> UsageRecord:
     if _usage_unreported(item, usage):
         cost = None  # unknown, not free: `driftgate usage` marks the total as a lower bound
     elif not is_count and item.templates is not None:
-        cost = cost_usd(
-            route.model,
-            item.upstream,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            templates=item.templates,
+        key = (route.model, item.upstream, id(item.templates))  # the batch keeps them alive
+        table = tables.get(key, _MISSING)
+        if table is _MISSING:
+            table = tables[key] = prices(route.model, item.upstream, item.templates)
+        cost = priced(
+            table,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
         )
-    return UsageRecord(
-        ts=item.ts,
-        backend=route.backend.name,
-        model=route.model,
-        client_dialect=flow.client_dialect,
-        upstream_dialect=item.upstream,
-        endpoint=flow.endpoint,
-        status=item.status,
-        stream=flow.stream and not is_count,
-        input_tokens=int(usage.input_tokens),
-        output_tokens=0 if is_count else int(usage.output_tokens),
-        cache_read_tokens=int(usage.cache_read_tokens),
-        cache_write_tokens=int(usage.cache_write_tokens),
-        latency_ms=item.latency * 1000.0,
-        ttfb_ms=item.ttfb * 1000.0 if item.ttfb else None,
-        session=flow.session,
-        cost_usd=cost,
+    return (
+        item.ts,
+        route.backend.name,
+        route.model,
+        flow.client_dialect,
+        item.upstream,
+        flow.endpoint,
+        item.status,
+        flow.stream and not is_count,
+        int(usage.input_tokens),
+        0 if is_count else int(usage.output_tokens),
+        int(usage.cache_read_tokens),
+        int(usage.cache_write_tokens),
+        item.latency * 1000.0,
+        item.ttfb * 1000.0 if item.ttfb else None,
+        flow.session,
+        cost,
     )

@@ -63,7 +63,7 @@ class ClientGone(Exception):
     """The client closed its connection while we were writing to it."""
 
 
-@dataclass
+@dataclass(slots=True)
 class StreamResult:
     """How a relayed stream ended."""
 
@@ -94,7 +94,7 @@ def retry_headers(upstream: Mapping[str, str], out: dict[str, str]) -> dict[str,
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WholeBody:
     """A non-streamed answer for the client, and what translating it left out of the upstream's."""
 

@@ -87,7 +87,7 @@ def encode_event(data: str | bytes, event: str | None = None) -> bytes:
     return head + b"".join(b"data: " + part + b"\n" for part in raw.split(b"\n")) + b"\n"
 
 
-@dataclass
+@dataclass(slots=True)
 class Usage:
     """Token counts. `input_tokens` excludes cached tokens (Anthropic's convention)."""
 

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RequestTranslation:
     """A request body for the target dialect, and the features it had to leave out."""
 
@@ -50,7 +50,7 @@ def translate_request(
     return RequestTranslation(rendered, unique([*ir.dropped, *dropped]) if dropped else ir.dropped)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ResponseTranslation:
     """A response body for the client's dialect, and what of the upstream's answer it left out."""
 
