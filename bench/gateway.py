@@ -33,7 +33,15 @@ from processes import BenchError, ProcessGroup, rss_mb
 from report import Row, ScenarioResult, all_checks, rss_table, table, write_json
 from runner import Plan, Running, idle_rss, measure_all, start_target, start_upstream
 from scenarios import SCENARIOS
-from targets import DIRECT, DRIFTGATE, LITELLM, MINIMAL, MINIMAL_HTTPX, MINIMAL_HTTPX_AIOHTTP
+from targets import (
+    DIRECT,
+    DRIFTGATE,
+    LITELLM,
+    MINIMAL,
+    MINIMAL_DRIFTGATE_CLIENT,
+    MINIMAL_HTTPX,
+    MINIMAL_HTTPX_AIOHTTP,
+)
 from wrk_runner import ensure_wrk
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -57,9 +65,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", action="append", choices=[s.name for s in SCENARIOS], metavar="SCENARIO",
                    help=f"run only this scenario (repeatable): {', '.join(s.name for s in SCENARIOS)}")  # fmt: skip
     p.add_argument(
+        "--with-clients",
         "--with-httpx",
+        dest="with_clients",
         action="store_true",
-        help="add rows: the minimal passthrough on httpx (and on httpx-aiohttp when installed)",
+        help="add rows: the minimal passthrough on driftgate's own upstream client, on httpx, "
+        "and on httpx-aiohttp when installed (to compare upstream clients)",
     )
     p.add_argument(
         "--targets", help="comma-separated rows to run (default all), e.g. minimal,driftgate"
@@ -134,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` cleans up like Ctrl-C does
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
     targets = [DIRECT, MINIMAL]
-    if args.with_httpx:
+    if args.with_clients:
+        targets.append(MINIMAL_DRIFTGATE_CLIENT)
         targets.append(MINIMAL_HTTPX)
         if importlib.util.find_spec("httpx_aiohttp") is not None:
             targets.append(MINIMAL_HTTPX_AIOHTTP)

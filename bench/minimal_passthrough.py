@@ -3,7 +3,8 @@
 No routing, no translation, no accounting: read the body, forward path, query and headers,
 relay the answer (chunk by chunk when it is an event stream). `--client httpx` swaps the
 upstream client for httpx's own pool, `--client httpx-aiohttp` for httpx over aiohttp's
-transport (the httpx-aiohttp package), so the clients can be compared on the same box.
+transport (the httpx-aiohttp package), `--client driftgate` for driftgate's own upstream
+client (proxy/upstream_client.py), so the clients can be compared on the same box.
 
     python bench/minimal_passthrough.py --upstream http://127.0.0.1:9000 --port 0
 """
@@ -62,6 +63,36 @@ def aiohttp_handler(upstream: str, session_box: dict[str, aiohttp.ClientSession]
     return handle
 
 
+def driftgate_handler(upstream: str, box: dict[str, Any]) -> Handler:
+    """A handler forwarding POSTs with driftgate's pooled client (other methods: a local 200)."""
+    from proxy.upstream_client import Timeouts
+
+    bounds = Timeouts(connect=10.0, total=60.0, read=None)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if request.method != "POST":
+            return web.Response(text="ok")  # the readiness probe; this client only POSTs
+        body = await request.read()
+        resp = await box["lean"].post(
+            upstream + request.path_qs, body, forward_headers(request), bounds
+        )
+        try:
+            ctype = resp.headers.get("content-type", "application/json")
+            if ctype.startswith("text/event-stream"):
+                out = web.StreamResponse(status=resp.status, headers={"content-type": ctype})
+                await out.prepare(request)
+                while chunk := await resp.readany():
+                    await out.write(chunk)
+                await out.write_eof()
+                return out
+            data = await resp.read()
+            return web.Response(status=resp.status, body=data, headers={"content-type": ctype})
+        finally:
+            resp.release()
+
+    return handle
+
+
 def httpx_handler(upstream: str, client_box: dict[str, Any]) -> Handler:
     """A handler forwarding with one shared httpx.AsyncClient (for comparison)."""
 
@@ -95,7 +126,12 @@ def httpx_handler(upstream: str, client_box: dict[str, Any]) -> Handler:
 async def serve(host: str, port: int, upstream: str, client: str) -> None:
     """Serve until SIGTERM/SIGINT."""
     box: dict[str, Any] = {}
-    if client in ("httpx", "httpx-aiohttp"):
+    if client == "driftgate":
+        from proxy.upstream_client import UpstreamClient
+
+        box["lean"] = UpstreamClient()
+        handler = driftgate_handler(upstream, box)
+    elif client in ("httpx", "httpx-aiohttp"):
         import httpx
 
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
@@ -134,6 +170,8 @@ async def serve(host: str, port: int, upstream: str, client: str) -> None:
             await box["session"].close()
         if "client" in box:
             await box["client"].aclose()
+        if "lean" in box:
+            await box["lean"].close()
 
 
 def main() -> None:
@@ -147,7 +185,7 @@ def main() -> None:
         "--upstream", required=True, help="base URL of the upstream, e.g. http://127.0.0.1:9000"
     )
     parser.add_argument(
-        "--client", choices=("aiohttp", "httpx", "httpx-aiohttp"), default="aiohttp"
+        "--client", choices=("aiohttp", "httpx", "httpx-aiohttp", "driftgate"), default="aiohttp"
     )
     args = parser.parse_args()
     asyncio.run(serve(args.host, args.port, args.upstream.rstrip("/"), args.client))

@@ -52,7 +52,8 @@ def _minimal(client: str) -> Callable[[Launch], Command]:
     def command(ctx: Launch) -> Command:
         argv = [sys.executable, str(BENCH_DIR / "minimal_passthrough.py"), "--port", str(ctx.port),
                 "--upstream", ctx.upstream, "--client", client]  # fmt: skip
-        return Command(argv, _base_env(ctx.workdir), "/", 30.0)
+        env = _base_env(ctx.workdir) | {"PYTHONPATH": str(REPO)}  # --client driftgate imports proxy
+        return Command(argv, env, "/", 30.0)
 
     return command
 
@@ -107,6 +108,9 @@ def litellm_command(ctx: Launch) -> Command:
 
 DIRECT = Target("direct", "direct", None)
 MINIMAL = Target("minimal", "minimal", _minimal("aiohttp"))
+MINIMAL_DRIFTGATE_CLIENT = Target(
+    "minimal-driftgate-client", "minimal (driftgate's client)", _minimal("driftgate")
+)
 MINIMAL_HTTPX = Target("minimal-httpx", "minimal (httpx)", _minimal("httpx"))
 MINIMAL_HTTPX_AIOHTTP = Target(
     "minimal-httpx-aiohttp", "minimal (httpx-aiohttp)", _minimal("httpx-aiohttp")

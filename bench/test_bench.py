@@ -46,7 +46,7 @@ def test_fast_upstream_answers_every_scenario(upstream: int, scenario: Scenario)
     assert check_once(upstream, scenario) is None
 
 
-@pytest.mark.parametrize("client", ["aiohttp", "httpx"])
+@pytest.mark.parametrize("client", ["aiohttp", "httpx", "driftgate"])
 def test_minimal_passthrough_relays_every_scenario(
     group: ProcessGroup, upstream: int, client: str
 ) -> None:

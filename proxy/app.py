@@ -10,7 +10,6 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 
-import aiohttp
 import orjson
 from aiohttp import web
 
@@ -40,7 +39,8 @@ from proxy.sse_tap import stream_tap
 from proxy.templates.loader import TemplateSet
 from proxy.templates.store import TemplateStore
 from proxy.translate import stream_translator
-from proxy.upstream import make_session
+from proxy.upstream import make_client
+from proxy.upstream_client import UpstreamClient
 
 log = logging.getLogger("driftgate.app")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -55,7 +55,7 @@ class Gateway:
         config: Config,
         store: TemplateStore,
         keeper: RecordKeeper,
-        session_factory: Callable[[], aiohttp.ClientSession],
+        client_factory: Callable[[], UpstreamClient],
         clock: Callable[[], float],
         env: Mapping[str, str],
     ) -> None:
@@ -66,19 +66,19 @@ class Gateway:
         self.cooldowns = Cooldowns(config.cooldown_seconds, clock)
         self.router = Router(config, store.current)
         self.key = GatewayKey(config.api_key)
-        self._session_factory = session_factory
-        self.session: aiohttp.ClientSession | None = None
+        self._client_factory = client_factory
+        self.client: UpstreamClient | None = None
         auths = {b.name: backend_auth(b, env) for b in config.backends}
         self.keyless = missing_keys(config, env)
-        self.forwarder = Forwarder(self._session, auths, self.cooldowns, self.key, clock)
+        self.forwarder = Forwarder(self._client, auths, self.cooldowns, self.key, clock)
         secrets = [config.api_key, *(b.resolve_key(env) for b in config.backends)]
         self.redactor = Redactor(secrets)
         self._tasks: list[asyncio.Task[None]] = []
 
-    def _session(self) -> aiohttp.ClientSession:
-        if self.session is None:
-            self.session = self._session_factory()
-        return self.session
+    def _client(self) -> UpstreamClient:
+        if self.client is None:
+            self.client = self._client_factory()
+        return self.client
 
     def guarded(self, handler: Handler, dialect: Dialect | None) -> Handler:
         """Map every failure to an error in the client's dialect; never a stack trace to a client."""
@@ -253,21 +253,21 @@ class Gateway:
         raise GatewayError(f"no such endpoint: {request.method} {request.path}", status=404)
 
     async def on_startup(self, app: web.Application) -> None:
-        """Open the upstream session; start the overlay watcher and the record batcher."""
-        self._session()
+        """Create the upstream client; start the overlay watcher and the record batcher."""
+        self._client()
         self._tasks = [
             asyncio.create_task(self.store.watch()),
             asyncio.create_task(self.keeper.run()),
         ]
 
     async def on_cleanup(self, app: web.Application) -> None:
-        """Stop the background tasks, close the upstream session, flush the recorder."""
+        """Stop the background tasks, close the upstream connections, flush the recorder."""
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self.session is not None:
-            await self.session.close()
+        if self.client is not None:
+            await self.client.close()
         self.keeper.close()
 
 
@@ -282,7 +282,7 @@ def create_app(
     *,
     store: TemplateStore | None = None,
     recorder: Recorder | None = None,
-    session_factory: Callable[[], aiohttp.ClientSession] | None = None,
+    client_factory: Callable[[], UpstreamClient] | None = None,
     clock: Callable[[], float] = time.monotonic,
     env: Mapping[str, str] | None = None,
 ) -> web.Application:
@@ -295,7 +295,7 @@ def create_app(
         config,
         store,
         keeper,
-        session_factory or make_session,
+        client_factory or make_client,
         clock,
         os.environ if env is None else env,
     )

@@ -7,12 +7,11 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import aiohttp
-
 from proxy.config import BackendConfig, Config
 from proxy.errors import ConfigError, Dialect, Unauthorized
 from proxy.templates.loader import TemplateSet
 from proxy.upstream import USER_AGENT, stream_timeout, whole_timeout
+from proxy.upstream_client import Timeouts
 
 ANTHROPIC_PREFIX = "anthropic-"
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
@@ -85,8 +84,8 @@ class BackendAuth:
     backend: BackendConfig
     base_headers: Mapping[str, str]
     passthrough: bool
-    stream_timeout: aiohttp.ClientTimeout
-    whole_timeout: aiohttp.ClientTimeout
+    stream_timeout: Timeouts
+    whole_timeout: Timeouts
     dialect: Dialect = field(init=False)
     _urls: Mapping[str, str] = field(init=False, repr=False)
 

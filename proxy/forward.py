@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-import aiohttp
 import orjson
 
 from proxy.auth import BackendAuth, GatewayKey, anthropic_version, upstream_headers
@@ -17,6 +16,7 @@ from proxy.normalise import REASONING_FROM_ANTHROPIC, filter_betas, normalise, w
 from proxy.routing import Route
 from proxy.templates.loader import TemplateSet
 from proxy.translate import translate_request
+from proxy.upstream_client import Timeouts, UpstreamClient, UpstreamError, UpstreamResponse
 
 SHORT_RETRY_AFTER = 2.0  # seconds: on the last route, worth waiting once rather than failing
 ENDPOINT_FOR_DIALECT = {"anthropic": "messages", "openai": "chat"}
@@ -31,7 +31,7 @@ class Prepared:
     url: str
     body: bytes
     headers: dict[str, str]
-    timeout: aiohttp.ClientTimeout
+    timeout: Timeouts
     dropped: tuple[str, ...]
     added_headers: Mapping[str, str]
     translated_reasoning: bool = False  # reasoning_effort written by the gateway, not the client
@@ -42,7 +42,7 @@ class Answer:
     """The upstream that answered: its response (open when streaming) and, when read, its body."""
 
     prepared: Prepared
-    response: aiohttp.ClientResponse
+    response: UpstreamResponse
     body: bytes | None  # the whole body (non-stream or error); None for an open stream
     first_chunk: bytes  # streaming: the first bytes read, still to be relayed
     ttfb: float
@@ -58,14 +58,14 @@ class Forwarder:
 
     def __init__(
         self,
-        session: Callable[[], aiohttp.ClientSession],
+        client: Callable[[], UpstreamClient],
         auths: Mapping[str, BackendAuth],
         cooldowns: Cooldowns,
         gateway_key: GatewayKey,
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._session = session
+        self._client = client
         self._auths = auths
         self._cooldowns = cooldowns
         self._key = gateway_key
@@ -165,11 +165,11 @@ class Forwarder:
             while True:
                 try:
                     answer = await self._attempt(flow, prepared)
-                except (TimeoutError, aiohttp.ServerTimeoutError):
+                except TimeoutError:
                     self._cooldowns.fail(route.backend.name)
                     failure = UpstreamTimeout(f"backend {route.backend.name!r} timed out")
                     break
-                except aiohttp.ClientError as exc:
+                except UpstreamError as exc:
                     self._cooldowns.fail(route.backend.name)
                     failure = UpstreamUnavailable(
                         f"backend {route.backend.name!r} unreachable: {type(exc).__name__}"
@@ -205,7 +205,7 @@ class Forwarder:
 
     async def _attempt(self, flow: Flow, p: Prepared) -> Answer:
         """One upstream exchange: headers, then the whole body (or, streaming, the first chunk)."""
-        resp = await self._session().post(p.url, data=p.body, headers=p.headers, timeout=p.timeout)
+        resp = await self._client().post(p.url, p.body, p.headers, p.timeout)
         try:
             if (
                 flow.stream
@@ -213,7 +213,7 @@ class Forwarder:
                 and resp.content_type == "text/event-stream"  # parsed only when streaming asked
                 and flow.endpoint != "count_tokens"
             ):
-                first = await resp.content.readany()
+                first = await resp.readany()
                 return Answer(p, resp, None, first, self._clock() - flow.started)
             body = await resp.read()
         except BaseException:

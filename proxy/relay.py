@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import aiohttp
 import orjson
 from aiohttp import web
 
@@ -17,6 +16,7 @@ from proxy.errors import Dialect
 from proxy.flow import Flow
 from proxy.forward import Answer
 from proxy.translate import translate_error, translate_response
+from proxy.upstream_client import UpstreamError, UpstreamResponse, UpstreamTruncated
 
 log = logging.getLogger("driftgate.relay")
 
@@ -172,7 +172,7 @@ async def relay_stream(
                 writer.send_headers()  # nothing to relay yet: the client still sees the stream start
         if not _ended(proc):
             try:
-                async for chunk in upstream.content.iter_any():
+                while chunk := await upstream.readany():
                     out = proc.feed(chunk)
                     if _ended(proc):
                         last = out or b""  # a tap hands back only the events before a malformed one
@@ -181,7 +181,7 @@ async def relay_stream(
                         await _write(resp, out)
                 else:
                     clean = True
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except (UpstreamError, TimeoutError) as exc:
                 upstream_error = _describe(exc)
         bad = _malformed(proc)
         if bad is not None:
@@ -195,7 +195,7 @@ async def relay_stream(
         if proc.done and upstream_error is None and not clean:
             # Usually the terminal event came with the body's end: no drain (its wait_for, a task
             # and a timer, cost ~10 us a stream).
-            clean = upstream.content.at_eof() or await _drain(upstream)
+            clean = upstream.at_eof() or await _drain(upstream)
         return resp, StreamResult(proc.usage, False, upstream_error)
     except ClientGone:
         return resp, StreamResult(proc.usage, True, upstream_error)
@@ -210,25 +210,25 @@ async def relay_stream(
             await resp.write_eof()
         return resp, StreamResult(proc.usage, False, "gateway error")
     finally:
-        if clean and upstream.content.at_eof():
+        if clean and upstream.at_eof():
             upstream.release()
         else:
             # Closing (not releasing) drops the connection: the upstream sees the cancel.
             upstream.close()
 
 
-async def _drain(upstream: aiohttp.ClientResponse) -> bool:
+async def _drain(upstream: UpstreamResponse) -> bool:
     """After the terminal event (the client is done): read to EOF so the connection can be reused."""
     try:
-        await asyncio.wait_for(upstream.content.read(), DRAIN_SECONDS)
-    except (aiohttp.ClientError, TimeoutError):
+        await asyncio.wait_for(upstream.read(), DRAIN_SECONDS)
+    except (UpstreamError, TimeoutError):
         return False
-    return upstream.content.at_eof()
+    return upstream.at_eof()
 
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "upstream stream timed out"
-    if isinstance(exc, aiohttp.ClientPayloadError):
+    if isinstance(exc, UpstreamTruncated):
         return "upstream stream ended early (truncated)"
     return f"upstream connection failed mid-stream ({type(exc).__name__})"

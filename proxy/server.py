@@ -56,7 +56,7 @@ async def _start_site(config: Config, app: web.Application) -> tuple[web.AppRunn
     try:
         await site.start()
     except BaseException:
-        await runner.cleanup()  # closes the upstream session and the recorder
+        await runner.cleanup()  # closes the upstream connections and the recorder
         raise
     return runner, _bound_port(runner)
 
@@ -108,7 +108,7 @@ class GatewayServer:
         self.url = _url(self.config.host, self.port)
 
     def stop(self) -> None:
-        """Stop gracefully: finish cleanup (upstream session, recorder), then end the thread."""
+        """Stop gracefully: finish cleanup (upstream connections, recorder), then end the thread."""
         loop, thread, runner = self._loop, self._thread, self._runner
         if loop is None or thread is None or not thread.is_alive():
             return

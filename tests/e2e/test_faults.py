@@ -214,8 +214,8 @@ def test_read_timeout_mid_stream_ends_with_an_error_event(gateway_factory: Facto
     assert tail[-2] == b"event: error" and b"timed out" in tail[-1]
 
 
-class _ExplodingSession:
-    """A session seam whose every request fails in a way nobody planned for."""
+class _ExplodingClient:
+    """An upstream-client seam whose every request fails in a way nobody planned for."""
 
     def post(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom while holding sk-ant-very-secret-key-123456")
@@ -235,7 +235,7 @@ def test_unexpected_error_is_a_generic_500_and_the_log_is_redacted(
     )
     config = Config(home=tmp_path, path=tmp_path / "c.toml", port=0, backends=(backend,))
     caplog.set_level(logging.ERROR, logger="driftgate.app")
-    with GatewayServer(config, session_factory=_ExplodingSession) as gw:  # type: ignore[arg-type]
+    with GatewayServer(config, client_factory=_ExplodingClient) as gw:  # type: ignore[arg-type]
         r = httpx.post(gw.url + "/v1/chat/completions", json={"model": SONNET, "messages": MSG})
         again = httpx.get(gw.url + "/health")
     assert r.status_code == 500

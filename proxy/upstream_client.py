@@ -1,0 +1,163 @@
+"""The gateway's upstream HTTP/1.1 client: a keep-alive pool per host, one POST at a time each.
+
+Why not aiohttp's client: in the same bare passthrough on one core, aiohttp's ClientSession
+cost ~115 us a request and this client ~52 (bench: wrk, 16 connections; the aiohttp server side
+alone is ~37). It does only what the gateway needs: POST with a body, HTTP/1.1 keep-alive,
+TLS, content-length / chunked / close-delimited bodies, gzip, and connect / read / total
+bounds. httpx stays the client for everything off the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+from proxy.upstream_conn import (
+    Connection,
+    Pool,
+    Timeouts,
+    UpstreamConnectError,
+    UpstreamDisconnected,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamResponse,
+    UpstreamTimeout,
+    UpstreamTruncated,
+)
+
+__all__ = [
+    "Timeouts",
+    "UpstreamClient",
+    "UpstreamConnectError",
+    "UpstreamDisconnected",
+    "UpstreamError",
+    "UpstreamProtocolError",
+    "UpstreamResponse",
+    "UpstreamTimeout",
+    "UpstreamTruncated",
+]
+
+_TARGET_CACHE = 1024  # URLs differ only by backend and query string: a small memo suffices
+_IDLE_PER_HOST = 256
+
+
+class _Target(NamedTuple):
+    key: tuple[str, str, int]  # scheme, host, port: which pool
+    prefix: str  # "POST /path?query HTTP/1.1\r\nHost: host:port\r\n"
+
+
+class UpstreamClient(Pool):
+    """Pooled keep-alive connections to any number of upstream hosts."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None, idle_seconds: float = 15.0):
+        self._ssl = ssl_context
+        self._idle_seconds = idle_seconds
+        self._idle: dict[tuple[str, str, int], list[Connection]] = {}
+        self._targets: dict[str, _Target] = {}
+        self._closed = False
+
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
+    ) -> UpstreamResponse:
+        """Send a POST; return once the response's status and headers arrived."""
+        target = self._targets.get(url) or self._target(url)
+        data = _request_bytes(target.prefix, headers, body)
+        conn = self._take(target.key)
+        total = timeouts.total
+        deadline = None if total is None else asyncio.get_running_loop().time() + total
+        if conn is None:  # connecting counts against the total bound too
+            bound = timeouts.connect if total is None else min(timeouts.connect, total)
+            conn = await self._connect(target.key, bound)
+        head = conn.send(data, timeouts.read, deadline)
+        return await conn.bounded(head)
+
+    def put(self, conn: Connection) -> None:
+        """A connection whose exchange completed, ready for the next request to its host."""
+        idle = self._idle.setdefault(conn.key, [])
+        if self._closed or len(idle) >= _IDLE_PER_HOST:
+            conn.close()
+            return
+        conn.idle_since = conn.loop.time()
+        idle.append(conn)
+
+    def idle_count(self) -> int:
+        """Idle pooled connections, all hosts."""
+        return sum(len(v) for v in self._idle.values())
+
+    async def close(self) -> None:
+        """Close every pooled connection; later releases close theirs."""
+        self._closed = True
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        self._idle.clear()
+
+    def _take(self, key: tuple[str, str, int]) -> Connection | None:
+        idle = self._idle.get(key)
+        if not idle:
+            return None
+        while idle:
+            conn = idle.pop()  # the most recently used: the least likely to have timed out
+            if conn.is_usable() and conn.loop.time() - conn.idle_since < self._idle_seconds:
+                return conn
+            conn.close()
+        return None
+
+    async def _connect(self, key: tuple[str, str, int], bound: float) -> Connection:
+        scheme, host, port = key
+        loop = asyncio.get_running_loop()
+        tls: ssl.SSLContext | None = None
+        if scheme == "https":
+            if self._ssl is None:
+                self._ssl = ssl.create_default_context()
+            tls = self._ssl
+        try:
+            async with asyncio.timeout(bound):
+                _, conn = await loop.create_connection(
+                    lambda: Connection(loop, self, key),
+                    host,
+                    port,
+                    ssl=tls,
+                    server_hostname=host if tls is not None else None,
+                )
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"connecting to {host}:{port} took over {bound:g} s") from exc
+        except (OSError, ssl.SSLError, ssl.CertificateError) as exc:
+            raise UpstreamConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
+        return conn
+
+    def _target(self, url: str) -> _Target:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            raise UpstreamConnectError(f"not an http(s) URL: {url!r}")
+        default = 443 if scheme == "https" else 80
+        port = parts.port or default
+        host = parts.hostname
+        shown = f"[{host}]" if ":" in host else host
+        host_header = shown if port == default else f"{shown}:{port}"
+        path = parts.path or "/"
+        if parts.query:
+            path = f"{path}?{parts.query}"
+        target = _Target((scheme, host, port), f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\n")
+        if len(self._targets) >= _TARGET_CACHE:
+            self._targets.clear()
+        self._targets[url] = target
+        return target
+
+
+def _request_bytes(prefix: str, headers: Mapping[str, str], body: bytes) -> bytes:
+    """The request head and body; ValueError when a header would break the head's framing."""
+    lines = [prefix]
+    for name, value in headers.items():
+        lines.append(f"{name}: {value}\r\n")
+    lines.append(f"Content-Length: {len(body)}\r\nAccept-Encoding: identity\r\n\r\n")
+    head = "".join(lines)
+    # Each header adds exactly one CR and one LF; any other is an injected line.
+    expected = len(headers) + 5
+    if head.count("\n") != expected or head.count("\r") != expected:
+        raise ValueError("a request header name or value contains a line break")
+    return head.encode("utf-8", "surrogateescape") + body  # one write: one send for most requests
