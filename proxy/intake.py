@@ -80,7 +80,7 @@ async def intake(
         stream=stream,
         include_usage=include_usage,
         headers=headers,
-        query=request.query_string,
+        query=request.rel_url.raw_query_string,  # as sent: still percent-encoded
         started=started,
         session=session,
     )

@@ -9,7 +9,7 @@ USER_AGENT = f"driftgate/{__version__}"
 
 
 def make_client() -> UpstreamClient:
-    """A pooled keep-alive client (idle connections kept 15 s, under common server limits)."""
+    """A pooled keep-alive client; idle connections are closed after 15 s."""
     return UpstreamClient()
 
 

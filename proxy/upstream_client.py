@@ -13,7 +13,7 @@ import asyncio
 import ssl
 from collections.abc import Mapping
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from proxy.upstream_conn import (
     Connection,
@@ -42,6 +42,7 @@ __all__ = [
 
 _TARGET_CACHE = 1024  # URLs differ only by backend and query string: a small memo suffices
 _IDLE_PER_HOST = 256
+_URL_SAFE = "/%:@!$&'()*+,;=~?"  # already-escaped text and URL syntax stay as they are
 
 
 class _Target(NamedTuple):
@@ -55,7 +56,8 @@ class UpstreamClient(Pool):
     def __init__(self, ssl_context: ssl.SSLContext | None = None, idle_seconds: float = 15.0):
         self._ssl = ssl_context
         self._idle_seconds = idle_seconds
-        self._idle: dict[tuple[str, str, int], list[Connection]] = {}
+        self._idle: dict[tuple[str, str, int], list[Connection]] = {}  # oldest first
+        self._sweep: asyncio.TimerHandle | None = None
         self._targets: dict[str, _Target] = {}
         self._closed = False
 
@@ -82,6 +84,8 @@ class UpstreamClient(Pool):
             return
         conn.idle_since = conn.loop.time()
         idle.append(conn)
+        if self._sweep is None:
+            self._sweep = conn.loop.call_later(self._idle_seconds, self._expire_idle)
 
     def idle_count(self) -> int:
         """Idle pooled connections, all hosts."""
@@ -90,10 +94,24 @@ class UpstreamClient(Pool):
     async def close(self) -> None:
         """Close every pooled connection; later releases close theirs."""
         self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for idle in self._idle.values():
             for conn in idle:
                 conn.close()
         self._idle.clear()
+
+    def _expire_idle(self) -> None:
+        """Close connections idle past idle_seconds (a timer, so quiet hosts are swept too)."""
+        self._sweep = None
+        loop = asyncio.get_running_loop()
+        cutoff = loop.time() - self._idle_seconds
+        for idle in self._idle.values():
+            while idle and (idle[0].idle_since <= cutoff or not idle[0].is_usable()):
+                idle.pop(0).close()
+        if any(self._idle.values()):
+            self._sweep = loop.call_later(self._idle_seconds, self._expire_idle)
 
     def _take(self, key: tuple[str, str, int]) -> Connection | None:
         idle = self._idle.get(key)
@@ -125,23 +143,31 @@ class UpstreamClient(Pool):
                 )
         except TimeoutError as exc:
             raise UpstreamTimeout(f"connecting to {host}:{port} took over {bound:g} s") from exc
-        except (OSError, ssl.SSLError, ssl.CertificateError) as exc:
+        except (OSError, ssl.SSLError, ssl.CertificateError, ValueError) as exc:  # ValueError: IDNA
             raise UpstreamConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
         return conn
 
     def _target(self, url: str) -> _Target:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            given_port = parts.port
+        except ValueError as exc:
+            raise UpstreamConnectError(f"not a usable URL: {url!r} ({exc})") from exc
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:
             raise UpstreamConnectError(f"not an http(s) URL: {url!r}")
+        if parts.username is not None or parts.password is not None:
+            raise UpstreamConnectError("credentials in a base_url are not sent: use key or key_env")
         default = 443 if scheme == "https" else 80
-        port = parts.port or default
+        port = default if given_port is None else given_port
+        if port == 0:
+            raise UpstreamConnectError(f"port 0 in {url!r}")
         host = parts.hostname
         shown = f"[{host}]" if ":" in host else host
         host_header = shown if port == default else f"{shown}:{port}"
-        path = parts.path or "/"
+        path = quote(parts.path or "/", safe=_URL_SAFE)
         if parts.query:
-            path = f"{path}?{parts.query}"
+            path = f"{path}?{quote(parts.query, safe=_URL_SAFE)}"
         target = _Target((scheme, host, port), f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\n")
         if len(self._targets) >= _TARGET_CACHE:
             self._targets.clear()

@@ -15,6 +15,7 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
 _T = TypeVar("_T")
+MAX_HEADERS = 256
 PAUSE_ABOVE = 1 << 21  # buffered body bytes at which reading pauses until the relay catches up
 
 
@@ -61,6 +62,7 @@ class UpstreamResponse:
         "_error",
         "_greedy",
         "_paused",
+        "_raw_deflate_ok",
         "_size",
         "_waiter",
         "close_delimited",
@@ -82,12 +84,14 @@ class UpstreamResponse:
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
         self._greedy = False  # read() wants everything: never pause
+        self._raw_deflate_ok = False
         self._decoder: zlib._Decompress | None = None
         encoding = headers.get("Content-Encoding")
         if encoding is not None and encoding.lower() not in ("identity", ""):
             if encoding.lower() not in ("gzip", "x-gzip", "deflate"):
                 raise UpstreamProtocolError(f"unsupported Content-Encoding {encoding!r}")
             self._decoder = zlib.decompressobj(47)  # gzip or zlib, detected from the header bytes
+            self._raw_deflate_ok = encoding.lower() == "deflate"  # some servers omit zlib's header
 
     @property
     def content_type(self) -> str:
@@ -143,11 +147,13 @@ class UpstreamResponse:
 
     def release(self) -> None:
         """Give the connection back for reuse when the answer is complete, else close it."""
-        self._conn.release(self._done and self._error is None)
+        if self._conn.current is self:  # once only: the connection may serve another by now
+            self._conn.release(self._done and self._error is None)
 
     def close(self) -> None:
         """Drop the connection now: the upstream sees the request abandoned."""
-        self._conn.close()
+        if self._conn.current is self:
+            self._conn.close()
 
     async def _wait(self) -> None:
         waiter = self._waiter = self._conn.loop.create_future()
@@ -168,7 +174,7 @@ class UpstreamResponse:
     def feed(self, data: bytes) -> None:
         if self._decoder is not None:
             try:
-                data = self._decoder.decompress(data)
+                data = self._decode(data)
             except zlib.error as exc:
                 self.fail(UpstreamProtocolError(f"undecodable compressed body: {exc}"))
                 self._conn.close()
@@ -180,6 +186,18 @@ class UpstreamResponse:
                 self._paused = True
                 self._conn.pause_reading()
             self._wake()
+
+    def _decode(self, data: bytes) -> bytes:
+        assert self._decoder is not None
+        try:
+            return self._decoder.decompress(data)
+        except zlib.error:
+            if not self._raw_deflate_ok:
+                raise
+            self._decoder = zlib.decompressobj(-15)  # raw deflate, as aiohttp also accepted
+            return self._decoder.decompress(data)
+        finally:
+            self._raw_deflate_ok = False  # only the first bytes decide
 
     def finish(self) -> None:
         if self._decoder is not None:
@@ -221,6 +239,9 @@ class Connection(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self._head is None:
+            self.close()  # bytes nobody asked for (an idle 408, say): never reuse this connection
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -229,18 +250,25 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._stop_total()
         resp = self._response
         if resp is not None and resp.close_delimited and exc is None and not resp.complete:
             resp.finish()  # a body without length or chunking ends where the connection does
-            self._stop_total()
         elif resp is not None:
             self._fail(UpstreamTruncated("the upstream closed the connection mid-body"))
         else:
             self._fail(UpstreamDisconnected("the upstream closed the connection without answering"))
 
     # httptools callbacks
+    def on_message_begin(self) -> None:
+        resp = self._response
+        if resp is not None and resp.complete:
+            raise UpstreamProtocolError("bytes after the complete response")  # then closed
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._raw_headers.append((name, value))
+        if len(self._raw_headers) > MAX_HEADERS:
+            raise UpstreamProtocolError(f"more than {MAX_HEADERS} response headers")
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -279,6 +307,11 @@ class Connection(asyncio.Protocol):
         resp.finish()
 
     # used by the client and the response
+    @property
+    def current(self) -> UpstreamResponse | None:
+        """The response being read on this connection (None when idle)."""
+        return self._response
+
     def send(
         self, data: bytes, read: float | None, deadline: float | None
     ) -> asyncio.Future[UpstreamResponse]:
