@@ -62,7 +62,7 @@ class UpstreamResponse:
         "_error",
         "_greedy",
         "_paused",
-        "_raw_deflate_ok",
+        "_deflate_head",
         "_size",
         "_waiter",
         "close_delimited",
@@ -84,14 +84,15 @@ class UpstreamResponse:
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
         self._greedy = False  # read() wants everything: never pause
-        self._raw_deflate_ok = False
+        self._deflate_head: bytes | None = None  # deflate: first bytes, until zlib or raw is known
         self._decoder: zlib._Decompress | None = None
         encoding = headers.get("Content-Encoding")
         if encoding is not None and encoding.lower() not in ("identity", ""):
             if encoding.lower() not in ("gzip", "x-gzip", "deflate"):
                 raise UpstreamProtocolError(f"unsupported Content-Encoding {encoding!r}")
             self._decoder = zlib.decompressobj(47)  # gzip or zlib, detected from the header bytes
-            self._raw_deflate_ok = encoding.lower() == "deflate"  # some servers omit zlib's header
+            if encoding.lower() == "deflate":
+                self._deflate_head = b""  # some servers send raw deflate, without zlib's header
 
     @property
     def content_type(self) -> str:
@@ -189,15 +190,15 @@ class UpstreamResponse:
 
     def _decode(self, data: bytes) -> bytes:
         assert self._decoder is not None
-        try:
-            return self._decoder.decompress(data)
-        except zlib.error:
-            if not self._raw_deflate_ok:
-                raise
-            self._decoder = zlib.decompressobj(-15)  # raw deflate, as aiohttp also accepted
-            return self._decoder.decompress(data)
-        finally:
-            self._raw_deflate_ok = False  # only the first bytes decide
+        if self._deflate_head is not None:
+            data = self._deflate_head + data
+            if len(data) < 2:
+                self._deflate_head = data  # a zlib header is two bytes: wait for the second
+                return b""
+            self._deflate_head = None
+            if (data[0] & 0x0F) != 8 or (data[0] << 8 | data[1]) % 31:
+                self._decoder = zlib.decompressobj(-15)  # raw deflate, as aiohttp also accepted
+        return self._decoder.decompress(data)
 
     def finish(self) -> None:
         if self._decoder is not None:
