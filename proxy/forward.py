@@ -172,7 +172,7 @@ class Forwarder:
                 except UpstreamError as exc:
                     self._cooldowns.fail(route.backend.name)
                     failure = UpstreamUnavailable(
-                        f"backend {route.backend.name!r} unreachable: {type(exc).__name__}"
+                        f"backend {route.backend.name!r} unreachable: {exc}"  # no secrets: host, port, reason
                     )
                     break
                 if _refused_translated_reasoning(answer):

@@ -131,6 +131,7 @@ def test_connect_error_with_no_fallback_is_502_in_the_dialect(gateway_factory: F
     assert r.status_code == 502
     err = r.json()["error"]
     assert err["type"] == "server_error" and "dead" in err["message"]
+    assert "cannot connect to 127.0.0.1:" in err["message"]  # the reason, not a class name
 
 
 def test_a_non_retryable_4xx_does_not_fall_back(
