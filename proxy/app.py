@@ -18,7 +18,13 @@ from proxy.auth import GatewayKey, backend_auth
 from proxy.config import Config
 from proxy.cooldown import Cooldowns
 from proxy.count_tokens import ESTIMATE_HEADER, estimate_tokens
-from proxy.errors import Dialect, GatewayError, InvalidRequest
+from proxy.errors import (
+    Dialect,
+    GatewayError,
+    InvalidRequest,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from proxy.flow import Flow
 from proxy.forward import Answer, Forwarder
 from proxy.health import health, missing_keys
@@ -151,6 +157,10 @@ class Gateway:
         except asyncio.CancelledError:
             # The client hung up before any upstream answered: still one record, 499, no usage.
             self.keeper.client_gone(flow, flow.route or routes[0], templates)
+            raise
+        except (UpstreamUnavailable, UpstreamTimeout) as exc:
+            # No upstream answered at all: one record (502 or 504) so `driftgate usage` counts it.
+            self.keeper.unanswered(flow, flow.route or routes[0], templates, exc.status)
             raise
         p = answer.prepared
         upstream: Dialect = p.auth.dialect

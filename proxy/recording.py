@@ -139,12 +139,16 @@ class RecordKeeper:
 
     def client_gone(self, flow: Flow, route: Route, templates: TemplateSet) -> None:
         """The client hung up before any upstream answered: status 499, no usage known."""
+        self.unanswered(flow, route, templates, CLIENT_GONE)
+
+    def unanswered(self, flow: Flow, route: Route, templates: TemplateSet, status: int) -> None:
+        """No upstream answer (client gone: 499; every route failed: 502/504): no usage, no cost."""
         self._add(
             Finished(
                 _asked(flow),
                 route,
                 "anthropic" if route.backend.kind == "anthropic" else "openai",
-                CLIENT_GONE,
+                status,
                 None,
                 Usage(),
                 0.0,

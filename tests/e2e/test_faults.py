@@ -17,7 +17,7 @@ from proxy.server import GatewayServer
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.scripted import Behaviour
-from tests.fakes.server_thread import ServerThread
+from tests.fakes.server_thread import ServerThread, closed_port
 
 SONNET = "claude-sonnet-4-6"
 MSG = [{"role": "user", "content": "tell me a fairly long story in many words please"}]
@@ -325,3 +325,16 @@ def test_a_request_abandoned_before_any_answer_is_recorded_as_499(
     rows = _recorded_rows(tmp_path, fake_anthropic.backend(), act)
     assert [(r["status"], r["stream"], r["backend"]) for r in rows] == [(499, 0, "anthropic")]
     assert rows[0]["output_tokens"] == 0
+
+
+def test_a_request_no_backend_answered_is_recorded_as_502_without_cost(tmp_path: Path) -> None:
+    dead = BackendConfig(
+        name="dead", kind="anthropic", base_url=f"http://127.0.0.1:{closed_port()}", key="k"
+    )
+
+    def act(url: str) -> None:
+        assert httpx.post(url + "/v1/messages", json=ANT_BODY).status_code == 502
+
+    rows = _recorded_rows(tmp_path, dead, act)
+    assert [(r["status"], r["backend"], r["endpoint"]) for r in rows] == [(502, "dead", "messages")]
+    assert rows[0]["input_tokens"] == 0 and rows[0]["cost_usd"] in (0.0, None)

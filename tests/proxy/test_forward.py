@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from proxy.routing import Route
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.scripted import Behaviour
+from tests.fakes.server_thread import closed_port
 
 SONNET = "claude-sonnet-4-6"
 BODY = {"model": SONNET, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
@@ -30,12 +30,6 @@ def two_backends(primary: FakeAnthropic, second: FakeAnthropic) -> dict[str, Any
         "backends": [primary.backend("primary"), second.backend("second", models=["never-*"])],
         "fallbacks": {SONNET: (f"second:{SONNET}",)},
     }
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_500_falls_back_and_the_failed_backend_cools(

@@ -7,7 +7,6 @@ import contextlib
 import gzip
 import shlex
 import shutil
-import socket
 import ssl
 import subprocess
 import zlib
@@ -30,6 +29,7 @@ from proxy.upstream_client import (
     UpstreamTimeout,
     UpstreamTruncated,
 )
+from tests.fakes.server_thread import closed_port
 
 T = Timeouts(connect=1.0, total=2.0, read=1.0)
 GUARD = 5.0  # a hung scenario fails after this long instead of hanging the run
@@ -190,12 +190,6 @@ async def post_and_read(client: UpstreamClient, url: str) -> bytes:
 async def drain(resp: UpstreamResponse, into: list[bytes]) -> None:
     while data := await resp.readany():
         into.append(data)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- bodies -------------------------------------------------------------------------------
