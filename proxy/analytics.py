@@ -196,24 +196,21 @@ class Recorder:
 
     def record(self, rec: UsageRecord) -> None:
         """Queue one record; O(1), never blocks, never raises."""
-        if self._closed:
-            self.dropped += 1
-            return
-        try:
-            self._queue.put_nowait(_ROW(_as_stored(rec)))
-        except queue.Full:
-            self.dropped += 1
+        self._put(_ROW(_as_stored(rec)))
 
     def submit(self, job: Job) -> None:
         """Queue a job that builds rows on the recorder's thread; O(1), never blocks or raises.
 
         The job's rows must already be as stored (count_tokens without output or cost).
         """
+        self._put(job)
+
+    def _put(self, item: Row | Job) -> None:
         if self._closed:
             self.dropped += 1
             return
         try:
-            self._queue.put_nowait(job)
+            self._queue.put_nowait(item)
         except queue.Full:
             self.dropped += 1
 

@@ -17,7 +17,6 @@ from urllib.parse import quote, urlsplit
 
 from proxy.upstream_conn import (
     Connection,
-    Pool,
     Timeouts,
     UpstreamConnectError,
     UpstreamDisconnected,
@@ -50,7 +49,7 @@ class _Target(NamedTuple):
     prefix: str  # "POST /path?query HTTP/1.1\r\nHost: host:port\r\n"
 
 
-class UpstreamClient(Pool):
+class UpstreamClient:
     """Pooled keep-alive connections to any number of upstream hosts."""
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None, idle_seconds: float = 15.0):

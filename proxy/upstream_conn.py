@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections import deque
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -121,30 +121,32 @@ class UpstreamResponse:
                 if self._error is not None:
                     raise self._error
                 return b""
-        data = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
-        self._chunks.clear()
-        self._size = 0
-        if self._paused:
-            self._paused = False
-            self._conn.resume_reading()
-        return data
+        return self._take_all()
 
     async def read(self) -> bytes:
         """The rest of the body."""
         self._greedy = True
-        if self._paused:
-            self._paused = False
-            self._conn.resume_reading()
+        self._resume()
         while not self._done:
             if self._error is not None:
                 raise self._error
             await self._wait()
         if self._error is not None:
             raise self._error
-        data = b"".join(self._chunks)
-        self._chunks.clear()
+        return self._take_all()
+
+    def _take_all(self) -> bytes:
+        chunks = self._chunks
+        data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
         self._size = 0
+        self._resume()
         return data
+
+    def _resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            self._conn.resume_reading()
 
     def release(self) -> None:
         """Give the connection back for reuse when the answer is complete, else close it."""
@@ -396,8 +398,8 @@ class Connection(asyncio.Protocol):
             self._response.fail(exc)
 
 
-class Pool:
-    """Where released connections wait (implemented by the client)."""
+class Pool(Protocol):
+    """Where released connections wait (the client)."""
 
-    def put(self, conn: Connection) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    def put(self, conn: Connection) -> None:
+        """Keep `conn` for the next request to its host (or close it)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,14 @@ BODY = {"model": SONNET, "max_tokens": 8, "messages": [{"role": "user", "content
 Factory = Callable[..., Any]
 
 
+@pytest.fixture
+def second() -> Iterator[FakeAnthropic]:
+    """Another fake Anthropic upstream, for the fallback route."""
+    fake = FakeAnthropic().start()
+    yield fake
+    fake.stop()
+
+
 def two_backends(primary: FakeAnthropic, second: FakeAnthropic) -> dict[str, Any]:
     return {
         "backends": [primary.backend("primary"), second.backend("second", models=["never-*"])],
@@ -33,37 +41,29 @@ def two_backends(primary: FakeAnthropic, second: FakeAnthropic) -> dict[str, Any
 
 
 def test_500_falls_back_and_the_failed_backend_cools(
-    gateway_factory: Factory, fake_anthropic: FakeAnthropic
+    gateway_factory: Factory, fake_anthropic: FakeAnthropic, second: FakeAnthropic
 ) -> None:
-    second = FakeAnthropic().start()
-    try:
-        gw = gateway_factory(**two_backends(fake_anthropic, second))
-        fake_anthropic.script(Behaviour.status(500))
-        r = httpx.post(gw.url + "/v1/messages", json=BODY)
-        assert r.status_code == 200
-        assert r.headers["x-driftgate-backend"] == "second"
-        r = httpx.post(gw.url + "/v1/messages", json=BODY)  # primary is cooling: not even tried
-        assert r.headers["x-driftgate-backend"] == "second"
-        assert len(fake_anthropic.requests) == 1 and len(second.requests) == 2
-        health = {b["name"]: b for b in httpx.get(gw.url + "/health").json()["backends"]}
-        assert health["primary"]["state"] == "cooling"
-    finally:
-        second.stop()
+    gw = gateway_factory(**two_backends(fake_anthropic, second))
+    fake_anthropic.script(Behaviour.status(500))
+    r = httpx.post(gw.url + "/v1/messages", json=BODY)
+    assert r.status_code == 200
+    assert r.headers["x-driftgate-backend"] == "second"
+    r = httpx.post(gw.url + "/v1/messages", json=BODY)  # primary is cooling: not even tried
+    assert r.headers["x-driftgate-backend"] == "second"
+    assert len(fake_anthropic.requests) == 1 and len(second.requests) == 2
+    health = {b["name"]: b for b in httpx.get(gw.url + "/health").json()["backends"]}
+    assert health["primary"]["state"] == "cooling"
 
 
 def test_429_retry_after_cools_for_that_long_then_falls_back(
-    gateway_factory: Factory, fake_anthropic: FakeAnthropic
+    gateway_factory: Factory, fake_anthropic: FakeAnthropic, second: FakeAnthropic
 ) -> None:
-    second = FakeAnthropic().start()
-    try:
-        gw = gateway_factory(**two_backends(fake_anthropic, second), cooldown_seconds=1.0)
-        fake_anthropic.script(Behaviour.status(429, headers={"retry-after": "120"}))
-        r = httpx.post(gw.url + "/v1/messages", json=BODY)
-        assert r.status_code == 200 and r.headers["x-driftgate-backend"] == "second"
-        health = {b["name"]: b for b in httpx.get(gw.url + "/health").json()["backends"]}
-        assert health["primary"]["cooldown_seconds"] > 60  # Retry-After, not the 1 s default
-    finally:
-        second.stop()
+    gw = gateway_factory(**two_backends(fake_anthropic, second), cooldown_seconds=1.0)
+    fake_anthropic.script(Behaviour.status(429, headers={"retry-after": "120"}))
+    r = httpx.post(gw.url + "/v1/messages", json=BODY)
+    assert r.status_code == 200 and r.headers["x-driftgate-backend"] == "second"
+    health = {b["name"]: b for b in httpx.get(gw.url + "/health").json()["backends"]}
+    assert health["primary"]["cooldown_seconds"] > 60  # Retry-After, not the 1 s default
 
 
 def test_short_retry_after_on_the_last_route_waits_and_retries_once(
@@ -87,21 +87,17 @@ def test_retried_once_only(gateway_factory: Factory, fake_anthropic: FakeAnthrop
 
 
 def test_all_routes_fail_returns_the_last_upstream_error(
-    gateway_factory: Factory, fake_anthropic: FakeAnthropic
+    gateway_factory: Factory, fake_anthropic: FakeAnthropic, second: FakeAnthropic
 ) -> None:
-    second = FakeAnthropic().start()
-    try:
-        gw = gateway_factory(**two_backends(fake_anthropic, second))
-        fake_anthropic.script(Behaviour.status(500))
-        last_body = (
-            b'{"type":"error","error":{"type":"overloaded_error","message":"second is overloaded"}}'
-        )
-        second.script(Behaviour.status(529, body=last_body))
-        r = httpx.post(gw.url + "/v1/messages", json=BODY)
-        assert r.status_code == 529
-        assert r.content == last_body
-    finally:
-        second.stop()
+    gw = gateway_factory(**two_backends(fake_anthropic, second))
+    fake_anthropic.script(Behaviour.status(500))
+    last_body = (
+        b'{"type":"error","error":{"type":"overloaded_error","message":"second is overloaded"}}'
+    )
+    second.script(Behaviour.status(529, body=last_body))
+    r = httpx.post(gw.url + "/v1/messages", json=BODY)
+    assert r.status_code == 529
+    assert r.content == last_body
 
 
 def test_connect_error_falls_back(gateway_factory: Factory, fake_anthropic: FakeAnthropic) -> None:
@@ -129,16 +125,12 @@ def test_connect_error_with_no_fallback_is_502_in_the_dialect(gateway_factory: F
 
 
 def test_a_non_retryable_4xx_does_not_fall_back(
-    gateway_factory: Factory, fake_anthropic: FakeAnthropic
+    gateway_factory: Factory, fake_anthropic: FakeAnthropic, second: FakeAnthropic
 ) -> None:
-    second = FakeAnthropic().start()
-    try:
-        gw = gateway_factory(**two_backends(fake_anthropic, second))
-        fake_anthropic.script(Behaviour.status(400))
-        r = httpx.post(gw.url + "/v1/messages", json=BODY)
-        assert r.status_code == 400 and second.requests == []
-    finally:
-        second.stop()
+    gw = gateway_factory(**two_backends(fake_anthropic, second))
+    fake_anthropic.script(Behaviour.status(400))
+    r = httpx.post(gw.url + "/v1/messages", json=BODY)
+    assert r.status_code == 400 and second.requests == []
 
 
 def test_candidates_skip_cooling_but_never_leave_none(tmp_path: Path) -> None:
@@ -183,19 +175,15 @@ def test_upstream_error_is_translated_across_dialects(
 
 
 def test_a_fallback_that_cannot_take_the_request_is_skipped(
-    gateway_factory: Factory, fake_anthropic: FakeAnthropic
+    gateway_factory: Factory, fake_anthropic: FakeAnthropic, second: FakeAnthropic
 ) -> None:
-    second = FakeAnthropic().start()
-    try:
-        gw = gateway_factory(
-            backends=[fake_anthropic.backend("primary"), second.backend("second", models=["x-*"])],
-            fallbacks={SONNET: ("second:claude-sonnet-4-5", "second:claude-opus-4-6")},
-        )
-        fake_anthropic.script(Behaviour.status(500))
-        adaptive = {**BODY, "max_tokens": 2000, "thinking": {"type": "adaptive"}}
-        r = httpx.post(gw.url + "/v1/messages", json=adaptive)
-        # claude-sonnet-4-5 rejects adaptive thinking (its template says so): skipped, not a 400
-        assert r.status_code == 200 and r.headers["x-driftgate-backend"] == "second"
-        assert [q.json["model"] for q in second.requests] == ["claude-opus-4-6"]
-    finally:
-        second.stop()
+    gw = gateway_factory(
+        backends=[fake_anthropic.backend("primary"), second.backend("second", models=["x-*"])],
+        fallbacks={SONNET: ("second:claude-sonnet-4-5", "second:claude-opus-4-6")},
+    )
+    fake_anthropic.script(Behaviour.status(500))
+    adaptive = {**BODY, "max_tokens": 2000, "thinking": {"type": "adaptive"}}
+    r = httpx.post(gw.url + "/v1/messages", json=adaptive)
+    # claude-sonnet-4-5 rejects adaptive thinking (its template says so): skipped, not a 400
+    assert r.status_code == 200 and r.headers["x-driftgate-backend"] == "second"
+    assert [q.json["model"] for q in second.requests] == ["claude-opus-4-6"]
