@@ -4,7 +4,7 @@ No routing, no translation, no accounting: read the body, forward path, query an
 relay the answer (chunk by chunk when it is an event stream). `--client httpx` swaps the
 upstream client for httpx's own pool, `--client httpx-aiohttp` for httpx over aiohttp's
 transport (the httpx-aiohttp package), `--client driftgate` for driftgate's own upstream
-client (proxy/upstream_client.py), so the clients can be compared on the same box.
+client (proxy/upstream/client.py), so the clients can be compared on the same box.
 
     python bench/minimal_passthrough.py --upstream http://127.0.0.1:9000 --port 0
 """
@@ -65,7 +65,7 @@ def aiohttp_handler(upstream: str, session_box: dict[str, aiohttp.ClientSession]
 
 def driftgate_handler(upstream: str, box: dict[str, Any]) -> Handler:
     """A handler forwarding POSTs with driftgate's pooled client (other methods: a local 200)."""
-    from proxy.upstream_client import Timeouts
+    from driftgate.proxy.upstream.client import Timeouts
 
     bounds = Timeouts(connect=10.0, total=60.0, read=None)
 
@@ -127,7 +127,7 @@ async def serve(host: str, port: int, upstream: str, client: str) -> None:
     """Serve until SIGTERM/SIGINT."""
     box: dict[str, Any] = {}
     if client == "driftgate":
-        from proxy.upstream_client import UpstreamClient
+        from driftgate.proxy.upstream.client import UpstreamClient
 
         box["lean"] = UpstreamClient()
         handler = driftgate_handler(upstream, box)

@@ -79,7 +79,7 @@ models = ["gpt-*"]
 
 
 def driftgate_command(ctx: Launch) -> Command:
-    """`python -m proxy.cli --config <toml> proxy --port <p>` with a scratch DRIFTGATE_HOME."""
+    """`python -m driftgate.proxy.cli --config <toml> proxy --port <p>` with a scratch DRIFTGATE_HOME."""
     home = ctx.workdir / "driftgate-home"
     home.mkdir(parents=True, exist_ok=True)
     config = ctx.workdir / "driftgate.toml"
@@ -88,7 +88,7 @@ def driftgate_command(ctx: Launch) -> Command:
     argv = [
         sys.executable,
         "-m",
-        "proxy.cli",
+        "driftgate.proxy.cli",
         "--config",
         str(config),
         "proxy",

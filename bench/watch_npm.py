@@ -35,6 +35,13 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from driftgate.watchers.extractors import extractors  # noqa: E402
+from driftgate.watchers.npm.command import run_watch_npm  # noqa: E402
+from driftgate.watchers.npm.registry import NpmRegistry  # noqa: E402
+from driftgate.watchers.npm.settings import WatchFlags  # noqa: E402
+from driftgate.watchers.npm.watch import NpmWatcher, WatchedPackage, WatchSettings  # noqa: E402
+from driftgate.watchers.state import WatchState  # noqa: E402
+from driftgate.watchers.template_sources import DirectoryTemplates  # noqa: E402
 from tests.fakes import npm_fixtures as npm  # noqa: E402
 from tests.fakes.github_api import FakeGitHub  # noqa: E402
 from tests.fakes.github_fixtures import bundled_template_files  # noqa: E402
@@ -48,13 +55,6 @@ from tests.fakes.sdk_packages import (  # noqa: E402
     openai_sdk_files,
     watch_config,
 )
-from watchers.extractors import extractors  # noqa: E402
-from watchers.npm.command import run_watch_npm  # noqa: E402
-from watchers.npm.registry import NpmRegistry  # noqa: E402
-from watchers.npm.settings import WatchFlags  # noqa: E402
-from watchers.npm.watch import NpmWatcher, WatchedPackage, WatchSettings  # noqa: E402
-from watchers.state import WatchState  # noqa: E402
-from watchers.template_sources import DirectoryTemplates  # noqa: E402
 
 UNCHANGED_WALL = 2.0
 UNCHANGED_BYTES = 50 * 1024

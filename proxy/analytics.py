@@ -13,8 +13,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from proxy.errors import ConfigError, Dialect
-from proxy.templates.loader import TemplateSet
+from driftgate.proxy.errors import ConfigError, Dialect
+from driftgate.proxy.templates.loader import TemplateSet
 
 DB_NAME = "usage.sqlite3"
 COUNT_TOKENS = "count_tokens"

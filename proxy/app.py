@@ -13,26 +13,26 @@ from collections.abc import Awaitable, Callable, Mapping
 import orjson
 from aiohttp import web
 
-from proxy.analytics import Recorder
-from proxy.auth import GatewayKey, backend_auth
-from proxy.config import Config
-from proxy.cooldown import Cooldowns
-from proxy.count_tokens import ESTIMATE_HEADER, estimate_tokens
-from proxy.errors import (
+from driftgate.proxy.analytics import Recorder
+from driftgate.proxy.auth import GatewayKey, backend_auth
+from driftgate.proxy.config import Config
+from driftgate.proxy.cooldown import Cooldowns
+from driftgate.proxy.count_tokens import ESTIMATE_HEADER, estimate_tokens
+from driftgate.proxy.errors import (
     Dialect,
     GatewayError,
     InvalidRequest,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from proxy.flow import Flow
-from proxy.forward import Answer, Forwarder
-from proxy.health import health, missing_keys
-from proxy.intake import JSON_CT, error_response, intake
-from proxy.models_list import anthropic_models, openai_models, wants_anthropic_shape
-from proxy.recording import CLIENT_GONE, RecordKeeper, open_recorder
-from proxy.redact import Redactor
-from proxy.relay import (
+from driftgate.proxy.flow import Flow
+from driftgate.proxy.forward import Answer, Forwarder
+from driftgate.proxy.health import health, missing_keys
+from driftgate.proxy.intake import JSON_CT, error_response, intake
+from driftgate.proxy.models_list import anthropic_models, openai_models, wants_anthropic_shape
+from driftgate.proxy.recording import CLIENT_GONE, RecordKeeper, open_recorder
+from driftgate.proxy.redact import Redactor
+from driftgate.proxy.relay import (
     SSE_HEADERS,
     StreamResult,
     passed_headers,
@@ -40,13 +40,13 @@ from proxy.relay import (
     retry_headers,
     whole_body,
 )
-from proxy.routing import Route, Router
-from proxy.sse_tap import stream_tap
-from proxy.templates.loader import TemplateSet
-from proxy.templates.store import TemplateStore
-from proxy.translate import stream_translator
-from proxy.upstream import make_client
-from proxy.upstream_client import UpstreamClient
+from driftgate.proxy.routing import Route, Router
+from driftgate.proxy.sse_tap import stream_tap
+from driftgate.proxy.templates.loader import TemplateSet
+from driftgate.proxy.templates.store import TemplateStore
+from driftgate.proxy.translate import stream_translator
+from driftgate.proxy.upstream import make_client
+from driftgate.proxy.upstream.client import UpstreamClient
 
 log = logging.getLogger("driftgate.app")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

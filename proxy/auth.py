@@ -7,11 +7,11 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from proxy.config import BackendConfig, Config
-from proxy.errors import ConfigError, Dialect, Unauthorized
-from proxy.templates.loader import TemplateSet
-from proxy.upstream import USER_AGENT, stream_timeout, whole_timeout
-from proxy.upstream_client import Timeouts
+from driftgate.proxy.config import BackendConfig, Config
+from driftgate.proxy.errors import ConfigError, Dialect, Unauthorized
+from driftgate.proxy.templates.loader import TemplateSet
+from driftgate.proxy.upstream import USER_AGENT, stream_timeout, whole_timeout
+from driftgate.proxy.upstream.client import Timeouts
 
 ANTHROPIC_PREFIX = "anthropic-"
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import tomli_w
 
-from proxy.errors import ConfigError
+from driftgate.proxy.errors import ConfigError
 
 BackendKind = Literal["anthropic", "openai"]
 BACKEND_KINDS: tuple[str, ...] = ("anthropic", "openai")

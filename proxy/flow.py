@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.errors import Dialect
-from proxy.routing import Route
+from driftgate.proxy.errors import Dialect
+from driftgate.proxy.routing import Route
 
 
 @dataclass(slots=True)

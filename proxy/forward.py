@@ -8,15 +8,30 @@ from dataclasses import dataclass
 
 import orjson
 
-from proxy.auth import BackendAuth, GatewayKey, anthropic_version, upstream_headers
-from proxy.cooldown import Cooldowns, parse_retry_after
-from proxy.errors import GatewayError, InvalidRequest, UpstreamTimeout, UpstreamUnavailable
-from proxy.flow import Flow
-from proxy.normalise import REASONING_FROM_ANTHROPIC, filter_betas, normalise, without_reasoning
-from proxy.routing import Route
-from proxy.templates.loader import TemplateSet
-from proxy.translate import translate_request
-from proxy.upstream_client import Timeouts, UpstreamClient, UpstreamError, UpstreamResponse
+from driftgate.proxy.auth import BackendAuth, GatewayKey, anthropic_version, upstream_headers
+from driftgate.proxy.cooldown import Cooldowns, parse_retry_after
+from driftgate.proxy.errors import (
+    GatewayError,
+    InvalidRequest,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from driftgate.proxy.flow import Flow
+from driftgate.proxy.normalise import (
+    REASONING_FROM_ANTHROPIC,
+    filter_betas,
+    normalise,
+    without_reasoning,
+)
+from driftgate.proxy.routing import Route
+from driftgate.proxy.templates.loader import TemplateSet
+from driftgate.proxy.translate import translate_request
+from driftgate.proxy.upstream.client import (
+    Timeouts,
+    UpstreamClient,
+    UpstreamError,
+    UpstreamResponse,
+)
 
 SHORT_RETRY_AFTER = 2.0  # seconds: on the last route, worth waiting once rather than failing
 ENDPOINT_FOR_DIALECT = {"anthropic": "messages", "openai": "chat"}

@@ -6,10 +6,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from proxy import __version__
-from proxy.config import Config
-from proxy.cooldown import Cooldowns
-from proxy.templates.loader import TemplateSet
+from driftgate.proxy import __version__
+from driftgate.proxy.config import Config
+from driftgate.proxy.cooldown import Cooldowns
+from driftgate.proxy.templates.loader import TemplateSet
 
 log = logging.getLogger("driftgate.app")
 HOW_TO_ADD = (

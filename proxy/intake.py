@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from proxy.errors import BodyTooLarge, Dialect, GatewayError, InvalidRequest, error_body
-from proxy.flow import Flow
+from driftgate.proxy.errors import BodyTooLarge, Dialect, GatewayError, InvalidRequest, error_body
+from driftgate.proxy.flow import Flow
 
 JSON_CT = "application/json"
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from proxy.errors import Dialect, InvalidRequest
-from proxy.routing import Route
-from proxy.templates.loader import TemplateSet
+from driftgate.proxy.errors import Dialect, InvalidRequest
+from driftgate.proxy.routing import Route
+from driftgate.proxy.templates.loader import TemplateSet
 
 CLAMPED = "x-driftgate-max-tokens-clamped"
 CONVERTED = "x-driftgate-converted"

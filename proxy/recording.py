@@ -13,14 +13,14 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from proxy.analytics import Prices, Recorder, Row, priced, prices, usage_db_path
-from proxy.errors import Dialect
-from proxy.flow import Flow
-from proxy.relay import StreamResult
-from proxy.routing import Route
-from proxy.sse import Usage
-from proxy.templates.loader import TemplateSet
-from proxy.translate import usage_from_response
+from driftgate.proxy.analytics import Prices, Recorder, Row, priced, prices, usage_db_path
+from driftgate.proxy.errors import Dialect
+from driftgate.proxy.flow import Flow
+from driftgate.proxy.relay import StreamResult
+from driftgate.proxy.routing import Route
+from driftgate.proxy.sse import Usage
+from driftgate.proxy.templates.loader import TemplateSet
+from driftgate.proxy.translate import usage_from_response
 
 log = logging.getLogger("driftgate.requests")
 _MISSING: Any = object()

@@ -12,11 +12,11 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from proxy.errors import Dialect
-from proxy.flow import Flow
-from proxy.forward import Answer
-from proxy.translate import translate_error, translate_response
-from proxy.upstream_client import UpstreamError, UpstreamResponse, UpstreamTruncated
+from driftgate.proxy.errors import Dialect
+from driftgate.proxy.flow import Flow
+from driftgate.proxy.forward import Answer
+from driftgate.proxy.translate import translate_error, translate_response
+from driftgate.proxy.upstream.client import UpstreamError, UpstreamResponse, UpstreamTruncated
 
 log = logging.getLogger("driftgate.relay")
 

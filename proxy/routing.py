@@ -7,9 +7,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from proxy.config import BackendConfig, Config
-from proxy.errors import ConfigError, Unroutable
-from proxy.templates.loader import TemplateSet
+from driftgate.proxy.config import BackendConfig, Config
+from driftgate.proxy.errors import ConfigError, Unroutable
+from driftgate.proxy.templates.loader import TemplateSet
 
 _CACHE_LIMIT = 4096  # model names come from clients: bound the memo so junk names cannot grow it
 _GLOB_CHARS = frozenset("*?[")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from proxy.auth import is_loopback
-from proxy.config import BackendConfig, Config
-from proxy.errors import ConfigError
+from driftgate.proxy.auth import is_loopback
+from driftgate.proxy.config import BackendConfig, Config
+from driftgate.proxy.errors import ConfigError
 
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 

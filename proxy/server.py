@@ -13,13 +13,13 @@ from typing import Any
 
 from aiohttp import web
 
-from proxy import __version__
-from proxy.app import GATEWAY_KEY, create_app
-from proxy.auth import check_bind
-from proxy.config import Config
-from proxy.errors import ConfigError
-from proxy.redact import RedactingFilter
-from proxy.self_loop import check_self_loop
+from driftgate.proxy import __version__
+from driftgate.proxy.app import GATEWAY_KEY, create_app
+from driftgate.proxy.auth import check_bind
+from driftgate.proxy.config import Config
+from driftgate.proxy.errors import ConfigError
+from driftgate.proxy.redact import RedactingFilter
+from driftgate.proxy.self_loop import check_self_loop
 
 log = logging.getLogger("driftgate.server")
 

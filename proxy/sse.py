@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from proxy.errors import Dialect, anthropic_error_body, openai_error_body
+from driftgate.proxy.errors import Dialect, anthropic_error_body, openai_error_body
 
 DONE = "[DONE]"
 _DONE_BYTES = b"data: [DONE]\n\n"

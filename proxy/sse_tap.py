@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from proxy.errors import Dialect
-from proxy.sse import Usage, error_end, openai_usage
+from driftgate.proxy.errors import Dialect
+from driftgate.proxy.sse import Usage, error_end, openai_usage
 
 
 def _take_anthropic(usage: Usage, raw: Any) -> None:

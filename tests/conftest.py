@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from proxy.config import BackendConfig, Config
+from driftgate.proxy.config import BackendConfig, Config
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
 
@@ -42,13 +42,13 @@ def _backend(item: Any) -> BackendConfig:
 
 @pytest.fixture
 def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    """Start `proxy.server.GatewayServer`s on free ports; each is stopped after the test.
+    """Start `driftgate.proxy.server.GatewayServer`s on free ports; each is stopped after the test.
 
     `gateway_factory(backends=[fake_anthropic.backend(models=["claude-*"]), fake_openai], api_key=...)`:
     backends are BackendConfigs or fakes (their default backend); keywords override Config fields;
     `app_kwargs` go to `create_app` (store, recorder, clock, env; env defaults to {}: hermetic).
     """
-    from proxy.server import GatewayServer
+    from driftgate.proxy.server import GatewayServer
 
     started: list[Any] = []
 

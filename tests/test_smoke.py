@@ -1,7 +1,7 @@
 """The package installs, the CLI answers, the bundled templates validate."""
 
-from proxy.cli import main
-from proxy.templates import load_bundled
+from driftgate.proxy.cli import main
+from driftgate.proxy.templates import load_bundled
 
 
 def test_bundled_templates_load_and_hash() -> None:

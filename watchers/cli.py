@@ -223,8 +223,8 @@ def register_watch(sub: Any) -> None:
 
 
 def _run_watch_npm(args: argparse.Namespace) -> int:
-    from watchers.npm.command import run_watch_npm
-    from watchers.npm.settings import WatchFlags
+    from driftgate.watchers.npm.command import run_watch_npm
+    from driftgate.watchers.npm.settings import WatchFlags
 
     flags = WatchFlags(
         packages=tuple(args.package),
@@ -287,12 +287,12 @@ def register_template(sub: Any) -> None:
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    from watchers.template_command import validate_paths
+    from driftgate.watchers.template_command import validate_paths
 
     return validate_paths([Path(p) for p in args.paths])
 
 
 def _run_diff(args: argparse.Namespace) -> int:
-    from watchers.template_command import diff_files
+    from driftgate.watchers.template_command import diff_files
 
     return diff_files(Path(args.old), Path(args.new), max_chars=args.max_chars)

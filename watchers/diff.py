@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from proxy.templates import canonical_json, content_hash
+from driftgate.proxy.templates import canonical_json, content_hash
 
 ChangeKind = Literal["added", "removed", "changed"]
 Severity = Literal["none", "trivial", "additive", "breaking"]

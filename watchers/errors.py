@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.errors import DriftgateError
+from driftgate.proxy.errors import DriftgateError
 
 
 class WatchError(DriftgateError):

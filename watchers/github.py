@@ -14,7 +14,7 @@ from github import Auth, GithubRetry
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from watchers.errors import PublishError, RateLimited
+from driftgate.watchers.errors import PublishError, RateLimited
 
 DEFAULT_API_URL = "https://api.github.com"
 USER_AGENT = "driftgate-bot"

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import git
 
-from watchers.errors import PublishError
+from driftgate.watchers.errors import PublishError
 
 BOT_NAME = "driftgate-bot"
 BOT_EMAIL = "driftgate-bot@users.noreply.github.com"

@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.templates import canonical_json
-from watchers.diff import Drift, fingerprint, render_markdown
-from watchers.npm.registry_url import display_url
-from watchers.publish import PullRequestPlan
-from watchers.state import TrivialRelease
+from driftgate.proxy.templates import canonical_json
+from driftgate.watchers.diff import Drift, fingerprint, render_markdown
+from driftgate.watchers.npm.registry_url import display_url
+from driftgate.watchers.publish import PullRequestPlan
+from driftgate.watchers.state import TrivialRelease
 
 RUNBOOK_PATH = "runbooks/npm-drift.md"
 BASE_LABELS = ("drift", "drift:npm")

@@ -15,11 +15,11 @@ import github
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
-from watchers import secrets
-from watchers.errors import PublishError, RateLimited
-from watchers.github import api_errors
-from watchers.gitrepo import Checkout
-from watchers.pr_body import fingerprint_marker, fingerprint_of, truncate_body
+from driftgate.watchers import secrets
+from driftgate.watchers.errors import PublishError, RateLimited
+from driftgate.watchers.github import api_errors
+from driftgate.watchers.gitrepo import Checkout
+from driftgate.watchers.pr_body import fingerprint_marker, fingerprint_of, truncate_body
 
 LABEL_COLORS = {"drift": "5319e7", "drift:npm": "0e8a16", "breaking": "b60205"}
 LABEL_DESCRIPTIONS = {

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.templates import validate_template
-from watchers.extractors import Extracted
+from driftgate.proxy.templates import validate_template
+from driftgate.watchers.extractors import Extracted
 
 
 @dataclass(frozen=True)

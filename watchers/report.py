@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from watchers.state import TrivialRelease
+from driftgate.watchers.state import TrivialRelease
 
 Status = Literal[
     "up-to-date",  # the dist-tag points at the template's version

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from watchers.errors import SecretFound
+from driftgate.watchers.errors import SecretFound
 
 # Compiled once at import. Boundaries keep model ids ("claude-...") and base64 integrity strings
 # ("sha512-...", which never contain '-' or '_') from matching.

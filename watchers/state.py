@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from watchers.atomic_file import write_atomically
-from watchers.errors import StateError
+from driftgate.watchers.atomic_file import write_atomically
+from driftgate.watchers.errors import StateError
 
 STATE_VERSION = 1
 

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from proxy.errors import TemplateError
-from proxy.templates import BUNDLED_DIR, load_template_file, validate_template
-from proxy.templates.loader import template_files
-from watchers.diff import diff_templates, render_markdown
+from driftgate.proxy.errors import TemplateError
+from driftgate.proxy.templates import BUNDLED_DIR, load_template_file, validate_template
+from driftgate.proxy.templates.loader import template_files
+from driftgate.watchers.diff import diff_templates, render_markdown
 
 UNLIMITED = 10**12
 

@@ -10,9 +10,9 @@ from typing import Any, Protocol
 
 import git
 
-from proxy.errors import TemplateError
-from proxy.templates import BUNDLED_DIR
-from watchers.gitrepo import Checkout
+from driftgate.proxy.errors import TemplateError
+from driftgate.proxy.templates import BUNDLED_DIR
+from driftgate.watchers.gitrepo import Checkout
 
 TEMPLATES_PATH = "proxy/templates"
 

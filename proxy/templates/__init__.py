@@ -1,6 +1,6 @@
 """Approved templates: JSON documents, checked against their JSON Schemas, content-hashed."""
 
-from proxy.templates.loader import (
+from driftgate.proxy.templates.loader import (
     BUNDLED_DIR,
     Template,
     TemplateSet,

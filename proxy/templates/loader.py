@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
-from proxy.errors import TemplateError
+from driftgate.proxy.errors import TemplateError
 
 BUNDLED_DIR = Path(__file__).resolve().parent
 SCHEMA_FILES = {"upstream": "upstream.schema.json", "client": "client.schema.json"}

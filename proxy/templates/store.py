@@ -6,8 +6,8 @@ import asyncio
 import logging
 from pathlib import Path
 
-from proxy.errors import TemplateError
-from proxy.templates.loader import (
+from driftgate.proxy.errors import TemplateError
+from driftgate.proxy.templates.loader import (
     Template,
     TemplateSet,
     load_bundled,

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.errors import Dialect, InvalidRequest
-from proxy.sse import Usage
-from proxy.sse_tap import StreamTap, stream_tap
-from proxy.translate.adapters import adapter
-from proxy.translate.input_checks import unique
-from proxy.translate.stream import StreamTranslator, Translator
-from proxy.translate.upstream_error import translate_error
+from driftgate.proxy.errors import Dialect, InvalidRequest
+from driftgate.proxy.sse import Usage
+from driftgate.proxy.sse_tap import StreamTap, stream_tap
+from driftgate.proxy.translate.adapters import adapter
+from driftgate.proxy.translate.input_checks import unique
+from driftgate.proxy.translate.stream import StreamTranslator, Translator
+from driftgate.proxy.translate.upstream_error import translate_error
 
 __all__ = [
     "Dialect",

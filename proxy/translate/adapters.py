@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.errors import Dialect, InvalidRequest, anthropic_error_body, openai_error_body
-from proxy.sse import Usage, anthropic_usage, openai_usage
-from proxy.translate import (
+from driftgate.proxy.errors import Dialect, InvalidRequest, anthropic_error_body, openai_error_body
+from driftgate.proxy.sse import Usage, anthropic_usage, openai_usage
+from driftgate.proxy.translate import (
     anthropic_render,
     anthropic_request,
     anthropic_response,
@@ -16,10 +16,10 @@ from proxy.translate import (
     openai_request,
     openai_response,
 )
-from proxy.translate.anthropic_stream import AnthropicDecoder, AnthropicEncoder
-from proxy.translate.ir import ChatRequest, ChatResponse
-from proxy.translate.openai_stream import OpenAIDecoder, OpenAIEncoder
-from proxy.translate.stream_events import StreamDecoder, StreamEncoder
+from driftgate.proxy.translate.anthropic_stream import AnthropicDecoder, AnthropicEncoder
+from driftgate.proxy.translate.ir import ChatRequest, ChatResponse
+from driftgate.proxy.translate.openai_stream import OpenAIDecoder, OpenAIEncoder
+from driftgate.proxy.translate.stream_events import StreamDecoder, StreamEncoder
 
 
 @dataclass(frozen=True)

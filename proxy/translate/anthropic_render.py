@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from proxy.translate.input_checks import arguments_object
-from proxy.translate.ir import (
+from driftgate.proxy.translate.input_checks import arguments_object
+from driftgate.proxy.translate.ir import (
     ChatRequest,
     ImagePart,
     Message,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.errors import InvalidRequest
-from proxy.translate.input_checks import (
+from driftgate.proxy.errors import InvalidRequest
+from driftgate.proxy.translate.input_checks import (
     as_dict,
     as_list,
     as_str,
@@ -14,7 +14,7 @@ from proxy.translate.input_checks import (
     opt_number,
     unique,
 )
-from proxy.translate.ir import (
+from driftgate.proxy.translate.ir import (
     ChatRequest,
     ImagePart,
     Message,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from proxy.sse import Usage, anthropic_usage
-from proxy.translate.input_checks import arguments_object, dumps, list_at
-from proxy.translate.ir import (
+from driftgate.proxy.sse import Usage, anthropic_usage
+from driftgate.proxy.translate.input_checks import arguments_object, dumps, list_at
+from driftgate.proxy.translate.ir import (
     ChatResponse,
     Part,
     StopReason,

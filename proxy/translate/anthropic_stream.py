@@ -6,16 +6,16 @@ from typing import Any
 
 import orjson
 
-from proxy.errors import ANTHROPIC_TYPE_BY_STATUS, type_for_status
-from proxy.sse import SSEEvent, Usage, anthropic_usage, encode_event, error_end
-from proxy.translate.anthropic_response import (
+from driftgate.proxy.errors import ANTHROPIC_TYPE_BY_STATUS, type_for_status
+from driftgate.proxy.sse import SSEEvent, Usage, anthropic_usage, encode_event, error_end
+from driftgate.proxy.translate.anthropic_response import (
     STOP_FROM_ANTHROPIC,
     STOP_TO_ANTHROPIC,
     new_message_id,
     usage_json,
 )
-from proxy.translate.input_checks import decode_json, obj_at
-from proxy.translate.ir import (
+from driftgate.proxy.translate.input_checks import decode_json, obj_at
+from driftgate.proxy.translate.ir import (
     ArgumentsDelta,
     BlockStart,
     BlockStop,
@@ -27,7 +27,7 @@ from proxy.translate.ir import (
     TextDelta,
     ThinkingDelta,
 )
-from proxy.translate.stream_events import MalformedStream
+from driftgate.proxy.translate.stream_events import MalformedStream
 
 _STATUS_BY_TYPE = {t: s for s, t in ANTHROPIC_TYPE_BY_STATUS.items()}
 

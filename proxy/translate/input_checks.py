@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from proxy.errors import InvalidRequest
+from driftgate.proxy.errors import InvalidRequest
 
 
 def as_list(value: Any, where: str) -> list[Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from proxy.sse import Usage
+from driftgate.proxy.sse import Usage
 
 Role = Literal["user", "assistant"]
 # Neutral stop reasons; each adapter maps its own vocabulary onto these.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.translate.ir import (
+from driftgate.proxy.translate.ir import (
     ChatRequest,
     Effort,
     ImagePart,

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.errors import InvalidRequest
-from proxy.translate.input_checks import as_dict, as_list, as_str, opt_int, opt_number, unique
-from proxy.translate.ir import (
+from driftgate.proxy.errors import InvalidRequest
+from driftgate.proxy.translate.input_checks import (
+    as_dict,
+    as_list,
+    as_str,
+    opt_int,
+    opt_number,
+    unique,
+)
+from driftgate.proxy.translate.ir import (
     ChatRequest,
     Effort,
     ImagePart,

@@ -6,9 +6,16 @@ import time
 import uuid
 from typing import Any
 
-from proxy.sse import Usage, openai_usage
-from proxy.translate.input_checks import list_at, obj_at
-from proxy.translate.ir import ChatResponse, Part, StopReason, TextPart, ThinkingPart, ToolCallPart
+from driftgate.proxy.sse import Usage, openai_usage
+from driftgate.proxy.translate.input_checks import list_at, obj_at
+from driftgate.proxy.translate.ir import (
+    ChatResponse,
+    Part,
+    StopReason,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+)
 
 STOP_FROM_OPENAI: dict[str, StopReason] = {
     "stop": "stop",

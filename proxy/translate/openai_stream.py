@@ -8,10 +8,10 @@ from typing import Any, Literal
 
 import orjson
 
-from proxy.errors import OPENAI_TYPE_BY_STATUS, type_for_status
-from proxy.sse import DONE, SSEEvent, Usage, encode_event, error_end, openai_usage
-from proxy.translate.input_checks import decode_json, obj_at
-from proxy.translate.ir import (
+from driftgate.proxy.errors import OPENAI_TYPE_BY_STATUS, type_for_status
+from driftgate.proxy.sse import DONE, SSEEvent, Usage, encode_event, error_end, openai_usage
+from driftgate.proxy.translate.input_checks import decode_json, obj_at
+from driftgate.proxy.translate.ir import (
     ArgumentsDelta,
     BlockStart,
     BlockStop,
@@ -24,13 +24,13 @@ from proxy.translate.ir import (
     TextDelta,
     ThinkingDelta,
 )
-from proxy.translate.openai_response import (
+from driftgate.proxy.translate.openai_response import (
     STOP_FROM_OPENAI,
     STOP_TO_OPENAI,
     new_completion_id,
     usage_json,
 )
-from proxy.translate.stream_events import MalformedStream
+from driftgate.proxy.translate.stream_events import MalformedStream
 
 _STATUS_BY_TYPE = {t: s for s, t in OPENAI_TYPE_BY_STATUS.items() if s in (429, 500)}
 _DONE_EVENT = b"data: [DONE]\n\n"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from proxy.errors import Dialect
-from proxy.sse import SSEEvent, SSEParser, Usage, error_end
-from proxy.translate.ir import StreamDone, StreamEnd, StreamError, StreamStart
-from proxy.translate.stream_events import MalformedStream, StreamDecoder, StreamEncoder
+from driftgate.proxy.errors import Dialect
+from driftgate.proxy.sse import SSEEvent, SSEParser, Usage, error_end
+from driftgate.proxy.translate.ir import StreamDone, StreamEnd, StreamError, StreamStart
+from driftgate.proxy.translate.stream_events import MalformedStream, StreamDecoder, StreamEncoder
 
 
 class StreamTranslator(Protocol):

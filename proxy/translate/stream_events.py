@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from proxy.errors import GatewayError
-from proxy.sse import SSEEvent
-from proxy.translate.ir import StreamEvent
+from driftgate.proxy.errors import GatewayError
+from driftgate.proxy.sse import SSEEvent
+from driftgate.proxy.translate.ir import StreamEvent
 
 
 class MalformedStream(GatewayError):

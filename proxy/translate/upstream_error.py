@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from proxy.errors import Dialect, type_for_status
-from proxy.translate.adapters import adapter
-from proxy.translate.input_checks import decode_json
+from driftgate.proxy.errors import Dialect, type_for_status
+from driftgate.proxy.translate.adapters import adapter
+from driftgate.proxy.translate.input_checks import decode_json
 
 MAX_MESSAGE = 2000
 # Key-shaped strings an upstream might echo back; shown as their first few characters only.

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from aiohttp import web
 
-from proxy.config import BackendConfig, Config
-from proxy.server import GatewayServer
+from driftgate.proxy.config import BackendConfig, Config
+from driftgate.proxy.server import GatewayServer
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.scripted import Behaviour
@@ -284,7 +284,7 @@ def _recorded_rows(tmp_path: Path, backend: BackendConfig, act: Callable[[str], 
     """Run `act(gateway_url)` against a gateway with its own usage database; its rows after stop."""
     import sqlite3
 
-    from proxy.analytics import Recorder
+    from driftgate.proxy.analytics import Recorder
 
     db = tmp_path / "usage.sqlite3"
     recorder = Recorder(db)

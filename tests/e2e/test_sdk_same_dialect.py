@@ -9,9 +9,9 @@ import anthropic
 import openai
 import pytest
 
-from proxy.analytics import Recorder
-from proxy.config import Config
-from proxy.server import GatewayServer
+from driftgate.proxy.analytics import Recorder
+from driftgate.proxy.config import Config
+from driftgate.proxy.server import GatewayServer
 from tests.fakes import Behaviour
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI

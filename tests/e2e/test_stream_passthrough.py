@@ -19,7 +19,7 @@ import openai
 import pytest
 from aiohttp import web
 
-from proxy.config import BackendConfig
+from driftgate.proxy.config import BackendConfig
 from tests.fakes.server_thread import ServerThread
 
 GIVE_UP = 20.0  # seconds the upstream waits for the client before it sends the rest anyway

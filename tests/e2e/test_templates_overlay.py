@@ -11,8 +11,8 @@ from typing import Any
 import anthropic
 import httpx
 
-from proxy.templates import canonical_json, load_bundled
-from proxy.templates.store import TemplateStore
+from driftgate.proxy.templates import canonical_json, load_bundled
+from driftgate.proxy.templates.store import TemplateStore
 from tests.fakes.anthropic_upstream import FakeAnthropic
 
 BUNDLED = load_bundled()

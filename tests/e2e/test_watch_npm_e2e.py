@@ -12,11 +12,11 @@ from typing import Any
 import git
 import pytest
 
+from driftgate.watchers.npm.command import run_watch_npm
+from driftgate.watchers.npm.settings import WatchFlags
 from tests.fakes.github_api import FakeGitHub
 from tests.fakes.npm_fixtures import Verdaccio, package_tgz, unique_package
 from tests.fakes.sdk_packages import anthropic_sdk_files, anthropic_with, watch_config
-from watchers.npm.command import run_watch_npm
-from watchers.npm.settings import WatchFlags
 
 pytestmark = pytest.mark.verdaccio
 BRANCH = "driftgate/anthropic"

@@ -105,8 +105,8 @@ class FakeAnthropic(FakeUpstream):
         return anthropic_error(status, message)
 
     def backend(self, name: str = "anthropic", **kw: Any) -> Any:
-        """A proxy.config.BackendConfig pointing at this fake."""
-        from proxy.config import BackendConfig
+        """A driftgate.proxy.config.BackendConfig pointing at this fake."""
+        from driftgate.proxy.config import BackendConfig
 
         kw.setdefault("key", "sk-ant-fake-test-key")
         if "models" in kw:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.templates import BUNDLED_DIR
+from driftgate.proxy.templates import BUNDLED_DIR
 from tests.fakes.github_api import FakeGitHub
 from tests.fakes.github_git import seed_origin
 

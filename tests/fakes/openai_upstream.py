@@ -117,8 +117,8 @@ class FakeOpenAI(FakeUpstream):
         return self.url + "/v1"
 
     def backend(self, name: str = "openai", **kw: Any) -> Any:
-        """A proxy.config.BackendConfig pointing at this fake."""
-        from proxy.config import BackendConfig
+        """A driftgate.proxy.config.BackendConfig pointing at this fake."""
+        from driftgate.proxy.config import BackendConfig
 
         kw.setdefault("key", "sk-openai-fake-test-key")
         if "models" in kw:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from proxy.templates import BUNDLED_DIR
+from driftgate.proxy.templates import BUNDLED_DIR
 
 
 def bundled(template: str) -> dict[str, Any]:

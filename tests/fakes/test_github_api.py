@@ -11,9 +11,9 @@ import github
 import httpx
 import pytest
 
+from driftgate.watchers.github import build_github
 from tests.fakes.github_api import FakeGitHub
 from tests.fakes.github_openapi import ResponseShapeError, check_response, example
-from watchers.github import build_github
 
 ROOT = Path(__file__).resolve().parents[2]
 

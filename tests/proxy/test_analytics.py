@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.analytics import (
+from driftgate.proxy.analytics import (
     MIGRATIONS,
     Recorder,
     UsageRecord,
@@ -19,10 +19,10 @@ from proxy.analytics import (
     open_db,
     usage_db_path,
 )
-from proxy.cli import main
-from proxy.cli_usage import format_table
-from proxy.errors import ConfigError
-from proxy.templates import load_bundled
+from driftgate.proxy.cli import main
+from driftgate.proxy.cli.usage import format_table
+from driftgate.proxy.errors import ConfigError
+from driftgate.proxy.templates import load_bundled
 
 BUNDLED = load_bundled()
 

@@ -16,10 +16,10 @@ import httpx
 import openai
 import pytest
 
-from proxy.cli import main
-from proxy.config import Config
-from proxy.errors import ConfigError
-from proxy.server import GatewayServer
+from driftgate.proxy.cli import main
+from driftgate.proxy.config import Config
+from driftgate.proxy.errors import ConfigError
+from driftgate.proxy.server import GatewayServer
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
 
@@ -126,7 +126,7 @@ def test_cli_starts_with_no_config_and_no_keys(tmp_path: Path) -> None:
     }
     env["DRIFTGATE_HOME"] = str(tmp_path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "proxy.cli", "proxy", "--port", "0"],
+        [sys.executable, "-m", "driftgate.proxy.cli", "proxy", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,

@@ -13,9 +13,9 @@ import openai
 import orjson
 import pytest
 
-from proxy.analytics import Recorder
-from proxy.config import Config
-from proxy.server import GatewayServer
+from driftgate.proxy.analytics import Recorder
+from driftgate.proxy.config import Config
+from driftgate.proxy.server import GatewayServer
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
 

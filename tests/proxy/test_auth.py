@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.auth import GatewayKey, backend_auth, check_bind, is_loopback, upstream_headers
-from proxy.config import BackendConfig, Config
-from proxy.errors import ConfigError, Unauthorized
+from driftgate.proxy.auth import GatewayKey, backend_auth, check_bind, is_loopback, upstream_headers
+from driftgate.proxy.config import BackendConfig, Config
+from driftgate.proxy.errors import ConfigError, Unauthorized
 
 ANT = BackendConfig(name="ant", kind="anthropic", base_url="http://a", key="sk-ant-backend-key")
 PASS = BackendConfig(name="pt", kind="anthropic", base_url="http://a", auth="passthrough")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.config import (
+from driftgate.proxy.config import (
     DEFAULT_BASE_URLS,
     DEFAULT_PORT,
     BackendConfig,
@@ -16,7 +16,7 @@ from proxy.config import (
     redact_secret,
     write_table,
 )
-from proxy.errors import ConfigError
+from driftgate.proxy.errors import ConfigError
 
 SECRET = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz"
 

@@ -7,7 +7,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from proxy.cooldown import Cooldowns, parse_retry_after
+from driftgate.proxy.cooldown import Cooldowns, parse_retry_after
 
 
 class FakeClock:

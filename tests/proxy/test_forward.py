@@ -10,11 +10,11 @@ import anthropic
 import httpx
 import pytest
 
-from proxy.auth import GatewayKey
-from proxy.config import BackendConfig
-from proxy.cooldown import Cooldowns
-from proxy.forward import Forwarder
-from proxy.routing import Route
+from driftgate.proxy.auth import GatewayKey
+from driftgate.proxy.config import BackendConfig
+from driftgate.proxy.cooldown import Cooldowns
+from driftgate.proxy.forward import Forwarder
+from driftgate.proxy.routing import Route
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.scripted import Behaviour

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.config import BackendConfig
-from proxy.errors import InvalidRequest
-from proxy.normalise import CLAMPED, CONVERTED, filter_betas, normalise
-from proxy.routing import Route
-from proxy.templates import Template, TemplateSet, content_hash, load_bundled
+from driftgate.proxy.config import BackendConfig
+from driftgate.proxy.errors import InvalidRequest
+from driftgate.proxy.normalise import CLAMPED, CONVERTED, filter_betas, normalise
+from driftgate.proxy.routing import Route
+from driftgate.proxy.templates import Template, TemplateSet, content_hash, load_bundled
 
 BUNDLED = load_bundled()
 ANTH = BackendConfig(name="anthropic", kind="anthropic", base_url="http://127.0.0.1:1")

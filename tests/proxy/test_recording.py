@@ -8,13 +8,13 @@ import threading
 import orjson
 import pytest
 
-from proxy.analytics import Recorder, UsageRecord
-from proxy.config import BackendConfig
-from proxy.flow import Flow
-from proxy.recording import RecordKeeper
-from proxy.routing import Route
-from proxy.sse import Usage
-from proxy.templates import load_bundled
+from driftgate.proxy.analytics import Recorder, UsageRecord
+from driftgate.proxy.config import BackendConfig
+from driftgate.proxy.flow import Flow
+from driftgate.proxy.recording import RecordKeeper
+from driftgate.proxy.routing import Route
+from driftgate.proxy.sse import Usage
+from driftgate.proxy.templates import load_bundled
 
 BUNDLED = load_bundled()
 ROUTE = Route(

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from proxy.redact import RedactingFilter, Redactor
+from driftgate.proxy.redact import RedactingFilter, Redactor
 
 SECRET = "gw-secret-value-123456"
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from proxy.config import BackendConfig, Config
-from proxy.errors import ConfigError, Unroutable
-from proxy.routing import Route, Router
-from proxy.templates import Template, TemplateSet, content_hash, load_bundled
+from driftgate.proxy.config import BackendConfig, Config
+from driftgate.proxy.errors import ConfigError, Unroutable
+from driftgate.proxy.routing import Route, Router
+from driftgate.proxy.templates import Template, TemplateSet, content_hash, load_bundled
 
 BUNDLED = load_bundled()
 

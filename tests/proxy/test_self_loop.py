@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from proxy.config import BackendConfig, Config, load_config
-from proxy.errors import ConfigError
-from proxy.self_loop import check_self_loop, looping_backends
-from proxy.server import GatewayServer
+from driftgate.proxy.config import BackendConfig, Config, load_config
+from driftgate.proxy.errors import ConfigError
+from driftgate.proxy.self_loop import check_self_loop, looping_backends
+from driftgate.proxy.server import GatewayServer
 
 
 def config(tmp_path: Path, url: str, host: str = "127.0.0.1", port: int = 3456) -> Config:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from proxy.config import BackendConfig, Config
-from proxy.errors import ConfigError
-from proxy.server import GatewayServer, check_listen, startup_line
+from driftgate.proxy.config import BackendConfig, Config
+from driftgate.proxy.errors import ConfigError
+from driftgate.proxy.server import GatewayServer, check_listen, startup_line
 
 
 @pytest.mark.parametrize("port", [-1, 65536, 99999])

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.sse import SSEEvent, SSEParser, encode_event
+from driftgate.proxy.sse import SSEEvent, SSEParser, encode_event
 from tests.proxy.translate.sse_samples import (
     anthropic_tool_stream,
     openai_tool_stream,

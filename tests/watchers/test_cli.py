@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.cli import main
-from proxy.templates import BUNDLED_DIR
+from driftgate.proxy.cli import main
+from driftgate.proxy.templates import BUNDLED_DIR
 from tests.fakes.npm_fixtures import Verdaccio, unique_package
 from tests.fakes.sdk_packages import anthropic_with, bundled, watch_config
 
@@ -211,7 +211,16 @@ def test_the_loop_runs_a_pass_and_stops_cleanly_on_ctrl_c_or_sigterm(
     }
     env.pop("GITHUB_TOKEN", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "proxy.cli", "watch", "npm", "--dry-run", "--interval", "60"],
+        [
+            sys.executable,
+            "-m",
+            "driftgate.proxy.cli",
+            "watch",
+            "npm",
+            "--dry-run",
+            "--interval",
+            "60",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -10,8 +10,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.templates import BUNDLED_DIR, canonical_json
-from watchers.diff import Change, diff_templates, fingerprint, render_markdown
+from driftgate.proxy.templates import BUNDLED_DIR, canonical_json
+from driftgate.watchers.diff import Change, diff_templates, fingerprint, render_markdown
 
 
 def load(name: str) -> dict[str, Any]:

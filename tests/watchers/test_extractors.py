@@ -10,12 +10,16 @@ from typing import Any
 
 import pytest
 
-from watchers.extractors import Extracted, Extractor, default_watched, extractors
-from watchers.extractors.anthropic_sdk import AnthropicSdkExtractor
-from watchers.extractors.claude_code import ClaudeCodeExtractor
-from watchers.extractors.openai_sdk import OpenAiSdkExtractor
-from watchers.extractors.ts_declarations import object_types, strip_comments, union_literals
-from watchers.npm.tarball import PackageFiles
+from driftgate.watchers.extractors import Extracted, Extractor, default_watched, extractors
+from driftgate.watchers.extractors.anthropic_sdk import AnthropicSdkExtractor
+from driftgate.watchers.extractors.claude_code import ClaudeCodeExtractor
+from driftgate.watchers.extractors.openai_sdk import OpenAiSdkExtractor
+from driftgate.watchers.extractors.ts_declarations import (
+    object_types,
+    strip_comments,
+    union_literals,
+)
+from driftgate.watchers.npm.tarball import PackageFiles
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "npm"
 
@@ -67,7 +71,7 @@ def test_a_third_party_extractor_needs_no_core_change(
     # A real installed distribution (a .dist-info on sys.path) declaring the entry point group.
     (tmp_path / "drift_plugin_demo.py").write_text(
         "from dataclasses import dataclass\n"
-        "from watchers.extractors import Extracted\n"
+        "from driftgate.watchers.extractors import Extracted\n"
         "@dataclass(frozen=True)\n"
         "class Demo:\n"
         "    name: str = 'demo'\n"

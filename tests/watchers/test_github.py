@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from watchers.github import actions_run_url, default_git_remote, server_url_for
+from driftgate.watchers.github import actions_run_url, default_git_remote, server_url_for
 
 
 def test_actions_run_url_needs_the_run_id_and_the_repository() -> None:

@@ -11,9 +11,9 @@ import git
 import pytest
 from aiohttp import web
 
+from driftgate.watchers.errors import PublishError
+from driftgate.watchers.gitrepo import BOT_EMAIL, BOT_NAME, Checkout
 from tests.fakes.server_thread import ServerThread
-from watchers.errors import PublishError
-from watchers.gitrepo import BOT_EMAIL, BOT_NAME, Checkout
 
 PATH = "proxy/templates/anthropic.json"
 

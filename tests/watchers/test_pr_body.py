@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watchers.pr_body import BODY_LIMIT, fingerprint_marker, fingerprint_of, truncate_body
+from driftgate.watchers.pr_body import BODY_LIMIT, fingerprint_marker, fingerprint_of, truncate_body
 
 FP = "sha256:" + "ab" * 32
 

@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from proxy.templates import BUNDLED_DIR, canonical_json, load_template_file
-from watchers.diff import diff_templates
-from watchers.npm.registry_url import display_url
-from watchers.prplan import (
+from driftgate.proxy.templates import BUNDLED_DIR, canonical_json, load_template_file
+from driftgate.watchers.diff import diff_templates
+from driftgate.watchers.npm.registry_url import display_url
+from driftgate.watchers.prplan import (
     RUNBOOK_PATH,
     RUNBOOK_SECTION,
     Provenance,
@@ -19,7 +19,7 @@ from watchers.prplan import (
     pr_title,
     runbook_url,
 )
-from watchers.state import TrivialRelease
+from driftgate.watchers.state import TrivialRelease
 
 
 def _anthropic() -> dict[str, Any]:

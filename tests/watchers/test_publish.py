@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from proxy.templates import BUNDLED_DIR, canonical_json
+from driftgate.proxy.templates import BUNDLED_DIR, canonical_json
+from driftgate.watchers.diff import diff_templates, render_markdown
+from driftgate.watchers.errors import PublishError, RateLimited, SecretFound
+from driftgate.watchers.github import build_github
+from driftgate.watchers.pr_body import fingerprint_of
+from driftgate.watchers.publish import Publisher, PublishResult, PullRequestPlan
 from tests.fakes.github_api import API_PREFIX, FakeGitHub
-from watchers.diff import diff_templates, render_markdown
-from watchers.errors import PublishError, RateLimited, SecretFound
-from watchers.github import build_github
-from watchers.pr_body import fingerprint_of
-from watchers.publish import Publisher, PublishResult, PullRequestPlan
 
 TEMPLATE_PATH = "proxy/templates/anthropic.json"
 

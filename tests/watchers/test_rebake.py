@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from proxy.errors import TemplateError
-from proxy.templates import BUNDLED_DIR, validate_template
-from watchers.extractors import Extracted
-from watchers.rebake import rebake
+from driftgate.proxy.errors import TemplateError
+from driftgate.proxy.templates import BUNDLED_DIR, validate_template
+from driftgate.watchers.extractors import Extracted
+from driftgate.watchers.rebake import rebake
 
 OBSERVED = "2026-11-24T20:00:00Z"
 INTEGRITY = "sha512-" + "A" * 86 + "=="

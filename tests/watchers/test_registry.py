@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from proxy.errors import ConfigError
+from driftgate.proxy.errors import ConfigError
+from driftgate.watchers.errors import RegistryError
+from driftgate.watchers.npm.registry import NpmRegistry
+from driftgate.watchers.npm.registry_url import DEFAULT_REGISTRY, resolve_registry_url
 from tests.fakes.npm_fixtures import Verdaccio, package_tgz, sri_sha512, unique_package
-from watchers.errors import RegistryError
-from watchers.npm.registry import NpmRegistry
-from watchers.npm.registry_url import DEFAULT_REGISTRY, resolve_registry_url
 
 # --- registry URL resolution -----------------------------------------------------------------
 

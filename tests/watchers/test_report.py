@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from watchers.report import PackageOutcome, PlannedPR, RunReport, render_text, report_json
+from driftgate.watchers.report import PackageOutcome, PlannedPR, RunReport, render_text, report_json
 
 
 def _pr(action: str) -> PlannedPR:

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from proxy.templates import BUNDLED_DIR
-from watchers.errors import SecretFound
-from watchers.secrets import gate, scan
+from driftgate.proxy.templates import BUNDLED_DIR
+from driftgate.watchers.errors import SecretFound
+from driftgate.watchers.secrets import gate, scan
 
 # Every credential-looking value is assembled at runtime: the repository holds none.
 SAMPLES = {

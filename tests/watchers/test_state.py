@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from watchers.errors import StateError
-from watchers.state import TrivialRelease, WatchState, state_path
+from driftgate.watchers.errors import StateError
+from driftgate.watchers.state import TrivialRelease, WatchState, state_path
 
 
 def _release(version: str, base: str = "1.0.0") -> TrivialRelease:

@@ -14,6 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from driftgate.watchers.errors import IntegrityError, UnsafeArchive
+from driftgate.watchers.npm.registry import NpmRegistry
+from driftgate.watchers.npm.tarball import (
+    DEFAULT_LIMITS,
+    TarballLimits,
+    read_package,
+    verify_integrity,
+)
 from tests.fakes.npm_fixtures import (
     Verdaccio,
     build_tgz,
@@ -22,9 +30,6 @@ from tests.fakes.npm_fixtures import (
     sri_sha512,
     unique_package,
 )
-from watchers.errors import IntegrityError, UnsafeArchive
-from watchers.npm.registry import NpmRegistry
-from watchers.npm.tarball import DEFAULT_LIMITS, TarballLimits, read_package, verify_integrity
 
 
 def _entry(name: str, kind: bytes, linkname: str = "") -> tuple[tarfile.TarInfo, None]:

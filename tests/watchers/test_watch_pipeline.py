@@ -12,7 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from proxy.templates import BUNDLED_DIR, validate_template
+from driftgate.proxy.templates import BUNDLED_DIR, validate_template
+from driftgate.watchers.extractors import extractors
+from driftgate.watchers.npm.registry import NpmRegistry
+from driftgate.watchers.npm.watch import NpmWatcher, WatchedPackage, WatchSettings
+from driftgate.watchers.publish import PublishResult, PullRequestPlan
+from driftgate.watchers.report import RunReport
+from driftgate.watchers.state import WatchState
+from driftgate.watchers.template_sources import DirectoryTemplates
 from tests.fakes.npm_fixtures import Verdaccio, package_tgz, unique_package
 from tests.fakes.sdk_packages import (
     CLAUDE_CODE_EXTRA,
@@ -20,13 +27,6 @@ from tests.fakes.sdk_packages import (
     anthropic_with,
     claude_code_files,
 )
-from watchers.extractors import extractors
-from watchers.npm.registry import NpmRegistry
-from watchers.npm.watch import NpmWatcher, WatchedPackage, WatchSettings
-from watchers.publish import PublishResult, PullRequestPlan
-from watchers.report import RunReport
-from watchers.state import WatchState
-from watchers.template_sources import DirectoryTemplates
 
 pytestmark = pytest.mark.verdaccio
 

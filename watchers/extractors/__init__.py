@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from importlib.metadata import entry_points
 
-from watchers.extractors.anthropic_sdk import AnthropicSdkExtractor
-from watchers.extractors.base import Extracted, Extractor
-from watchers.extractors.claude_code import ClaudeCodeExtractor
-from watchers.extractors.openai_sdk import OpenAiSdkExtractor
+from driftgate.watchers.extractors.anthropic_sdk import AnthropicSdkExtractor
+from driftgate.watchers.extractors.base import Extracted, Extractor
+from driftgate.watchers.extractors.claude_code import ClaudeCodeExtractor
+from driftgate.watchers.extractors.openai_sdk import OpenAiSdkExtractor
 
 ENTRY_POINT_GROUP = "driftgate.extractors"
 BUILTINS: tuple[Extractor, ...] = (

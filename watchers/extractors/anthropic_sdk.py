@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from watchers.extractors.base import Extracted, first_text, missing_file, read_union
-from watchers.npm.tarball import PackageFiles
+from driftgate.watchers.extractors.base import Extracted, first_text, missing_file, read_union
+from driftgate.watchers.npm.tarball import PackageFiles
 
 # Older SDKs kept these one directory up; the first path is where 1.x ships them.
 MESSAGES_PATHS = ("resources/messages/messages.d.ts", "resources/messages.d.ts")

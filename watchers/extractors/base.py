@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from watchers.extractors.ts_declarations import strip_comments, union_literals
-from watchers.npm.tarball import PackageFiles
+from driftgate.watchers.extractors.ts_declarations import strip_comments, union_literals
+from driftgate.watchers.npm.tarball import PackageFiles
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from watchers.extractors.base import Extracted, missing_file
-from watchers.extractors.ts_declarations import object_types, strip_comments, type_alias_body
-from watchers.npm.tarball import PackageFiles
+from driftgate.watchers.extractors.base import Extracted, missing_file
+from driftgate.watchers.extractors.ts_declarations import (
+    object_types,
+    strip_comments,
+    type_alias_body,
+)
+from driftgate.watchers.npm.tarball import PackageFiles
 
 TOOLS_PATH = "sdk-tools.d.ts"
 TOOLS_UNION = "ToolInputSchemas"

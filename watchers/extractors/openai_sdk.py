@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from watchers.extractors.base import Extracted, read_union
-from watchers.npm.tarball import PackageFiles
+from driftgate.watchers.extractors.base import Extracted, read_union
+from driftgate.watchers.npm.tarball import PackageFiles
 
 SHARED_PATHS = ("resources/shared.d.ts",)
 

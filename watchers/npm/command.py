@@ -14,10 +14,10 @@ from typing import TextIO
 
 import httpx
 
-from proxy.config import load_config
-from proxy.errors import ConfigError, DriftgateError
-from watchers.extractors import Extractor, default_watched, extractors
-from watchers.github import (
+from driftgate.proxy.config import load_config
+from driftgate.proxy.errors import ConfigError, DriftgateError
+from driftgate.watchers.extractors import Extractor, default_watched, extractors
+from driftgate.watchers.github import (
     MIN_WRITE_INTERVAL,
     actions_run_url,
     api_errors,
@@ -25,15 +25,15 @@ from watchers.github import (
     default_git_remote,
     server_url_for,
 )
-from watchers.npm.registry import NpmRegistry
-from watchers.npm.registry_url import resolve_registry_url
-from watchers.npm.settings import WatchConfig, WatchFlags, resolve
-from watchers.npm.watch import NpmWatcher, Publishing, WatchSettings
-from watchers.prplan import runbook_url
-from watchers.publish import Publisher
-from watchers.report import RunReport, render_text, report_json
-from watchers.state import WatchState, state_path
-from watchers.template_sources import DirectoryTemplates, RepoTemplates, TemplateSource
+from driftgate.watchers.npm.registry import NpmRegistry
+from driftgate.watchers.npm.registry_url import resolve_registry_url
+from driftgate.watchers.npm.settings import WatchConfig, WatchFlags, resolve
+from driftgate.watchers.npm.watch import NpmWatcher, Publishing, WatchSettings
+from driftgate.watchers.prplan import runbook_url
+from driftgate.watchers.publish import Publisher
+from driftgate.watchers.report import RunReport, render_text, report_json
+from driftgate.watchers.state import WatchState, state_path
+from driftgate.watchers.template_sources import DirectoryTemplates, RepoTemplates, TemplateSource
 
 REGISTRY_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 

@@ -13,14 +13,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from watchers.atomic_file import write_atomically
-from watchers.errors import RegistryError, UnsafeArchive
-from watchers.npm.registry_url import (
+from driftgate.watchers.atomic_file import write_atomically
+from driftgate.watchers.errors import RegistryError, UnsafeArchive
+from driftgate.watchers.npm.registry_url import (
     display_url,
     encode_name,
     redact_userinfo,
 )
-from watchers.npm.tarball import (
+from driftgate.watchers.npm.tarball import (
     DEFAULT_LIMITS,
     PackageFiles,
     TarballLimits,

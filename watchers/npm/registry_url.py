@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from proxy.errors import ConfigError
+from driftgate.proxy.errors import ConfigError
 
 DEFAULT_REGISTRY = "https://registry.npmjs.org/"
 _NAME = re.compile(r"^(?:@[A-Za-z0-9][\w.~-]*/)?[A-Za-z0-9][\w.~-]*$")

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast, get_args
 
-from proxy.errors import ConfigError
-from watchers.extractors import Extractor
-from watchers.github import DEFAULT_API_URL
-from watchers.npm.watch import AutoMerge, OnTrivial, WatchedPackage
-from watchers.publish import is_repo_name
+from driftgate.proxy.errors import ConfigError
+from driftgate.watchers.extractors import Extractor
+from driftgate.watchers.github import DEFAULT_API_URL
+from driftgate.watchers.npm.watch import AutoMerge, OnTrivial, WatchedPackage
+from driftgate.watchers.publish import is_repo_name
 
 DEFAULT_INTERVAL_MINUTES = 60.0
 ON_TRIVIAL: tuple[str, ...] = get_args(OnTrivial)

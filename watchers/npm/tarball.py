@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from watchers.errors import IntegrityError, UnsafeArchive
+from driftgate.watchers.errors import IntegrityError, UnsafeArchive
 
 MiB = 1024 * 1024
 

@@ -8,20 +8,20 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from proxy.errors import DriftgateError
-from watchers import secrets
-from watchers.diff import diff_templates
-from watchers.errors import RegistryError, WatchError
-from watchers.extractors import Extracted, Extractor
-from watchers.npm.registry import NpmRegistry
-from watchers.npm.registry_url import display_url
-from watchers.npm.tarball import PackageFiles
-from watchers.prplan import RUNBOOK_PATH, Provenance, build_plan
-from watchers.publish import PublishResult, PullRequestPlan
-from watchers.rebake import rebake
-from watchers.report import PackageOutcome, PlannedPR, RunReport
-from watchers.state import TrivialRelease, WatchState
-from watchers.template_sources import TemplateSource, template_facts
+from driftgate.proxy.errors import DriftgateError
+from driftgate.watchers import secrets
+from driftgate.watchers.diff import diff_templates
+from driftgate.watchers.errors import RegistryError, WatchError
+from driftgate.watchers.extractors import Extracted, Extractor
+from driftgate.watchers.npm.registry import NpmRegistry
+from driftgate.watchers.npm.registry_url import display_url
+from driftgate.watchers.npm.tarball import PackageFiles
+from driftgate.watchers.prplan import RUNBOOK_PATH, Provenance, build_plan
+from driftgate.watchers.publish import PublishResult, PullRequestPlan
+from driftgate.watchers.rebake import rebake
+from driftgate.watchers.report import PackageOutcome, PlannedPR, RunReport
+from driftgate.watchers.state import TrivialRelease, WatchState
+from driftgate.watchers.template_sources import TemplateSource, template_facts
 
 OnTrivial = Literal["record", "pr"]
 AutoMerge = Literal["off", "additive"]

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from proxy.templates import canonical_json, load_bundled
-from proxy.templates.store import TemplateStore
+from driftgate.proxy.templates import canonical_json, load_bundled
+from driftgate.proxy.templates.store import TemplateStore
 
 BUNDLED = load_bundled()
 

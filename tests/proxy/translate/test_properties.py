@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion
 
-from proxy.errors import Dialect, InvalidRequest
-from proxy.translate import stream_translator, translate_request, translate_response
+from driftgate.proxy.errors import Dialect, InvalidRequest
+from driftgate.proxy.translate import stream_translator, translate_request, translate_response
 from tests.proxy.translate.sdk_readers import read_anthropic, read_openai
 from tests.proxy.translate.sse_samples import (
     anthropic_text_stream,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from proxy.errors import InvalidRequest
-from proxy.translate import translate_request
+from driftgate.proxy.errors import InvalidRequest
+from driftgate.proxy.translate import translate_request
 
 
 def a2o(body: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:

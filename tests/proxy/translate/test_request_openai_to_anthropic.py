@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from proxy.errors import InvalidRequest
-from proxy.translate import translate_request
-from proxy.translate.anthropic_render import DEFAULT_MAX_TOKENS
+from driftgate.proxy.errors import InvalidRequest
+from driftgate.proxy.translate import translate_request
+from driftgate.proxy.translate.anthropic_render import DEFAULT_MAX_TOKENS
 
 
 def o2a(body: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:

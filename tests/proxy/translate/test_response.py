@@ -9,8 +9,8 @@ import pytest
 from anthropic.types import Message
 from openai.types.chat import ChatCompletion
 
-from proxy.sse import Usage
-from proxy.translate import translate_error, translate_response, usage_from_response
+from driftgate.proxy.sse import Usage
+from driftgate.proxy.translate import translate_error, translate_response, usage_from_response
 
 ANTHROPIC_RESPONSE: dict[str, Any] = {
     "id": "msg_01XYZ",

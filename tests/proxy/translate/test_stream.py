@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from proxy.errors import Dialect
-from proxy.sse import Usage
-from proxy.translate import StreamTranslator, stream_translator
+from driftgate.proxy.errors import Dialect
+from driftgate.proxy.sse import Usage
+from driftgate.proxy.translate import StreamTranslator, stream_translator
 from tests.proxy.translate.sdk_readers import read_anthropic, read_openai
 from tests.proxy.translate.sse_samples import (
     anthropic_text_stream,

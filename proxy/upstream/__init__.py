@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from proxy import __version__
-from proxy.upstream_client import Timeouts, UpstreamClient
+from driftgate.proxy import __version__
+from driftgate.proxy.upstream.client import Timeouts, UpstreamClient
 
 USER_AGENT = f"driftgate/{__version__}"
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from proxy.config import load_config
+from driftgate.proxy.config import load_config
 
 EPILOG = """examples:
   driftgate proxy                          # http://127.0.0.1:3456, backends from config or ANTHROPIC_API_KEY/OPENAI_API_KEY
@@ -49,7 +49,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, apply the flags, serve."""
-    from proxy.server import run_forever  # the server stack loads only for this command
+    from driftgate.proxy.server import run_forever  # the server stack loads only for this command
 
     config = load_config(path=Path(args.config) if args.config else None)
     config = config.with_overrides(

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
-from proxy.upstream_conn import (
+from driftgate.proxy.upstream.connection import (
     Connection,
     Timeouts,
     UpstreamConnectError,

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from proxy.analytics import open_db, summarise, usage_db_path
-from proxy.config import load_config
+from driftgate.proxy.analytics import open_db, summarise, usage_db_path
+from driftgate.proxy.config import load_config
 
 _COLUMNS = (
     ("backend", "BACKEND"),

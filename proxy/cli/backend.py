@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from proxy.config import (
+from driftgate.proxy.config import (
     BACKEND_KINDS,
     DEFAULT_BASE_URLS,
     default_backends,
@@ -21,7 +21,7 @@ from proxy.config import (
     redact_secret,
     write_table,
 )
-from proxy.errors import ConfigError
+from driftgate.proxy.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

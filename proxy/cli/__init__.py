@@ -7,8 +7,8 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
-from proxy import __version__
-from proxy.errors import DriftgateError
+from driftgate.proxy import __version__
+from driftgate.proxy.errors import DriftgateError
 
 ENTRY_POINT_GROUP = "driftgate.commands"
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -52,7 +52,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

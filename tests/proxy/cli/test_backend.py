@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.cli import main
-from proxy.config import load_config, read_table
+from driftgate.proxy.cli import main
+from driftgate.proxy.config import load_config, read_table
 
 
 @pytest.fixture

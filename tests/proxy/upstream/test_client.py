@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import pytest
 from multidict import CIMultiDict
 
-from proxy.upstream_client import (
+from driftgate.proxy.upstream.client import (
     Timeouts,
     UpstreamClient,
     UpstreamConnectError,
