@@ -117,7 +117,9 @@ class Forwarder:
         if not translated:
             body = flow.body
         else:
-            tr = translate_request(flow.body, flow.client_dialect, target, model=route.model)
+            tr = translate_request(
+                flow.body, flow.client_dialect, target, model=route.model, stream=flow.stream
+            )
             body, dropped = tr.body, tr.dropped
             if (route.backend.name, route.model) in self._no_reasoning and target == "openai":
                 body = without_reasoning(body)
@@ -154,8 +156,7 @@ class Forwarder:
         url = auth.url(endpoint)
         if flow.query and target == flow.client_dialect:
             url = f"{url}?{flow.query}"
-        stream = flow.stream and flow.endpoint != "count_tokens"
-        timeout = auth.stream_timeout if stream else auth.whole_timeout
+        timeout = auth.stream_timeout if flow.stream else auth.whole_timeout
         reasoning = translated and target == "openai" and "reasoning_effort" in out
         return Prepared(
             route, auth, url, data, headers, timeout, dropped, norm.response_headers, reasoning
@@ -226,7 +227,6 @@ class Forwarder:
                 flow.stream
                 and resp.status == 200
                 and resp.content_type == "text/event-stream"  # parsed only when streaming asked
-                and flow.endpoint != "count_tokens"
             ):
                 first = await resp.readany()
                 return Answer(p, resp, None, first, self._clock() - flow.started)

@@ -12,6 +12,13 @@ from driftgate.proxy.errors import BodyTooLarge, Dialect, GatewayError, InvalidR
 from driftgate.proxy.flow import Flow
 
 JSON_CT = "application/json"
+_JSON_KINDS = {
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    list: "an array",
+    dict: "an object",
+}
 
 
 def error_response(
@@ -54,6 +61,19 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
+def wants_stream(value: Any) -> bool:
+    """The request's `stream`, decided here once: true, false or absent; anything else is a 400.
+
+    A string "true" or a 1 would have the upstream stream while the gateway waited for JSON.
+    """
+    if value is None or value is False:
+        return False
+    if value is True:
+        return True
+    kind = _JSON_KINDS.get(type(value), "another JSON value")
+    raise InvalidRequest(f"`stream` must be true or false (a JSON boolean), got {kind}")
+
+
 async def intake(
     request: web.Request, endpoint: str, dialect: Dialect, limit: int, clock: Callable[[], float]
 ) -> Flow:
@@ -64,7 +84,7 @@ async def intake(
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("`model` is required and must be a non-empty string")
-    stream = body.get("stream") is True
+    stream = endpoint != "count_tokens" and wants_stream(body.get("stream"))
     include_usage = False
     if dialect == "openai" and stream:
         opts = body.get("stream_options")

@@ -299,7 +299,7 @@ def _row(item: Finished, tables: dict[tuple[str, str, int], Prices | None]) -> R
         item.upstream,
         flow.endpoint,
         item.status,
-        flow.stream and not is_count,
+        flow.stream,
         int(usage.input_tokens),
         0 if is_count else int(usage.output_tokens),
         int(usage.cache_read_tokens),

@@ -40,12 +40,16 @@ class RequestTranslation:
 
 
 def translate_request(
-    body: dict[str, Any], source: Dialect, target: Dialect, *, model: str
+    body: dict[str, Any], source: Dialect, target: Dialect, *, model: str, stream: bool = False
 ) -> RequestTranslation:
-    """`body` in `source`'s dialect as a `target` request for upstream `model`; InvalidRequest if malformed."""
+    """`body` in `source`'s dialect as a `target` request for upstream `model`; InvalidRequest if malformed.
+
+    `stream` is the intake's decision (the Flow's), never re-read from the body here.
+    """
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
     ir = adapter(source).parse_request(body)
+    ir.stream = stream
     rendered, dropped = adapter(target).render_request(ir, model)
     return RequestTranslation(rendered, unique([*ir.dropped, *dropped]) if dropped else ir.dropped)
 

@@ -71,7 +71,6 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
         stop=tuple([as_str(s, "stop_sequences[]") for s in as_list(stop, "stop_sequences")])
         if stop
         else (),
-        stream=bool(body.get("stream")),
         tools=tools,
         tool_choice=choice,
         parallel_tool_calls=parallel,

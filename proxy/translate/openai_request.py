@@ -70,7 +70,6 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
         temperature=opt_number(body.get("temperature"), "temperature"),
         top_p=opt_number(body.get("top_p"), "top_p"),
         stop=tuple(as_str(s, "stop[]") for s in stops),
-        stream=bool(body.get("stream")),
         tools=_tools(body.get("tools"), dropped),
         tool_choice=choice,
         parallel_tool_calls=parallel if isinstance(parallel, bool) else None,

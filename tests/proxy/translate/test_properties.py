@@ -295,8 +295,9 @@ def requests_with_options(draw: st.DrawFn) -> dict[str, Any]:
 @SETTINGS
 @given(requests_with_options())
 def test_request_options_survive_a_round_trip(body: dict[str, Any]) -> None:
-    to_openai = translate_request(body, "anthropic", "openai", model="gpt-4o")
-    back = translate_request(to_openai.body, "openai", "anthropic", model="claude-x")
+    stream = body.get("stream") is True  # decided by the intake, as the gateway does
+    to_openai = translate_request(body, "anthropic", "openai", model="gpt-4o", stream=stream)
+    back = translate_request(to_openai.body, "openai", "anthropic", model="claude-x", stream=stream)
     assert to_openai.dropped == () and back.dropped == ()
     keys = ("tools", "tool_choice", "temperature", "top_p", "stop_sequences", "metadata", "stream")
     assert {k: back.body.get(k) for k in keys} == {k: body.get(k) for k in keys}

@@ -12,7 +12,11 @@ from driftgate.proxy.translate import translate_request
 
 def a2o(body: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
     t = translate_request(
-        {"model": "claude-x", "max_tokens": 100, **body}, "anthropic", "openai", model="gpt-4o"
+        {"model": "claude-x", "max_tokens": 100, **body},
+        "anthropic",
+        "openai",
+        model="gpt-4o",
+        stream=body.get("stream") is True,
     )
     return t.body, t.dropped
 

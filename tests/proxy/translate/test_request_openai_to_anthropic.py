@@ -13,7 +13,11 @@ from driftgate.proxy.translate.anthropic_render import DEFAULT_MAX_TOKENS
 
 def o2a(body: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
     t = translate_request(
-        {"model": "gpt-x", **body}, "openai", "anthropic", model="claude-sonnet-4-5"
+        {"model": "gpt-x", **body},
+        "openai",
+        "anthropic",
+        model="claude-sonnet-4-5",
+        stream=body.get("stream") is True,
     )
     return t.body, t.dropped
 
