@@ -45,8 +45,9 @@ from driftgate.proxy.sse_tap import stream_tap
 from driftgate.proxy.templates.loader import TemplateSet
 from driftgate.proxy.templates.store import TemplateStore
 from driftgate.proxy.translate import stream_translator
-from driftgate.proxy.upstream import make_client
-from driftgate.proxy.upstream.client import UpstreamClient
+from driftgate.proxy.upstream import make_transport
+from driftgate.proxy.upstream.settings import TransportSettings, settings_for
+from driftgate.proxy.upstream.transport import Transport
 
 log = logging.getLogger("driftgate.app")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -61,7 +62,7 @@ class Gateway:
         config: Config,
         store: TemplateStore,
         keeper: RecordKeeper,
-        client_factory: Callable[[], UpstreamClient],
+        transport_factory: Callable[[TransportSettings], Transport],
         clock: Callable[[], float],
         env: Mapping[str, str],
     ) -> None:
@@ -72,19 +73,27 @@ class Gateway:
         self.cooldowns = Cooldowns(config.cooldown_seconds, clock)
         self.router = Router(config, store.current)
         self.key = GatewayKey(config.api_key)
-        self._client_factory = client_factory
-        self.client: UpstreamClient | None = None
+        # Made now, so a bad TLS file is a ConfigError before the gateway listens. Backends with
+        # equal settings share a transport (one pool per upstream host).
+        self.transports: dict[TransportSettings, Transport] = {}
+        self._by_backend: dict[str, Transport] = {}
+        for b in config.backends:
+            settings = settings_for(b, config.proxies)
+            if settings not in self.transports:
+                self.transports[settings] = transport_factory(settings)
+            self._by_backend[b.name] = self.transports[settings]
         auths = {b.name: backend_auth(b, env) for b in config.backends}
         self.keyless = missing_keys(config, env)
-        self.forwarder = Forwarder(self._client, auths, self.cooldowns, self.key, clock)
+        self.forwarder = Forwarder(
+            self._by_backend.__getitem__, auths, self.cooldowns, self.key, clock
+        )
         secrets = [config.api_key, *(b.resolve_key(env) for b in config.backends)]
         self.redactor = Redactor(secrets)
         self._tasks: list[asyncio.Task[None]] = []
 
-    def _client(self) -> UpstreamClient:
-        if self.client is None:
-            self.client = self._client_factory()
-        return self.client
+    def transport(self, backend: str) -> Transport:
+        """The transport that reaches `backend`."""
+        return self._by_backend[backend]
 
     def guarded(self, handler: Handler, dialect: Dialect | None) -> Handler:
         """Map every failure to an error in the client's dialect; never a stack trace to a client."""
@@ -263,8 +272,7 @@ class Gateway:
         raise GatewayError(f"no such endpoint: {request.method} {request.path}", status=404)
 
     async def on_startup(self, app: web.Application) -> None:
-        """Create the upstream client; start the overlay watcher and the record batcher."""
-        self._client()
+        """Start the overlay watcher and the record batcher."""
         self._tasks = [
             asyncio.create_task(self.store.watch()),
             asyncio.create_task(self.keeper.run()),
@@ -276,8 +284,9 @@ class Gateway:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self.client is not None:
-            await self.client.close()
+        for transport in self.transports.values():
+            await transport.close()
+        self.transports.clear()
         self.keeper.close()
 
 
@@ -292,7 +301,7 @@ def create_app(
     *,
     store: TemplateStore | None = None,
     recorder: Recorder | None = None,
-    client_factory: Callable[[], UpstreamClient] | None = None,
+    transport_factory: Callable[[TransportSettings], Transport] | None = None,
     clock: Callable[[], float] = time.monotonic,
     env: Mapping[str, str] | None = None,
 ) -> web.Application:
@@ -305,7 +314,7 @@ def create_app(
         config,
         store,
         keeper,
-        client_factory or make_client,
+        transport_factory or make_transport,
         clock,
         os.environ if env is None else env,
     )

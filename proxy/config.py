@@ -18,6 +18,9 @@ BACKEND_KINDS: tuple[str, ...] = ("anthropic", "openai")
 DEFAULT_PORT = 3456
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
+DEFAULT_MAX_RESPONSE = 64 * 1024 * 1024
+DEFAULT_HAPPY_EYEBALLS_DELAY = 0.25  # seconds before trying the next address (RFC 8305)
+TRANSPORTS: tuple[str, ...] = ("fast", "aiohttp")
 DEFAULT_BASE_URLS: dict[str, str] = {
     "anthropic": "https://api.anthropic.com",
     "openai": "https://api.openai.com/v1",
@@ -37,6 +40,13 @@ class BackendConfig:
     models: tuple[str, ...] = ()  # ids or glob patterns this backend claims
     timeout: float = 600.0
     connect_timeout: float = 10.0
+    transport: str = "fast"  # "fast" (the gateway's own HTTP/1.1 client) or "aiohttp"
+    ca_bundle: Path | None = None  # PEM CA certificates trusted instead of the system's
+    client_cert: Path | None = None  # PEM client certificate (mTLS); may hold the key too
+    client_key: Path | None = None
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE  # after decompression
+    happy_eyeballs_delay: float | None = DEFAULT_HAPPY_EYEBALLS_DELAY  # None: one address at a time
+    max_connections_per_host: int = 0  # 0: no limit
 
     def resolve_key(self, env: Mapping[str, str]) -> str | None:
         """The API key: an inline key wins over the named environment variable."""
@@ -61,6 +71,24 @@ class BackendConfig:
 
 
 @dataclass(frozen=True)
+class ProxyEnv:
+    """The proxy environment variables, captured once at load (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)."""
+
+    http: str | None = None
+    https: str | None = None
+    no_proxy: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ProxyEnv:
+        """Lower-case names win over upper-case, as curl reads them."""
+
+        def get(name: str) -> str | None:
+            return env.get(name.lower()) or env.get(name.upper()) or None
+
+        return cls(get("http_proxy"), get("https_proxy"), get("no_proxy"))
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything the gateway and the CLI read, loaded once and passed down."""
 
@@ -81,6 +109,7 @@ class Config:
     log_level: str = "info"
     shape_log: Path | None = None
     watch: Mapping[str, Any] = field(default_factory=dict)  # the [watch] table, read by watchers
+    proxies: ProxyEnv = field(default_factory=ProxyEnv)  # read from the environment at load
 
     def backend(self, name: str) -> BackendConfig | None:
         """The backend called `name`, if configured."""
@@ -133,6 +162,12 @@ def _backend_from_table(name: str, table: Mapping[str, Any]) -> BackendConfig:
     models = table.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise ConfigError(f"backend {name!r}: models must be a list of strings")
+    transport = table.get("transport", "fast")
+    if transport not in TRANSPORTS:
+        raise ConfigError(
+            f"backend {name!r}: transport must be one of {', '.join(map(repr, TRANSPORTS))}, "
+            f"got {transport!r}"
+        )
     return BackendConfig(
         name=name,
         kind=kind,
@@ -145,7 +180,60 @@ def _backend_from_table(name: str, table: Mapping[str, Any]) -> BackendConfig:
         connect_timeout=_number(
             float, table.get("connect_timeout", 10.0), f"backend {name!r}: connect_timeout"
         ),
+        transport=transport,
+        **_transport_keys(name, table),
     )
+
+
+def _pem_file(name: str, table: Mapping[str, Any], key: str) -> Path | None:
+    raw = table.get(key)
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw:
+        raise ConfigError(f"backend {name!r}: {key} must be the path of a PEM file")
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"backend {name!r}: {key} {str(path)!r} does not exist or is not a file")
+    return path
+
+
+def _transport_keys(name: str, table: Mapping[str, Any]) -> dict[str, Any]:
+    """The TLS files and connection limits of one backend, checked."""
+    out: dict[str, Any] = {
+        k: _pem_file(name, table, k) for k in ("ca_bundle", "client_cert", "client_key")
+    }
+    if out["client_key"] is not None and out["client_cert"] is None:
+        raise ConfigError(
+            f"backend {name!r}: client_key needs client_cert (the certificate it signs for)"
+        )
+    limit = _number(
+        int,
+        table.get("max_response_bytes", DEFAULT_MAX_RESPONSE),
+        f"backend {name!r}: max_response_bytes",
+    )
+    if limit < 1024:
+        raise ConfigError(
+            f"backend {name!r}: max_response_bytes must be at least 1024, got {limit}"
+        )
+    out["max_response_bytes"] = limit
+    delay = table.get("happy_eyeballs_delay", DEFAULT_HAPPY_EYEBALLS_DELAY)
+    if delay is not False:
+        delay = _number(float, delay, f"backend {name!r}: happy_eyeballs_delay")
+        if not 0 < delay <= 10:
+            raise ConfigError(
+                f"backend {name!r}: happy_eyeballs_delay is seconds between 0 and 10 "
+                f"(or false to try one address at a time), got {delay}"
+            )
+    out["happy_eyeballs_delay"] = None if delay is False else delay
+    per_host = _number(
+        int, table.get("max_connections_per_host", 0), f"backend {name!r}: max_connections_per_host"
+    )
+    if per_host < 0:
+        raise ConfigError(
+            f"backend {name!r}: max_connections_per_host must be 0 (no limit) or more"
+        )
+    out["max_connections_per_host"] = per_host
+    return out
 
 
 def default_backends(env: Mapping[str, str]) -> tuple[BackendConfig, ...]:
@@ -231,6 +319,7 @@ def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) 
         log_level=str(gw.get("log_level", "info")),
         shape_log=Path(shape_log).expanduser() if shape_log else None,
         watch=table.get("watch", {}),
+        proxies=ProxyEnv.from_env(env),
     )
 
 

@@ -26,12 +26,8 @@ from driftgate.proxy.normalise import (
 from driftgate.proxy.routing import Route
 from driftgate.proxy.templates.loader import TemplateSet
 from driftgate.proxy.translate import translate_request
-from driftgate.proxy.upstream.client import (
-    Timeouts,
-    UpstreamClient,
-    UpstreamError,
-    UpstreamResponse,
-)
+from driftgate.proxy.upstream.errors import UpstreamError
+from driftgate.proxy.upstream.transport import Response, Timeouts, Transport
 
 SHORT_RETRY_AFTER = 2.0  # seconds: on the last route, worth waiting once rather than failing
 ENDPOINT_FOR_DIALECT = {"anthropic": "messages", "openai": "chat"}
@@ -57,7 +53,7 @@ class Answer:
     """The upstream that answered: its response (open when streaming) and, when read, its body."""
 
     prepared: Prepared
-    response: UpstreamResponse
+    response: Response
     body: bytes | None  # the whole body (non-stream or error); None for an open stream
     first_chunk: bytes  # streaming: the first bytes read, still to be relayed
     ttfb: float
@@ -69,18 +65,18 @@ class Answer:
 
 
 class Forwarder:
-    """Runs the fallback loop over a shared session, with cooldowns and the gateway's key rules."""
+    """Runs the fallback loop over each backend's transport, with cooldowns and the key rules."""
 
     def __init__(
         self,
-        client: Callable[[], UpstreamClient],
+        transport: Callable[[str], Transport],
         auths: Mapping[str, BackendAuth],
         cooldowns: Cooldowns,
         gateway_key: GatewayKey,
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._client = client
+        self._transport = transport  # backend name -> its transport
         self._auths = auths
         self._cooldowns = cooldowns
         self._key = gateway_key
@@ -221,7 +217,7 @@ class Forwarder:
 
     async def _attempt(self, flow: Flow, p: Prepared) -> Answer:
         """One upstream exchange: headers, then the whole body (or, streaming, the first chunk)."""
-        resp = await self._client().post(p.url, p.body, p.headers, p.timeout)
+        resp = await self._transport(p.route.backend.name).post(p.url, p.body, p.headers, p.timeout)
         try:
             if (
                 flow.stream

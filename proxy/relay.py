@@ -16,7 +16,8 @@ from driftgate.proxy.errors import Dialect
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.forward import Answer
 from driftgate.proxy.translate import translate_error, translate_response
-from driftgate.proxy.upstream.client import UpstreamError, UpstreamResponse, UpstreamTruncated
+from driftgate.proxy.upstream.errors import UpstreamError, UpstreamTooLarge, UpstreamTruncated
+from driftgate.proxy.upstream.transport import Response
 
 log = logging.getLogger("driftgate.relay")
 
@@ -217,7 +218,7 @@ async def relay_stream(
             upstream.close()
 
 
-async def _drain(upstream: UpstreamResponse) -> bool:
+async def _drain(upstream: Response) -> bool:
     """After the terminal event (the client is done): read to EOF so the connection can be reused."""
     try:
         await asyncio.wait_for(upstream.read(), DRAIN_SECONDS)
@@ -231,4 +232,6 @@ def _describe(exc: BaseException) -> str:
         return "upstream stream timed out"
     if isinstance(exc, UpstreamTruncated):
         return "upstream stream ended early (truncated)"
+    if isinstance(exc, UpstreamTooLarge):
+        return f"upstream stream too large: {exc}"
     return f"upstream connection failed mid-stream ({type(exc).__name__})"

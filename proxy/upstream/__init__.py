@@ -1,16 +1,27 @@
-"""The one shared upstream client an app uses to reach every upstream, and its time bounds."""
+"""The upstream side: the `Transport` seam, its two implementations, and their time bounds."""
 
 from __future__ import annotations
 
 from driftgate.proxy import __version__
-from driftgate.proxy.upstream.client import Timeouts, UpstreamClient
+from driftgate.proxy.upstream.settings import TransportSettings, tls_context
+from driftgate.proxy.upstream.transport import Timeouts, Transport
 
 USER_AGENT = f"driftgate/{__version__}"
 
 
-def make_client() -> UpstreamClient:
-    """A pooled keep-alive client; idle connections are closed after 15 s."""
-    return UpstreamClient()
+def make_transport(settings: TransportSettings) -> Transport:
+    """The transport a backend's settings name: the fast client (default) or aiohttp's."""
+    # The system's CAs take ~10 ms to load: only custom TLS files are loaded now (and checked);
+    # the default context is made when a first https connection needs it.
+    custom = settings.ca_bundle is not None or settings.client_cert is not None
+    tls = tls_context(settings) if custom else None
+    if settings.kind == "aiohttp":
+        from driftgate.proxy.upstream.aiohttp_transport import AiohttpTransport
+
+        return AiohttpTransport(settings, tls)
+    from driftgate.proxy.upstream.client import UpstreamClient
+
+    return UpstreamClient(settings, tls)
 
 
 def stream_timeout(connect: float, read: float) -> Timeouts:

@@ -15,17 +15,17 @@ from collections.abc import Mapping
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
-from driftgate.proxy.upstream.connection import (
-    Connection,
-    Timeouts,
+from driftgate.proxy.upstream.connection import Connection, UpstreamResponse
+from driftgate.proxy.upstream.errors import (
     UpstreamConnectError,
     UpstreamDisconnected,
     UpstreamError,
     UpstreamProtocolError,
-    UpstreamResponse,
     UpstreamTimeout,
     UpstreamTruncated,
 )
+from driftgate.proxy.upstream.settings import TransportSettings, tls_context
+from driftgate.proxy.upstream.transport import Timeouts
 
 __all__ = [
     "Timeouts",
@@ -52,9 +52,12 @@ class _Target(NamedTuple):
 class UpstreamClient:
     """Pooled keep-alive connections to any number of upstream hosts."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None, idle_seconds: float = 15.0):
+    def __init__(
+        self, settings: TransportSettings | None = None, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        self._settings = settings = settings or TransportSettings()
         self._ssl = ssl_context
-        self._idle_seconds = idle_seconds
+        self._idle_seconds = settings.idle_seconds
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}  # oldest first
         self._sweep: asyncio.TimerHandle | None = None
         self._targets: dict[str, _Target] = {}
@@ -129,7 +132,7 @@ class UpstreamClient:
         tls: ssl.SSLContext | None = None
         if scheme == "https":
             if self._ssl is None:
-                self._ssl = ssl.create_default_context()
+                self._ssl = tls_context(self._settings)
             tls = self._ssl
         try:
             async with asyncio.timeout(bound):

@@ -9,46 +9,22 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections import deque
-from typing import NamedTuple, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from driftgate.proxy.upstream.errors import (
+    UpstreamDisconnected,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+    UpstreamTruncated,
+)
+
 _T = TypeVar("_T")
 MAX_HEADERS = 256
 PAUSE_ABOVE = 1 << 21  # buffered body bytes at which reading pauses until the relay catches up
-
-
-class UpstreamError(Exception):
-    """The exchange with the upstream failed (no HTTP answer, or a broken one)."""
-
-
-class UpstreamConnectError(UpstreamError):
-    """No connection: refused, unresolvable, or the TLS handshake failed."""
-
-
-class UpstreamTimeout(UpstreamError, TimeoutError):
-    """A connect, read or total time bound ran out."""
-
-
-class UpstreamDisconnected(UpstreamError):
-    """The upstream closed the connection before its answer was complete."""
-
-
-class UpstreamTruncated(UpstreamDisconnected):
-    """The body ended before the end its framing announced (length or chunked)."""
-
-
-class UpstreamProtocolError(UpstreamError):
-    """The upstream's bytes are not an HTTP/1.1 response."""
-
-
-class Timeouts(NamedTuple):
-    """Seconds: `connect` a new connection; `total` the whole exchange; `read` each wait for bytes."""
-
-    connect: float
-    total: float | None
-    read: float | None
 
 
 class UpstreamResponse:

@@ -235,7 +235,7 @@ def test_unexpected_error_is_a_generic_500_and_the_log_is_redacted(
     )
     config = Config(home=tmp_path, path=tmp_path / "c.toml", port=0, backends=(backend,))
     caplog.set_level(logging.ERROR, logger="driftgate.app")
-    with GatewayServer(config, client_factory=_ExplodingClient) as gw:  # type: ignore[arg-type]
+    with GatewayServer(config, transport_factory=lambda _: _ExplodingClient()) as gw:  # type: ignore[arg-type,return-value]
         r = httpx.post(gw.url + "/v1/chat/completions", json={"model": SONNET, "messages": MSG})
         again = httpx.get(gw.url + "/health")
     assert r.status_code == 500

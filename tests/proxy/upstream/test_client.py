@@ -29,6 +29,7 @@ from driftgate.proxy.upstream.client import (
     UpstreamTimeout,
     UpstreamTruncated,
 )
+from driftgate.proxy.upstream.settings import TransportSettings
 from tests.fakes.server_thread import closed_port
 
 T = Timeouts(connect=1.0, total=2.0, read=1.0)
@@ -162,7 +163,7 @@ CHUNKED_HEAD = (
 async def upstream_client(
     ssl_context: ssl.SSLContext | None = None, idle_seconds: float = 15.0
 ) -> AsyncIterator[UpstreamClient]:
-    client = UpstreamClient(ssl_context=ssl_context, idle_seconds=idle_seconds)
+    client = UpstreamClient(TransportSettings(idle_seconds=idle_seconds), ssl_context=ssl_context)
     try:
         yield client
     finally:

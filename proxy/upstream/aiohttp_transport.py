@@ -1,0 +1,164 @@
+"""The `Transport` over aiohttp's ClientSession: the reference the fast client is tested against.
+
+Selected per backend with `transport = "aiohttp"`. It sends the same request bytes as the
+fast client (no automatic Accept, User-Agent or Content-Type; `Accept-Encoding: identity`)
+and maps every aiohttp failure to the same `UpstreamError` classes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from driftgate.proxy.upstream.errors import (
+    UpstreamConnectError,
+    UpstreamDisconnected,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+    UpstreamTruncated,
+)
+from driftgate.proxy.upstream.settings import DNS_TTL, TransportSettings, tls_context
+from driftgate.proxy.upstream.transport import Timeouts
+
+_SKIP = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+
+
+def upstream_error(exc: BaseException) -> UpstreamError:
+    """The transport-neutral error for an aiohttp (or socket) failure."""
+    if isinstance(exc, UpstreamError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(
+            f"the upstream did not answer within a time bound ({exc or 'timeout'})"
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ClientSSLError):
+        return UpstreamConnectError(f"cannot connect: {exc}")
+    if isinstance(exc, aiohttp.ClientHttpProxyError | aiohttp.InvalidUrlClientError):
+        return UpstreamConnectError(f"cannot connect: {exc}")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return UpstreamTruncated(f"the upstream's body ended early: {exc}")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return UpstreamProtocolError(f"malformed HTTP response: {exc.message}")
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError | OSError):
+        return UpstreamDisconnected(f"the upstream closed the connection: {exc}")
+    return UpstreamError(f"the upstream exchange failed: {exc}")
+
+
+class AiohttpResponse:
+    """An aiohttp ClientResponse behind the `Response` protocol."""
+
+    __slots__ = ("_resp", "headers", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status = resp.status
+        self.headers: CIMultiDictProxy[str] = resp.headers
+
+    @property
+    def content_type(self) -> str:
+        """The media type, lower-cased, without parameters; "" when absent."""
+        value = self.headers.get("Content-Type")
+        return value.partition(";")[0].strip().lower() if value else ""
+
+    def at_eof(self) -> bool:
+        """The body is complete and all of it was read."""
+        return self._resp.content.at_eof()
+
+    async def readany(self) -> bytes:
+        """The body bytes available now (waiting for some if none are); b"" at the end."""
+        try:
+            return await self._resp.content.readany()
+        except asyncio.CancelledError:
+            self._resp.close()
+            raise
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            self._resp.close()
+            raise upstream_error(exc) from exc
+
+    async def read(self) -> bytes:
+        """The rest of the body."""
+        try:
+            return await self._resp.content.read()
+        except asyncio.CancelledError:
+            self._resp.close()
+            raise
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            self._resp.close()
+            raise upstream_error(exc) from exc
+
+    def release(self) -> None:
+        """Back to the pool when the body was read whole, else closed."""
+        if self._resp.content.at_eof():
+            self._resp.release()
+        else:
+            self._resp.close()
+
+    def close(self) -> None:
+        """Drop the connection now."""
+        self._resp.close()
+
+
+class AiohttpTransport:
+    """Pooled keep-alive connections through one aiohttp ClientSession."""
+
+    def __init__(
+        self, settings: TransportSettings | None = None, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        self._settings = settings or TransportSettings()
+        self._ssl = ssl_context
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        s = self._settings
+        connector = aiohttp.TCPConnector(
+            ssl=self._ssl or tls_context(s),
+            keepalive_timeout=s.idle_seconds,
+            limit=0,  # aiohttp's default total of 100 would queue the 101st stream
+            limit_per_host=s.max_connections_per_host,
+            happy_eyeballs_delay=s.happy_eyeballs_delay,
+            ttl_dns_cache=DNS_TTL,
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            skip_auto_headers=_SKIP,
+            auto_decompress=True,
+            trust_env=False,  # proxies come from the config object, never from os.environ here
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+        self._session = session
+        return session
+
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
+    ) -> AiohttpResponse:
+        """Send a POST; return once the response's status and headers arrived."""
+        session = self._session or self._open()
+        bound = aiohttp.ClientTimeout(
+            total=timeouts.total, connect=timeouts.connect, sock_read=timeouts.read
+        )
+        sent = {**headers, "Accept-Encoding": "identity"}
+        try:
+            resp = await session.post(
+                url, data=body, headers=sent, timeout=bound, allow_redirects=False
+            )
+        except ValueError:
+            raise  # a header that cannot be sent: the caller's mistake, as with the fast client
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise upstream_error(exc) from exc
+        if resp.status == 101:
+            resp.close()
+            raise UpstreamProtocolError(
+                "the upstream switched protocols (101), which was not asked for"
+            )
+        return AiohttpResponse(resp)
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
