@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import aiohttp
 from multidict import CIMultiDictProxy
 
+from driftgate.proxy.upstream.decoding import decoder_for, too_large
 from driftgate.proxy.upstream.errors import (
     UpstreamConnectError,
     UpstreamDisconnected,
@@ -50,14 +51,18 @@ def upstream_error(exc: BaseException) -> UpstreamError:
 
 
 class AiohttpResponse:
-    """An aiohttp ClientResponse behind the `Response` protocol."""
+    """An aiohttp ClientResponse behind the `Response` protocol (decoding done here, bounded)."""
 
-    __slots__ = ("_resp", "headers", "status")
+    __slots__ = ("_decoder", "_ended", "_limit", "_received", "_resp", "headers", "status")
 
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, limit: int) -> None:
         self._resp = resp
         self.status = resp.status
         self.headers: CIMultiDictProxy[str] = resp.headers
+        self._limit = limit
+        self._received = 0
+        self._ended = False
+        self._decoder = decoder_for(resp.headers.get("Content-Encoding"), limit)
 
     @property
     def content_type(self) -> str:
@@ -67,13 +72,18 @@ class AiohttpResponse:
 
     def at_eof(self) -> bool:
         """The body is complete and all of it was read."""
-        return self._resp.content.at_eof()
+        if self._decoder is None:
+            return self._resp.content.at_eof()
+        return self._ended
 
     async def readany(self) -> bytes:
         """The body bytes available now (waiting for some if none are); b"" at the end."""
         try:
-            return await self._resp.content.readany()
+            return await self._next()
         except asyncio.CancelledError:
+            self._resp.close()
+            raise
+        except UpstreamError:
             self._resp.close()
             raise
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -82,18 +92,36 @@ class AiohttpResponse:
 
     async def read(self) -> bytes:
         """The rest of the body."""
-        try:
-            return await self._resp.content.read()
-        except asyncio.CancelledError:
-            self._resp.close()
-            raise
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            self._resp.close()
-            raise upstream_error(exc) from exc
+        parts: list[bytes] = []
+        while data := await self.readany():
+            parts.append(data)
+        return b"".join(parts)
+
+    async def _next(self) -> bytes:
+        decoder = self._decoder
+        if decoder is None:
+            data = await self._resp.content.readany()
+            self._received += len(data)
+            if self._received > self._limit:
+                raise too_large(self._limit)
+            return data
+        while not self._ended:
+            if decoder.pending:
+                out = decoder.pull()
+                if out:
+                    return out
+                continue
+            raw = await self._resp.content.readany()
+            if raw:
+                decoder.push(raw)
+                continue
+            self._ended = True
+            return decoder.end()
+        return b""
 
     def release(self) -> None:
         """Back to the pool when the body was read whole, else closed."""
-        if self._resp.content.at_eof():
+        if self.at_eof():
             self._resp.release()
         else:
             self._resp.close()
@@ -126,7 +154,7 @@ class AiohttpTransport:
         session = aiohttp.ClientSession(
             connector=connector,
             skip_auto_headers=_SKIP,
-            auto_decompress=True,
+            auto_decompress=False,  # decoding.py decodes, bounded, as for the fast client
             trust_env=False,  # proxies come from the config object, never from os.environ here
             timeout=aiohttp.ClientTimeout(total=None),
         )
@@ -146,16 +174,18 @@ class AiohttpTransport:
             resp = await session.post(
                 url, data=body, headers=sent, timeout=bound, allow_redirects=False
             )
-        except ValueError:
-            raise  # a header that cannot be sent: the caller's mistake, as with the fast client
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise upstream_error(exc) from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # before ValueError: TLS
+            raise upstream_error(exc) from exc  # certificate errors are ValueErrors too
         if resp.status == 101:
             resp.close()
             raise UpstreamProtocolError(
                 "the upstream switched protocols (101), which was not asked for"
             )
-        return AiohttpResponse(resp)
+        try:
+            return AiohttpResponse(resp, self._settings.max_response_bytes)
+        except UpstreamError:
+            resp.close()
+            raise
 
     async def close(self) -> None:
         """Close every pooled connection."""

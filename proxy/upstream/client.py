@@ -137,7 +137,7 @@ class UpstreamClient:
         try:
             async with asyncio.timeout(bound):
                 _, conn = await loop.create_connection(
-                    lambda: Connection(loop, self, key),
+                    lambda: Connection(loop, self, key, self._settings.max_response_bytes),
                     host,
                     port,
                     ssl=tls,

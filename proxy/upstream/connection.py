@@ -7,13 +7,13 @@ Protocol: one future per response head, one per wait for body bytes, no per-requ
 from __future__ import annotations
 
 import asyncio
-import zlib
 from collections import deque
 from typing import Protocol, TypeVar
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from driftgate.proxy.upstream.decoding import decoder_for, too_large
 from driftgate.proxy.upstream.errors import (
     UpstreamDisconnected,
     UpstreamError,
@@ -34,15 +34,17 @@ class UpstreamResponse:
         "_chunks",
         "_conn",
         "_decoder",
-        "_deflate_head",
         "_done",
         "_error",
         "_greedy",
         "_paused",
+        "_raw_done",
+        "_received",
         "_size",
         "_waiter",
         "close_delimited",
         "headers",
+        "peak_buffered",
         "status",
     )  # fmt: skip
 
@@ -54,21 +56,16 @@ class UpstreamResponse:
         self.close_delimited = close_delimited  # no length, not chunked: the body ends at EOF
         self._conn = conn
         self._chunks: deque[bytes] = deque()
-        self._size = 0
-        self._done = False
+        self._size = 0  # body bytes buffered for the reader (decoded)
+        self.peak_buffered = 0  # the most ever buffered at once (flat memory, checked by tests)
+        self._received = 0  # identity body bytes so far, against max_response_bytes
+        self._raw_done = False  # the parser saw the message end
+        self._done = False  # ... and the decoder, if any, has produced everything
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
         self._greedy = False  # read() wants everything: never pause
-        self._deflate_head: bytes | None = None  # deflate: first bytes, until zlib or raw is known
-        self._decoder: zlib._Decompress | None = None
-        encoding = headers.get("Content-Encoding")
-        if encoding is not None and encoding.lower() not in ("identity", ""):
-            if encoding.lower() not in ("gzip", "x-gzip", "deflate"):
-                raise UpstreamProtocolError(f"unsupported Content-Encoding {encoding!r}")
-            self._decoder = zlib.decompressobj(47)  # gzip or zlib, detected from the header bytes
-            if encoding.lower() == "deflate":
-                self._deflate_head = b""  # some servers send raw deflate, without zlib's header
+        self._decoder = decoder_for(headers.get("Content-Encoding"), conn.max_bytes)
 
     @property
     def content_type(self) -> str:
@@ -78,8 +75,13 @@ class UpstreamResponse:
 
     @property
     def complete(self) -> bool:
-        """The whole body has arrived (not necessarily been read)."""
+        """The whole body has arrived and is decoded (not necessarily read)."""
         return self._done
+
+    @property
+    def received_all(self) -> bool:
+        """The message end arrived (decoding may still be under way)."""
+        return self._raw_done
 
     def at_eof(self) -> bool:
         """The body is complete and all of it was read."""
@@ -102,6 +104,8 @@ class UpstreamResponse:
     async def read(self) -> bytes:
         """The rest of the body."""
         self._greedy = True
+        if self._decoder is not None:
+            self._pump()
         self._resume()
         while not self._done:
             if self._error is not None:
@@ -116,13 +120,20 @@ class UpstreamResponse:
         data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self._size = 0
+        if self._decoder is not None:
+            self._pump()  # the reader made room: decode the next pieces
         self._resume()
         return data
 
     def _resume(self) -> None:
-        if self._paused:
+        if self._paused and not (self._decoder is not None and self._decoder.pending):
             self._paused = False
             self._conn.resume_reading()
+
+    def _pause(self) -> None:
+        if not self._paused:
+            self._paused = True
+            self._conn.pause_reading()
 
     def release(self) -> None:
         """Give the connection back for reuse when the answer is complete, else close it."""
@@ -149,46 +160,68 @@ class UpstreamResponse:
             else:
                 waiter.set_exception(exc)
 
-    # Called by the connection.
-    def feed(self, data: bytes) -> None:
-        if self._decoder is not None:
-            try:
-                data = self._decode(data)
-            except zlib.error as exc:
-                self.fail(UpstreamProtocolError(f"undecodable compressed body: {exc}"))
-                self._conn.close()
-                return
-        if data:
-            self._chunks.append(data)
-            self._size += len(data)
-            if self._size > PAUSE_ABOVE and not self._paused and not self._greedy:
-                self._paused = True
-                self._conn.pause_reading()
+    def _append(self, data: bytes) -> None:
+        self._chunks.append(data)
+        size = self._size = self._size + len(data)
+        if size > self.peak_buffered:
+            self.peak_buffered = size
+
+    def _abort(self, exc: UpstreamError) -> None:
+        """A failure of the body itself (too large, undecodable): the connection goes too."""
+        self._error = exc
+        self._wake(exc)
+        self._conn.close()
+
+    def _pump(self) -> None:
+        """Decode waiting input while the reader has room (all of it for read())."""
+        decoder = self._decoder
+        assert decoder is not None
+        try:
+            while decoder.pending and (self._greedy or self._size <= PAUSE_ABOVE):
+                out = decoder.pull()
+                if out:
+                    self._append(out)
+            if decoder.pending:
+                self._pause()  # compressed input waits; so does the socket
+            elif self._raw_done and not self._done:
+                tail = decoder.end()
+                if tail:
+                    self._append(tail)
+                self._done = True
+        except UpstreamError as exc:
+            self._abort(exc)
+            return
+        if self._chunks or self._done:
             self._wake()
 
-    def _decode(self, data: bytes) -> bytes:
-        assert self._decoder is not None
-        if self._deflate_head is not None:
-            data = self._deflate_head + data
-            if len(data) < 2:
-                self._deflate_head = data  # a zlib header is two bytes: wait for the second
-                return b""
-            self._deflate_head = None
-            if (data[0] & 0x0F) != 8 or (data[0] << 8 | data[1]) % 31:
-                self._decoder = zlib.decompressobj(-15)  # raw deflate, as aiohttp also accepted
-        return self._decoder.decompress(data)
-
-    def finish(self) -> None:
+    # Called by the connection.
+    def feed(self, data: bytes) -> None:
+        if self._error is not None:
+            return
         if self._decoder is not None:
-            tail = self._decoder.flush()
-            if tail:
-                self._chunks.append(tail)
-        self._done = True
+            self._decoder.push(data)
+            self._pump()
+            return
+        self._received += len(data)
+        if self._received > self._conn.max_bytes:
+            self._abort(too_large(self._conn.max_bytes))
+            return
+        self._append(data)
+        if self._size > PAUSE_ABOVE and not self._greedy:
+            self._pause()
         self._wake()
 
+    def finish(self) -> None:
+        self._raw_done = True
+        if self._decoder is not None:
+            self._pump()
+        else:
+            self._done = True
+            self._wake()
+
     def fail(self, exc: BaseException) -> None:
-        if self._done or self._error is not None:
-            return
+        if self._raw_done or self._error is not None:
+            return  # all bytes are in: a later close or timeout changes nothing
         self._error = exc
         self._wake(exc)
 
@@ -197,10 +230,15 @@ class Connection(asyncio.Protocol):
     """An HTTP/1.1 client connection: one request at a time, responses parsed by httptools."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, pool: Pool, key: tuple[str, str, int]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        pool: Pool,
+        key: tuple[str, str, int],
+        max_bytes: int,
     ) -> None:
         self.loop = loop
         self.key = key
+        self.max_bytes = max_bytes  # the backend's max_response_bytes
         self.idle_since = 0.0
         self.closed = False
         self._pool = pool
@@ -223,6 +261,8 @@ class Connection(asyncio.Protocol):
             return
         try:
             self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.close()  # a 101 or an Upgrade: already failed in on_headers_complete
         except httptools.HttpParserError as exc:
             self._fail(UpstreamProtocolError(f"malformed HTTP response: {exc}"))
             self.close()
@@ -231,7 +271,7 @@ class Connection(asyncio.Protocol):
         self.closed = True
         self._stop_total()
         resp = self._response
-        if resp is not None and resp.close_delimited and exc is None and not resp.complete:
+        if resp is not None and resp.close_delimited and exc is None and not resp.received_all:
             resp.finish()  # a body without length or chunking ends where the connection does
         elif resp is not None:
             self._fail(UpstreamTruncated("the upstream closed the connection mid-body"))
@@ -241,7 +281,7 @@ class Connection(asyncio.Protocol):
     # httptools callbacks
     def on_message_begin(self) -> None:
         resp = self._response
-        if resp is not None and resp.complete:
+        if resp is not None and resp.received_all:
             raise UpstreamProtocolError("bytes after the complete response")  # then closed
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -252,6 +292,10 @@ class Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
         raw, self._raw_headers = self._raw_headers, []
+        if status == 101:  # the gateway never asks to switch protocols: nothing to relay
+            self._fail(UpstreamProtocolError("the upstream switched protocols (101) unasked"))
+            self.close()
+            return
         if status < 200:
             return  # an interim answer (100 Continue, 103 Early Hints): the real one follows
         headers = CIMultiDict(
@@ -336,7 +380,14 @@ class Connection(asyncio.Protocol):
     def release(self, complete: bool) -> None:
         """Back to the pool after a complete keep-alive exchange; otherwise closed."""
         self._stop_total()
-        if complete and self._keep_alive and not self.closed and self._transport is not None:
+        transport = self._transport
+        if (
+            complete
+            and self._keep_alive
+            and not self.closed
+            and transport is not None
+            and not transport.get_write_buffer_size()  # the answer came before our body went
+        ):
             self._response = None
             self._head = None
             self._pool.put(self)

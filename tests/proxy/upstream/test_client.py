@@ -5,18 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
-import shlex
-import shutil
 import ssl
-import subprocess
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Mapping
 
 import pytest
-from multidict import CIMultiDict
 
 from driftgate.proxy.upstream.client import (
     Timeouts,
@@ -30,133 +23,21 @@ from driftgate.proxy.upstream.client import (
     UpstreamTruncated,
 )
 from driftgate.proxy.upstream.settings import TransportSettings
+from tests.fakes.raw_http import (
+    CHUNKED_HEAD,
+    Handler,
+    Request,
+    Server,
+    chunk,
+    keep_alive,
+    once,
+    response,
+    run,
+)
 from tests.fakes.server_thread import closed_port
+from tests.fakes.tls_files import TLSFiles
 
 T = Timeouts(connect=1.0, total=2.0, read=1.0)
-GUARD = 5.0  # a hung scenario fails after this long instead of hanging the run
-R = TypeVar("R")
-
-
-def run(scenario: Coroutine[Any, Any, R]) -> R:
-    return asyncio.run(asyncio.wait_for(scenario, GUARD))
-
-
-@dataclass
-class Request:
-    line: str
-    headers: CIMultiDict[str]
-    body: bytes
-
-
-Handler = Callable[["Server", asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-class Server:
-    """A loopback server whose handler writes raw bytes; counts connections, records requests."""
-
-    def __init__(self, handler: Handler, ssl_context: ssl.SSLContext | None = None) -> None:
-        self.handler = handler
-        self.ssl_context = ssl_context
-        self.connections = 0
-        self.requests: list[Request] = []
-        self.disconnected = asyncio.Event()  # some connection saw EOF from the client
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    @property
-    def url(self) -> str:
-        scheme = "https" if self.ssl_context else "http"
-        return f"{scheme}://127.0.0.1:{self.port}"
-
-    async def __aenter__(self) -> Server:
-        self._server = await asyncio.start_server(
-            self._accept, "127.0.0.1", 0, ssl=self.ssl_context
-        )
-        self.port = int(self._server.sockets[0].getsockname()[1])
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            await self.handler(self, reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass  # the client went away, or the server is stopping: both end the handler
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-
-    async def receive(self, reader: asyncio.StreamReader) -> Request | None:
-        """The next request on this connection, or None at EOF."""
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            self.disconnected.set()
-            return None
-        line, *fields = head[:-4].decode("latin-1").split("\r\n")
-        headers: CIMultiDict[str] = CIMultiDict()
-        for field in fields:
-            name, _, value = field.partition(":")
-            headers.add(name, value.strip())
-        body = await reader.readexactly(int(headers.get("Content-Length", "0")))
-        request = Request(line, headers, body)
-        self.requests.append(request)
-        return request
-
-    async def wait_eof(self, reader: asyncio.StreamReader) -> None:
-        """Read until the client goes away (EOF or reset), then flag it."""
-        with contextlib.suppress(ConnectionError):
-            while await reader.read(65536):
-                pass
-        self.disconnected.set()
-
-
-def keep_alive(reply: Callable[[Request], bytes]) -> Handler:
-    async def handler(srv: Server, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        while (request := await srv.receive(reader)) is not None:
-            w.write(reply(request))
-            await w.drain()
-
-    return handler
-
-
-def once(raw: bytes, then_close: bool = False) -> Handler:
-    """Answer the first request with `raw`, then close or wait for the client to leave."""
-
-    async def handler(srv: Server, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        if await srv.receive(reader) is None:
-            return
-        w.write(raw)
-        await w.drain()
-        if not then_close:
-            await srv.wait_eof(reader)
-
-    return handler
-
-
-def response(body: bytes = b"", *fields: str, status: str = "200 OK") -> bytes:
-    head = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", *fields]
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
-
-
-def chunk(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-CHUNKED_HEAD = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-)
 
 
 @contextlib.asynccontextmanager
@@ -1007,32 +888,13 @@ def test_tls_handshake_that_never_completes_times_out(timeouts: Timeouts) -> Non
 # -- TLS ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl CLI")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    command = shlex.split("openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1")
-    san = ["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
-    out = ["-keyout", str(key), "-out", str(cert)]
-    subprocess.run([*command, *san, *out], check=True, capture_output=True)
-    return cert, key
-
-
-def server_context(tls_files: tuple[Path, Path]) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(*tls_files)
-    return ctx
-
-
-def test_https_post_with_a_context_that_trusts_the_server(tls_files: tuple[Path, Path]) -> None:
-    trusting = ssl.create_default_context(cafile=str(tls_files[0]))
+def test_https_post_with_a_context_that_trusts_the_server(tls: TLSFiles) -> None:
+    trusting = ssl.create_default_context(cafile=str(tls.ca))
 
     async def scenario() -> None:
         handler = keep_alive(lambda r: response(b"tls:" + r.body))
         async with (
-            Server(handler, server_context(tls_files)) as srv,
+            Server(handler, tls.server_context()) as srv,
             upstream_client(ssl_context=trusting) as c,
         ):
             for body in (b"a", b"b"):
@@ -1048,13 +910,13 @@ def test_https_post_with_a_context_that_trusts_the_server(tls_files: tuple[Path,
 
 @pytest.mark.parametrize("context", ["default", "none"])
 def test_https_post_to_an_untrusted_server_raises_connect_error(
-    tls_files: tuple[Path, Path], context: str
+    tls: TLSFiles, context: str
 ) -> None:
     async def scenario() -> None:
         ctx = ssl.create_default_context() if context == "default" else None
         handler = keep_alive(lambda _: response(b"ok"))
         async with (
-            Server(handler, server_context(tls_files)) as srv,
+            Server(handler, tls.server_context("self_signed")) as srv,
             upstream_client(ssl_context=ctx) as c,
         ):
             with pytest.raises(UpstreamConnectError):
