@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import Iterable
 
-from proxy.config import redact_secret
+from driftgate.proxy.config import redact_secret
 
 # Compiled once: header-style credentials and common key shapes, wherever they show up in text.
 _PATTERNS = re.compile(
