@@ -1,4 +1,5 @@
-"""Publish a rebaked template: one bot branch and one open pull request per template, idempotently."""
+"""The platform facade: drift PRs (one bot branch and one open PR per template, idempotently), alert
+issues, and the Actions workflow runs liveness reads and re-dispatches. Every watcher goes through it."""
 
 from __future__ import annotations
 
@@ -12,19 +13,29 @@ from typing import Literal
 
 import git
 import github
+from github.Issue import Issue
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
-from driftgate.watchers import secrets
+from driftgate.watchers import alerts, secrets, workflow_runs
+from driftgate.watchers.alerts import AlertPlan, AlertResult
 from driftgate.watchers.errors import PublishError, RateLimited
 from driftgate.watchers.github import api_errors
 from driftgate.watchers.gitrepo import Checkout
 from driftgate.watchers.pr_body import fingerprint_marker, fingerprint_of, truncate_body
 
-LABEL_COLORS = {"drift": "5319e7", "drift:npm": "0e8a16", "breaking": "b60205"}
+LABEL_COLORS = {
+    "drift": "5319e7",
+    "drift:npm": "0e8a16",
+    "drift:canary": "fbca04",
+    "drift:liveness": "d93f0b",
+    "breaking": "b60205",
+}
 LABEL_DESCRIPTIONS = {
     "drift": "Opened by driftgate: an upstream changed",
     "drift:npm": "Drift from a new npm release",
+    "drift:canary": "A live upstream stopped behaving as its template says",
+    "drift:liveness": "A driftgate watcher has not succeeded for too long",
     "breaking": "Drift that removes something (model, beta or tool)",
 }
 # A publish takes about a dozen calls; below this many left, stop before touching anything.
@@ -48,6 +59,9 @@ class PullRequestPlan:
     # The extractor could not read every fact: enough to open a PR to look at, never enough to
     # rewrite an open one (which may carry facts this candidate lacks).
     partial: bool = False
+    # The bot branch; None: driftgate/<template>. The canary's fixes use their own branch so
+    # they never rewrite an open npm drift PR of the same template.
+    branch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,7 @@ class Publisher:
         # Fetched once per Publisher (one pass): every template's PR and the template reader use it.
         self._repo: Repository | None = None
         self._labels: set[str] | None = None
+        self._alerts: dict[str, dict[str, Issue]] = {}
 
     def repository(self) -> Repository:
         """The target repository (one API call per Publisher); GitHub errors pass through raw."""
@@ -116,7 +131,7 @@ class Publisher:
             }
         )
         body = truncate_body(plan.body) + "\n\n" + fingerprint_marker(plan.fingerprint) + "\n"
-        branch = branch_for(plan.template)
+        branch = plan.branch or branch_for(plan.template)
         with api_errors("reading the repository"):
             repo = self.repository()
             self._check_rate_limit()
@@ -190,7 +205,59 @@ class Publisher:
         self.checkout.push(local, branch)
         return True
 
-    def _sync_labels(self, repo: Repository, pr: PullRequest, wanted: tuple[str, ...]) -> None:
+    # -- alert issues ------------------------------------------------------------------------
+    def open_alerts(self, label: str) -> frozenset[str]:
+        """The keys of the open alert issues carrying `label` (read once per Publisher)."""
+        return frozenset(self._open_alerts(label))
+
+    def _open_alerts(self, label: str) -> dict[str, Issue]:
+        if label not in self._alerts:
+            with api_errors(f"reading open {label} issues"):
+                repo = self.repository()
+                self._check_rate_limit()
+                self._alerts[label] = alerts.open_alerts(repo, label)
+        return self._alerts[label]
+
+    def raise_alert(self, plan: AlertPlan) -> AlertResult:
+        """Open the alert issue, comment on it when seen again, rewrite it when it changed."""
+        secrets.gate(
+            {
+                "issue title": plan.title,
+                "issue body": plan.body,
+                "issue comment": plan.repeat_comment,
+            }
+        )
+        existing = self._open_alerts(plan.label).get(plan.key)
+        with api_errors(f"raising alert {plan.key}"):
+            repo = self.repository()
+            result = alerts.raise_alert(repo, plan, existing, self._ensure_labels)
+        if result.action == "opened" and result.number is not None:
+            with api_errors(f"reading alert {plan.key}"):
+                self._alerts[plan.label][plan.key] = repo.get_issue(result.number)
+        return result
+
+    def clear_alert(self, key: str, label: str, comment: str) -> AlertResult:
+        """Close the open alert issue `key` (if any) with `comment`."""
+        secrets.gate({"issue comment": comment})
+        existing = self._open_alerts(label).pop(key, None)
+        with api_errors(f"closing alert {key}"):
+            return alerts.clear_alert(existing, comment)
+
+    # -- Actions -----------------------------------------------------------------------------
+    def workflow_history(self, workflow: str) -> workflow_runs.WorkflowHistory:
+        """The last successful run of `workflow` (a file name) and any re-dispatch since."""
+        with api_errors(f"reading the runs of {workflow}"):
+            repo = self.repository()
+            self._check_rate_limit()
+            return workflow_runs.history(repo, workflow)
+
+    def dispatch_workflow(self, workflow: str) -> None:
+        """Run `workflow` now on the default branch (workflow_dispatch)."""
+        with api_errors(f"dispatching {workflow}"):
+            workflow_runs.dispatch(self.repository(), workflow)
+
+    # -- labels ------------------------------------------------------------------------------
+    def _ensure_labels(self, repo: Repository, wanted: tuple[str, ...]) -> None:
         if self._labels is None:
             self._labels = {label.name for label in repo.get_labels()}
         for name in wanted:
@@ -201,6 +268,9 @@ class Publisher:
                     LABEL_DESCRIPTIONS.get(name, "driftgate"),
                 )
                 self._labels.add(name)
+
+    def _sync_labels(self, repo: Repository, pr: PullRequest, wanted: tuple[str, ...]) -> None:
+        self._ensure_labels(repo, wanted)
         on_pr = {label.name for label in pr.labels}
         missing = [name for name in wanted if name not in on_pr]
         if missing:

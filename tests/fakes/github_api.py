@@ -2,7 +2,8 @@
 
 PyGithub talks to it over HTTP (`FakeGitHub.url` is the API base, Enterprise style `/api/v3`).
 Pull requests live on branches of a real bare git repository; merging really merges there.
-Tests steer it in Python: `close_pull`, `merge_pull`, `fail_next`, `set_rate_limit`, `requests`.
+Tests steer it in Python: `close_pull`, `merge_pull`, `fail_next`, `set_rate_limit`, `requests`,
+and for Actions `add_workflow` / `add_run` (runs at chosen times) and `dispatches`.
 """
 
 from __future__ import annotations
@@ -12,17 +13,21 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import github_routes_actions, github_routes_issues
 from tests.fakes import github_shapes as shapes
 from tests.fakes.github_git import OriginRepo
 from tests.fakes.github_openapi import ResponseShapeError, check_response
 from tests.fakes.github_routes import ROUTES, Reply
 from tests.fakes.server_thread import ServerThread
 
+# Imported for their @route registrations.
+_ROUTE_MODULES = (github_routes_actions, github_routes_issues)
 API_PREFIX = "/api/v3"
 GRAPHQL_PATH = "/api/graphql"
 
@@ -88,6 +93,10 @@ class FakeGitHub:
         self.default_branch = default_branch
         self.pulls: dict[int, shapes.FakePull] = {}
         self.labels: dict[str, dict[str, Any]] = {}
+        self.issues: dict[int, shapes.FakeIssue] = {}
+        self.workflows: dict[str, shapes.FakeWorkflow] = {}
+        self.runs: list[shapes.FakeRun] = []
+        self.dispatches: list[tuple[str, str, dict[str, Any]]] = []
         self.requests: list[RequestRecord] = []
         self.validation_errors: list[str] = []
         self.rate = RateLimit()
@@ -178,6 +187,41 @@ class FakeGitHub:
                     status, headers, shapes.error(message), times, method and method.upper(), path
                 )
             )
+
+    def open_issues(self, label: str | None = None) -> list[shapes.FakeIssue]:
+        """Open issues (not pull requests), optionally only those carrying `label`."""
+        with self.lock:
+            return [
+                i
+                for i in self.issues.values()
+                if i.state == "open" and (label is None or label in i.labels)
+            ]
+
+    def add_workflow(self, path: str, name: str | None = None) -> shapes.FakeWorkflow:
+        """Declare `.github/workflows/FILE` (by its path); returns it."""
+        with self.lock:
+            wf = shapes.FakeWorkflow(self.new_id(), name or path.rsplit("/", 1)[-1], path)
+            self.workflows[path] = wf
+            return wf
+
+    def add_run(
+        self,
+        path: str,
+        *,
+        conclusion: str | None = "success",
+        status: str = "completed",
+        event: str = "schedule",
+        ago: timedelta = timedelta(0),
+        branch: str = "main",
+    ) -> shapes.FakeRun:
+        """A run of workflow `path` created `ago` before now (the workflow is declared if new)."""
+        with self.lock:
+            wf = self.workflows.get(path) or self.add_workflow(path)
+            when = (datetime.now(UTC) - ago).strftime("%Y-%m-%dT%H:%M:%SZ")
+            number = sum(1 for r in self.runs if r.workflow is wf) + 1
+            run = shapes.FakeRun(self.new_id(), wf, event, status, conclusion, when, branch, number)
+            self.runs.append(run)
+            return run
 
     def set_rate_limit(self, remaining: int, *, reset_in: int = 3600) -> None:
         """Set what X-RateLimit-Remaining reports; at 0 every request gets a primary rate-limit 403."""

@@ -50,6 +50,17 @@ def _pull_json(gh: FakeGitHub, pr: shapes.FakePull) -> dict[str, Any]:
     return shapes.pull(gh.urls, pr, _labels_of(gh, pr.labels), repo)
 
 
+def _thread(gh: FakeGitHub, match: dict[str, str]) -> shapes.FakePull | shapes.FakeIssue | None:
+    """The pull request or issue `issue_number` names (they share one number space)."""
+    if _wrong_repo(gh, match):
+        return None
+    try:
+        number = int(match["issue_number"])
+    except ValueError:
+        return None
+    return gh.pulls.get(number) or gh.issues.get(number)
+
+
 def _pull(
     gh: FakeGitHub, match: dict[str, str], key: str = "pull_number"
 ) -> shapes.FakePull | None:
@@ -192,8 +203,8 @@ def _issue_label_names(payload: Any) -> list[str]:
 
 @route("GET", REPO + "/issues/{issue_number}/labels")
 def list_issue_labels(gh: FakeGitHub, match: dict[str, str], _q: dict[str, str], _p: Any) -> Reply:
-    """Labels on a pull request."""
-    pr = _pull(gh, match, "issue_number")
+    """Labels on a pull request or issue."""
+    pr = _thread(gh, match)
     return (200, _labels_of(gh, pr.labels)) if pr else _not_found()
 
 
@@ -202,7 +213,7 @@ def add_issue_labels(
     gh: FakeGitHub, match: dict[str, str], _q: dict[str, str], payload: Any
 ) -> Reply:
     """Add labels (creating unknown ones, as GitHub does)."""
-    pr = _pull(gh, match, "issue_number")
+    pr = _thread(gh, match)
     if pr is None:
         return _not_found()
     for name in _issue_label_names(payload):
@@ -217,8 +228,8 @@ def add_issue_labels(
 def set_issue_labels(
     gh: FakeGitHub, match: dict[str, str], q: dict[str, str], payload: Any
 ) -> Reply:
-    """Replace the labels of a pull request."""
-    pr = _pull(gh, match, "issue_number")
+    """Replace the labels of a pull request or issue."""
+    pr = _thread(gh, match)
     if pr is None:
         return _not_found()
     pr.labels = []
@@ -227,8 +238,8 @@ def set_issue_labels(
 
 @route("DELETE", REPO + "/issues/{issue_number}/labels/{name}")
 def remove_issue_label(gh: FakeGitHub, match: dict[str, str], _q: dict[str, str], _p: Any) -> Reply:
-    """Take one label off a pull request."""
-    pr = _pull(gh, match, "issue_number")
+    """Take one label off a pull request or issue."""
+    pr = _thread(gh, match)
     if pr is None or match["name"] not in pr.labels:
         return _not_found()
     pr.labels.remove(match["name"])
@@ -237,15 +248,15 @@ def remove_issue_label(gh: FakeGitHub, match: dict[str, str], _q: dict[str, str]
 
 @route("GET", REPO + "/issues/{issue_number}/comments")
 def list_comments(gh: FakeGitHub, match: dict[str, str], _q: dict[str, str], _p: Any) -> Reply:
-    """Comments on a pull request."""
-    pr = _pull(gh, match, "issue_number")
+    """Comments on a pull request or issue."""
+    pr = _thread(gh, match)
     return (200, list(pr.comments)) if pr else _not_found()
 
 
 @route("POST", REPO + "/issues/{issue_number}/comments")
 def add_comment(gh: FakeGitHub, match: dict[str, str], _q: dict[str, str], payload: Any) -> Reply:
-    """Comment on a pull request."""
-    pr = _pull(gh, match, "issue_number")
+    """Comment on a pull request or issue."""
+    pr = _thread(gh, match)
     if pr is None:
         return _not_found()
     body = str((payload or {}).get("body", ""))

@@ -219,3 +219,131 @@ def git_ref(urls: Urls, ref: str, sha: str) -> dict[str, Any]:
 def error(message: str, **extra: Any) -> dict[str, Any]:
     """A basic-error body."""
     return {"message": message, "documentation_url": "https://docs.github.com/rest", **extra}
+
+
+@dataclass
+class FakeIssue:
+    """One issue as the fake holds it (issues and pull requests share the number space)."""
+
+    number: int
+    title: str
+    body: str | None
+    created_at: str
+    updated_at: str
+    state: str = "open"
+    closed_at: str | None = None
+    state_reason: str | None = None
+    labels: list[str] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class FakeWorkflow:
+    """One workflow file of the repository, as the Actions API lists it."""
+
+    wid: int
+    name: str
+    path: str  # .github/workflows/NAME.yml
+    state: str = "active"
+
+
+@dataclass
+class FakeRun:
+    """One workflow run: `status` queued|in_progress|completed, `conclusion` success|failure|..."""
+
+    rid: int
+    workflow: FakeWorkflow
+    event: str
+    status: str
+    conclusion: str | None
+    created_at: str
+    head_branch: str = "main"
+    run_number: int = 1
+
+
+def issue(urls: Urls, item: FakeIssue, labels: list[dict[str, Any]]) -> dict[str, Any]:
+    """An issue (not a pull request: no `pull_request` key)."""
+    out = urls.rebase(example("issue"))
+    out.pop("pull_request", None)
+    out.pop("pinned_comment", None)
+    api = f"{urls.api}/repos/{urls.full_name}/issues/{item.number}"
+    out.update(
+        id=200_000 + item.number,
+        node_id=f"I_{item.number}",
+        url=api,
+        repository_url=f"{urls.api}/repos/{urls.full_name}",
+        labels_url=api + "/labels{/name}",
+        comments_url=api + "/comments",
+        events_url=api + "/events",
+        html_url=f"{urls.web}/{urls.full_name}/issues/{item.number}",
+        number=item.number,
+        state=item.state,
+        state_reason=item.state_reason,
+        title=item.title,
+        body=item.body,
+        user=user(urls),
+        labels=labels,
+        assignee=None,
+        assignees=[],
+        milestone=None,
+        locked=False,
+        active_lock_reason=None,
+        comments=len(item.comments),
+        closed_at=item.closed_at,
+        closed_by=user(urls) if item.state == "closed" else None,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        author_association="NONE",
+    )
+    if item.state_reason is None:
+        # The description's enum has no null although GitHub sends one for open issues.
+        out.pop("state_reason")
+    return dict(out)
+
+
+def workflow(urls: Urls, wf: FakeWorkflow) -> dict[str, Any]:
+    """A workflow."""
+    out = dict(example("workflow"))
+    out.update(
+        id=wf.wid,
+        node_id=f"W_{wf.wid}",
+        name=wf.name,
+        path=wf.path,
+        state=wf.state,
+        created_at="2026-01-01T00:00:00Z",
+        updated_at="2026-01-01T00:00:00Z",
+        url=f"{urls.api}/repos/{urls.full_name}/actions/workflows/{wf.wid}",
+        html_url=f"{urls.web}/{urls.full_name}/blob/main/{wf.path}",
+        badge_url=f"{urls.web}/{urls.full_name}/workflows/{wf.name}/badge.svg",
+    )
+    return out
+
+
+def workflow_run(urls: Urls, run: FakeRun, repo: dict[str, Any]) -> dict[str, Any]:
+    """A workflow-run."""
+    out = urls.rebase(example("workflow-run"))
+    api = f"{urls.api}/repos/{urls.full_name}/actions/runs/{run.rid}"
+    out.update(
+        id=run.rid,
+        node_id=f"WFR_{run.rid}",
+        name=run.workflow.name,
+        display_title=run.workflow.name,
+        path=f"{run.workflow.path}@{run.head_branch}",
+        event=run.event,
+        status=run.status,
+        conclusion=run.conclusion,
+        workflow_id=run.workflow.wid,
+        workflow_url=f"{urls.api}/repos/{urls.full_name}/actions/workflows/{run.workflow.wid}",
+        created_at=run.created_at,
+        updated_at=run.created_at,
+        run_started_at=run.created_at,
+        head_branch=run.head_branch,
+        run_number=run.run_number,
+        run_attempt=1,
+        url=api,
+        html_url=f"{urls.web}/{urls.full_name}/actions/runs/{run.rid}",
+        repository=repo,
+        head_repository=repo,
+        pull_requests=[],
+    )
+    return dict(out)
