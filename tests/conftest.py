@@ -10,7 +10,11 @@ from driftgate.proxy.config import BackendConfig, Config
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
 
-pytest_plugins = ["tests.fakes.npm_fixtures", "tests.fakes.github_fixtures"]
+pytest_plugins = [
+    "tests.fakes.npm_fixtures",
+    "tests.fakes.github_fixtures",
+    "tests.fakes.ping_server",
+]
 
 
 @pytest.fixture

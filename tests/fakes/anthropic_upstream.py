@@ -12,6 +12,7 @@ from tests.fakes.anthropic_responses import Cache, events, message
 from tests.fakes.anthropic_validation import Invalid, validate_request
 from tests.fakes.reply_plan import Ask, estimate_tokens, plan_reply, text_of
 from tests.fakes.scripted import BEHAVIOUR, FakeUpstream, sse
+from tests.fakes.upstream_world import World, anthropic_features
 
 ERROR_TYPES = {
     400: ("invalid_request_error", "Invalid request"),
@@ -86,6 +87,7 @@ class FakeAnthropic(FakeUpstream):
         self.models = models
         self.cache_read_tokens = cache_read_tokens
         self.cache_creation_tokens = cache_creation_tokens
+        self.world = World()  # scripted retirements and refusals (the canary's tests)
         super().__init__(require_auth=require_auth, api_key=api_key)
 
     @property
@@ -180,9 +182,17 @@ class FakeAnthropic(FakeUpstream):
         body = await self._parsed(request, count_tokens=False)
         if isinstance(body, web.Response):
             return body
+        refusal = self.world.refusal(
+            body["model"], anthropic_features(body, request.headers), "anthropic"
+        )
+        if refusal is not None:
+            return anthropic_error(refusal.status, refusal.message, refusal.error_type)
         reply = plan_reply(ask_of(body), request[BEHAVIOUR], "toolu_")
         msg_id = f"msg_fake{next(_ids):06d}"
-        headers = {"request-id": f"req_fake{next(_ids):06d}"}
+        headers = {
+            "request-id": f"req_fake{next(_ids):06d}",
+            **self.world.rate_limit_headers("anthropic"),
+        }
         if not body.get("stream"):
             return await self.answer(
                 request, message(reply, body["model"], msg_id, self.cache), headers

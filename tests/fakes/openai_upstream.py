@@ -12,6 +12,7 @@ from tests.fakes.openai_responses import chunks, completion
 from tests.fakes.openai_validation import Invalid, validate_request
 from tests.fakes.reply_plan import Ask, estimate_tokens, plan_reply, text_of
 from tests.fakes.scripted import BEHAVIOUR, FakeUpstream, sse
+from tests.fakes.upstream_world import World, openai_features
 
 ERRORS = {
     400: ("invalid_request_error", None, "Invalid request"),
@@ -100,6 +101,7 @@ class FakeOpenAI(FakeUpstream):
         self.strict_fields = strict_fields
         self.models = models
         self.cached_tokens = cached_tokens
+        self.world = World()  # scripted retirements and refusals (the canary's tests)
         super().__init__(require_auth=require_auth, api_key=api_key)
 
     def add_routes(self, app: web.Application) -> None:
@@ -160,11 +162,18 @@ class FakeOpenAI(FakeUpstream):
             return openai_error(400, "We could not parse the JSON body of your request.")
         except Invalid as exc:
             return openai_error(400, str(exc), param=exc.param)
+        refusal = self.world.refusal(body["model"], openai_features(body), "openai")
+        if refusal is not None:
+            code = refusal.error_type if refusal.status == 404 else "unsupported_parameter"
+            return openai_error(refusal.status, refusal.message, code=code)
         reply = plan_reply(ask_of(body), request[BEHAVIOUR], "call_")
         completion_id = f"chatcmpl-fake{next(_ids):06d}"
+        headers = self.world.rate_limit_headers("openai")
         if not body.get("stream"):
             return await self.answer(
-                request, completion(reply, body["model"], completion_id, self.cached_tokens)
+                request,
+                completion(reply, body["model"], completion_id, self.cached_tokens),
+                headers,
             )
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return await self.stream(
@@ -184,4 +193,5 @@ class FakeOpenAI(FakeUpstream):
                     }
                 },
             ),
+            headers=headers,
         )

@@ -1,0 +1,1 @@
+"""`driftgate watch canary`: minimal live probes that notice class C drift (behaviour, not wire)."""
