@@ -16,12 +16,21 @@ from aiohttp import web
 from driftgate.proxy.analytics import Recorder
 from driftgate.proxy.auth import GatewayKey, backend_auth
 from driftgate.proxy.config import Config
+from driftgate.proxy.connections import ConnectionBook, began, ended
 from driftgate.proxy.cooldown import Cooldowns
 from driftgate.proxy.count_tokens import ESTIMATE_HEADER, estimate_tokens
+from driftgate.proxy.drain import (
+    SHUTDOWN_REASON,
+    SHUTDOWN_STATUS,
+    Drain,
+    shutting_down,
+    uncancel_for_shutdown,
+)
 from driftgate.proxy.errors import (
     Dialect,
     GatewayError,
     InvalidRequest,
+    RequestTimeout,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -90,6 +99,8 @@ class Gateway:
         secrets = [config.api_key, *(b.resolve_key(env) for b in config.backends)]
         self.redactor = Redactor(secrets)
         self._tasks: list[asyncio.Task[None]] = []
+        self.drain = Drain()
+        self.connections = ConnectionBook(config.max_connections)
 
     def transport(self, backend: str) -> Transport:
         """The transport that reaches `backend`."""
@@ -99,8 +110,19 @@ class Gateway:
         """Map every failure to an error in the client's dialect; never a stack trace to a client."""
 
         async def run(request: web.Request) -> web.StreamResponse:
+            task = self.drain.enter()
+            began(request)
             try:
                 return await handler(request)
+            except asyncio.CancelledError:
+                # Cut by the shutdown before any answer went out: say so in the client's dialect.
+                if request.writer.output_size or not uncancel_for_shutdown(self.drain):
+                    raise
+                resp = error_response(shutting_down(), dialect or _guess_dialect(request))
+                return await _hang_up(request, resp)
+            except RequestTimeout as exc:  # a client too slow to send its body: answer, hang up
+                resp = error_response(exc, dialect or _guess_dialect(request))
+                return await _hang_up(request, resp)
             except GatewayError as exc:
                 return error_response(exc, dialect or _guess_dialect(request))
             except Exception as exc:
@@ -113,29 +135,28 @@ class Gateway:
                 )
                 generic = GatewayError("the gateway hit an unexpected error; see its log")
                 return error_response(generic, dialect or _guess_dialect(request))
+            finally:
+                ended(request)
+                self.drain.leave(task)
 
         return run
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/messages."""
         self.key.check(request.headers)
-        flow = await intake(
-            request, "messages", "anthropic", self.config.max_body_bytes, self.clock
-        )
+        flow = await intake(request, "messages", "anthropic", self.config, self.clock)
         return await self.complete(request, flow)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/chat/completions."""
         self.key.check(request.headers)
-        flow = await intake(request, "chat", "openai", self.config.max_body_bytes, self.clock)
+        flow = await intake(request, "chat", "openai", self.config, self.clock)
         return await self.complete(request, flow)
 
     async def count_tokens(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/messages/count_tokens: forwarded to Anthropic backends, estimated for others."""
         self.key.check(request.headers)
-        flow = await intake(
-            request, "count_tokens", "anthropic", self.config.max_body_bytes, self.clock
-        )
+        flow = await intake(request, "count_tokens", "anthropic", self.config, self.clock)
         routes = self.router.resolve(flow.model)
         anthropic_routes = [r for r in routes if r.backend.kind == "anthropic"]
         if anthropic_routes:
@@ -164,8 +185,13 @@ class Gateway:
                 flow, routes, templates, self.config.convert_unsupported
             )
         except asyncio.CancelledError:
-            # The client hung up before any upstream answered: still one record, 499, no usage.
-            self.keeper.client_gone(flow, flow.route or routes[0], templates)
+            # The client hung up before any upstream answered: still one record, 499, no usage
+            # (503 when the shutdown cut it: the gateway's doing, not the client's).
+            route = flow.route or routes[0]
+            if self.drain.expired:
+                self.keeper.unanswered(flow, route, templates, SHUTDOWN_STATUS, SHUTDOWN_REASON)
+            else:
+                self.keeper.client_gone(flow, route, templates)
             raise
         except (UpstreamUnavailable, UpstreamTimeout) as exc:
             # No upstream answered at all: one record (502 or 504) so `driftgate usage` counts it.
@@ -208,7 +234,7 @@ class Gateway:
                 flow,
                 p.route,
                 upstream,
-                CLIENT_GONE,
+                SHUTDOWN_STATUS if self.drain.expired else CLIENT_GONE,
                 answer.body or b"",
                 answer.ttfb,
                 templates,
@@ -242,7 +268,7 @@ class Gateway:
             )
         )
         try:
-            stream_resp, result = await relay_stream(request, answer, proc, headers)
+            stream_resp, result = await relay_stream(request, answer, proc, headers, self.drain)
         except asyncio.CancelledError:
             # Cancelled while waiting on the upstream: record what was streamed so far (499).
             gone = StreamResult(proc.usage, True, None)
@@ -264,7 +290,13 @@ class Gateway:
 
     async def health(self, request: web.Request) -> web.StreamResponse:
         """GET /health (open: it shows nothing secret)."""
-        doc = health(self.config, self.store.current(), self.cooldowns, self.keyless)
+        doc = health(
+            self.config,
+            self.store.current(),
+            self.cooldowns,
+            self.keyless,
+            self.connections.snapshot(),
+        )
         return web.Response(body=orjson.dumps(doc), content_type=JSON_CT)
 
     async def not_found(self, request: web.Request) -> web.StreamResponse:
@@ -288,6 +320,16 @@ class Gateway:
             await transport.close()
         self.transports.clear()
         self.keeper.close()
+
+
+async def _hang_up(request: web.Request, resp: web.Response) -> web.Response:
+    """Send `resp`, then close the connection at once (not after aiohttp's lingering read)."""
+    resp.force_close()
+    with contextlib.suppress(ConnectionError):
+        await resp.prepare(request)
+        await resp.write_eof()
+    request.protocol.force_close()
+    return resp
 
 
 def _guess_dialect(request: web.Request) -> Dialect:

@@ -107,6 +107,12 @@ class Config:
         False  # convert, rather than reject, what a model's template marks unsupported
     )
     log_level: str = "info"
+    # Client connections (see docs/operations.md): seconds, and a count.
+    head_timeout: float = 30.0  # a request head must be complete this long after its first byte
+    body_timeout: float = 60.0  # the whole body must arrive this long after the head
+    idle_timeout: float = 60.0  # a keep-alive connection with no request is closed after this
+    max_connections: int = 4096  # open client connections; beyond it new ones get a 503
+    shutdown_grace: float = 30.0  # on SIGTERM, in-flight requests may finish for this long
     shape_log: Path | None = None
     watch: Mapping[str, Any] = field(default_factory=dict)  # the [watch] table, read by watchers
     proxies: ProxyEnv = field(default_factory=ProxyEnv)  # read from the environment at load
@@ -141,6 +147,21 @@ def _number(convert: type[int] | type[float], value: Any, what: str) -> Any:
         return convert(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{what} must be a number, got {value!r}") from None
+
+
+def _positive(
+    convert: type[int] | type[float],
+    table: Mapping[str, Any],
+    key: str,
+    default: Any,
+    *,
+    zero: bool = False,
+) -> Any:
+    value = _number(convert, table.get(key, default), key)
+    if value < 0 or (value == 0 and not zero):
+        least = "0 or more" if zero else "greater than 0"
+        raise ConfigError(f"[gateway] {key} must be {least}, got {value}")
+    return value
 
 
 def _backend_from_table(name: str, table: Mapping[str, Any]) -> BackendConfig:
@@ -317,6 +338,11 @@ def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) 
         templates_dir=Path(templates_dir).expanduser() if templates_dir else None,
         convert_unsupported=bool(gw.get("convert_unsupported", False)),
         log_level=str(gw.get("log_level", "info")),
+        head_timeout=_positive(float, gw, "head_timeout", 30.0),
+        body_timeout=_positive(float, gw, "body_timeout", 60.0),
+        idle_timeout=_positive(float, gw, "idle_timeout", 60.0),
+        max_connections=_positive(int, gw, "max_connections", 4096),
+        shutdown_grace=_positive(float, gw, "shutdown_grace", 30.0, zero=True),
         shape_log=Path(shape_log).expanduser() if shape_log else None,
         watch=table.get("watch", {}),
         proxies=ProxyEnv.from_env(env),

@@ -67,6 +67,29 @@ class BodyTooLarge(GatewayError):
     openai_type = "invalid_request_error"
 
 
+class RequestTimeout(InvalidRequest):
+    """The client sent its request head or body too slowly; the connection is closed after it."""
+
+    status = 408
+    openai_code = "request_timeout"
+
+
+class HeadersTooLarge(InvalidRequest):
+    """A request line or header is too long, or there are too many headers."""
+
+    status = 431
+    anthropic_type = "request_too_large"
+
+
+class Overloaded(GatewayError):
+    """The gateway will not take this request now (connection cap, shutting down): retry later."""
+
+    status = 503
+    anthropic_type = "overloaded_error"
+    openai_type = "server_error"
+    openai_code = "service_unavailable"
+
+
 class UpstreamUnavailable(GatewayError):
     """Every candidate backend failed to connect, timed out, or is cooling down."""
 

@@ -36,6 +36,7 @@ def health(
     templates: TemplateSet,
     cooldowns: Cooldowns,
     keyless: frozenset[str] = frozenset(),
+    connections: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The health document."""
     backends = []
@@ -55,6 +56,8 @@ def health(
         "template_errors": list(templates.errors),
         "backends": backends,
     }
+    if connections is not None:
+        doc["connections"] = dict(connections)  # client side: open, cap, refused, timeouts
     if not backends:
         doc["message"] = HOW_TO_ADD
     return doc

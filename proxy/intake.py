@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from driftgate.proxy.errors import BodyTooLarge, Dialect, GatewayError, InvalidRequest, error_body
+from driftgate.proxy.config import Config
+from driftgate.proxy.errors import (
+    BodyTooLarge,
+    Dialect,
+    GatewayError,
+    InvalidRequest,
+    RequestTimeout,
+    error_body,
+)
 from driftgate.proxy.flow import Flow
 
 JSON_CT = "application/json"
@@ -33,18 +42,31 @@ def error_response(
     )
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The body, refusing more than `limit` bytes: by Content-Length first, then while reading."""
+async def read_body(request: web.Request, limit: int, timeout: float) -> bytes:
+    """The body within `timeout` seconds, refusing more than `limit` bytes: by Content-Length
+    first, then while reading."""
     declared = request.content_length
     if declared is not None and declared > limit:
         raise BodyTooLarge(
             f"request body is {declared} bytes; this gateway accepts at most {limit}"
         )
     try:
-        return await request.read()
+        if request.content.is_eof():  # the usual case: the body came with the head, no timer
+            return await request.read()
+        async with asyncio.timeout(timeout):
+            return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise BodyTooLarge(
             f"request body is over {limit} bytes, the most this gateway accepts"
+        ) from exc
+    except TimeoutError as exc:
+        raise RequestTimeout(
+            f"the request body did not arrive within {timeout:g} s (gateway.body_timeout)"
+        ) from exc
+    except web.RequestPayloadError as exc:
+        raise InvalidRequest(
+            "the request body's framing is not valid (Content-Length, chunked encoding or "
+            "Content-Encoding)"
         ) from exc
 
 
@@ -75,11 +97,15 @@ def wants_stream(value: Any) -> bool:
 
 
 async def intake(
-    request: web.Request, endpoint: str, dialect: Dialect, limit: int, clock: Callable[[], float]
+    request: web.Request,
+    endpoint: str,
+    dialect: Dialect,
+    limits: Config,
+    clock: Callable[[], float],
 ) -> Flow:
-    """Read, parse and check the request into a Flow."""
+    """Read, parse and check the request into a Flow (`limits`: max_body_bytes, body_timeout)."""
     started = clock()
-    raw = await read_body(request, limit)
+    raw = await read_body(request, limits.max_body_bytes, limits.body_timeout)
     body = parse_body(raw)
     model = body.get("model")
     if not isinstance(model, str) or not model:

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from driftgate.proxy.analytics import Prices, Recorder, Row, priced, prices, usage_db_path
+from driftgate.proxy.drain import SHUTDOWN_REASON, SHUTDOWN_STATUS
 from driftgate.proxy.errors import Dialect
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.relay import StreamResult
@@ -73,6 +74,7 @@ class Finished(NamedTuple):
     latency: float
     ts: float
     templates: TemplateSet | None
+    reason: str | None = None  # why the gateway ended it, for the log line (e.g. shutting down)
 
 
 class RecordKeeper:
@@ -122,6 +124,8 @@ class RecordKeeper:
     ) -> None:
         """A streamed exchange, with the usage the tap or translator saw."""
         status = CLIENT_GONE if result.client_gone else (502 if result.upstream_error else 200)
+        if result.stopped:
+            status = SHUTDOWN_STATUS
         self._add(
             Finished(
                 _asked(flow),
@@ -134,6 +138,7 @@ class RecordKeeper:
                 self._since(flow),
                 time.time(),
                 templates,
+                SHUTDOWN_REASON if result.stopped else None,
             )
         )
 
@@ -141,8 +146,15 @@ class RecordKeeper:
         """The client hung up before any upstream answered: status 499, no usage known."""
         self.unanswered(flow, route, templates, CLIENT_GONE)
 
-    def unanswered(self, flow: Flow, route: Route, templates: TemplateSet, status: int) -> None:
-        """No upstream answer (client gone: 499; every route failed: 502/504): no usage, no cost."""
+    def unanswered(
+        self,
+        flow: Flow,
+        route: Route,
+        templates: TemplateSet,
+        status: int,
+        reason: str | None = None,
+    ) -> None:
+        """No upstream answer (client gone: 499; every route failed: 502/504; shutdown: 503)."""
         self._add(
             Finished(
                 _asked(flow),
@@ -155,6 +167,7 @@ class RecordKeeper:
                 self._since(flow),
                 time.time(),
                 templates,
+                reason,
             )
         )
 
@@ -235,6 +248,7 @@ def _line(item: Finished) -> str:
     return (
         f"{item.asked.endpoint} {item.asked.model} -> {item.route.backend.name} "
         f"({item.route.model}) {item.status} {item.latency * 1000.0:.0f} ms"
+        + (f" ({item.reason})" if item.reason else "")
     )
 
 

@@ -12,7 +12,8 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from driftgate.proxy.errors import Dialect
+from driftgate.proxy.drain import Drain, shutting_down, uncancel_for_shutdown
+from driftgate.proxy.errors import Dialect, GatewayError
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.forward import Answer
 from driftgate.proxy.translate import translate_error, translate_response
@@ -48,7 +49,7 @@ class StreamProcessor(Protocol):
 
     def feed(self, chunk: bytes) -> bytes | None: ...
     def finish(self) -> bytes: ...
-    def fail(self, message: str) -> bytes: ...
+    def fail(self, message: str | GatewayError) -> bytes: ...
     @property
     def done(self) -> bool: ...
 
@@ -71,6 +72,7 @@ class StreamResult:
     usage: Any
     client_gone: bool
     upstream_error: str | None
+    stopped: bool = False  # ended by the gateway's shutdown (its grace ran out)
 
 
 # Plain HTTP retry hints mean the same in either dialect; SDKs of both read them.
@@ -154,6 +156,7 @@ async def relay_stream(
     answer: Answer,
     proc: StreamProcessor,
     headers: dict[str, str],
+    drain: Drain,
 ) -> tuple[web.StreamResponse, StreamResult]:
     """Write each upstream chunk through `proc` to the client as it arrives; end well-formed."""
     upstream = answer.response
@@ -200,6 +203,15 @@ async def relay_stream(
         return resp, StreamResult(proc.usage, False, upstream_error)
     except ClientGone:
         return resp, StreamResult(proc.usage, True, upstream_error)
+    except asyncio.CancelledError:
+        if not uncancel_for_shutdown(drain):
+            raise
+        # The shutdown's grace ran out: end the stream well-formed, with the dialect's error.
+        with contextlib.suppress(ClientGone, ConnectionError):
+            if not resp.prepared:
+                await resp.prepare(request)
+            await _end(resp, b"" if proc.done else proc.fail(shutting_down()))
+        return resp, StreamResult(proc.usage, False, None, stopped=True)
     except Exception:
         # A bug of ours mid-stream: the client still gets a well-formed end, never a torn stream.
         log.exception("relaying a stream failed")

@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +18,7 @@ from driftgate.proxy import __version__
 from driftgate.proxy.app import GATEWAY_KEY, create_app
 from driftgate.proxy.auth import check_bind
 from driftgate.proxy.config import Config
+from driftgate.proxy.connections import ConnectionBook, client_protocols, ensure_fd_limit
 from driftgate.proxy.errors import ConfigError
 from driftgate.proxy.redact import RedactingFilter
 from driftgate.proxy.self_loop import check_self_loop
@@ -34,13 +36,6 @@ def check_listen(config: Config) -> None:
     check_self_loop(config)
 
 
-def _bound_port(runner: web.AppRunner) -> int:
-    for addr in runner.addresses:
-        if isinstance(addr, tuple) and len(addr) >= 2:
-            return int(addr[1])
-    raise RuntimeError("the gateway is not listening")
-
-
 def _url(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     if ":" in shown:
@@ -48,17 +43,63 @@ def _url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-async def _start_site(config: Config, app: web.Application) -> tuple[web.AppRunner, int]:
+@dataclass(slots=True)
+class Serving:
+    """A started gateway: the app's runner, the listening socket, its client connections."""
+
+    runner: web.AppRunner
+    listener: asyncio.AbstractServer
+    book: ConnectionBook
+    port: int
+
+
+async def _start_site(config: Config, app: web.Application) -> Serving:
+    handler_kwargs: dict[str, Any] = {
+        "access_log": None,
+        "keepalive_timeout": config.idle_timeout,  # aiohttp's keep-alive timer is the idle limit
+    }
     # handler_cancellation: a client that hangs up cancels its handler, and so its upstream request.
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True)
+    # shutdown_timeout: by the time the runner cleans up, `stop_serving` has drained the requests.
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        handler_cancellation=True,
+        shutdown_timeout=1.0,
+        **handler_kwargs,
+    )
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
+    assert runner.server is not None
+    book = app[GATEWAY_KEY].connections
+    factory = client_protocols(runner.server, book, config.head_timeout, **handler_kwargs)
     try:
-        await site.start()
+        listener = await asyncio.get_running_loop().create_server(
+            factory, config.host or None, config.port
+        )
     except BaseException:
         await runner.cleanup()  # closes the upstream connections and the recorder
         raise
-    return runner, _bound_port(runner)
+    port = int(listener.sockets[0].getsockname()[1])
+    return Serving(runner, listener, book, port)
+
+
+async def stop_serving(serving: Serving, grace: float) -> int:
+    """Stop accepting at once, close idle connections, let requests in flight finish for `grace`
+    seconds, end the rest as the gateway's doing, then clean up (records flushed). How many
+    requests were cut."""
+    serving.listener.close()  # new connections are refused from here on
+    server = serving.runner.server
+    if server is not None:
+        for conn in server.connections:
+            conn.close()  # idle keep-alive connections close now; busy ones after their answer
+    drain = serving.runner.app[GATEWAY_KEY].drain
+    log.info(
+        "stopping: not accepting connections; %d request(s) in flight, grace %gs",
+        drain.in_flight,
+        grace,
+    )
+    cut = await drain.wait(grace)
+    await serving.runner.cleanup()
+    return cut
 
 
 class GatewayServer:
@@ -70,7 +111,7 @@ class GatewayServer:
         self._kwargs = create_app_kwargs
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
+        self._serving: Serving | None = None
         self.port = 0
         self.url = ""
         self.app: web.Application | None = None
@@ -84,7 +125,8 @@ class GatewayServer:
 
         async def boot() -> None:
             self.app = create_app(self.config, **self._kwargs)
-            self._runner, self.port = await _start_site(self.config, self.app)
+            self._serving = await _start_site(self.config, self.app)
+            self.port = self._serving.port
 
         def run() -> None:
             asyncio.set_event_loop(loop)
@@ -108,15 +150,18 @@ class GatewayServer:
         self.url = _url(self.config.host, self.port)
 
     def stop(self) -> None:
-        """Stop gracefully: finish cleanup (upstream connections, recorder), then end the thread."""
-        loop, thread, runner = self._loop, self._thread, self._runner
+        """Stop as on SIGTERM (drain up to shutdown_grace, then cut), clean up, end the thread."""
+        loop, thread, serving = self._loop, self._thread, self._serving
         if loop is None or thread is None or not thread.is_alive():
             return
-        if runner is not None:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        if serving is not None:
+            done = asyncio.run_coroutine_threadsafe(
+                stop_serving(serving, self.config.shutdown_grace), loop
+            )
+            done.result(timeout=self.config.shutdown_grace + 30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=30)
-        self._runner = None
+        self._serving = None
 
     def __enter__(self) -> GatewayServer:
         self.start()
@@ -160,9 +205,12 @@ def run_forever(config: Config) -> None:
         redacting = RedactingFilter(app[GATEWAY_KEY].redactor)
         for handler in logging.getLogger().handlers:  # every logger's records, aiohttp's included
             handler.addFilter(redacting)
-        runner, port = await _start_site(config, app)
+        serving = await _start_site(config, app)
         _settle_heap()
-        print(startup_line(config, _url(config.host, port), app), flush=True)
+        fd_warning = ensure_fd_limit(config.max_connections)
+        if fd_warning:
+            log.warning("%s", fd_warning)
+        print(startup_line(config, _url(config.host, serving.port), app), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -171,7 +219,7 @@ def run_forever(config: Config) -> None:
         try:
             await stop.wait()
         finally:
-            await runner.cleanup()
+            await stop_serving(serving, config.shutdown_grace)
 
     try:
         asyncio.run(main())

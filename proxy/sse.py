@@ -10,7 +10,13 @@ from typing import Any
 
 import orjson
 
-from driftgate.proxy.errors import Dialect, anthropic_error_body, openai_error_body
+from driftgate.proxy.errors import (
+    Dialect,
+    GatewayError,
+    anthropic_error_body,
+    error_body,
+    openai_error_body,
+)
 
 DONE = "[DONE]"
 _DONE_BYTES = b"data: [DONE]\n\n"
@@ -138,8 +144,17 @@ def openai_usage(raw: Any) -> Usage:
     )
 
 
-def error_end(dialect: Dialect, message: str, error_type: str | None = None) -> bytes:
-    """A well-formed error event in `dialect`, followed by the stream's end where the dialect has one."""
+def error_end(
+    dialect: Dialect, message: str | GatewayError, error_type: str | None = None
+) -> bytes:
+    """A well-formed error event in `dialect`, followed by the stream's end where the dialect has one.
+
+    A GatewayError brings its own types (the gateway shutting down is `overloaded_error`)."""
+    if isinstance(message, GatewayError):
+        body = error_body(message, dialect)
+        if dialect == "anthropic":
+            return encode_event(orjson.dumps(body), "error")
+        return encode_event(orjson.dumps(body)) + _DONE_BYTES
     if dialect == "anthropic":
         body = anthropic_error_body(message, error_type or "api_error")
         return encode_event(orjson.dumps(body), "error")

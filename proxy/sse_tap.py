@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from driftgate.proxy.errors import Dialect
+from driftgate.proxy.errors import Dialect, GatewayError
 from driftgate.proxy.sse import Usage, error_end, openai_usage
 
 
@@ -212,7 +212,7 @@ class StreamTap:
             return rest
         return rest + error_end(self._dialect, "upstream stream ended before its final event")
 
-    def fail(self, message: str) -> bytes:
+    def fail(self, message: str | GatewayError) -> bytes:
         """Upstream died mid-stream: an error event in the tap's dialect, then the end."""
         if self._ended or self.done:
             return b""

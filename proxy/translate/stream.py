@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from driftgate.proxy.errors import Dialect
+from driftgate.proxy.errors import Dialect, GatewayError
 from driftgate.proxy.sse import SSEEvent, SSEParser, Usage, error_end
 from driftgate.proxy.translate.ir import StreamDone, StreamEnd, StreamError, StreamStart
 from driftgate.proxy.translate.stream_events import MalformedStream, StreamDecoder, StreamEncoder
@@ -23,7 +23,7 @@ class StreamTranslator(Protocol):
         """Upstream EOF: closing events, or an error event when the stream was cut short."""
         ...
 
-    def fail(self, message: str) -> bytes:
+    def fail(self, message: str | GatewayError) -> bytes:
         """Upstream died mid-stream: an error event in the client's dialect, then the end."""
         ...
 
@@ -85,7 +85,7 @@ class Translator:
             return out
         return out + self.fail("upstream stream ended before its final event")
 
-    def fail(self, message: str) -> bytes:
+    def fail(self, message: str | GatewayError) -> bytes:
         """Upstream died mid-stream: an error event in the client's dialect, then the end."""
         if self._done:
             return b""

@@ -148,6 +148,11 @@ opus = ["local:qwen-coder", "gpt-4o"]
         ("gateway = 3\n", "[gateway] must be a table"),
         ('[fallbacks]\nopus = "openai:gpt-4o"\n', "[fallbacks] maps a model to a list"),
         ("[gateway\n", "not valid TOML"),
+        ("[gateway]\nhead_timeout = 0\n", "head_timeout must be greater than 0"),
+        ("[gateway]\nbody_timeout = -1\n", "body_timeout must be greater than 0"),
+        ('[gateway]\nidle_timeout = "long"\n', "idle_timeout must be a number"),
+        ("[gateway]\nmax_connections = 0\n", "max_connections must be greater than 0"),
+        ("[gateway]\nshutdown_grace = -5\n", "shutdown_grace must be 0 or more"),
     ],
 )
 def test_bad_config_is_a_clear_config_error(tmp_path: Path, toml: str, needle: str) -> None:
@@ -212,3 +217,15 @@ def _umask() -> int:
         if line.startswith("Umask:"):
             return int(line.split()[1], 8)
     return 0o022
+
+
+def test_client_limits_and_shutdown_grace_from_the_file(tmp_path: Path) -> None:
+    toml = (
+        "[gateway]\nhead_timeout = 5\nbody_timeout = 90\nidle_timeout = 15\n"
+        "max_connections = 100\nshutdown_grace = 0\n"
+    )
+    cfg = load_config(home_with(tmp_path, toml))
+    assert (cfg.head_timeout, cfg.body_timeout, cfg.idle_timeout) == (5.0, 90.0, 15.0)
+    assert cfg.max_connections == 100 and cfg.shutdown_grace == 0.0
+    defaults = load_config({"DRIFTGATE_HOME": str(tmp_path / "none")})
+    assert (defaults.head_timeout, defaults.idle_timeout, defaults.shutdown_grace) == (30, 60, 30)
