@@ -19,6 +19,7 @@ from driftgate.proxy.errors import (
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.normalise import (
     REASONING_FROM_ANTHROPIC,
+    capability,
     filter_betas,
     normalise,
     without_reasoning,
@@ -114,7 +115,14 @@ class Forwarder:
             body = flow.body
         else:
             tr = translate_request(
-                flow.body, flow.client_dialect, target, model=route.model, stream=flow.stream
+                flow.body,
+                flow.client_dialect,
+                target,
+                model=route.model,
+                stream=flow.stream,
+                mid_conversation_system=capability(
+                    templates, target, route.model, "mid_conversation_system"
+                ),
             )
             body, dropped = tr.body, tr.dropped
             if (route.backend.name, route.model) in self._no_reasoning and target == "openai":

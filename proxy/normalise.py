@@ -91,6 +91,15 @@ def normalise(
     return edit.result()
 
 
+def capability(templates: TemplateSet, dialect: Dialect, model: str, name: str) -> bool | None:
+    """What `model`'s template says of capability `name`: True, False, or None when unknown."""
+    template = templates.get(dialect)
+    facts = template.doc["models"].get(model) if template is not None else None
+    caps = facts.get("capabilities") if facts else None
+    value = caps.get(name) if caps else None
+    return value if isinstance(value, bool) else None
+
+
 def _unsupported(model: str, what: str, capability: str, fix: str) -> InvalidRequest:
     return InvalidRequest(
         f"model {model!r} does not support {what} (its template marks {capability!r} unsupported); {fix}"

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from driftgate.proxy.errors import Dialect, InvalidRequest
 from driftgate.proxy.sse import Usage
 from driftgate.proxy.sse_tap import StreamTap, stream_tap
 from driftgate.proxy.translate.adapters import adapter
-from driftgate.proxy.translate.input_checks import unique
+from driftgate.proxy.translate.input_checks import header_names, unique
+from driftgate.proxy.translate.ir import ChatRequest, TextPart
 from driftgate.proxy.translate.stream import StreamTranslator, Translator
 from driftgate.proxy.translate.upstream_error import translate_error
 
@@ -40,18 +41,45 @@ class RequestTranslation:
 
 
 def translate_request(
-    body: dict[str, Any], source: Dialect, target: Dialect, *, model: str, stream: bool = False
+    body: dict[str, Any],
+    source: Dialect,
+    target: Dialect,
+    *,
+    model: str,
+    stream: bool = False,
+    mid_conversation_system: bool | None = None,
 ) -> RequestTranslation:
     """`body` in `source`'s dialect as a `target` request for upstream `model`; InvalidRequest if malformed.
 
     `stream` is the intake's decision (the Flow's), never re-read from the body here.
+    `mid_conversation_system` is the model's template capability (None: unknown, the target
+    dialect's default); without it, system messages from mid-conversation join the system prompt.
     """
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
     ir = adapter(source).parse_request(body)
     ir.stream = stream
-    rendered, dropped = adapter(target).render_request(ir, model)
-    return RequestTranslation(rendered, unique([*ir.dropped, *dropped]) if dropped else ir.dropped)
+    out = adapter(target)
+    in_place = (
+        out.mid_conversation_system if mid_conversation_system is None else mid_conversation_system
+    )
+    if not in_place:
+        ir = hoist_system(ir)
+    rendered, dropped = out.render_request(ir, model)
+    names = unique([*ir.dropped, *dropped]) if dropped else ir.dropped
+    return RequestTranslation(rendered, header_names(names) if names else ())
+
+
+def hoist_system(ir: ChatRequest) -> ChatRequest:
+    """`ir` with its mid-conversation system messages appended to the system prompt, in order."""
+    moved = [p for m in ir.messages if m.role == "system" for p in m.parts]
+    if not moved:
+        return ir
+    return replace(
+        ir,
+        system=(*ir.system, *(p for p in moved if isinstance(p, TextPart))),
+        messages=tuple(m for m in ir.messages if m.role != "system"),
+    )
 
 
 @dataclass(slots=True)
@@ -69,7 +97,7 @@ def translate_response(
     """A non-streamed upstream response as the client's dialect expects it, answering as `model`."""
     parsed = adapter(source).parse_response(body)
     rendered, dropped = adapter(target).render_response(parsed, model)
-    return ResponseTranslation(rendered, unique(dropped), parsed.usage)
+    return ResponseTranslation(rendered, header_names(unique(dropped)), parsed.usage)
 
 
 def stream_translator(

@@ -35,6 +35,10 @@ class Adapter:
     encoder: Callable[[str, Usage, bool, Callable[[], float]], StreamEncoder]
     usage: Callable[[Any], Usage]  # from a response's `usage` object
     error_body: Callable[[str, str], dict[str, Any]]  # (message, error type) -> error JSON
+    # Whether system messages may sit mid-conversation, for a model the templates say nothing of.
+    # Anthropic models before the 5 generation refuse them, so they are hoisted unless a model's
+    # template capability `mid_conversation_system` is true.
+    mid_conversation_system: bool = True
 
 
 def _anthropic_encoder(
@@ -53,6 +57,7 @@ ADAPTERS: dict[str, Adapter] = {
         encoder=_anthropic_encoder,
         usage=anthropic_usage,
         error_body=anthropic_error_body,
+        mid_conversation_system=False,
     ),
     "openai": Adapter(
         parse_request=openai_request.parse_request,

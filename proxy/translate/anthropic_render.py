@@ -119,9 +119,17 @@ def tool_id(raw: str) -> str:
 def _render_messages(messages: tuple[Message, ...], dropped: list[str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for i, m in enumerate(messages):
+        if m.role == "system":
+            # Only rendered in place when the model accepts it (translate hoists it otherwise).
+            texts = [p.text for p in m.parts if isinstance(p, TextPart)]
+            content = texts[0] if len(texts) == 1 else [{"type": "text", "text": t} for t in texts]
+            out.append({"role": "system", "content": content})
+            continue
         blocks = [
             b for p in m.parts if (b := _render_part(p, f"messages[{i}]", dropped)) is not None
         ]
+        if not blocks and m.parts:
+            continue  # all of it was dropped (unsigned thinking): an empty turn would be refused
         # Tool results and the user's next words arrive as separate OpenAI messages: one turn here.
         if out and out[-1]["role"] == m.role:
             out[-1]["content"].extend(blocks)
@@ -129,7 +137,7 @@ def _render_messages(messages: tuple[Message, ...], dropped: list[str]) -> list[
             out.append({"role": m.role, "content": blocks})
     for turn in out:
         content = turn["content"]
-        if len(content) == 1 and content[0]["type"] == "text":
+        if len(content) == 1 and type(content) is list and content[0]["type"] == "text":
             turn["content"] = content[0]["text"]
     return out
 

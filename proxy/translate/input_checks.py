@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -81,6 +82,21 @@ def arguments_object(arguments: str, where: str, *, strict: bool) -> dict[str, A
     if strict:
         raise InvalidRequest(f"{where}: tool call arguments must be a JSON object")
     return {"_unparsed_arguments": arguments}
+
+
+_HEADER_UNSAFE = re.compile(r"[^\x21-\x2b\x2d-\x7e]")  # printable ASCII but the comma
+MAX_NAMES = 64  # an x-driftgate-dropped value stays far below any client's header limit
+MAX_NAME = 80
+
+
+def header_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """`names` fit for the x-driftgate-dropped header: the client chose some of these strings."""
+    out = [
+        (_HEADER_UNSAFE.sub("?", n) if _HEADER_UNSAFE.search(n) else n)[:MAX_NAME] for n in names
+    ]
+    if len(out) > MAX_NAMES:
+        out[MAX_NAMES - 1 :] = [f"+{len(out) - MAX_NAMES + 1}-more"]
+    return tuple(out)
 
 
 def unique(names: list[str]) -> tuple[str, ...]:

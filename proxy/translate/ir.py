@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 from driftgate.proxy.sse import Usage
 
-Role = Literal["user", "assistant"]
+# "system": instructions given in the middle of the conversation, kept at their position; the
+# leading system prompt is ChatRequest.system.
+Role = Literal["user", "assistant", "system"]
 # Neutral stop reasons; each adapter maps its own vocabulary onto these.
 StopReason = Literal["stop", "stop_sequence", "length", "tool_calls", "content_filter", "pause"]
 Effort = Literal["low", "medium", "high"]
@@ -65,7 +67,7 @@ Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ThinkingPart
 
 @dataclass(slots=True)
 class Message:
-    """One conversation turn."""
+    """One conversation turn (a "system" one holds text parts only)."""
 
     role: Role
     parts: tuple[Part, ...]

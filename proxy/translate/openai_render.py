@@ -84,6 +84,11 @@ def _render_messages(req: ChatRequest, dropped: list[str]) -> list[dict[str, Any
         if m.role == "assistant":
             out.append(_render_assistant(m, dropped))
             continue
+        if m.role == "system":  # mid-conversation instructions, at their position
+            texts = [p.text for p in m.parts if isinstance(p, TextPart)]
+            content = texts[0] if len(texts) == 1 else [{"type": "text", "text": t} for t in texts]
+            out.append({"role": "system", "content": content})
+            continue
         parts = m.parts
         if len(parts) == 1 and type(parts[0]) is TextPart:  # the common turn: one string
             out.append({"role": "user", "content": parts[0].text})

@@ -33,13 +33,26 @@ _KNOWN = frozenset(
      "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls", "reasoning_effort",
      "user", "n"}
 )  # fmt: skip
+_MESSAGE_KEYS = frozenset(
+    {"role", "content", "name", "tool_calls", "tool_call_id", "refusal", "reasoning_content",
+     "function_call"}
+)  # fmt: skip
+_PART_KEYS = {
+    "text": frozenset({"type", "text"}),
+    "image_url": frozenset({"type", "image_url"}),
+    "refusal": frozenset({"type", "refusal"}),
+}
 _EFFORT: dict[str, Effort | None] = {
     "none": None, "minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "high",
 }  # fmt: skip
 
 
 def parse_request(body: dict[str, Any]) -> ChatRequest:
-    """An OpenAI Chat Completions body as a ChatRequest; InvalidRequest when malformed."""
+    """An OpenAI Chat Completions body as a ChatRequest; InvalidRequest when malformed.
+
+    Open-world: a role, part type or field with no meaning in the IR is left out and named in
+    `dropped`, never refused; only a known field of the wrong shape (or n > 1) is an error.
+    """
     n = body.get("n")
     if n not in (None, 1):
         raise InvalidRequest(
@@ -58,11 +71,12 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
     choice = _tool_choice(body.get("tool_choice"), dropped)
     parallel = body.get("parallel_tool_calls")
     effort = body.get("reasoning_effort")
-    if effort is not None and (not isinstance(effort, str) or effort not in _EFFORT):
-        raise InvalidRequest(
-            f"reasoning_effort must be one of {', '.join(_EFFORT)}, got {effort!r}"
-        )
-    level = _EFFORT[effort] if effort is not None else None
+    level = None
+    if effort is not None:
+        if isinstance(effort, str) and effort in _EFFORT:
+            level = _EFFORT[effort]
+        else:
+            dropped.append("reasoning_effort")  # a level newer than this gateway
     return ChatRequest(
         messages=tuple(messages),
         system=tuple(system),
@@ -83,15 +97,21 @@ def _message(
     raw: dict[str, Any], where: str, system: list[TextPart], out: list[Message], dropped: list[str]
 ) -> None:
     role = raw.get("role")
-    if "name" in raw:
-        dropped.append("messages.name")
-    if role in ("system", "developer"):
-        system.extend(
-            p for p in _content(raw.get("content"), where, dropped) if isinstance(p, TextPart)
-        )
+    if len(raw) > 2:
+        if "name" in raw:
+            dropped.append("messages.name")
+        dropped.extend(f"messages.{k}" for k in raw if k not in _MESSAGE_KEYS)
+    if role == "system" or role == "developer":
+        texts = [p for p in _content(raw.get("content"), where, dropped) if type(p) is TextPart]
+        if not out:
+            system.extend(texts)  # the leading instructions: the system prompt
+        elif texts:
+            out.append(Message("system", tuple(texts)))  # mid-conversation: kept in place
         return
     if role == "user":
-        out.append(Message("user", tuple(_content(raw.get("content"), where, dropped))))
+        parts = _content(raw.get("content"), where, dropped)
+        if parts or raw.get("content") in (None, "", []):
+            out.append(Message("user", tuple(parts)))
         return
     if role == "tool":
         content = [p for p in _content(raw.get("content"), where, dropped) if p != TextPart("")]
@@ -108,11 +128,11 @@ def _message(
             out.append(Message("user", (result,)))
         return
     if role == "assistant":
-        out.append(Message("assistant", _assistant_parts(raw, where, dropped)))
+        parts_ = _assistant_parts(raw, where, dropped)
+        if parts_ or not raw.get("content"):
+            out.append(Message("assistant", parts_))
         return
-    raise InvalidRequest(
-        f"{where}.role {role!r} cannot be translated (use system, developer, user, assistant or tool)"
-    )
+    dropped.append(f"messages.role.{role}")  # e.g. the legacy "function": no mapping
 
 
 def _assistant_parts(raw: dict[str, Any], where: str, dropped: list[str]) -> tuple[Part, ...]:
@@ -149,31 +169,39 @@ def _content(raw: Any, where: str, dropped: list[str]) -> list[TextPart | ImageP
     for j, part in enumerate(as_list(raw, f"{where}.content")):
         part = as_dict(part, f"{where}.content[{j}]")
         kind = part.get("type")
+        known = _PART_KEYS.get(kind) if isinstance(kind, str) else None
+        if known is None:
+            dropped.append(f"content.{kind}")  # audio, files...: no mapping here
+            continue
+        if len(part) > 2:
+            dropped.extend(f"{kind}.{k}" for k in part if k not in known)
         if kind == "text":
             out.append(TextPart(as_str(part.get("text"), f"{where}.content[{j}].text")))
         elif kind == "image_url":
             image = as_dict(part.get("image_url"), f"{where}.content[{j}].image_url")
             if image.get("detail") not in (None, "auto"):
                 dropped.append("image_url.detail")
-            out.append(
-                image_from_url(as_str(image.get("url"), f"{where}.content[{j}].image_url.url"))
-            )
-        elif kind == "refusal":
-            out.append(TextPart(as_str(part.get("refusal"), f"{where}.content[{j}].refusal")))
+            url = as_str(image.get("url"), f"{where}.content[{j}].image_url.url")
+            converted = image_from_url(url)
+            if converted is None:
+                dropped.append("image_url.data")
+            else:
+                out.append(converted)
         else:
-            raise InvalidRequest(
-                f"{where}.content[{j}]: content part type {kind!r} cannot be translated"
-            )
+            out.append(TextPart(as_str(part.get("refusal"), f"{where}.content[{j}].refusal")))
     return out
 
 
-def image_from_url(url: str) -> ImagePart:
-    """An image from an OpenAI image URL: `data:<type>;base64,<data>` becomes inline data."""
+def image_from_url(url: str) -> ImagePart | None:
+    """An image from an OpenAI image URL: `data:<type>;base64,<data>` becomes inline data.
+
+    None for a data: URL that is not base64 (Anthropic takes base64 or a fetchable URL only).
+    """
     if url.startswith("data:"):
         header, comma, data = url.partition(",")
         if comma and header.endswith(";base64"):
             return ImagePart(media_type=header[5:-7] or None, data=data)
-        raise InvalidRequest("image_url: only base64 data: URLs can be translated")
+        return None
     return ImagePart(url=url)
 
 
@@ -210,7 +238,10 @@ def _tool_choice(raw: Any, dropped: list[str]) -> ToolChoice | None:
     if isinstance(raw, dict) and raw.get("type") == "function":
         fn = as_dict(raw.get("function"), "tool_choice.function")
         return ToolChoice("tool", as_str(fn.get("name"), "tool_choice.function.name"))
-    if isinstance(raw, dict) and raw.get("type") == "allowed_tools":
-        dropped.append("tool_choice.allowed_tools")
+    if isinstance(raw, dict) and raw.get("type") != "function":
+        dropped.append(f"tool_choice.{raw.get('type')}")  # allowed_tools, custom...
         return None
-    raise InvalidRequest(f"tool_choice {raw!r} cannot be translated")
+    if isinstance(raw, str):
+        dropped.append(f"tool_choice.{raw}")
+        return None
+    raise InvalidRequest(f"tool_choice must be a string or an object, got {raw!r}")

@@ -98,6 +98,47 @@ def test_anthropic_validation_speaks_the_real_api(ant: anthropic.Anthropic) -> N
         )
 
 
+def test_anthropic_takes_mid_conversation_system_messages_on_models_that_do(
+    ant: anthropic.Anthropic,
+) -> None:
+    messages = [
+        {"role": "user", "content": "hi"},
+        {"role": "system", "content": [{"type": "text", "text": "# Environment"}]},
+    ]
+    msg = ant.messages.create(model="claude-opus-5-5", max_tokens=5, messages=messages)
+    assert msg.content[0].type == "text"
+    with pytest.raises(anthropic.BadRequestError) as info:
+        ant.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=messages)
+    assert (
+        info.value.body["error"]["details"]["error_code"] == "mid_conversation_system_not_supported"
+    )
+    with pytest.raises(anthropic.BadRequestError, match="text blocks only"):
+        ant.messages.create(
+            model="claude-opus-5-5",
+            max_tokens=5,
+            messages=[messages[0], {"role": "system", "content": [{"type": "image"}]}],
+        )
+
+
+def test_openai_takes_system_and_developer_messages_anywhere(oai: openai.OpenAI) -> None:
+    reply = oai.chat.completions.create(
+        model="gpt-4o",
+        messages=[
+            {"role": "user", "content": "x"},
+            {"role": "developer", "content": "be brief"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "system", "content": "env"},
+            {"role": "user", "content": "y"},
+        ],
+    )
+    assert reply.choices[0].message.content
+    with pytest.raises(openai.BadRequestError, match="Invalid value: 'critic'"):
+        oai.chat.completions.create(
+            model="gpt-4o",
+            messages=[{"role": "critic", "content": "x"}],
+        )
+
+
 def test_anthropic_requires_credentials(fake_anthropic: FakeAnthropic) -> None:
     r = httpx.post(
         fake_anthropic.url + "/v1/messages",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
 import json
 from typing import Any
@@ -28,20 +29,28 @@ ERROR_TYPES = {
     529: ("overloaded_error", "Overloaded"),
 }
 DEFAULT_MODELS = ("claude-sonnet-4-6", "claude-opus-4-6", "claude-haiku-4-5")
+# Models that take system messages mid-conversation (Claude Code 2.1.332 sends them to its
+# default, claude-opus-5-5); the older ones refuse with mid_conversation_system_not_supported.
+MID_CONVERSATION_SYSTEM = ("claude-opus-5*", "claude-sonnet-5*", "claude-haiku-5*")
 _ids = itertools.count(1)
 
 
 def anthropic_error(
-    status: int, message: str | None = None, error_type: str | None = None
+    status: int,
+    message: str | None = None,
+    error_type: str | None = None,
+    error_code: str | None = None,
 ) -> web.Response:
     """An error body shaped like Anthropic's, with a request-id header."""
     default_type, default_message = ERROR_TYPES.get(status, ("api_error", "Internal server error"))
     request_id = f"req_fake{next(_ids):06d}"
-    body = {
-        "type": "error",
-        "error": {"type": error_type or default_type, "message": message or default_message},
-        "request_id": request_id,
+    error: dict[str, Any] = {
+        "type": error_type or default_type,
+        "message": message or default_message,
     }
+    if error_code is not None:
+        error["details"] = {"error_code": error_code}
+    body = {"type": "error", "error": error, "request_id": request_id}
     return web.json_response(body, status=status, headers={"request-id": request_id})
 
 
@@ -82,8 +91,10 @@ class FakeAnthropic(FakeUpstream):
         models: tuple[str, ...] = DEFAULT_MODELS,
         cache_read_tokens: int = 128,
         cache_creation_tokens: int = 32,
+        mid_conversation_system: tuple[str, ...] = MID_CONVERSATION_SYSTEM,
     ) -> None:
         self.require_version = require_version
+        self.mid_conversation_system = mid_conversation_system
         self.models = models
         self.cache_read_tokens = cache_read_tokens
         self.cache_creation_tokens = cache_creation_tokens
@@ -135,11 +146,17 @@ class FakeAnthropic(FakeUpstream):
             return refused
         try:
             body = json.loads(await request.read())
-            validate_request(body, count_tokens=count_tokens)
+            model = body.get("model") if isinstance(body, dict) else None
+            validate_request(
+                body,
+                count_tokens=count_tokens,
+                mid_conversation_system=isinstance(model, str)
+                and any(fnmatch.fnmatchcase(model, p) for p in self.mid_conversation_system),
+            )
         except ValueError:
             return anthropic_error(400, "The request body is not valid JSON.")
         except Invalid as exc:
-            return anthropic_error(400, str(exc))
+            return anthropic_error(400, str(exc), error_code=exc.error_code)
         assert isinstance(body, dict)
         return body
 

@@ -22,6 +22,10 @@ BLOCK_TYPES = (
 class Invalid(Exception):
     """A request the real API would answer with 400 invalid_request_error."""
 
+    def __init__(self, message: str, error_code: str | None = None) -> None:
+        super().__init__(message)
+        self.error_code = error_code  # the API's `error.details.error_code`, when it sends one
+
 
 def _validate_block(block: Any, where: str) -> None:
     if not isinstance(block, dict):
@@ -52,7 +56,35 @@ def _validate_block(block: Any, where: str) -> None:
         raise Invalid(f"{where}.tool_use_id: Field required")
 
 
-def _validate_messages(messages: Any) -> None:
+def _validate_system_message(m: dict[str, Any], i: int, accepted: bool) -> None:
+    """A mid-conversation system message (SystemMessageParam): text only, on models that take it."""
+    if not accepted:
+        raise Invalid(
+            f'messages.{i}.role: Unexpected role "system". This model accepts a top-level '
+            '`system` parameter, not "system" as an input message role.',
+            "mid_conversation_system_not_supported",
+        )
+    if i == 0:
+        raise Invalid(
+            "messages.0.role: a system message cannot open the conversation; "
+            "use the top-level `system` parameter"
+        )
+    content = m.get("content")
+    if isinstance(content, str):
+        if not content:
+            raise Invalid(f"messages.{i}.content: system messages must have non-empty content")
+        return
+    if not isinstance(content, list) or not content:
+        raise Invalid(
+            f"messages.{i}.content: Input should be a valid string or list of text blocks"
+        )
+    for j, block in enumerate(content):
+        if not isinstance(block, dict) or block.get("type") != "text":
+            raise Invalid(f"messages.{i}.content.{j}.type: system messages hold text blocks only")
+        _validate_block(block, f"messages.{i}.content.{j}")
+
+
+def _validate_messages(messages: Any, mid_conversation_system: bool) -> None:
     if not isinstance(messages, list):
         raise Invalid("messages: Field required")
     if not messages:
@@ -61,10 +93,9 @@ def _validate_messages(messages: Any) -> None:
     for i, m in enumerate(messages):
         role = m.get("role") if isinstance(m, dict) else None
         if role == "system":
-            raise Invalid(
-                f'messages.{i}.role: Unexpected role "system". The Messages API accepts a top-level '
-                '`system` parameter, not "system" as an input message role.'
-            )
+            assert isinstance(m, dict)
+            _validate_system_message(m, i, mid_conversation_system)
+            continue
         if role not in ("user", "assistant"):
             raise Invalid(f"messages.{i}.role: Input should be 'user' or 'assistant'")
         content = m.get("content")
@@ -92,8 +123,15 @@ def _validate_messages(messages: Any) -> None:
         )
 
 
-def validate_request(body: Any, *, count_tokens: bool = False) -> None:
-    """Raise Invalid with the real API's wording for the mistakes translation could make."""
+def validate_request(
+    body: Any, *, count_tokens: bool = False, mid_conversation_system: bool = False
+) -> None:
+    """Raise Invalid with the real API's wording for the mistakes translation could make.
+
+    `mid_conversation_system`: the model takes `"role": "system"` messages after the first turn
+    (the SDK's SystemMessageParam; Claude Code 2.1.332 sends one without any beta); other models
+    answer 400 with error code mid_conversation_system_not_supported.
+    """
     if not isinstance(body, dict):
         raise Invalid("The request body is not valid JSON.")
     if not isinstance(body.get("model"), str) or not body["model"]:
@@ -104,7 +142,7 @@ def validate_request(body: Any, *, count_tokens: bool = False) -> None:
             raise Invalid("max_tokens: Field required")
         if not isinstance(mt, int) or isinstance(mt, bool) or mt < 1:
             raise Invalid("max_tokens: Input should be greater than or equal to 1")
-    _validate_messages(body.get("messages"))
+    _validate_messages(body.get("messages"), mid_conversation_system)
     system = body.get("system")
     system_ok = (
         system is None

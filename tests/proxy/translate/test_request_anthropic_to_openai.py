@@ -234,14 +234,8 @@ def test_sampling_stop_user_stream_and_unknown_fields() -> None:
     ("body", "needle"),
     [
         ({"messages": "hi"}, "messages must be an array"),
-        ({"messages": [{"role": "robot", "content": "x"}]}, "role"),
-        ({"messages": [{"role": "user", "content": [{"type": "hologram"}]}]}, "hologram"),
-        (
-            {"messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}]},
-            "document",
-        ),
         ({"messages": [{"role": "user", "content": [{"type": "text"}]}]}, "text must be a string"),
-        ({"messages": [], "tool_choice": {"type": "sometimes"}}, "tool_choice"),
+        ({"messages": [], "tool_choice": "auto"}, "tool_choice must be an object"),
     ],
 )
 def test_malformed_requests_raise_invalid_request(body: dict[str, Any], needle: str) -> None:
@@ -249,3 +243,61 @@ def test_malformed_requests_raise_invalid_request(body: dict[str, Any], needle: 
         a2o(body)
     assert needle in info.value.message
     assert info.value.status == 400
+
+
+HI = {"role": "user", "content": "hi"}
+TEXT = {"type": "text", "text": "hi"}
+
+
+@pytest.mark.parametrize(
+    ("body", "name"),
+    [
+        ({"messages": [HI, {"role": "robot", "content": "x"}]}, "messages.role.robot"),
+        ({"messages": [{"role": "user", "content": [TEXT, {"type": "hologram"}]}]}, "content.hologram"),
+        ({"messages": [{"role": "user", "content": [TEXT, {"type": "document", "source": {}}]}]}, "content.document"),
+        ({"messages": [{"role": "user", "content": [TEXT, {"type": "image", "source": {"type": "file", "file_id": "f"}}]}]}, "image.source.file"),
+        ({"messages": [{"role": "user", "content": [{**TEXT, "lang": "en"}]}]}, "text.lang"),
+        ({"messages": [{**HI, "id": "m1"}]}, "messages.id"),
+        ({"messages": [HI], "tool_choice": {"type": "sometimes"}}, "tool_choice.sometimes"),
+        ({"messages": [HI], "thinking": {"type": "deep"}}, "thinking.deep"),
+        ({"messages": [HI], "system": [{"type": "memo", "memo": "x"}]}, "system.memo"),
+        ({"messages": [HI], "context_management": {"edits": []}}, "context_management"),
+    ],
+)  # fmt: skip
+def test_unknown_roles_blocks_and_fields_are_dropped_and_named(
+    body: dict[str, Any], name: str
+) -> None:
+    out, dropped = a2o(body)
+    assert name in dropped
+    assert out["messages"] == [HI]
+
+
+def test_mid_conversation_system_message_stays_in_place() -> None:
+    body, dropped = a2o(
+        {"system": "Be brief.", "messages": [
+            {"role": "user", "content": [TEXT, {"type": "text", "text": "say hi"}]},
+            {"role": "system", "content": [{"type": "text", "text": "# Environment", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "assistant", "content": "hi"},
+            {"role": "system", "content": "Be terse."},
+        ]}
+    )  # fmt: skip
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [TEXT, {"type": "text", "text": "say hi"}]},
+        {"role": "system", "content": "# Environment"},
+        {"role": "assistant", "content": "hi"},
+        {"role": "system", "content": "Be terse."},
+    ]
+    assert dropped == ("cache_control",)
+
+
+def test_adaptive_thinking_with_output_config_effort_becomes_reasoning_effort() -> None:
+    body, dropped = a2o(
+        {"messages": [HI], "thinking": {"type": "adaptive", "display": "omitted"},
+         "output_config": {"effort": "high"}}
+    )  # fmt: skip
+    assert body["reasoning_effort"] == "high"
+    assert dropped == ("thinking.display",)
+    body, dropped = a2o({"messages": [HI], "output_config": {"effort": "low", "format": {}}})
+    assert "reasoning_effort" not in body
+    assert set(dropped) == {"output_config.format", "output_config.effort"}

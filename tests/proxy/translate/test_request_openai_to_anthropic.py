@@ -252,31 +252,8 @@ def test_assistant_refusal_and_empty_tool_content() -> None:
     [
         ({"n": 2, "messages": []}, "n > 1"),
         ({"messages": {"role": "user"}}, "messages must be an array"),
-        ({"messages": [{"role": "function", "name": "f", "content": "x"}]}, "function"),
-        (
-            {
-                "messages": [
-                    {"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}
-                ]
-            },
-            "input_audio",
-        ),
-        (
-            {
-                "messages": [
-                    {
-                        "role": "user",
-                        "content": [
-                            {"type": "image_url", "image_url": {"url": "data:image/png,abc"}}
-                        ],
-                    }
-                ]
-            },
-            "base64",
-        ),
         ({"messages": [{"role": "tool", "content": "x"}]}, "tool_call_id"),
-        ({"messages": [], "reasoning_effort": "extreme"}, "reasoning_effort"),
-        ({"messages": [], "tool_choice": "sometimes"}, "tool_choice"),
+        ({"messages": [], "tool_choice": 3}, "tool_choice"),
         ({"messages": [], "max_tokens": "many"}, "integer"),
     ],
 )
@@ -284,6 +261,80 @@ def test_malformed_requests_raise_invalid_request(body: dict[str, Any], needle: 
     with pytest.raises(InvalidRequest) as info:
         o2a(body)
     assert needle in info.value.message
+
+
+HI = {"role": "user", "content": "hi"}
+
+
+@pytest.mark.parametrize(
+    ("body", "name"),
+    [
+        ({"messages": [HI, {"role": "function", "name": "f", "content": "x"}]}, "messages.role.function"),
+        ({"messages": [HI, {"role": "critic", "content": "x"}]}, "messages.role.critic"),
+        (
+            {"messages": [{"role": "user", "content": [
+                {"type": "text", "text": "hi"}, {"type": "input_audio", "input_audio": {}}]}]},
+            "content.input_audio",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [
+                {"type": "text", "text": "hi"},
+                {"type": "image_url", "image_url": {"url": "data:image/png,abc"}}]}]},
+            "image_url.data",
+        ),
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "lang": "en"}]}]}, "text.lang"),
+        ({"messages": [{**HI, "weight": 2}]}, "messages.weight"),
+        ({"messages": [HI], "reasoning_effort": "extreme"}, "reasoning_effort"),
+        ({"messages": [HI], "tool_choice": "sometimes"}, "tool_choice.sometimes"),
+        ({"messages": [HI], "tool_choice": {"type": "custom", "custom": {"name": "x"}}}, "tool_choice.custom"),
+        ({"messages": [HI], "frobnicate": True}, "frobnicate"),
+    ],
+)  # fmt: skip
+def test_unknown_roles_parts_and_fields_are_dropped_and_named(
+    body: dict[str, Any], name: str
+) -> None:
+    out, dropped = o2a(body)
+    assert name in dropped
+    assert out["messages"] == [HI]
+
+
+def test_a_message_whose_every_part_was_dropped_is_left_out() -> None:
+    body, dropped = o2a(
+        {"messages": [HI, {"role": "assistant", "content": "ok"},
+                      {"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]}
+    )  # fmt: skip
+    assert body["messages"] == [HI, {"role": "assistant", "content": "ok"}]
+    assert dropped == ("content.input_audio",)
+
+
+def test_mid_conversation_system_and_developer_messages_keep_their_place_or_join_system() -> None:
+    request = {"model": "gpt-x", "messages": [
+        {"role": "developer", "content": "Be brief."},
+        HI,
+        {"role": "system", "content": [{"type": "text", "text": "Env: linux"}]},
+        {"role": "assistant", "content": "hello"},
+        {"role": "developer", "content": "Now be terse."},
+        {"role": "user", "content": "more"},
+    ]}  # fmt: skip
+    hoisted = translate_request(request, "openai", "anthropic", model="claude-sonnet-4-5")
+    assert hoisted.body["system"] == [
+        {"type": "text", "text": "Be brief."},
+        {"type": "text", "text": "Env: linux"},
+        {"type": "text", "text": "Now be terse."},
+    ]
+    assert [m["role"] for m in hoisted.body["messages"]] == ["user", "assistant", "user"]
+    assert hoisted.dropped == ()
+    in_place = translate_request(
+        request, "openai", "anthropic", model="claude-opus-5-5", mid_conversation_system=True
+    )
+    assert in_place.body["system"] == "Be brief."
+    assert in_place.body["messages"] == [
+        HI,
+        {"role": "system", "content": "Env: linux"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "system", "content": "Now be terse."},
+        {"role": "user", "content": "more"},
+    ]
 
 
 def test_empty_assistant_content_beside_tool_calls_is_not_an_empty_text_block() -> None:
