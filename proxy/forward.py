@@ -27,7 +27,7 @@ from driftgate.proxy.normalise import (
 from driftgate.proxy.routing import Route
 from driftgate.proxy.templates.loader import TemplateSet
 from driftgate.proxy.translate import translate_request
-from driftgate.proxy.upstream.errors import UpstreamError
+from driftgate.proxy.upstream.errors import UpstreamConnectError, UpstreamError
 from driftgate.proxy.upstream.transport import Response, Timeouts, Transport
 
 SHORT_RETRY_AFTER = 2.0  # seconds: on the last route, worth waiting once rather than failing
@@ -191,8 +191,9 @@ class Forwarder:
                     break
                 except UpstreamError as exc:
                     self._cooldowns.fail(route.backend.name)
+                    what = "unreachable" if isinstance(exc, UpstreamConnectError) else "failed"
                     failure = UpstreamUnavailable(
-                        f"backend {route.backend.name!r} unreachable: {exc}"  # no secrets: host, port, reason
+                        f"backend {route.backend.name!r} {what}: {exc}"  # no secrets: host, port, reason
                     )
                     break
                 if _refused_translated_reasoning(answer):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from driftgate.proxy import __version__
+from driftgate.proxy.upstream.dialing import Resolve
 from driftgate.proxy.upstream.settings import TransportSettings, tls_context
 from driftgate.proxy.upstream.transport import Timeouts, Transport
 
 USER_AGENT = f"driftgate/{__version__}"
 
 
-def make_transport(settings: TransportSettings) -> Transport:
+def make_transport(settings: TransportSettings, resolve: Resolve | None = None) -> Transport:
     """The transport a backend's settings name: the fast client (default) or aiohttp's."""
     # The system's CAs take ~10 ms to load: only custom TLS files are loaded now (and checked);
     # the default context is made when a first https connection needs it.
@@ -18,10 +19,10 @@ def make_transport(settings: TransportSettings) -> Transport:
     if settings.kind == "aiohttp":
         from driftgate.proxy.upstream.aiohttp_transport import AiohttpTransport
 
-        return AiohttpTransport(settings, tls)
+        return AiohttpTransport(settings, tls, resolve)
     from driftgate.proxy.upstream.client import UpstreamClient
 
-    return UpstreamClient(settings, tls)
+    return UpstreamClient(settings, tls, resolve)
 
 
 def stream_timeout(connect: float, read: float) -> Timeouts:

@@ -8,13 +8,17 @@ and maps every aiohttp failure to the same `UpstreamError` classes.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import Mapping
 
 import aiohttp
+import aiohttp.abc
+import yarl
 from multidict import CIMultiDictProxy
 
 from driftgate.proxy.upstream.decoding import decoder_for, too_large
+from driftgate.proxy.upstream.dialing import Resolve, proxy_refusal
 from driftgate.proxy.upstream.errors import (
     UpstreamConnectError,
     UpstreamDisconnected,
@@ -23,6 +27,7 @@ from driftgate.proxy.upstream.errors import (
     UpstreamTimeout,
     UpstreamTruncated,
 )
+from driftgate.proxy.upstream.proxies import Proxy, ProxyChooser
 from driftgate.proxy.upstream.settings import DNS_TTL, TransportSettings, tls_context
 from driftgate.proxy.upstream.transport import Timeouts
 
@@ -131,15 +136,67 @@ class AiohttpResponse:
         self._resp.close()
 
 
+class _ResolverAdapter(aiohttp.abc.AbstractResolver):
+    """A plain resolve function (dialing.Resolve) as aiohttp's resolver."""
+
+    def __init__(self, resolve: Resolve) -> None:
+        self._resolve = resolve
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        out: list[aiohttp.abc.ResolveResult] = []
+        for fam, _, proto, _, addr in await self._resolve(host, port):
+            out.append(
+                {
+                    "hostname": host,
+                    "host": addr[0],
+                    "port": addr[1],
+                    "family": fam,
+                    "proto": proto,
+                    "flags": socket.AI_NUMERICHOST,
+                }
+            )
+        return out
+
+    async def close(self) -> None:
+        return None
+
+
 class AiohttpTransport:
     """Pooled keep-alive connections through one aiohttp ClientSession."""
 
     def __init__(
-        self, settings: TransportSettings | None = None, ssl_context: ssl.SSLContext | None = None
+        self,
+        settings: TransportSettings | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        resolve: Resolve | None = None,
     ) -> None:
+        self._resolver = _ResolverAdapter(resolve) if resolve is not None else None
         self._settings = settings or TransportSettings()
         self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
+        self._proxies = ProxyChooser(self._settings.proxies)  # ConfigError now for a bad URL
+        self._targets: dict[str, tuple[yarl.URL, Proxy | None, dict[str, str] | None]] = {}
+
+    def _target(self, url: str) -> tuple[yarl.URL, Proxy | None, dict[str, str] | None]:
+        try:
+            parsed = yarl.URL(url)
+            host, port, scheme = parsed.host, parsed.port, parsed.scheme
+        except (ValueError, TypeError) as exc:
+            raise UpstreamConnectError(f"not a usable URL: {url!r} ({exc})") from exc
+        if scheme not in ("http", "https") or not host or not port:
+            raise UpstreamConnectError(f"not an http(s) URL: {url!r}")
+        if parsed.user is not None or parsed.password is not None:
+            raise UpstreamConnectError("credentials in a base_url are not sent: use key or key_env")
+        proxy = self._proxies.choose(scheme, host, port) if self._proxies.active else None
+        auth = None
+        if proxy is not None and proxy.authorization is not None:
+            auth = {"Proxy-Authorization": proxy.authorization}
+        if len(self._targets) >= 1024:
+            self._targets.clear()
+        target = self._targets[url] = (parsed, proxy, auth)
+        return target
 
     def _open(self) -> aiohttp.ClientSession:
         s = self._settings
@@ -150,6 +207,7 @@ class AiohttpTransport:
             limit_per_host=s.max_connections_per_host,
             happy_eyeballs_delay=s.happy_eyeballs_delay,
             ttl_dns_cache=DNS_TTL,
+            resolver=self._resolver,
         )
         session = aiohttp.ClientSession(
             connector=connector,
@@ -166,16 +224,28 @@ class AiohttpTransport:
     ) -> AiohttpResponse:
         """Send a POST; return once the response's status and headers arrived."""
         session = self._session or self._open()
+        parsed, proxy, proxy_auth = self._targets.get(url) or self._target(url)
         bound = aiohttp.ClientTimeout(
             total=timeouts.total, connect=timeouts.connect, sock_read=timeouts.read
         )
         sent = {**headers, "Accept-Encoding": "identity"}
+        if proxy_auth is not None and parsed.scheme == "http":
+            sent.update(proxy_auth)  # absolute-form: aiohttp sends proxy_headers only on CONNECT
         try:
             resp = await session.post(
-                url, data=body, headers=sent, timeout=bound, allow_redirects=False
+                parsed,
+                data=body,
+                headers=sent,
+                timeout=bound,
+                allow_redirects=False,
+                proxy=proxy.url if proxy is not None else None,
+                proxy_headers=proxy_auth,
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # before ValueError: TLS
             raise upstream_error(exc) from exc  # certificate errors are ValueErrors too
+        if resp.status == 407 and proxy is not None:
+            resp.close()
+            raise proxy_refusal(proxy, 407)
         if resp.status == 101:
             resp.close()
             raise UpstreamProtocolError(

@@ -10,12 +10,20 @@ bounds. httpx stays the client for everything off the hot path.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import Mapping
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
 from driftgate.proxy.upstream.connection import Connection, UpstreamResponse
+from driftgate.proxy.upstream.dialing import (
+    Resolve,
+    Resolver,
+    open_socket,
+    proxy_refusal,
+    tunnel,
+)
 from driftgate.proxy.upstream.errors import (
     UpstreamConnectError,
     UpstreamDisconnected,
@@ -24,7 +32,8 @@ from driftgate.proxy.upstream.errors import (
     UpstreamTimeout,
     UpstreamTruncated,
 )
-from driftgate.proxy.upstream.settings import TransportSettings, tls_context
+from driftgate.proxy.upstream.proxies import Proxy, ProxyChooser
+from driftgate.proxy.upstream.settings import DNS_TTL, TransportSettings, tls_context
 from driftgate.proxy.upstream.transport import Timeouts
 
 __all__ = [
@@ -47,13 +56,18 @@ _URL_SAFE = "/%:@!$&'()*+,;=~?"  # already-escaped text and URL syntax stay as t
 class _Target(NamedTuple):
     key: tuple[str, str, int]  # scheme, host, port: which pool
     prefix: str  # "POST /path?query HTTP/1.1\r\nHost: host:port\r\n"
+    lines: int  # line breaks in `prefix`
+    proxy: Proxy | None
 
 
 class UpstreamClient:
     """Pooled keep-alive connections to any number of upstream hosts."""
 
     def __init__(
-        self, settings: TransportSettings | None = None, ssl_context: ssl.SSLContext | None = None
+        self,
+        settings: TransportSettings | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        resolve: Resolve | None = None,
     ) -> None:
         self._settings = settings = settings or TransportSettings()
         self._ssl = ssl_context
@@ -62,21 +76,80 @@ class UpstreamClient:
         self._sweep: asyncio.TimerHandle | None = None
         self._targets: dict[str, _Target] = {}
         self._closed = False
+        self._proxies = ProxyChooser(settings.proxies)  # ConfigError now for a bad proxy URL
+        self._resolver = Resolver(DNS_TTL, resolve)
+        # max_connections_per_host: open connections per pool key, and who waits for one
+        self._limit = settings.max_connections_per_host
+        self._open: dict[tuple[str, str, int], int] = {}
+        self._waiting: dict[tuple[str, str, int], list[asyncio.Future[None]]] = {}
 
     async def post(
         self, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
     ) -> UpstreamResponse:
         """Send a POST; return once the response's status and headers arrived."""
         target = self._targets.get(url) or self._target(url)
-        data = _request_bytes(target.prefix, headers, body)
+        data = _request_bytes(target, headers, body)
         conn = self._take(target.key)
         total = timeouts.total
         deadline = None if total is None else asyncio.get_running_loop().time() + total
         if conn is None:  # connecting counts against the total bound too
             bound = timeouts.connect if total is None else min(timeouts.connect, total)
-            conn = await self._connect(target.key, bound)
+            conn = await self._connection(target, bound)
         head = conn.send(data, timeouts.read, deadline)
-        return await conn.bounded(head)
+        resp = await conn.bounded(head)
+        if resp.status == 407 and target.proxy is not None:
+            resp.close()
+            raise proxy_refusal(target.proxy, 407)
+        return resp
+
+    def lost(self, conn: Connection) -> None:
+        """A connection ended: under a per-host limit, its slot goes to the next waiter."""
+        if self._limit and conn.counted:
+            conn.counted = False
+            self._open[conn.key] -= 1
+            self._wake_one(conn.key)
+
+    def _wake_one(self, key: tuple[str, str, int]) -> None:
+        waiting = self._waiting.get(key)
+        while waiting:
+            fut = waiting.pop(0)
+            if not fut.done():
+                fut.set_result(None)
+                return
+
+    async def _connection(self, target: _Target, bound: float) -> Connection:
+        """A new connection, or under max_connections_per_host one freed within `bound`."""
+        if not self._limit:
+            return await self._connect(target, bound)
+        key = target.key
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + bound
+        while self._open.get(key, 0) >= self._limit:
+            fut: asyncio.Future[None] = loop.create_future()
+            self._waiting.setdefault(key, []).append(fut)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await fut
+            except TimeoutError:
+                raise UpstreamTimeout(
+                    f"no connection to {key[1]}:{key[2]} came free within {bound:g} s "
+                    f"(max_connections_per_host = {self._limit})"
+                ) from None
+            finally:
+                if fut in self._waiting.get(key, ()):
+                    self._waiting[key].remove(fut)
+            conn = self._take(key)
+            if conn is not None:
+                return conn
+        self._open[key] = self._open.get(key, 0) + 1
+        try:
+            conn = await self._connect(target, max(deadline - loop.time(), 0.0))
+        except BaseException:
+            self._open[key] -= 1
+            self._wake_one(key)
+            raise
+        conn.counted = True
+        return conn
 
     def put(self, conn: Connection) -> None:
         """A connection whose exchange completed, ready for the next request to its host."""
@@ -86,6 +159,8 @@ class UpstreamClient:
             return
         conn.idle_since = conn.loop.time()
         idle.append(conn)
+        if self._limit:
+            self._wake_one(conn.key)
         if self._sweep is None:
             self._sweep = conn.loop.call_later(self._idle_seconds, self._expire_idle)
 
@@ -126,27 +201,46 @@ class UpstreamClient:
             conn.close()
         return None
 
-    async def _connect(self, key: tuple[str, str, int], bound: float) -> Connection:
-        scheme, host, port = key
+    async def _connect(self, target: _Target, bound: float) -> Connection:
+        scheme, host, port = key = target.key
+        proxy = target.proxy
         loop = asyncio.get_running_loop()
         tls: ssl.SSLContext | None = None
         if scheme == "https":
             if self._ssl is None:
                 self._ssl = tls_context(self._settings)
             tls = self._ssl
+        where = (
+            f"{host}:{port}" if proxy is None else f"{host}:{port} through the proxy {proxy.shown}"
+        )
+        delay = self._settings.happy_eyeballs_delay
+        sock: socket.socket | None = None
         try:
             async with asyncio.timeout(bound):
+                if proxy is None:
+                    sock = await open_socket(self._resolver, host, port, delay)
+                else:
+                    sock = await open_socket(self._resolver, proxy.host, proxy.port, delay)
+                    if tls is not None:
+                        await tunnel(sock, host, port, proxy)
                 _, conn = await loop.create_connection(
                     lambda: Connection(loop, self, key, self._settings.max_response_bytes),
-                    host,
-                    port,
+                    sock=sock,
                     ssl=tls,
                     server_hostname=host if tls is not None else None,
                 )
         except TimeoutError as exc:
-            raise UpstreamTimeout(f"connecting to {host}:{port} took over {bound:g} s") from exc
+            _close(sock)
+            raise UpstreamTimeout(f"connecting to {where} took over {bound:g} s") from exc
+        except UpstreamConnectError:
+            _close(sock)
+            raise
         except (OSError, ssl.SSLError, ssl.CertificateError, ValueError) as exc:  # ValueError: IDNA
-            raise UpstreamConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
+            _close(sock)
+            raise UpstreamConnectError(f"cannot connect to {where}: {exc}") from exc
+        except BaseException:
+            _close(sock)
+            raise
         return conn
 
     def _target(self, url: str) -> _Target:
@@ -170,22 +264,33 @@ class UpstreamClient:
         path = quote(parts.path or "/", safe=_URL_SAFE)
         if parts.query:
             path = f"{path}?{quote(parts.query, safe=_URL_SAFE)}"
-        target = _Target((scheme, host, port), f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\n")
+        proxy = self._proxies.choose(scheme, host, port) if self._proxies.active else None
+        if proxy is not None and scheme == "http":  # absolute-form, to the proxy
+            path = f"http://{host_header}{path}"
+        prefix = f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\n"
+        if proxy is not None and scheme == "http" and proxy.authorization is not None:
+            prefix += f"Proxy-Authorization: {proxy.authorization}\r\n"
+        target = _Target((scheme, host, port), prefix, prefix.count("\n"), proxy)
         if len(self._targets) >= _TARGET_CACHE:
             self._targets.clear()
         self._targets[url] = target
         return target
 
 
-def _request_bytes(prefix: str, headers: Mapping[str, str], body: bytes) -> bytes:
+def _close(sock: socket.socket | None) -> None:
+    if sock is not None and sock.fileno() != -1:
+        sock.close()
+
+
+def _request_bytes(target: _Target, headers: Mapping[str, str], body: bytes) -> bytes:
     """The request head and body; ValueError when a header would break the head's framing."""
-    lines = [prefix]
+    lines = [target.prefix]
     for name, value in headers.items():
         lines.append(f"{name}: {value}\r\n")
     lines.append(f"Content-Length: {len(body)}\r\nAccept-Encoding: identity\r\n\r\n")
     head = "".join(lines)
     # Each header adds exactly one CR and one LF; any other is an injected line.
-    expected = len(headers) + 5
+    expected = target.lines + len(headers) + 3
     if head.count("\n") != expected or head.count("\r") != expected:
         raise ValueError("a request header name or value contains a line break")
     return head.encode("utf-8", "surrogateescape") + body  # one write: one send for most requests

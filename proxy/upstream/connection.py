@@ -239,6 +239,7 @@ class Connection(asyncio.Protocol):
         self.loop = loop
         self.key = key
         self.max_bytes = max_bytes  # the backend's max_response_bytes
+        self.counted = False  # holds a slot under max_connections_per_host
         self.idle_since = 0.0
         self.closed = False
         self._pool = pool
@@ -270,6 +271,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._stop_total()
+        self._pool.lost(self)
         resp = self._response
         if resp is not None and resp.close_delimited and exc is None and not resp.received_all:
             resp.finish()  # a body without length or chunking ends where the connection does
@@ -430,3 +432,6 @@ class Pool(Protocol):
 
     def put(self, conn: Connection) -> None:
         """Keep `conn` for the next request to its host (or close it)."""
+
+    def lost(self, conn: Connection) -> None:
+        """`conn` has ended (its slot under a per-host limit is free)."""

@@ -9,18 +9,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import pytest
 
+from driftgate.proxy.config import ProxyEnv
 from driftgate.proxy.upstream import make_transport
+from driftgate.proxy.upstream.connection import PAUSE_ABOVE, UpstreamResponse
+from driftgate.proxy.upstream.decoding import PIECE
+from driftgate.proxy.upstream.dialing import AddrInfo, Resolve
 from driftgate.proxy.upstream.errors import (
     UpstreamConnectError,
     UpstreamDisconnected,
     UpstreamError,
     UpstreamProtocolError,
     UpstreamTimeout,
+    UpstreamTooLarge,
     UpstreamTruncated,
 )
 from driftgate.proxy.upstream.settings import TransportSettings
@@ -36,6 +42,7 @@ from tests.fakes.raw_http import (
     run,
 )
 from tests.fakes.server_thread import closed_port
+from tests.fakes.tinyproxy import Tinyproxy
 from tests.fakes.tls_files import TLSFiles
 
 T = Timeouts(connect=1.0, total=2.0, read=1.0)
@@ -567,5 +574,321 @@ def test_answer_before_the_request_body_was_sent_does_not_reuse_the_connection(k
             assert resp2.status == 413
             resp2.close()
             assert srv.connections == 2
+
+    run(scenario())
+
+
+# -- forward proxies (a real tinyproxy on loopback) ----------------------------------------
+
+
+def test_http_target_goes_through_http_proxy_in_absolute_form(
+    kind: str, tinyproxy: Tinyproxy
+) -> None:
+    async def scenario() -> None:
+        proxies = ProxyEnv(http=tinyproxy.url())
+        async with (
+            Server(keep_alive(lambda r: response(b"via:" + r.body))) as srv,
+            opened(kind, proxies=proxies) as t,
+        ):
+            assert await fetch(t, srv.url + "/v1/messages?beta=true", b"x") == b"via:x"
+            seen = srv.requests[0]
+            assert "tinyproxy" in seen.headers.get("Via", "")  # it did pass the proxy
+            assert seen.line.startswith("POST /v1/messages?beta=true ")
+
+    run(scenario())
+
+
+def test_https_target_goes_through_a_connect_tunnel(
+    kind: str, tinyproxy: Tinyproxy, tls: TLSFiles
+) -> None:
+    async def scenario() -> None:
+        proxies = ProxyEnv(https=tinyproxy.url())
+        handler = keep_alive(lambda r: response(b"tunnel:" + r.body))
+        async with (
+            Server(handler, tls.server_context()) as srv,
+            opened(kind, proxies=proxies, ca_bundle=tls.ca) as t,
+        ):
+            for body in (b"a", b"b"):
+                assert await fetch(t, srv.url + "/", body) == b"tunnel:" + body
+            assert srv.connections == 1  # the tunnel is kept alive like any connection
+            assert f"CONNECT 127.0.0.1:{srv.port}" in tinyproxy.logged()
+            assert "Via" not in srv.requests[0].headers  # end-to-end TLS: the proxy saw nothing
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_proxy_credentials_come_from_the_proxy_url(
+    kind: str, tinyproxy_auth: Tinyproxy, tls: TLSFiles, scheme: str
+) -> None:
+    async def scenario() -> None:
+        server_tls = tls.server_context() if scheme == "https" else None
+        handler = keep_alive(lambda _: response(b"ok"))
+        async with Server(handler, server_tls) as srv:
+            for creds, ok in ((True, True), (False, False)):
+                url = tinyproxy_auth.url(with_credentials=creds)
+                proxies = ProxyEnv(http=url, https=url)
+                async with opened(kind, proxies=proxies, ca_bundle=tls.ca) as t:
+                    if ok:
+                        assert await fetch(t, srv.url + "/") == b"ok"
+                        continue
+                    with pytest.raises(UpstreamConnectError) as err:
+                        await post(t, srv.url + "/")
+                    assert "407" in str(err.value)
+            assert len(srv.requests) == 1
+            for request in srv.requests:
+                assert "Proxy-Authorization" not in request.headers  # spent at the proxy
+
+    run(scenario())
+
+
+def test_proxy_password_never_appears_in_an_error(kind: str) -> None:
+    async def scenario() -> None:
+        proxy = f"http://gateway:pr0xy-s3cret@127.0.0.1:{closed_port()}"
+        async with opened(kind, proxies=ProxyEnv(http=proxy, https=proxy)) as t:
+            for url in ("http://127.0.0.1:9/", "https://127.0.0.1:9/"):
+                with pytest.raises(UpstreamConnectError) as err:
+                    await post(t, url)
+                assert "pr0xy-s3cret" not in str(err.value) and "pr0xy-s3cret" not in repr(
+                    err.value
+                )
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    "no_proxy", ["127.0.0.1", "127.0.0.0/8", "*", "localhost,127.0.0.1:{port}"]
+)
+def test_no_proxy_goes_direct(kind: str, no_proxy: str) -> None:
+    async def scenario() -> None:
+        dead_proxy = f"http://127.0.0.1:{closed_port()}"
+        async with Server(keep_alive(lambda _: response(b"direct"))) as srv:
+            proxies = ProxyEnv(http=dead_proxy, no_proxy=no_proxy.format(port=srv.port))
+            async with opened(kind, proxies=proxies) as t:
+                assert await fetch(t, srv.url + "/") == b"direct"
+            async with opened(kind, proxies=ProxyEnv(http=dead_proxy, no_proxy="example.com")) as t:
+                with pytest.raises(UpstreamConnectError):
+                    await post(t, srv.url + "/")
+
+    run(scenario())
+
+
+# -- client certificates (mTLS) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("files", ["cert-and-key", "combined"])
+def test_client_certificate_is_presented_to_a_server_that_requires_one(
+    kind: str, tls: TLSFiles, files: str
+) -> None:
+    async def scenario() -> None:
+        if files == "combined":
+            creds = {"client_cert": tls.client_combined}
+        else:
+            creds = {"client_cert": tls.client[0], "client_key": tls.client[1]}
+        handler = keep_alive(lambda _: response(b"hello, client"))
+        server_tls = tls.server_context(require_client_cert=True)
+        async with (
+            Server(handler, server_tls) as srv,
+            opened(kind, ca_bundle=tls.ca, **creds) as t,
+        ):
+            assert await fetch(t, srv.url + "/") == b"hello, client"
+
+    run(scenario())
+
+
+def test_server_that_requires_a_client_certificate_refuses_a_client_without(
+    kind: str, tls: TLSFiles
+) -> None:
+    async def scenario() -> None:
+        handler = keep_alive(lambda _: response(b"never"))
+        server_tls = tls.server_context(require_client_cert=True)
+        async with Server(handler, server_tls) as srv, opened(kind, ca_bundle=tls.ca) as t:
+            # TLS 1.3 finishes the client's side of the handshake before the server checks:
+            # the refusal arrives as an alert on the first read, so it is a connect error or
+            # a disconnect, never an answer
+            with pytest.raises((UpstreamConnectError, UpstreamDisconnected)):
+                resp = await post(t, srv.url + "/")
+                await resp.read()
+            assert srv.requests == []
+
+    run(scenario())
+
+
+# -- response size limit and bounded decompression --------------------------------------------
+
+LIMIT = 1 << 20
+
+
+def gzip_bomb(size: int) -> bytes:
+    """`size` zero bytes, gzip-compressed (about 1000:1)."""
+    out = gzip.compress(b"\0" * size, compresslevel=9)
+    return out
+
+
+@pytest.mark.parametrize("method", ["read", "readany"])
+def test_body_over_max_response_bytes_is_cut_off(kind: str, method: str) -> None:
+    raw = response(b"x" * (LIMIT + 1))
+
+    async def scenario() -> None:
+        async with (
+            Server(keep_alive(lambda _: raw)) as srv,
+            opened(kind, max_response_bytes=LIMIT) as t,
+        ):
+            resp = await post(t, srv.url + "/")
+            with pytest.raises(UpstreamTooLarge) as err:
+                while await getattr(resp, method)():
+                    pass
+            assert "max_response_bytes" in str(err.value)
+            resp.close()
+
+    run(scenario())
+
+
+def test_body_of_exactly_max_response_bytes_is_whole(kind: str) -> None:
+    raw = response(b"x" * LIMIT)
+
+    async def scenario() -> None:
+        async with (
+            Server(keep_alive(lambda _: raw)) as srv,
+            opened(kind, max_response_bytes=LIMIT) as t,
+        ):
+            assert len(await fetch(t, srv.url + "/")) == LIMIT
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_gzip_bomb_is_cut_off_in_bounded_pieces(kind: str, framing: str) -> None:
+    """64 MiB of zeros in ~64 KiB of gzip: what is buffered stays bounded, then it stops."""
+    bomb = gzip_bomb(64 << 20)
+    if framing == "length":
+        raw = response(bomb, "Content-Encoding: gzip", "Content-Type: text/event-stream")
+    else:
+        head = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+        raw = head + chunk(bomb) + b"0\r\n\r\n"
+
+    async def scenario() -> None:
+        async with (
+            Server(keep_alive(lambda _: raw)) as srv,
+            opened(kind, max_response_bytes=8 * LIMIT) as t,
+        ):
+            resp = await post(t, srv.url + "/")
+            seen = 0
+            with pytest.raises(UpstreamTooLarge):
+                while data := await resp.readany():
+                    assert len(data) <= PAUSE_ABOVE + PIECE  # never one huge decompressed buffer
+                    seen += len(data)
+            assert seen <= 8 * LIMIT
+            if isinstance(resp, UpstreamResponse):
+                assert resp.peak_buffered <= PAUSE_ABOVE + PIECE
+            resp.close()
+
+    run(scenario())
+
+
+# -- connecting: happy eyeballs, DNS cache, per-host limit ------------------------------------
+
+
+@contextlib.contextmanager
+def blackhole() -> Iterator[int]:
+    """A loopback port whose accept queue is full: a connect to it hangs (its SYN is dropped)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    port = int(srv.getsockname()[1])
+    fill = []
+    for _ in range(3):
+        c = socket.socket()
+        c.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            c.connect(("127.0.0.1", port))
+        fill.append(c)
+    try:
+        yield port
+    finally:
+        for c in fill:
+            c.close()
+        srv.close()
+
+
+def fixed_resolver(ports: list[int], calls: list[str]) -> Resolve:
+    async def resolve(host: str, port: int) -> list[AddrInfo]:
+        calls.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", p)) for p in ports]
+
+    return resolve
+
+
+@pytest.mark.parametrize("delay", [0.1, None], ids=["happy-eyeballs", "one-at-a-time"])
+def test_happy_eyeballs_tries_the_next_address_when_the_first_hangs(
+    kind: str, delay: float | None
+) -> None:
+    async def scenario() -> None:
+        with blackhole() as hole:
+            async with Server(keep_alive(lambda _: response(b"second address"))) as srv:
+                resolve = fixed_resolver([hole, srv.port], [])
+                settings = replace(TransportSettings(), kind=kind, happy_eyeballs_delay=delay)
+                t = make_transport(settings, resolve)
+                try:
+                    url = f"http://twin.test:{srv.port}/"
+                    if delay is None:  # the first address holds the whole connect bound
+                        with pytest.raises(UpstreamTimeout):
+                            await post(t, url, timeouts=Timeouts(0.5, None, None))
+                    else:
+                        resp = await post(t, url, timeouts=Timeouts(2.0, None, None))
+                        assert await resp.read() == b"second address"
+                        resp.release()
+                finally:
+                    await t.close()
+
+    run(scenario())
+
+
+def test_dns_answers_are_reused_for_new_connections(kind: str) -> None:
+    async def scenario() -> None:
+        raw = response(b"ok", "Connection: close")  # every request needs a new connection
+        async with Server(keep_alive(lambda _: raw)) as srv:
+            calls: list[str] = []
+            t = make_transport(
+                replace(TransportSettings(), kind=kind), fixed_resolver([srv.port], calls)
+            )
+            try:
+                for _ in range(3):
+                    assert await fetch(t, f"http://cached.test:{srv.port}/") == b"ok"
+            finally:
+                await t.close()
+            assert srv.connections == 3
+            assert calls == ["cached.test"]
+
+    run(scenario())
+
+
+def test_per_host_limit_makes_a_request_wait_for_a_free_connection(kind: str) -> None:
+    release_first = asyncio.Event()
+
+    async def handler(srv: Server, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        while (request := await srv.receive(reader)) is not None:
+            if request.body == b"first":
+                w.write(CHUNKED_HEAD + chunk(b"1"))
+                await w.drain()
+                await release_first.wait()
+                w.write(b"0\r\n\r\n")
+            else:
+                w.write(response(request.body))
+            await w.drain()
+
+    async def scenario() -> None:
+        async with Server(handler) as srv, opened(kind, max_connections_per_host=1) as t:
+            first = await post(t, srv.url + "/", b"first")
+            with pytest.raises(UpstreamTimeout):  # no slot within the connect bound
+                await post(t, srv.url + "/", b"second", timeouts=Timeouts(0.3, None, None))
+            waiting = asyncio.create_task(fetch(t, srv.url + "/", b"third"))
+            await asyncio.sleep(0.1)
+            assert not waiting.done()
+            release_first.set()
+            assert await first.read() == b"1"
+            first.release()
+            assert await waiting == b"third"
+            assert srv.connections == 1
 
     run(scenario())
