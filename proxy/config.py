@@ -115,6 +115,7 @@ class Config:
     shutdown_grace: float = 30.0  # on SIGTERM, in-flight requests may finish for this long
     shape_log: Path | None = None
     watch: Mapping[str, Any] = field(default_factory=dict)  # the [watch] table, read by watchers
+    daemon: Mapping[str, Any] = field(default_factory=dict)  # the [daemon] table (driftgate daemon)
     proxies: ProxyEnv = field(default_factory=ProxyEnv)  # read from the environment at load
 
     def backend(self, name: str) -> BackendConfig | None:
@@ -345,6 +346,7 @@ def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) 
         shutdown_grace=_positive(float, gw, "shutdown_grace", 30.0, zero=True),
         shape_log=Path(shape_log).expanduser() if shape_log else None,
         watch=table.get("watch", {}),
+        daemon=table.get("daemon", {}),
         proxies=ProxyEnv.from_env(env),
     )
 

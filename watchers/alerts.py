@@ -26,14 +26,14 @@ class AlertPlan:
     title: str
     body: str
     fingerprint: str
-    repeat_comment: str  # posted when the same alert is seen again
+    repeat_comment: str  # posted when the same alert is seen again ("": say nothing)
 
 
 @dataclass(frozen=True)
 class AlertResult:
     """What raising or clearing an alert did."""
 
-    action: Literal["opened", "commented", "updated", "closed", "none"]
+    action: Literal["opened", "commented", "unchanged", "updated", "closed", "none"]
     number: int | None = None
     url: str | None = None
 
@@ -92,11 +92,13 @@ def raise_alert(
         item = repo.create_issue(title=plan.title, body=issue_body(plan), labels=list(labels))
         return AlertResult("opened", item.number, item.html_url)
     if fingerprint_of(existing.body or "") == plan.fingerprint:
+        if not plan.repeat_comment:
+            return AlertResult("unchanged", existing.number, existing.html_url)
         existing.create_comment(plan.repeat_comment)
         return AlertResult("commented", existing.number, existing.html_url)
     existing.edit(title=plan.title, body=issue_body(plan))
     existing.create_comment(
-        "The alert changed; the description above is current.\n\n" + plan.repeat_comment
+        ("The alert changed; the description above is current.\n\n" + plan.repeat_comment).strip()
     )
     return AlertResult("updated", existing.number, existing.html_url)
 

@@ -244,8 +244,9 @@ class Publisher:
             return alerts.clear_alert(existing, comment)
 
     # -- Actions -----------------------------------------------------------------------------
-    def workflow_history(self, workflow: str) -> workflow_runs.WorkflowHistory:
-        """The last successful run of `workflow` (a file name) and any re-dispatch since."""
+    def workflow_history(self, workflow: str) -> workflow_runs.WorkflowHistory | None:
+        """The last successful run of `workflow` (a file name) and any re-dispatch since;
+        None when the repository has no such workflow."""
         with api_errors(f"reading the runs of {workflow}"):
             repo = self.repository()
             self._check_rate_limit()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 
+import github
 from github.Repository import Repository
 
 # Enough history to find the last success of an hourly job that failed for a day and more.
@@ -27,9 +28,12 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def history(repo: Repository, workflow: str) -> WorkflowHistory:
-    """Read the workflow's recent runs (one or two API calls)."""
-    wf = repo.get_workflow(workflow)
+def history(repo: Repository, workflow: str) -> WorkflowHistory | None:
+    """Read the workflow's recent runs (a few API calls); None when the repository lacks it."""
+    try:
+        wf = repo.get_workflow(workflow)
+    except github.UnknownObjectException:
+        return None
     success = next(iter(wf.get_runs(status="success")), None)
     last = _aware(success.created_at) if success is not None else None
     redispatched: datetime | None = None

@@ -96,14 +96,18 @@ def test_workflow_history_and_dispatch(github_api: FakeGitHub, tmp_path: Path) -
     )
     pub = publisher(github_api, tmp_path)
     seen = pub.workflow_history("watch-npm.yml")
+    assert seen is not None
     assert seen.last_success is not None and seen.redispatched_at is None
     assert seen_age(seen.last_success) > timedelta(hours=4, minutes=59)
     pub.dispatch_workflow("watch-npm.yml")
     assert github_api.dispatches == [(".github/workflows/watch-npm.yml", "main", {})]
     after = pub.workflow_history("watch-npm.yml")
+    assert after is not None
     assert after.redispatched_at is not None and after.redispatch_pending
-    with pytest.raises(PublishError, match="404"):
-        pub.workflow_history("watch-nothing.yml")
+    assert pub.workflow_history("watch-nothing.yml") is None
+    github_api.fail_next(403, path="/actions/", message="Resource not accessible by integration")
+    with pytest.raises(PublishError, match="403"):
+        pub.workflow_history("watch-npm.yml")
 
 
 def seen_age(moment: datetime | None) -> timedelta:

@@ -14,10 +14,9 @@ import httpx
 
 from driftgate.proxy.config import BackendConfig, Config, default_backends, load_config
 from driftgate.proxy.errors import ConfigError
-from driftgate.watchers.canary.alert import LABEL, alert_key, alert_plan, recovery_comment
 from driftgate.watchers.canary.checks import Outcome
-from driftgate.watchers.canary.fixes import fix_plan
 from driftgate.watchers.canary.probes import TEMPLATE_FOR_KIND, Probe, estimated_cost, plan_probes
+from driftgate.watchers.canary.publishing import publish_outcome, repo_templates
 from driftgate.watchers.canary.run import BackendProbes, CanaryResult, run_probes
 from driftgate.watchers.errors import WatchError
 from driftgate.watchers.github import MIN_WRITE_INTERVAL, actions_run_url
@@ -150,8 +149,10 @@ class CanaryCommand:
     def run(self) -> int:
         """The whole command; the exit status."""
         backends = chosen_backends(self.config, self.flags.backends, self.env)
-        if not backends and self.flags.dry_run:
-            backends = [b for b in _example_backends() if b.kind in TEMPLATE_FOR_KIND]
+        if not backends and not self.flags.backends:
+            # Nothing configured and no key in the environment: plan for the two default backends,
+            # so --dry-run shows what would be sent and the key check below says what to set.
+            backends = list(_example_backends())
         plans, dropped = cap(plan_all(backends, self.templates()), self.max_probes)
         keys = {p.backend.name: k for p in plans if (k := p.backend.resolve_key(self.env))}
         keyless = [p.backend.name for p in plans if p.backend.name not in keys]
@@ -237,57 +238,20 @@ class CanaryCommand:
                 self.say(f"{len(diverged)} divergence(s); no --repo: no alert filed")
             return self._emit(report, EXIT_DIVERGED if diverged else EXIT_OK)
         try:
-            self.publish(plans, result, publisher, report)
+            approved = self.templates() if self.flags.templates else repo_templates(publisher)
+            publish_outcome(
+                plans,
+                result,
+                publisher,
+                approved,
+                report,
+                run_url=actions_run_url(self.env),
+                say=self.say,
+            )
         except WatchError as exc:
             self.say(f"driftgate: {exc}")
             return self._emit(report, EXIT_DIVERGED)
         return self._emit(report, EXIT_DIVERGED if diverged else EXIT_OK)
-
-    def publish(
-        self,
-        plans: list[BackendProbes],
-        result: CanaryResult,
-        publisher: Publisher,
-        report: dict[str, Any],
-    ) -> None:
-        """Fix PRs per template, then one alert per backend (raised, or closed on recovery)."""
-        run_url = actions_run_url(self.env)
-        publisher.open_alerts(LABEL)  # read before any write: a failed read changes nothing
-        fix_urls: dict[str, str] = {}
-        by_template: dict[str, list[Outcome]] = {}
-        for plan in plans:
-            by_template.setdefault(plan.template, []).extend(result.divergences(plan.backend.name))
-        for template, found in by_template.items():
-            pr = fix_plan(template, self.templates().read(template), found, run_url=run_url)
-            if pr is not None:
-                done = publisher.publish(pr)
-                report["pull_requests"].append(
-                    {
-                        "template": template,
-                        "action": done.action,
-                        "number": done.number,
-                        "url": done.url,
-                    }
-                )
-                self.say(f"  fix PR for {template}: {done.action} {done.url or ''}".rstrip())
-                if done.url:
-                    fix_urls[template] = done.url
-        for plan in plans:
-            name = plan.backend.name
-            found = result.divergences(name)
-            if found:
-                alert = publisher.raise_alert(
-                    alert_plan(name, found, run_url=run_url, fix_url=fix_urls.get(plan.template))
-                )
-            else:
-                alert = publisher.clear_alert(
-                    alert_key(name), LABEL, recovery_comment(name, len(plan.probes), run_url)
-                )
-            report["alerts"].append(
-                {"backend": name, "action": alert.action, "number": alert.number, "url": alert.url}
-            )
-            if alert.action != "none":
-                self.say(f"  alert for {name}: {alert.action} {alert.url or ''}".rstrip())
 
     def _emit(self, report: dict[str, Any], status: int) -> int:
         report["exit_code"] = status
