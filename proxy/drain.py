@@ -27,6 +27,7 @@ class Drain:
         self._tasks: set[asyncio.Task[object]] = set()
         self._empty: asyncio.Event | None = None
         self.expired = False  # the grace ran out: a cancelled request was cut by the shutdown
+        self._hurry = False  # asked to cut now (a second SIGTERM / Ctrl-C)
 
     @property
     def in_flight(self) -> int:
@@ -47,9 +48,15 @@ class Drain:
         if self._empty is not None and not self._tasks:
             self._empty.set()
 
+    def cut_now(self) -> None:
+        """End the grace at once (a second signal): what is in flight is cut now."""
+        self._hurry = True
+        if self._empty is not None:
+            self._empty.set()
+
     async def wait(self, grace: float) -> int:
         """Let in-flight requests finish for up to `grace` seconds; cut the rest; how many were cut."""
-        if self._tasks:
+        if self._tasks and not self._hurry:
             self._empty = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._empty.wait(), grace)
@@ -58,8 +65,9 @@ class Drain:
             return 0
         self.expired = True
         log.warning(
-            "shutdown grace (%gs) over: ending %d request(s) still in flight with a 503",
+            "shutdown grace (%gs) %s: ending %d request(s) still in flight with a 503",
             grace,
+            "cut short" if self._hurry else "over",
             len(left),
         )
         for task in left:

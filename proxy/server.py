@@ -93,7 +93,8 @@ async def stop_serving(serving: Serving, grace: float) -> int:
             conn.close()  # idle keep-alive connections close now; busy ones after their answer
     drain = serving.runner.app[GATEWAY_KEY].drain
     log.info(
-        "stopping: not accepting connections; %d request(s) in flight, grace %gs",
+        "stopping: not accepting connections; %d request(s) in flight, grace %gs "
+        "(signal again to cut them now)",
         drain.in_flight,
         grace,
     )
@@ -212,10 +213,17 @@ def run_forever(config: Config) -> None:
             log.warning("%s", fd_warning)
         print(startup_line(config, _url(config.host, serving.port), app), flush=True)
         stop = asyncio.Event()
+        drain = app[GATEWAY_KEY].drain
+
+        def on_signal() -> None:  # the first one drains; a second one cuts what is left now
+            if stop.is_set():
+                drain.cut_now()
+            stop.set()
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+                loop.add_signal_handler(sig, on_signal)
         try:
             await stop.wait()
         finally:

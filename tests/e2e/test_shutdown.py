@@ -185,6 +185,26 @@ def test_sigterm_after_the_grace_ends_a_translated_openai_stream_with_an_error_c
     assert proxy.rows() == [("chat", 503, 1)]
 
 
+def test_a_second_sigterm_cuts_the_grace_short(proxies: Any, fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.script(Behaviour.slow_stream(3.0))
+    proxy = proxies(fake_anthropic, grace=3600.0)
+    client = anthropic.Anthropic(base_url=proxy.url, api_key="k", max_retries=0)
+    with (
+        pytest.raises(anthropic.APIStatusError) as info,
+        client.messages.stream(
+            model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "again"}]
+        ) as stream,
+    ):
+        for _ in stream:
+            proxy.terminate()
+            proxy.log.wait_for("stopping: not accepting connections")
+            proxy.terminate()
+    assert "shutting down" in str(info.value)
+    assert proxy.proc.wait(timeout=BOUND) == 0  # long before the hour of grace
+    assert "cut short" in proxy.log.wait_for("shutdown grace")
+    assert proxy.rows() == [("messages", 503, 1)]
+
+
 def test_sigterm_after_the_grace_answers_a_waiting_request_with_a_503(
     proxies: Any, fake_anthropic: FakeAnthropic
 ) -> None:
