@@ -78,7 +78,7 @@ Prices = tuple[float | None, float | None, float | None, float | None]  # input,
 
 def prices(model: str, dialect: Dialect, templates: TemplateSet) -> Prices | None:
     """USD per MTok (input, output, cache read, cache write) from the template; None if unpriced."""
-    template = templates.get(dialect)
+    template = templates.get("openai" if dialect == "responses" else dialect)
     if template is None:
         return None
     models = template.doc["models"]

@@ -49,14 +49,17 @@ from driftgate.proxy.relay import (
     retry_headers,
     whole_body,
 )
+from driftgate.proxy.responses.store import Conversations, open_conversations
 from driftgate.proxy.routing import Route, Router
-from driftgate.proxy.sse_tap import stream_tap
+from driftgate.proxy.sse_tap import StreamTap, stream_tap
 from driftgate.proxy.templates.loader import TemplateSet
 from driftgate.proxy.templates.store import TemplateStore
 from driftgate.proxy.translate import stream_translator
 from driftgate.proxy.upstream import make_transport
 from driftgate.proxy.upstream.settings import TransportSettings, settings_for
 from driftgate.proxy.upstream.transport import Transport
+from driftgate.proxy.translate.responses_stream import ResponsesEncoder
+from driftgate.proxy.translate.stream import Translator
 
 log = logging.getLogger("driftgate.app")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -74,6 +77,7 @@ class Gateway:
         transport_factory: Callable[[TransportSettings], Transport],
         clock: Callable[[], float],
         env: Mapping[str, str],
+        conversations: Conversations,
     ) -> None:
         self.config = config
         self.store = store
@@ -93,8 +97,14 @@ class Gateway:
             self._by_backend[b.name] = self.transports[settings]
         auths = {b.name: backend_auth(b, env) for b in config.backends}
         self.keyless = missing_keys(config, env)
+        self.conversations = conversations
         self.forwarder = Forwarder(
-            self._by_backend.__getitem__, auths, self.cooldowns, self.key, clock
+            self._by_backend.__getitem__,
+            auths,
+            self.cooldowns,
+            self.key,
+            clock,
+            expand=conversations.expand,
         )
         secrets = [config.api_key, *(b.resolve_key(env) for b in config.backends)]
         self.redactor = Redactor(secrets)
@@ -153,6 +163,36 @@ class Gateway:
         flow = await intake(request, "chat", "openai", self.config, self.clock)
         return await self.complete(request, flow)
 
+    async def responses(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/responses: forwarded to Responses backends, translated for the others."""
+        self.key.check(request.headers)
+        flow = await intake(
+            request, "responses", "responses", self.config.max_body_bytes, self.clock
+        )
+        return await self.complete(request, flow)
+
+    async def input_tokens(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/responses/input_tokens: forwarded to Responses backends, estimated for others."""
+        self.key.check(request.headers)
+        flow = await intake(
+            request, "input_tokens", "responses", self.config.max_body_bytes, self.clock
+        )
+        routes = self.router.resolve(flow.model)
+        served = [r for r in routes if r.backend.serves_responses]
+        if served:
+            return await self.complete(request, flow, served)
+        tokens = estimate_tokens(
+            {"system": flow.body.get("instructions"), "messages": flow.body.get("input"),
+             "tools": flow.body.get("tools")}
+        )  # fmt: skip
+        headers = {ESTIMATE_HEADER: "true", "x-driftgate-backend": routes[0].backend.name}
+        doc = {"object": "response.input_tokens", "input_tokens": tokens}
+        resp = web.Response(body=orjson.dumps(doc), content_type=JSON_CT, headers=headers)
+        await resp.prepare(request)
+        await resp.write_eof()
+        self.keeper.count_tokens(flow, routes[0], tokens)
+        return resp
+
     async def count_tokens(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/messages/count_tokens: forwarded to Anthropic backends, estimated for others."""
         self.key.check(request.headers)
@@ -198,7 +238,7 @@ class Gateway:
             self.keeper.unanswered(flow, flow.route or routes[0], templates, exc.status)
             raise
         p = answer.prepared
-        upstream: Dialect = p.auth.dialect
+        upstream: Dialect = p.dialect
         same = upstream == flow.client_dialect
         headers = {"x-driftgate-backend": p.route.backend.name}
         if p.dropped:
@@ -246,6 +286,8 @@ class Gateway:
         self.keeper.whole_done(
             flow, p.route, upstream, status, answer.body or b"", answer.ttfb, templates, whole.usage
         )
+        if whole.rendered is not None and p.expanded is not None:
+            self.conversations.remember(p.expanded, whole.rendered)
         return resp
 
     async def _relay(
@@ -258,13 +300,17 @@ class Gateway:
     ) -> web.StreamResponse:
         """Relay an upstream stream (tapped, or translated across dialects) and record it."""
         p = answer.prepared
-        upstream: Dialect = p.auth.dialect
+        upstream: Dialect = p.dialect
         headers.update(SSE_HEADERS)
-        proc = (
+        proc: StreamTap | Translator = (
             stream_tap(upstream)
             if upstream == flow.client_dialect
             else stream_translator(
-                upstream, flow.client_dialect, model=flow.model, include_usage=flow.include_usage
+                upstream,
+                flow.client_dialect,
+                model=flow.model,
+                include_usage=flow.include_usage,
+                request=flow.body,
             )
         )
         try:
@@ -275,6 +321,10 @@ class Gateway:
             self.keeper.stream_done(flow, p.route, upstream, gone, answer.ttfb, templates)
             raise
         self.keeper.stream_done(flow, p.route, upstream, result, answer.ttfb, templates)
+        if p.expanded is not None and isinstance(proc, Translator):
+            encoder = proc.encoder
+            if isinstance(encoder, ResponsesEncoder) and encoder.finished:
+                self.conversations.remember(p.expanded, encoder.response)
         return stream_resp
 
     async def models(self, request: web.Request) -> web.StreamResponse:
@@ -320,6 +370,7 @@ class Gateway:
             await transport.close()
         self.transports.clear()
         self.keeper.close()
+        self.conversations.close()
 
 
 async def _hang_up(request: web.Request, resp: web.Response) -> web.Response:
@@ -346,6 +397,7 @@ def create_app(
     transport_factory: Callable[[TransportSettings], Transport] | None = None,
     clock: Callable[[], float] = time.monotonic,
     env: Mapping[str, str] | None = None,
+    conversations: Conversations | None = None,
 ) -> web.Application:
     """The gateway app; `env` (default os.environ) is only read for backend keys, once."""
     store = store or TemplateStore(config.templates_dir, logging.getLogger("driftgate.templates"))
@@ -359,12 +411,15 @@ def create_app(
         transport_factory or make_transport,
         clock,
         os.environ if env is None else env,
+        conversations or open_conversations(config.home, clock=time.time),
     )
     app = web.Application(client_max_size=config.max_body_bytes)
     app[GATEWAY_KEY] = gw
     app.router.add_post("/v1/messages", gw.guarded(gw.messages, "anthropic"))
     app.router.add_post("/v1/messages/count_tokens", gw.guarded(gw.count_tokens, "anthropic"))
     app.router.add_post("/v1/chat/completions", gw.guarded(gw.chat, "openai"))
+    app.router.add_post("/v1/responses", gw.guarded(gw.responses, "responses"))
+    app.router.add_post("/v1/responses/input_tokens", gw.guarded(gw.input_tokens, "responses"))
     app.router.add_get("/v1/models", gw.guarded(gw.models, None))
     app.router.add_get("/health", gw.guarded(gw.health, None))
     app.router.add_route("*", "/{tail:.*}", gw.guarded(gw.not_found, None))

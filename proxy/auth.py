@@ -95,13 +95,21 @@ class BackendAuth:
             "chat": base + "/chat/completions",
             "count_tokens": base + "/v1/messages/count_tokens",
             "messages": base + "/v1/messages",
+            "responses": base + "/responses",
+            "input_tokens": base + "/responses/input_tokens",
         }
         object.__setattr__(self, "_urls", urls)
         dialect: Dialect = "anthropic" if self.backend.kind == "anthropic" else "openai"
         object.__setattr__(self, "dialect", dialect)
 
+    def serves(self, dialect: Dialect) -> bool:
+        """Whether this backend takes requests in `dialect` as they are."""
+        if dialect == "responses":
+            return self.backend.serves_responses
+        return dialect == self.dialect
+
     def url(self, endpoint: str) -> str:
-        """The upstream URL for `endpoint` ("messages", "count_tokens" or "chat")."""
+        """The upstream URL for `endpoint` ("messages", "count_tokens", "chat", "responses"...)."""
         return self._urls.get(endpoint) or self._urls["messages"]
 
 

@@ -47,6 +47,17 @@ class BackendConfig:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE  # after decompression
     happy_eyeballs_delay: float | None = DEFAULT_HAPPY_EYEBALLS_DELAY  # None: one address at a time
     max_connections_per_host: int = 0  # 0: no limit
+    # Whether the upstream serves OpenAI's Responses API (/responses); None: only OpenAI itself.
+    responses: bool | None = None
+
+    @property
+    def serves_responses(self) -> bool:
+        """Whether /v1/responses requests go to this backend as they are (else translated)."""
+        if self.kind != "openai":
+            return False
+        if self.responses is not None:
+            return self.responses
+        return self.base_url == DEFAULT_BASE_URLS["openai"]
 
     def resolve_key(self, env: Mapping[str, str]) -> str | None:
         """The API key: an inline key wins over the named environment variable."""
@@ -67,6 +78,8 @@ class BackendConfig:
             out["key"] = redact_secret(self.key)
         if self.models:
             out["models"] = list(self.models)
+        if self.responses is not None:
+            out["responses"] = self.responses
         return out
 
 
@@ -184,6 +197,14 @@ def _backend_from_table(name: str, table: Mapping[str, Any]) -> BackendConfig:
     models = table.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise ConfigError(f"backend {name!r}: models must be a list of strings")
+    responses = table.get("responses")
+    if responses is not None and not isinstance(responses, bool):
+        raise ConfigError(f"backend {name!r}: responses must be true or false, got {responses!r}")
+    if responses and kind != "openai":
+        raise ConfigError(
+            f"backend {name!r}: responses = true is only for openai-kind backends (an "
+            "anthropic-kind backend gets /v1/responses requests translated to /v1/messages)"
+        )
     transport = table.get("transport", "fast")
     if transport not in TRANSPORTS:
         raise ConfigError(
@@ -194,6 +215,7 @@ def _backend_from_table(name: str, table: Mapping[str, Any]) -> BackendConfig:
         name=name,
         kind=kind,
         base_url=base_url,
+        responses=responses,
         key_env=table.get("key_env"),
         key=table.get("key"),
         auth=auth,

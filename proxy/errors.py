@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-Dialect = Literal["anthropic", "openai"]
+# "responses" is OpenAI's Responses API: its errors have the Chat Completions shape.
+Dialect = Literal["anthropic", "openai", "responses"]
 
 
 class DriftgateError(Exception):
@@ -26,12 +27,24 @@ class GatewayError(DriftgateError):
     anthropic_type: str = "api_error"
     openai_type: str = "server_error"
     openai_code: str | None = None
+    param: str | None = None  # OpenAI's `param`: the request field the error is about
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
             self.status = status
+        if code is not None:
+            self.openai_code = code
+        if param is not None:
+            self.param = param
 
 
 class InvalidRequest(GatewayError):
@@ -132,16 +145,18 @@ def anthropic_error_body(message: str, error_type: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": error_type, "message": message}}
 
 
-def openai_error_body(message: str, error_type: str, code: str | None = None) -> dict[str, Any]:
+def openai_error_body(
+    message: str, error_type: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
     """An OpenAI error JSON body."""
-    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
 def error_body(exc: GatewayError, dialect: Dialect) -> dict[str, Any]:
     """`exc` as the client's dialect expects it."""
     if dialect == "anthropic":
         return anthropic_error_body(exc.message, exc.anthropic_type)
-    return openai_error_body(exc.message, exc.openai_type, exc.openai_code)
+    return openai_error_body(exc.message, exc.openai_type, exc.openai_code, exc.param)
 
 
 def type_for_status(status: int, dialect: Dialect) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
 from driftgate.proxy.auth import BackendAuth, GatewayKey, anthropic_version, upstream_headers
 from driftgate.proxy.cooldown import Cooldowns, parse_retry_after
 from driftgate.proxy.errors import (
+    Dialect,
     GatewayError,
     InvalidRequest,
     UpstreamTimeout,
@@ -24,6 +26,7 @@ from driftgate.proxy.normalise import (
     normalise,
     without_reasoning,
 )
+from driftgate.proxy.responses.store import Expanded
 from driftgate.proxy.routing import Route
 from driftgate.proxy.templates.loader import TemplateSet
 from driftgate.proxy.translate import translate_request
@@ -31,7 +34,10 @@ from driftgate.proxy.upstream.errors import UpstreamConnectError, UpstreamError
 from driftgate.proxy.upstream.transport import Response, Timeouts, Transport
 
 SHORT_RETRY_AFTER = 2.0  # seconds: on the last route, worth waiting once rather than failing
-ENDPOINT_FOR_DIALECT = {"anthropic": "messages", "openai": "chat"}
+ENDPOINT_FOR_DIALECT = {"anthropic": "messages", "openai": "chat", "responses": "responses"}
+# Fills in what a Responses request refers to (previous_response_id, item_reference) before it
+# is translated for a backend that does not keep conversations itself.
+Expander = Callable[[dict[str, Any]], Expanded]
 
 
 @dataclass(slots=True)
@@ -47,6 +53,8 @@ class Prepared:
     dropped: tuple[str, ...]
     added_headers: Mapping[str, str]
     translated_reasoning: bool = False  # reasoning_effort written by the gateway, not the client
+    dialect: Dialect = "openai"  # what the upstream speaks for this request
+    expanded: Expanded | None = None  # a translated Responses request, its references filled in
 
 
 @dataclass(slots=True)
@@ -76,8 +84,10 @@ class Forwarder:
         gateway_key: GatewayKey,
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        expand: Expander | None = None,
     ) -> None:
         self._transport = transport  # backend name -> its transport
+        self._expand = expand
         self._auths = auths
         self._cooldowns = cooldowns
         self._key = gateway_key
@@ -108,14 +118,19 @@ class Forwarder:
     ) -> Prepared:
         """Translate (across dialects) and normalise the body for `route`, and build its headers."""
         auth = self._auths[route.backend.name]
-        target = auth.dialect
+        target: Dialect = flow.client_dialect if auth.serves(flow.client_dialect) else auth.dialect
         dropped: tuple[str, ...] = ()
         translated = not (flow.endpoint == "count_tokens" or target == flow.client_dialect)
+        expanded: Expanded | None = None
         if not translated:
             body = flow.body
         else:
+            source = flow.body
+            if flow.client_dialect == "responses" and self._expand is not None:
+                expanded = self._expand(flow.body)
+                source = expanded.body
             tr = translate_request(
-                flow.body,
+                source,
                 flow.client_dialect,
                 target,
                 model=route.model,
@@ -163,7 +178,17 @@ class Forwarder:
         timeout = auth.stream_timeout if flow.stream else auth.whole_timeout
         reasoning = translated and target == "openai" and "reasoning_effort" in out
         return Prepared(
-            route, auth, url, data, headers, timeout, dropped, norm.response_headers, reasoning
+            route,
+            auth,
+            url,
+            data,
+            headers,
+            timeout,
+            dropped,
+            norm.response_headers,
+            reasoning,
+            target,
+            expanded,
         )
 
     async def send(

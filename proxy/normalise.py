@@ -73,6 +73,8 @@ def normalise(
     dialect: where the model lacks it, it is dropped (and reported) rather than rejected, since the
     client cannot fix a field it never sent (Claude Code sends `thinking` by default).
     """
+    if dialect == "responses":
+        return Normalised(body, {})  # forwarded as the client sent it: the real API judges it
     template = templates.get(dialect)
     facts = template.doc["models"].get(route.model) if template is not None else None
     if not facts:

@@ -105,6 +105,7 @@ class WholeBody:
     body: bytes
     dropped: tuple[str, ...] = ()
     usage: Any = None  # a translated answer's usage, already read (else the recorder reads `body`)
+    rendered: dict[str, Any] | None = None  # a translated answer, before serialising
 
 
 def whole_body(flow: Flow, answer: Answer, upstream: Dialect) -> WholeBody:
@@ -119,13 +120,15 @@ def whole_body(flow: Flow, answer: Answer, upstream: Dialect) -> WholeBody:
         )
     try:
         parsed = orjson.loads(raw)
-        tr = translate_response(parsed, upstream, flow.client_dialect, model=flow.model)
+        tr = translate_response(
+            parsed, upstream, flow.client_dialect, model=flow.model, request=flow.body
+        )
     except Exception as exc:  # an upstream answer we cannot read is the upstream's fault: 502
         log.warning("untranslatable %s response: %s", upstream, type(exc).__name__)
         msg = f"upstream returned a response that could not be translated ({type(exc).__name__})"
         err = translate_error(502, msg.encode(), upstream, flow.client_dialect)
         return WholeBody(502, orjson.dumps(err))
-    return WholeBody(status, orjson.dumps(tr.body), tr.dropped, tr.usage)
+    return WholeBody(status, orjson.dumps(tr.body), tr.dropped, tr.usage, tr.body)
 
 
 async def _write(resp: web.StreamResponse, data: bytes) -> None:

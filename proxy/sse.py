@@ -101,6 +101,7 @@ class Usage:
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    reasoning_tokens: int = 0  # part of output_tokens, where the upstream says how many
 
     def merge(self, other: Usage) -> None:
         """Take every non-zero count from `other` (streamed counts are cumulative, not increments)."""
@@ -112,6 +113,8 @@ class Usage:
             self.cache_read_tokens = other.cache_read_tokens
         if other.cache_write_tokens:
             self.cache_write_tokens = other.cache_write_tokens
+        if other.reasoning_tokens:
+            self.reasoning_tokens = other.reasoning_tokens
 
 
 def _int(value: Any) -> int:
@@ -137,10 +140,31 @@ def openai_usage(raw: Any) -> Usage:
     details = raw.get("prompt_tokens_details")
     cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
     prompt = _int(raw.get("prompt_tokens"))
+    out_details = raw.get("completion_tokens_details")
     return Usage(
         input_tokens=max(prompt - cached, 0),
         output_tokens=_int(raw.get("completion_tokens")),
         cache_read_tokens=cached,
+        reasoning_tokens=_int(out_details.get("reasoning_tokens"))
+        if isinstance(out_details, dict)
+        else 0,
+    )
+
+
+def responses_usage(raw: Any) -> Usage:
+    """Usage from a Responses API `usage` object; input_tokens includes the cached ones."""
+    if not isinstance(raw, dict):
+        return Usage()
+    details = raw.get("input_tokens_details")
+    cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    out_details = raw.get("output_tokens_details")
+    return Usage(
+        input_tokens=max(_int(raw.get("input_tokens")) - cached, 0),
+        output_tokens=_int(raw.get("output_tokens")),
+        cache_read_tokens=cached,
+        reasoning_tokens=_int(out_details.get("reasoning_tokens"))
+        if isinstance(out_details, dict)
+        else 0,
     )
 
 
@@ -151,6 +175,8 @@ def error_end(
 
     A GatewayError brings its own types (the gateway shutting down is `overloaded_error`)."""
     if isinstance(message, GatewayError):
+        if dialect == "responses":
+            return responses_failed(message.message, message.openai_type)
         body = error_body(message, dialect)
         if dialect == "anthropic":
             return encode_event(orjson.dumps(body), "error")
@@ -158,7 +184,20 @@ def error_end(
     if dialect == "anthropic":
         body = anthropic_error_body(message, error_type or "api_error")
         return encode_event(orjson.dumps(body), "error")
+    if dialect == "responses":
+        return responses_failed(message, error_type or "server_error")
     return (
         encode_event(orjson.dumps(openai_error_body(message, error_type or "server_error")))
         + _DONE_BYTES
     )
+
+
+def responses_failed(
+    message: str, code: str, sequence_number: int = 0, response: dict[str, Any] | None = None
+) -> bytes:
+    """A Responses stream's end after a failure: `response.failed` with the error in the response."""
+    failed: dict[str, Any] = dict(response) if response else {"object": "response", "output": []}
+    failed["status"] = "failed"
+    failed["error"] = {"code": code, "message": message}
+    body = {"type": "response.failed", "sequence_number": sequence_number, "response": failed}
+    return encode_event(orjson.dumps(body), "response.failed")

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from driftgate.proxy.errors import Dialect, GatewayError
-from driftgate.proxy.sse import Usage, error_end, openai_usage
+from driftgate.proxy.sse import Usage, error_end, openai_usage, responses_failed, responses_usage
 
 
 def _take_anthropic(usage: Usage, raw: Any) -> None:
@@ -45,7 +45,14 @@ def _worth_parsing(payload: bytes) -> bool:
 _MARKERS: dict[Dialect, tuple[bytes, ...]] = {
     "anthropic": (b'"usage"', b'"message_stop"', b'"error"'),
     "openai": (b'"usage"', b"[DONE]", b'"error"'),
-}
+    # Every Responses event carries a response object with "error": null: only the ends are read.
+    "responses": (
+        b'"response.completed"', b'"response.incomplete"', b'"response.failed"',
+        b'"type":"error"', b'"type": "error"',
+    ),
+}  # fmt: skip
+_RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_SEQUENCE = re.compile(rb'"sequence_number"\s*:\s*(\d+)')
 # A data line that is neither {...} nor [DONE]. JSON strings cannot hold a raw newline, so
 # "\ndata:" only occurs at a line start; the literal prefix makes this a C-speed scan (~1 us
 # per 1.4 KB stream, where splitting lines in Python cost ~12 us).
@@ -77,11 +84,12 @@ class StreamTap:
     partial event means an error event appended later can never land inside a half-sent one.
     """
 
-    __slots__ = ("_buf", "_dialect", "_ended", "done", "malformed", "usage")
+    __slots__ = ("_buf", "_dialect", "_ended", "_last", "done", "malformed", "usage")
 
     def __init__(self, dialect: Dialect) -> None:
         self._dialect: Dialect = dialect
         self._buf = b""
+        self._last = b""  # the last events relayed (a Responses failure numbers on from them)
         self._ended = False
         self.usage = Usage()
         self.done = False
@@ -105,6 +113,7 @@ class StreamTap:
         bad_at = self._scan(complete)
         if bad_at is not None:
             return complete[:bad_at] or None
+        self._last = complete
         return complete
 
     def _scan(self, complete: bytes) -> int | None:
@@ -179,7 +188,16 @@ class StreamTap:
             return False
         if type(obj) is not dict:
             return False
-        if anthropic:
+        if self._dialect == "responses":
+            kind = obj.get("type")
+            if kind in _RESPONSE_ENDS:
+                response = obj.get("response")
+                if type(response) is dict:
+                    self.usage.merge(responses_usage(response.get("usage")))
+                self.done = True
+            elif kind == "error":
+                self.done = True
+        elif anthropic:
             kind = obj.get("type")
             if kind == "message_start":
                 message = obj.get("message")
@@ -210,14 +228,23 @@ class StreamTap:
                 rest = b""
         if self.done:
             return rest
-        return rest + error_end(self._dialect, "upstream stream ended before its final event")
+        return rest + self._error_end("upstream stream ended before its final event")
 
     def fail(self, message: str | GatewayError) -> bytes:
         """Upstream died mid-stream: an error event in the tap's dialect, then the end."""
         if self._ended or self.done:
             return b""
         self._ended = True
-        return error_end(self._dialect, message)
+        return self._error_end(message)
+
+    def _error_end(self, message: str | GatewayError) -> bytes:
+        if self._dialect != "responses":
+            return error_end(self._dialect, message)
+        numbers = _SEQUENCE.findall(self._last)
+        following = int(numbers[-1]) + 1 if numbers else 0
+        if isinstance(message, GatewayError):
+            return responses_failed(message.message, message.openai_type, following)
+        return responses_failed(message, "server_error", following)
 
 
 def stream_tap(dialect: Dialect) -> StreamTap:

@@ -92,11 +92,19 @@ class ResponseTranslation:
 
 
 def translate_response(
-    body: dict[str, Any], source: Dialect, target: Dialect, *, model: str
+    body: dict[str, Any],
+    source: Dialect,
+    target: Dialect,
+    *,
+    model: str,
+    request: dict[str, Any] | None = None,
 ) -> ResponseTranslation:
-    """A non-streamed upstream response as the client's dialect expects it, answering as `model`."""
+    """A non-streamed upstream response as the client's dialect expects it, answering as `model`.
+
+    `request` is the client's own request body (a Responses answer echoes its settings).
+    """
     parsed = adapter(source).parse_response(body)
-    rendered, dropped = adapter(target).render_response(parsed, model)
+    rendered, dropped = adapter(target).render_response(parsed, model, request)
     return ResponseTranslation(rendered, header_names(unique(dropped)), parsed.usage)
 
 
@@ -107,10 +115,11 @@ def stream_translator(
     model: str,
     include_usage: bool,
     clock: Callable[[], float] = time.time,
-) -> StreamTranslator:
+    request: dict[str, Any] | None = None,
+) -> Translator:
     """A translator from an upstream `source` stream to a `target` client stream answering as `model`."""
     usage = Usage()
-    encoder = adapter(target).encoder(model, usage, include_usage, clock)
+    encoder = adapter(target).encoder(model, usage, include_usage, clock, request)
     return Translator(target, adapter(source).decoder(), encoder, usage)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftgate.proxy.errors import Dialect, InvalidRequest, anthropic_error_body, openai_error_body
-from driftgate.proxy.sse import Usage, anthropic_usage, openai_usage
+from driftgate.proxy.sse import Usage, anthropic_usage, openai_usage, responses_usage
 from driftgate.proxy.translate import (
     anthropic_render,
     anthropic_request,
@@ -15,10 +15,13 @@ from driftgate.proxy.translate import (
     openai_render,
     openai_request,
     openai_response,
+    responses_request,
+    responses_response,
 )
 from driftgate.proxy.translate.anthropic_stream import AnthropicDecoder, AnthropicEncoder
 from driftgate.proxy.translate.ir import ChatRequest, ChatResponse
 from driftgate.proxy.translate.openai_stream import OpenAIDecoder, OpenAIEncoder
+from driftgate.proxy.translate.responses_stream import ResponsesDecoder, ResponsesEncoder
 from driftgate.proxy.translate.stream_events import StreamDecoder, StreamEncoder
 
 
@@ -29,10 +32,13 @@ class Adapter:
     parse_request: Callable[[dict[str, Any]], ChatRequest]
     render_request: Callable[[ChatRequest, str], tuple[dict[str, Any], list[str]]]
     parse_response: Callable[[dict[str, Any]], ChatResponse]
-    render_response: Callable[[ChatResponse, str], tuple[dict[str, Any], list[str]]]
+    # (response, client model, the client's request body) -> body, what it left out
+    render_response: Callable[
+        [ChatResponse, str, dict[str, Any] | None], tuple[dict[str, Any], list[str]]
+    ]
     decoder: Callable[[], StreamDecoder]
-    # (client model, shared running usage, include_usage, clock) -> encoder
-    encoder: Callable[[str, Usage, bool, Callable[[], float]], StreamEncoder]
+    # (client model, shared running usage, include_usage, clock, the client's request) -> encoder
+    encoder: Callable[[str, Usage, bool, Callable[[], float], dict[str, Any] | None], StreamEncoder]
     usage: Callable[[Any], Usage]  # from a response's `usage` object
     error_body: Callable[[str, str], dict[str, Any]]  # (message, error type) -> error JSON
     # Whether system messages may sit mid-conversation, for a model the templates say nothing of.
@@ -42,9 +48,22 @@ class Adapter:
 
 
 def _anthropic_encoder(
-    model: str, usage: Usage, include_usage: bool, clock: Callable[[], float]
+    model: str,
+    usage: Usage,
+    include_usage: bool,
+    clock: Callable[[], float],
+    request: dict[str, Any] | None = None,
 ) -> StreamEncoder:
     return AnthropicEncoder(model, usage)
+
+
+def _no_request_render(
+    req: ChatRequest, model: str
+) -> tuple[dict[str, Any], list[str]]:  # pragma: no cover - routing never targets it
+    raise InvalidRequest(
+        "a Responses API backend only takes /v1/responses requests; this request is sent to "
+        "its Chat Completions endpoint instead"
+    )
 
 
 ADAPTERS: dict[str, Adapter] = {
@@ -67,6 +86,17 @@ ADAPTERS: dict[str, Adapter] = {
         decoder=OpenAIDecoder,
         encoder=OpenAIEncoder,
         usage=openai_usage,
+        error_body=openai_error_body,
+    ),
+    # OpenAI's Responses API: a client dialect everywhere, an upstream one only as itself.
+    "responses": Adapter(
+        parse_request=responses_request.parse_request,
+        render_request=_no_request_render,
+        parse_response=responses_response.parse_response,
+        render_response=responses_response.render_response,
+        decoder=ResponsesDecoder,
+        encoder=ResponsesEncoder,
+        usage=responses_usage,
         error_body=openai_error_body,
     ),
 }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
 from driftgate.proxy.translate.input_checks import arguments_object
 from driftgate.proxy.translate.ir import (
     ChatRequest,
+    FilePart,
     ImagePart,
     Message,
     Part,
@@ -76,6 +78,12 @@ def render_request(req: ChatRequest, model: str) -> tuple[dict[str, Any], list[s
         body["tool_choice"] = choice
     if req.user:
         body["metadata"] = {"user_id": req.user}
+    if req.response_format is not None:
+        fmt = req.response_format
+        if fmt.kind == "json_schema" and fmt.schema is not None:
+            body["output_config"] = {"format": {"type": "json_schema", "schema": fmt.schema}}
+        else:
+            dropped.append("response_format.json_object")  # Anthropic has no bare JSON mode
     return body, dropped
 
 
@@ -147,6 +155,8 @@ def _render_part(p: Part, where: str, dropped: list[str]) -> dict[str, Any] | No
         return {"type": "text", "text": p.text}
     if isinstance(p, ImagePart):
         return _render_image(p)
+    if isinstance(p, FilePart):
+        return _render_document(p, dropped)
     if isinstance(p, ToolCallPart):
         return {
             "type": "tool_use",
@@ -172,6 +182,25 @@ def _render_part(p: Part, where: str, dropped: list[str]) -> dict[str, Any] | No
         return {"type": "thinking", "thinking": p.text, "signature": p.signature}
     dropped.append("thinking")  # unsigned reasoning from another backend: Anthropic would reject it
     return None
+
+
+def _render_document(p: FilePart, dropped: list[str]) -> dict[str, Any] | None:
+    if p.data is not None:
+        media = p.media_type or "application/pdf"
+        if media.startswith("text/"):
+            text = base64.b64decode(p.data).decode("utf-8", errors="replace")
+            source: dict[str, Any] = {"type": "text", "media_type": "text/plain", "data": text}
+        else:
+            source = {"type": "base64", "media_type": media, "data": p.data}
+    elif p.url is not None:
+        source = {"type": "url", "url": p.url}
+    else:
+        dropped.append("input_file")
+        return None
+    block: dict[str, Any] = {"type": "document", "source": source}
+    if p.filename:
+        block["title"] = p.filename
+    return block
 
 
 def _render_image(p: ImagePart) -> dict[str, Any]:

@@ -84,7 +84,9 @@ def parse_response(body: dict[str, Any]) -> ChatResponse:
     )
 
 
-def render_response(resp: ChatResponse, model: str) -> tuple[dict[str, Any], list[str]]:
+def render_response(
+    resp: ChatResponse, model: str, request: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """An Anthropic message body for `resp`, answering as `model`, and what it left out (nothing)."""
     content: list[dict[str, Any]] = []
     for p in resp.parts:

@@ -62,7 +62,17 @@ class ThinkingPart:
     redacted: str | None = None
 
 
-Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ThinkingPart
+@dataclass(slots=True)
+class FilePart:
+    """A document (a PDF, say) given inline (base64 `data` + `media_type`) or by `url`."""
+
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+    filename: str | None = None
+
+
+Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ThinkingPart | FilePart
 
 
 @dataclass(slots=True)
@@ -100,6 +110,17 @@ class Reasoning:
 
 
 @dataclass(slots=True)
+class ResponseFormat:
+    """Structured output: JSON matching `schema` (json_schema), or any JSON object (json_object)."""
+
+    kind: Literal["json_schema", "json_object"]
+    name: str | None = None
+    schema: dict[str, Any] | None = None
+    strict: bool | None = None
+    description: str | None = None
+
+
+@dataclass(slots=True)
 class ChatRequest:
     """A chat request in neither dialect."""
 
@@ -117,6 +138,7 @@ class ChatRequest:
     reasoning: Reasoning | None = None
     user: str | None = None
     dropped: tuple[str, ...] = ()
+    response_format: ResponseFormat | None = None
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ from typing import Any
 from driftgate.proxy.translate.ir import (
     ChatRequest,
     Effort,
+    FilePart,
     ImagePart,
     Message,
     TextPart,
@@ -63,7 +64,21 @@ def render_request(req: ChatRequest, model: str) -> tuple[dict[str, Any], list[s
         body["parallel_tool_calls"] = req.parallel_tool_calls
     if req.user:
         body["user"] = req.user
+    if req.response_format is not None:
+        body["response_format"] = _render_format(req)
     return body, dropped
+
+
+def _render_format(req: ChatRequest) -> dict[str, Any]:
+    fmt = req.response_format
+    if fmt is None or fmt.kind == "json_object" or fmt.schema is None:
+        return {"type": "json_object"}
+    spec: dict[str, Any] = {"name": fmt.name or "response", "schema": fmt.schema}
+    if fmt.description:
+        spec["description"] = fmt.description
+    if fmt.strict is not None:
+        spec["strict"] = fmt.strict
+    return {"type": "json_schema", "json_schema": spec}
 
 
 def _render_tool(t: ToolDef) -> dict[str, Any]:
@@ -97,7 +112,7 @@ def _render_messages(req: ChatRequest, dropped: list[str]) -> list[dict[str, Any
         for p in parts:
             if isinstance(p, ToolResultPart):
                 out.append(_render_tool_result(p, dropped))
-            elif isinstance(p, TextPart | ImagePart):
+            elif isinstance(p, TextPart | ImagePart | FilePart):
                 rest.append(_render_content_part(p))
             else:
                 dropped.append("thinking" if isinstance(p, ThinkingPart) else "user.tool_use")
@@ -137,8 +152,15 @@ def _render_tool_result(p: ToolResultPart, dropped: list[str]) -> dict[str, Any]
     return {"role": "tool", "tool_call_id": p.tool_call_id, "content": content if texts else ""}
 
 
-def _render_content_part(p: TextPart | ImagePart) -> dict[str, Any]:
+def _render_content_part(p: TextPart | ImagePart | FilePart) -> dict[str, Any]:
     if isinstance(p, TextPart):
         return {"type": "text", "text": p.text}
+    if isinstance(p, FilePart):
+        file: dict[str, Any] = {}
+        if p.data is not None:
+            file["file_data"] = f"data:{p.media_type or 'application/pdf'};base64,{p.data}"
+        if p.filename:
+            file["filename"] = p.filename
+        return {"type": "file", "file": file}
     url = f"data:{p.media_type or 'image/png'};base64,{p.data}" if p.data is not None else p.url
     return {"type": "image_url", "image_url": {"url": url}}

@@ -92,7 +92,9 @@ def parse_response(body: dict[str, Any]) -> ChatResponse:
     )
 
 
-def render_response(resp: ChatResponse, model: str) -> tuple[dict[str, Any], list[str]]:
+def render_response(
+    resp: ChatResponse, model: str, request: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """A chat.completion body for `resp`, answering as `model`, and what it left out.
 
     Reasoning has no standard Chat Completions field, so thinking blocks are left out (reported).

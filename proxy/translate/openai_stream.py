@@ -132,7 +132,12 @@ class OpenAIEncoder:
     """Neutral events -> chat.completion.chunk events ending in `data: [DONE]`; reasoning is dropped."""
 
     def __init__(
-        self, model: str, usage: Usage, include_usage: bool, clock: Callable[[], float]
+        self,
+        model: str,
+        usage: Usage,
+        include_usage: bool,
+        clock: Callable[[], float],
+        request: dict[str, Any] | None = None,
     ) -> None:
         self._model = model
         self._usage = usage  # the translator's running total, shared

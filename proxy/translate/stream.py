@@ -42,7 +42,7 @@ class Translator:
         self._target: Dialect = target
         self._parser = SSEParser()
         self._decoder = decoder
-        self._encoder = encoder
+        self.encoder = encoder
         self.usage = usage
         self._done = False
 
@@ -68,7 +68,7 @@ class Translator:
             for ev in decoded:
                 if isinstance(ev, StreamStart | StreamEnd):
                     self.usage.merge(ev.usage)
-                out.append(self._encoder.encode(ev))
+                out.append(self.encoder.encode(ev))
                 if isinstance(ev, StreamDone | StreamError):
                     self._done = True
                     break
@@ -90,4 +90,8 @@ class Translator:
         if self._done:
             return b""
         self._done = True
-        return error_end(self._target, message)
+        if isinstance(message, GatewayError):
+            if self._target != "responses":
+                return error_end(self._target, message)
+            return self.encoder.encode(StreamError(message.message, message.status))
+        return self.encoder.encode(StreamError(message))

@@ -8,9 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import openai_responses_api
 from tests.fakes.openai_responses import chunks, completion
 from tests.fakes.openai_validation import Invalid, validate_request
 from tests.fakes.reply_plan import Ask, estimate_tokens, plan_reply, text_of
+from tests.fakes.responses_validation import validate_responses_request
 from tests.fakes.scripted import BEHAVIOUR, FakeUpstream, sse
 from tests.fakes.upstream_world import World, openai_features
 
@@ -86,8 +88,55 @@ def ask_of(body: dict[str, Any]) -> Ask:
     )
 
 
+def responses_ask(body: dict[str, Any], history: list[dict[str, Any]]) -> Ask:
+    """The neutral facts of a Responses request (after its previous_response_id history)."""
+    raw = body.get("input")
+    items = history + (
+        [{"role": "user", "content": raw}] if isinstance(raw, str) else list(raw or [])
+    )
+    last_user = next(
+        (
+            i
+            for i in reversed(items)
+            if i.get("type", "message") == "message" and i.get("role") == "user"
+        ),
+        {"content": ""},
+    )
+    outputs: list[dict[str, Any]] = []
+    for item in reversed(items):
+        if item.get("type") not in ("function_call_output", "custom_tool_call_output"):
+            break
+        outputs.insert(0, item)
+    content = last_user.get("content")
+    text = (
+        content
+        if isinstance(content, str)
+        else "".join(
+            p.get("text", "")
+            for p in content or []
+            if isinstance(p, dict) and p.get("type") == "input_text"
+        )
+    )
+    tools = [
+        (t["name"], t.get("parameters") or {})
+        for t in body.get("tools") or []
+        if t.get("type") in ("function", "custom")
+    ]
+    effort = (body.get("reasoning") or {}).get("effort")
+    return Ask(
+        last_user_text=text,
+        tool_result_text=" | ".join(str(o.get("output")) for o in outputs) if outputs else None,
+        tools=tools,
+        stop_sequences=[],
+        max_tokens=body.get("max_output_tokens"),
+        want_thinking=effort not in (None, "none"),
+        input_tokens=estimate_tokens(body.get("instructions"), items, body.get("tools")),
+    )
+
+
 class FakeOpenAI(FakeUpstream):
-    """OpenAI Chat Completions: /v1/chat/completions (stream or not, include_usage), /v1/models."""
+    """OpenAI: /v1/chat/completions (stream or not, include_usage), /v1/models, and with
+    `serves_responses` the Responses API (/v1/responses, stored responses, input_tokens)."""
 
     def __init__(
         self,
@@ -97,17 +146,22 @@ class FakeOpenAI(FakeUpstream):
         strict_fields: bool = True,
         models: tuple[str, ...] = DEFAULT_MODELS,
         cached_tokens: int = 64,
+        serves_responses: bool = False,
     ) -> None:
         self.strict_fields = strict_fields
         self.models = models
         self.cached_tokens = cached_tokens
         self.world = World()  # scripted retirements and refusals (the canary's tests)
+        self.serves_responses = serves_responses
+        self.stored: dict[str, list[dict[str, Any]]] = {}  # response id -> conversation items
         super().__init__(require_auth=require_auth, api_key=api_key)
 
     def add_routes(self, app: web.Application) -> None:
         """Attach the OpenAI routes."""
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/responses", self._responses)
+        app.router.add_post("/v1/responses/input_tokens", self._input_tokens)
 
     def error_response(self, status: int, message: str | None = None) -> web.Response:
         """An OpenAI-shaped error."""
@@ -123,6 +177,8 @@ class FakeOpenAI(FakeUpstream):
         from driftgate.proxy.config import BackendConfig
 
         kw.setdefault("key", "sk-openai-fake-test-key")
+        if self.serves_responses:
+            kw.setdefault("responses", True)
         if "models" in kw:
             kw["models"] = tuple(kw["models"])
         return BackendConfig(name=name, kind="openai", base_url=self.base_url, **kw)
@@ -150,6 +206,69 @@ class FakeOpenAI(FakeUpstream):
             for m in self.models
         ]
         return web.json_response({"object": "list", "data": data})
+
+    def _not_served(self, request: web.Request) -> web.Response | None:
+        if self.serves_responses:
+            return self._auth_error(request)
+        # What a Chat-only OpenAI-compatible server (vLLM, llama.cpp...) answers.
+        return web.json_response({"detail": "Not Found"}, status=404)
+
+    def _history(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        previous = body.get("previous_response_id")
+        if previous is None:
+            return []
+        if previous not in self.stored:
+            raise Invalid(
+                f"Previous response with id '{previous}' not found.", "previous_response_id"
+            )
+        return self.stored[previous]
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        refused = self._not_served(request)
+        if refused is not None:
+            return refused
+        try:
+            body = json.loads(await request.read())
+            history = self._history(body) if isinstance(body, dict) else []
+            validate_responses_request(body, history)
+        except ValueError:
+            return openai_error(400, "We could not parse the JSON body of your request.")
+        except Invalid as exc:
+            code = "previous_response_not_found" if exc.param == "previous_response_id" else None
+            return openai_error(400, str(exc), param=exc.param, code=code)
+        reply = plan_reply(responses_ask(body, history), request[BEHAVIOUR], "call_")
+        response_id = f"resp_fake{next(_ids):06d}"
+        custom = frozenset(t["name"] for t in body.get("tools") or [] if t.get("type") == "custom")
+        final = openai_responses_api.response(body, reply, response_id, self.cached_tokens, custom)
+        if body.get("store", True):
+            raw = body.get("input")
+            own = [{"role": "user", "content": raw}] if isinstance(raw, str) else list(raw or [])
+            self.stored[response_id] = history + own + final["output"]
+        if not body.get("stream"):
+            return await self.answer(request, final)
+        return await self.stream(
+            request,
+            openai_responses_api.events(body, reply, response_id, self.cached_tokens, custom),
+            broken=b'event: response.output_text.delta\ndata: {"type": "response.outp\n\n',
+            error_event=lambda t: sse(
+                "error",
+                {
+                    "type": "error",
+                    "code": t,
+                    "message": "The server had an error while processing your request.",
+                    "param": None,
+                    "sequence_number": 99,
+                },
+            ),
+        )
+
+    async def _input_tokens(self, request: web.Request) -> web.StreamResponse:
+        refused = self._not_served(request)
+        if refused is not None:
+            return refused
+        body = json.loads(await request.read())
+        tokens = estimate_tokens(body.get("instructions"), body.get("input"), body.get("tools"))
+        return web.json_response({"object": "response.input_tokens", "input_tokens": tokens})
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         refused = self._auth_error(request)

@@ -1,0 +1,1 @@
+"""What the gateway keeps for Responses API clients whose backend does not: stored conversations."""

@@ -1,0 +1,354 @@
+"""OpenAI Responses API streams <-> neutral stream events.
+
+The encoder emits the documented order: response.created, response.in_progress, then for each
+output item output_item.added -> (content_part.added ->) deltas -> ...done -> output_item.done,
+then response.completed / response.incomplete / response.failed; sequence_number strictly
+increasing. An item is only ever closed after it was opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from driftgate.proxy.errors import type_for_status
+from driftgate.proxy.sse import SSEEvent, Usage, encode_event, responses_usage
+from driftgate.proxy.translate.input_checks import decode_json, obj_at
+from driftgate.proxy.translate.ir import (
+    ArgumentsDelta,
+    BlockStart,
+    BlockStop,
+    StopReason,
+    StreamDone,
+    StreamEnd,
+    StreamError,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ThinkingDelta,
+)
+from driftgate.proxy.translate.json_field_stream import StringFieldStream
+from driftgate.proxy.translate.responses_request import (
+    CUSTOM_INPUT,
+    REDACTED_PREFIX,
+    custom_tool_names,
+)
+from driftgate.proxy.translate.responses_response import (
+    finish,
+    message_item,
+    new_id,
+    reasoning_item,
+    skeleton,
+)
+from driftgate.proxy.translate.stream_events import MalformedStream
+
+
+@dataclass(slots=True)
+class _Item:
+    """One output item being streamed."""
+
+    kind: str  # "text" | "tool_call" | "custom" | "thinking"
+    output_index: int
+    item_id: str
+    name: str = ""
+    call_id: str = ""
+    chunks: list[str] = field(default_factory=list)
+    signature: str | None = None
+    summary_open: bool = False
+    added: bool = False  # output_item.added went out
+    field: StringFieldStream | None = None
+
+
+class ResponsesEncoder:
+    """Neutral events -> Responses API stream events."""
+
+    def __init__(
+        self,
+        model: str,
+        usage: Usage,
+        include_usage: bool,
+        clock: Callable[[], float],
+        request: dict[str, Any] | None = None,
+    ) -> None:
+        self._usage = usage  # the translator's running total, shared
+        self._seq = 0
+        self._custom = custom_tool_names(request) if request else frozenset()
+        self.response = skeleton(new_id("resp_"), model, request, int(clock()))
+        self.output: list[dict[str, Any]] = []  # finished output items, in order
+        self._open: dict[int, _Item] = {}
+        self._started = False
+        self._stop: StopReason | None = None
+        self.finished = False
+
+    @property
+    def response_id(self) -> str:
+        """The id the client sees."""
+        return str(self.response["id"])
+
+    def _ev(self, kind: str, body: dict[str, Any]) -> bytes:
+        body["type"] = kind
+        body["sequence_number"] = self._seq
+        self._seq += 1
+        return encode_event(orjson.dumps(body), kind)
+
+    def encode(self, ev: StreamEvent) -> bytes:
+        """Client bytes for one neutral event."""
+        head = b""
+        if not self._started:
+            self._started = True
+            head = self._ev("response.created", {"response": dict(self.response)})
+            head += self._ev("response.in_progress", {"response": dict(self.response)})
+        return head + self._encode(ev)
+
+    def _encode(self, ev: StreamEvent) -> bytes:
+        if isinstance(ev, TextDelta):
+            item = self._item(ev.index, "text")
+            return self._open_block(item) + self._text(item, ev.text)
+        if isinstance(ev, ArgumentsDelta):
+            call = self._open.get(ev.index)
+            if call is None or not ev.fragment:
+                return b""
+            return self._arguments(call, ev.fragment)
+        if isinstance(ev, ThinkingDelta):
+            item = self._item(ev.index, "thinking")
+            if ev.signature is not None:
+                item.signature = (item.signature or "") + ev.signature
+                return self._open_block(item)
+            return self._open_block(item) + self._summary(item, ev.text)
+        if isinstance(ev, BlockStart):
+            if ev.index in self._open:
+                return b""
+            if ev.kind == "tool_call":
+                custom = (ev.tool_name or "") in self._custom
+                item = _Item("custom" if custom else "tool_call", self._next_index(),
+                             new_id("ctc_" if custom else "fc_"), ev.tool_name or "",
+                             ev.tool_id or new_id("call_"))  # fmt: skip
+                if custom:
+                    item.field = StringFieldStream(CUSTOM_INPUT)
+            else:
+                item = _Item(
+                    ev.kind, self._next_index(), new_id("msg_" if ev.kind == "text" else "rs_")
+                )
+            self._open[ev.index] = item
+            return self._open_block(item)
+        if isinstance(ev, BlockStop):
+            # A stop for a block never started (a tool-call-only answer, say) closes nothing.
+            ended = self._open.pop(ev.index, None)
+            return b"" if ended is None else self._close(ended)
+        if isinstance(ev, StreamEnd):
+            self._stop = ev.stop_reason
+            return self._close_all()
+        if isinstance(ev, StreamDone):
+            return self._close_all() + self._complete()
+        if isinstance(ev, StreamError):
+            return self.fail(ev.message, type_for_status(ev.status, "responses"))
+        return b""  # StreamStart: response.created went out already
+
+    def _next_index(self) -> int:
+        return len(self.output) + len(self._open)
+
+    def _item(self, index: int, kind: str) -> _Item:
+        """The open item at `index`, opening one when the source sent no start."""
+        item = self._open.get(index)
+        if item is None:
+            item = self._open[index] = _Item(
+                kind, self._next_index(), new_id("msg_" if kind == "text" else "rs_")
+            )
+        return item
+
+    def _open_block(self, item: _Item) -> bytes:
+        """output_item.added (and the content part of a message), once per item."""
+        if item.added:
+            return b""
+        item.added = True
+        index = item.output_index
+        if item.kind == "text":
+            added = message_item(item.item_id, "", "in_progress")
+            added["content"] = []
+            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            return self._ev(
+                "response.output_item.added", {"output_index": index, "item": added}
+            ) + self._ev(
+                "response.content_part.added",
+                {"item_id": item.item_id, "output_index": index, "content_index": 0, "part": part},
+            )
+        if item.kind == "thinking":
+            added = reasoning_item(item.item_id, "", None)
+            return self._ev("response.output_item.added", {"output_index": index, "item": added})
+        added = self._call(item, "", "in_progress")
+        return self._ev("response.output_item.added", {"output_index": index, "item": added})
+
+    def _call(self, item: _Item, value: str, status: str) -> dict[str, Any]:
+        if item.kind == "custom":
+            return {"id": item.item_id, "type": "custom_tool_call", "status": status,
+                    "call_id": item.call_id, "name": item.name, "input": value}  # fmt: skip
+        return {"id": item.item_id, "type": "function_call", "status": status,
+                "call_id": item.call_id, "name": item.name, "arguments": value}  # fmt: skip
+
+    def _text(self, item: _Item, text: str) -> bytes:
+        if not text:
+            return b""
+        item.chunks.append(text)
+        return self._ev("response.output_text.delta", {"item_id": item.item_id, "output_index": item.output_index,
+                        "content_index": 0, "delta": text, "logprobs": []})  # fmt: skip
+
+    def _summary(self, item: _Item, text: str) -> bytes:
+        if not text:
+            return b""
+        head = b""
+        if not item.summary_open:
+            item.summary_open = True
+            part = {"type": "summary_text", "text": ""}
+            head = self._ev("response.reasoning_summary_part.added", {"item_id": item.item_id,
+                            "output_index": item.output_index, "summary_index": 0, "part": part})  # fmt: skip
+        item.chunks.append(text)
+        return head + self._ev("response.reasoning_summary_text.delta", {"item_id": item.item_id,
+                               "output_index": item.output_index, "summary_index": 0, "delta": text})  # fmt: skip
+
+    def _arguments(self, item: _Item, fragment: str) -> bytes:
+        if item.kind == "custom" and item.field is not None:
+            text = item.field.feed(fragment)
+            if not text:
+                return b""
+            item.chunks.append(text)
+            return self._ev("response.custom_tool_call_input.delta",
+                            {"item_id": item.item_id, "output_index": item.output_index, "delta": text})  # fmt: skip
+        if item.kind != "tool_call":
+            return b""
+        item.chunks.append(fragment)
+        return self._ev("response.function_call_arguments.delta",
+                        {"item_id": item.item_id, "output_index": item.output_index, "delta": fragment})  # fmt: skip
+
+    def _close(self, item: _Item) -> bytes:
+        out = self._open_block(item)  # a block that streamed nothing is still shown whole
+        index = item.output_index
+        text = "".join(item.chunks)
+        base = {"item_id": item.item_id, "output_index": index}
+        if item.kind == "text":
+            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+            out += self._ev(
+                "response.output_text.done",
+                {**base, "content_index": 0, "text": text, "logprobs": []},
+            )
+            out += self._ev(
+                "response.content_part.done", {**base, "content_index": 0, "part": part}
+            )
+            done = message_item(item.item_id, text)
+        elif item.kind == "thinking":
+            if item.summary_open:
+                out += self._ev(
+                    "response.reasoning_summary_text.done",
+                    {**base, "summary_index": 0, "text": text},
+                )
+                out += self._ev("response.reasoning_summary_part.done",
+                                {**base, "summary_index": 0, "part": {"type": "summary_text", "text": text}})  # fmt: skip
+            done = reasoning_item(item.item_id, text, item.signature)
+            if item.signature and item.signature.startswith(REDACTED_PREFIX):
+                done["encrypted_content"] = item.signature
+        elif item.kind == "custom":
+            out += self._ev("response.custom_tool_call_input.done", {**base, "input": text})
+            done = self._call(item, text, "completed")
+        else:
+            args = text or "{}"
+            out += self._ev(
+                "response.function_call_arguments.done",
+                {**base, "name": item.name, "arguments": args},
+            )
+            done = self._call(item, args, "completed")
+        self.output.append(done)
+        return out + self._ev("response.output_item.done", {"output_index": index, "item": done})
+
+    def _close_all(self) -> bytes:
+        if not self._open:
+            return b""
+        items = sorted(self._open.values(), key=_output_index)
+        self._open.clear()
+        return b"".join(self._close(i) for i in items)
+
+    def _complete(self) -> bytes:
+        if self.finished:
+            return b""
+        self.finished = True
+        body = finish(self.response, self._stop, self._usage)
+        body["output"] = self.output
+        kind = "response.incomplete" if body["status"] == "incomplete" else "response.completed"
+        return self._ev(kind, {"response": body})
+
+    def fail(self, message: str, code: str = "server_error") -> bytes:
+        """response.failed: the error, the items finished so far and the usage seen so far."""
+        if self.finished:
+            return b""
+        head = b""
+        if not self._started:
+            self._started = True
+            head = self._ev("response.created", {"response": dict(self.response)})
+        self.finished = True
+        body = self.response
+        body["status"] = "failed"
+        body["error"] = {"code": code, "message": message}
+        body["output"] = self.output
+        body["usage"] = finish(dict(body), None, self._usage)["usage"]
+        return head + self._ev("response.failed", {"response": body})
+
+
+def _output_index(item: _Item) -> int:
+    return item.output_index
+
+
+class ResponsesDecoder:
+    """Upstream Responses stream events -> neutral events (output items become blocks)."""
+
+    def __init__(self) -> None:
+        self._blocks: dict[str, int] = {}  # item id -> block index
+
+    def decode(self, event: SSEEvent) -> list[StreamEvent]:
+        """The neutral events one Responses event means."""
+        obj = decode_json(event.data)
+        if not isinstance(obj, dict):
+            raise MalformedStream(
+                f"upstream sent an event that is not a JSON object: {event.data[:80]!r}"
+            )
+        kind = obj.get("type") or event.event
+        if kind == "response.created":
+            rid = obj_at(obj, "response").get("id")
+            return [StreamStart(rid if isinstance(rid, str) else None, Usage())]
+        if kind == "response.output_item.added":
+            item = obj_at(obj, "item")
+            index = self._blocks.setdefault(str(item.get("id")), len(self._blocks))
+            itype = item.get("type")
+            if itype in ("function_call", "custom_tool_call"):
+                return [
+                    BlockStart(
+                        index, "tool_call", str(item.get("call_id", "")), str(item.get("name", ""))
+                    )
+                ]
+            return [BlockStart(index, "thinking" if itype == "reasoning" else "text")]
+        index = self._blocks.get(str(obj.get("item_id")), 0)
+        if kind == "response.output_text.delta":
+            return [TextDelta(index, str(obj.get("delta", "")))]
+        if kind == "response.function_call_arguments.delta":
+            return [ArgumentsDelta(index, str(obj.get("delta", "")))]
+        if kind == "response.reasoning_summary_text.delta":
+            return [ThinkingDelta(index, text=str(obj.get("delta", "")))]
+        if kind == "response.output_item.done":
+            item = obj_at(obj, "item")
+            index = self._blocks.get(str(item.get("id")), 0)
+            enc = item.get("encrypted_content")
+            sig: list[StreamEvent] = (
+                [ThinkingDelta(index, signature=enc)] if isinstance(enc, str) and enc else []
+            )
+            return [*sig, BlockStop(index)]
+        if kind in ("response.completed", "response.incomplete"):
+            resp = obj_at(obj, "response")
+            reason = obj_at(resp, "incomplete_details").get("reason")
+            stop: StopReason = "stop"
+            if kind == "response.incomplete":
+                stop = "content_filter" if reason == "content_filter" else "length"
+            return [StreamEnd(stop, responses_usage(resp.get("usage"))), StreamDone()]
+        if kind in ("response.failed", "error"):
+            err = obj_at(obj_at(obj, "response"), "error") or obj
+            return [StreamError(str(err.get("message") or "upstream reported an error mid-stream"))]
+        return []

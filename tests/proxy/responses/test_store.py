@@ -1,0 +1,110 @@
+"""Stored Responses conversations: expand, remember, TTL, bounds, SQLite persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driftgate.proxy.errors import InvalidRequest
+from driftgate.proxy.responses import store as store_mod
+from driftgate.proxy.responses.store import Conversations
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def answered(conv: Conversations, body: dict[str, Any], rid: str, text: str) -> None:
+    out = {"id": f"msg_{rid}", "type": "message", "role": "assistant",
+           "content": [{"type": "output_text", "text": text}]}  # fmt: skip
+    conv.remember(conv.expand(body), {"id": rid, "output": [out]})
+
+
+def test_a_chain_is_written_out_in_order_without_previous_response_id(tmp_path: Path) -> None:
+    conv = Conversations(None)
+    answered(conv, {"input": "one"}, "resp_1", "first")
+    answered(conv, {"input": "two", "previous_response_id": "resp_1"}, "resp_2", "second")
+    exp = conv.expand({"model": "m", "input": [{"role": "user", "content": "three"}],
+                       "previous_response_id": "resp_2"})  # fmt: skip
+    assert "previous_response_id" not in exp.body and exp.previous == "resp_2"
+    texts = [
+        i["content"] if isinstance(i["content"], str) else i["content"][0]["text"]
+        for i in exp.body["input"]
+    ]
+    assert texts == ["one", "first", "two", "second", "three"]
+
+
+def test_unknown_ids_and_references_are_the_real_apis_400() -> None:
+    conv = Conversations(None)
+    with pytest.raises(InvalidRequest) as info:
+        conv.expand({"input": "x", "previous_response_id": "resp_missing"})
+    assert info.value.openai_code == "previous_response_not_found"
+    assert info.value.param == "previous_response_id" and info.value.status == 400
+    with pytest.raises(InvalidRequest, match="Item with id 'msg_x' not found"):
+        conv.expand({"input": [{"type": "item_reference", "id": "msg_x"}]})
+
+
+def test_store_false_is_not_kept() -> None:
+    conv = Conversations(None)
+    conv.remember(conv.expand({"input": "x", "store": False}), {"id": "resp_1", "output": []})
+    with pytest.raises(InvalidRequest):
+        conv.expand({"input": "y", "previous_response_id": "resp_1"})
+
+
+def test_turns_expire_after_the_ttl() -> None:
+    clock = Clock()
+    conv = Conversations(None, clock=clock)
+    answered(conv, {"input": "one"}, "resp_1", "first")
+    clock.now += store_mod.TTL_SECONDS + 1
+    with pytest.raises(InvalidRequest):
+        conv.expand({"input": "two", "previous_response_id": "resp_1"})
+
+
+def test_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_mod, "MEMORY_TURNS", 3)
+    conv = Conversations(None)
+    for n in range(5):
+        answered(conv, {"input": str(n)}, f"resp_{n}", "x")
+    with pytest.raises(InvalidRequest):
+        conv.expand({"input": "y", "previous_response_id": "resp_0"})
+    assert conv.expand({"input": "y", "previous_response_id": "resp_4"}).body["input"]
+
+
+def test_turns_survive_a_restart_in_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "responses.sqlite3"
+    conv = Conversations(path)
+    answered(conv, {"input": "one"}, "resp_1", "first")
+    answered(conv, {"input": "two", "previous_response_id": "resp_1"}, "resp_2", "second")
+    conv.close()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    again = Conversations(path)
+    try:
+        items = again.expand({"input": "three", "previous_response_id": "resp_2"}).body["input"]
+        assert len(items) == 5
+        ref = again.expand({"input": [{"type": "item_reference", "id": "msg_resp_1"}]})
+        assert ref.body["input"][0]["content"][0]["text"] == "first"
+    finally:
+        again.close()
+
+
+def test_old_turns_are_pruned_from_sqlite(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "responses.sqlite3"
+    conv = Conversations(path, clock=clock)
+    answered(conv, {"input": "old"}, "resp_old", "x")
+    conv.close()
+    clock.now += store_mod.TTL_SECONDS + 1
+    conv = Conversations(path, clock=clock)  # the writer prunes when it opens the database
+    answered(conv, {"input": "new"}, "resp_new", "y")
+    conv.close()
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        ids = [r[0] for r in db.execute("SELECT id FROM turns")]
+    assert ids == ["resp_new"]
