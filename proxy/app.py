@@ -55,11 +55,11 @@ from driftgate.proxy.sse_tap import StreamTap, stream_tap
 from driftgate.proxy.templates.loader import TemplateSet
 from driftgate.proxy.templates.store import TemplateStore
 from driftgate.proxy.translate import stream_translator
+from driftgate.proxy.translate.responses_stream import ResponsesEncoder
+from driftgate.proxy.translate.stream import Translator
 from driftgate.proxy.upstream import make_transport
 from driftgate.proxy.upstream.settings import TransportSettings, settings_for
 from driftgate.proxy.upstream.transport import Transport
-from driftgate.proxy.translate.responses_stream import ResponsesEncoder
-from driftgate.proxy.translate.stream import Translator
 
 log = logging.getLogger("driftgate.app")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
