@@ -166,17 +166,13 @@ class Gateway:
     async def responses(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/responses: forwarded to Responses backends, translated for the others."""
         self.key.check(request.headers)
-        flow = await intake(
-            request, "responses", "responses", self.config.max_body_bytes, self.clock
-        )
+        flow = await intake(request, "responses", "responses", self.config, self.clock)
         return await self.complete(request, flow)
 
     async def input_tokens(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/responses/input_tokens: forwarded to Responses backends, estimated for others."""
         self.key.check(request.headers)
-        flow = await intake(
-            request, "input_tokens", "responses", self.config.max_body_bytes, self.clock
-        )
+        flow = await intake(request, "input_tokens", "responses", self.config, self.clock)
         routes = self.router.resolve(flow.model)
         served = [r for r in routes if r.backend.serves_responses]
         if served:
