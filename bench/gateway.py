@@ -36,6 +36,7 @@ from scenarios import SCENARIOS
 from targets import (
     DIRECT,
     DRIFTGATE,
+    DRIFTGATE_AIOHTTP,
     LITELLM,
     MINIMAL,
     MINIMAL_DRIFTGATE_CLIENT,
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         if importlib.util.find_spec("httpx_aiohttp") is not None:
             targets.append(MINIMAL_HTTPX_AIOHTTP)
     targets.append(DRIFTGATE)
+    targets.append(DRIFTGATE_AIOHTTP)  # the same gateway on its other transport, side by side
     if not args.skip_litellm:
         targets.append(LITELLM)
     if args.targets:

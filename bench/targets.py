@@ -78,12 +78,27 @@ models = ["gpt-*"]
 """
 
 
-def driftgate_command(ctx: Launch) -> Command:
-    """`python -m driftgate.proxy.cli --config <toml> proxy --port <p>` with a scratch DRIFTGATE_HOME."""
-    home = ctx.workdir / "driftgate-home"
+def _driftgate(transport: str) -> Callable[[Launch], Command]:
+    def command(ctx: Launch) -> Command:
+        return driftgate_command(ctx, transport)
+
+    return command
+
+
+def driftgate_command(ctx: Launch, transport: str = "fast") -> Command:
+    """`python -m driftgate.proxy.cli --config <toml> proxy --port <p>` with a scratch DRIFTGATE_HOME.
+
+    `transport` is every backend's `transport` key: "fast" (the default) or "aiohttp".
+    """
+    home = ctx.workdir / f"driftgate-{transport}-home"
     home.mkdir(parents=True, exist_ok=True)
-    config = ctx.workdir / "driftgate.toml"
-    config.write_text(DRIFTGATE_CONFIG.format(port=ctx.port, upstream=ctx.upstream))
+    config = ctx.workdir / f"driftgate-{transport}.toml"
+    text = DRIFTGATE_CONFIG.format(port=ctx.port, upstream=ctx.upstream)
+    if transport != "fast":
+        text = text.replace(
+            'key = "bench-key"\n', f'key = "bench-key"\ntransport = "{transport}"\n'
+        )
+    config.write_text(text)
     env = _base_env(ctx.workdir) | {"DRIFTGATE_HOME": str(home), "PYTHONPATH": str(REPO)}
     argv = [
         sys.executable,
@@ -115,5 +130,8 @@ MINIMAL_HTTPX = Target("minimal-httpx", "minimal (httpx)", _minimal("httpx"))
 MINIMAL_HTTPX_AIOHTTP = Target(
     "minimal-httpx-aiohttp", "minimal (httpx-aiohttp)", _minimal("httpx-aiohttp")
 )
-DRIFTGATE = Target("driftgate", "driftgate", driftgate_command)
+DRIFTGATE = Target("driftgate", "driftgate", _driftgate("fast"))
+DRIFTGATE_AIOHTTP = Target(
+    "driftgate-aiohttp", "driftgate (aiohttp transport)", _driftgate("aiohttp")
+)
 LITELLM = Target("litellm", "litellm", litellm_command)

@@ -121,3 +121,21 @@ def test_backends_with_equal_settings_share_one_transport(tmp_path: Path) -> Non
     assert gw.transport("a") is gw.transport("b")
     assert isinstance(gw.transport("a"), UpstreamClient)
     assert isinstance(gw.transport("c"), AiohttpTransport)
+
+
+def test_the_tls_example_in_the_docs_starts_with_real_files(tmp_path: Path, tls: TLSFiles) -> None:
+    page = (Path(__file__).parents[3] / "docs" / "upstream.md").read_text()
+    blocks = [part.split("```")[0] for part in page.split("```toml\n")[1:]]
+    example = next(b for b in blocks if "client_cert" in b)
+    for path, real in (
+        ("/etc/driftgate/internal-ca.pem", tls.ca),
+        ("/etc/driftgate/gateway-client.pem", tls.client[0]),
+        ("/etc/driftgate/gateway-client.key", tls.client[1]),
+    ):
+        assert path in example
+        example = example.replace(path, str(real))
+    (tmp_path / "config.toml").write_text(example)
+    cfg = load_config({"DRIFTGATE_HOME": str(tmp_path)})
+    backend = cfg.backends[0]
+    assert (backend.ca_bundle, backend.client_cert) == (tls.ca, tls.client[0])
+    create_app(cfg, env={"INTERNAL_LLM_KEY": "k"})  # builds the TLS context: files usable
