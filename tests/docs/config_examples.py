@@ -95,10 +95,11 @@ def _names(cls: type, *leave_out: str) -> set[str]:
 
 def unknown_keys(table: Mapping[str, Any]) -> list[str]:
     """Keys the loader does not read, for as long as it does not refuse them itself."""
-    known_tables = {"gateway", "backends", "fallbacks", "watch"}
-    gateway = _names(Config, "home", "path", "api_key", "backends", "fallbacks", "watch")
+    known_tables = {"gateway", "backends", "fallbacks", "watch", "daemon"}
+    gateway = _names(Config, "home", "path", "api_key", "backends", "fallbacks", "watch", "daemon")
     backend = _names(BackendConfig, "name")
-    watch = _names(WatchConfig)
+    # The tables the other watchers read from [watch] (canary, liveness) and the ping URL.
+    watch = _names(WatchConfig) | {"ping_url", "canary", "liveness"}
     package = {"name", "template", "tags", "tag", "extractor"}
     out = [f"[{k}]" for k in table if k not in known_tables]
     out += [f"[gateway] {k}" for k in table.get("gateway", {}) if k not in gateway]

@@ -183,6 +183,15 @@ class RunStore:
             ).fetchone()
         return parse_stamp(row[0]) if row else None
 
+    def first_run(self, job: str) -> datetime | None:
+        """When `job` first started under a daemon (None: never)."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT MIN(started_at) FROM runs WHERE job = ? AND status NOT IN ('missed', 'skipped')",
+                (job,),
+            ).fetchone()
+        return parse_stamp(row[0]) if row else None
+
     def runs(self, job: str | None = None, limit: int = 20) -> list[RunRow]:
         """The most recent runs, newest first (of one job, or all)."""
         query = "SELECT id, job, started_at, finished_at, status, exit_code, detail FROM runs"

@@ -15,10 +15,11 @@ from driftgate.proxy.config import Config, load_config
 from driftgate.proxy.errors import ConfigError
 from driftgate.watchers.alerts import AlertPlan, alert_fingerprint
 from driftgate.watchers.catalog import watchers
+from driftgate.watchers.daemon.jobs import daemon_settings
 from driftgate.watchers.daemon.store import RunStore, store_path
 from driftgate.watchers.errors import WatchError
 from driftgate.watchers.github import MIN_WRITE_INTERVAL, actions_run_url
-from driftgate.watchers.liveness.decide import Sighting, Verdict, decide, hours
+from driftgate.watchers.liveness.decide import Sighting, Verdict, decide, hours, silence
 from driftgate.watchers.publish import Publisher
 from driftgate.watchers.watch_publisher import publisher_for
 
@@ -76,7 +77,7 @@ def alert_plan(verdict: Verdict, run_url: str | None) -> AlertPlan:
     s = verdict.sighting
     last = s.last_success.strftime("%Y-%m-%d %H:%M UTC") if s.last_success else "never"
     lines = [
-        f"The `{s.watcher}` watcher has not succeeded for {hours(verdict.age)} "
+        f"The `{s.watcher}` watcher {silence(verdict)} "
         f"(threshold {hours(verdict.max_age)}), as read from {s.source} ({s.where}).",
         "",
         f"- last success: {last}",
@@ -96,8 +97,7 @@ def alert_plan(verdict: Verdict, run_url: str | None) -> AlertPlan:
     return AlertPlan(
         key=f"liveness:{s.watcher}",
         label=LABEL,
-        title=f"liveness: {s.watcher} has not succeeded for {hours(verdict.age)} "
-        f"(threshold {hours(verdict.max_age)})",
+        title=f"liveness: {s.watcher} {silence(verdict)} (threshold {hours(verdict.max_age)})",
         body="\n".join(lines),
         fingerprint=alert_fingerprint([s.watcher, s.source, last]),
         repeat_comment="",  # a silent watcher is not news every two hours
@@ -125,8 +125,19 @@ def _sightings_actions(publisher: Publisher, names: Sequence[str]) -> list[Sight
     return out
 
 
-def _sightings_daemon(store: RunStore, names: Sequence[str]) -> list[Sighting]:
-    return [Sighting(n, "daemon", n, last_success=store.last_success(n)) for n in names]
+def _sightings_daemon(store: RunStore, names: Sequence[str], scheduled: set[str]) -> list[Sighting]:
+    """Only the jobs the daemon runs: a disabled job is not set up, not silent."""
+    return [
+        Sighting(
+            n,
+            "daemon",
+            f"job {n}",
+            exists=n in scheduled,
+            last_success=store.last_success(n),
+            since=store.first_run(n),
+        )
+        for n in names
+    ]
 
 
 class LivenessCommand:
@@ -185,7 +196,10 @@ class LivenessCommand:
                 assert publisher is not None
                 sightings = _sightings_actions(publisher, names)
             else:
-                sightings = _sightings_daemon(RunStore(store_path(self.config.home)), names)
+                settings = daemon_settings(self.config.daemon, watchers())
+                scheduled = {j.name for j in settings.jobs if j.enabled}
+                store = RunStore(store_path(self.config.home))
+                sightings = _sightings_daemon(store, names, scheduled)
             if publisher is not None:
                 publisher.open_alerts(LABEL)
         except WatchError as exc:
@@ -195,8 +209,9 @@ class LivenessCommand:
         verdicts = [decide(s, self.max_age[s.watcher], now) for s in sightings]
         for v in verdicts:
             self.say(
-                f"  {v.sighting.watcher:<10} {v.action:<11} last success {hours(v.age)} ago "
-                f"(threshold {hours(v.max_age)}, {v.sighting.source}: {v.sighting.where})"
+                f"  {v.sighting.watcher:<10} {v.action:<11} "
+                + ("never succeeded" if v.age is None else f"last success {hours(v.age)} ago")
+                + f" (threshold {hours(v.max_age)}, {v.sighting.source}: {v.sighting.where})"
             )
         report: dict[str, Any] = {
             "source": self.source,
@@ -238,9 +253,10 @@ class LivenessCommand:
             elif v.action == "alert":
                 result = publisher.raise_alert(alert_plan(v, run_url))
                 entry["alert"] = result.action
-                self.say(
-                    f"  alert for {v.sighting.watcher}: {result.action} {result.url or ''}".rstrip()
-                )
+                if result.action != "unchanged":
+                    self.say(
+                        f"  alert for {v.sighting.watcher}: {result.action} {result.url or ''}".rstrip()
+                    )
             elif v.action == "fresh":
                 result = publisher.clear_alert(
                     key,

@@ -255,3 +255,24 @@ def test_a_github_failure_before_any_write_changes_nothing(
     )
     assert run.status == 1 and "driftgate: reading open drift:canary issues" in run.out
     assert github_api.writes() == []
+
+
+def test_the_fix_pr_starts_from_the_repositorys_template_not_the_bundled_one(
+    tmp_path: Path, upstream: FakeAnthropic, github_api: FakeGitHub
+) -> None:
+    # A maintainer curated a note on main since this driftgate was released.
+    path = "proxy/templates/anthropic.json"
+    approved = json.loads(github_api.origin.read("main", path))
+    approved["notes"] = "curated on main"
+    github_api.origin.commit_file("main", path, json.dumps(approved, indent=2) + "\n", "curate")
+    upstream.world.retire("claude-opus-4-5")
+    run = canary(
+        tmp_path,
+        anthropic_only(tmp_path, upstream),
+        {"GITHUB_TOKEN": "ghs_test"},
+        **github_flags(github_api),
+    )
+    assert run.status == 1
+    [pr] = github_api.open_pulls("driftgate/canary-anthropic")
+    proposed = json.loads(github_api.origin.read(pr.head, path))
+    assert proposed["notes"] == "curated on main" and "claude-opus-4-5" not in proposed["models"]

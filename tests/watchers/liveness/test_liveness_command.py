@@ -119,3 +119,20 @@ def test_daemon_heartbeats_as_the_source(tmp_path: Path, github_api: FakeGitHub)
     assert status == 1
     [issue] = github_api.open_issues("drift:liveness")
     assert "daemon" in (issue.body or "") and github_api.dispatches == []
+
+
+def test_daemon_source_checks_only_the_jobs_the_daemon_runs_and_gives_new_ones_time(
+    tmp_path: Path,
+) -> None:
+    store = RunStore(store_path(tmp_path / "home"))
+    store.finish_run(store.start_run("canary"), "failed", 1)  # started now, never succeeded
+    config = "[daemon.jobs.npm]\nenabled = false\n"
+    status, out, _ = liveness(tmp_path, None, config=config, source="daemon", as_json=True)
+    assert status == 0, out
+    verdicts = {w["watcher"]: w["action"] for w in json.loads(out)["watchers"]}
+    assert verdicts == {"npm": "not-set-up", "canary": "fresh"}
+    # Past the threshold with no success since the daemon began running it: an alert.
+    status, out, _ = liveness(
+        tmp_path, None, config=config, source="daemon", max_age=["canary=0.0001"]
+    )
+    assert status == 1 and "canary     alert       never succeeded" in out
