@@ -11,7 +11,7 @@ KNOWN_PARAMS = frozenset(
      "max_tool_calls", "metadata", "model", "parallel_tool_calls", "previous_response_id",
      "prompt", "prompt_cache_key", "prompt_cache_retention", "reasoning", "safety_identifier",
      "service_tier", "store", "stream", "stream_options", "temperature", "text", "tool_choice",
-     "tools", "top_logprobs", "top_p", "truncation", "user", "context_management"}
+     "tools", "top_logprobs", "top_p", "truncation", "user", "context_management", "client_metadata"}
 )  # fmt: skip
 ROLES = ("user", "assistant", "system", "developer")
 USER_PARTS = ("input_text", "input_image", "input_file")
