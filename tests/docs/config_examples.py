@@ -94,17 +94,22 @@ def _names(cls: type, *leave_out: str) -> set[str]:
 
 
 def unknown_keys(table: Mapping[str, Any]) -> list[str]:
-    """Keys the loader does not read, for as long as it does not refuse them itself."""
-    known_tables = {"gateway", "backends", "fallbacks", "watch", "daemon"}
-    gateway = _names(Config, "home", "path", "api_key", "backends", "fallbacks", "watch", "daemon")
+    """Keys the loader does not read, for as long as it does not refuse them itself.
+
+    Tables follow the Config object ([gateway] its fields, [backends.NAME] BackendConfig's, and a
+    top-level table per Mapping field such as [watch] or [daemon]); [watch] keys from the npm
+    watcher's settings and the tables the other watchers read.
+    """
+    tables = {"gateway", "backends"} | {f.name for f in fields(Config) if f.default_factory is dict}
+    gateway = _names(Config, "home", "path", "api_key", "proxies", *tables)
     backend = _names(BackendConfig, "name")
-    # The tables the other watchers read from [watch] (canary, liveness) and the ping URL.
-    watch = _names(WatchConfig) | {"ping_url", "canary", "liveness"}
-    package = {"name", "template", "tags", "tag", "extractor"}
-    out = [f"[{k}]" for k in table if k not in known_tables]
+    out = [f"[{k}]" for k in table if k not in tables]
     out += [f"[gateway] {k}" for k in table.get("gateway", {}) if k not in gateway]
     for name, b in (table.get("backends") or {}).items():
         out += [f"[backends.{name}] {k}" for k in b if k not in backend]
+    # [watch]: the npm watcher's settings, the tables the other watchers read, the ping URL.
+    watch = _names(WatchConfig) | {"ping_url", "canary", "liveness"}
+    package = {"name", "template", "tags", "tag", "extractor"}
     w = table.get("watch") or {}
     out += [f"[watch] {k}" for k in w if k not in watch]
     for p in w.get("packages", []) if isinstance(w.get("packages"), list) else []:

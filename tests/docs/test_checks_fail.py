@@ -51,6 +51,8 @@ def test_an_example_whose_fallback_names_an_unconfigured_backend_is_refused(tmp_
 def test_an_unknown_key_is_refused_in_a_whole_example_and_in_a_fragment(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="prot"):
         check_config_example("[gateway]\nprot = 4000\n", None, tmp_path / "a")
+    with pytest.raises(ConfigError, match="gatway"):
+        check_config_example("[gatway]\nport = 4000\n", None, tmp_path / "g")
     with pytest.raises(ConfigError, match="kindd"):
         check_config_example('[backends.x]\nkindd = "openai"\n', "fragment", tmp_path / "b")
 
