@@ -16,16 +16,8 @@ from aiohttp import web
 from driftgate.proxy.analytics import Recorder
 from driftgate.proxy.auth import GatewayKey, backend_auth
 from driftgate.proxy.config import Config
-from driftgate.proxy.connections import ConnectionBook, began, ended
 from driftgate.proxy.cooldown import Cooldowns
 from driftgate.proxy.count_tokens import ESTIMATE_HEADER, estimate_tokens
-from driftgate.proxy.drain import (
-    SHUTDOWN_REASON,
-    SHUTDOWN_STATUS,
-    Drain,
-    shutting_down,
-    uncancel_for_shutdown,
-)
 from driftgate.proxy.errors import (
     Dialect,
     GatewayError,
@@ -51,6 +43,14 @@ from driftgate.proxy.relay import (
 )
 from driftgate.proxy.responses.store import Conversations, open_conversations
 from driftgate.proxy.routing import Route, Router
+from driftgate.proxy.serve.connections import ConnectionBook, began, ended
+from driftgate.proxy.serve.drain import (
+    SHUTDOWN_REASON,
+    SHUTDOWN_STATUS,
+    Drain,
+    shutting_down,
+    uncancel_for_shutdown,
+)
 from driftgate.proxy.sse_tap import StreamTap, stream_tap
 from driftgate.proxy.templates.loader import TemplateSet
 from driftgate.proxy.templates.store import TemplateStore

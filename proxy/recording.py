@@ -14,11 +14,11 @@ from typing import Any, NamedTuple
 import orjson
 
 from driftgate.proxy.analytics import Prices, Recorder, Row, priced, prices, usage_db_path
-from driftgate.proxy.drain import SHUTDOWN_REASON, SHUTDOWN_STATUS
 from driftgate.proxy.errors import Dialect
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.relay import StreamResult
 from driftgate.proxy.routing import Route
+from driftgate.proxy.serve.drain import SHUTDOWN_REASON, SHUTDOWN_STATUS
 from driftgate.proxy.sse import Usage
 from driftgate.proxy.templates.loader import TemplateSet
 from driftgate.proxy.translate import usage_from_response

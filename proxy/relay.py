@@ -12,10 +12,10 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from driftgate.proxy.drain import Drain, shutting_down, uncancel_for_shutdown
 from driftgate.proxy.errors import Dialect, GatewayError
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.forward import Answer
+from driftgate.proxy.serve.drain import Drain, shutting_down, uncancel_for_shutdown
 from driftgate.proxy.translate import translate_error, translate_response
 from driftgate.proxy.upstream.errors import UpstreamError, UpstreamTooLarge, UpstreamTruncated
 from driftgate.proxy.upstream.transport import Response

@@ -18,10 +18,10 @@ from driftgate.proxy import __version__
 from driftgate.proxy.app import GATEWAY_KEY, create_app
 from driftgate.proxy.auth import check_bind
 from driftgate.proxy.config import Config
-from driftgate.proxy.connections import ConnectionBook, client_protocols, ensure_fd_limit
 from driftgate.proxy.errors import ConfigError
 from driftgate.proxy.redact import RedactingFilter
 from driftgate.proxy.self_loop import check_self_loop
+from driftgate.proxy.serve.connections import ConnectionBook, client_protocols, ensure_fd_limit
 
 log = logging.getLogger("driftgate.server")
 

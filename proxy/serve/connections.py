@@ -13,7 +13,12 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from driftgate.proxy.errors import Overloaded, RequestTimeout
-from driftgate.proxy.protocol_errors import dialect_of_head, json_error, protocol_error, wire_error
+from driftgate.proxy.serve.protocol_errors import (
+    dialect_of_head,
+    json_error,
+    protocol_error,
+    wire_error,
+)
 
 log = logging.getLogger("driftgate.connections")
 REFUSED_WAIT = 1.0  # seconds a refused connection has to send its request line (for its dialect)
@@ -74,12 +79,21 @@ class ConnectionBook:
 class ClientProtocol(web.RequestHandler):
     """aiohttp's request handler with a head deadline and protocol errors in JSON.
 
-    The idle limit is aiohttp's own keep-alive timer (armed at connect and after each response;
-    it closes a connection still waiting for a complete head). This adds the head deadline,
-    counted from a head's first bytes, so a slow head is cut even when the idle limit is long.
+    After a response the idle limit is aiohttp's own keep-alive timer (it closes a connection
+    still waiting for a complete head). Before the first byte it is this class's: aiohttp arms
+    its timer at connect only in its newest releases. Then the head deadline, counted from a
+    head's first bytes, cuts a slow head even when the idle limit is long.
     """
 
-    __slots__ = ("_book", "_busy", "_head", "_head_timeout", "_head_timer", "_timer_loop")
+    __slots__ = (
+        "_book",
+        "_busy",
+        "_head",
+        "_head_timeout",
+        "_head_timer",
+        "_idle_timer",
+        "_timer_loop",
+    )
 
     def __init__(
         self,
@@ -94,12 +108,26 @@ class ClientProtocol(web.RequestHandler):
         self._book = book
         self._head_timeout = head_timeout
         self._timer_loop = loop
+        self._idle_timer: asyncio.TimerHandle | None = None  # until the first byte
         self._head_timer: asyncio.TimerHandle | None = None
         self._head = b""  # the first bytes of the latest head: its request line tells the dialect
         self._busy = False  # a head is complete and its request not yet answered
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Start the idle limit: a connection that never sends a byte is closed after it."""
+        super().connection_made(transport)
+        self._idle_timer = self._timer_loop.call_later(self.keepalive_timeout, self._idle_expired)
+
+    def _idle_expired(self) -> None:
+        self._idle_timer = None
+        if not self._head:
+            self.force_close()
+
     def data_received(self, data: bytes) -> None:
         """Start a head's deadline on its first bytes, unless the head is complete in them."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         if not self._busy and self._head_timer is None and data:
             self._head = data
             if data.find(b"\r\n\r\n", 0, HEAD_SCAN) >= 0:
@@ -136,10 +164,11 @@ class ClientProtocol(web.RequestHandler):
         self.force_close()
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        """Count the connection out and drop its timer."""
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        """Count the connection out and drop its timers."""
+        for timer in (self._idle_timer, self._head_timer):
+            if timer is not None:
+                timer.cancel()
+        self._idle_timer = self._head_timer = None
         self._book.closed()
         super().connection_lost(exc)
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aiohttp.http_exceptions import BadHttpMessage, BadHttpMethod, LineTooLong
 
-from driftgate.proxy.protocol_errors import dialect_of_head, protocol_error
-from tests.proxy.raw_http import connect, read_to_eof, split
+from driftgate.proxy.serve.protocol_errors import dialect_of_head, protocol_error
+from tests.proxy.serve.raw_http import connect, read_to_eof, split
 
 Factory = Callable[..., Any]
 MANY = b"".join(b"X-Many-%d: v\r\n" % i for i in range(10_000))

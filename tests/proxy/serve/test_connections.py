@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from driftgate.proxy.connections import ConnectionBook, ensure_fd_limit
-from tests.proxy.raw_http import BOUND, connect, read_to_eof, split
+from driftgate.proxy.serve.connections import ConnectionBook, ensure_fd_limit
+from tests.proxy.serve.raw_http import BOUND, connect, read_to_eof, split
 
 Factory = Callable[..., Any]
 HEAD = b"POST /v1/messages HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
