@@ -26,12 +26,13 @@ from driftgate.proxy.errors import (
 _TARGETS: tuple[tuple[bytes, Dialect], ...] = (
     (b"/v1/messages", "anthropic"),
     (b"/v1/chat/completions", "openai"),
+    (b"/v1/responses", "responses"),
 )
 _LINE_SCAN = 4096
 
 
 def dialect_of_head(head: bytes) -> Dialect | None:
-    """The dialect a raw request head's path implies (/v1/messages, /v1/chat/completions), if any."""
+    """The dialect a raw request head's path implies (/v1/messages, /v1/chat/completions, ...)."""
     start = head.find(b" ", 0, 32)
     if start < 0:
         return None

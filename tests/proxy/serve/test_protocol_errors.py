@@ -66,6 +66,7 @@ def test_dialect_of_head_reads_only_the_request_target() -> None:
     assert dialect_of_head(b"POST /v1/messages?beta=true HTTP/1.1\r\n") == "anthropic"
     assert dialect_of_head(b"POST /v1/messages/count_tokens HTTP/1.1") == "anthropic"
     assert dialect_of_head(b"POST /v1/chat/completions HTTP/1.1") == "openai"
+    assert dialect_of_head(b"POST /v1/responses HTTP/1.1") == "responses"
     assert dialect_of_head(b"GET /health HTTP/1.1") is None
     assert dialect_of_head(b"POST /v1/mess") is None  # not all there yet
     assert dialect_of_head(b"") is None
