@@ -19,6 +19,7 @@ from driftgate.proxy.config import Config
 from driftgate.proxy.cooldown import Cooldowns
 from driftgate.proxy.count_tokens import ESTIMATE_HEADER, estimate_tokens
 from driftgate.proxy.errors import (
+    ConfigError,
     Dialect,
     GatewayError,
     InvalidRequest,
@@ -58,7 +59,7 @@ from driftgate.proxy.translate import stream_translator
 from driftgate.proxy.translate.responses_stream import ResponsesEncoder
 from driftgate.proxy.translate.stream import Translator
 from driftgate.proxy.upstream import make_transport
-from driftgate.proxy.upstream.settings import TransportSettings, settings_for
+from driftgate.proxy.upstream.settings import TLSFileError, TransportSettings, settings_for
 from driftgate.proxy.upstream.transport import Transport
 
 log = logging.getLogger("driftgate.app")
@@ -93,7 +94,10 @@ class Gateway:
         for b in config.backends:
             settings = settings_for(b, config.proxies)
             if settings not in self.transports:
-                self.transports[settings] = transport_factory(settings)
+                try:
+                    self.transports[settings] = transport_factory(settings)
+                except TLSFileError as exc:
+                    raise ConfigError(f"backend {b.name!r}: {exc}") from None
             self._by_backend[b.name] = self.transports[settings]
         auths = {b.name: backend_auth(b, env) for b in config.backends}
         self.keyless = missing_keys(config, env)

@@ -49,6 +49,10 @@ def settings_for(backend: BackendConfig, proxies: ProxyEnv) -> TransportSettings
     )
 
 
+class TLSFileError(ConfigError):
+    """A ca_bundle / client_cert / client_key file that TLS cannot use."""
+
+
 def tls_context(settings: TransportSettings) -> ssl.SSLContext:
     """The verifying TLS context: the system's CAs or `ca_bundle`, plus the client certificate."""
     try:
@@ -57,15 +61,15 @@ def tls_context(settings: TransportSettings) -> ssl.SSLContext:
         else:
             ctx = ssl.create_default_context()
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(
-            f"ca_bundle {str(settings.ca_bundle)!r} holds no usable PEM certificate: {exc}"
+        raise TLSFileError(
+            f"ca_bundle {str(settings.ca_bundle)!r} holds no usable PEM certificate ({exc})"
         ) from None
     if settings.client_cert is not None:
         key = str(settings.client_key) if settings.client_key is not None else None
         try:
             ctx.load_cert_chain(str(settings.client_cert), key)
         except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(
+            raise TLSFileError(
                 f"client_cert {str(settings.client_cert)!r} / client_key {key!r}: not a PEM "
                 f"certificate and its unencrypted private key ({exc})"
             ) from None

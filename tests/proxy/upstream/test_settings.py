@@ -11,6 +11,7 @@ from driftgate.proxy.config import DEFAULT_MAX_RESPONSE, ProxyEnv, load_config
 from driftgate.proxy.errors import ConfigError
 from driftgate.proxy.upstream.aiohttp_transport import AiohttpTransport
 from driftgate.proxy.upstream.client import UpstreamClient
+from driftgate.proxy.upstream.settings import TransportSettings
 from tests.fakes.tls_files import TLSFiles
 
 
@@ -18,6 +19,10 @@ def load(tmp_path: Path, backend: str, env: dict[str, str] | None = None) -> obj
     path = tmp_path / "config.toml"
     path.write_text(f'[backends.b]\nkind = "openai"\nbase_url = "https://x.test/v1"\n{backend}\n')
     return load_config({"DRIFTGATE_HOME": str(tmp_path), **(env or {})}, path=path)
+
+
+def test_idle_keep_alive_is_shorter_than_common_servers() -> None:
+    assert TransportSettings().idle_seconds < 5  # uvicorn closes idle connections after 5 s
 
 
 def test_defaults(tmp_path: Path) -> None:
@@ -90,8 +95,9 @@ def test_a_file_that_is_not_pem_is_refused_before_listening(tmp_path: Path) -> N
     junk.write_text("not a certificate\n")
     for line in (f'ca_bundle = "{junk}"', f'client_cert = "{junk}"'):
         cfg = load(tmp_path, line)
-        with pytest.raises(ConfigError, match="PEM"):
+        with pytest.raises(ConfigError, match="PEM") as err:
             create_app(cfg, env={})  # type: ignore[arg-type]
+        assert str(err.value).startswith("backend 'b': ")
 
 
 @pytest.mark.parametrize(
