@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.behaviour import Behaviour
 from tests.fakes.ping_server import PingServer
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -149,3 +151,49 @@ def test_the_daemon_runs_a_real_job_and_records_its_heartbeat(tmp_path: Path) ->
         ("canary", "abandoned", 3),
     }
     assert "no API key" in err  # the child's output is in the daemon's log
+
+
+def test_sigterm_lets_a_run_that_ends_within_the_grace_finish(tmp_path: Path) -> None:
+    fake = FakeAnthropic(models=("claude-haiku-4-5",), api_key="sk-ant-grace-test").start()
+    fake.script(Behaviour.stall(3.0))  # the first probe takes 3 s
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[backends.a]\nkind = "anthropic"\nbase_url = "{fake.url}"\nkey = "sk-ant-grace-test"\n'
+        'models = ["claude-haiku-4-5"]\n\n'
+        "[daemon]\nstop_grace_seconds = 60\njitter_seconds = 0\n\n"
+        '[daemon.jobs.canary]\ninterval_seconds = 3600\nargs = ["--max-probes", "1"]\n'
+        "[daemon.jobs.npm]\nenabled = false\n"
+        "[daemon.jobs.liveness]\nenabled = false\n"
+    )
+    home = tmp_path / "home"
+    env = {**os.environ, "DRIFTGATE_HOME": str(home)}
+    env.pop("DRIFTGATE_PING_URL", None)
+    db = home / "daemon.sqlite3"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "driftgate.proxy.cli",
+            "--config",
+            str(config),
+            "daemon",
+            "--run-now",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        eventually(lambda: len(fake.requests) == 1)  # the stalled probe is in flight
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        fake.stop()
+    assert proc.returncode == 0, err
+    assert rows(db) == [("canary", "ok", 0)]
+    assert "job canary finished: ok" in err
