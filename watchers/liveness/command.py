@@ -126,18 +126,14 @@ def _sightings_actions(publisher: Publisher, names: Sequence[str]) -> list[Sight
 
 
 def _sightings_daemon(store: RunStore, names: Sequence[str], scheduled: set[str]) -> list[Sighting]:
-    """Only the jobs the daemon runs: a disabled job is not set up, not silent."""
-    return [
-        Sighting(
-            n,
-            "daemon",
-            f"job {n}",
-            exists=n in scheduled,
-            last_success=store.last_success(n),
-            since=store.first_run(n),
-        )
-        for n in names
-    ]
+    """Only the jobs the daemon runs and has started at least once: a disabled job, or one this
+    daemon never ran, is not set up (not silent)."""
+    out = []
+    for n in names:
+        since = store.first_run(n)
+        exists = n in scheduled and since is not None
+        out.append(Sighting(n, "daemon", f"job {n}", exists, store.last_success(n), since=since))
+    return out
 
 
 class LivenessCommand:

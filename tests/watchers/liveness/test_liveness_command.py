@@ -21,7 +21,11 @@ CANARY = ".github/workflows/watch-canary.yml"
 
 
 def liveness(
-    tmp_path: Path, gh: FakeGitHub | None = None, config: str = "", **flags: Any
+    tmp_path: Path,
+    gh: FakeGitHub | None = None,
+    config: str = "",
+    later: timedelta = timedelta(0),
+    **flags: Any,
 ) -> tuple[int, str, str]:
     path = tmp_path / "config.toml"
     path.write_text(config)
@@ -31,7 +35,13 @@ def liveness(
     out, err = io.StringIO(), io.StringIO()
     env = {"DRIFTGATE_HOME": str(tmp_path / "home"), "GITHUB_TOKEN": "ghs_test"}
     status = run_watch_liveness(
-        LivenessFlags(**flags), config_path=path, env=env, out=out, err=err, min_write_interval=0
+        LivenessFlags(**flags),
+        config_path=path,
+        env=env,
+        out=out,
+        err=err,
+        min_write_interval=0,
+        clock=lambda: datetime.now(UTC) + later,
     )
     return status, out.getvalue(), err.getvalue()
 
@@ -132,7 +142,8 @@ def test_daemon_source_checks_only_the_jobs_the_daemon_runs_and_gives_new_ones_t
     verdicts = {w["watcher"]: w["action"] for w in json.loads(out)["watchers"]}
     assert verdicts == {"npm": "not-set-up", "canary": "fresh"}
     # Past the threshold with no success since the daemon began running it: an alert.
+    two_hours_on = timedelta(hours=2)
     status, out, _ = liveness(
-        tmp_path, None, config=config, source="daemon", max_age=["canary=0.0001"]
+        tmp_path, None, config=config, later=two_hours_on, source="daemon", max_age=["canary=1"]
     )
     assert status == 1 and "canary     alert       never succeeded" in out
