@@ -8,6 +8,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -303,3 +304,27 @@ def test_the_command_check_can_fail() -> None:
         _check(["driftgate", "watch", "canary", "--no-such-flag"], "test")
     with pytest.raises(AssertionError, match="not a valid command"):
         _check(["driftgate", "watch", "nothing"], "test")
+
+
+def test_the_composite_actions_run_step_runs_a_watcher(tmp_path: Path) -> None:
+    action: dict[str, Any] = yaml.safe_load(ACTION.read_text())
+    step = next(s for s in action["runs"]["steps"] if "driftgate watch" in s.get("run", ""))
+    env = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "DRIFTGATE_HOME": str(tmp_path / "home"),
+        "WATCHER": "canary",
+        "ARGS": "--dry-run --max-probes 3",
+        "PING_URL": "",
+    }
+    run = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", step["run"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # No key anywhere: the canary lists its probes, says so, and exits 3 (the step's status).
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "no API key" in run.stdout and "3 probe(s)" in run.stdout
