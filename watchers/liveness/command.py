@@ -253,17 +253,18 @@ class LivenessCommand:
                     self.say(
                         f"  alert for {v.sighting.watcher}: {result.action} {result.url or ''}".rstrip()
                     )
-            elif v.action == "fresh":
-                result = publisher.clear_alert(
-                    key,
-                    LABEL,
-                    f"Recovered: `{v.sighting.watcher}` succeeded {hours(v.age)} ago. Closing.",
-                )
+            else:
+                s = v.sighting
+                if v.action == "fresh":
+                    why = f"Recovered: `{s.watcher}` succeeded {hours(v.age)} ago."
+                    if v.age is None:
+                        why = f"Recovered: `{s.watcher}` is new here and within its threshold."
+                else:  # not-set-up: nothing runs it here any more, so it cannot be silent
+                    why = f"`{s.watcher}` is not set up here any more ({s.source}: {s.where})."
+                result = publisher.clear_alert(key, LABEL, why + " Closing.")
                 entry["alert"] = result.action
                 if result.action == "closed":
-                    self.say(
-                        f"  alert for {v.sighting.watcher}: closed {result.url or ''}".rstrip()
-                    )
+                    self.say(f"  alert for {s.watcher}: closed {result.url or ''}".rstrip())
 
 
 def run_watch_liveness(

@@ -147,3 +147,17 @@ def test_daemon_source_checks_only_the_jobs_the_daemon_runs_and_gives_new_ones_t
         tmp_path, None, config=config, later=two_hours_on, source="daemon", max_age=["canary=1"]
     )
     assert status == 1 and "canary     alert       never succeeded" in out
+
+
+def test_an_alert_for_a_watcher_no_longer_set_up_is_closed(
+    tmp_path: Path, github_api: FakeGitHub
+) -> None:
+    github_api.add_run(NPM, ago=timedelta(hours=1))
+    github_api.add_run(CANARY, ago=timedelta(hours=50))
+    github_api.add_run(CANARY, event="workflow_dispatch", conclusion="failure")
+    assert liveness(tmp_path, github_api)[0] == 1
+    [issue] = github_api.open_issues("drift:liveness")
+    del github_api.workflows[CANARY]  # the workflow was deleted from the repository
+    status, out, _ = liveness(tmp_path, github_api)
+    assert status == 0, out
+    assert issue.state == "closed" and "not set up here any more" in issue.comments[-1]["body"]
