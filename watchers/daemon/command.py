@@ -129,7 +129,8 @@ def run_daemon(*, config_path: Path | None, env: Mapping[str, str], run_now: boo
         datefmt="%Y-%m-%dT%H:%M:%S%z",
         stream=sys.stderr,
     )
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Skips and misses are logged once, by the daemon, with what they mean.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     log = logging.getLogger("driftgate.daemon")
     settings, store = _settings(config_path, env)
     daemon = Daemon(settings, SubprocessRunner(config_path=config_path, env=env), store)
