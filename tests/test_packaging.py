@@ -87,3 +87,16 @@ def test_the_import_check_can_fail(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("from driftgate.watchers.cli import register_watch\n")
     assert "driftgate.watchers.cli" in _imported_modules(bad)
+
+
+def test_every_module_imports_outside_the_checkout(tmp_path: Path) -> None:
+    # A stray `from proxy.x import y` works from the repository root and nowhere else.
+    modules = []
+    for folder, name in FOLDERS.items():
+        for py in sorted((ROOT / folder).rglob("*.py")):
+            rel = py.relative_to(ROOT / folder).with_suffix("").parts
+            if rel[-1] in ("__init__", "__main__"):
+                rel = rel[:-1]
+            modules.append(".".join((name, *rel)))
+    r = _run(f"import importlib\nfor m in {modules!r}:\n    importlib.import_module(m)", tmp_path)
+    assert r.returncode == 0, r.stderr
