@@ -1,20 +1,37 @@
-"""The one typed configuration object: file, then environment, then flags."""
+"""The one typed configuration object: file, then environment, then flags (each wins over the last).
+
+Every key the file may hold is declared here (or in a settings dataclass that `Config` names) with
+`setting()`; proxy/config_schema.py says how to add one. `[gateway]` keys are the `setting()`
+fields of `Config` itself, `[backends.NAME]` keys those of `BackendConfig`.
+"""
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+from urllib.parse import urlsplit
 
 import tomli_w
 
+from driftgate.proxy.config_schema import (
+    Source,
+    build,
+    check_flag,
+    did_you_mean,
+    keys_of,
+    setting,
+    table,
+    tables_of,
+)
 from driftgate.proxy.errors import ConfigError
 
-BackendKind = Literal["anthropic", "openai"]
 BACKEND_KINDS: tuple[str, ...] = ("anthropic", "openai")
+LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error")
 DEFAULT_PORT = 3456
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
@@ -27,28 +44,105 @@ DEFAULT_BASE_URLS: dict[str, str] = {
 }
 
 
+def base_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a backend's base URL (never repeating a credential it holds), or None."""
+    if not url.startswith(("http://", "https://")):
+        return "must start with http:// or https://"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        has_credentials = parts.username is not None or parts.password is not None
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return "is not a valid URL (check the host and the port)"
+    if has_credentials:
+        return (
+            "holds credentials (user:password@ before the host); driftgate sends a backend's key "
+            "as a header: put it in key_env (or key) and write the URL without it"
+        )
+    if not host:
+        return "has no host"
+    return None
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why `value` cannot be sent as an HTTP header value (described, never shown), or None."""
+    for index, char in enumerate(value):
+        if not 0x21 <= ord(char) <= 0x7E:
+            what = {"\n": "a line break", "\r": "a carriage return", " ": "a space", "\t": "a tab"}
+            name = what.get(char, f"the character U+{ord(char):04X}")
+            return (
+                f"holds {name} (character {index + 1} of {len(value)}), which cannot go in an "
+                "HTTP header; copy the key again without it"
+            )
+    return None
+
+
+def _pem_file_problem(path: Path) -> str | None:
+    if not path.is_file():
+        return f'"{path}" does not exist or is not a file (the path of a PEM file)'
+    return None
+
+
+def _env_name_problem(name: str) -> str | None:
+    if not name or "=" in name or any(c.isspace() for c in name):
+        return "must be the name of an environment variable, e.g. OPENAI_API_KEY (not the key)"
+    return None
+
+
 @dataclass(frozen=True)
 class BackendConfig:
-    """One upstream the gateway can route to."""
+    """One upstream the gateway can route to: a [backends.NAME] table."""
 
     name: str
-    kind: str
-    base_url: str
-    key_env: str | None = None
-    key: str | None = None
-    auth: str = "key"  # "key" or "passthrough" (anthropic kind: the client's own credentials)
-    models: tuple[str, ...] = ()  # ids or glob patterns this backend claims
-    timeout: float = 600.0
-    connect_timeout: float = 10.0
-    transport: str = "fast"  # "fast" (the gateway's own HTTP/1.1 client) or "aiohttp"
-    ca_bundle: Path | None = None  # PEM CA certificates trusted instead of the system's
-    client_cert: Path | None = None  # PEM client certificate (mTLS); may hold the key too
-    client_key: Path | None = None
-    max_response_bytes: int = DEFAULT_MAX_RESPONSE  # after decompression
-    happy_eyeballs_delay: float | None = DEFAULT_HAPPY_EYEBALLS_DELAY  # None: one address at a time
-    max_connections_per_host: int = 0  # 0: no limit
+    kind: str = setting(
+        doc="the API dialect the backend speaks (every OpenAI-compatible server is openai)",
+        choices=BACKEND_KINDS,
+    )
+    base_url: str = setting(
+        doc="where the API lives (for openai include /v1); default: the official API of kind",
+        check=base_url_problem,
+    )
+    key_env: str | None = setting(
+        None, "environment variable holding the API key, read at start-up", check=_env_name_problem
+    )
+    key: str | None = setting(
+        None, "the API key itself (prefer key_env)", check=header_value_problem, secret=True
+    )
+    auth: str = setting(
+        "key",
+        "key: send the configured key; passthrough (anthropic only): the client's own credentials",
+        choices=("key", "passthrough"),
+    )
+    models: tuple[str, ...] = setting((), "model ids or glob patterns this backend claims")
+    timeout: float = setting(600.0, "seconds to wait for an answer", above=0)
+    connect_timeout: float = setting(10.0, "seconds to wait for a connection", above=0)
+    transport: str = setting(
+        "fast", "fast (the gateway's own HTTP/1.1 client) or aiohttp", choices=TRANSPORTS
+    )
+    ca_bundle: Path | None = setting(
+        None, "PEM CA certificates trusted instead of the system's", check=_pem_file_problem
+    )
+    client_cert: Path | None = setting(
+        None, "PEM client certificate (mTLS); may hold the key too", check=_pem_file_problem
+    )
+    client_key: Path | None = setting(
+        None, "PEM private key for client_cert", check=_pem_file_problem
+    )
+    max_response_bytes: int = setting(
+        DEFAULT_MAX_RESPONSE, "largest upstream answer, after decompression", min=1024
+    )
+    happy_eyeballs_delay: float | None = setting(
+        DEFAULT_HAPPY_EYEBALLS_DELAY,
+        "seconds before trying the next address (false: one address at a time)",
+        above=0,
+        max=10,
+    )
+    max_connections_per_host: int = setting(0, "connections per upstream host (0: no limit)", min=0)
     # Whether the upstream serves OpenAI's Responses API (/responses); None: only OpenAI itself.
-    responses: bool | None = None
+    responses: bool | None = setting(
+        None, "whether an openai-kind upstream serves /responses itself (default: only OpenAI)"
+    )
 
     @property
     def serves_responses(self) -> bool:
@@ -102,33 +196,94 @@ class ProxyEnv:
 
 
 @dataclass(frozen=True)
+class WatchPackage:
+    """One entry of [watch] packages: an npm package the watcher follows."""
+
+    name: str = setting(doc="the npm package name")
+    tags: tuple[str, ...] | None = setting(
+        None, "dist-tags to follow; the first feeds the template"
+    )
+    tag: str | None = setting(None, "one dist-tag (same as tags = [tag])")
+    template: str | None = setting(None, "the template the package feeds")
+    extractor: str | None = setting(None, "the extractor plugin that reads the package")
+
+
+@dataclass(frozen=True)
+class WatchTable:
+    """[watch]: read by `driftgate watch npm` (which checks the meaning; here the keys and types)."""
+
+    registry: str | None = setting(None, "npm registry URL")
+    repo: str | None = setting(None, "the GitHub repository PRs go to, OWNER/NAME")
+    git_remote: str | None = setting(None, "git remote URL (default: the API's clone URL)")
+    github_api_url: str | None = setting(None, "GitHub API URL")
+    workdir: str | None = setting(None, "where the watcher keeps its clone")
+    templates: str | None = setting(None, "templates folder inside the repository")
+    on_trivial: str | None = setting(None, "record or pr")
+    auto_merge: str | None = setting(None, "off or additive")
+    interval_minutes: float | None = setting(None, "minutes between passes", above=0)
+    packages: tuple[WatchPackage, ...] = setting((), "the npm packages to watch")
+
+
+@dataclass(frozen=True)
+class DaemonJob:
+    """[daemon.jobs.NAME]: when and how `driftgate daemon` runs one watcher."""
+
+    cron: str | None = setting(None, "a crontab line, in UTC (default: the watcher's own)")
+    interval_seconds: float | None = setting(None, "run every this many seconds instead", above=0)
+    enabled: bool = setting(True, "false: never run this watcher")
+    jitter_seconds: float | None = setting(None, "random delay before each run", min=0)
+    args: tuple[str, ...] = setting((), "extra arguments for the watcher")
+    ping_url: str | None = setting(None, "dead-man's switch URL pinged after each run")
+
+
+@dataclass(frozen=True)
+class DaemonTable:
+    """[daemon]: read by `driftgate daemon` (which checks the job names against its catalog)."""
+
+    jitter_seconds: float | None = setting(None, "random delay before each run", min=0)
+    misfire_grace_seconds: float | None = setting(None, "how late a run may still start", min=0)
+    stop_grace_seconds: float | None = setting(None, "how long SIGTERM lets a run finish", min=0)
+    jobs: Mapping[str, DaemonJob] = setting({}, "one table per watcher, [daemon.jobs.NAME]")
+
+
+@dataclass(frozen=True)
 class Config:
-    """Everything the gateway and the CLI read, loaded once and passed down."""
+    """Everything the gateway and the CLI read, loaded once and passed down.
+
+    The `setting()` fields are the [gateway] table's keys; `table()` fields are other tables.
+    """
 
     home: Path
     path: Path
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
-    api_key: str | None = None  # DRIFTGATE_API_KEY: required from clients when not on loopback
-    max_body_bytes: int = DEFAULT_MAX_BODY
-    backends: tuple[BackendConfig, ...] = ()
-    default_backend: str | None = None
-    fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    cooldown_seconds: float = 30.0
-    templates_dir: Path | None = None
-    convert_unsupported: bool = (
-        False  # convert, rather than reject, what a model's template marks unsupported
-    )
-    log_level: str = "info"
+    host: str = setting(DEFAULT_HOST, "address to bind; beyond loopback DRIFTGATE_API_KEY is required",
+                        env="DRIFTGATE_HOST")  # fmt: skip
+    port: int = setting(DEFAULT_PORT, "port to listen on (0: any free port)",
+                        env="DRIFTGATE_PORT", min=0, max=65535)  # fmt: skip
+    max_body_bytes: int = setting(DEFAULT_MAX_BODY, "largest request body accepted (else 413)",
+                                  min=1)  # fmt: skip
+    default_backend: str | None = setting(None, "the backend for model ids no backend claims")
+    cooldown_seconds: float = setting(30.0, "how long a failing backend rests", min=0)
+    templates_dir: Path | None = setting(None, "overlay directory of approved templates",
+                                         env="DRIFTGATE_TEMPLATES_DIR")  # fmt: skip
+    # convert, rather than reject, what a model's template marks unsupported
+    convert_unsupported: bool = setting(False, "convert what a model's template marks unsupported")
+    log_level: str = setting("info", "log level", env="DRIFTGATE_LOG_LEVEL", choices=LOG_LEVELS)
     # Client connections (see docs/operations.md): seconds, and a count.
-    head_timeout: float = 30.0  # a request head must be complete this long after its first byte
-    body_timeout: float = 60.0  # the whole body must arrive this long after the head
-    idle_timeout: float = 60.0  # a keep-alive connection with no request is closed after this
-    max_connections: int = 4096  # open client connections; beyond it new ones get a 503
-    shutdown_grace: float = 30.0  # on SIGTERM, in-flight requests may finish for this long
-    shape_log: Path | None = None
-    watch: Mapping[str, Any] = field(default_factory=dict)  # the [watch] table, read by watchers
-    daemon: Mapping[str, Any] = field(default_factory=dict)  # the [daemon] table (driftgate daemon)
+    head_timeout: float = setting(
+        30.0, "seconds a request head may take after its first byte", above=0
+    )
+    body_timeout: float = setting(60.0, "seconds the whole body may take after the head", above=0)
+    idle_timeout: float = setting(
+        60.0, "seconds a keep-alive connection may wait for its next request", above=0
+    )
+    max_connections: int = setting(4096, "open client connections; beyond it a 503", min=1)
+    shutdown_grace: float = setting(30.0, "seconds in-flight requests may finish on SIGTERM", min=0)
+    shape_log: Path | None = setting(None, "where to write the shape log (no content, no secrets)")
+    api_key: str | None = None  # DRIFTGATE_API_KEY: required from clients when not on loopback
+    backends: tuple[BackendConfig, ...] = ()
+    fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    watch: Mapping[str, Any] = table(WatchTable, "read by `driftgate watch npm`", as_mapping=True)
+    daemon: Mapping[str, Any] = table(DaemonTable, "read by `driftgate daemon`", as_mapping=True)
     proxies: ProxyEnv = field(default_factory=ProxyEnv)  # read from the environment at load
 
     def backend(self, name: str) -> BackendConfig | None:
@@ -139,8 +294,18 @@ class Config:
         return None
 
     def with_overrides(self, **changes: Any) -> Config:
-        """A copy with flag values applied (flags win over file and environment)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with flag values applied (flags win over file and environment), checked."""
+        known = keys_of(Config)
+        checked = {
+            k: check_flag(Config, k, v) if k in known else v
+            for k, v in changes.items()
+            if v is not None
+        }
+        return replace(self, **checked)
+
+
+# The tables the loader reads itself; every other table is a `table()` field of Config.
+BUILTIN_TABLES = ("gateway", "backends", "fallbacks")
 
 
 def redact_secret(value: str) -> str:
@@ -156,221 +321,205 @@ def driftgate_home(env: Mapping[str, str]) -> Path:
     return Path(raw).expanduser() if raw else Path.home() / ".driftgate"
 
 
-def _number(convert: type[int] | type[float], value: Any, what: str) -> Any:
-    try:
-        return convert(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{what} must be a number, got {value!r}") from None
+def known_tables() -> tuple[str, ...]:
+    """Every top-level table the file may hold."""
+    return (*BUILTIN_TABLES, *tables_of(Config))
 
 
-def _positive(
-    convert: type[int] | type[float],
-    table: Mapping[str, Any],
-    key: str,
-    default: Any,
-    *,
-    zero: bool = False,
-) -> Any:
-    value = _number(convert, table.get(key, default), key)
-    if value < 0 or (value == 0 and not zero):
-        least = "0 or more" if zero else "greater than 0"
-        raise ConfigError(f"[gateway] {key} must be {least}, got {value}")
-    return value
-
-
-def _backend_from_table(name: str, table: Mapping[str, Any]) -> BackendConfig:
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"backend {name!r}: must be a table ([backends.{name}])")
-    kind = table.get("kind")
-    if kind not in BACKEND_KINDS:
-        raise ConfigError(
-            f"backend {name!r}: kind must be one of {', '.join(BACKEND_KINDS)}, got {kind!r}"
+def _backend(name: str, raw: Any, source: Source) -> BackendConfig:
+    where = f"backends.{name}"
+    kind = raw.get("kind") if isinstance(raw, Mapping) else None
+    given: dict[str, Any] = {"name": name, "base_url": DEFAULT_BASE_URLS.get(str(kind), "")}
+    if isinstance(raw, Mapping) and raw.get("happy_eyeballs_delay") is False:
+        raw = {k: v for k, v in raw.items() if k != "happy_eyeballs_delay"}
+        given["happy_eyeballs_delay"] = None  # false: one address at a time
+    backend = build(BackendConfig, raw, where, source, given)
+    if backend.client_key is not None and backend.client_cert is None:
+        raise source.error(
+            where, "client_key", "needs client_cert (the certificate it is the key of)"
         )
-    base_url = str(table.get("base_url") or DEFAULT_BASE_URLS[kind]).rstrip("/")
-    auth = str(table.get("auth", "key"))
-    if auth not in ("key", "passthrough"):
-        raise ConfigError(f"backend {name!r}: auth must be 'key' or 'passthrough', got {auth!r}")
-    if auth == "passthrough" and kind != "anthropic":
-        raise ConfigError(
-            f"backend {name!r}: auth = 'passthrough' is only for anthropic-kind backends"
+    if backend.auth == "passthrough" and backend.kind != "anthropic":
+        raise source.error(
+            where, "auth", 'passthrough is only for kind = "anthropic" (the client\'s own key)'
         )
-    models = table.get("models", [])
-    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
-        raise ConfigError(f"backend {name!r}: models must be a list of strings")
-    responses = table.get("responses")
-    if responses is not None and not isinstance(responses, bool):
-        raise ConfigError(f"backend {name!r}: responses must be true or false, got {responses!r}")
-    if responses and kind != "openai":
-        raise ConfigError(
-            f"backend {name!r}: responses = true is only for openai-kind backends (an "
-            "anthropic-kind backend gets /v1/responses requests translated to /v1/messages)"
+    if backend.responses and backend.kind != "openai":
+        raise source.error(
+            where,
+            "responses",
+            "true is only for openai-kind backends (an anthropic-kind backend gets "
+            "/v1/responses requests translated to /v1/messages)",
         )
-    transport = table.get("transport", "fast")
-    if transport not in TRANSPORTS:
-        raise ConfigError(
-            f"backend {name!r}: transport must be one of {', '.join(map(repr, TRANSPORTS))}, "
-            f"got {transport!r}"
+    if backend.auth == "passthrough" and (backend.key or backend.key_env):
+        raise source.error(
+            where, "auth", "passthrough uses the client's credentials: remove key / key_env"
         )
-    return BackendConfig(
-        name=name,
-        kind=kind,
-        base_url=base_url,
-        responses=responses,
-        key_env=table.get("key_env"),
-        key=table.get("key"),
-        auth=auth,
-        models=tuple(models),
-        timeout=_number(float, table.get("timeout", 600.0), f"backend {name!r}: timeout"),
-        connect_timeout=_number(
-            float, table.get("connect_timeout", 10.0), f"backend {name!r}: connect_timeout"
-        ),
-        transport=transport,
-        **_transport_keys(name, table),
-    )
-
-
-def _pem_file(name: str, table: Mapping[str, Any], key: str) -> Path | None:
-    raw = table.get(key)
-    if raw is None:
-        return None
-    if not isinstance(raw, str) or not raw:
-        raise ConfigError(f"backend {name!r}: {key} must be the path of a PEM file")
-    path = Path(raw).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"backend {name!r}: {key} {str(path)!r} does not exist or is not a file")
-    return path
-
-
-def _transport_keys(name: str, table: Mapping[str, Any]) -> dict[str, Any]:
-    """The TLS files and connection limits of one backend, checked."""
-    out: dict[str, Any] = {
-        k: _pem_file(name, table, k) for k in ("ca_bundle", "client_cert", "client_key")
-    }
-    if out["client_key"] is not None and out["client_cert"] is None:
-        raise ConfigError(
-            f"backend {name!r}: client_key needs client_cert (the certificate it signs for)"
-        )
-    limit = _number(
-        int,
-        table.get("max_response_bytes", DEFAULT_MAX_RESPONSE),
-        f"backend {name!r}: max_response_bytes",
-    )
-    if limit < 1024:
-        raise ConfigError(
-            f"backend {name!r}: max_response_bytes must be at least 1024, got {limit}"
-        )
-    out["max_response_bytes"] = limit
-    delay = table.get("happy_eyeballs_delay", DEFAULT_HAPPY_EYEBALLS_DELAY)
-    if delay is not False:
-        delay = _number(float, delay, f"backend {name!r}: happy_eyeballs_delay")
-        if not 0 < delay <= 10:
-            raise ConfigError(
-                f"backend {name!r}: happy_eyeballs_delay is seconds between 0 and 10 "
-                f"(or false to try one address at a time), got {delay}"
-            )
-    out["happy_eyeballs_delay"] = None if delay is False else delay
-    per_host = _number(
-        int, table.get("max_connections_per_host", 0), f"backend {name!r}: max_connections_per_host"
-    )
-    if per_host < 0:
-        raise ConfigError(
-            f"backend {name!r}: max_connections_per_host must be 0 (no limit) or more"
-        )
-    out["max_connections_per_host"] = per_host
-    return out
+    return replace(backend, base_url=backend.base_url.rstrip("/"))
 
 
 def default_backends(env: Mapping[str, str]) -> tuple[BackendConfig, ...]:
-    """With no config file: backends from ANTHROPIC_API_KEY / OPENAI_API_KEY."""
+    """With no backends in the file: backends from ANTHROPIC_API_KEY / OPENAI_API_KEY."""
     out: list[BackendConfig] = []
-    if env.get("ANTHROPIC_API_KEY"):
+    for kind, prefix in (("anthropic", "ANTHROPIC"), ("openai", "OPENAI")):
+        if not env.get(f"{prefix}_API_KEY"):
+            continue
+        url = env.get(f"{prefix}_BASE_URL") or DEFAULT_BASE_URLS[kind]
+        problem = base_url_problem(url)
+        if problem:
+            raise ConfigError(f"{prefix}_BASE_URL {problem}")
         out.append(
             BackendConfig(
-                name="anthropic",
-                kind="anthropic",
-                base_url=(env.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URLS["anthropic"]).rstrip(
-                    "/"
-                ),
-                key_env="ANTHROPIC_API_KEY",
-            )
-        )
-    if env.get("OPENAI_API_KEY"):
-        out.append(
-            BackendConfig(
-                name="openai",
-                kind="openai",
-                base_url=(env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URLS["openai"]).rstrip("/"),
-                key_env="OPENAI_API_KEY",
+                name=kind, kind=kind, base_url=url.rstrip("/"), key_env=f"{prefix}_API_KEY"
             )
         )
     return tuple(out)
 
 
+def read_text(path: Path, *, must_exist: bool = False) -> str:
+    """The file's text ('' when it does not exist and need not)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if must_exist:
+            raise ConfigError(
+                f"{path}: no such config file; check the --config path, or leave --config out "
+                "to use $DRIFTGATE_HOME/config.toml"
+            ) from None
+        return ""
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"{path}: cannot read the config file: {reason}") from None
+
+
+def parse_toml(path: Path, text: str) -> dict[str, Any]:
+    """The TOML table in `text` (read from `path`, named in errors)."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
 def read_table(path: Path) -> dict[str, Any]:
     """The raw TOML table at `path` ({} when the file does not exist)."""
-    if not path.exists():
-        return {}
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_toml(path, read_text(path))
 
 
-def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) -> Config:
-    """Load the config: `path` (or `--config`), else `$DRIFTGATE_HOME/config.toml`; env fills gaps."""
+def load_config(
+    env: Mapping[str, str] | None = None,
+    path: Path | None = None,
+    *,
+    must_exist: bool | None = None,
+) -> Config:
+    """Load the config: `path` (`--config`, which must exist), else `$DRIFTGATE_HOME/config.toml`."""
     env = os.environ if env is None else env
     home = driftgate_home(env)
     cfg_path = path or home / "config.toml"
-    table = read_table(cfg_path)
-    gw = table.get("gateway", {})
-    if not isinstance(gw, dict):
-        raise ConfigError(f"{cfg_path}: [gateway] must be a table")
-    backends_tbl = table.get("backends", {})
-    if not isinstance(backends_tbl, dict):
-        raise ConfigError(f"{cfg_path}: [backends] must be a table of tables")
-    backends = tuple(_backend_from_table(n, t) for n, t in backends_tbl.items())
-    backends = backends or default_backends(env)
-    fallbacks_raw = table.get("fallbacks", {})
-    if not isinstance(fallbacks_raw, dict) or not all(
-        isinstance(v, list) and all(isinstance(x, str) for x in v) for v in fallbacks_raw.values()
-    ):
-        raise ConfigError(
-            f'{cfg_path}: [fallbacks] maps a model to a list, e.g. opus = ["openai:gpt-5.4"]'
-        )
-    fallbacks = {str(k): tuple(v) for k, v in fallbacks_raw.items()}
-    # Environment beats file, as for DRIFTGATE_PORT.
-    templates_dir = env.get("DRIFTGATE_TEMPLATES_DIR") or gw.get("templates_dir")
-    shape_log = gw.get("shape_log")
-    default_backend = gw.get("default_backend")
-    if default_backend and not any(b.name == default_backend for b in backends):
-        raise ConfigError(
-            f"{cfg_path}: default_backend {default_backend!r} is not a configured backend"
-        )
-    return Config(
-        home=home,
-        path=cfg_path,
-        host=str(gw.get("host", DEFAULT_HOST)),
-        port=_number(int, env.get("DRIFTGATE_PORT") or gw.get("port", DEFAULT_PORT), "port"),
-        api_key=env.get("DRIFTGATE_API_KEY") or None,
-        max_body_bytes=_number(int, gw.get("max_body_bytes", DEFAULT_MAX_BODY), "max_body_bytes"),
-        backends=backends,
-        default_backend=default_backend,
-        fallbacks=fallbacks,
-        cooldown_seconds=_number(float, gw.get("cooldown_seconds", 30.0), "cooldown_seconds"),
-        templates_dir=Path(templates_dir).expanduser() if templates_dir else None,
-        convert_unsupported=bool(gw.get("convert_unsupported", False)),
-        log_level=str(gw.get("log_level", "info")),
-        head_timeout=_positive(float, gw, "head_timeout", 30.0),
-        body_timeout=_positive(float, gw, "body_timeout", 60.0),
-        idle_timeout=_positive(float, gw, "idle_timeout", 60.0),
-        max_connections=_positive(int, gw, "max_connections", 4096),
-        shutdown_grace=_positive(float, gw, "shutdown_grace", 30.0, zero=True),
-        shape_log=Path(shape_log).expanduser() if shape_log else None,
-        watch=table.get("watch", {}),
-        daemon=table.get("daemon", {}),
-        proxies=ProxyEnv.from_env(env),
+    text = read_text(cfg_path, must_exist=path is not None if must_exist is None else must_exist)
+    return config_from_table(parse_toml(cfg_path, text), cfg_path, env, text=text)
+
+
+def config_from_table(
+    tbl: Mapping[str, Any], cfg_path: Path, env: Mapping[str, str], *, text: str = ""
+) -> Config:
+    """The checked Config for the parsed file `tbl` (and the environment)."""
+    home = driftgate_home(env)
+    source = Source(cfg_path, text, env)
+    tables = tables_of(Config)
+    for name, value in tbl.items():
+        if name in BUILTIN_TABLES or name in tables:
+            continue
+        if not isinstance(value, Mapping):
+            raise source.error("", name, _stray_key(name))
+        raise ConfigError(f"{source.where(name)}: unknown table" + _table_hint(name))
+    gateway = build(
+        Config, tbl.get("gateway", {}), "gateway", source, {"home": home, "path": cfg_path}
     )
+    backends_tbl = tbl.get("backends", {})
+    if not isinstance(backends_tbl, Mapping):
+        raise source.error("", "backends", "must be tables, e.g. [backends.NAME]")
+    backends = tuple(_backend(n, t, source) for n, t in backends_tbl.items()) or default_backends(
+        env
+    )
+    fallbacks = _fallbacks(tbl.get("fallbacks", {}), source)
+    if gateway.default_backend and not any(b.name == gateway.default_backend for b in backends):
+        names = [b.name for b in backends]
+        raise source.error(
+            "gateway",
+            "default_backend",
+            f'"{gateway.default_backend}" is not a configured backend'
+            + (did_you_mean(gateway.default_backend, names) if names else " (none configured)"),
+        )
+    extra: dict[str, Any] = {}
+    for name, spec in tables.items():
+        raw = tbl.get(name, {})
+        built = build(spec.cls, raw, name, source)
+        extra[name] = dict(raw) if spec.as_mapping else built
+    return replace(
+        gateway,
+        api_key=env.get("DRIFTGATE_API_KEY") or None,
+        backends=backends,
+        fallbacks=fallbacks,
+        proxies=ProxyEnv.from_env(env),
+        **extra,
+    )
+
+
+def _table_hint(name: str) -> str:
+    close = difflib.get_close_matches(name, known_tables(), n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean `[{close[0]}]`?"
+    return " (known tables: " + ", ".join(f"[{t}]" for t in known_tables()) + ")"
+
+
+def _stray_key(name: str) -> str:
+    owners = [
+        t
+        for t, cls in (("gateway", Config), ("backends.NAME", BackendConfig))
+        if name in keys_of(cls)
+    ]
+    owners += [t for t, spec in tables_of(Config).items() if name in keys_of(spec.cls)]
+    if owners:
+        return f"a key outside any table; it belongs in [{owners[0]}]"
+    return "a key outside any table; known tables: " + ", ".join(f"[{t}]" for t in known_tables())
+
+
+def _fallbacks(raw: Any, source: Source) -> dict[str, tuple[str, ...]]:
+    if not isinstance(raw, Mapping):
+        raise source.error("", "fallbacks", _FALLBACKS_HINT)
+    out: dict[str, tuple[str, ...]] = {}
+    for model, chain in raw.items():
+        if not isinstance(chain, list) or not chain or not all(isinstance(x, str) for x in chain):
+            raise source.error("fallbacks", model, _FALLBACKS_HINT)
+        out[str(model)] = tuple(chain)
+    return out
+
+
+_FALLBACKS_HINT = '[fallbacks] maps a model to a list, e.g. opus = ["openai:gpt-5.4"]'
+
+
+def check_backend_entry(name: str, entry: Mapping[str, Any]) -> None:
+    """Refuse a [backends.NAME] table the loader would refuse (for `driftgate backend add`)."""
+    _backend(name, entry, Source(Path(f"[backends.{name}]")))
+
+
+def check_key(backend: BackendConfig, key: str) -> None:
+    """Refuse a resolved key that cannot be sent as a header, naming where it came from."""
+    problem = header_value_problem(key)
+    if problem:
+        origin = f"${backend.key_env}" if backend.key_env and not backend.key else "key"
+        raise ConfigError(f"backend {backend.name!r}: the API key in {origin} {problem}")
+
+
+def settings_doc() -> list[tuple[str, str, str, str]]:
+    """(table, key, type, meaning) for every declared key, for the docs."""
+    from driftgate.proxy.config_schema import describe
+
+    rows: list[tuple[str, str, str, str]] = []
+    groups: list[tuple[str, type[Any]]] = [("gateway", Config), ("backends.NAME", BackendConfig)]
+    groups += [(name, spec.cls) for name, spec in tables_of(Config).items()]
+    for tname, cls in groups:
+        for key in keys_of(cls).values():
+            rows.append((tname, key.name, describe(key.hint), key.setting.doc))
+    return rows
 
 
 def write_table(path: Path, table: Mapping[str, Any]) -> None:

@@ -14,10 +14,16 @@ from typing import Any
 from driftgate.proxy.config import (
     BACKEND_KINDS,
     DEFAULT_BASE_URLS,
+    base_url_problem,
+    check_backend_entry,
+    config_from_table,
     default_backends,
     driftgate_home,
+    header_value_problem,
     load_config,
+    parse_toml,
     read_table,
+    read_text,
     redact_secret,
     write_table,
 )
@@ -164,17 +170,22 @@ def backend_table(args: argparse.Namespace) -> dict[str, Any]:
         )
     table: dict[str, Any] = {"kind": args.kind}
     if args.base_url:
-        if not args.base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"--base-url {args.base_url!r}: must start with http:// or https://")
+        problem = base_url_problem(args.base_url)
+        if problem:  # the URL is not repeated: it may hold a password
+            raise ConfigError(f"--base-url {problem}")
         table["base_url"] = args.base_url.rstrip("/")
     if args.key_env:
         table["key_env"] = args.key_env
     if args.key:
+        problem = header_value_problem(args.key)
+        if problem:
+            raise ConfigError(f"--key {problem}")
         table["key"] = args.key
     if args.auth != "key":
         table["auth"] = args.auth
     if args.models:
         table["models"] = list(args.models)
+    check_backend_entry(args.name, table)
     return table
 
 
@@ -191,6 +202,7 @@ def cmd_add(args: argparse.Namespace) -> int:
             f"or `driftgate backend remove {args.name}` first"
         )
     backends[args.name] = entry
+    config_from_table(table, path, env)  # never write a file the gateway would refuse
     write_table(path, table)
     base_url = entry.get("base_url", DEFAULT_BASE_URLS[args.kind])
     if args.key:
@@ -220,7 +232,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     """Print the configured backends, keys redacted."""
     env = os.environ
     path = config_path(args, env)
-    in_file = bool(read_table(path).get("backends"))
+    text = read_text(path, must_exist=bool(getattr(args, "config", None)))
+    in_file = bool(parse_toml(path, text).get("backends"))
     backends = load_config(env=env, path=path).backends if in_file else ()
     rows = [b.redacted() for b in backends]
     if args.json:

@@ -43,7 +43,7 @@ def test_env_base_url_meant_for_clients_is_refused_with_a_way_out(tmp_path: Path
     # The README tells clients ANTHROPIC_BASE_URL=http://127.0.0.1:3456; the same shell starting
     # the gateway with no config would make the default backend the gateway itself.
     env = {"ANTHROPIC_API_KEY": "sk-x", "ANTHROPIC_BASE_URL": "http://127.0.0.1:3456"}
-    cfg = load_config(path=tmp_path / "none.toml", env=env)
+    cfg = load_config(env={**env, "DRIFTGATE_HOME": str(tmp_path)})  # no config file there
     with pytest.raises(ConfigError, match="points at this gateway itself") as exc:
         check_self_loop(cfg)
     assert "env -u ANTHROPIC_BASE_URL" in str(exc.value)

@@ -164,7 +164,7 @@ def test_remove_keeps_other_tables_and_clears_a_dangling_default(
         '[gateway]\nport = 4000\ndefault_backend = "a"\n\n'
         '[backends.a]\nkind = "openai"\nkey_env = "A"\n\n'
         '[backends.b]\nkind = "anthropic"\nkey_env = "B"\n\n'
-        '[watch]\ninterval = "1h"\n'
+        "[watch]\ninterval_minutes = 60\n"
     )
     code, out, err = run(capsys, "backend", "remove", "a")
     assert code == 0 and "removed backend 'a'" in out
@@ -172,7 +172,7 @@ def test_remove_keeps_other_tables_and_clears_a_dangling_default(
     table = read_table(path)
     assert set(table["backends"]) == {"b"}
     assert table["gateway"] == {"port": 4000}
-    assert table["watch"] == {"interval": "1h"}
+    assert table["watch"] == {"interval_minutes": 60}
     config = load_config(env={"DRIFTGATE_HOME": str(home)})
     assert [b.name for b in config.backends] == ["b"] and config.default_backend is None
 
