@@ -80,10 +80,18 @@ class Finished(NamedTuple):
 class RecordKeeper:
     """Collects finished requests; every FLUSH_EVERY seconds turns them into records and log lines."""
 
-    def __init__(self, recorder: Recorder, *, owned: bool, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        *,
+        owned: bool,
+        clock: Callable[[], float],
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.recorder = recorder
         self._owned = owned
         self._clock = clock
+        self._wall = wall  # the time of day each request finished (its record and log line)
         self._pending: list[Finished] = []
 
     def whole_done(
@@ -108,7 +116,7 @@ class RecordKeeper:
                 usage,
                 ttfb,
                 self._since(flow),
-                time.time(),
+                self._wall(),
                 templates,
             )
         )
@@ -136,7 +144,7 @@ class RecordKeeper:
                 result.usage,
                 ttfb,
                 self._since(flow),
-                time.time(),
+                self._wall(),
                 templates,
                 SHUTDOWN_REASON if result.stopped else None,
             )
@@ -165,7 +173,7 @@ class RecordKeeper:
                 Usage(),
                 0.0,
                 self._since(flow),
-                time.time(),
+                self._wall(),
                 templates,
                 reason,
             )
@@ -185,7 +193,7 @@ class RecordKeeper:
                 usage,
                 0.0,
                 self._since(flow),
-                time.time(),
+                self._wall(),
                 None,
             )
         )
@@ -239,8 +247,15 @@ def _records(batch: list[Finished]) -> list[Row]:
             rows.append(_row(item, tables))
         except Exception:
             log.exception("could not record usage for a %s request", item.asked.endpoint)
-    if log.isEnabledFor(logging.INFO):  # the lines cost ~1 us each: not built unless shown
-        log.info("%s", "\n".join(map(_line, batch)))
+    for item in batch:
+        # One record per request, stamped when it finished (not when the batch was written) and
+        # at WARNING when the gateway or upstream failed it; the lines are built only if shown.
+        level = logging.WARNING if item.status >= 500 else logging.INFO
+        if log.isEnabledFor(level):
+            record = log.makeRecord(log.name, level, __file__, 0, "%s", (_line(item),), None)
+            record.created = item.ts
+            record.msecs = (item.ts - int(item.ts)) * 1000.0
+            log.handle(record)
     return rows
 
 

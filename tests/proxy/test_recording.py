@@ -88,6 +88,29 @@ def test_log_lines_are_written_from_the_recorder_thread(caplog: pytest.LogCaptur
     assert record.threadName == "driftgate-usage"
 
 
+def test_each_request_is_one_log_record_with_its_own_time_and_level(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    finished = iter([1_700_000_000.25, 1_700_000_001.5, 1_700_000_002.75])
+    keeper = RecordKeeper(
+        Recorder(None), owned=True, clock=lambda: 0.25, wall=lambda: next(finished)
+    )
+    keeper.whole_done(_flow(), ROUTE, "anthropic", 200, ANSWER, 0.1, BUNDLED)
+    keeper.whole_done(_flow(), ROUTE, "anthropic", 429, b"{}", 0.1, BUNDLED)
+    keeper.unanswered(_flow(), ROUTE, BUNDLED, 502)
+    with caplog.at_level(logging.INFO, logger="driftgate.requests"):
+        keeper.close()  # one batch of three
+    records = [r for r in caplog.records if r.name == "driftgate.requests"]
+    assert [(r.created, r.levelname) for r in records] == [
+        (1_700_000_000.25, "INFO"),
+        (1_700_000_001.5, "INFO"),
+        (1_700_000_002.75, "WARNING"),
+    ]
+    assert [int(r.msecs) for r in records] == [250, 500, 750]
+    assert all("\n" not in r.getMessage() for r in records)
+    assert records[2].getMessage().endswith(" 502 250 ms")
+
+
 def test_a_job_that_fails_does_not_stop_the_recorder() -> None:
     recorder = Recorder(None)
 
