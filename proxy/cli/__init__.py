@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
@@ -39,6 +41,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; DriftgateError becomes one line on stderr and exit status 2."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # here, not at exit (also after --help), so a closed pipe is caught
+    except BrokenPipeError:
+        # The reader left (`driftgate usage --json | head`): stop quietly, like other Unix tools.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's flush at exit must not fail again
+        os.close(devnull)
+        return 128 + signal.SIGPIPE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
@@ -50,5 +68,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DriftgateError as exc:
         print(f"driftgate: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130

@@ -40,7 +40,10 @@ def register(sub: Any) -> None:
         ),
     )
     parser.add_argument(
-        "--since", type=float, metavar="HOURS", help="only the last HOURS hours (default: all)"
+        "--since",
+        type=_hours,
+        metavar="HOURS",
+        help="only the last HOURS hours, e.g. 24 or 0.5 (default: all)",
     )
     parser.add_argument("--json", action="store_true", help="print the rows as a JSON array")
     parser.set_defaults(handler=run)
@@ -61,10 +64,40 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:
-        print(f"no usage recorded yet ({path})")
+        print(_nothing_to_show(path, args.since))
     else:
         print(format_table(rows))
     return 0
+
+
+def _hours(text: str) -> float:
+    try:
+        hours = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of hours") from None
+    if not hours > 0 or hours == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number of hours, got {text} (leave --since out for all usage)"
+        )
+    return hours
+
+
+def _nothing_to_show(path: Path, since: float | None) -> str:
+    """Why the table is empty: nothing recorded at all, or nothing in the window asked for."""
+    total, first = 0, None
+    if path.exists():
+        conn = open_db(path)
+        try:
+            total, first = conn.execute("SELECT COUNT(*), MIN(ts) FROM usage").fetchone()
+        finally:
+            conn.close()
+    if not total or since is None:
+        return f"no usage recorded yet ({path})"
+    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(first))
+    return (
+        f"no usage in the last {since:g} hours; {total} request(s) recorded since {started} "
+        "(leave out --since to see them)"
+    )
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
