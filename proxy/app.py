@@ -23,6 +23,7 @@ from driftgate.proxy.errors import (
     Dialect,
     GatewayError,
     InvalidRequest,
+    NotFound,
     RequestTimeout,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -351,7 +352,7 @@ class Gateway:
 
     async def not_found(self, request: web.Request) -> web.StreamResponse:
         """Anything else: a 404 in the dialect the client seems to speak."""
-        raise GatewayError(f"no such endpoint: {request.method} {request.path}", status=404)
+        raise NotFound(f"no such endpoint: {request.method} {request.path}")
 
     async def on_startup(self, app: web.Application) -> None:
         """Start the overlay watcher and the record batcher."""

@@ -63,6 +63,15 @@ class Unroutable(InvalidRequest):
     openai_code = "model_not_found"
 
 
+class NotFound(GatewayError):
+    """No such endpoint on the gateway."""
+
+    status = 404
+    anthropic_type = "not_found_error"
+    openai_type = "invalid_request_error"
+    openai_code = "not_found"
+
+
 class Unauthorized(GatewayError):
     """The client did not present the gateway's own key where one is required."""
 

@@ -287,11 +287,30 @@ def test_unroutable_model_lists_what_is_routable(
     assert "anthropic" in str(info.value)
 
 
-def test_unknown_endpoint_is_a_404_json(gateway_factory: Factory) -> None:
+def test_unknown_endpoint_is_a_404_not_found_in_the_dialect(gateway_factory: Factory) -> None:
     gw = gateway_factory(backends=[])
     r = httpx.get(gw.url + "/v2/nothing")
     assert r.status_code == 404
-    assert "no such endpoint" in r.json()["error"]["message"]
+    assert r.json() == {
+        "error": {
+            "message": "no such endpoint: GET /v2/nothing",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "not_found",
+        }
+    }
+    with pytest.raises(openai.NotFoundError) as oai:
+        oai_client(gw).batches.list()
+    assert oai.value.code == "not_found"
+    with pytest.raises(anthropic.NotFoundError) as ant:
+        ant_client(gw).models.retrieve("claude-sonnet-4-6")
+    assert ant.value.body == {
+        "type": "error",
+        "error": {
+            "type": "not_found_error",
+            "message": "no such endpoint: GET /v1/models/claude-sonnet-4-6",
+        },
+    }
 
 
 def test_usage_recorded_after_each_request(
@@ -365,12 +384,7 @@ def test_one_log_line_per_request_and_no_keys_in_it(
             ant_client(gw, key="sk-client-secret-99").messages.create(
                 model="sonnet", max_tokens=8, messages=[{"role": "user", "content": "x"}]
             )
-    lines = [
-        ln
-        for r in caplog.records
-        if r.name == "driftgate.requests"
-        for ln in r.getMessage().splitlines()
-    ]
-    assert len(lines) == 2
+    lines = [r.getMessage() for r in caplog.records if r.name == "driftgate.requests"]
+    assert len(lines) == 2  # two records, one line each
     assert lines[0].startswith(f"messages sonnet -> anthropic ({SONNET}) 200")
     assert "sk-" not in caplog.text
