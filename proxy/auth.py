@@ -7,7 +7,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from driftgate.proxy.config import BackendConfig, Config
+from driftgate.proxy.config import BackendConfig, Config, check_key
 from driftgate.proxy.errors import ConfigError, Dialect, Unauthorized
 from driftgate.proxy.templates.loader import TemplateSet
 from driftgate.proxy.upstream import USER_AGENT, stream_timeout, whole_timeout
@@ -117,6 +117,8 @@ def backend_auth(backend: BackendConfig, env: Mapping[str, str]) -> BackendAuth:
     """Resolve the backend's key once, at start-up, into its header set."""
     headers = dict(JSON_HEADERS)
     key = backend.resolve_key(env)
+    if key:
+        check_key(backend, key)  # a stray newline is refused here, not as a 500 per request
     passthrough = backend.auth == "passthrough"
     if key and not passthrough:
         if backend.kind == "anthropic":
