@@ -79,7 +79,8 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
-        raise InvalidRequest(f"request body must be a JSON object, not {type(body).__name__}")
+        kind = _JSON_KINDS.get(type(body), "another JSON value")
+        raise InvalidRequest(f"request body must be a JSON object, not {kind}")
     return body
 
 

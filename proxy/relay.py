@@ -17,7 +17,13 @@ from driftgate.proxy.flow import Flow
 from driftgate.proxy.forward import Answer
 from driftgate.proxy.serve.drain import Drain, shutting_down, uncancel_for_shutdown
 from driftgate.proxy.translate import translate_error, translate_response
-from driftgate.proxy.upstream.errors import UpstreamError, UpstreamTooLarge, UpstreamTruncated
+from driftgate.proxy.upstream.errors import (
+    UpstreamDisconnected,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamTooLarge,
+    UpstreamTruncated,
+)
 from driftgate.proxy.upstream.transport import Response
 
 log = logging.getLogger("driftgate.relay")
@@ -124,8 +130,9 @@ def whole_body(flow: Flow, answer: Answer, upstream: Dialect) -> WholeBody:
             parsed, upstream, flow.client_dialect, model=flow.model, request=flow.body
         )
     except Exception as exc:  # an upstream answer we cannot read is the upstream's fault: 502
-        log.warning("untranslatable %s response: %s", upstream, type(exc).__name__)
-        msg = f"upstream returned a response that could not be translated ({type(exc).__name__})"
+        why = _unreadable(exc, upstream)
+        log.warning("untranslatable %s response: %s", upstream, why)
+        msg = f"upstream returned a response that could not be translated: {why}"
         err = translate_error(502, msg.encode(), upstream, flow.client_dialect)
         return WholeBody(502, orjson.dumps(err))
     return WholeBody(status, orjson.dumps(tr.body), tr.dropped, tr.usage, tr.body)
@@ -249,4 +256,19 @@ def _describe(exc: BaseException) -> str:
         return "upstream stream ended early (truncated)"
     if isinstance(exc, UpstreamTooLarge):
         return f"upstream stream too large: {exc}"
-    return f"upstream connection failed mid-stream ({type(exc).__name__})"
+    if isinstance(exc, UpstreamDisconnected):
+        return "the upstream closed the connection mid-stream"
+    if isinstance(exc, UpstreamProtocolError):
+        return f"the upstream's stream broke the HTTP protocol mid-stream ({exc})"
+    return "the upstream connection failed mid-stream"
+
+
+def _unreadable(exc: Exception, upstream: Dialect) -> str:
+    """Why an upstream body could not be translated, in words (never an exception class name)."""
+    if isinstance(exc, orjson.JSONDecodeError):
+        return "its body is not JSON"
+    if isinstance(exc, GatewayError):
+        return exc.message
+    if isinstance(exc, KeyError):
+        return f"the field {exc.args[0]!r} is missing"
+    return f"its body is not shaped like an {upstream} API response"

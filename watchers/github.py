@@ -15,6 +15,7 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from driftgate.watchers.errors import PublishError, RateLimited
+from driftgate.watchers.network_errors import in_words
 
 DEFAULT_API_URL = "https://api.github.com"
 USER_AGENT = "driftgate-bot"
@@ -134,4 +135,4 @@ def api_errors(action: str) -> Iterator[None]:
     except requests.exceptions.RetryError as exc:
         raise PublishError(f"{action}: GitHub kept failing after retries") from exc
     except requests.exceptions.RequestException as exc:
-        raise PublishError(f"{action}: GitHub API unreachable: {type(exc).__name__}") from exc
+        raise PublishError(f"{action}: GitHub API unreachable: {in_words(exc)}") from exc

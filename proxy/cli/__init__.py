@@ -68,3 +68,9 @@ def _run(argv: Sequence[str] | None) -> int:
     except DriftgateError as exc:
         print(f"driftgate: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a file or directory the command needs: say which and why, in words
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"driftgate: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1

@@ -264,7 +264,15 @@ def test_untranslatable_upstream_answer_is_a_502_in_the_clients_dialect(
     fake_openai.script(Behaviour.status(200, body=b"<html>a proxy error page</html>"))
     r = httpx.post(gw.url + "/v1/messages", json={**ANT_BODY, "model": "gpt-4o"})
     assert r.status_code == 502
-    assert r.json()["type"] == "error" and "could not be translated" in r.json()["error"]["message"]
+    assert r.json()["type"] == "error"
+    assert r.json()["error"]["message"] == (
+        "upstream returned a response that could not be translated: its body is not JSON"
+    )
+    fake_openai.script(Behaviour.status(200, body=b"[1, 2]"))  # JSON, not a response
+    r = httpx.post(gw.url + "/v1/messages", json={**ANT_BODY, "model": "gpt-4o"})
+    assert r.status_code == 502
+    assert "could not be translated: " in r.json()["error"]["message"]
+    assert "Error" not in r.json()["error"]["message"]  # no exception class names
 
 
 def test_upstream_answering_a_stream_request_with_plain_json_is_relayed_whole(

@@ -88,8 +88,10 @@ def test_registry_down_is_a_registry_error(tmp_path: Path) -> None:
             cache_dir=tmp_path,
             sleep=waits.append,
         )
-        with pytest.raises(RegistryError, match=r"ConnectError.*after 3 tries"):
+        with pytest.raises(RegistryError) as exc:
             reg.dist_tags("openai")
+        assert "connection refused (nothing is listening at that address)" in str(exc.value)
+        assert "after 3 tries" in str(exc.value) and "Error" not in str(exc.value)
         assert waits == [1.0, 2.0]
 
 

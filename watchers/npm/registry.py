@@ -15,6 +15,7 @@ import httpx
 
 from driftgate.watchers.atomic_file import write_atomically
 from driftgate.watchers.errors import RegistryError, UnsafeArchive
+from driftgate.watchers.network_errors import in_words
 from driftgate.watchers.npm.registry_url import (
     display_url,
     encode_name,
@@ -57,7 +58,10 @@ class _Transient(Exception):
 
 def _transport_failure(exc: httpx.HTTPError, label: str) -> Exception:
     """A transport error is worth another try; any other httpx error is the registry's answer."""
-    message = f"{label}: {type(exc).__name__}: {redact_userinfo(str(exc))}"
+    if isinstance(exc, httpx.TransportError):
+        message = f"{label}: {in_words(exc)}"
+    else:
+        message = f"{label}: {redact_userinfo(str(exc))}"
     return _Transient(message) if isinstance(exc, httpx.TransportError) else RegistryError(message)
 
 

@@ -96,3 +96,12 @@ def test_a_reader_that_leaves_gets_no_traceback(home: Path, args: list[str]) -> 
     r = _into_closed_pipe(args, home)
     assert r.stderr == b""
     assert r.returncode == 141  # 128 + SIGPIPE, as `yes | head` reports
+
+
+def test_a_file_error_is_one_line_not_a_traceback(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (home / "config.toml.tmp").mkdir()  # where the atomic write goes: it cannot be opened
+    assert main(["backend", "add", "x", "--kind", "openai", "--key-env", "X_KEY"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"driftgate: {home / 'config.toml.tmp'}: Is a directory\n"
