@@ -20,6 +20,7 @@ from driftgate.proxy.errors import (
 )
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.normalise import (
+    ADJUSTED,
     REASONING_FROM_ANTHROPIC,
     capability,
     filter_betas,
@@ -120,6 +121,7 @@ class Forwarder:
         auth = self._auths[route.backend.name]
         target: Dialect = flow.client_dialect if auth.serves(flow.client_dialect) else auth.dialect
         dropped: tuple[str, ...] = ()
+        adjusted: tuple[str, ...] = ()
         translated = not (flow.endpoint == "count_tokens" or target == flow.client_dialect)
         expanded: Expanded | None = None
         if not translated:
@@ -139,7 +141,7 @@ class Forwarder:
                     templates, target, route.model, "mid_conversation_system"
                 ),
             )
-            body, dropped = tr.body, tr.dropped
+            body, dropped, adjusted = tr.body, tr.dropped, tr.adjusted
             if (route.backend.name, route.model) in self._no_reasoning and target == "openai":
                 body = without_reasoning(body)
                 dropped = (*dropped, REASONING_FROM_ANTHROPIC)
@@ -177,6 +179,10 @@ class Forwarder:
             url = f"{url}?{flow.query}"
         timeout = auth.stream_timeout if flow.stream else auth.whole_timeout
         reasoning = translated and target == "openai" and "reasoning_effort" in out
+        added = norm.response_headers
+        if adjusted:
+            added = dict(added)
+            added[ADJUSTED] = ", ".join((*adjusted, *filter(None, [added.get(ADJUSTED)])))
         return Prepared(
             route,
             auth,
@@ -185,7 +191,7 @@ class Forwarder:
             headers,
             timeout,
             dropped,
-            norm.response_headers,
+            added,
             reasoning,
             target,
             expanded,

@@ -13,6 +13,7 @@ from driftgate.proxy.routing import Route
 from driftgate.proxy.templates.loader import TemplateSet
 
 CLAMPED = "x-driftgate-max-tokens-clamped"
+ADJUSTED = "x-driftgate-adjusted"  # every value moved into the backend's range, e.g. "max_tokens 64000->32000"
 CONVERTED = "x-driftgate-converted"
 _MAX_THINKING_BUDGET = 16000
 _MIN_THINKING_BUDGET = 1024  # the Messages API rejects a smaller budget_tokens
@@ -36,6 +37,7 @@ class _Edit:
         self.body = body
         self.copied = False
         self.converted: list[str] = []
+        self.adjusted: list[str] = []
         self.dropped: list[str] = []
         self.headers: dict[str, str] = {}
 
@@ -55,6 +57,8 @@ class _Edit:
     def result(self) -> Normalised:
         if self.converted:
             self.headers[CONVERTED] = ", ".join(self.converted)
+        if self.adjusted:
+            self.headers[ADJUSTED] = ", ".join(self.adjusted)
         return Normalised(self.body, self.headers, tuple(self.dropped))
 
 
@@ -197,6 +201,7 @@ def _clamp(edit: _Edit, keys: tuple[str, ...], limit: Any) -> None:
         if isinstance(asked, int) and not isinstance(asked, bool) and asked > limit:
             edit.set(key, limit)
             edit.headers[CLAMPED] = f"{asked}->{limit}"
+            edit.adjusted.append(f"{key} {asked}->{limit}")
 
 
 def _fit_thinking_budget(edit: _Edit) -> None:

@@ -13,6 +13,7 @@ from driftgate.proxy.sse_tap import StreamTap, stream_tap
 from driftgate.proxy.translate.adapters import adapter
 from driftgate.proxy.translate.input_checks import header_names, unique
 from driftgate.proxy.translate.ir import ChatRequest, TextPart
+from driftgate.proxy.translate.sampling import fit_sampling
 from driftgate.proxy.translate.stream import StreamTranslator, Translator
 from driftgate.proxy.translate.upstream_error import translate_error
 
@@ -38,6 +39,8 @@ class RequestTranslation:
 
     body: dict[str, Any]
     dropped: tuple[str, ...]
+    # values moved into the target's range, e.g. "temperature 1.5->1"
+    adjusted: tuple[str, ...] = ()
 
 
 def translate_request(
@@ -59,6 +62,7 @@ def translate_request(
         raise InvalidRequest("the request body must be a JSON object")
     ir = adapter(source).parse_request(body)
     ir.stream = stream
+    adjusted = fit_sampling(ir, source, target)
     out = adapter(target)
     in_place = (
         out.mid_conversation_system if mid_conversation_system is None else mid_conversation_system
@@ -67,7 +71,7 @@ def translate_request(
         ir = hoist_system(ir)
     rendered, dropped = out.render_request(ir, model)
     names = unique([*ir.dropped, *dropped]) if dropped else ir.dropped
-    return RequestTranslation(rendered, header_names(names) if names else ())
+    return RequestTranslation(rendered, header_names(names) if names else (), adjusted)
 
 
 def hoist_system(ir: ChatRequest) -> ChatRequest:

@@ -105,6 +105,7 @@ def test_max_tokens_over_the_template_limit_is_clamped(
         headers = stream.response.headers
         final = stream.get_final_message()
     assert headers["x-driftgate-max-tokens-clamped"] == "200000->64000"
+    assert headers["x-driftgate-adjusted"] == "max_tokens 200000->64000"
     assert fake_anthropic.last.json["max_tokens"] == 64000
     assert final.content[0].text == "echo: route me"
 

@@ -174,8 +174,15 @@ def validate_request(
             raise Invalid("tool_choice.tool.name: Field required")
     for name, top in (("temperature", 1.0), ("top_p", 1.0)):
         value = body.get(name)
-        if value is not None and not (0 <= value <= top):
+        if value is not None and value > top:
             raise Invalid(f"{name}: Input should be less than or equal to {top:g}")
+        if value is not None and value < 0:
+            raise Invalid(f"{name}: Input should be greater than or equal to 0")
+    top_k = body.get("top_k")
+    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool)):
+        raise Invalid("top_k: Input should be a valid integer")
+    if isinstance(top_k, int) and top_k < 0:
+        raise Invalid("top_k: Input should be greater than or equal to 0")
     stops = body.get("stop_sequences")
     if stops is not None and (
         not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)

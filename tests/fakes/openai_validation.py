@@ -164,13 +164,30 @@ def validate_request(body: Any, strict_fields: bool) -> None:
         )
     ):
         raise Invalid("Invalid value for 'tool_choice'.", "tool_choice")
-    for name, top in (("temperature", 2.0), ("top_p", 1.0)):
+    for name, low, top in (
+        ("temperature", 0.0, 2.0),
+        ("top_p", 0.0, 1.0),
+        ("presence_penalty", -2.0, 2.0),
+        ("frequency_penalty", -2.0, 2.0),
+    ):
         value = body.get(name)
-        if value is not None and not (0 <= value <= top):
+        if value is not None and value > top:
             raise Invalid(
                 f"Invalid '{name}': decimal above maximum value. Expected a value <= {top:g}, but got {value} instead.",
                 name,
             )
+        if value is not None and value < low:
+            raise Invalid(
+                f"Invalid '{name}': decimal below minimum value. Expected a value >= {low:g}, but got {value} instead.",
+                name,
+            )
+    n = body.get("n")
+    if isinstance(n, int) and not 1 <= n <= 128:
+        side, bound = ("above maximum", "<= 128") if n > 128 else ("below minimum", ">= 1")
+        raise Invalid(
+            f"Invalid 'n': integer {side} value. Expected a value {bound}, but got {n} instead.",
+            "n",
+        )
     stop = body.get("stop")
     if isinstance(stop, list) and len(stop) > 4:
         raise Invalid(

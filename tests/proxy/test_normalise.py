@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from driftgate.proxy.config import BackendConfig
 from driftgate.proxy.errors import InvalidRequest
-from driftgate.proxy.normalise import CLAMPED, CONVERTED, filter_betas, normalise
+from driftgate.proxy.normalise import ADJUSTED, CLAMPED, CONVERTED, filter_betas, normalise
 from driftgate.proxy.routing import Route
 from driftgate.proxy.templates import Template, TemplateSet, content_hash, load_bundled
 
@@ -62,7 +62,10 @@ def test_max_tokens_above_the_model_limit_is_clamped_on_a_copy() -> None:
     body = {"model": "claude-sonnet-4-6", "max_tokens": 200000, "messages": msg("hi")}
     out = run(body, "claude-sonnet-4-6")
     assert out.body["max_tokens"] == 64000
-    assert out.response_headers == {CLAMPED: "200000->64000"}
+    assert out.response_headers == {
+        CLAMPED: "200000->64000",
+        ADJUSTED: "max_tokens 200000->64000",
+    }
     assert body["max_tokens"] == 200000  # the caller's dict is untouched
     assert out.body["messages"] == body["messages"]
 
@@ -182,7 +185,7 @@ def test_translated_reasoning_is_dropped_not_rejected_on_a_model_without_it() ->
 def test_openai_both_token_limits_are_clamped() -> None:
     out = run({"max_tokens": 50000}, "gpt-4o", dialect="openai")
     assert out.body == {"max_tokens": 16384}
-    assert out.response_headers == {CLAMPED: "50000->16384"}
+    assert out.response_headers == {CLAMPED: "50000->16384", ADJUSTED: "max_tokens 50000->16384"}
     out = run({"max_completion_tokens": 20000}, "gpt-4o-mini", dialect="openai")
     assert out.body == {"max_completion_tokens": 16384}
 
