@@ -180,15 +180,15 @@ def _dotted(table_path: str) -> str:
     return r"\s*\.\s*".join(r"[\"']?" + re.escape(p.split("[")[0]) + r"[\"']?" for p in parts)
 
 
-def did_you_mean(word: str, known: Iterable[str]) -> str:
-    """`; did you mean `port`?` for the nearest known name, else the known names."""
+def did_you_mean(word: str, known: Iterable[str], *, list_known: bool = True) -> str:
+    """`; did you mean `port`?` for the nearest known name, else the known names (or nothing)."""
     names = sorted(known)
     # A shortened or lengthened name (`interval` for `interval_minutes`) first, then spelling.
     close = [n for n in names if len(word) >= 3 and (n.startswith(word) or word.startswith(n))]
     close = close or difflib.get_close_matches(word, names, n=1, cutoff=0.6)
     if close:
         return f"; did you mean `{close[0]}`?"
-    return f" (known: {', '.join(names)})" if names else ""
+    return f" (known: {', '.join(names)})" if names and list_known else ""
 
 
 def build(
@@ -274,9 +274,8 @@ def check_value(
     converted = _convert(key.hint, value, fail, shown, table_path, source)
     if spec.choices and converted not in spec.choices:
         choices = ", ".join(f'"{c}"' for c in spec.choices)
-        raise fail(
-            f"must be one of {choices}, got {shown}" + did_you_mean(str(value), spec.choices)
-        )
+        hint = did_you_mean(str(value), spec.choices, list_known=False)
+        raise fail(f"must be one of {choices}, got {shown}{hint}")
     if isinstance(converted, int | float) and not isinstance(converted, bool):
         if spec.min is not None and converted < spec.min:
             raise fail(f"must be at least {_num(spec.min)}, got {shown}")

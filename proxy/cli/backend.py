@@ -21,9 +21,7 @@ from driftgate.proxy.config import (
     driftgate_home,
     header_value_problem,
     load_config,
-    parse_toml,
     read_table,
-    read_text,
     redact_secret,
     write_table,
 )
@@ -232,9 +230,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     """Print the configured backends, keys redacted."""
     env = os.environ
     path = config_path(args, env)
-    text = read_text(path, must_exist=bool(getattr(args, "config", None)))
-    in_file = bool(parse_toml(path, text).get("backends"))
-    backends = load_config(env=env, path=path).backends if in_file else ()
+    config = load_config(env, path, must_exist=bool(getattr(args, "config", None)))
+    in_file = bool(read_table(path).get("backends"))  # not the environment's default backends
+    backends = config.backends if in_file else ()
     rows = [b.redacted() for b in backends]
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))

@@ -221,3 +221,22 @@ def test_help_explains_each_flag_with_examples(capsys: pytest.CaptureFixture[str
 def test_bare_backend_prints_help_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["backend"]) == 2
     assert "add" in capsys.readouterr().out
+
+
+def test_list_refuses_a_file_the_gateway_would_refuse(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (home / "config.toml").write_text("[gatway]\nport = 1\n")
+    code, out, err = run(capsys, "backend", "list")
+    assert code == 2 and out == ""
+    assert err.endswith("config.toml:1: [gatway]: unknown table; did you mean `[gateway]`?\n")
+
+
+def test_a_missing_config_flag_file_is_an_error_for_list_but_add_creates_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "new.toml"
+    code, _, err = run(capsys, "--config", str(path), "backend", "list")
+    assert code == 2 and "new.toml: no such config file" in err
+    code, _, _ = run(capsys, "--config", str(path), "backend", "add", "x", "--kind", "openai")
+    assert code == 0 and read_table(path)["backends"]["x"] == {"kind": "openai"}
