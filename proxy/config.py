@@ -209,6 +209,14 @@ class WatchPackage:
 
 
 @dataclass(frozen=True)
+class CanaryTable:
+    """[watch.canary]: read by `driftgate watch canary`."""
+
+    max_probes: int | None = setting(None, "most probes a run sends", min=1)
+    max_usd: float | None = setting(None, "most a run may spend, estimated before sending", above=0)
+
+
+@dataclass(frozen=True)
 class WatchTable:
     """[watch]: read by `driftgate watch npm` (which checks the meaning; here the keys and types)."""
 
@@ -222,6 +230,8 @@ class WatchTable:
     auto_merge: str | None = setting(None, "off or additive")
     interval_minutes: float | None = setting(None, "minutes between passes", above=0)
     packages: tuple[WatchPackage, ...] = setting((), "the npm packages to watch")
+    ping_url: str | None = setting(None, "dead-man's switch URL pinged after each pass")
+    canary: CanaryTable | None = setting(None, "live probes of the upstream APIs")
 
 
 @dataclass(frozen=True)

@@ -143,3 +143,13 @@ def test_every_key_is_documented() -> None:
         (t, k) for t, k, _, _ in rows
     }
     assert all(doc for _, _, _, doc in rows)
+
+
+def test_watch_canary_and_ping_are_declared(tmp_path: Path) -> None:
+    cfg = load(
+        tmp_path, '[watch]\nping_url = "https://hc.example/x"\n[watch.canary]\nmax_usd = 0.5\n'
+    )
+    assert cfg.watch == {"ping_url": "https://hc.example/x", "canary": {"max_usd": 0.5}}
+    msg = refusal(tmp_path, "[watch.canary]\nmax_probe = 3\n")
+    assert msg.endswith(":2: [watch.canary] max_probe: unknown key; did you mean `max_probes`?")
+    assert "must be greater than 0" in refusal(tmp_path, "[watch.canary]\nmax_usd = 0\n")
