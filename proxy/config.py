@@ -217,6 +217,16 @@ class CanaryTable:
 
 
 @dataclass(frozen=True)
+class LivenessTable:
+    """[watch.liveness]: read by `driftgate watch liveness`."""
+
+    max_age_hours: Mapping[str, float] = setting(
+        {}, "hours per watcher before it counts as quiet, e.g. {npm = 3}; 0 turns a check off"
+    )
+    source: str | None = setting(None, "where last successes are read: actions or daemon")
+
+
+@dataclass(frozen=True)
 class WatchTable:
     """[watch]: read by `driftgate watch npm` (which checks the meaning; here the keys and types)."""
 
@@ -232,6 +242,7 @@ class WatchTable:
     packages: tuple[WatchPackage, ...] = setting((), "the npm packages to watch")
     ping_url: str | None = setting(None, "dead-man's switch URL pinged after each pass")
     canary: CanaryTable | None = setting(None, "live probes of the upstream APIs")
+    liveness: LivenessTable | None = setting(None, "when a quiet watcher is reported")
 
 
 @dataclass(frozen=True)

@@ -153,3 +153,23 @@ def test_watch_canary_and_ping_are_declared(tmp_path: Path) -> None:
     msg = refusal(tmp_path, "[watch.canary]\nmax_probe = 3\n")
     assert msg.endswith(":2: [watch.canary] max_probe: unknown key; did you mean `max_probes`?")
     assert "must be greater than 0" in refusal(tmp_path, "[watch.canary]\nmax_usd = 0\n")
+
+
+def test_daemon_and_liveness_tables_are_declared(tmp_path: Path) -> None:
+    toml = (
+        "[daemon]\njitter_seconds = 0\n[daemon.jobs.canary]\ninterval_seconds = 60\n"
+        '[watch.liveness]\nmax_age_hours = {npm = 3}\nsource = "daemon"\n'
+    )
+    cfg = load(tmp_path, toml)
+    assert cfg.daemon == {"jitter_seconds": 0, "jobs": {"canary": {"interval_seconds": 60}}}
+    assert cfg.watch == {"liveness": {"max_age_hours": {"npm": 3}, "source": "daemon"}}
+    msg = refusal(tmp_path, "[daemon.jobs.npm]\ninterval = 5\n")
+    assert msg.endswith(
+        ":2: [daemon.jobs.npm] interval: unknown key; did you mean `interval_seconds`?"
+    )
+    assert "must be greater than 0" in refusal(
+        tmp_path, "[daemon.jobs.npm]\ninterval_seconds = 0\n"
+    )
+    assert "[daemon] jitter_seconds: must be at least 0" in refusal(
+        tmp_path, "[daemon]\njitter_seconds = -1\n"
+    )
