@@ -4,8 +4,8 @@ Each API accepts its own ranges, so a value one dialect accepts can be refused b
 
 | parameter      | Anthropic Messages        | OpenAI Chat Completions        |
 |----------------|---------------------------|--------------------------------|
-| temperature    | 0 to 1                    | 0 to 2                         |
-| top_p          | 0 to 1                    | 0 to 1                         |
+| temperature    | 0 to 1                    | 0 to 2 (Responses API too)     |
+| top_p          | 0 to 1                    | 0 to 1 (Responses API too)     |
 | top_k          | 0 or more (whole number)  | none (dropped, named)          |
 | stop sequences | any number                | at most 4                      |
 | n              | none (always 1)           | 1 to 128 (n > 1 is refused)    |
@@ -42,8 +42,9 @@ class Ranges:
 RANGES: dict[str, Ranges] = {
     "anthropic": Ranges(temperature=1.0),
     "openai": Ranges(temperature=2.0, max_stop=4),
+    "responses": Ranges(temperature=2.0),  # the Responses API has no stop sequences
 }
-STOP_NAME = {"anthropic": "stop_sequences", "openai": "stop"}
+STOP_NAME = {"anthropic": "stop_sequences", "openai": "stop", "responses": "stop"}
 
 
 def fit_sampling(req: ChatRequest, source: Dialect, target: Dialect) -> tuple[str, ...]:
