@@ -47,7 +47,7 @@ def test_openai_can_be_told_to_bridge(tmp_path: Path) -> None:
     [
         (
             '[backends.a]\nkind = "openai"\nresponses = "yes"\n',
-            "[backends.a] responses: must be true or false",
+            "responses: must be true or false",
         ),
         ('[backends.a]\nkind = "anthropic"\nresponses = true\n', "only for openai-kind"),
     ],
