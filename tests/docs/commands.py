@@ -7,6 +7,7 @@ import io
 import shlex
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,13 +164,16 @@ def runnable(cmd: Command) -> bool:
     return words[:1] in RUNNABLE or words[:2] in RUNNABLE
 
 
-def run(cmd: Command, home: Path) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: Command, home: Path, extra_env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the command as written, from the checkout, with a scratch HOME and DRIFTGATE_HOME."""
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(home),
         "DRIFTGATE_HOME": str(home / ".driftgate"),
         "LANG": "C.UTF-8",
+        **(extra_env or {}),
         **dict(cmd.env),
     }
     program = Path(sys.executable).with_name("driftgate")
