@@ -45,6 +45,23 @@ def test_slowloris_is_cut_at_the_head_deadline_with_a_408_in_its_dialect(
     assert httpx.get(gw.url + "/health").json()["connections"]["head_timeouts"] == 1
 
 
+def test_the_head_deadline_holds_for_the_next_request_on_a_kept_alive_connection(
+    gateway_factory: Factory,
+) -> None:
+    gw = gateway_factory(head_timeout=0.5, idle_timeout=60.0)
+    with connect(gw) as sock:
+        for _ in range(2):  # answered requests do not start the deadline of the next
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: gw\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n")  # and no more
+        received, _ = read_to_eof(sock)
+        elapsed = time.monotonic() - started
+    assert 0.45 <= elapsed < BOUND
+    status, _, body = split(received)
+    assert status == 408 and body["error"]["code"] == "request_timeout"
+
+
 def test_an_idle_connection_is_closed_after_the_idle_limit(gateway_factory: Factory) -> None:
     gw = gateway_factory(idle_timeout=0.5, head_timeout=60.0)
     with connect(gw) as sock:  # connected, never sends a byte
