@@ -1,7 +1,7 @@
 """A fake Anthropic + OpenAI upstream that is as cheap as possible: canned bytes over raw asyncio.
 
 It parses just enough HTTP/1.1 (request line, headers, Content-Length or chunked body,
-keep-alive) to answer `POST /v1/messages` and `POST /v1/chat/completions`, streaming or
+keep-alive) to answer `POST /v1/messages`, `/v1/chat/completions` and `/v1/responses`, streaming or
 not, with prebuilt responses. No framework: every microsecond it spends is a microsecond
 charged to whichever target is being measured.
 
@@ -120,6 +120,60 @@ def openai_events() -> list[bytes]:
     return [f"data: {_dumps(c)}\n\n".encode() for c in chunks] + [b"data: [DONE]\n\n"]
 
 
+RESPONSE: dict[str, Any] = {
+    "id": "resp_bench0001",
+    "object": "response",
+    "created_at": 1764000000,
+    "status": "completed",
+    "error": None,
+    "incomplete_details": None,
+    "model": "gpt-4o-mini",
+    "output": [
+        {
+            "id": "msg_bench0001",
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [
+                {"type": "output_text", "text": "Hello from the fast upstream.", "annotations": []}
+            ],
+        }
+    ],
+    "usage": {
+        "input_tokens": 12,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 8,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 20,
+    },
+}
+
+
+def responses_events() -> list[bytes]:
+    """The SSE events of a streamed Responses API answer, in the documented order."""
+    item = RESPONSE["output"][0]
+    part = {"type": "output_text", "text": "", "annotations": []}
+    started = dict(RESPONSE, status="in_progress", output=[], usage=None)
+    base = {"item_id": item["id"], "output_index": 0, "content_index": 0}
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("response.created", {"response": started}),
+        ("response.in_progress", {"response": started}),
+        ("response.output_item.added", {"output_index": 0, "item": dict(item, content=[])}),
+        ("response.content_part.added", dict(base, part=part)),
+    ]
+    events += [("response.output_text.delta", dict(base, delta=w)) for w in STREAM_WORDS]
+    events += [
+        ("response.output_text.done", dict(base, text="".join(STREAM_WORDS))),
+        ("response.content_part.done", dict(base, part=item["content"][0])),
+        ("response.output_item.done", {"output_index": 0, "item": item}),
+        ("response.completed", {"response": RESPONSE}),
+    ]
+    return [
+        f"event: {name}\ndata: {_dumps({'type': name, 'sequence_number': n, **data})}\n\n".encode()
+        for n, (name, data) in enumerate(events)
+    ]
+
+
 def json_response(status: str, obj: Any) -> bytes:
     """A complete keep-alive HTTP/1.1 response with a JSON body."""
     body = _dumps(obj).encode()
@@ -143,6 +197,8 @@ RESPONSES: dict[tuple[str, bool], bytes] = {
     ("/v1/messages", True): sse_response(anthropic_events()),
     ("/v1/chat/completions", False): json_response("200 OK", OPENAI_COMPLETION),
     ("/v1/chat/completions", True): sse_response(openai_events()),
+    ("/v1/responses", False): json_response("200 OK", RESPONSE),
+    ("/v1/responses", True): sse_response(responses_events()),
     ("/", False): json_response("200 OK", {"ok": True}),  # readiness probe
     ("/v1/models", False): json_response(
         "200 OK", {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]}

@@ -30,7 +30,7 @@ from typing import Any
 
 import litellm_setup
 from processes import BenchError, ProcessGroup, rss_mb
-from report import Row, ScenarioResult, all_checks, rss_table, table, write_json
+from report import Row, ScenarioResult, all_checks, cross_checks, rss_table, table, write_json
 from runner import Plan, Running, idle_rss, measure_all, start_target, start_upstream
 from scenarios import SCENARIOS
 from targets import (
@@ -218,7 +218,10 @@ def render(info: dict[str, Any], args: argparse.Namespace, results: list[Scenari
         f"{info['loadavg_before']:.2f}; "
         + ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     )
-    return "\n\n".join([header] + [table(r, labels) for r in results] + [rss_table(rss, labels)])
+    cross = cross_checks(results)
+    between = ["Across scenarios:\n" + "\n".join(f"- {c.line()}" for c in cross)] if cross else []
+    parts = [header] + [table(r, labels) for r in results] + between + [rss_table(rss, labels)]
+    return "\n\n".join(parts)
 
 
 if __name__ == "__main__":

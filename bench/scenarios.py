@@ -44,6 +44,19 @@ def _openai_stream(body: bytes) -> str | None:
     return None
 
 
+def _response(body: bytes) -> str | None:
+    doc = json.loads(body)
+    if doc.get("object") != "response" or doc.get("status") != "completed" or not doc.get("output"):
+        return f"not a completed Responses API response: {body[:200]!r}"
+    return None
+
+
+def _response_stream(body: bytes) -> str | None:
+    if b"event: response.completed" not in body or b"response.output_text.delta" not in body:
+        return f"not a complete Responses API event stream: {body[-200:]!r}"
+    return None
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One request shape, replayed by `bench/wrk/<script>.lua` and checked once per target first."""
@@ -77,6 +90,16 @@ SCENARIOS: tuple[Scenario, ...] = (
              "/v1/chat/completions", OPENAI_HEADERS, _openai_stream),
     Scenario("translate", "Anthropic client -> OpenAI backend (translated; direct/minimal: untranslated)",
              "translate", "/v1/messages", ANTHROPIC_HEADERS, _anthropic_message),
+    Scenario("translate-openai", "OpenAI chat client -> Anthropic backend (translated; direct/minimal: untranslated)",
+             "translate_openai", "/v1/chat/completions", OPENAI_HEADERS, _openai_completion),
+    Scenario("responses", "Responses API -> an OpenAI backend that serves it (POST /v1/responses, forwarded)",
+             "responses", "/v1/responses", OPENAI_HEADERS, _response),
+    Scenario("responses-translate", "Responses client -> Anthropic backend (translated; direct/minimal: untranslated)",
+             "responses_translate", "/v1/responses", OPENAI_HEADERS, _response),
+    Scenario("responses-stream", "streaming Responses API -> an OpenAI backend that serves it (forwarded)",
+             "responses_stream", "/v1/responses", OPENAI_HEADERS, _response_stream),
+    Scenario("responses-translate-stream", "streaming Responses client -> Anthropic stream (translated; direct/minimal: untranslated)",
+             "responses_translate_stream", "/v1/responses", OPENAI_HEADERS, _response_stream),
 )  # fmt: skip
 
 

@@ -75,6 +75,7 @@ kind = "openai"
 base_url = "{upstream}/v1"
 key = "bench-key"
 models = ["gpt-*"]
+responses = true
 """
 
 

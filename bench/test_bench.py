@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fast_upstream import decode_chunked
 from processes import BenchError, ProcessGroup, Started, cpu_seconds, rss_mb, wait_http
-from report import Check, Row, ScenarioResult, best_of
+from report import Check, Row, ScenarioResult, best_of, cross_checks
 from scenarios import SCENARIOS, Scenario, check_once
 from wrk_runner import WrkResult, parse_summary
 
@@ -142,3 +142,26 @@ def test_wait_http_names_a_process_that_died(tmp_path: Path) -> None:
         proc = g.start("dies", [sys.executable, "-c", "print('boom'); raise SystemExit(3)"])
         with pytest.raises(BenchError, match="boom"):
             wait_http(proc, "http://127.0.0.1:9/", 10)
+
+
+def test_cross_checks_compare_driftgate_across_scenarios() -> None:
+    def result(name: str, rps: float, cpu: float) -> ScenarioResult:
+        r = ScenarioResult(name, "t")
+        r.rows = {
+            "driftgate": Row("driftgate", load=_run(rps, 0.3), latency=_run(1, 0.3), cpu_us=cpu)
+        }
+        return r
+
+    checks = cross_checks(
+        [result("translate-openai", 100, 100), result("responses-translate", 89, 110),
+         result("responses-stream", 100, 100), result("responses-translate-stream", 50, 129)]
+    )  # fmt: skip
+    verdicts = {(c.scenario, c.verdict) for c in checks}
+    assert verdicts == {("responses-translate", "FAIL"), ("responses-translate-stream", "PASS")}
+    assert cross_checks([result("responses-translate-stream", 1, 1)]) == []  # no baseline ran
+    responses = ScenarioResult("responses", "t")
+    responses.rows = {
+        "minimal": Row("minimal", load=_run(100, 0.3), latency=_run(1, 0.3)),
+        "driftgate": Row("driftgate", load=_run(105, 0.3), latency=_run(1, 0.3)),
+    }
+    assert responses.checks()[0].verdict == "FAIL"  # the Responses passthrough must reach 1.1x

@@ -324,7 +324,7 @@ class Gateway:
         self.keeper.stream_done(flow, p.route, upstream, result, answer.ttfb, templates)
         if p.expanded is not None and isinstance(proc, Translator):
             encoder = proc.encoder
-            if isinstance(encoder, ResponsesEncoder) and encoder.finished:
+            if isinstance(encoder, ResponsesEncoder) and encoder.succeeded:
                 self.conversations.remember(p.expanded, encoder.response)
         return stream_resp
 

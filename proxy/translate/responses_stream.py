@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from driftgate.proxy.errors import type_for_status
-from driftgate.proxy.sse import SSEEvent, Usage, encode_event, responses_usage
+from driftgate.proxy.sse import SSEEvent, Usage, responses_usage
 from driftgate.proxy.translate.input_checks import decode_json, obj_at
 from driftgate.proxy.translate.ir import (
     ArgumentsDelta,
@@ -59,7 +59,22 @@ class _Item:
     signature: str | None = None
     summary_open: bool = False
     added: bool = False  # output_item.added went out
+    delta_bytes: tuple[bytes, bytes] | None = None  # the prebuilt parts of its delta events
     field: StringFieldStream | None = None
+
+
+_DELTA_EVENT = {
+    "text": "response.output_text.delta",
+    "thinking": "response.reasoning_summary_text.delta",
+    "tool_call": "response.function_call_arguments.delta",
+    "custom": "response.custom_tool_call_input.delta",
+}
+_DELTA_END = {
+    "text": b',"logprobs":[]}\n\n',
+    "thinking": b"}\n\n",
+    "tool_call": b"}\n\n",
+    "custom": b"}\n\n",
+}
 
 
 class ResponsesEncoder:
@@ -84,24 +99,72 @@ class ResponsesEncoder:
         self.finished = False
 
     @property
+    def succeeded(self) -> bool:
+        """The stream ended completed or incomplete (not failed, not cut short)."""
+        return self.finished and self.response.get("status") in ("completed", "incomplete")
+
+    @property
     def response_id(self) -> str:
         """The id the client sees."""
         return str(self.response["id"])
 
     def _ev(self, kind: str, body: dict[str, Any]) -> bytes:
-        body["type"] = kind
-        body["sequence_number"] = self._seq
-        self._seq += 1
-        return encode_event(orjson.dumps(body), kind)
+        seq = self._seq
+        self._seq = seq + 1
+        # orjson never writes a raw newline, so one data: line always holds the event.
+        data = orjson.dumps({"type": kind, "sequence_number": seq, **body})
+        return b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n"
+
+    def _delta(self, item: _Item, text: str) -> bytes:
+        """A delta event from the item's prebuilt head and tail around one JSON string.
+
+        The deltas are most of a stream's events; building and serialising a dict for each
+        cost more than the rest of the encoder. The bytes equal `_ev`'s for the same event.
+        """
+        seq = self._seq
+        self._seq = seq + 1
+        head, tail = item.delta_bytes or self._delta_bytes(item)
+        return head + str(seq).encode() + tail + orjson.dumps(text) + _DELTA_END[item.kind]
+
+    def _delta_bytes(self, item: _Item) -> tuple[bytes, bytes]:
+        kind = _DELTA_EVENT[item.kind]
+        fields = {"item_id": item.item_id, "output_index": item.output_index}
+        if item.kind == "text":
+            fields["content_index"] = 0
+        elif item.kind == "thinking":
+            fields["summary_index"] = 0
+        middle = orjson.dumps(fields)[1:-1]
+        head = (
+            b"event: "
+            + kind.encode()
+            + b'\ndata: {"type":"'
+            + kind.encode()
+            + b'","sequence_number":'
+        )
+        item.delta_bytes = (head, b"," + middle + b',"delta":')
+        return item.delta_bytes
 
     def encode(self, ev: StreamEvent) -> bytes:
         """Client bytes for one neutral event."""
+        if type(ev) is TextDelta and ev.text:  # most of a stream: straight to its bytes
+            item = self._open.get(ev.index)
+            if item is not None and item.added and item.kind == "text":
+                item.chunks.append(ev.text)
+                return self._delta(item, ev.text)
         head = b""
         if not self._started:
             self._started = True
-            head = self._ev("response.created", {"response": dict(self.response)})
-            head += self._ev("response.in_progress", {"response": dict(self.response)})
+            started = orjson.dumps(self.response)
+            head = self._raw("response.created", started) + self._raw(
+                "response.in_progress", started
+            )
         return head + self._encode(ev)
+
+    def _raw(self, kind: str, response: bytes) -> bytes:
+        seq = self._seq
+        self._seq = seq + 1
+        return (b"event: " + kind.encode() + b'\ndata: {"type":"' + kind.encode()
+                + b'","sequence_number":' + str(seq).encode() + b',"response":' + response + b"}\n\n")  # fmt: skip
 
     def _encode(self, ev: StreamEvent) -> bytes:
         if isinstance(ev, TextDelta):
@@ -192,8 +255,7 @@ class ResponsesEncoder:
         if not text:
             return b""
         item.chunks.append(text)
-        return self._ev("response.output_text.delta", {"item_id": item.item_id, "output_index": item.output_index,
-                        "content_index": 0, "delta": text, "logprobs": []})  # fmt: skip
+        return self._delta(item, text)
 
     def _summary(self, item: _Item, text: str) -> bytes:
         if not text:
@@ -205,8 +267,7 @@ class ResponsesEncoder:
             head = self._ev("response.reasoning_summary_part.added", {"item_id": item.item_id,
                             "output_index": item.output_index, "summary_index": 0, "part": part})  # fmt: skip
         item.chunks.append(text)
-        return head + self._ev("response.reasoning_summary_text.delta", {"item_id": item.item_id,
-                               "output_index": item.output_index, "summary_index": 0, "delta": text})  # fmt: skip
+        return head + self._delta(item, text)
 
     def _arguments(self, item: _Item, fragment: str) -> bytes:
         if item.kind == "custom" and item.field is not None:
@@ -214,13 +275,11 @@ class ResponsesEncoder:
             if not text:
                 return b""
             item.chunks.append(text)
-            return self._ev("response.custom_tool_call_input.delta",
-                            {"item_id": item.item_id, "output_index": item.output_index, "delta": text})  # fmt: skip
+            return self._delta(item, text)
         if item.kind != "tool_call":
             return b""
         item.chunks.append(fragment)
-        return self._ev("response.function_call_arguments.delta",
-                        {"item_id": item.item_id, "output_index": item.output_index, "delta": fragment})  # fmt: skip
+        return self._delta(item, fragment)
 
     def _close(self, item: _Item) -> bytes:
         out = self._open_block(item)  # a block that streamed nothing is still shown whole

@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -289,6 +291,11 @@ def test_upstream_failure_mid_stream_ends_with_response_failed(backend: Backend)
     check_order(events)
     assert events[-1]["type"] == "response.failed"
     assert events[-1]["response"]["error"]["message"]
+    if backend.kind != "responses":  # a failed answer is not a turn to continue from
+        with pytest.raises(openai.BadRequestError):
+            backend.client.responses.create(
+                model=backend.model, previous_response_id=events[-1]["response"]["id"], input="x"
+            )
 
 
 def test_upstream_errors_reach_the_client_in_openais_shape(backend: Backend) -> None:
@@ -413,3 +420,40 @@ def test_input_tokens_forwarded_or_estimated(backend: Backend) -> None:
 def test_models_list_for_responses_clients(backend: Backend) -> None:
     ids = [m.id for m in backend.client.models.list()]
     assert ids
+
+
+@pytest.mark.parametrize("kind", ["responses", "chat", "anthropic"])
+def test_usage_is_recorded_for_responses_like_the_other_endpoints(
+    kind: str, tmp_path: Path
+) -> None:
+    from driftgate.proxy.analytics import Recorder
+    from driftgate.proxy.config import Config
+    from driftgate.proxy.server import GatewayServer
+
+    fake: Any = (
+        FakeAnthropic() if kind == "anthropic" else FakeOpenAI(serves_responses=kind == "responses")
+    )
+    fake.start()
+    db = tmp_path / "usage.sqlite3"
+    recorder = Recorder(db)
+    config = Config(home=tmp_path, path=tmp_path / "c.toml", port=0, backends=(fake.backend(),))
+    try:
+        with GatewayServer(config, recorder=recorder, env={}) as gw:
+            client = openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0)
+            client.responses.create(model=MODELS[kind], input="count me")
+            list(client.responses.create(model=MODELS[kind], input="count me too", stream=True))
+        recorder.flush()
+    finally:
+        fake.stop()
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT endpoint, client_dialect, upstream_dialect, stream, status, input_tokens,"
+            " output_tokens, cache_read_tokens FROM usage ORDER BY id"
+        ).fetchall()
+    recorder.close()
+    upstream = {"responses": "responses", "chat": "openai", "anthropic": "anthropic"}[kind]
+    assert [r[:5] for r in rows] == [
+        ("responses", "responses", upstream, 0, 200),
+        ("responses", "responses", upstream, 1, 200),
+    ]
+    assert all(r[5] > 0 and r[6] > 0 and r[7] > 0 for r in rows), rows

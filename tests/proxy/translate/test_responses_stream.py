@@ -24,7 +24,7 @@ from driftgate.proxy.translate.ir import (
     ThinkingDelta,
 )
 from driftgate.proxy.translate.json_field_stream import StringFieldStream
-from driftgate.proxy.translate.responses_stream import ResponsesEncoder
+from driftgate.proxy.translate.responses_stream import _DELTA_EVENT, ResponsesEncoder, _Item
 from tests.fakes.responses_order import check_order
 
 PATCH_REQUEST = {"tools": [{"type": "custom", "name": "apply_patch"}]}
@@ -163,3 +163,21 @@ def test_anthropic_thinking_streams_as_a_reasoning_summary_with_its_signature() 
     assert final["output"][1]["content"][0]["text"] == "Hi"
     assert final["usage"]["input_tokens"] == 7 and final["usage"]["output_tokens"] == 9
     assert tr.usage.output_tokens == 9
+
+
+@given(st.text(), st.sampled_from(["text", "thinking", "tool_call", "custom"]))
+def test_prebuilt_delta_bytes_equal_the_general_encoding(text: str, kind: str) -> None:
+    enc = ResponsesEncoder("m", Usage(), False, lambda: 1.0, PATCH_REQUEST)
+    item = _Item(kind, 3, "item_1")
+    fast = enc._delta(item, text)
+    fields: dict[str, Any] = {"item_id": "item_1", "output_index": 3}
+    if kind == "text":
+        fields["content_index"] = 0
+    if kind == "thinking":
+        fields["summary_index"] = 0
+    fields["delta"] = text
+    if kind == "text":
+        fields["logprobs"] = []
+    general = enc._ev(_DELTA_EVENT[kind], fields)
+    assert decode(fast)[0] == {**decode(general)[0], "sequence_number": 0}
+    assert fast.startswith(b"event: " + _DELTA_EVENT[kind].encode() + b"\ndata: {")
