@@ -11,12 +11,14 @@ import asyncio
 import socket
 import ssl
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import aiohttp
 import aiohttp.abc
 import yarl
 from multidict import CIMultiDictProxy
 
+from driftgate.proxy.upstream.connection import MAX_HEADERS
 from driftgate.proxy.upstream.decoding import decoder_for, too_large
 from driftgate.proxy.upstream.dialing import Resolve, proxy_refusal
 from driftgate.proxy.upstream.errors import (
@@ -29,8 +31,9 @@ from driftgate.proxy.upstream.errors import (
 )
 from driftgate.proxy.upstream.proxies import Proxy, ProxyChooser
 from driftgate.proxy.upstream.settings import DNS_TTL, TransportSettings, tls_context
-from driftgate.proxy.upstream.transport import Timeouts
+from driftgate.proxy.upstream.transport import Timeouts, request_target
 
+MAX_FIELD = 1 << 16
 _SKIP = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 
 
@@ -181,7 +184,10 @@ class AiohttpTransport:
 
     def _target(self, url: str) -> tuple[yarl.URL, Proxy | None, dict[str, str] | None]:
         try:
-            parsed = yarl.URL(url)
+            parts = urlsplit(url)
+            origin = f"{parts.scheme}://{parts.netloc}"
+            # yarl would re-escape the query (%2F becomes /): send the fast client's target
+            parsed = yarl.URL(origin + request_target(parts.path, parts.query), encoded=True)
             host, port, scheme = parsed.host, parsed.port, parsed.scheme
         except (ValueError, TypeError) as exc:
             raise UpstreamConnectError(f"not a usable URL: {url!r} ({exc})") from exc
@@ -214,6 +220,9 @@ class AiohttpTransport:
             skip_auto_headers=_SKIP,
             auto_decompress=False,  # decoding.py decodes, bounded, as for the fast client
             trust_env=False,  # proxies come from the config object, never from os.environ here
+            max_headers=MAX_HEADERS,  # the fast client's limits, not aiohttp's tighter defaults
+            max_field_size=MAX_FIELD,
+            max_line_size=MAX_FIELD,
             timeout=aiohttp.ClientTimeout(total=None),
         )
         self._session = session

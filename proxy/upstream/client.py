@@ -15,7 +15,7 @@ import socket
 import ssl
 from collections.abc import Mapping
 from typing import NamedTuple
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from driftgate.proxy.upstream.connection import Connection, UpstreamResponse
 from driftgate.proxy.upstream.dialing import (
@@ -35,7 +35,7 @@ from driftgate.proxy.upstream.errors import (
 )
 from driftgate.proxy.upstream.proxies import Proxy, ProxyChooser
 from driftgate.proxy.upstream.settings import DNS_TTL, TransportSettings, tls_context
-from driftgate.proxy.upstream.transport import Timeouts
+from driftgate.proxy.upstream.transport import Timeouts, request_target
 
 __all__ = [
     "Timeouts",
@@ -51,7 +51,6 @@ __all__ = [
 
 _TARGET_CACHE = 1024  # URLs differ only by backend and query string: a small memo suffices
 _IDLE_PER_HOST = 256
-_URL_SAFE = "/%:@!$&'()*+,;=~?"  # already-escaped text and URL syntax stay as they are
 
 
 class _Target(NamedTuple):
@@ -262,9 +261,7 @@ class UpstreamClient:
         host = parts.hostname
         shown = f"[{host}]" if ":" in host else host
         host_header = shown if port == default else f"{shown}:{port}"
-        path = quote(parts.path or "/", safe=_URL_SAFE)
-        if parts.query:
-            path = f"{path}?{quote(parts.query, safe=_URL_SAFE)}"
+        path = request_target(parts.path, parts.query)
         proxy = self._proxies.choose(scheme, host, port) if self._proxies.active else None
         if proxy is not None and scheme == "http":  # absolute-form, to the proxy
             path = f"http://{host_header}{path}"

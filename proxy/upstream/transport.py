@@ -9,8 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import NamedTuple, Protocol
+from urllib.parse import quote
 
 from multidict import CIMultiDictProxy
+
+_URL_SAFE = "/%:@!$&'()*+,;=~?"  # already-escaped text and URL syntax stay as they are
+
+
+def request_target(path: str, query: str) -> str:
+    """The request-target both transports send: escaped once, a client's escapes kept as given."""
+    target = quote(path or "/", safe=_URL_SAFE)
+    return f"{target}?{quote(query, safe=_URL_SAFE)}" if query else target
 
 
 class Timeouts(NamedTuple):

@@ -892,3 +892,52 @@ def test_per_host_limit_makes_a_request_wait_for_a_free_connection(kind: str) ->
             assert srv.connections == 1
 
     run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("path", "line"),
+    [
+        ("/v1/messages?beta=true&q=a%20b&r=%C3%A9", "/v1/messages?beta=true&q=a%20b&r=%C3%A9"),
+        ("/my path/v1", "/my%20path/v1"),
+        ("/v1/a%2Fb?x=%2F", "/v1/a%2Fb?x=%2F"),
+        ("/v1/chat?q=caf\u00e9", "/v1/chat?q=caf%C3%A9"),
+    ],
+    ids=["escaped-query-as-given", "space-escaped", "escaped-slash-kept", "unicode-escaped"],
+)
+def test_request_target_is_escaped_exactly_once(kind: str, path: str, line: str) -> None:
+    async def scenario() -> None:
+        async with Server(keep_alive(lambda _: response(b"ok"))) as srv, opened(kind) as t:
+            assert await fetch(t, srv.url + path) == b"ok"
+            assert srv.requests[0].line == f"POST {line} HTTP/1.1"
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("count", "ok"), [(200, True), (300, False)])
+def test_many_response_headers_up_to_256(kind: str, count: int, ok: bool) -> None:
+    raw = response(b"ok", *(f"X-H{i}: {i}" for i in range(count)))
+
+    async def scenario() -> None:
+        async with Server(once(raw)) as srv, opened(kind) as t:
+            if ok:
+                resp = await post(t, srv.url + "/")
+                assert resp.headers["X-H199"] == "199"
+                resp.close()
+            else:
+                with pytest.raises(UpstreamProtocolError):
+                    await post(t, srv.url + "/")
+
+    run(scenario())
+
+
+def test_a_long_header_value_is_accepted(kind: str) -> None:
+    long = "x" * 16000  # a long rate-limit policy or request id list, as some proxies add
+    raw = response(b"ok", f"X-Long: {long}")
+
+    async def scenario() -> None:
+        async with Server(once(raw)) as srv, opened(kind) as t:
+            resp = await post(t, srv.url + "/")
+            assert resp.headers["X-Long"] == long
+            resp.close()
+
+    run(scenario())
