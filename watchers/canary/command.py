@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -15,7 +15,13 @@ import httpx
 from driftgate.proxy.config import BackendConfig, Config, default_backends, load_config
 from driftgate.proxy.errors import ConfigError
 from driftgate.watchers.canary.checks import Outcome
-from driftgate.watchers.canary.probes import TEMPLATE_FOR_KIND, Probe, estimated_cost, plan_probes
+from driftgate.watchers.canary.probes import (
+    TEMPLATE_FOR_KIND,
+    Probe,
+    estimated_cost,
+    plan_probes,
+    unprobed,
+)
 from driftgate.watchers.canary.publishing import publish_outcome, repo_templates
 from driftgate.watchers.canary.run import BackendProbes, CanaryResult, run_probes
 from driftgate.watchers.errors import WatchError
@@ -82,22 +88,35 @@ def plan_all(
         api = doc.get("api") or {}
         version = api.get("version") if isinstance(api, Mapping) else None
         plans.append(
-            BackendProbes(backend, name, tuple(plan_probes(backend, doc)), version or None)
+            BackendProbes(
+                backend,
+                name,
+                tuple(plan_probes(backend, doc)),
+                version or None,
+                tuple(sorted(unprobed(backend, doc))),
+            )
         )
     return plans
 
 
+def _tier(probe: Probe) -> int:
+    return 0 if probe.check == "served" else 2 if probe.check.startswith("beta:") else 1
+
+
 def cap(plans: list[BackendProbes], max_probes: int) -> tuple[list[BackendProbes], list[Probe]]:
-    """At most `max_probes` in all, each backend's in priority order; the rest are not sent."""
-    left = max_probes
-    kept: list[BackendProbes] = []
-    dropped: list[Probe] = []
-    for plan in plans:
-        kept.append(
-            BackendProbes(plan.backend, plan.template, plan.probes[:left], plan.api_version)
-        )
-        dropped += plan.probes[left:]
-        left = max(0, left - len(plan.probes))
+    """At most `max_probes` in all: every backend's served probes first, then capabilities, then
+    betas, so one backend's long list never starves another's; the rest are not sent."""
+    ranked = sorted(
+        (_tier(probe), j, i) for i, plan in enumerate(plans) for j, probe in enumerate(plan.probes)
+    )
+    chosen = {(i, j) for _tier_, j, i in ranked[:max_probes]}
+    kept = [
+        replace(plan, probes=tuple(p for j, p in enumerate(plan.probes) if (i, j) in chosen))
+        for i, plan in enumerate(plans)
+    ]
+    dropped = [
+        p for i, plan in enumerate(plans) for j, p in enumerate(plan.probes) if (i, j) not in chosen
+    ]
     return kept, dropped
 
 
@@ -164,6 +183,12 @@ class CanaryCommand:
         )
         if dropped:
             self.say(f"  {len(dropped)} probe(s) over --max-probes {self.max_probes} not sent")
+        for plan in plans:
+            if plan.unprobed:
+                self.say(
+                    f"  {plan.backend.name}: claimed, but the canary has no probe for: "
+                    + ", ".join(plan.unprobed)
+                )
         if self.flags.dry_run:
             for probe in probes:
                 self.say(

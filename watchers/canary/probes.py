@@ -190,6 +190,19 @@ def plan_probes(backend: BackendConfig, template: Mapping[str, Any]) -> list[Pro
     return served + capabilities + betas
 
 
+def unprobed(backend: BackendConfig, template: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Capabilities the template claims (true) that the canary has no probe for, with their models."""
+    models: Mapping[str, Any] = template.get("models") or {}
+    known = PROBED_CAPABILITIES.get(backend.kind, ())
+    out: dict[str, list[str]] = {}
+    for model in models_for(backend, template):
+        entry = models[model] if isinstance(models[model], Mapping) else {}
+        for name, claimed in sorted((entry.get("capabilities") or {}).items()):
+            if claimed is True and name not in known:
+                out.setdefault(name, []).append(model)
+    return out
+
+
 def estimated_cost(probes: list[Probe]) -> float:
     """The most the probes can cost together, in USD."""
     return sum(p.cost_usd for p in probes)

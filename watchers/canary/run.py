@@ -21,6 +21,8 @@ class BackendProbes:
     template: str
     probes: tuple[Probe, ...]
     api_version: str | None = None
+    # Capabilities its template claims that no probe exists for: named, never silently skipped.
+    unprobed: tuple[str, ...] = ()
 
 
 @dataclass

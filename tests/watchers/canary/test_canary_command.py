@@ -276,3 +276,25 @@ def test_the_fix_pr_starts_from_the_repositorys_template_not_the_bundled_one(
     [pr] = github_api.open_pulls("driftgate/canary-anthropic")
     proposed = json.loads(github_api.origin.read(pr.head, path))
     assert proposed["notes"] == "curated on main" and "claude-opus-4-5" not in proposed["models"]
+
+
+def test_max_probes_is_shared_fairly_and_unprobed_capabilities_are_named(
+    tmp_path: Path, upstream: FakeAnthropic, openai_upstream: FakeOpenAI
+) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    for name in ("anthropic", "openai"):
+        doc = json.loads((BUNDLED_DIR / f"{name}.json").read_text())
+        if name == "anthropic":
+            doc["models"]["claude-opus-4-6"]["capabilities"]["output_config"] = True
+        (templates / f"{name}.json").write_text(json.dumps(doc))
+    config = write_config(
+        tmp_path,
+        ("anthropic", "anthropic", upstream.url, "sk-ant-canary-test"),
+        ("openai", "openai", openai_upstream.base_url, "sk-openai-canary"),
+    )
+    run = canary(tmp_path, config, as_json=True, max_probes=4, templates=str(templates))
+    assert run.status == 0, run.err
+    sent = [(p["backend"], p["check"]) for p in run.report["probes"]]
+    assert sorted(sent) == [("anthropic", "served")] * 2 + [("openai", "served")] * 2
+    assert "anthropic: claimed, but the canary has no probe for: output_config" in run.err
