@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from driftgate.proxy.config import BackendConfig, Config, load_config
-from driftgate.proxy.errors import ConfigError
+from driftgate.proxy.config import Config, load_config
 from driftgate.proxy.server import GatewayServer
 from driftgate.watchers.extractors import default_watched, extractors
 from driftgate.watchers.npm.registry_url import resolve_registry_url
@@ -78,54 +76,15 @@ def complete_fragment(table: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def loader_is_strict(home: Path) -> bool:
-    """Whether the real loader already refuses an unknown key (then it is the judge of keys)."""
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "config.toml").write_text("[gateway]\nzz_not_a_key = 1\n")
-    try:
-        load_config(env=scratch_env(home))
-    except ConfigError:
-        return True
-    return False
-
-
-def _names(cls: type, *leave_out: str) -> set[str]:
-    return {f.name for f in fields(cls)} - set(leave_out)
-
-
-def unknown_keys(table: Mapping[str, Any]) -> list[str]:
-    """Keys the loader does not read, for as long as it does not refuse them itself.
-
-    Tables follow the Config object ([gateway] its fields, [backends.NAME] BackendConfig's, and a
-    top-level table per Mapping field such as [watch] or [daemon]); [watch] keys from the npm
-    watcher's settings and the tables the other watchers read.
-    """
-    tables = {"gateway", "backends"} | {f.name for f in fields(Config) if f.default_factory is dict}
-    gateway = _names(Config, "home", "path", "api_key", "proxies", *tables)
-    backend = _names(BackendConfig, "name")
-    out = [f"[{k}]" for k in table if k not in tables]
-    out += [f"[gateway] {k}" for k in table.get("gateway", {}) if k not in gateway]
-    for name, b in (table.get("backends") or {}).items():
-        out += [f"[backends.{name}] {k}" for k in b if k not in backend]
-    # [watch]: the npm watcher's settings, the tables the other watchers read, the ping URL.
-    watch = _names(WatchConfig) | {"ping_url", "canary", "liveness"}
-    package = {"name", "template", "tags", "tag", "extractor"}
-    w = table.get("watch") or {}
-    out += [f"[watch] {k}" for k in w if k not in watch]
-    for p in w.get("packages", []) if isinstance(w.get("packages"), list) else []:
-        out += [f"[watch] packages: {k}" for k in p if k not in package]
-    return out
-
-
 def check_config_example(text: str, marker: str | None, home: Path) -> None:
-    """Raise ConfigError (or a TOML error) naming what is wrong with one ```toml block."""
+    """Raise ConfigError (or a TOML error) naming what is wrong with one ```toml block.
+
+    The loader is strict (an unknown table or key is refused with "did you mean"), so loading is
+    also the check that every key of the example exists.
+    """
     table = tomllib.loads(text)
     if marker == "not-config":
         return
-    if not loader_is_strict(home / "probe"):
-        unknown = unknown_keys(table)
-        if unknown:
-            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
     if marker == "fragment":
         text = tomli_w.dumps(complete_fragment(table))
     start_like_proxy(text, home / "home")
