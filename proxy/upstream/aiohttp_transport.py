@@ -29,6 +29,7 @@ from driftgate.proxy.upstream.errors import (
     UpstreamTimeout,
     UpstreamTruncated,
 )
+from driftgate.proxy.upstream.failure_words import in_words
 from driftgate.proxy.upstream.proxies import Proxy, ProxyChooser
 from driftgate.proxy.upstream.settings import DNS_TTL, TransportSettings, tls_context
 from driftgate.proxy.upstream.transport import Timeouts, request_target
@@ -45,8 +46,10 @@ def upstream_error(exc: BaseException) -> UpstreamError:
         return UpstreamTimeout(
             f"the upstream did not answer within a time bound ({exc or 'timeout'})"
         )
-    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ClientSSLError):
-        return UpstreamConnectError(f"cannot connect: {exc}")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamConnectError(f"cannot connect to {exc.host}:{exc.port}: {in_words(exc)}")
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return UpstreamConnectError(f"cannot connect: {in_words(exc)}")
     if isinstance(exc, aiohttp.ClientHttpProxyError | aiohttp.InvalidUrlClientError):
         return UpstreamConnectError(f"cannot connect: {exc}")
     if isinstance(exc, aiohttp.ClientPayloadError):

@@ -33,6 +33,7 @@ from driftgate.proxy.upstream.errors import (
     UpstreamTimeout,
     UpstreamTruncated,
 )
+from driftgate.proxy.upstream.failure_words import in_words
 from driftgate.proxy.upstream.proxies import Proxy, ProxyChooser
 from driftgate.proxy.upstream.settings import DNS_TTL, TransportSettings, tls_context
 from driftgate.proxy.upstream.transport import Timeouts, request_target
@@ -237,7 +238,7 @@ class UpstreamClient:
             raise
         except (OSError, ssl.SSLError, ssl.CertificateError, ValueError) as exc:  # ValueError: IDNA
             _close(sock)
-            raise UpstreamConnectError(f"cannot connect to {where}: {exc}") from exc
+            raise UpstreamConnectError(f"cannot connect to {where}: {in_words(exc)}") from exc
         except BaseException:
             _close(sock)
             raise

@@ -10,6 +10,7 @@ from typing import Any
 import aiohappyeyeballs
 
 from driftgate.proxy.upstream.errors import UpstreamConnectError
+from driftgate.proxy.upstream.failure_words import in_words
 from driftgate.proxy.upstream.proxies import Proxy
 
 AddrInfo = tuple[Any, ...]
@@ -40,7 +41,7 @@ class Resolver:
         try:
             infos = await self._resolve(host, port)
         except (OSError, UnicodeError) as exc:
-            raise UpstreamConnectError(f"cannot resolve {host}: {exc}") from exc
+            raise UpstreamConnectError(f"cannot resolve {host}: {in_words(exc)}") from exc
         if not infos:
             raise UpstreamConnectError(f"cannot resolve {host}: no addresses")
         if len(self._cache) > 256:
@@ -66,7 +67,7 @@ async def open_socket(
         )
     except OSError as exc:
         resolver.forget(host, port)  # the next attempt resolves afresh
-        raise UpstreamConnectError(f"cannot connect to {host}:{port}: {_reason(exc)}") from exc
+        raise UpstreamConnectError(f"cannot connect to {host}:{port}: {in_words(exc)}") from exc
 
 
 async def tunnel(sock: socket.socket, host: str, port: int, proxy: Proxy) -> None:
@@ -105,7 +106,3 @@ def _hint(status: str) -> str:
     if status == "407":
         return " (it wants credentials: put them in the proxy URL, http://user:password@host:port)"
     return ""
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
