@@ -42,6 +42,7 @@ _PART_KEYS = {
     "image_url": frozenset({"type", "image_url"}),
     "refusal": frozenset({"type", "refusal"}),
 }
+_FUNCTION_KEYS = frozenset({"name", "description", "parameters", "strict"})
 _EFFORT: dict[str, Effort | None] = {
     "none": None, "minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "high",
 }  # fmt: skip
@@ -212,9 +213,12 @@ def _tools(raw: Any, dropped: list[str]) -> tuple[ToolDef, ...]:
         if tool.get("type") != "function":
             dropped.append(f"tools.{tool.get('type')}")
             continue
+        if len(tool) > 2:
+            dropped.extend(f"tools.{k}" for k in tool if k != "type" and k != "function")
         fn = as_dict(tool.get("function"), f"tools[{i}].function")
         if fn.get("strict"):
             dropped.append("tools.function.strict")
+        dropped.extend(f"tools.function.{k}" for k in fn if k not in _FUNCTION_KEYS)
         params = fn.get("parameters")
         out.append(
             ToolDef(
