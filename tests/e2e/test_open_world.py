@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftgate.proxy.config import Config
 from driftgate.proxy.server import GatewayServer
+from driftgate.proxy.templates import canonical_json, load_bundled
+from driftgate.proxy.templates.store import TemplateStore
 from driftgate.proxy.translate.input_checks import header_names
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
@@ -234,3 +238,43 @@ def test_a_claude_code_style_mid_conversation_system_message_reaches_an_openai_b
         {"role": "user", "content": "say hi"},
         {"role": "system", "content": "# Environment"},
     ]
+
+
+MID_CONVERSATION = [
+    {"role": "developer", "content": "Be brief."},
+    {"role": "user", "content": "hi"},
+    {"role": "assistant", "content": "hello"},
+    {"role": "system", "content": "The user is on linux."},
+    {"role": "user", "content": "which shell?"},
+]
+
+
+def test_openai_mid_conversation_system_message_to_anthropic_follows_the_template(
+    tmp_path: Path, gateway_factory: Callable[..., Any], fake_anthropic: FakeAnthropic
+) -> None:
+    overlay = tmp_path / "approved"
+    overlay.mkdir()
+    doc = copy.deepcopy(dict(load_bundled().templates["anthropic"].doc))
+    doc["models"]["claude-opus-5-5"] = {"capabilities": {"mid_conversation_system": True}}
+    (overlay / "anthropic.json").write_text(canonical_json(doc), encoding="utf-8")
+    plain = gateway_factory(backends=[fake_anthropic.backend(models=["claude-*"])])
+    curated = gateway_factory(
+        backends=[fake_anthropic.backend(models=["claude-*"])],
+        templates_dir=overlay,
+        app_kwargs={"store": TemplateStore(overlay)},
+    )
+    for gw in (plain, curated):
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-client", max_retries=0)
+        reply = client.chat.completions.create(model="claude-opus-5-5", messages=MID_CONVERSATION)
+        assert reply.choices[0].message.content == "echo: which shell?"
+        sent = fake_anthropic.last.json
+        if gw is plain:  # the template says nothing: the safe translation, one system prompt
+            assert sent["system"] == [
+                {"type": "text", "text": "Be brief."},
+                {"type": "text", "text": "The user is on linux."},
+            ]
+            assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
+        else:  # the template says the model takes it: kept where the client put it
+            assert sent["system"] == "Be brief."
+            assert sent["messages"][2] == {"role": "system", "content": "The user is on linux."}
+            assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "system", "user"]
