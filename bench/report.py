@@ -19,6 +19,9 @@ MIN_VS_MINIMAL_FOR = {"responses": 1.1}
 CROSS_CHECKS: tuple[tuple[str, str, str, float], ...] = (
     ("responses-translate", "translate-openai", "rps", 0.9),
     ("responses-translate-stream", "responses-stream", "cpu", 1.3),
+    # issue 9: a translated stream within 1.3x the same client's same-dialect stream
+    ("translate-stream", "stream", "cpu", 1.3),
+    ("translate-stream-openai", "stream-openai", "cpu", 1.3),
 )
 MIN_VS_LITELLM = 40.0
 MAX_ADDED_P50_MS = 0.5

@@ -6,7 +6,7 @@ The same-dialect stream tap lives in proxy/sse_tap.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -22,27 +22,32 @@ DONE = "[DONE]"
 _DONE_BYTES = b"data: [DONE]\n\n"
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
-    """One dispatched event: its `event:` name (None when absent) and its joined `data:` lines."""
+class SSEEvent(NamedTuple):
+    """One dispatched event: its `event:` name (None when absent) and its joined `data:` lines.
+
+    A NamedTuple: a stream builds one per event, and a frozen dataclass costs twice as much to make.
+    """
 
     event: str | None
     data: str
 
 
 class SSEParser:
-    """Incremental SSE parser: any chunking, \\n / \\r\\n / \\r line ends, comments, multi-line data."""
+    """Incremental SSE parser: any chunking, \\n / \\r\\n / \\r line ends, comments, multi-line data.
 
-    __slots__ = ("_buf", "_data", "_event")
+    Input is cut into whole events at blank lines; an event of the usual shape (`data:` alone, or
+    `event:` then `data:`) is read without splitting it into lines. The unfinished tail waits in
+    the buffer until its blank line arrives.
+    """
+
+    __slots__ = ("_buf",)
 
     def __init__(self) -> None:
         self._buf = b""
-        self._event: str | None = None
-        self._data: list[bytes] = []
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Events completed by `chunk` (bytes may split lines or UTF-8 sequences anywhere)."""
-        buf = self._buf + chunk
+        buf = self._buf + chunk if self._buf else chunk
         if b"\r" in buf:
             held = b""
             if buf.endswith(b"\r"):  # may be the first half of a \r\n split across chunks
@@ -50,38 +55,55 @@ class SSEParser:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         else:
             held = b""
-        lines = buf.split(b"\n")
-        self._buf = lines.pop() + held
+        blocks = buf.split(b"\n\n")
+        self._buf = blocks.pop() + held
         out: list[SSEEvent] = []
-        for line in lines:
-            self._line(line, out)
+        for block in blocks:
+            if block.startswith(b"data: ") and b"\n" not in block:
+                out.append(SSEEvent(None, block[6:].decode("utf-8", "replace")))
+            elif block.startswith(b"event: ") and block.count(b"\n") == 1:
+                name, _, data = block.partition(b"\n")
+                if data.startswith(b"data: "):
+                    out.append(
+                        SSEEvent(name[7:].decode("utf-8", "replace") or None,
+                                 data[6:].decode("utf-8", "replace"))
+                    )  # fmt: skip
+                else:
+                    _block(block, out)
+            elif block:
+                _block(block, out)
         return out
 
     def flush(self) -> list[SSEEvent]:
         """At EOF: the event still pending when the stream lacked its final blank line."""
         out: list[SSEEvent] = []
-        if self._buf:
-            rest, self._buf = self._buf.rstrip(b"\r"), b""
-            self._line(rest, out)
-        self._line(b"", out)
+        rest, self._buf = self._buf.rstrip(b"\r\n"), b""
+        if rest:
+            _block(rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n"), out)
         return out
 
-    def _line(self, line: bytes, out: list[SSEEvent]) -> None:
+
+def _block(block: bytes, out: list[SSEEvent]) -> None:
+    """One event of any shape: comments, fields without a space, several data lines."""
+    event: str | None = None
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
         if not line:
-            if self._data:
-                data = b"\n".join(self._data).decode("utf-8", errors="replace")
-                out.append(SSEEvent(self._event, data))
-            self._event, self._data = None, []
-            return
+            if data:  # a blank line inside the block: the stream had \n\n\n... collapsed oddly
+                out.append(SSEEvent(event, b"\n".join(data).decode("utf-8", errors="replace")))
+            event, data = None, []
+            continue
         if line[0] == 0x3A:  # ":" starts a comment (keep-alive)
-            return
+            continue
         name, colon, value = line.partition(b":")
         if colon and value[:1] == b" ":
             value = value[1:]
         if name == b"data":
-            self._data.append(value)
+            data.append(value)
         elif name == b"event":
-            self._event = value.decode("utf-8", errors="replace") or None
+            event = value.decode("utf-8", errors="replace") or None
+    if data:
+        out.append(SSEEvent(event, b"\n".join(data).decode("utf-8", errors="replace")))
 
 
 def encode_event(data: str | bytes, event: str | None = None) -> bytes:

@@ -30,6 +30,11 @@ from driftgate.proxy.translate.ir import (
 from driftgate.proxy.translate.stream_events import MalformedStream
 
 _STATUS_BY_TYPE = {t: s for s, t in ANTHROPIC_TYPE_BY_STATUS.items()}
+# A text delta as the API writes it (compact, keys in this order), read without parsing the object.
+_DELTA_IN_PREFIX = '{"type":"content_block_delta","index":'
+_DELTA_IN_MID = ',"delta":{"type":"text_delta","text":'
+_PREFIX_LEN = len(_DELTA_IN_PREFIX)
+_MID_LEN = len(_DELTA_IN_MID)
 
 
 class AnthropicDecoder:
@@ -40,13 +45,31 @@ class AnthropicDecoder:
 
     def decode(self, event: SSEEvent) -> list[StreamEvent]:
         """The neutral events one Anthropic SSE event means."""
-        obj = decode_json(event.data)
-        if not isinstance(obj, dict):
+        data = event.data
+        if data.startswith(_DELTA_IN_PREFIX):
+            fast = self._text_delta(data)
+            if fast is not None:
+                return [fast]
+        elif event.event == "ping":
+            return []
+        obj = decode_json(data)
+        if type(obj) is not dict:
             raise MalformedStream(
                 f"upstream sent an event whose data is not a JSON object: {event.data[:80]!r}"
             )
         kind = obj.get("type") or event.event
         if kind == "content_block_delta":
+            # Most of a stream: text deltas, read without the general path's checks.
+            delta = obj.get("delta")
+            index = obj.get("index")
+            if (
+                type(delta) is dict
+                and type(index) is int
+                and delta.get("type") == "text_delta"
+                and index not in self._skipped
+            ):
+                text = delta.get("text")
+                return [TextDelta(index, text if type(text) is str else "")]
             return self._delta(obj)
         if kind == "content_block_start":
             return self._start(obj)
@@ -75,6 +98,25 @@ class AnthropicDecoder:
             text = str(err.get("message") or "upstream reported an error mid-stream")
             return [StreamError(text, _STATUS_BY_TYPE.get(str(err.get("type")), 500))]
         return []  # ping, and event types added after this was written
+
+    def _text_delta(self, data: str) -> TextDelta | None:
+        """A text delta in the API's own layout, reading only its text as JSON; else None.
+
+        Most of a stream is text deltas, and parsing each whole object was most of its cost. Any
+        other layout (keys reordered, spaces, more fields) is left to the general path.
+        """
+        comma = data.find(",", _PREFIX_LEN)
+        digits = data[_PREFIX_LEN:comma]
+        if not (digits.isdigit() and data.startswith(_DELTA_IN_MID, comma) and data.endswith("}}")):
+            return None
+        index = int(digits)
+        if index in self._skipped:
+            return None
+        try:
+            text = orjson.loads(data[comma + _MID_LEN : -2])
+        except orjson.JSONDecodeError:
+            return None
+        return TextDelta(index, text) if type(text) is str else None
 
     def _start(self, obj: dict[str, Any]) -> list[StreamEvent]:
         index = _index(obj)
@@ -121,6 +163,13 @@ def _event(name: str, body: dict[str, Any]) -> bytes:
     return encode_event(orjson.dumps(body), name)
 
 
+# A text delta is most of a stream: its bytes are put together around the one JSON string in it
+# (the same bytes orjson writes for the whole object).
+_TEXT_DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+_TEXT_DELTA_MID = b',"delta":{"type":"text_delta","text":'
+_TEXT_DELTA_TAIL = b"}}\n\n"
+
+
 class AnthropicEncoder:
     """Neutral events -> the Anthropic event sequence, supplying any start/stop the source omitted."""
 
@@ -133,6 +182,11 @@ class AnthropicEncoder:
 
     def encode(self, ev: StreamEvent) -> bytes:
         """Client bytes for one neutral event."""
+        if type(ev) is TextDelta and self._started:
+            return b"".join(
+                (_TEXT_DELTA_HEAD, b"%d" % ev.index, _TEXT_DELTA_MID, orjson.dumps(ev.text),
+                 _TEXT_DELTA_TAIL)
+            )  # fmt: skip
         if isinstance(ev, StreamError):
             return error_end("anthropic", ev.message, type_for_status(ev.status, "anthropic"))
         head = b"" if self._started or isinstance(ev, StreamStart) else self._message_start(None)

@@ -50,22 +50,30 @@ class OpenAIDecoder:
 
     def decode(self, event: SSEEvent) -> list[StreamEvent]:
         """The neutral events one chunk (or [DONE]) means."""
-        if event.data.strip() == DONE:
-            return [*self._close(), StreamEnd(self._stop or "stop", self._usage), StreamDone()]
         obj = decode_json(event.data)
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
+            if event.data.strip() == DONE:
+                return [*self._close(), StreamEnd(self._stop or "stop", self._usage), StreamDone()]
             raise MalformedStream(
                 f"upstream sent a chunk that is not a JSON object: {event.data[:80]!r}"
             )
         if "error" in obj:
             return [_error(obj["error"])]
+        choices = obj.get("choices")
+        if self._open_kind == "text" and type(choices) is list and len(choices) == 1:
+            # Most of a stream: more content for the open text block, nothing else in the chunk.
+            choice = choices[0]
+            delta = choice.get("delta") if type(choice) is dict else None
+            if type(delta) is dict and len(delta) == 1 and choice.get("finish_reason") is None:
+                text = delta.get("content")
+                if type(text) is str and type(obj.get("usage")) is not dict:
+                    return [TextDelta(self._open, text)] if text and self._open is not None else []
         out: list[StreamEvent] = []
         if not self._started:
             self._started = True
             out.append(StreamStart(obj["id"] if isinstance(obj.get("id"), str) else None, Usage()))
         if isinstance(obj.get("usage"), dict):
             self._usage = openai_usage(obj["usage"])
-        choices = obj.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             self._choice(choices[0], out)
         return out
@@ -148,15 +156,28 @@ class OpenAIEncoder:
         self._no_args: set[int] = set()  # tool blocks that have not streamed any arguments yet
         self._started = False
         self._finished = False
+        # A text chunk is most of a stream: its bytes are put together around the one JSON string
+        # in it (the same bytes orjson writes for the whole object), once the id is known.
+        self._text_head = b""
+        self._text_tail = b'"},"logprobs":null,"finish_reason":null}]' + (
+            b',"usage":null}\n\n' if include_usage else b"}\n\n"
+        )
 
     def encode(self, ev: StreamEvent) -> bytes:
         """Client bytes for one neutral event."""
+        if type(ev) is TextDelta and self._started:
+            return b"".join((self._text_head, orjson.dumps(ev.text)[1:-1], self._text_tail))
         if isinstance(ev, StreamError):
             return error_end("openai", ev.message, type_for_status(ev.status, "openai"))
         head = b""
         if not self._started:
             self._started = True
             self._id = (ev.id if isinstance(ev, StreamStart) else None) or new_completion_id()
+            self._text_head = (
+                b'data: {"id":%b,"object":"chat.completion.chunk","created":%d,"model":%b,'
+                b'"choices":[{"index":0,"delta":{"content":"'
+                % (orjson.dumps(self._id), self._created, orjson.dumps(self._model))
+            )
             head = self._chunk({"role": "assistant", "content": ""})
         return head + self._encode(ev)
 

@@ -6,7 +6,13 @@ from typing import Protocol
 
 from driftgate.proxy.errors import Dialect, GatewayError
 from driftgate.proxy.sse import SSEEvent, SSEParser, Usage, error_end
-from driftgate.proxy.translate.ir import StreamDone, StreamEnd, StreamError, StreamStart
+from driftgate.proxy.translate.ir import (
+    StreamDone,
+    StreamEnd,
+    StreamError,
+    StreamStart,
+    TextDelta,
+)
 from driftgate.proxy.translate.stream_events import MalformedStream, StreamDecoder, StreamEncoder
 
 
@@ -59,17 +65,23 @@ class Translator:
 
     def _events(self, events: list[SSEEvent]) -> bytes:
         out: list[bytes] = []
+        decode = self._decoder.decode
+        encode = self.encoder.encode
         for sse in events:
             try:
-                decoded = self._decoder.decode(sse)
+                decoded = decode(sse)
             except MalformedStream as exc:
                 out.append(self.fail(exc.message))
                 break
             for ev in decoded:
+                kind = type(ev)
+                if kind is TextDelta:  # most events: nothing to note, nothing ends
+                    out.append(encode(ev))
+                    continue
                 if isinstance(ev, StreamStart | StreamEnd):
                     self.usage.merge(ev.usage)
-                out.append(self.encoder.encode(ev))
-                if isinstance(ev, StreamDone | StreamError):
+                out.append(encode(ev))
+                if kind is StreamDone or kind is StreamError:
                     self._done = True
                     break
             if self._done:

@@ -6,8 +6,11 @@ import json
 from typing import Any
 
 
-def _a(event: str, body: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(body)}\n\n".encode()
+def _a(event: str, body: dict[str, Any], compact: bool = False) -> bytes:
+    data = (
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False) if compact else json.dumps(body)
+    )
+    return f"event: {event}\ndata: {data}\n\n".encode()
 
 
 def _o(body: dict[str, Any] | str) -> bytes:
@@ -15,8 +18,10 @@ def _o(body: dict[str, Any] | str) -> bytes:
     return f"data: {data}\n\n".encode()
 
 
-def anthropic_text_stream(text_parts: tuple[str, ...] = ("Hello", ", wor", "ld — ✓")) -> bytes:
-    """A plain text answer with a ping, cache usage and a stop."""
+def anthropic_text_stream(
+    text_parts: tuple[str, ...] = ("Hello", ", wor", "ld — ✓"), compact: bool = False
+) -> bytes:
+    """A plain text answer with a ping, cache usage and a stop (`compact`: the API's own layout)."""
     out = [
         _a("message_start", {"type": "message_start", "message": {
             "id": "msg_01ABC", "type": "message", "role": "assistant", "content": [],
@@ -29,7 +34,7 @@ def anthropic_text_stream(text_parts: tuple[str, ...] = ("Hello", ", wor", "ld �
     ]  # fmt: skip
     for t in text_parts:
         out.append(_a("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                              "delta": {"type": "text_delta", "text": t}}))  # fmt: skip
+                                              "delta": {"type": "text_delta", "text": t}}, compact))  # fmt: skip
     out += [
         _a("content_block_stop", {"type": "content_block_stop", "index": 0}),
         _a("message_delta", {"type": "message_delta",

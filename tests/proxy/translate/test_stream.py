@@ -6,11 +6,17 @@ import json
 import random
 from collections.abc import Callable
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from driftgate.proxy.errors import Dialect
-from driftgate.proxy.sse import Usage
+from driftgate.proxy.sse import Usage, encode_event
 from driftgate.proxy.translate import StreamTranslator, stream_translator
+from driftgate.proxy.translate.anthropic_stream import AnthropicEncoder
+from driftgate.proxy.translate.ir import StreamStart, TextDelta
+from driftgate.proxy.translate.openai_stream import OpenAIEncoder
 from tests.proxy.translate.sdk_readers import read_anthropic, read_openai
 from tests.proxy.translate.sse_samples import (
     anthropic_text_stream,
@@ -250,3 +256,55 @@ def test_tool_call_without_input_fragments_gets_empty_object_arguments() -> None
     assert read.completion is not None
     calls = read.completion.choices[0].message.model_dump()["tool_calls"]
     assert [(c["id"], c["function"]["arguments"]) for c in calls] == [("toolu_n", "{}")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(), st.integers(0, 12), st.booleans())
+def test_text_delta_fast_path_writes_what_the_general_path_would(
+    text: str, index: int, include_usage: bool
+) -> None:
+    """Text deltas are put together from prebuilt bytes: they must equal orjson's whole object."""
+    anthropic = AnthropicEncoder("m", Usage())
+    anthropic.encode(StreamStart("msg_1", Usage()))
+    expected = {"type": "content_block_delta", "index": index,
+                "delta": {"type": "text_delta", "text": text}}  # fmt: skip
+    assert anthropic.encode(TextDelta(index, text)) == encode_event(
+        orjson.dumps(expected), "content_block_delta"
+    )
+    openai = OpenAIEncoder('m"odel', Usage(), include_usage, lambda: 7.0)
+    openai.encode(StreamStart('chatcmpl-"1', Usage()))
+    chunk: dict[str, object] = {
+        "id": 'chatcmpl-"1', "object": "chat.completion.chunk", "created": 7, "model": 'm"odel',
+        "choices": [{"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}],
+    }  # fmt: skip
+    if include_usage:
+        chunk["usage"] = None
+    assert openai.encode(TextDelta(0, text)) == encode_event(orjson.dumps(chunk))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(min_size=1), min_size=1, max_size=4).map(tuple))
+def test_text_deltas_in_the_apis_compact_layout_translate_like_any_other(
+    parts: tuple[str, ...],
+) -> None:
+    """Compact text deltas are read without parsing the object; the answer must not change."""
+
+    def translate(data: bytes) -> bytes:
+        t = stream_translator(
+            "anthropic", "openai", model="m", include_usage=True, clock=lambda: 1.0
+        )
+        return t.feed(data) + t.finish()
+
+    compact = translate(anthropic_text_stream(parts, compact=True))
+    assert compact == translate(anthropic_text_stream(parts))
+    completion = read_openai(compact).completion
+    assert completion is not None and completion.choices[0].message.content == "".join(parts)
+
+
+def test_a_compact_delta_with_a_trailing_field_takes_the_general_path() -> None:
+    odd = anthropic_text_stream(("a",), compact=True).replace(
+        b'"text":"a"}}', b'"text":"a"},"x":{"text":"b"}}'
+    )
+    t = stream_translator("anthropic", "openai", model="m", include_usage=False)
+    completion = read_openai(t.feed(odd) + t.finish()).completion
+    assert completion is not None and completion.choices[0].message.content == "a"
