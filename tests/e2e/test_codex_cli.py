@@ -30,7 +30,7 @@ def codex_binary() -> str:
 
 
 def run_codex(
-    binary: str, gateway: Any, model: str, prompt: str, tmp: Path
+    binary: str, gateway: Any, model: str, prompt: str, tmp: Path, *flags: str
 ) -> subprocess.CompletedProcess[str]:
     home = tmp / "codex-home"
     work = tmp / "work"
@@ -44,7 +44,7 @@ def run_codex(
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp), "CODEX_HOME": str(home),
            "DRIFTGATE_CLIENT_KEY": "sk-client-codex"}  # fmt: skip
     return subprocess.run(
-        [binary, "exec", "--skip-git-repo-check", prompt],
+        [binary, "exec", "--skip-git-repo-check", *flags, prompt],
         cwd=work,
         env=env,
         capture_output=True,
@@ -68,7 +68,10 @@ def test_codex_exec_answers_through_a_translated_backend(
         assert done.returncode == 0, done.stderr[-3000:]
         assert "say hello" in done.stdout and "echo:" in done.stdout
         # A tool round trip: the fake calls Codex's first tool, Codex answers with its output.
-        looped = run_codex(binary, gw, model, "please call tool exec_command", tmp_path)
+        # With reasoning on, Anthropic's signed thinking goes to Codex as a reasoning item and
+        # comes back on the next request (store = false, encrypted_content) as the same block.
+        effort = ("-c", "model_reasoning_effort=high") if kind == "anthropic" else ()
+        looped = run_codex(binary, gw, model, "please call tool exec_command", tmp_path, *effort)
         assert looped.returncode == 0, looped.stderr[-3000:]
         assert "tool result:" in looped.stdout
     finally:
@@ -79,6 +82,10 @@ def test_codex_exec_answers_through_a_translated_backend(
     last = bodies[-1]
     if kind == "anthropic":
         results = [b for b in last["messages"][-1]["content"] if b.get("type") == "tool_result"]
+        assert last["thinking"]["type"] == "enabled"
+        turn = last["messages"][-2]["content"]
+        assert turn[0]["type"] == "thinking" and turn[0]["signature"].startswith("sig-fake-")
+        assert turn[1]["type"] == "tool_use"
     else:
         results = [m for m in last["messages"] if m["role"] == "tool"]
     assert results, "Codex's tool output reached the upstream as a tool result"
