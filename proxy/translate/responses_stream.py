@@ -77,6 +77,28 @@ _DELTA_END = {
 }
 
 
+_TEXT_OPEN = (
+    b'event: response.output_item.added\ndata: {"type":"response.output_item.added",'
+    b'"sequence_number":%d,"output_index":%d,"item":{"id":"%s","type":"message",'
+    b'"status":"in_progress","role":"assistant","content":[]}}\n\n'
+    b'event: response.content_part.added\ndata: {"type":"response.content_part.added",'
+    b'"sequence_number":%d,"item_id":"%s","output_index":%d,"content_index":0,'
+    b'"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}}\n\n'
+)
+_TEXT_CLOSE = (
+    b'event: response.output_text.done\ndata: {"type":"response.output_text.done",'
+    b'"sequence_number":%d,"item_id":"%s","output_index":%d,"content_index":0,"text":%s,'
+    b'"logprobs":[]}\n\n'
+    b'event: response.content_part.done\ndata: {"type":"response.content_part.done",'
+    b'"sequence_number":%d,"item_id":"%s","output_index":%d,"content_index":0,'
+    b'"part":{"type":"output_text","text":%s,"annotations":[],"logprobs":[]}}\n\n'
+    b'event: response.output_item.done\ndata: {"type":"response.output_item.done",'
+    b'"sequence_number":%d,"output_index":%d,"item":{"id":"%s","type":"message",'
+    b'"status":"completed","role":"assistant","content":[{"type":"output_text","text":%s,'
+    b'"annotations":[],"logprobs":[]}]}}\n\n'
+)
+
+
 class ResponsesEncoder:
     """Neutral events -> Responses API stream events."""
 
@@ -229,14 +251,17 @@ class ResponsesEncoder:
         item.added = True
         index = item.output_index
         if item.kind == "text":
-            added = message_item(item.item_id, "", "in_progress")
-            added["content"] = []
-            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-            return self._ev(
-                "response.output_item.added", {"output_index": index, "item": added}
-            ) + self._ev(
-                "response.content_part.added",
-                {"item_id": item.item_id, "output_index": index, "content_index": 0, "part": part},
+            # Message items open and close every answer: written from templates (ids are
+            # ASCII letters and digits, so they need no JSON escaping).
+            seq = self._seq
+            self._seq = seq + 2
+            return _TEXT_OPEN % (
+                seq,
+                index,
+                item.item_id.encode(),
+                seq + 1,
+                item.item_id.encode(),
+                index,
             )
         if item.kind == "thinking":
             added = reasoning_item(item.item_id, "", None)
@@ -287,15 +312,14 @@ class ResponsesEncoder:
         text = "".join(item.chunks)
         base = {"item_id": item.item_id, "output_index": index}
         if item.kind == "text":
-            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-            out += self._ev(
-                "response.output_text.done",
-                {**base, "content_index": 0, "text": text, "logprobs": []},
-            )
-            out += self._ev(
-                "response.content_part.done", {**base, "content_index": 0, "part": part}
-            )
             done = message_item(item.item_id, text)
+            self.output.append(done)
+            seq = self._seq
+            self._seq = seq + 3
+            iid = item.item_id.encode()
+            quoted = orjson.dumps(text)
+            return out + _TEXT_CLOSE % (seq, iid, index, quoted, seq + 1, iid, index, quoted,
+                                        seq + 2, index, iid, quoted)  # fmt: skip
         elif item.kind == "thinking":
             if item.summary_open:
                 out += self._ev(

@@ -181,3 +181,36 @@ def test_prebuilt_delta_bytes_equal_the_general_encoding(text: str, kind: str) -
     general = enc._ev(_DELTA_EVENT[kind], fields)
     assert decode(fast)[0] == {**decode(general)[0], "sequence_number": 0}
     assert fast.startswith(b"event: " + _DELTA_EVENT[kind].encode() + b"\ndata: {")
+
+
+@given(st.text())
+def test_message_item_templates_equal_the_documented_objects(text: str) -> None:
+    enc = ResponsesEncoder("m", Usage(), False, lambda: 1.0, {})
+    raw = (
+        enc.encode(BlockStart(0, "text"))
+        + enc.encode(TextDelta(0, text))
+        + enc.encode(BlockStop(0))
+    )
+    out = decode(raw)[2:]  # after response.created and response.in_progress
+    iid = out[0]["item"]["id"]
+    part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+    item = {
+        "id": iid,
+        "type": "message",
+        "status": "completed",
+        "role": "assistant",
+        "content": [part],
+    }
+    where = {"item_id": iid, "output_index": 0, "content_index": 0}
+    expected = [
+        {"type": "response.output_item.added", "output_index": 0,
+         "item": {**item, "status": "in_progress", "content": []}},
+        {"type": "response.content_part.added", **where, "part": {**part, "text": ""}},
+        *([{"type": "response.output_text.delta", **where, "delta": text, "logprobs": []}] if text else []),
+        {"type": "response.output_text.done", **where, "text": text, "logprobs": []},
+        {"type": "response.content_part.done", **where, "part": part},
+        {"type": "response.output_item.done", "output_index": 0, "item": item},
+    ]  # fmt: skip
+    assert [{k: v for k, v in e.items() if k != "sequence_number"} for e in out] == expected
+    assert [e["sequence_number"] for e in out] == list(range(2, 2 + len(out)))
+    assert enc.output == [item]
