@@ -57,3 +57,11 @@ def unlinked_pages(index: Path, pages: list[Path], text: str | None = None) -> l
 def manual_pages(root: Path = ROOT) -> list[Path]:
     """docs/*.md except the index itself."""
     return [p for p in sorted((root / "docs").glob("*.md")) if p.name != "README.md"]
+
+
+def section(text: str, heading: str) -> str:
+    """The text under `## heading`, up to the next heading of the same level."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == f"## {heading}")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "\n".join(lines[start + 1 : end])
