@@ -37,6 +37,7 @@ class UpstreamResponse:
         "_done",
         "_error",
         "_greedy",
+        "_max",
         "_paused",
         "_raw_done",
         "_received",
@@ -65,7 +66,9 @@ class UpstreamResponse:
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
         self._greedy = False  # read() wants everything: never pause
-        self._decoder = decoder_for(headers.get("Content-Encoding"), conn.max_bytes)
+        self._max = conn.max_bytes
+        encoding = headers.get("Content-Encoding")
+        self._decoder = None if encoding is None else decoder_for(encoding, self._max)
 
     @property
     def content_type(self) -> str:
@@ -196,18 +199,21 @@ class UpstreamResponse:
 
     # Called by the connection.
     def feed(self, data: bytes) -> None:
-        if self._error is not None:
+        if self._decoder is not None or self._error is not None:
+            if self._error is None:
+                self._decoder.push(data)  # type: ignore[union-attr]
+                self._pump()
             return
-        if self._decoder is not None:
-            self._decoder.push(data)
-            self._pump()
+        # The identity body, once per chunk of every stream: kept inline.
+        received = self._received = self._received + len(data)
+        if received > self._max:
+            self._abort(too_large(self._max))
             return
-        self._received += len(data)
-        if self._received > self._conn.max_bytes:
-            self._abort(too_large(self._conn.max_bytes))
-            return
-        self._append(data)
-        if self._size > PAUSE_ABOVE and not self._greedy:
+        self._chunks.append(data)
+        size = self._size = self._size + len(data)
+        if size > self.peak_buffered:
+            self.peak_buffered = size
+        if size > PAUSE_ABOVE and not self._greedy:
             self._pause()
         self._wake()
 
