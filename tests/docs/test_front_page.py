@@ -149,6 +149,7 @@ def test_the_main_job_command_runs_with_no_config_and_no_keys(tmp_path: Path) ->
     os.environ.get("DRIFTGATE_TEST_INSTALL") != "1",
     reason="installs from PyPI into a fresh venv (~40 s): DRIFTGATE_TEST_INSTALL=1 runs it",
 )
+@pytest.mark.timeout(900)  # a fresh venv and every dependency from PyPI: 40-90 s here
 def test_the_opening_command_verbatim_in_a_fresh_copy(tmp_path: Path) -> None:
     block, _ = main_job(README)
     copy = tmp_path / "driftgate"
