@@ -107,6 +107,6 @@ def test_any_event_shape_line_ending_and_chunking_parses_the_same(
         raw += b"".join((b"data:" if tight else b"data: ") + x.encode() + eol for x in lines)
         raw += eol
     expected = [SSEEvent(name, "\n".join(lines)) for name, lines, _, _ in events]
-    if any(lines and lines[0].startswith(" ") for _, lines, _, tight in events if tight):
+    if any(x.startswith(" ") for _, lines, _, tight in events if tight for x in lines):
         return  # "data: x" after "data:" is ambiguous by design (one leading space is eaten)
     assert parse_all(raw, sizes) == expected
