@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable, Mapping
 import orjson
 from aiohttp import web
 
-from driftgate.proxy.analytics import Recorder
 from driftgate.proxy.auth import GatewayKey, backend_auth
 from driftgate.proxy.config import Config
 from driftgate.proxy.cooldown import Cooldowns
@@ -33,7 +32,10 @@ from driftgate.proxy.forward import Answer, Forwarder
 from driftgate.proxy.health import health, missing_keys
 from driftgate.proxy.intake import JSON_CT, error_response, intake
 from driftgate.proxy.models_list import anthropic_models, openai_models, wants_anthropic_shape
-from driftgate.proxy.recording import CLIENT_GONE, RecordKeeper, open_recorder
+from driftgate.proxy.observe.keeper import CLIENT_GONE
+from driftgate.proxy.observe.observer import Observer
+from driftgate.proxy.observe.recorder import Recorder
+from driftgate.proxy.observe.routes import ObserveRoutes
 from driftgate.proxy.redact import Redactor
 from driftgate.proxy.relay import (
     SSE_HEADERS,
@@ -75,7 +77,7 @@ class Gateway:
         self,
         config: Config,
         store: TemplateStore,
-        keeper: RecordKeeper,
+        recorder: Recorder | None,
         transport_factory: Callable[[TransportSettings], Transport],
         clock: Callable[[], float],
         env: Mapping[str, str],
@@ -83,9 +85,10 @@ class Gateway:
     ) -> None:
         self.config = config
         self.store = store
-        self.keeper = keeper
         self.clock = clock
         self.cooldowns = Cooldowns(config.cooldown_seconds, clock)
+        self.observer = Observer(config, store.current, self.cooldowns, clock, recorder)
+        self.keeper = self.observer.keeper
         self.router = Router(config, store.current)
         self.key = GatewayKey(config.api_key)
         # Made now, so a bad TLS file is a ConfigError before the gateway listens. Backends with
@@ -110,6 +113,7 @@ class Gateway:
             self.key,
             clock,
             expand=conversations.expand,
+            stats=self.observer.stats,
         )
         secrets = [config.api_key, *(b.resolve_key(env) for b in config.backends)]
         self.redactor = Redactor(secrets)
@@ -280,12 +284,21 @@ class Gateway:
                 answer.ttfb,
                 templates,
                 whole.usage,
+                answer.response.headers,
             )
             raise
         # A translated answer's usage was read while translating: the recorder thread skips a
         # second parse of the upstream body (~1.5 us a request).
         self.keeper.whole_done(
-            flow, p.route, upstream, status, answer.body or b"", answer.ttfb, templates, whole.usage
+            flow,
+            p.route,
+            upstream,
+            status,
+            answer.body or b"",
+            answer.ttfb,
+            templates,
+            whole.usage,
+            answer.response.headers,
         )
         if whole.rendered is not None and p.expanded is not None:
             self.conversations.remember(p.expanded, whole.rendered)
@@ -319,9 +332,15 @@ class Gateway:
         except asyncio.CancelledError:
             # Cancelled while waiting on the upstream: record what was streamed so far (499).
             gone = StreamResult(proc.usage, True, None)
-            self.keeper.stream_done(flow, p.route, upstream, gone, answer.ttfb, templates)
+            self.keeper.stream_done(
+                flow, p.route, upstream, gone, answer.ttfb, templates, answer.response.headers
+            )
             raise
-        self.keeper.stream_done(flow, p.route, upstream, result, answer.ttfb, templates)
+        if result.upstream_error is not None:
+            self.observer.stats.stream_broke(p.route.backend.name)
+        self.keeper.stream_done(
+            flow, p.route, upstream, result, answer.ttfb, templates, answer.response.headers
+        )
         if p.expanded is not None and isinstance(proc, Translator):
             encoder = proc.encoder
             if isinstance(encoder, ResponsesEncoder) and encoder.succeeded:
@@ -356,10 +375,11 @@ class Gateway:
 
     async def on_startup(self, app: web.Application) -> None:
         """Start the overlay watcher and the record batcher."""
-        self._tasks = [
-            asyncio.create_task(self.store.watch()),
-            asyncio.create_task(self.keeper.run()),
-        ]
+        self._tasks = [asyncio.create_task(self.store.watch()), *self.observer.start()]
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        """Before open connections are waited for: end the live analytics streams."""
+        self.observer.shutdown()
 
     async def on_cleanup(self, app: web.Application) -> None:
         """Stop the background tasks, close the upstream connections, flush the recorder."""
@@ -370,7 +390,7 @@ class Gateway:
         for transport in self.transports.values():
             await transport.close()
         self.transports.clear()
-        self.keeper.close()
+        self.observer.close()
         self.conversations.close()
 
 
@@ -402,13 +422,10 @@ def create_app(
 ) -> web.Application:
     """The gateway app; `env` (default os.environ) is only read for backend keys, once."""
     store = store or TemplateStore(config.templates_dir, logging.getLogger("driftgate.templates"))
-    owned = recorder is None
-    recorder = recorder or open_recorder(config.home)
-    keeper = RecordKeeper(recorder, owned=owned, clock=clock)
     gw = Gateway(
         config,
         store,
-        keeper,
+        recorder,
         transport_factory or make_transport,
         clock,
         os.environ if env is None else env,
@@ -423,7 +440,11 @@ def create_app(
     app.router.add_post("/v1/responses/input_tokens", gw.guarded(gw.input_tokens, "responses"))
     app.router.add_get("/v1/models", gw.guarded(gw.models, None))
     app.router.add_get("/health", gw.guarded(gw.health, None))
+    observe = ObserveRoutes(gw.observer, gw.key)
+    app.router.add_get("/metrics", gw.guarded(observe.metrics, None))
+    app.router.add_get("/analytics/stream", gw.guarded(observe.stream, None))
     app.router.add_route("*", "/{tail:.*}", gw.guarded(gw.not_found, None))
     app.on_startup.append(gw.on_startup)
+    app.on_shutdown.append(gw.on_shutdown)
     app.on_cleanup.append(gw.on_cleanup)
     return app

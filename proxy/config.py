@@ -29,6 +29,12 @@ from driftgate.proxy.config_schema import (
     tables_of,
 )
 from driftgate.proxy.errors import ConfigError
+from driftgate.proxy.observe.settings import (
+    LOG_FORMATS,
+    AnalyticsConfig,
+    MetricsConfig,
+    OtelConfig,
+)
 
 BACKEND_KINDS: tuple[str, ...] = ("anthropic", "openai")
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error")
@@ -289,6 +295,9 @@ class Config:
     # convert, rather than reject, what a model's template marks unsupported
     convert_unsupported: bool = setting(False, "convert what a model's template marks unsupported")
     log_level: str = setting("info", "log level", env="DRIFTGATE_LOG_LEVEL", choices=LOG_LEVELS)
+    log_format: str = setting(
+        "text", "text, or json: one JSON object per line for log shippers", choices=LOG_FORMATS
+    )
     # Client connections (see docs/operations.md): seconds, and a count.
     head_timeout: float = setting(
         30.0, "seconds a request head may take after its first byte", above=0
@@ -305,6 +314,9 @@ class Config:
     fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     watch: Mapping[str, Any] = table(WatchTable, "read by `driftgate watch npm`", as_mapping=True)
     daemon: Mapping[str, Any] = table(DaemonTable, "read by `driftgate daemon`", as_mapping=True)
+    analytics: AnalyticsConfig = table(AnalyticsConfig, "the per-request records and /analytics")
+    metrics: MetricsConfig = table(MetricsConfig, "GET /metrics (Prometheus)")
+    otel: OtelConfig = table(OtelConfig, "OpenTelemetry spans over OTLP/HTTP")
     proxies: ProxyEnv = field(default_factory=ProxyEnv)  # read from the environment at load
 
     def backend(self, name: str) -> BackendConfig | None:

@@ -27,17 +27,25 @@ class Cooldowns:
         self._max = max(max_seconds, seconds)
         self._clock = clock
         self._until: dict[str, float] = {}
+        self.started: dict[str, int] = {}  # cooldowns started per backend (for /metrics)
 
     def fail(self, backend: str, retry_after: float | None = None) -> None:
         """Cool `backend` for max(retry_after, seconds); a longer cooldown already running is kept."""
         wait = min(max(retry_after or 0.0, self._seconds), self._max)
         until = self._clock() + wait
-        if until > self._until.get(backend, -math.inf):
+        previous = self._until.get(backend, -math.inf)
+        if previous <= self._clock():
+            self.started[backend] = self.started.get(backend, 0) + 1
+        if until > previous:
             self._until[backend] = until
 
     def ok(self, backend: str) -> None:
         """A success clears the cooldown."""
         self._until.pop(backend, None)
+
+    def all_cooling(self) -> dict[str, float]:
+        """Seconds left for every backend that is cooling now."""
+        return {b: left for b in list(self._until) if (left := self.cooling(b)) > 0}
 
     def cooling(self, backend: str) -> float:
         """Seconds left before `backend` is usable again; 0.0 when it is usable now."""

@@ -27,6 +27,12 @@ from driftgate.proxy.normalise import (
     normalise,
     without_reasoning,
 )
+from driftgate.proxy.observe.upstream_stats import (
+    CONNECT,
+    TIMEOUT,
+    UpstreamStats,
+    kind_of_status,
+)
 from driftgate.proxy.responses.store import Expanded
 from driftgate.proxy.routing import Route
 from driftgate.proxy.templates.loader import TemplateSet
@@ -86,9 +92,11 @@ class Forwarder:
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         expand: Expander | None = None,
+        stats: UpstreamStats | None = None,
     ) -> None:
         self._transport = transport  # backend name -> its transport
         self._expand = expand
+        self.stats = stats or UpstreamStats(clock)
         self._auths = auths
         self._cooldowns = cooldowns
         self._key = gateway_key
@@ -217,10 +225,12 @@ class Forwarder:
                 try:
                     answer = await self._attempt(flow, prepared)
                 except TimeoutError:
+                    self.stats.failed(route.backend.name, TIMEOUT)
                     self._cooldowns.fail(route.backend.name)
                     failure = UpstreamTimeout(f"backend {route.backend.name!r} timed out")
                     break
                 except UpstreamError as exc:
+                    self.stats.failed(route.backend.name, CONNECT)
                     self._cooldowns.fail(route.backend.name)
                     what = "unreachable" if isinstance(exc, UpstreamConnectError) else "failed"
                     failure = UpstreamUnavailable(
@@ -233,6 +243,11 @@ class Forwarder:
                     self._no_reasoning.add((route.backend.name, route.model))
                     prepared = self.prepare(flow, route, templates, convert_unsupported)
                     continue
+                kind = kind_of_status(answer.status)
+                if kind is None:
+                    self.stats.ok(route.backend.name)
+                else:
+                    self.stats.failed(route.backend.name, kind)
                 if not _retryable(answer.status):
                     if answer.status < 400:
                         self._cooldowns.ok(route.backend.name)

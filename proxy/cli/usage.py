@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from driftgate.proxy.analytics import open_db, summarise, usage_db_path
 from driftgate.proxy.config import load_config
+from driftgate.proxy.observe.usage_db import open_db, summarise, usage_db_path
 
 _COLUMNS = (
     ("backend", "BACKEND"),

@@ -287,7 +287,10 @@ class FakeOpenAI(FakeUpstream):
             return openai_error(refusal.status, refusal.message, code=code)
         reply = plan_reply(ask_of(body), request[BEHAVIOUR], "call_")
         completion_id = f"chatcmpl-fake{next(_ids):06d}"
-        headers = self.world.rate_limit_headers("openai")
+        headers = {
+            "x-request-id": f"req_fake{next(_ids):06d}",
+            **self.world.rate_limit_headers("openai"),
+        }
         if not body.get("stream"):
             return await self.answer(
                 request,

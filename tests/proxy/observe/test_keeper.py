@@ -8,10 +8,11 @@ import threading
 import orjson
 import pytest
 
-from driftgate.proxy.analytics import Recorder, UsageRecord
 from driftgate.proxy.config import BackendConfig
 from driftgate.proxy.flow import Flow
-from driftgate.proxy.recording import RecordKeeper
+from driftgate.proxy.observe.keeper import RecordKeeper
+from driftgate.proxy.observe.recorder import Recorder
+from driftgate.proxy.observe.records import RequestRecord
 from driftgate.proxy.routing import Route
 from driftgate.proxy.sse import Usage
 from driftgate.proxy.templates import load_bundled
@@ -50,14 +51,14 @@ class ThreadNotingRecorder(Recorder):
         self.built_on: list[str] = []
         self.jobs = 0
 
-    def submit(self, job: object) -> None:
+    def submit(self, job: object, count: int = 1) -> None:
         self.jobs += 1
 
-        def noted() -> list[UsageRecord]:
+        def noted() -> list[RequestRecord]:
             self.built_on.append(threading.current_thread().name)
             return job()  # type: ignore[operator, no-any-return]
 
-        super().submit(noted)
+        super().submit(noted, count)
 
 
 def test_the_loop_only_queues_and_one_flush_hands_over_one_batch() -> None:
@@ -114,7 +115,7 @@ def test_each_request_is_one_log_record_with_its_own_time_and_level(
 def test_a_job_that_fails_does_not_stop_the_recorder() -> None:
     recorder = Recorder(None)
 
-    def broken() -> list[UsageRecord]:
+    def broken() -> list[RequestRecord]:
         raise RuntimeError("bug")
 
     recorder.submit(broken)

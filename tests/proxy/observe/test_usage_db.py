@@ -1,4 +1,4 @@
-"""Usage records: cost from template prices, SQLite writes off the request path, summaries, the CLI."""
+"""The usage database and the recorder: cost from template prices, SQLite writes off the request path, summaries, the CLI."""
 
 from __future__ import annotations
 
@@ -6,27 +6,22 @@ import json
 import os
 import sqlite3
 import stat
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from driftgate.proxy.analytics import (
-    MIGRATIONS,
-    Recorder,
-    UsageRecord,
-    cost_usd,
-    open_db,
-    usage_db_path,
-)
 from driftgate.proxy.cli import main
 from driftgate.proxy.cli.usage import format_table
 from driftgate.proxy.errors import ConfigError
+from driftgate.proxy.observe.pricing import cost_usd
+from driftgate.proxy.observe.recorder import Recorder
+from driftgate.proxy.observe.records import RequestRecord
+from driftgate.proxy.observe.usage_db import MIGRATIONS, open_db, usage_db_path
 from driftgate.proxy.templates import load_bundled
 
 BUNDLED = load_bundled()
 
-BASE = UsageRecord(
+BASE = RequestRecord(
     ts=1000.0,
     backend="anthropic",
     model="claude-sonnet-4-6",
@@ -71,9 +66,9 @@ def test_records_reach_sqlite_and_summarise_per_backend_and_model(tmp_path: Path
     db = tmp_path / "home" / "usage.sqlite3"
     rec = Recorder(db)
     rec.record(BASE)
-    rec.record(replace(BASE, input_tokens=10, output_tokens=5, cost_usd=0.0005, ttfb_ms=100.0))
-    rec.record(replace(BASE, status=529, output_tokens=0, cost_usd=None, latency_ms=50.0))
-    rec.record(replace(BASE, backend="local", model="qwen", cost_usd=None))
+    rec.record(BASE._replace(input_tokens=10, output_tokens=5, cost_usd=0.0005, ttfb_ms=100.0))
+    rec.record(BASE._replace(status=529, output_tokens=0, cost_usd=None, latency_ms=50.0))
+    rec.record(BASE._replace(backend="local", model="qwen", cost_usd=None))
     rows = {(r["backend"], r["model"]): r for r in rec.summary()}
     rec.close()
     sonnet = rows[("anthropic", "claude-sonnet-4-6")]
@@ -93,7 +88,7 @@ def test_count_tokens_is_never_a_completion(tmp_path: Path) -> None:
     rec = Recorder(tmp_path / "usage.sqlite3")
     rec.record(BASE)
     rec.record(
-        replace(BASE, endpoint="count_tokens", input_tokens=9999, output_tokens=7, cost_usd=1.0)
+        BASE._replace(endpoint="count_tokens", input_tokens=9999, output_tokens=7, cost_usd=1.0)
     )
     [row] = rec.summary()
     rec.close()
@@ -104,8 +99,8 @@ def test_count_tokens_is_never_a_completion(tmp_path: Path) -> None:
 
 def test_summary_since_filters_by_timestamp() -> None:
     rec = Recorder(None)
-    rec.record(replace(BASE, ts=100.0))
-    rec.record(replace(BASE, ts=200.0, model="claude-haiku-4-5"))
+    rec.record(BASE._replace(ts=100.0))
+    rec.record(BASE._replace(ts=200.0, model="claude-haiku-4-5"))
     assert [r["model"] for r in rec.summary(since=150.0)] == ["claude-haiku-4-5"]
     assert len(rec.summary()) == 2
     rec.close()
@@ -115,7 +110,7 @@ def test_close_flushes_what_is_queued_and_later_records_are_dropped(tmp_path: Pa
     db = tmp_path / "usage.sqlite3"
     rec = Recorder(db)
     for i in range(1200):  # more than one batch
-        rec.record(replace(BASE, ts=float(i)))
+        rec.record(BASE._replace(ts=float(i)))
     rec.close()
     rec.close()  # idempotent
     rec.record(BASE)
@@ -154,7 +149,7 @@ def test_a_write_failure_does_not_kill_the_writer(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TRIGGER no_errors BEFORE INSERT ON usage WHEN NEW.status = 418 "
                      "BEGIN SELECT RAISE(ABORT, 'teapot'); END")  # fmt: skip
-    rec.record(replace(BASE, status=418))
+    rec.record(BASE._replace(status=418))
     rec.flush()
     rec.record(BASE)
     assert rec.summary()[0]["requests"] == 1
@@ -169,7 +164,7 @@ def test_usage_cli_prints_a_table_and_json(
     assert "no usage recorded yet" in capsys.readouterr().out
     rec = Recorder(usage_db_path(tmp_path))
     rec.record(BASE)
-    rec.record(replace(BASE, ts=1.0, backend="local", model="qwen", cost_usd=None))
+    rec.record(BASE._replace(ts=1.0, backend="local", model="qwen", cost_usd=None))
     rec.close()
     assert main(["usage"]) == 0
     out = capsys.readouterr().out

@@ -1,0 +1,418 @@
+"""After each response: one analytics record and one log line, batched off the request path.
+
+The loop only appends a small tuple per request (`Finished`); every FLUSH_EVERY seconds the batch
+goes to the recorder's thread, which builds the `RequestRecord`s, the log lines, and feeds sinks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import orjson
+
+from driftgate.proxy.drain import SHUTDOWN_REASON, SHUTDOWN_STATUS
+from driftgate.proxy.errors import Dialect
+from driftgate.proxy.flow import Flow
+from driftgate.proxy.observe.client_agent import client_of
+from driftgate.proxy.observe.pricing import Prices, priced, prices
+from driftgate.proxy.observe.ratelimit import parse_ratelimit
+from driftgate.proxy.observe.recorder import Recorder
+from driftgate.proxy.observe.records import RequestRecord
+from driftgate.proxy.observe.usage_db import usage_db_path
+from driftgate.proxy.relay import StreamResult
+from driftgate.proxy.routing import Route
+from driftgate.proxy.sse import Usage
+from driftgate.proxy.templates.loader import TemplateSet
+from driftgate.proxy.translate import usage_from_response
+
+log = logging.getLogger("driftgate.requests")
+_MISSING: Any = object()
+# Request ids the gateway makes when the upstream sent none: unique per process, cheap to make.
+_ID_PREFIX = f"dg-{uuid.uuid4().hex[:12]}-"
+_next_id = itertools.count(1).__next__
+CLIENT_GONE = 499  # nginx's convention: the client closed the connection first
+FLUSH_EVERY = 0.05  # seconds between batches
+# Handing each record to the recorder's thread as it finishes cost ~60 us a request
+# (a thread wake-up and GIL hand-off) and one log call ~40 us; a batch pays that once.
+# Building the batch's records and log lines on the loop cost 9-12 us a request, and flushing
+# inline at 1024 pending made one request pay ~10 ms: the loop now only appends a tuple.
+# The thread holds the GIL while it builds a batch: every 0.25 s (~1,800 requests) that made
+# p99 at 16 connections 10 ms; every 0.05 s, 5.7 ms, at the same CPU per request.
+
+
+class Asked(NamedTuple):
+    """What the client asked for, as the record needs it.
+
+    Not the Flow itself: holding ~1,500 flows (parsed bodies, header maps) until the next batch
+    made the collector walk them again and again; this cut GC time by a few us a request.
+    """
+
+    endpoint: str
+    client_dialect: Dialect
+    model: str
+    stream: bool
+    include_usage: bool
+    session: str | None
+    user_agent: str | None
+
+
+def _asked(flow: Flow) -> Asked:
+    return Asked(
+        flow.endpoint,
+        flow.client_dialect,
+        flow.model,
+        flow.stream,
+        flow.include_usage,
+        flow.session,
+        flow.headers.get("user-agent"),
+    )
+
+
+class Finished(NamedTuple):
+    """What is known when a response has been sent; turned into a record later (a tuple: ~0.4 us)."""
+
+    asked: Asked
+    route: Route
+    upstream: Dialect
+    status: int
+    raw: bytes | None  # a whole upstream body to read usage from
+    usage: Any  # usage already collected (streams, estimates)
+    ttfb: float
+    latency: float
+    ts: float
+    templates: TemplateSet | None
+    headers: Mapping[str, str] | None  # the upstream answer's: request id, rate limits
+    reason: str | None = None  # why the gateway ended it, for the log line (e.g. shutting down)
+
+
+class RecordKeeper:
+    """Collects finished requests; every FLUSH_EVERY seconds turns them into records and log lines.
+
+    `enabled=False` (analytics and metrics both off) keeps nothing at all.
+    """
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        *,
+        owned: bool,
+        clock: Callable[[], float],
+        enabled: bool = True,
+        log_json: bool = False,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.recorder = recorder
+        self._owned = owned
+        self._clock = clock
+        self._wall = wall  # the time of day each request finished (its record and log line)
+        self._pending: list[Finished] = []
+        self._enabled = enabled
+        self._log_json = log_json
+
+    def whole_done(
+        self,
+        flow: Flow,
+        route: Route,
+        upstream: Dialect,
+        status: int,
+        raw: bytes,
+        ttfb: float,
+        templates: TemplateSet,
+        usage: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """A non-streamed exchange; its usage (unless already known) is read from the body later."""
+        self._add(
+            Finished(
+                _asked(flow),
+                route,
+                upstream,
+                status,
+                raw,
+                usage,
+                ttfb,
+                self._since(flow),
+                self._wall(),
+                templates,
+                headers,
+            )
+        )
+
+    def stream_done(
+        self,
+        flow: Flow,
+        route: Route,
+        upstream: Dialect,
+        result: StreamResult,
+        ttfb: float,
+        templates: TemplateSet,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """A streamed exchange, with the usage the tap or translator saw."""
+        status = CLIENT_GONE if result.client_gone else (502 if result.upstream_error else 200)
+        if result.stopped:
+            status = SHUTDOWN_STATUS
+        self._add(
+            Finished(
+                _asked(flow),
+                route,
+                upstream,
+                status,
+                None,
+                result.usage,
+                ttfb,
+                self._since(flow),
+                self._wall(),
+                templates,
+                headers,
+                SHUTDOWN_REASON if result.stopped else None,
+            )
+        )
+
+    def client_gone(self, flow: Flow, route: Route, templates: TemplateSet) -> None:
+        """The client hung up before any upstream answered: status 499, no usage known."""
+        self.unanswered(flow, route, templates, CLIENT_GONE)
+
+    def unanswered(
+        self,
+        flow: Flow,
+        route: Route,
+        templates: TemplateSet,
+        status: int,
+        reason: str | None = None,
+    ) -> None:
+        """No upstream answer (client gone: 499; every route failed: 502/504; shutdown: 503)."""
+        self._add(
+            Finished(
+                _asked(flow),
+                route,
+                "anthropic" if route.backend.kind == "anthropic" else "openai",
+                status,
+                None,
+                Usage(),
+                0.0,
+                self._since(flow),
+                self._wall(),
+                templates,
+                None,
+                reason,
+            )
+        )
+
+    def count_tokens(self, flow: Flow, route: Route, tokens: int) -> None:
+        """An estimated count: endpoint count_tokens, no output, no cost, never a completion."""
+        usage = Usage()
+        usage.input_tokens = tokens
+        self._add(
+            Finished(
+                _asked(flow),
+                route,
+                "openai",
+                200,
+                None,
+                usage,
+                0.0,
+                self._since(flow),
+                self._wall(),
+                None,
+                None,
+            )
+        )
+
+    def _since(self, flow: Flow) -> float:
+        return self._clock() - flow.started
+
+    def _add(self, item: Finished) -> None:
+        if not self._enabled:
+            return
+        recorder = self.recorder
+        if len(self._pending) + recorder.backlog >= recorder.limit:
+            recorder.dropped += 1  # the writer is behind: count, never grow without bound
+            return
+        self._pending.append(item)
+
+    async def run(self) -> None:
+        """Flush the batch every FLUSH_EVERY seconds (the app runs this as a task)."""
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            if self._pending:
+                self.flush()
+
+    def flush(self) -> None:
+        """Hand everything pending to the recorder's thread, which records and logs it."""
+        batch, self._pending = self._pending, []
+        if batch:
+            self.recorder.submit(partial(_records, batch, self._log_json), len(batch))
+
+    def close(self) -> None:
+        """Flush; stop the recorder too when this app created it."""
+        self.flush()
+        if self._owned:
+            self.recorder.close()
+        else:
+            self.recorder.flush()
+
+
+def open_recorder(
+    home: Path, *, persist: bool = True, retention_days: float | None = None
+) -> Recorder:
+    """The usage database in DRIFTGATE_HOME; in memory (with a warning) when it cannot be opened."""
+    path = usage_db_path(home)
+    try:
+        return Recorder(path, persist=persist, retention_days=retention_days)
+    except (OSError, sqlite3.Error) as exc:
+        logging.getLogger("driftgate.app").warning(
+            "usage is not being saved: cannot open %s (%s)", path, exc
+        )
+        return Recorder(None, retention_days=retention_days)
+
+
+def _records(batch: list[Finished], log_json: bool = False) -> list[RequestRecord]:
+    """The batch's records and its log lines (run on the recorder's thread, never the loop)."""
+    rows: list[RequestRecord] = []
+    reasons: list[str | None] = []
+    tables: dict[tuple[str, str, int], Prices | None] = {}  # one price lookup per model a batch
+    for item in batch:
+        try:
+            rows.append(_row(item, tables))
+            reasons.append(item.reason)
+        except Exception:
+            log.exception("could not record usage for a %s request", item.asked.endpoint)
+    for rec, reason in zip(rows, reasons, strict=True):
+        # One log record per request, stamped when it finished (not when the batch was written)
+        # and at WARNING when the gateway or upstream failed it; built only if shown.
+        level = logging.WARNING if rec.status >= 500 else logging.INFO
+        if log.isEnabledFor(level):
+            record = log.makeRecord(log.name, level, __file__, 0, "%s", (_line(rec, reason),), None)
+            record.created = rec.ts
+            record.msecs = (rec.ts - int(rec.ts)) * 1000.0
+            if log_json:
+                record.request = _fields(rec, reason)  # the JSON formatter writes these fields
+            log.handle(record)
+    return rows
+
+
+def _line(rec: RequestRecord, reason: str | None) -> str:
+    return (
+        f"{rec.endpoint} {rec.model_requested} -> {rec.backend} "
+        f"({rec.model}) {rec.status} {rec.latency_ms:.0f} ms" + (f" ({reason})" if reason else "")
+    )
+
+
+def _fields(rec: RequestRecord, reason: str | None) -> dict[str, Any]:
+    """What a JSON log line says about a request (metadata only)."""
+    return {
+        "request_id": rec.request_id,
+        "endpoint": rec.endpoint,
+        "model_requested": rec.model_requested,
+        "backend": rec.backend,
+        "model": rec.model,
+        "status": rec.status,
+        "latency_ms": round(rec.latency_ms, 1),
+        "input_tokens": rec.input_tokens,
+        "output_tokens": rec.output_tokens,
+        "cost_usd": rec.cost_usd,
+        "client": rec.client,
+        "session": rec.session,
+        **({"reason": reason} if reason else {}),
+    }
+
+
+def _usage(item: Finished) -> Any:
+    if item.usage is not None:
+        return item.usage
+    if item.raw and (item.status < 400 or item.status == CLIENT_GONE):
+        try:
+            parsed = orjson.loads(item.raw)
+        except orjson.JSONDecodeError:
+            return Usage()
+        if isinstance(parsed, dict):
+            if item.asked.endpoint == "count_tokens":
+                usage = Usage()
+                usage.input_tokens = int(parsed.get("input_tokens") or 0)
+                return usage
+            return usage_from_response(parsed, item.upstream)
+    return Usage()
+
+
+def _usage_unreported(item: Finished, usage: Any) -> bool:
+    """An OpenAI stream relayed as is, whose client did not ask for usage: the upstream sent none.
+
+    The gateway does not add `stream_options.include_usage` for the client: that would change the
+    chunks the client receives (a `usage` key on each, one extra chunk with no choices).
+    """
+    flow = item.asked
+    return (
+        flow.stream
+        and flow.client_dialect == "openai"
+        and item.upstream == "openai"
+        and not flow.include_usage
+        and not (usage.input_tokens or usage.output_tokens)
+    )
+
+
+def _row(item: Finished, tables: dict[tuple[str, str, int], Prices | None]) -> RequestRecord:
+    """The record of one finished request."""
+    flow, route = item.asked, item.route
+    usage = _usage(item)
+    is_count = flow.endpoint == "count_tokens"
+    cost: float | None = 0.0
+    if _usage_unreported(item, usage):
+        cost = None  # unknown, not free: `driftgate usage` marks the total as a lower bound
+    elif not is_count and item.templates is not None:
+        key = (route.model, item.upstream, id(item.templates))  # the batch keeps them alive
+        table = tables.get(key, _MISSING)
+        if table is _MISSING:
+            table = tables[key] = prices(route.model, item.upstream, item.templates)
+        cost = priced(
+            table,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+        )
+    headers = item.headers
+    limits = parse_ratelimit(headers, item.ts)
+    request_id = None
+    if headers is not None:
+        request_id = headers.get("request-id") or headers.get("x-request-id")
+    client, version = client_of(flow.user_agent)
+    return RequestRecord(
+        item.ts,
+        route.backend.name,
+        route.model,
+        flow.client_dialect,
+        item.upstream,
+        flow.endpoint,
+        item.status,
+        flow.stream,
+        int(usage.input_tokens),
+        0 if is_count else int(usage.output_tokens),
+        int(usage.cache_read_tokens),
+        int(usage.cache_write_tokens),
+        item.latency * 1000.0,
+        item.ttfb * 1000.0 if item.ttfb else None,
+        flow.session,
+        cost,
+        request_id[:128] if request_id else f"{_ID_PREFIX}{_next_id()}",
+        client,
+        version,
+        flow.model,
+        0 if is_count else int(getattr(usage, "reasoning_tokens", 0)),
+        limits.requests_limit,
+        limits.requests_remaining,
+        limits.tokens_limit,
+        limits.tokens_remaining,
+        limits.reset_s,
+        limits.retry_after_s,
+        limits.raw,
+    )

@@ -1,0 +1,84 @@
+"""Everything the gateway observes, wired once per app: records, metrics, live stream, stats.
+
+The request path touches only `keeper` (one append per request) and `stats` (a few integer
+updates per upstream attempt); the rest runs on the recorder's thread or when asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from driftgate.proxy.config import Config
+from driftgate.proxy.cooldown import Cooldowns
+from driftgate.proxy.observe.keeper import RecordKeeper, open_recorder
+from driftgate.proxy.observe.keeper import log as request_log
+from driftgate.proxy.observe.labels import ModelLabels
+from driftgate.proxy.observe.live import LiveHub
+from driftgate.proxy.observe.metrics import GatewayMetrics, Sources
+from driftgate.proxy.observe.recorder import Recorder
+from driftgate.proxy.observe.upstream_stats import UpstreamStats
+from driftgate.proxy.templates.loader import TemplateSet
+
+log = logging.getLogger("driftgate.observe")
+
+
+class Observer:
+    """One app's observability: built at start-up from the config, passed to the handlers."""
+
+    def __init__(
+        self,
+        config: Config,
+        templates: Callable[[], TemplateSet],
+        cooldowns: Cooldowns,
+        clock: Callable[[], float],
+        recorder: Recorder | None = None,
+    ) -> None:
+        self.config = config
+        owned = recorder is None
+        analytics, metrics_on = config.analytics.enabled, config.metrics.enabled
+        if recorder is None:
+            recorder = open_recorder(
+                config.home,
+                persist=analytics,
+                retention_days=config.analytics.retention_days or None,
+            )
+        self.recorder = recorder
+        self.stats = UpstreamStats(clock)
+        self.live = LiveHub()
+        self.metrics: GatewayMetrics | None = None
+        if metrics_on:
+            sources = Sources(
+                queue_depth=lambda: recorder.backlog,
+                dropped=lambda: recorder.dropped,
+                upstream_errors=lambda: dict(self.stats.errors),
+                cooldowns_started=lambda: dict(cooldowns.started),
+                cooling=cooldowns.all_cooling,
+                stream_subscribers=lambda: self.live.subscribers,
+            )
+            self.metrics = GatewayMetrics(ModelLabels(config, templates), sources)
+            recorder.add_sink(self.metrics.consume)
+        if analytics:
+            recorder.add_sink(self.live.consume)
+        self.keeper = RecordKeeper(
+            recorder,
+            owned=owned,
+            clock=clock,
+            # With analytics and metrics off, records are still built for the request log lines.
+            enabled=analytics or metrics_on or request_log.isEnabledFor(logging.INFO),
+            log_json=config.log_format == "json",
+        )
+
+    def start(self) -> list[asyncio.Task[None]]:
+        """At start-up: bind the live stream to the loop, start the record batcher."""
+        self.live.bind(asyncio.get_running_loop())
+        return [asyncio.create_task(self.keeper.run())]
+
+    def shutdown(self) -> None:
+        """Before connections close: end the live streams."""
+        self.live.close()
+
+    def close(self) -> None:
+        """After the last request: flush the records (and stop an owned recorder)."""
+        self.keeper.close()

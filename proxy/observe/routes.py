@@ -1,0 +1,64 @@
+"""The observability endpoints: GET /metrics and GET /analytics/stream."""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+from driftgate.proxy.auth import GatewayKey
+from driftgate.proxy.errors import GatewayError
+from driftgate.proxy.observe.metrics import CONTENT_TYPE
+from driftgate.proxy.observe.observer import Observer
+
+KEEPALIVE_SECONDS = 15.0
+STREAM_HEADERS = {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+}
+
+
+class ObserveRoutes:
+    """Handlers over one app's Observer; the gateway key (when set) guards them like the API."""
+
+    def __init__(self, observer: Observer, key: GatewayKey) -> None:
+        self.observer = observer
+        self.key = key
+
+    async def metrics(self, request: web.Request) -> web.StreamResponse:
+        """GET /metrics: the Prometheus text format."""
+        self.key.check(request.headers)
+        if self.observer.metrics is None:
+            raise GatewayError("metrics are off ([metrics] enabled = false)", status=404)
+        body = self.observer.metrics.render()
+        return web.Response(body=body, headers={"content-type": CONTENT_TYPE})
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        """GET /analytics/stream: one `record` event per finished request, as it is recorded."""
+        self.key.check(request.headers)
+        if not self.observer.config.analytics.enabled:
+            raise GatewayError("analytics are off ([analytics] enabled = false)", status=404)
+        hub = self.observer.live
+        resp = web.StreamResponse(headers=STREAM_HEADERS)
+        await resp.prepare(request)
+        sub = hub.subscribe()
+        try:
+            await resp.write(b": driftgate analytics stream\n\n")
+            while not sub.closed:
+                docs = await sub.take(KEEPALIVE_SECONDS)
+                if docs:
+                    await resp.write(
+                        b"".join(b"event: record\ndata: " + orjson.dumps(d) + b"\n\n" for d in docs)
+                    )
+                elif not sub.overflowed and not sub.closed:
+                    await resp.write(b": keep-alive\n\n")
+                if sub.overflowed:
+                    note = {"reason": "this client fell behind; reconnect to follow again"}
+                    await resp.write(b"event: dropped\ndata: " + orjson.dumps(note) + b"\n\n")
+                    break
+            await resp.write_eof()
+        except ConnectionError:
+            pass  # the client left
+        finally:
+            hub.unsubscribe(sub)
+        return resp

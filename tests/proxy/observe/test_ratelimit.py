@@ -1,0 +1,69 @@
+"""Rate-limit headers parsed into a record's fields."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from driftgate.proxy.observe.ratelimit import parse_ratelimit
+
+NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+
+
+def test_anthropic_headers() -> None:
+    limits = parse_ratelimit(
+        {
+            "anthropic-ratelimit-requests-limit": "50",
+            "anthropic-ratelimit-requests-remaining": "49",
+            "anthropic-ratelimit-requests-reset": "2023-11-14T22:13:50Z",
+            "anthropic-ratelimit-tokens-limit": "40000",
+            "anthropic-ratelimit-tokens-remaining": "39000",
+            "anthropic-ratelimit-tokens-reset": "2023-11-14T22:13:30Z",
+            "anthropic-ratelimit-input-tokens-limit": "30000",
+            "content-type": "application/json",
+            "retry-after": "12",
+        },
+        NOW,
+    )
+    assert (limits.requests_limit, limits.requests_remaining) == (50, 49)
+    assert (limits.tokens_limit, limits.tokens_remaining) == (40000, 39000)
+    assert limits.reset_s == pytest.approx(10.0)  # the soonest reset
+    assert limits.retry_after_s == 12.0
+    raw = json.loads(limits.raw or "{}")
+    assert raw["anthropic-ratelimit-input-tokens-limit"] == "30000"
+    assert "content-type" not in raw
+
+
+def test_openai_headers_with_durations() -> None:
+    limits = parse_ratelimit(
+        {
+            "x-ratelimit-limit-requests": "10000",
+            "x-ratelimit-remaining-requests": "9990",
+            "x-ratelimit-reset-requests": "1m30s",
+            "x-ratelimit-limit-tokens": "200000",
+            "x-ratelimit-remaining-tokens": "150000",
+            "x-ratelimit-reset-tokens": "250ms",
+        },
+        NOW,
+    )
+    assert (limits.requests_limit, limits.requests_remaining) == (10000, 9990)
+    assert (limits.tokens_limit, limits.tokens_remaining) == (200000, 150000)
+    assert limits.reset_s == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("6m0s", 360.0), ("1h2m3s", 3723.0), ("1.5s", 1.5), ("7", 7.0)]
+)
+def test_durations(value: str, seconds: float) -> None:
+    limits = parse_ratelimit({"x-ratelimit-reset-requests": value}, NOW)
+    assert limits.reset_s == pytest.approx(seconds)
+
+
+def test_nothing_or_garbage_leaves_fields_empty() -> None:
+    empty = parse_ratelimit(None, NOW)
+    assert empty.raw is None and empty.requests_limit is None
+    junk = parse_ratelimit(
+        {"x-ratelimit-limit-requests": "lots", "x-ratelimit-reset-tokens": "soon"}, NOW
+    )
+    assert junk.requests_limit is None and junk.reset_s is None and junk.raw is not None
