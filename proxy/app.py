@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import orjson
 from aiohttp import web
 
-from driftgate.proxy.auth import GatewayKey, backend_auth
+from driftgate.proxy.auth import GatewayKey, anthropic_version, backend_auth
 from driftgate.proxy.config import Config
 from driftgate.proxy.cooldown import Cooldowns
 from driftgate.proxy.count_tokens import ESTIMATE_HEADER, estimate_tokens
@@ -34,6 +34,7 @@ from driftgate.proxy.intake import JSON_CT, error_response, intake
 from driftgate.proxy.models_list import anthropic_models, openai_models, wants_anthropic_shape
 from driftgate.proxy.observe.keeper import CLIENT_GONE
 from driftgate.proxy.observe.observer import Observer
+from driftgate.proxy.observe.probe import Prober
 from driftgate.proxy.observe.recorder import Recorder
 from driftgate.proxy.observe.routes import ObserveRoutes
 from driftgate.proxy.redact import Redactor
@@ -115,6 +116,7 @@ class Gateway:
             expand=conversations.expand,
             stats=self.observer.stats,
         )
+        self.prober = Prober(auths, lambda: anthropic_version(store.current()), clock)
         secrets = [config.api_key, *(b.resolve_key(env) for b in config.backends)]
         self.redactor = Redactor(secrets)
         self._tasks: list[asyncio.Task[None]] = []
@@ -359,13 +361,18 @@ class Gateway:
         return web.Response(body=orjson.dumps(doc), content_type=JSON_CT)
 
     async def health(self, request: web.Request) -> web.StreamResponse:
-        """GET /health (open: it shows nothing secret)."""
+        """GET /health (open: it shows nothing secret); ?probe=1 also probes every backend."""
+        probes = None
+        if request.query.get("probe", "") not in ("", "0", "false"):
+            probes = await self.prober.probe()
         doc = health(
             self.config,
             self.store.current(),
             self.cooldowns,
             self.keyless,
             self.connections.snapshot(),
+            self.observer.stats,
+            probes,
         )
         return web.Response(body=orjson.dumps(doc), content_type=JSON_CT)
 
@@ -442,6 +449,7 @@ def create_app(
     app.router.add_get("/health", gw.guarded(gw.health, None))
     observe = ObserveRoutes(gw.observer, gw.key)
     app.router.add_get("/metrics", gw.guarded(observe.metrics, None))
+    app.router.add_get("/analytics", gw.guarded(observe.analytics, None))
     app.router.add_get("/analytics/stream", gw.guarded(observe.stream, None))
     app.router.add_route("*", "/{tail:.*}", gw.guarded(gw.not_found, None))
     app.on_startup.append(gw.on_startup)

@@ -1,4 +1,4 @@
-"""GET /health: version, templates in force, backends (redacted) and their cooldowns."""
+"""GET /health: version, templates, backends (redacted), cooldowns, recent upstream error rates."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from driftgate.proxy import __version__
 from driftgate.proxy.config import Config
 from driftgate.proxy.cooldown import Cooldowns
+from driftgate.proxy.observe.upstream_stats import UpstreamStats
 from driftgate.proxy.templates.loader import TemplateSet
 
 log = logging.getLogger("driftgate.app")
@@ -37,9 +38,17 @@ def health(
     cooldowns: Cooldowns,
     keyless: frozenset[str] = frozenset(),
     connections: Mapping[str, int] | None = None,
+    stats: UpstreamStats | None = None,
+    probes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The health document."""
+    """The health document; `probes` (from /health?probe=1) adds each backend's probe result.
+
+    Status: "ok"; "degraded" when a backend's recent upstream error rate is high or a probe
+    failed (the gateway answers, but requests through it fail); "no_backends".
+    """
     backends = []
+    degraded: list[str] = []
+    probed = {p["name"]: p for p in probes or ()}
     for b in config.backends:
         cooling = cooldowns.cooling(b.name)
         entry = b.redacted()
@@ -48,9 +57,20 @@ def health(
             entry["state"] = "no_key"
             entry["message"] = f"${b.key_env} is not set in the gateway's environment"
         entry["cooldown_seconds"] = round(cooling, 1)
+        if stats is not None:
+            entry["recent"] = stats.recent(b.name)
+            if stats.degraded(b.name):
+                degraded.append(f"{b.name}: {entry['recent']['error_rate']:.0%} of recent upstream "
+                                "requests failed")  # fmt: skip
+        probe = probed.get(b.name)
+        if probe is not None:
+            entry["probe"] = {k: v for k, v in probe.items() if k != "name"}
+            if probe["state"] not in ("ok", "skipped"):
+                degraded.append(f"{b.name}: probe {probe['state']}")
         backends.append(entry)
+    status = ("degraded" if degraded else "ok") if backends else "no_backends"
     doc: dict[str, Any] = {
-        "status": "ok" if backends else "no_backends",
+        "status": status,
         "version": __version__,
         "templates": templates.summary(),
         "template_errors": list(templates.errors),
@@ -58,6 +78,8 @@ def health(
     }
     if connections is not None:
         doc["connections"] = dict(connections)  # client side: open, cap, refused, timeouts
+    if degraded:
+        doc["problems"] = degraded
     if not backends:
         doc["message"] = HOW_TO_ADD
     return doc

@@ -19,6 +19,7 @@ from driftgate.proxy.app import GATEWAY_KEY, create_app
 from driftgate.proxy.auth import check_bind
 from driftgate.proxy.config import Config
 from driftgate.proxy.errors import ConfigError
+from driftgate.proxy.observe.json_logs import JsonFormatter
 from driftgate.proxy.redact import RedactingFilter
 from driftgate.proxy.self_loop import check_self_loop
 from driftgate.proxy.serve.connections import ConnectionBook, client_protocols, ensure_fd_limit
@@ -200,6 +201,9 @@ def run_forever(config: Config) -> None:
         level=getattr(logging, config.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if config.log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
 
     async def main() -> None:
         app = create_app(config)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from driftgate.proxy.config import Config
 from driftgate.proxy.cooldown import Cooldowns
+from driftgate.proxy.errors import ConfigError
 from driftgate.proxy.observe.keeper import RecordKeeper, open_recorder
 from driftgate.proxy.observe.keeper import log as request_log
 from driftgate.proxy.observe.labels import ModelLabels
@@ -20,6 +22,9 @@ from driftgate.proxy.observe.metrics import GatewayMetrics, Sources
 from driftgate.proxy.observe.recorder import Recorder
 from driftgate.proxy.observe.upstream_stats import UpstreamStats
 from driftgate.proxy.templates.loader import TemplateSet
+
+if TYPE_CHECKING:
+    from driftgate.proxy.observe.otel import OtelSink
 
 log = logging.getLogger("driftgate.observe")
 
@@ -61,12 +66,19 @@ class Observer:
             recorder.add_sink(self.metrics.consume)
         if analytics:
             recorder.add_sink(self.live.consume)
+        self.otel: OtelSink | None = None
+        if config.otel.endpoint:
+            self.otel = _otel_sink(config, config.otel.endpoint)
+            recorder.add_sink(self.otel.consume)
         self.keeper = RecordKeeper(
             recorder,
             owned=owned,
             clock=clock,
             # With analytics and metrics off, records are still built for the request log lines.
-            enabled=analytics or metrics_on or request_log.isEnabledFor(logging.INFO),
+            enabled=analytics
+            or metrics_on
+            or self.otel is not None
+            or request_log.isEnabledFor(logging.INFO),
             log_json=config.log_format == "json",
         )
 
@@ -80,5 +92,19 @@ class Observer:
         self.live.close()
 
     def close(self) -> None:
-        """After the last request: flush the records (and stop an owned recorder)."""
+        """After the last request: flush the records (and stop an owned recorder), export spans."""
         self.keeper.close()
+        if self.otel is not None:
+            self.otel.close()
+
+
+def _otel_sink(config: Config, endpoint: str) -> OtelSink:
+    """The OTLP exporter; imported here only, so that with tracing off nothing of it loads."""
+    try:
+        from driftgate.proxy.observe.otel import OtelSink
+    except ImportError as exc:
+        raise ConfigError(
+            f"[otel] endpoint is set but OpenTelemetry is not installed ({exc.name}): "
+            "pip install 'driftgate[otel]', or remove [otel] endpoint"
+        ) from None
+    return OtelSink(endpoint, config.otel.service_name, config.backends)

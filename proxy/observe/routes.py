@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import orjson
 from aiohttp import web
 
 from driftgate.proxy.auth import GatewayKey
-from driftgate.proxy.errors import GatewayError
+from driftgate.proxy.errors import GatewayError, InvalidRequest
 from driftgate.proxy.observe.metrics import CONTENT_TYPE
 from driftgate.proxy.observe.observer import Observer
+from driftgate.proxy.observe.summary import BadWindow, parse_window, summarise_window
 
 KEEPALIVE_SECONDS = 15.0
 STREAM_HEADERS = {
@@ -33,11 +37,33 @@ class ObserveRoutes:
         body = self.observer.metrics.render()
         return web.Response(body=body, headers={"content-type": CONTENT_TYPE})
 
+    async def analytics(self, request: web.Request) -> web.StreamResponse:
+        """GET /analytics?window=60m: totals per model, backend, client and session."""
+        self.key.check(request.headers)
+        self._need_analytics()
+        try:
+            seconds = parse_window(request.query.get("window", "60m"))
+        except BadWindow as exc:
+            raise InvalidRequest(str(exc)) from None
+        until = time.time()
+        since = until - seconds
+        recorder = self.observer.recorder
+        # Off the loop: a long window reads many rows.
+        summary = await asyncio.to_thread(
+            recorder.query, lambda conn: summarise_window(conn, since, until), None
+        )
+        doc = summary.as_json() if summary is not None else {}
+        doc["recorder"] = {"backlog": recorder.backlog, "dropped": recorder.dropped}
+        return web.Response(body=orjson.dumps(doc), content_type="application/json")
+
+    def _need_analytics(self) -> None:
+        if not self.observer.config.analytics.enabled:
+            raise GatewayError("analytics are off ([analytics] enabled = false)", status=404)
+
     async def stream(self, request: web.Request) -> web.StreamResponse:
         """GET /analytics/stream: one `record` event per finished request, as it is recorded."""
         self.key.check(request.headers)
-        if not self.observer.config.analytics.enabled:
-            raise GatewayError("analytics are off ([analytics] enabled = false)", status=404)
+        self._need_analytics()
         hub = self.observer.live
         resp = web.StreamResponse(headers=STREAM_HEADERS)
         await resp.prepare(request)

@@ -250,3 +250,35 @@ def test_the_live_stream_sends_each_record_without_content(
     assert doc["session"] == "sess-live" and doc["model"] == SONNET and doc["status"] == 200
     assert doc["client"] == "anthropic-python" and doc["stream"] is False
     assert "secret prompt" not in data and "sk-client-a" not in data
+
+
+def test_analytics_summarises_a_window_per_model_backend_client_and_session(
+    recorded: tuple[GatewayServer, Recorder],
+) -> None:
+    gw, _ = recorded
+    ant = anthropic.Anthropic(base_url=gw.url, api_key="sk-client-a", max_retries=0)
+    for session in ("sess-a", "sess-a", "sess-b"):
+        ant.messages.create(
+            model=SONNET,
+            max_tokens=10,
+            messages=[{"role": "user", "content": "x"}],
+            extra_headers={"x-claude-code-session-id": session},
+        )
+
+    def summary() -> dict[str, Any] | None:
+        doc: dict[str, Any] = httpx.get(gw.url + "/analytics?window=60m").json()
+        return doc if doc["total"]["requests"] == 3 else None
+
+    doc = wait_until(summary)
+    assert doc is not None
+    assert doc["window_seconds"] == pytest.approx(3600.0)
+    total = doc["total"]
+    assert total["errors"] == 0 and total["cost_usd"] > 0 and total["cost_per_hour"] > 0
+    assert total["p50_latency_ms"] is not None and total["p95_ttfb_ms"] is not None
+    assert [m["key"] for m in doc["models"]] == [SONNET]
+    assert [b["key"] for b in doc["backends"]] == ["anthropic"]
+    assert [c["key"] for c in doc["clients"]] == ["anthropic-python"]
+    assert {s["key"]: s["requests"] for s in doc["sessions"]} == {"sess-a": 2, "sess-b": 1}
+    assert doc["recorder"] == {"backlog": 0, "dropped": 0}
+    bad = httpx.get(gw.url + "/analytics?window=forever")
+    assert bad.status_code == 400 and "60m" in bad.json()["error"]["message"]
