@@ -37,6 +37,7 @@ from targets import (
     DIRECT,
     DRIFTGATE,
     DRIFTGATE_AIOHTTP,
+    DRIFTGATE_OBSERVE_OFF,
     LITELLM,
     MINIMAL,
     MINIMAL_DRIFTGATE_CLIENT,
@@ -72,6 +73,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="add rows: the minimal passthrough on driftgate's own upstream client, on httpx, "
         "and on httpx-aiohttp when installed (to compare upstream clients)",
+    )
+    p.add_argument(
+        "--observe-off",
+        action="store_true",
+        help="add a row: driftgate with [analytics] and [metrics] off, measured in the same run "
+        "(check: analytics + metrics on keep >= 0.9x its req/s)",
     )
     p.add_argument(
         "--targets", help="comma-separated rows to run (default all), e.g. minimal,driftgate"
@@ -153,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             targets.append(MINIMAL_HTTPX_AIOHTTP)
     targets.append(DRIFTGATE)
     targets.append(DRIFTGATE_AIOHTTP)  # the same gateway on its other transport, side by side
+    if args.observe_off:
+        targets.append(DRIFTGATE_OBSERVE_OFF)
     if not args.skip_litellm:
         targets.append(LITELLM)
     if args.targets:

@@ -23,6 +23,7 @@ CROSS_CHECKS: tuple[tuple[str, str, str, float], ...] = (
     ("translate-stream", "stream", "cpu", 1.3),
     ("translate-stream-openai", "stream-openai", "cpu", 1.3),
 )
+MIN_OBSERVE_ON_VS_OFF = 0.9  # issue 12: analytics + metrics on keep >= 0.9x the req/s of both off
 MIN_VS_LITELLM = 40.0
 MAX_ADDED_P50_MS = 0.5
 MAX_IDLE_RSS_MB = 80.0
@@ -146,6 +147,10 @@ class ScenarioResult:
                 False,
             ),
         ]
+        if "driftgate-observe-off" in self.rows:
+            out.append(Check(self.name, "driftgate req/s analytics+metrics on vs off",
+                             self.ratio("driftgate", "driftgate-observe-off"), MIN_OBSERVE_ON_VS_OFF,
+                             True))  # fmt: skip
         if "litellm" in self.rows:
             out.insert(1, Check(self.name, "driftgate req/s vs litellm", self.ratio("driftgate", "litellm"),
                                 MIN_VS_LITELLM, True))  # fmt: skip
@@ -181,6 +186,11 @@ def table(result: ScenarioResult, labels: dict[str, str]) -> str:
         )
     lines.append("")
     lines += [f"- {c.line()}" for c in result.checks()]
+    observe = result.cpu_ratio("driftgate-observe-off", "driftgate")
+    if observe is not None:
+        lines.append(
+            f"- (by CPU per request, analytics+metrics on keep {observe:.2f}x the throughput of off)"
+        )
     implied = result.cpu_ratio("minimal", "driftgate")
     if implied is not None:
         lines.append(

@@ -79,27 +79,40 @@ responses = true
 """
 
 
-def _driftgate(transport: str) -> Callable[[Launch], Command]:
+def _driftgate(transport: str, observe: bool = True) -> Callable[[Launch], Command]:
     def command(ctx: Launch) -> Command:
-        return driftgate_command(ctx, transport)
+        return driftgate_command(ctx, transport, observe=observe)
 
     return command
 
 
-def driftgate_command(ctx: Launch, transport: str = "fast") -> Command:
+# The `driftgate-observe-off` row: the same gateway with the analytics records and /metrics off,
+# to measure what they cost (the target: on keeps >= 0.9x the throughput of off).
+OBSERVE_OFF = """
+[analytics]
+enabled = false
+
+[metrics]
+enabled = false
+"""
+
+
+def driftgate_command(ctx: Launch, transport: str = "fast", *, observe: bool = True) -> Command:
     """`python -m driftgate.proxy.cli --config <toml> proxy --port <p>` with a scratch DRIFTGATE_HOME.
 
-    `transport` is every backend's `transport` key: "fast" (the default) or "aiohttp".
+    `transport` is every backend's `transport` key: "fast" (the default) or "aiohttp";
+    `observe=False` turns [analytics] and [metrics] off.
     """
-    home = ctx.workdir / f"driftgate-{transport}-home"
+    name = f"driftgate-{transport}" + ("" if observe else "-observe-off")
+    home = ctx.workdir / f"{name}-home"
     home.mkdir(parents=True, exist_ok=True)
-    config = ctx.workdir / f"driftgate-{transport}.toml"
+    config = ctx.workdir / f"{name}.toml"
     text = DRIFTGATE_CONFIG.format(port=ctx.port, upstream=ctx.upstream)
     if transport != "fast":
         text = text.replace(
             'key = "bench-key"\n', f'key = "bench-key"\ntransport = "{transport}"\n'
         )
-    config.write_text(text)
+    config.write_text(text if observe else text + OBSERVE_OFF)
     env = _base_env(ctx.workdir) | {"DRIFTGATE_HOME": str(home), "PYTHONPATH": str(REPO)}
     argv = [
         sys.executable,
@@ -134,5 +147,10 @@ MINIMAL_HTTPX_AIOHTTP = Target(
 DRIFTGATE = Target("driftgate", "driftgate", _driftgate("fast"))
 DRIFTGATE_AIOHTTP = Target(
     "driftgate-aiohttp", "driftgate (aiohttp transport)", _driftgate("aiohttp")
+)
+DRIFTGATE_OBSERVE_OFF = Target(
+    "driftgate-observe-off",
+    "driftgate (analytics+metrics off)",
+    _driftgate("fast", observe=False),
 )
 LITELLM = Target("litellm", "litellm", litellm_command)

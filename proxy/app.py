@@ -63,7 +63,12 @@ from driftgate.proxy.translate import stream_translator
 from driftgate.proxy.translate.responses_stream import ResponsesEncoder
 from driftgate.proxy.translate.stream import Translator
 from driftgate.proxy.upstream import make_transport
-from driftgate.proxy.upstream.settings import TLSFileError, TransportSettings, settings_for
+from driftgate.proxy.upstream.settings import (
+    TLSFileError,
+    TransportSettings,
+    settings_for,
+    tls_context,
+)
 from driftgate.proxy.upstream.transport import Transport
 
 log = logging.getLogger("driftgate.app")
@@ -116,7 +121,12 @@ class Gateway:
             expand=conversations.expand,
             stats=self.observer.stats,
         )
-        self.prober = Prober(auths, lambda: anthropic_version(store.current()), clock)
+        self.prober = Prober(
+            auths,
+            lambda: anthropic_version(store.current()),
+            clock,
+            tls=lambda b: tls_context(settings_for(b, config.proxies)),
+        )
         secrets = [config.api_key, *(b.resolve_key(env) for b in config.backends)]
         self.redactor = Redactor(secrets)
         self._tasks: list[asyncio.Task[None]] = []

@@ -8,6 +8,7 @@ Results are cached for PROBE_TTL seconds and concurrent probes share one round.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from driftgate.proxy.auth import BackendAuth
+from driftgate.proxy.config import BackendConfig
 
 PROBE_TTL = 30.0
 PROBE_TIMEOUT = 10.0  # seconds for a whole probe, on top of the backend's connect timeout
@@ -51,8 +53,10 @@ class Prober:
         anthropic_version: Callable[[], str],
         clock: Callable[[], float] = time.monotonic,
         ttl: float = PROBE_TTL,
+        tls: Callable[[BackendConfig], ssl.SSLContext] | None = None,
     ) -> None:
         self._auths = auths
+        self._tls = tls  # the backend's TLS settings (CA bundle, client certificate)
         self._version = anthropic_version
         self._clock = clock
         self._ttl = ttl
@@ -95,10 +99,14 @@ class Prober:
             total=auth.backend.connect_timeout + PROBE_TIMEOUT,
             sock_connect=auth.backend.connect_timeout,
         )
+        url = probe_url(auth)
+        tls: ssl.SSLContext | bool = True
+        if self._tls is not None and url.startswith("https:"):
+            tls = self._tls(auth.backend)
         started = self._clock()
         try:
             async with session.get(
-                probe_url(auth), headers=probe_headers(auth, version), timeout=timeout
+                url, headers=probe_headers(auth, version), timeout=timeout, ssl=tls
             ) as resp:
                 await resp.read()
                 status = resp.status
