@@ -63,6 +63,7 @@ from driftgate.proxy.translate import stream_translator
 from driftgate.proxy.translate.responses_stream import ResponsesEncoder
 from driftgate.proxy.translate.stream import Translator
 from driftgate.proxy.upstream import make_transport
+from driftgate.proxy.upstream.proxies import ProxyChooser
 from driftgate.proxy.upstream.settings import (
     TLSFileError,
     TransportSettings,
@@ -126,6 +127,7 @@ class Gateway:
             lambda: anthropic_version(store.current()),
             clock,
             tls=lambda b: tls_context(settings_for(b, config.proxies)),
+            proxies=ProxyChooser(config.proxies),
         )
         secrets = [config.api_key, *(b.resolve_key(env) for b in config.backends)]
         self.redactor = Redactor(secrets)
@@ -169,6 +171,22 @@ class Gateway:
             finally:
                 ended(request)
                 self.drain.leave(task)
+
+        return run
+
+    def untracked(self, handler: Handler) -> Handler:
+        """`guarded` for a long-lived stream a shutdown should not wait for (the live analytics):
+        not counted in flight; it ends when the app shuts down (`on_shutdown`)."""
+
+        async def run(request: web.Request) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except GatewayError as exc:
+                return error_response(exc, _guess_dialect(request))
+            except Exception:
+                log.exception("unexpected error on %s %s", request.method, request.path)
+                generic = GatewayError("the gateway hit an unexpected error; see its log")
+                return error_response(generic, _guess_dialect(request))
 
         return run
 
@@ -460,7 +478,7 @@ def create_app(
     observe = ObserveRoutes(gw.observer, gw.key)
     app.router.add_get("/metrics", gw.guarded(observe.metrics, None))
     app.router.add_get("/analytics", gw.guarded(observe.analytics, None))
-    app.router.add_get("/analytics/stream", gw.guarded(observe.stream, None))
+    app.router.add_get("/analytics/stream", gw.untracked(observe.stream))
     app.router.add_route("*", "/{tail:.*}", gw.guarded(gw.not_found, None))
     app.on_startup.append(gw.on_startup)
     app.on_shutdown.append(gw.on_shutdown)

@@ -12,11 +12,13 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from driftgate.proxy.auth import BackendAuth
 from driftgate.proxy.config import BackendConfig
+from driftgate.proxy.upstream.proxies import ProxyChooser
 
 PROBE_TTL = 30.0
 PROBE_TIMEOUT = 10.0  # seconds for a whole probe, on top of the backend's connect timeout
@@ -54,7 +56,9 @@ class Prober:
         clock: Callable[[], float] = time.monotonic,
         ttl: float = PROBE_TTL,
         tls: Callable[[BackendConfig], ssl.SSLContext] | None = None,
+        proxies: ProxyChooser | None = None,
     ) -> None:
+        self._proxies = proxies  # HTTP(S)_PROXY / NO_PROXY, as completions go
         self._auths = auths
         self._tls = tls  # the backend's TLS settings (CA bundle, client certificate)
         self._version = anthropic_version
@@ -103,10 +107,16 @@ class Prober:
         tls: ssl.SSLContext | bool = True
         if self._tls is not None and url.startswith("https:"):
             tls = self._tls(auth.backend)
+        proxy_url, proxy_headers = self._proxy(url)
         started = self._clock()
         try:
             async with session.get(
-                url, headers=probe_headers(auth, version), timeout=timeout, ssl=tls
+                url,
+                headers=probe_headers(auth, version),
+                timeout=timeout,
+                ssl=tls,
+                proxy=proxy_url,
+                proxy_headers=proxy_headers,
             ) as resp:
                 await resp.read()
                 status = resp.status
@@ -125,6 +135,17 @@ class Prober:
         else:
             out.update(state=ERROR, message=f"the backend answered HTTP {status}")
         return out
+
+    def _proxy(self, url: str) -> tuple[str | None, dict[str, str] | None]:
+        if self._proxies is None or not self._proxies.active:
+            return None, None
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        proxy = self._proxies.choose(parts.scheme, parts.hostname or "", port)
+        if proxy is None:
+            return None, None
+        auth = proxy.authorization
+        return proxy.url, ({"Proxy-Authorization": auth} if auth else None)
 
 
 def _reason(exc: aiohttp.ClientError) -> str:

@@ -111,8 +111,9 @@ def test_a_record_per_request_with_client_session_limits_and_cost(
     expected = cost_usd(SONNET, "anthropic", *counts, first.cache_write_tokens, load_bundled())
     assert expected and first.cost_usd == pytest.approx(expected)
     assert first.request_id.startswith("req_fake")  # the upstream's own id
-    assert (first.rl_requests_limit, first.rl_requests_remaining) == (4000, 3999)
-    assert (first.rl_tokens_limit, first.rl_tokens_remaining) == (2000000, 1999000)
+    # the fakes send the real APIs' rate-limit headers (tests/fakes/upstream_world.py)
+    assert (first.rl_requests_limit, first.rl_requests_remaining) == (50, 49)
+    assert (first.rl_tokens_limit, first.rl_tokens_remaining) == (40000, 39990)
     assert first.rl_reset_s is not None and first.rl_reset_s > 0
     assert first.ratelimit is not None and "anthropic-ratelimit-tokens-limit" in first.ratelimit
     assert first.ttfb_ms is not None and first.latency_ms >= first.ttfb_ms
@@ -120,8 +121,8 @@ def test_a_record_per_request_with_client_session_limits_and_cost(
     assert second.client == "openai-python" and second.client_version == openai.__version__
     assert second.stream and second.model_requested == "gpt-4o" and second.backend == "openai"
     assert second.session is None
-    assert (second.rl_requests_limit, second.rl_tokens_remaining) == (10000, 29999000)
-    assert second.rl_reset_s == pytest.approx(0.006)  # "6ms", the soonest of the two resets
+    assert (second.rl_requests_limit, second.rl_tokens_remaining) == (500, 29990)
+    assert second.rl_reset_s == pytest.approx(0.12)  # "120ms", the soonest of the two resets
     assert second.output_tokens > 0
 
 
@@ -282,3 +283,28 @@ def test_analytics_summarises_a_window_per_model_backend_client_and_session(
     assert doc["recorder"] == {"backlog": 0, "dropped": 0}
     bad = httpx.get(gw.url + "/analytics?window=forever")
     assert bad.status_code == 400 and "60m" in bad.json()["error"]["message"]
+
+
+def test_a_live_stream_does_not_hold_up_a_shutdown(
+    gateway_factory: Factory, fake_anthropic: FakeAnthropic
+) -> None:
+    gw = gateway_factory(backends=[fake_anthropic], shutdown_grace=60.0)
+    ended = threading.Event()
+    ready = threading.Event()
+
+    def follow() -> None:
+        try:
+            with httpx.stream("GET", gw.url + "/analytics/stream", timeout=120) as r:
+                for line in r.iter_lines():
+                    if line.startswith(": driftgate"):
+                        ready.set()
+        except httpx.HTTPError:
+            pass
+        ended.set()
+
+    threading.Thread(target=follow, daemon=True).start()
+    assert ready.wait(10)
+    started = time.monotonic()
+    gw.stop()
+    assert time.monotonic() - started < 30  # the stream is not a request in flight (grace 60 s)
+    assert ended.wait(10)
