@@ -54,7 +54,8 @@ class OtelSink:
             span.end(end_time=end)
 
     def _attributes(self, r: RequestRecord, operation: str) -> dict[str, Any]:
-        provider = r.upstream_dialect  # "anthropic" | "openai" (the API the backend speaks)
+        # The provider whose API the backend speaks (its Chat and Responses APIs are both OpenAI's).
+        provider = "anthropic" if r.upstream_dialect == "anthropic" else "openai"
         attrs: dict[str, Any] = {
             "gen_ai.operation.name": operation,
             "gen_ai.provider.name": provider,
