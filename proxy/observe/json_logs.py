@@ -1,8 +1,8 @@
 """`[gateway] log_format = "json"`: one JSON object per line, for log shippers.
 
 Credentials are masked before this runs (the RedactingFilter on each handler rewrites the
-message and traceback). A batch of request lines (one log call per batch, see keeper.py)
-becomes one object per request.
+message and traceback). A request's log record carries its fields (`request`, see keeper.py):
+they become the object's keys.
 """
 
 from __future__ import annotations
@@ -18,17 +18,15 @@ class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON object per line: ts, level, logger, message (or request)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        """The line(s) for `record`."""
+        """The line for `record`."""
         base: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
         }
-        requests = getattr(record, "requests", None)
-        if isinstance(requests, list) and requests:
-            return "\n".join(
-                orjson.dumps({**base, "event": "request", **fields}).decode() for fields in requests
-            )
+        request = getattr(record, "request", None)
+        if isinstance(request, dict):
+            return orjson.dumps({**base, "event": "request", **request}).decode()
         base["message"] = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)

@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from driftgate.proxy.drain import SHUTDOWN_REASON, SHUTDOWN_STATUS
 from driftgate.proxy.errors import Dialect
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.observe.client_agent import client_of
@@ -30,6 +29,7 @@ from driftgate.proxy.observe.records import RequestRecord
 from driftgate.proxy.observe.usage_db import usage_db_path
 from driftgate.proxy.relay import StreamResult
 from driftgate.proxy.routing import Route
+from driftgate.proxy.serve.drain import SHUTDOWN_REASON, SHUTDOWN_STATUS
 from driftgate.proxy.sse import Usage
 from driftgate.proxy.templates.loader import TemplateSet
 from driftgate.proxy.translate import usage_from_response

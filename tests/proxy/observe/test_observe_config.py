@@ -53,12 +53,14 @@ service_name = "gateway-a"
 @pytest.mark.parametrize(
     ("toml", "needle"),
     [
-        ('[gateway]\nlog_format = "xml"\n', 'log_format must be "text" or "json"'),
-        ("[analytics]\nretention_days = -1\n", "retention_days must be 0"),
-        ('[analytics]\nenabled = "yes"\n', "[analytics] enabled must be true or false"),
-        ("[metrics]\nenabled = 1\n", "[metrics] enabled must be true or false"),
-        ('[otel]\nendpoint = "localhost:4318"\n', "[otel] endpoint must be an http(s) URL"),
-        ('analytics = "on"\n', "[analytics] must be a table"),
+        ('[gateway]\nlog_format = "xml"\n', '[gateway] log_format: must be one of "text", "json"'),
+        ("[analytics]\nretention_days = -1\n", "[analytics] retention_days: must be at least 0"),
+        ('[analytics]\nenabled = "yes"\n', "[analytics] enabled: must be true or false"),
+        ("[metrics]\nenabled = 1\n", "[metrics] enabled: must be true or false"),
+        ('[otel]\nendpoint = "localhost:4318"\n', "[otel] endpoint: must be an http(s) URL"),
+        ('analytics = "on"\n', "[analytics]: must be a table"),
+        ("[analytics]\nretension_days = 3\n", "did you mean `retention_days`?"),
+        ("[metric]\nenabled = true\n", "did you mean `[metrics]`?"),
     ],
 )
 def test_mistakes_are_refused_with_a_sentence(tmp_path: Path, toml: str, needle: str) -> None:
