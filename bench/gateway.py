@@ -38,6 +38,7 @@ from targets import (
     DRIFTGATE,
     DRIFTGATE_AIOHTTP,
     DRIFTGATE_OBSERVE_OFF,
+    DRIFTGATE_SHAPES_OFF,
     LITELLM,
     MINIMAL,
     MINIMAL_DRIFTGATE_CLIENT,
@@ -79,6 +80,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="add a row: driftgate with [analytics] and [metrics] off, measured in the same run "
         "(check: analytics + metrics on keep >= 0.9x its req/s)",
+        "--shapes-off",
+        action="store_true",
+        help="add a row: driftgate with [shapes] enabled = false (checks on >= 0.95x off)",
     )
     p.add_argument(
         "--targets", help="comma-separated rows to run (default all), e.g. minimal,driftgate"
@@ -162,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     targets.append(DRIFTGATE_AIOHTTP)  # the same gateway on its other transport, side by side
     if args.observe_off:
         targets.append(DRIFTGATE_OBSERVE_OFF)
+    if args.shapes_off:
+        targets.append(DRIFTGATE_SHAPES_OFF)
     if not args.skip_litellm:
         targets.append(LITELLM)
     if args.targets:

@@ -27,6 +27,7 @@ MIN_OBSERVE_ON_VS_OFF = 0.9  # issue 12: analytics + metrics on keep >= 0.9x the
 MIN_VS_LITELLM = 40.0
 MAX_ADDED_P50_MS = 0.5
 MAX_IDLE_RSS_MB = 80.0
+MIN_SHAPES_ON_VS_OFF = 0.95  # the shape log (on by default) against [shapes] enabled = false
 
 
 @dataclass
@@ -154,6 +155,10 @@ class ScenarioResult:
         if "litellm" in self.rows:
             out.insert(1, Check(self.name, "driftgate req/s vs litellm", self.ratio("driftgate", "litellm"),
                                 MIN_VS_LITELLM, True))  # fmt: skip
+        if "driftgate-shapes-off" in self.rows:
+            out.append(Check(self.name, "driftgate req/s vs shape log off",
+                             self.ratio("driftgate", "driftgate-shapes-off"), MIN_SHAPES_ON_VS_OFF,
+                             True))  # fmt: skip
         return out
 
 

@@ -79,9 +79,11 @@ responses = true
 """
 
 
-def _driftgate(transport: str, observe: bool = True) -> Callable[[Launch], Command]:
+def _driftgate(
+    transport: str, observe: bool = True, extra_toml: str = "", variant: str = ""
+) -> Callable[[Launch], Command]:
     def command(ctx: Launch) -> Command:
-        return driftgate_command(ctx, transport, observe=observe)
+        return driftgate_command(ctx, transport, extra_toml, variant, observe=observe)
 
     return command
 
@@ -97,17 +99,25 @@ enabled = false
 """
 
 
-def driftgate_command(ctx: Launch, transport: str = "fast", *, observe: bool = True) -> Command:
+def driftgate_command(
+    ctx: Launch,
+    transport: str = "fast",
+    extra_toml: str = "",
+    variant: str = "",
+    *,
+    observe: bool = True,
+) -> Command:
     """`python -m driftgate.proxy.cli --config <toml> proxy --port <p>` with a scratch DRIFTGATE_HOME.
 
     `transport` is every backend's `transport` key: "fast" (the default) or "aiohttp";
-    `observe=False` turns [analytics] and [metrics] off.
+    `observe=False` turns [analytics] and [metrics] off; `extra_toml` is appended to the config
+    (`variant` keeps its home and file apart).
     """
-    name = f"driftgate-{transport}" + ("" if observe else "-observe-off")
+    name = f"driftgate-{transport}{variant}" + ("" if observe else "-observe-off")
     home = ctx.workdir / f"{name}-home"
     home.mkdir(parents=True, exist_ok=True)
     config = ctx.workdir / f"{name}.toml"
-    text = DRIFTGATE_CONFIG.format(port=ctx.port, upstream=ctx.upstream)
+    text = DRIFTGATE_CONFIG.format(port=ctx.port, upstream=ctx.upstream) + extra_toml
     if transport != "fast":
         text = text.replace(
             'key = "bench-key"\n', f'key = "bench-key"\ntransport = "{transport}"\n'
@@ -152,5 +162,10 @@ DRIFTGATE_OBSERVE_OFF = Target(
     "driftgate-observe-off",
     "driftgate (analytics+metrics off)",
     _driftgate("fast", observe=False),
+)
+DRIFTGATE_SHAPES_OFF = Target(
+    "driftgate-shapes-off",
+    "driftgate (shape log off)",
+    _driftgate("fast", True, "\n[shapes]\nenabled = false\n", "-shapes-off"),
 )
 LITELLM = Target("litellm", "litellm", litellm_command)

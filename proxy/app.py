@@ -37,6 +37,7 @@ from driftgate.proxy.observe.observer import Observer
 from driftgate.proxy.observe.probe import Prober
 from driftgate.proxy.observe.recorder import Recorder
 from driftgate.proxy.observe.routes import ObserveRoutes
+from driftgate.proxy.observe.shape_log import ShapeLog
 from driftgate.proxy.redact import Redactor
 from driftgate.proxy.relay import (
     SSE_HEADERS,
@@ -89,8 +90,10 @@ class Gateway:
         clock: Callable[[], float],
         env: Mapping[str, str],
         conversations: Conversations,
+        shapes: ShapeLog | None = None,
     ) -> None:
         self.config = config
+        self.shapes = shapes
         self.store = store
         self.clock = clock
         self.cooldowns = Cooldowns(config.cooldown_seconds, clock)
@@ -134,6 +137,14 @@ class Gateway:
         self._tasks: list[asyncio.Task[None]] = []
         self.drain = Drain()
         self.connections = ConnectionBook(config.max_connections)
+
+    async def take(self, request: web.Request, endpoint: str, dialect: Dialect) -> Flow:
+        """Authenticate and read the request into a Flow; its shape goes to the shape log."""
+        self.key.check(request.headers)
+        flow = await intake(request, endpoint, dialect, self.config, self.clock)
+        if self.shapes is not None:
+            self.shapes.offer(endpoint, flow.headers, flow.raw)
+        return flow
 
     def transport(self, backend: str) -> Transport:
         """The transport that reaches `backend`."""
@@ -192,26 +203,22 @@ class Gateway:
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/messages."""
-        self.key.check(request.headers)
-        flow = await intake(request, "messages", "anthropic", self.config, self.clock)
+        flow = await self.take(request, "messages", "anthropic")
         return await self.complete(request, flow)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/chat/completions."""
-        self.key.check(request.headers)
-        flow = await intake(request, "chat", "openai", self.config, self.clock)
+        flow = await self.take(request, "chat", "openai")
         return await self.complete(request, flow)
 
     async def responses(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/responses: forwarded to Responses backends, translated for the others."""
-        self.key.check(request.headers)
-        flow = await intake(request, "responses", "responses", self.config, self.clock)
+        flow = await self.take(request, "responses", "responses")
         return await self.complete(request, flow)
 
     async def input_tokens(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/responses/input_tokens: forwarded to Responses backends, estimated for others."""
-        self.key.check(request.headers)
-        flow = await intake(request, "input_tokens", "responses", self.config, self.clock)
+        flow = await self.take(request, "input_tokens", "responses")
         routes = self.router.resolve(flow.model)
         served = [r for r in routes if r.backend.serves_responses]
         if served:
@@ -230,8 +237,7 @@ class Gateway:
 
     async def count_tokens(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/messages/count_tokens: forwarded to Anthropic backends, estimated for others."""
-        self.key.check(request.headers)
-        flow = await intake(request, "count_tokens", "anthropic", self.config, self.clock)
+        flow = await self.take(request, "count_tokens", "anthropic")
         routes = self.router.resolve(flow.model)
         anthropic_routes = [r for r in routes if r.backend.kind == "anthropic"]
         if anthropic_routes:
@@ -411,6 +417,8 @@ class Gateway:
     async def on_startup(self, app: web.Application) -> None:
         """Start the overlay watcher and the record batcher."""
         self._tasks = [asyncio.create_task(self.store.watch()), *self.observer.start()]
+        if self.shapes is not None:
+            self.shapes.start()
 
     async def on_shutdown(self, app: web.Application) -> None:
         """Before open connections are waited for: end the live analytics streams."""
@@ -426,6 +434,8 @@ class Gateway:
             await transport.close()
         self.transports.clear()
         self.observer.close()
+        if self.shapes is not None:
+            self.shapes.close()
         self.conversations.close()
 
 
@@ -445,6 +455,13 @@ def _guess_dialect(request: web.Request) -> Dialect:
     return "openai"
 
 
+def open_shape_log(config: Config) -> ShapeLog | None:
+    """The shape log [shapes] asks for (on by default), or None when it is off."""
+    if not config.shapes.enabled:
+        return None
+    return ShapeLog(config.shapes.file(config.home), config.shapes.max_shapes)
+
+
 def create_app(
     config: Config,
     *,
@@ -454,6 +471,7 @@ def create_app(
     clock: Callable[[], float] = time.monotonic,
     env: Mapping[str, str] | None = None,
     conversations: Conversations | None = None,
+    shapes: ShapeLog | None = None,
 ) -> web.Application:
     """The gateway app; `env` (default os.environ) is only read for backend keys, once."""
     store = store or TemplateStore(config.templates_dir, logging.getLogger("driftgate.templates"))
@@ -465,6 +483,7 @@ def create_app(
         clock,
         os.environ if env is None else env,
         conversations or open_conversations(config.home, clock=time.time),
+        shapes or open_shape_log(config),
     )
     app = web.Application(client_max_size=config.max_body_bytes)
     app[GATEWAY_KEY] = gw

@@ -35,6 +35,7 @@ from driftgate.proxy.observe.settings import (
     MetricsConfig,
     OtelConfig,
 )
+from driftgate.proxy.observe.shape_settings import ShapeSettings
 
 BACKEND_KINDS: tuple[str, ...] = ("anthropic", "openai")
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error")
@@ -308,7 +309,6 @@ class Config:
     )
     max_connections: int = setting(4096, "open client connections; beyond it a 503", min=1)
     shutdown_grace: float = setting(30.0, "seconds in-flight requests may finish on SIGTERM", min=0)
-    shape_log: Path | None = setting(None, "where to write the shape log (no content, no secrets)")
     api_key: str | None = None  # DRIFTGATE_API_KEY: required from clients when not on loopback
     backends: tuple[BackendConfig, ...] = ()
     fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -317,6 +317,7 @@ class Config:
     analytics: AnalyticsConfig = table(AnalyticsConfig, "the per-request records and /analytics")
     metrics: MetricsConfig = table(MetricsConfig, "GET /metrics (Prometheus)")
     otel: OtelConfig = table(OtelConfig, "OpenTelemetry spans over OTLP/HTTP")
+    shapes: ShapeSettings = table(ShapeSettings, "the shape log (docs/shapes.md)")
     proxies: ProxyEnv = field(default_factory=ProxyEnv)  # read from the environment at load
 
     def backend(self, name: str) -> BackendConfig | None:

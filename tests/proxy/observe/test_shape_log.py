@@ -1,0 +1,100 @@
+"""The shape log: deduplicated with counts, capped, written by its thread, on by default."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import openai
+
+from driftgate.proxy.observe.shape_log import connect, sample, write_shapes
+from driftgate.proxy.observe.shape_settings import SHAPES_DB, ShapeSettings
+from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.openai_upstream import FakeOpenAI
+
+
+def _shape(i: int) -> dict[str, Any]:
+    return {"client": {"family": "c", "version": str(i)}, "endpoint": "messages", "headers": [],
+            "header_values": {}, "fields": {f"f{i}": ["string"]}, "values": {}}  # fmt: skip
+
+
+def _rows(path: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT version, count, first_seen, last_seen FROM shapes").fetchall()
+
+
+def test_equal_shapes_share_a_row_with_a_count(tmp_path: Path) -> None:
+    db = connect(tmp_path / SHAPES_DB)
+    write_shapes(db, [_shape(1), _shape(1), _shape(2)], now=10.0, max_shapes=100)
+    write_shapes(db, [_shape(1)], now=20.0, max_shapes=100)
+    db.close()
+    assert sorted(_rows(tmp_path / SHAPES_DB)) == [("1", 3, 10.0, 20.0), ("2", 1, 10.0, 10.0)]
+
+
+def test_the_cap_holds_and_the_least_recently_seen_go_first(tmp_path: Path) -> None:
+    db = connect(tmp_path / SHAPES_DB)
+    for i in range(50):
+        write_shapes(db, [_shape(i), _shape(0)], now=float(i), max_shapes=10)
+    db.close()
+    rows = _rows(tmp_path / SHAPES_DB)
+    assert len(rows) == 10
+    versions = {r[0] for r in rows}
+    assert "0" in versions  # seen in every batch: kept
+    assert versions - {"0"} == {str(i) for i in range(41, 50)}
+
+
+def test_requests_through_the_gateway_reach_the_log_without_content(
+    gateway_factory: Callable[..., Any], fake_anthropic: FakeAnthropic, fake_openai: FakeOpenAI
+) -> None:
+    server = gateway_factory(
+        backends=[fake_anthropic.backend(), fake_openai.backend(models=["gpt-*"])]
+    )
+    secret_text = "please keep this private 4242"
+    claude = anthropic.Anthropic(
+        base_url=server.url, api_key="sk-ant-api03-planted-key-0000000000", max_retries=0
+    )
+    for _ in range(3):
+        claude.messages.create(
+            model="claude-sonnet-4-6", max_tokens=16,
+            messages=[{"role": "user", "content": [{"type": "text", "text": secret_text}]}],
+            extra_headers={"anthropic-beta": "tools-2024-04-04"},
+        )  # fmt: skip
+    gpt = openai.OpenAI(
+        base_url=server.url + "/v1", api_key="sk-proj-planted-key-00000000000", max_retries=0
+    )
+    gpt.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": secret_text}]
+    )
+    home = server.config.home
+    server.stop()  # the writer flushes on close
+    path = home / SHAPES_DB
+    raw = path.read_bytes() + b"".join(p.read_bytes() for p in home.glob(SHAPES_DB + "-*"))
+    assert b"4242" not in raw and b"planted-key" not in raw
+    with sqlite3.connect(path) as db:
+        rows = dict(db.execute("SELECT family, count FROM shapes").fetchall())
+    assert rows == {"anthropic-python": 3, "openai-python": 1}
+
+
+def test_off_writes_nothing(
+    gateway_factory: Callable[..., Any], fake_anthropic: FakeAnthropic
+) -> None:
+    server = gateway_factory(
+        backends=[fake_anthropic.backend()], shapes=ShapeSettings(enabled=False)
+    )
+    claude = anthropic.Anthropic(base_url=server.url, api_key="sk-x", max_retries=0)
+    claude.messages.create(
+        model="claude-sonnet-4-6", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+    )
+    home = server.config.home
+    server.stop()
+    assert not (home / SHAPES_DB).exists()
+
+
+def test_a_sample_stands_for_every_request() -> None:
+    items = [("messages", {}, str(i).encode()) for i in range(1000)]
+    taken = sample(items, 7)  # type: ignore[arg-type]
+    assert len(taken) == 7 and sum(w for _, w in taken) == 1000
+    assert sample(items[:5], 7) == [(item, 1) for item in items[:5]]  # type: ignore[arg-type]
