@@ -66,7 +66,7 @@ def test_sigterm_mid_run_abandons_the_run_consistently(
         "[daemon]\nstop_grace_seconds = 0.5\njitter_seconds = 0\n\n"
         "[daemon.jobs.canary]\ninterval_seconds = 3600\n"
         "[daemon.jobs.npm]\nenabled = false\n"
-        "[daemon.jobs.liveness]\nenabled = false\n"
+        "[daemon.jobs.liveness]\nenabled = false\n[daemon.jobs.shapes]\nenabled = false\n"
     )
     home = tmp_path / "home"
     env = {**os.environ, "DRIFTGATE_HOME": str(home), "DRIFTGATE_PING_URL": ping_server.url}
@@ -115,7 +115,7 @@ def test_the_daemon_runs_a_real_job_and_records_its_heartbeat(tmp_path: Path) ->
     config = tmp_path / "config.toml"
     config.write_text(
         "[daemon]\njitter_seconds = 0\n[daemon.jobs.canary]\ninterval_seconds = 1\n"
-        "[daemon.jobs.npm]\nenabled = false\n[daemon.jobs.liveness]\nenabled = false\n"
+        "[daemon.jobs.npm]\nenabled = false\n[daemon.jobs.liveness]\nenabled = false\n[daemon.jobs.shapes]\nenabled = false\n"
     )
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
@@ -163,7 +163,7 @@ def test_sigterm_lets_a_run_that_ends_within_the_grace_finish(tmp_path: Path) ->
         "[daemon]\nstop_grace_seconds = 60\njitter_seconds = 0\n\n"
         '[daemon.jobs.canary]\ninterval_seconds = 3600\nargs = ["--max-probes", "1"]\n'
         "[daemon.jobs.npm]\nenabled = false\n"
-        "[daemon.jobs.liveness]\nenabled = false\n"
+        "[daemon.jobs.liveness]\nenabled = false\n[daemon.jobs.shapes]\nenabled = false\n"
     )
     home = tmp_path / "home"
     env = {**os.environ, "DRIFTGATE_HOME": str(home)}

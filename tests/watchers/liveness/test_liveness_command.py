@@ -85,7 +85,7 @@ def test_a_workflow_not_in_the_repository_is_reported_not_alerted(
     status, out, _ = liveness(tmp_path, github_api, as_json=True)
     assert status == 0
     verdicts = {w["watcher"]: w["action"] for w in json.loads(out)["watchers"]}
-    assert verdicts == {"npm": "fresh", "canary": "not-set-up"}
+    assert verdicts == {"npm": "fresh", "canary": "not-set-up", "shapes": "not-set-up"}
     assert github_api.writes() == []
 
 
@@ -103,7 +103,7 @@ def test_a_read_error_changes_nothing(tmp_path: Path, github_api: FakeGitHub) ->
 def test_thresholds_come_from_config_and_flags(tmp_path: Path, github_api: FakeGitHub) -> None:
     github_api.add_run(NPM, ago=timedelta(hours=5))
     github_api.add_run(CANARY, ago=timedelta(hours=5))
-    config = "[watch.liveness]\nmax_age_hours = {npm = 6, canary = 0}\n"
+    config = "[watch.liveness]\nmax_age_hours = {npm = 6, canary = 0, shapes = 0}\n"
     status, out, _ = liveness(tmp_path, github_api, config=config, as_json=True)
     assert status == 0
     assert [w["watcher"] for w in json.loads(out)["watchers"]] == ["npm"]
@@ -113,7 +113,7 @@ def test_thresholds_come_from_config_and_flags(tmp_path: Path, github_api: FakeG
     with pytest.raises(ConfigError, match="NAME=HOURS"):
         liveness(tmp_path, github_api, max_age=["npm"])
     with pytest.raises(ConfigError, match="no threshold"):
-        liveness(tmp_path, github_api, watchers=["shapes"])
+        liveness(tmp_path, github_api, watchers=["nosuch"])
 
 
 def test_daemon_heartbeats_as_the_source(tmp_path: Path, github_api: FakeGitHub) -> None:
@@ -140,7 +140,7 @@ def test_daemon_source_checks_only_the_jobs_the_daemon_runs_and_gives_new_ones_t
     status, out, _ = liveness(tmp_path, None, config=config, source="daemon", as_json=True)
     assert status == 0, out
     verdicts = {w["watcher"]: w["action"] for w in json.loads(out)["watchers"]}
-    assert verdicts == {"npm": "not-set-up", "canary": "fresh"}
+    assert verdicts == {"npm": "not-set-up", "canary": "fresh", "shapes": "not-set-up"}
     # Past the threshold with no success since the daemon began running it: an alert.
     two_hours_on = timedelta(hours=2)
     status, out, _ = liveness(

@@ -1,0 +1,171 @@
+"""`driftgate watch shapes`: shape log -> facts per client -> merged template -> diff -> publish."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+from driftgate.proxy.config import load_config
+from driftgate.proxy.errors import Dialect, DriftgateError, TemplateError
+from driftgate.proxy.templates import BUNDLED_DIR
+from driftgate.watchers.extractors import default_watched, extractors
+from driftgate.watchers.github import actions_run_url
+from driftgate.watchers.npm.command import _sources, check_can_publish
+from driftgate.watchers.npm.settings import WatchFlags, resolve
+from driftgate.watchers.publish import PublishResult
+from driftgate.watchers.shapes.aggregate import Facts, facts_of, read_rows
+from driftgate.watchers.shapes.merge import families, merge
+from driftgate.watchers.shapes.plan import build_plan, summary
+from driftgate.watchers.shapes.probe import untranslated
+
+DEFAULT_MIN_COUNT = 3
+MIN_WRITE_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class ShapesFlags:
+    """The command line of `driftgate watch shapes`."""
+
+    shapes: str | None = None
+    min_count: int = DEFAULT_MIN_COUNT
+    repo: str | None = None
+    git_remote: str | None = None
+    github_api_url: str | None = None
+    workdir: str | None = None
+    templates: str | None = None
+    dry_run: bool = False
+
+
+def client_templates(directory: Path = BUNDLED_DIR) -> list[str]:
+    """The names of the bundled client templates (each may be read from the target repo)."""
+    out = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(doc, dict) and doc.get("kind") == "client":
+            out.append(path.stem)
+    return out
+
+
+def _combine(per_family: Mapping[str, Facts], wanted: Sequence[str]) -> Facts:
+    from driftgate.watchers.shapes.aggregate import KINDS, Fact
+
+    out: Facts = {k: {} for k in KINDS}
+    for family in wanted:
+        for kind, names in per_family.get(family, {}).items():
+            for name, fact in names.items():
+                into = out[kind].setdefault(name, Fact())
+                into.add(fact.count, fact.first_seen, fact.last_seen, None, "", fact.types)
+                into.versions |= fact.versions
+                into.endpoints |= fact.endpoints
+    return out
+
+
+def one_pass(
+    flags: ShapesFlags, *, env: Mapping[str, str], config_path: Path | None
+) -> dict[str, Any]:
+    """Read the log, merge per client template, publish (unless dry-run); the report as JSON."""
+    config = load_config(env, config_path)
+    watch_flags = WatchFlags(
+        repo=flags.repo, git_remote=flags.git_remote, github_api_url=flags.github_api_url,
+        workdir=flags.workdir, templates=flags.templates,
+    )  # fmt: skip
+    wc = resolve(config.watch, watch_flags, home=config.home, extractors=extractors(),
+                 defaults=default_watched())  # fmt: skip
+    token = env.get("GITHUB_TOKEN") or None
+    check_can_publish(wc, token=token, dry_run=flags.dry_run)
+    path = Path(flags.shapes).expanduser() if flags.shapes else config.shapes.file(config.home)
+    per_family = facts_of(read_rows(path))
+    templates, publisher = _sources(
+        wc, token=token, dry_run=flags.dry_run, sleep=time.sleep,
+        min_write_interval=MIN_WRITE_INTERVAL,
+    )  # fmt: skip
+    report: dict[str, Any] = {"shape_log": str(path), "dry_run": flags.dry_run, "templates": []}
+    matched: set[str] = set()
+    for name in client_templates():
+        try:
+            old = templates.read(name)
+        except TemplateError as exc:
+            report["templates"].append({"template": name, "error": str(exc)})
+            continue
+        wanted = families(old, name)
+        matched.update(wanted)
+        facts = _combine(per_family, wanted)
+        result = merge(old, facts, flags.min_count)
+        new_facts = {
+            kind: {n: tuple(sorted(facts[kind][n].types)) for n in names}
+            for kind, names in result.added.items()
+            if names
+        }
+        dialect = cast(Dialect, old.get("dialect", "anthropic"))
+        breaks = untranslated(dialect, new_facts)
+        entry: dict[str, Any] = {
+            "template": name,
+            "families": list(wanted),
+            "summary": summary(result),
+            "added": {k: v for k, v in result.added.items() if v},
+            "updated": {k: v for k, v in result.updated.items() if v},
+            "untranslated": [
+                {"backend_kind": t, "kind": k, "name": n, "what": w} for t, k, n, w in breaks
+            ],
+        }
+        if result.changed:
+            plan = build_plan(name, old, result, breaks, min_count=flags.min_count,
+                              run_url=actions_run_url(env))  # fmt: skip
+            entry["title"] = plan.title
+            if publisher is not None:
+                published: PublishResult = publisher.publish(plan)
+                entry["pr"] = {"action": published.action, "number": published.number,
+                               "url": published.url, "notes": list(published.notes)}  # fmt: skip
+            else:
+                entry["body"] = plan.body
+        report["templates"].append(entry)
+    report["unmatched_families"] = sorted(set(per_family) - matched)
+    return report
+
+
+def render_text(report: Mapping[str, Any]) -> str:
+    """The report for a person."""
+    lines = [f"shape log: {report['shape_log']}"]
+    for t in report["templates"]:
+        if "error" in t:
+            lines.append(f"{t['template']}: {t['error']}")
+            continue
+        pr = t.get("pr")
+        where = f" -> PR #{pr['number']} {pr['action']}" if pr else ""
+        lines.append(f"{t['template']} ({', '.join(t['families'])}): {t['summary']}{where}")
+        for u in t["untranslated"]:
+            lines.append(f"  {u['backend_kind']}: {u['kind']} {u['name']}: {u['what']}")
+        if "body" in t and report["dry_run"]:
+            lines += ["", t["body"]]
+    if report["unmatched_families"]:
+        lines.append("clients with no client template: " + ", ".join(report["unmatched_families"]))
+    return "\n".join(lines) + "\n"
+
+
+def run_watch_shapes(
+    flags: ShapesFlags,
+    *,
+    config_path: Path | None,
+    env: Mapping[str, str],
+    as_json: bool,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """The command: 0 done (PR opened, updated or nothing to do), 1 a publish failed, 2 an error."""
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        report = one_pass(flags, env=env, config_path=config_path)
+    except DriftgateError as exc:
+        print(f"driftgate: {exc}", file=err, flush=True)
+        return int(getattr(exc, "exit_code", 2))
+    out.write(json.dumps(report, indent=2) + "\n" if as_json else render_text(report))
+    out.flush()
+    return 0
