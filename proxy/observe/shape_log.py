@@ -1,7 +1,9 @@
 """The shape log: each request's shape, deduplicated with a count, in a capped SQLite file.
 
-The request path only appends (endpoint, headers, raw body) to a deque; a writer thread parses
-the body, extracts the shape (shape_extract.py), and upserts it every FLUSH_SECONDS.
+The request path counts the request and, while fewer than SAMPLE_PER_FLUSH are waiting, appends
+(endpoint, headers, raw body) to a deque; a writer thread parses the body, extracts the shape
+(shape_extract.py) and upserts it every FLUSH_SECONDS, each shape counting for its share of the
+requests seen.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from driftgate.proxy.observe.shape_extract import shape_of
 
 log = logging.getLogger("driftgate.shapes")
 FLUSH_SECONDS = 0.5
-MAX_PENDING = 20_000  # requests waiting for the writer; past it they are counted, not kept
-# Shapes taken per flush. Taking one costs ~25-30 us of CPU (the GIL the request path needs):
-# under heavier load every k-th request is taken and counts for k, so the log costs the gateway
-# a bounded share of its CPU whatever the rate (bench/gateway.py --shapes-off).
+# Requests whose shape is taken per flush; the others are only counted, and each shape taken
+# stands for its share of them. Taking a shape costs ~25-30 us of CPU (and the GIL the request
+# path needs), and holding every request's headers until the flush made the garbage collector
+# walk them: past this many a flush, a request costs the request path one counter increment.
 SAMPLE_PER_FLUSH = 200
 
 SCHEMA = """
@@ -112,14 +114,13 @@ def extract(item: Pending) -> dict[str, Any]:
     return shape_of(endpoint, headers.items(), headers.get("user-agent"), body)
 
 
-def sample(items: list[Pending], budget: int) -> list[tuple[Pending, int]]:
-    """At most `budget` items, evenly spaced, each with how many requests it stands for (the
-    weights add up to len(items))."""
-    n = len(items)
-    if n <= budget:
-        return [(item, 1) for item in items]
-    step = n / budget
-    return [(items[int(i * step)], round((i + 1) * step) - round(i * step)) for i in range(budget)]
+def spread(items: list[Pending], requests: int) -> list[tuple[Pending, int]]:
+    """Each item with how many of `requests` it stands for (the weights add up to `requests`)."""
+    k = len(items)
+    if not k:
+        return []
+    step = requests / k
+    return [(item, round((i + 1) * step) - round(i * step)) for i, item in enumerate(items)]
 
 
 class ShapeLog:
@@ -140,16 +141,16 @@ class ShapeLog:
         self._flush_seconds = flush_seconds
         self._budget = sample_per_flush
         self._pending: deque[Pending] = deque()
-        self._dropped = 0
+        self._seen = 0  # requests offered, ever (only the request path writes it)
+        self._counted = 0  # of those, how many the writer has accounted for
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def offer(self, endpoint: str, headers: Mapping[str, str], raw: bytes) -> None:
-        """Queue one request's shape (the only call on the request path: one append)."""
-        if len(self._pending) < MAX_PENDING:
+        """Count one request and keep it for the writer while this flush's sample has room."""
+        self._seen += 1
+        if len(self._pending) < self._budget:
             self._pending.append((endpoint, headers, raw))
-        else:
-            self._dropped += 1
 
     def start(self) -> None:
         """Start the writer thread (opening the file there; a failure is logged, not raised)."""
@@ -178,19 +179,20 @@ class ShapeLog:
 
     def flush(self, db: sqlite3.Connection) -> None:
         """Write what is pending now."""
+        seen = self._seen
         pending = [self._pending.popleft() for _ in range(len(self._pending))]
+        requests, self._counted = seen - self._counted, seen
         batch: list[dict[str, Any]] = []
         weights: list[int] = []
-        for item, weight in sample(pending, self._budget):
+        for item, weight in spread(pending, max(requests, len(pending))):
             try:
                 batch.append(extract(item))
                 weights.append(weight)
             except Exception as exc:  # skipped, never fatal; the message names no content
                 log.warning("could not take a request's shape: %s", type(exc).__name__)
-        dropped, self._dropped = self._dropped, 0
-        if not batch and not dropped:
+        if not batch:
             return
         try:
-            write_shapes(db, batch, self._clock(), self.max_shapes, dropped, weights)
+            write_shapes(db, batch, self._clock(), self.max_shapes, weights=weights)
         except sqlite3.Error as exc:
             log.warning("could not write %d shapes to %s: %s", len(batch), self.path, exc)

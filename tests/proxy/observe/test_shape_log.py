@@ -10,7 +10,7 @@ from typing import Any
 import anthropic
 import openai
 
-from driftgate.proxy.observe.shape_log import connect, sample, write_shapes
+from driftgate.proxy.observe.shape_log import ShapeLog, connect, spread, write_shapes
 from driftgate.proxy.observe.shape_settings import SHAPES_DB, ShapeSettings
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
@@ -93,8 +93,15 @@ def test_off_writes_nothing(
     assert not (home / SHAPES_DB).exists()
 
 
-def test_a_sample_stands_for_every_request() -> None:
-    items = [("messages", {}, str(i).encode()) for i in range(1000)]
-    taken = sample(items, 7)  # type: ignore[arg-type]
+def test_a_sample_stands_for_every_request(tmp_path: Path) -> None:
+    items = [("messages", {}, str(i).encode()) for i in range(7)]
+    taken = spread(items, 1000)  # type: ignore[arg-type]
     assert len(taken) == 7 and sum(w for _, w in taken) == 1000
-    assert sample(items[:5], 7) == [(item, 1) for item in items[:5]]  # type: ignore[arg-type]
+    assert spread(items, 7) == [(item, 1) for item in items]  # type: ignore[arg-type]
+    log = ShapeLog(tmp_path / SHAPES_DB, 100, clock=lambda: 5.0, sample_per_flush=4)
+    for _ in range(50):  # more than a flush's sample: all counted, four kept
+        log.offer("messages", {"user-agent": "curl/8.5.0"}, b'{"model": "m"}')
+    db = connect(tmp_path / SHAPES_DB)
+    log.flush(db)
+    db.close()
+    assert _rows(tmp_path / SHAPES_DB) == [("8.5.0", 50, 5.0, 5.0)]
