@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -44,11 +44,24 @@ def _check_relative(path: str) -> PurePosixPath:
 class Checkout:
     """One working copy of the target repository under the watcher's workdir."""
 
-    def __init__(self, remote: str, directory: Path, token: str | None = None) -> None:
-        _check_remote(remote)
-        self.remote = remote
+    def __init__(
+        self, remote: str | Callable[[], str], directory: Path, token: str | None = None
+    ) -> None:
+        # A callable is asked once, at the first git operation (the clone URL from the API).
+        if isinstance(remote, str):
+            _check_remote(remote)
+        self._remote = remote
         self.directory = directory
         self._token = token
+
+    @property
+    def remote(self) -> str:
+        """The git URL pushed to and fetched from."""
+        if not isinstance(self._remote, str):
+            resolved = self._remote()
+            _check_remote(resolved)
+            self._remote = resolved
+        return self._remote
 
     @contextmanager
     def _env(self) -> Iterator[dict[str, str]]:

@@ -97,7 +97,7 @@ class Publisher:
         self,
         *,
         repo: str,
-        remote: str,
+        remote: str | None,
         workdir: Path,
         github: github.Github,
         token: str | None,
@@ -108,7 +108,11 @@ class Publisher:
         self.repo_name = repo
         self.github = github
         self.sleep = sleep
-        self.checkout = Checkout(remote, workdir / _slug(repo), token)
+        # No remote given: the clone URL the API returns for the repository (as Renovate does),
+        # asked at the first git operation.
+        self.checkout = Checkout(
+            remote if remote is not None else self._clone_url, workdir / _slug(repo), token
+        )
         # Fetched once per Publisher (one pass): every template's PR and the template reader use it.
         self._repo: Repository | None = None
         self._labels: set[str] | None = None
@@ -119,6 +123,10 @@ class Publisher:
         if self._repo is None:
             self._repo = self.github.get_repo(self.repo_name)
         return self._repo
+
+    def _clone_url(self) -> str:
+        with api_errors("reading the repository's clone URL"):
+            return str(self.repository().clone_url)
 
     def publish(self, plan: PullRequestPlan) -> PublishResult:
         """Open, update or leave alone the template's pull request; the secret gate runs first."""

@@ -12,8 +12,6 @@ from driftgate.watchers.github import (
     DEFAULT_API_URL,
     MIN_WRITE_INTERVAL,
     build_github,
-    default_git_remote,
-    server_url_for,
 )
 from driftgate.watchers.publish import Publisher, is_repo_name
 
@@ -51,11 +49,7 @@ def publisher_for(
     api_url = str(flags.github_api_url or watch.get("github_api_url") or DEFAULT_API_URL).rstrip(
         "/"
     )
-    remote = (
-        flags.git_remote
-        or watch.get("git_remote")
-        or default_git_remote(repo, server_url_for(api_url))
-    )
+    remote = flags.git_remote or watch.get("git_remote")  # None: the API's clone_url
     workdir = flags.workdir or watch.get("workdir")
     return Publisher(
         repo=repo,

@@ -53,9 +53,11 @@ def _traffic(gateway_factory: Callable[..., Any], fake: FakeAnthropic, home: Pat
     server.stop()  # flushes the shape log
 
 
-def _watch(gh: FakeGitHub, origin: Path, tmp: Path, home: Path) -> tuple[int, dict[str, Any]]:
-    flags = ShapesFlags(repo=gh.full_name, git_remote=str(origin), github_api_url=gh.url,
-                        workdir=str(tmp / "work"))  # fmt: skip
+def _watch(
+    gh: FakeGitHub, origin: Path | None, tmp: Path, home: Path
+) -> tuple[int, dict[str, Any]]:
+    flags = ShapesFlags(repo=gh.full_name, git_remote=origin and str(origin),
+                        github_api_url=gh.url, workdir=str(tmp / "work"))  # fmt: skip
     env = {"DRIFTGATE_HOME": str(home), "GITHUB_TOKEN": TOKEN, "HOME": str(tmp)}
     out, err = io.StringIO(), io.StringIO()
     code = run_watch_shapes(flags, config_path=None, env=env, as_json=True, out=out, err=err)
@@ -111,3 +113,20 @@ def test_live_shapes_become_one_pr_then_a_noop_then_an_update(
     assert template["observed"]["fields"]["context_hints"]["types"] == ["object"]
     assert template["observed"]["tool_names"]["ToolSearch"]["count"] == 6
     assert len(github_api.open_pulls()) == 1
+
+
+def test_without_git_remote_the_repository_clone_url_is_pushed_to(
+    gateway_factory: Callable[..., Any],
+    fake_anthropic: FakeAnthropic,
+    github_api: FakeGitHub,
+    git_origin: Path,
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    _traffic(gateway_factory, fake_anthropic, home)
+    github_api.clone_url = str(git_origin)  # not on the API's host: only the API says where
+    assert not github_api.url.startswith(str(git_origin))
+    _, report = _watch(github_api, None, tmp_path, home)
+    assert _entry(report)["pr"]["action"] == "opened"
+    assert github_api.origin.branch_sha(BRANCH) is not None

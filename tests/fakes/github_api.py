@@ -91,6 +91,8 @@ class FakeGitHub:
         self.owner = owner
         self.name = name
         self.default_branch = default_branch
+        # What the repository's `clone_url` says; None: GitHub's, on the fake's web host.
+        self.clone_url: str | None = None
         self.pulls: dict[int, shapes.FakePull] = {}
         self.labels: dict[str, dict[str, Any]] = {}
         self.issues: dict[int, shapes.FakeIssue] = {}

@@ -77,7 +77,10 @@ def get_repo(gh: FakeGitHub, match: dict[str, str], _q: dict[str, str], _p: Any)
     """GET a repository."""
     if _wrong_repo(gh, match):
         return _not_found()
-    return 200, shapes.repository(gh.urls, gh.default_branch)
+    repo = shapes.repository(gh.urls, gh.default_branch)
+    if gh.clone_url is not None:
+        repo["clone_url"] = gh.clone_url
+    return 200, repo
 
 
 @route("GET", REPO + "/pulls")

@@ -22,7 +22,6 @@ from driftgate.watchers.github import (
     actions_run_url,
     api_errors,
     build_github,
-    default_git_remote,
     server_url_for,
 )
 from driftgate.watchers.npm.registry import NpmRegistry
@@ -73,9 +72,8 @@ def _sources(
     if wc.repo is None:
         return DirectoryTemplates(wc.templates) if wc.templates else DirectoryTemplates(), None
     gh = build_github(token, wc.github_api_url, sleep=sleep, min_write_interval=min_write_interval)
-    remote = wc.git_remote or default_git_remote(wc.repo, server_url_for(wc.github_api_url))
     publisher = Publisher(
-        repo=wc.repo, remote=remote, workdir=wc.workdir, github=gh, token=token, sleep=sleep
+        repo=wc.repo, remote=wc.git_remote, workdir=wc.workdir, github=gh, token=token, sleep=sleep
     )
 
     def default_branch() -> str:
