@@ -3,6 +3,7 @@ issues, and the Actions workflow runs liveness reads and re-dispatches. Every wa
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
 from collections.abc import Callable
@@ -163,7 +164,10 @@ class Publisher:
                     f"not updated: {branch} has commits by {', '.join(others)}; "
                     "merge or close the PR to let the bot propose the newer drift"
                 )
-                return PublishResult("skipped-edited", pr.number, pr.html_url, (note,))
+                told = [note]
+                if self._tell_once(pr, plan, branch, local, others):
+                    told.append(f"commented on #{pr.number} with the newer fingerprint and diff")
+                return PublishResult("skipped-edited", pr.number, pr.html_url, tuple(told))
             if not self._push(repo, plan, branch, local):
                 return PublishResult("noop", pr.number, pr.html_url)
             with api_errors(f"updating pull request #{pr.number}"):
@@ -185,6 +189,39 @@ class Publisher:
             self._sync_labels(repo, pr, plan.labels)
         notes = self._auto_merge(pr, plan)
         return PublishResult("opened", pr.number, pr.html_url, notes)
+
+    def _tell_once(
+        self, pr: PullRequest, plan: PullRequestPlan, branch: str, local: git.Repo,
+        others: list[str],
+    ) -> bool:  # fmt: skip
+        """Comment on `pr` with the newer candidate's fingerprint and diff, once per fingerprint."""
+        marker = f"<!-- driftgate-newer: {plan.fingerprint} -->"
+        with api_errors(f"reading the comments of #{pr.number}"):
+            if any(marker in (c.body or "") for c in pr.get_issue_comments()):
+                return False
+        try:
+            current = str(local.git.show(f"refs/remotes/origin/{branch}:{plan.path}")) + "\n"
+        except git.GitCommandError:
+            current = ""
+        diff = "".join(
+            difflib.unified_diff(
+                current.splitlines(keepends=True), plan.content.splitlines(keepends=True),
+                f"a/{plan.path} ({branch})", f"b/{plan.path} (newer drift)",
+            )
+        )  # fmt: skip
+        body = "\n".join([
+            f"driftgate found newer drift for `{plan.template}` (fingerprint `{plan.fingerprint}`) "
+            f"but did not push it: `{branch}` has commits by {', '.join(others)}, and a branch "
+            "a person pushed to is never force-pushed over.",
+            "", "```diff", truncate_body(diff, 50_000).rstrip() or "(no change to the file)", "```",
+            "", "To hand the branch back to the bot: merge or close this PR, or delete the branch "
+            f"(`git push origin --delete {branch}`); the next run then proposes the newer drift.",
+            "", marker,
+        ])  # fmt: skip
+        secrets.gate({"pull request comment": body})
+        with api_errors(f"commenting on #{pr.number}"):
+            pr.create_issue_comment(body)
+        return True
 
     def _check_rate_limit(self) -> None:
         remaining, limit = self.github.rate_limiting

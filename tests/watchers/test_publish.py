@@ -147,6 +147,12 @@ def test_a_bot_branch_people_pushed_to_is_never_force_pushed(harness: Harness) -
     # The maintainer's commit and the PR as they left it are untouched.
     assert gh.origin.branch_sha("driftgate/anthropic") == human
     assert gh.pulls[first.number or 0].body == body and len(gh.open_pulls()) == 1
+    # One comment with the newer fingerprint and its diff, and how to hand the branch back.
+    [comment] = gh.pulls[first.number or 0].comments
+    assert newer.fingerprint in comment["body"] and "claude-new-2" in comment["body"]
+    assert "hand the branch back" in comment["body"]
+    assert harness.publish(newer).action == "skipped-edited"
+    assert len(gh.pulls[first.number or 0].comments) == 1  # once per fingerprint
 
 
 def test_a_partial_candidate_opens_a_pr_but_never_rewrites_an_open_one(harness: Harness) -> None:

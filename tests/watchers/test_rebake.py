@@ -169,6 +169,7 @@ def test_client_rebake_replaces_tools_and_engines_keeps_the_rest() -> None:
     assert doc["client"] == {
         "engines_node": ">=20.0.0",
         "session_headers": ["x-claude-code-session-id"],
+        "families": ["claude-cli"],
     }
     for curated in ("request_fields", "headers", "notes", "dialect"):
         assert doc[curated] == current[curated]
