@@ -187,6 +187,14 @@ class NpmRegistry:
             info = _version_from_doc(package, version, cached["packument"])
             if info is not None:
                 return info
+        info = _version_from_doc(package, version, self.packument(package, cached))
+        if info is None:
+            raise RegistryError(f"{package}@{version}: version not in the registry's packument")
+        return info
+
+    def packument(self, package: str, cached: dict[str, Any] | None = None) -> Mapping[str, Any]:
+        """The (trimmed) packument, revalidated against the cache with ETag / Last-Modified."""
+        cached = cached if cached is not None else self._load_cache(package)
         headers = {"Accept": f"{ABBREVIATED}; q=1.0, application/json; q=0.8"}
         if cached is not None and cached.get("etag"):
             headers["If-None-Match"] = str(cached["etag"])
@@ -204,12 +212,25 @@ class NpmRegistry:
                     "etag": response.headers.get("etag"),
                     "last_modified": response.headers.get("last-modified"),
                     "packument": doc,
+                    "fetched_at": time.time(),
                 },
             )
-        info = _version_from_doc(package, version, doc)
-        if info is None:
-            raise RegistryError(f"{package}@{version}: version not in the registry's packument")
-        return info
+        return doc
+
+    def releases(self, package: str, max_age: float = 0.0) -> list[tuple[str, str | None]]:
+        """(version, publish time) of every release, oldest first (by time when the registry
+        gives it, else in the packument's order); a cached list younger than `max_age` seconds
+        is used as is (the public registry sends no ETag, so revalidating is a full download)."""
+        cached = self._load_cache(package)
+        fresh = cached is not None and time.time() - float(cached.get("fetched_at") or 0) < max_age
+        doc = (
+            cached["packument"] if fresh and cached is not None else self.packument(package, cached)
+        )
+        times = _dict(doc.get("time"))
+        versions = list(_dict(doc.get("versions")))
+        order = {v: i for i, v in enumerate(versions)}
+        versions.sort(key=lambda v: (str(times.get(v, "")), order[v]))
+        return [(v, times.get(v) if isinstance(times.get(v), str) else None) for v in versions]
 
     def tarball(self, info: VersionInfo, limits: TarballLimits = DEFAULT_LIMITS) -> PackageFiles:
         """Download the version's tarball (bounded), verify its integrity, then read it in memory."""
@@ -273,4 +294,11 @@ def _trim(doc: Mapping[str, Any]) -> dict[str, Any]:
             kept["engines"] = entry["engines"]
         versions[str(ver)] = kept
     tags = doc.get("dist-tags")
-    return {"dist-tags": tags if isinstance(tags, dict) else {}, "versions": versions}
+    times = {
+        k: v for k, v in _dict(doc.get("time")).items() if k in versions and isinstance(v, str)
+    }
+    return {
+        "dist-tags": tags if isinstance(tags, dict) else {},
+        "versions": versions,
+        "time": times,
+    }
