@@ -64,7 +64,10 @@ def run(verdaccio: Verdaccio, templates_dir: Path, tmp_path: Path, http: httpx.C
     """One pass over `packages` with fresh registry client, shared state file and the given settings."""
 
     def go(
-        packages: list[WatchedPackage], publisher: RecordingPublisher | None = None, **settings: Any
+        packages: list[WatchedPackage],
+        publisher: RecordingPublisher | None = None,
+        compat: Callable[[str, str], str] | None = None,
+        **settings: Any,
     ) -> RunReport:
         watcher = NpmWatcher(
             registry=NpmRegistry(verdaccio.url, client=http, cache_dir=tmp_path / "cache"),
@@ -74,6 +77,7 @@ def run(verdaccio: Verdaccio, templates_dir: Path, tmp_path: Path, http: httpx.C
             settings=WatchSettings(**settings),
             publisher=publisher,
             clock=lambda: datetime(2026, 11, 24, 21, 0, tzinfo=UTC),
+            compat=compat,
         )
         return watcher.run(packages)
 
@@ -311,3 +315,28 @@ def test_a_missing_dist_tag_is_an_error_naming_the_tags(verdaccio: Verdaccio, ru
     assert o.status == "error" and "'next'" in (o.error or "") and "latest" in (o.error or "")
     # The report still says what was compared as far as the run got.
     assert (o.template_version, o.registry_version) == ("1.12.0", None)
+
+
+def test_a_client_release_pr_carries_its_compat_report(verdaccio: Verdaccio, run: Run) -> None:
+    name = unique_package("cc")
+    verdaccio.publish_package(
+        name, "2.1.300", claude_code_files({"Bash": ["command"], "ToolSearch": ["query"]}),
+        CLAUDE_CODE_EXTRA,
+    )  # fmt: skip
+    anthropic = unique_package()
+    verdaccio.publish_package(anthropic, "1.13.0", anthropic_with(add_models=["claude-new-1"]))
+    asked: list[tuple[str, str]] = []
+
+    def compat(package: str, version: str) -> str:
+        asked.append((package, version))
+        return (
+            f"### Compat run: `{package}@{version}`\n\n- direct to the echo upstream: completed\n"
+        )
+
+    publisher = RecordingPublisher()
+    run([WatchedPackage(name, "claude-code", extractor="claude-code"), _anthropic(anthropic)],
+        publisher, compat=compat)  # fmt: skip
+    assert asked == [(name, "2.1.300")]  # client templates only
+    client_plan, sdk_plan = publisher.plans
+    assert f"### Compat run: `{name}@2.1.300`" in client_plan.body
+    assert "Compat run" not in sdk_plan.body

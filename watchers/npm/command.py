@@ -126,8 +126,20 @@ def one_pass(
             settings=settings,
             publisher=publisher,
             progress=progress,
+            compat=_compat(registry_url, home) if wc.compat else None,
         )
         return watcher.run(wc.packages)
+
+
+def _compat(registry_url: str, home: Path) -> Callable[[str, str], str]:
+    """A compat run of (package, version) as the drift PR's Markdown section."""
+    from driftgate.watchers.compat.run import compat_run, render_markdown
+
+    def run(package: str, version: str) -> str:
+        report = compat_run(f"{package}@{version}", registry_url, home / "shapes.sqlite3")
+        return render_markdown(report)
+
+    return run
 
 
 def emit(report: RunReport, *, as_json: bool, out: TextIO, err: TextIO) -> int:

@@ -33,6 +33,7 @@ class WatchFlags:
     on_trivial: str | None = None
     auto_merge: str | None = None
     interval: float | None = None
+    compat: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class WatchConfig:
     on_trivial: OnTrivial
     auto_merge: AutoMerge
     interval_minutes: float
+    compat: bool = False  # run each new client release through the gateway (compat run)
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
@@ -162,4 +164,5 @@ def resolve(
             _choice("auto_merge", flags.auto_merge or table.get("auto_merge", "off"), AUTO_MERGE),
         ),
         interval_minutes=float(interval),
+        compat=flags.compat,
     )

@@ -140,6 +140,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("off", "additive"),
         help="enable GitHub auto-merge on additive (never breaking) PRs",
     )
+    parser.add_argument(
+        "--compat",
+        action="store_true",
+        help="run each new client release through the gateway (driftgate compat run) and put "
+        "the report in its drift PR",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -159,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
         on_trivial=args.on_trivial,
         auto_merge=args.auto_merge,
         interval=args.interval,
+        compat=args.compat,
     )
     config_path = Path(args.config) if getattr(args, "config", None) else None
     return run_watch_npm(

@@ -89,6 +89,7 @@ class NpmWatcher:
         publisher: Publishing | None = None,
         clock: Callable[[], datetime] = utc_now,
         progress: Callable[[str], None] | None = None,
+        compat: Callable[[str, str], str] | None = None,
     ) -> None:
         if publisher is None and not settings.dry_run:
             raise WatchError(
@@ -102,6 +103,8 @@ class NpmWatcher:
         self.publisher = publisher
         self.clock = clock
         self._progress = progress
+        # (package, version) -> the compat report's Markdown, for client templates' PRs.
+        self._compat = compat
         # (template, registry) versions of the package being checked, for its error outcome.
         self._versions: tuple[str | None, str | None] = (None, None)
 
@@ -260,6 +263,13 @@ class NpmWatcher:
             auto_merge=self.settings.auto_merge,
             runbook=self.settings.runbook,
         )
+        if self._compat is not None and rb.candidate.get("kind") == "client":
+            self._say(w, f"compat run of {version}")
+            try:
+                section = self._compat(w.package, version)
+            except DriftgateError as exc:
+                section = f"### Compat run\n\nThe compat run of {version} failed: {exc}\n"
+            plan = replace(plan, body=plan.body.rstrip() + "\n\n" + section)
         if dry or self.publisher is None:
             # A preview is printed, and printing a credential leaks it as surely as pushing it.
             secrets.gate({"title": plan.title, "body": plan.body, "template": plan.content})
