@@ -159,7 +159,7 @@ def run_watch_shapes(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """The command: 0 done (PR opened, updated or nothing to do), 1 a publish failed, 2 an error."""
+    """The command: 0 done (PR opened, updated or nothing to do), else the error's exit code."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
         report = one_pass(flags, env=env, config_path=config_path)

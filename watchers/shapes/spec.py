@@ -31,7 +31,8 @@ Examples:
   driftgate watch shapes --once --json --min-count 10
   GITHUB_TOKEN=... driftgate watch shapes --once --repo OWNER/NAME
 
-Exit status: 0 done; 2 usage, config or shape log error.
+Exit status: 0 done; 1 the shape log could not be read or GitHub refused; 2 usage or
+config error (publishing without --repo or GITHUB_TOKEN).
 """
 
 
