@@ -80,6 +80,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="add a row: driftgate with [analytics] and [metrics] off, measured in the same run "
         "(check: analytics + metrics on keep >= 0.9x its req/s)",
+    )
+    p.add_argument(
         "--shapes-off",
         action="store_true",
         help="add a row: driftgate with [shapes] enabled = false (checks on >= 0.95x off)",
