@@ -29,6 +29,8 @@ from driftgate.proxy.errors import (
 )
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.forward import Answer, Forwarder
+from driftgate.proxy.guard.guard import SpendGuard
+from driftgate.proxy.guard.ledger import SqliteGuardStore, guard_db_path
 from driftgate.proxy.health import health, missing_keys
 from driftgate.proxy.intake import JSON_CT, error_response, intake
 from driftgate.proxy.models_list import anthropic_models, openai_models, wants_anthropic_shape
@@ -91,6 +93,7 @@ class Gateway:
         env: Mapping[str, str],
         conversations: Conversations,
         shapes: ShapeLog | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.shapes = shapes
@@ -99,6 +102,7 @@ class Gateway:
         self.cooldowns = Cooldowns(config.cooldown_seconds, clock)
         self.observer = Observer(config, store.current, self.cooldowns, clock, recorder)
         self.keeper = self.observer.keeper
+        self.guard = _spend_guard(config, wall, self.observer)
         self.router = Router(config, store.current)
         self.key = GatewayKey(config.api_key)
         # Made now, so a bad TLS file is a ConfigError before the gateway listens. Backends with
@@ -261,6 +265,16 @@ class Gateway:
         templates = self.store.current()
         if routes is None:
             routes = self.router.resolve(flow.model)
+        if self.guard.enabled and flow.endpoint not in NEVER_BILLED:
+            first = routes[0]
+            flow.ticket = self.guard.admit(
+                len(flow.raw),
+                flow.body,
+                first.backend.name,
+                first.model,
+                "anthropic" if first.backend.kind == "anthropic" else "openai",
+                templates,
+            )
         try:
             answer = await self.forwarder.send(
                 flow, routes, templates, self.config.convert_unsupported
@@ -278,6 +292,11 @@ class Gateway:
             # No upstream answered at all: one record (502 or 504) so `driftgate usage` counts it.
             self.keeper.unanswered(flow, flow.route or routes[0], templates, exc.status)
             raise
+        except BaseException:
+            self.guard.release(flow.ticket)  # refused before any upstream ran: nothing spent
+            raise
+        if self.guard.enabled:
+            self.guard.check_headers(answer.response.headers)
         p = answer.prepared
         upstream: Dialect = p.dialect
         same = upstream == flow.client_dialect
@@ -408,6 +427,17 @@ class Gateway:
             self.observer.stats,
             probes,
         )
+        if self.guard.enabled:
+            doc["guard"] = self.guard.state()
+            if doc["guard"]["state"] == "halted":
+                doc["status"] = "halted"  # the gateway answers, but refuses completions
+        return web.Response(body=orjson.dumps(doc), content_type=JSON_CT)
+
+    async def resume_guard(self, request: web.Request) -> web.StreamResponse:
+        """POST /guard/resume: lift the spend guard's halt (what `driftgate resume` calls)."""
+        self.key.check(request.headers)
+        was = self.guard.resume() if self.guard.enabled else False
+        doc = {"resumed": was, "via": "gateway", "guard": self.guard.state()}
         return web.Response(body=orjson.dumps(doc), content_type=JSON_CT)
 
     async def not_found(self, request: web.Request) -> web.StreamResponse:
@@ -436,6 +466,7 @@ class Gateway:
         self.observer.close()
         if self.shapes is not None:
             self.shapes.close()
+        self.guard.store.close()
         self.conversations.close()
 
 
@@ -447,6 +478,29 @@ async def _hang_up(request: web.Request, resp: web.Response) -> web.Response:
         await resp.write_eof()
     request.protocol.force_close()
     return resp
+
+
+# Endpoints that only count tokens: never billed, so never reserved or refused by the guard.
+NEVER_BILLED = frozenset({"count_tokens", "input_tokens"})
+
+
+def _spend_guard(config: Config, wall: Callable[[], float], observer: Observer) -> SpendGuard:
+    """The app's spend guard; its state lives in DRIFTGATE_HOME when any limit is set."""
+    settings = config.guard
+    names = {b.name for b in config.backends}
+    for name in settings.backends:
+        if name not in names:
+            raise ConfigError(
+                f"[guard.backends.{name}] names backend {name!r}, which is not configured "
+                f"(configured: {', '.join(sorted(names)) or 'none'})"
+            )
+    store = SqliteGuardStore(guard_db_path(config.home) if settings.enabled else None)
+    metrics = observer.metrics
+    on_state = metrics.guard_state.state if metrics is not None else None
+    guard = SpendGuard(settings, store, wall, on_state)
+    if settings.enabled:
+        observer.keeper.settle = guard.settle
+    return guard
 
 
 def _guess_dialect(request: web.Request) -> Dialect:
@@ -472,6 +526,7 @@ def create_app(
     env: Mapping[str, str] | None = None,
     conversations: Conversations | None = None,
     shapes: ShapeLog | None = None,
+    wall: Callable[[], float] = time.time,
 ) -> web.Application:
     """The gateway app; `env` (default os.environ) is only read for backend keys, once."""
     store = store or TemplateStore(config.templates_dir, logging.getLogger("driftgate.templates"))
@@ -484,6 +539,7 @@ def create_app(
         os.environ if env is None else env,
         conversations or open_conversations(config.home, clock=time.time),
         shapes or open_shape_log(config),
+        wall,
     )
     app = web.Application(client_max_size=config.max_body_bytes)
     app[GATEWAY_KEY] = gw
@@ -494,6 +550,7 @@ def create_app(
     app.router.add_post("/v1/responses/input_tokens", gw.guarded(gw.input_tokens, "responses"))
     app.router.add_get("/v1/models", gw.guarded(gw.models, None))
     app.router.add_get("/health", gw.guarded(gw.health, None))
+    app.router.add_post("/guard/resume", gw.guarded(gw.resume_guard, None))
     observe = ObserveRoutes(gw.observer, gw.key)
     app.router.add_get("/metrics", gw.guarded(observe.metrics, None))
     app.router.add_get("/analytics", gw.guarded(observe.analytics, None))

@@ -29,6 +29,7 @@ from driftgate.proxy.config_schema import (
     tables_of,
 )
 from driftgate.proxy.errors import ConfigError
+from driftgate.proxy.guard.settings import GuardSettings
 from driftgate.proxy.observe.settings import (
     LOG_FORMATS,
     AnalyticsConfig,
@@ -318,6 +319,7 @@ class Config:
     metrics: MetricsConfig = table(MetricsConfig, "GET /metrics (Prometheus)")
     otel: OtelConfig = table(OtelConfig, "OpenTelemetry spans over OTLP/HTTP")
     shapes: ShapeSettings = table(ShapeSettings, "the shape log (docs/shapes.md)")
+    guard: GuardSettings = table(GuardSettings, "spend limits: budgets and what reaching one does")
     proxies: ProxyEnv = field(default_factory=ProxyEnv)  # read from the environment at load
 
     def backend(self, name: str) -> BackendConfig | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 # "responses" is OpenAI's Responses API: its errors have the Chat Completions shape.
@@ -26,6 +27,7 @@ class GatewayError(DriftgateError):
     status: int = 500
     anthropic_type: str = "api_error"
     openai_type: str = "server_error"
+    headers: Mapping[str, str] | None = None  # sent with the error (e.g. x-should-retry)
     openai_code: str | None = None
     param: str | None = None  # OpenAI's `param`: the request field the error is about
 

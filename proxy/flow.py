@@ -26,3 +26,4 @@ class Flow:
     started: float
     session: str | None = None
     route: Route | None = None  # the route being tried (set by the fallback loop)
+    ticket: Any = None  # the spend guard's reservation, settled when the request is recorded

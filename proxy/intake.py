@@ -38,7 +38,7 @@ def error_response(
         status=exc.status,
         body=orjson.dumps(error_body(exc, dialect)),
         content_type=JSON_CT,
-        headers=headers,
+        headers={**exc.headers, **(headers or {})} if exc.headers else headers,
     )
 
 

@@ -63,6 +63,7 @@ class Asked(NamedTuple):
     include_usage: bool
     session: str | None
     user_agent: str | None
+    ticket: Any = None  # the spend guard's reservation, settled with the record's cost
 
 
 def _asked(flow: Flow) -> Asked:
@@ -74,6 +75,7 @@ def _asked(flow: Flow) -> Asked:
         flow.include_usage,
         flow.session,
         flow.headers.get("user-agent"),
+        flow.ticket,
     )
 
 
@@ -117,6 +119,8 @@ class RecordKeeper:
         self._pending: list[Finished] = []
         self._enabled = enabled
         self._log_json = log_json
+        # The spend guard's settle(ticket, cost), called on the recorder's thread with each record.
+        self.settle: Callable[[Any, float | None], None] | None = None
 
     def whole_done(
         self,
@@ -237,6 +241,8 @@ class RecordKeeper:
         recorder = self.recorder
         if len(self._pending) + recorder.backlog >= recorder.limit:
             recorder.dropped += 1  # the writer is behind: count, never grow without bound
+            if item.asked.ticket is not None and self.settle is not None:
+                self.settle(item.asked.ticket, item.asked.ticket.reserved)  # the estimate stands
             return
         self._pending.append(item)
 
@@ -251,7 +257,7 @@ class RecordKeeper:
         """Hand everything pending to the recorder's thread, which records and logs it."""
         batch, self._pending = self._pending, []
         if batch:
-            self.recorder.submit(partial(_records, batch, self._log_json), len(batch))
+            self.recorder.submit(partial(_records, batch, self._log_json, self.settle), len(batch))
 
     def close(self) -> None:
         """Flush; stop the recorder too when this app created it."""
@@ -276,17 +282,27 @@ def open_recorder(
         return Recorder(None, retention_days=retention_days)
 
 
-def _records(batch: list[Finished], log_json: bool = False) -> list[RequestRecord]:
+def _records(
+    batch: list[Finished],
+    log_json: bool = False,
+    settle: Callable[[Any, float | None], None] | None = None,
+) -> list[RequestRecord]:
     """The batch's records and its log lines (run on the recorder's thread, never the loop)."""
     rows: list[RequestRecord] = []
     reasons: list[str | None] = []
     tables: dict[tuple[str, str, int], Prices | None] = {}  # one price lookup per model a batch
     for item in batch:
+        ticket = item.asked.ticket
         try:
             rows.append(_row(item, tables))
             reasons.append(item.reason)
         except Exception:
             log.exception("could not record usage for a %s request", item.asked.endpoint)
+            if ticket is not None and settle is not None:
+                settle(ticket, ticket.reserved)  # cost unknown: the estimate stands
+            continue
+        if ticket is not None and settle is not None:
+            settle(ticket, rows[-1].cost_usd)
     for rec, reason in zip(rows, reasons, strict=True):
         # One log record per request, stamped when it finished (not when the batch was written)
         # and at WARNING when the gateway or upstream failed it; built only if shown.

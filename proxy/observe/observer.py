@@ -75,8 +75,10 @@ class Observer:
             owned=owned,
             clock=clock,
             # With analytics and metrics off, records are still built for the request log lines.
+            # The spend guard settles each reservation from its request's record.
             enabled=analytics
             or metrics_on
+            or config.guard.enabled
             or self.otel is not None
             or request_log.isEnabledFor(logging.INFO),
             log_json=config.log_format == "json",

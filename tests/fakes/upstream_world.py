@@ -64,6 +64,7 @@ class World:
     # (feature, model or None for every model) -> the refusal's message
     refused: dict[tuple[str, str | None], str] = field(default_factory=dict)
     rate_headers: RateHeaders = "ok"
+    extra_headers: dict[str, str] = field(default_factory=dict)  # sent on every answer
 
     def retire(self, model: str) -> None:
         """The model is no longer served: 404 not_found_error / model_not_found."""
@@ -114,4 +115,4 @@ class World:
             }
         if self.rate_headers == "malformed":
             out = {k: "soon" if "reset" in k else "many" for k in out}
-        return out
+        return {**out, **self.extra_headers}

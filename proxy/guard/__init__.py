@@ -1,0 +1,1 @@
+"""The spend guard: budgets per window, reservations before forwarding, halt and resume."""

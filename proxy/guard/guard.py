@@ -1,0 +1,214 @@
+"""The spend guard on the request path: admit (reserve) before forwarding, settle after recording."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from driftgate.proxy.errors import Dialect, GatewayError
+from driftgate.proxy.guard.estimate import estimate_usd
+from driftgate.proxy.guard.ledger import DAY, HOUR, TOTAL, GuardStore, Halt, Limit
+from driftgate.proxy.guard.settings import GuardSettings
+from driftgate.proxy.templates.loader import TemplateSet
+
+log = logging.getLogger("driftgate.guard")
+GUARD_HEADER = "x-driftgate-guard"
+
+
+class GuardHalted(GatewayError):
+    """The spend guard stopped forwarding: a 503 that the SDKs are told not to retry."""
+
+    status = 503
+    anthropic_type = "api_error"
+    openai_type = "server_error"
+    openai_code = "spend_guard_halted"
+    # Both official SDKs honour x-should-retry: a halt is not a blip to retry through.
+    headers = {"x-should-retry": "false"}
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A reservation held by one request until it is settled."""
+
+    id: int
+    backend: str
+    reserved: float
+
+
+def _limits(settings: GuardSettings) -> Mapping[str, tuple[Limit, ...]]:
+    total = [
+        Limit(TOTAL, window, usd)
+        for window, usd in ((HOUR, settings.hourly_usd), (DAY, settings.daily_usd))
+        if usd
+    ]
+    per: dict[str, tuple[Limit, ...]] = {}
+    for name, budget in settings.backends.items():
+        own = [
+            Limit(name, window, usd)
+            for window, usd in ((HOUR, budget.hourly_usd), (DAY, budget.daily_usd))
+            if usd
+        ]
+        per[name] = (*own, *total)
+    per[TOTAL] = tuple(total)
+    return per
+
+
+class SpendGuard:
+    """Budgets per window for every backend and in total, and a rule on response headers."""
+
+    def __init__(
+        self,
+        settings: GuardSettings,
+        store: GuardStore,
+        wall: Callable[[], float],
+        on_state: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._on_state = on_state  # told "ok" | "warn" | "halted" when that changes (a gauge)
+        self._shown: str | None = None
+        self.store = store
+        self.wall = wall
+        self.enabled = settings.enabled
+        self._limits = _limits(settings)
+        self._header = settings.header.lower() if settings.header else None
+        self._values = frozenset(v.lower() for v in settings.header_values)
+        self._warned: set[str] = set()
+
+    def limits_for(self, backend: str) -> tuple[Limit, ...]:
+        """The budgets a request to `backend` counts against."""
+        return self._limits.get(backend, self._limits[TOTAL])
+
+    def admit(
+        self,
+        raw_size: int,
+        body: dict[str, Any],
+        backend: str,
+        model: str,
+        dialect: Dialect,
+        templates: TemplateSet,
+    ) -> Ticket | None:
+        """Reserve the request's estimated cost, or raise GuardHalted when the guard halts it."""
+        if not self.enabled:
+            return None
+        now = self.wall()
+        halt = self.store.halted(now)
+        if halt is not None and self.settings.action == "halt":
+            raise GuardHalted(self._halted_message(halt))
+        if halt is None and not self._warned:
+            self._show("ok")
+        usd = estimate_usd(
+            raw_size, body, model, dialect, templates, self.settings.default_max_tokens
+        )
+        got = self.store.reserve(backend, usd, self.limits_for(backend), now)
+        if isinstance(got, Limit):
+            spent = self.store.spent(got.backend, got.window, now)
+            reason = (
+                f"the {got.name} of ${got.usd:.2f} is reached (${spent:.2f} spent or in flight)"
+            )
+            if self.settings.action == "halt":
+                halt = self.trip(reason, now)
+                raise GuardHalted(self._halted_message(halt))
+            self._warn(reason, got.name)
+            got = self.store.reserve(backend, usd, (), now)
+            assert not isinstance(got, Limit)
+        return Ticket(got, backend, usd)
+
+    def trip(self, reason: str, now: float) -> Halt:
+        """Halt (or warn) for `reason`; the halt lifts after the cooldown, or on resume."""
+        if self.settings.action == "warn":
+            self._warn(reason, reason)
+            return Halt(reason, now, now)
+        minutes = self.settings.cooldown_minutes
+        halt = Halt(reason, now, now + minutes * 60 if minutes else None)
+        self.store.halt(halt)
+        self._show("halted")
+        log.warning("spend guard: halted: %s; %s", reason, _how_to_resume(halt, now))
+        return halt
+
+    def settle(self, ticket: Ticket | None, usd: float | None) -> None:
+        """The request is over: replace its reservation by what it cost (None: unknown, 0)."""
+        if ticket is not None:
+            self.store.settle(ticket.id, usd or 0.0, self.wall())
+
+    def release(self, ticket: Ticket | None) -> None:
+        """The request never reached an upstream: drop its reservation."""
+        if ticket is not None:
+            self.store.release(ticket.id)
+
+    def check_headers(self, headers: Mapping[str, str]) -> str | None:
+        """Trip the guard when an answer carries the configured header value; the reason or None."""
+        if self._header is None:
+            return None
+        value = headers.get(self._header)
+        if value is None or (self._values and value.strip().lower() not in self._values):
+            return None
+        reason = f"the upstream answered {self.settings.header}: {value.strip()[:80]}"
+        self.trip(reason, self.wall())
+        return reason
+
+    def resume(self) -> bool:
+        """Lift the halt (spend so far stops counting); True if one was in force."""
+        now = self.wall()
+        was = self.store.halted(now) is not None
+        self.store.resume(now)
+        self._warned.clear()
+        self._show("ok")
+        log.warning("spend guard: resumed by request; spend so far no longer counts")
+        return was
+
+    def state(self) -> dict[str, Any]:
+        """What /health, /metrics and `driftgate top` show (no secrets in it)."""
+        if not self.enabled:
+            return {"enabled": False}
+        now = self.wall()
+        halt = self.store.halted(now)
+        limits = [
+            {
+                "name": limit.name,
+                "backend": limit.backend or None,
+                "window_hours": limit.window / HOUR,
+                "usd": limit.usd,
+                "spent_usd": round(self.store.spent(limit.backend, limit.window, now), 6),
+            }
+            for limit in {*self.limits_for(TOTAL), *(x for v in self._limits.values() for x in v)}
+        ]
+        limits.sort(key=lambda d: (d["backend"] or "", d["window_hours"]))
+        doc: dict[str, Any] = {
+            "enabled": True,
+            "action": self.settings.action,
+            "state": "halted" if halt else "ok",
+            "in_flight_usd": round(self.store.in_flight(), 6),
+            "limits": limits,
+        }
+        if halt is not None:
+            doc["reason"] = halt.reason
+            doc["since"] = halt.since
+            doc["until"] = halt.until
+            doc["resume"] = _how_to_resume(halt, now)
+        return doc
+
+    def _halted_message(self, halt: Halt) -> str:
+        return (
+            f"driftgate's spend guard has halted requests: {halt.reason}. "
+            f"{_how_to_resume(halt, self.wall())}"
+        )
+
+    def _show(self, state: str) -> None:
+        if state != self._shown and self._on_state is not None:
+            self._shown = state
+            self._on_state(state)
+
+    def _warn(self, reason: str, key: str) -> None:
+        self._show("warn")
+        if key not in self._warned:  # once per limit until a resume, not once per request
+            self._warned.add(key)
+            log.warning("spend guard: %s (action = warn: requests still go through)", reason)
+
+
+def _how_to_resume(halt: Halt, now: float) -> str:
+    if halt.until is None:
+        return "Run `driftgate resume` to continue."
+    minutes = max(0.0, (halt.until - now) / 60)
+    return f"It lifts by itself in {minutes:.0f} min, or run `driftgate resume` to continue now."

@@ -1,0 +1,131 @@
+"""The guard's store: windows, reservations, halt and resume, and what survives a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from driftgate.proxy.guard.ledger import DAY, HOUR, TOTAL, Halt, Limit, SqliteGuardStore
+
+DAILY_10 = (Limit(TOTAL, DAY, 10.0),)
+
+
+def test_a_reservation_past_the_budget_names_the_limit_it_breaks() -> None:
+    store = SqliteGuardStore(None)
+    first = store.reserve("a", 6.0, DAILY_10, now=0.0)
+    assert isinstance(first, int)
+    refused = store.reserve("a", 6.0, DAILY_10, now=1.0)
+    assert refused == DAILY_10[0]
+    assert store.in_flight() == 6.0
+
+
+def test_settling_replaces_the_reservation_by_the_real_cost() -> None:
+    store = SqliteGuardStore(None)
+    ticket = store.reserve("a", 6.0, DAILY_10, now=0.0)
+    assert isinstance(ticket, int)
+    store.settle(ticket, 1.5, now=1.0)
+    assert store.in_flight() == 0.0
+    assert store.spent(TOTAL, DAY, now=2.0) == 1.5
+    assert store.spent("a", HOUR, now=2.0) == 1.5
+    assert store.spent("b", HOUR, now=2.0) == 0.0
+    assert isinstance(store.reserve("a", 8.5, DAILY_10, now=3.0), int)
+
+
+def test_spend_leaves_the_window_when_it_is_older_than_it() -> None:
+    store = SqliteGuardStore(None)
+    hourly = (Limit(TOTAL, HOUR, 1.0),)
+    ticket = store.reserve("a", 1.0, hourly, now=0.0)
+    assert isinstance(ticket, int)
+    store.settle(ticket, 1.0, now=0.0)
+    assert store.reserve("a", 0.5, hourly, now=HOUR - 1) == hourly[0]
+    assert isinstance(store.reserve("a", 0.5, hourly, now=HOUR + 1), int)
+
+
+def test_a_release_gives_the_room_back() -> None:
+    store = SqliteGuardStore(None)
+    ticket = store.reserve("a", 9.0, DAILY_10, now=0.0)
+    assert isinstance(ticket, int)
+    store.release(ticket)
+    assert isinstance(store.reserve("a", 9.0, DAILY_10, now=0.0), int)
+
+
+def test_a_per_backend_budget_leaves_other_backends_alone() -> None:
+    store = SqliteGuardStore(None)
+    only_a = (Limit("a", DAY, 1.0),)
+    ticket = store.reserve("a", 1.0, only_a, now=0.0)
+    assert isinstance(ticket, int)
+    store.settle(ticket, 1.0, now=0.0)
+    assert store.reserve("a", 0.1, only_a, now=1.0) == only_a[0]
+    assert isinstance(store.reserve("b", 0.1, (Limit("b", DAY, 1.0),), now=1.0), int)
+
+
+def test_halt_expires_and_resume_forgets_earlier_spend() -> None:
+    store = SqliteGuardStore(None)
+    store.halt(Halt("too much", since=0.0, until=60.0))
+    assert store.halted(30.0) == Halt("too much", 0.0, 60.0)
+    assert store.halted(60.0) is None
+    ticket = store.reserve("a", 10.0, DAILY_10, now=61.0)
+    assert isinstance(ticket, int)
+    store.settle(ticket, 10.0, now=61.0)
+    assert store.reserve("a", 1.0, DAILY_10, now=62.0) == DAILY_10[0]
+    store.halt(Halt("again", since=62.0, until=None))
+    store.resume(now=63.0)
+    assert store.halted(64.0) is None
+    assert isinstance(store.reserve("a", 1.0, DAILY_10, now=64.0), int)
+
+
+def test_spend_and_halt_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "guard.db"
+    store = SqliteGuardStore(path)
+    ticket = store.reserve("a", 4.0, DAILY_10, now=100.0)
+    assert isinstance(ticket, int)
+    store.settle(ticket, 4.0, now=100.0)
+    store.halt(Halt("budget", since=100.0, until=None))
+    unsettled = store.reserve("a", 1.0, DAILY_10, now=101.0)
+    assert isinstance(unsettled, int)
+    store.close()
+
+    again = SqliteGuardStore(path)
+    assert again.spent(TOTAL, DAY, now=102.0) == 4.0  # a reservation dies with its process
+    assert again.halted(102.0) == Halt("budget", 100.0, None)
+    again.resume(now=103.0)
+    again.close()
+    third = SqliteGuardStore(path)
+    assert third.halted(104.0) is None
+    assert third.spent(TOTAL, DAY, now=104.0) == 0.0
+    third.close()
+
+
+# A request: its reservation (an upper bound of what it will cost) and its real cost <= that.
+requests = st.lists(st.tuples(st.floats(0.01, 3.0), st.floats(0.0, 1.0)), min_size=1, max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(requests=requests, order=st.randoms(use_true_random=False), budget=st.floats(0.5, 20.0))
+def test_interleaved_requests_never_spend_past_the_budget(
+    requests: list[tuple[float, float]], order: object, budget: float
+) -> None:
+    """Any interleaving of reserve and settle: spend <= budget when reservations bound the cost."""
+    import random
+
+    assert isinstance(order, random.Random)
+    store = SqliteGuardStore(None)
+    limits = (Limit(TOTAL, DAY, budget),)
+    pending = list(enumerate(requests))
+    held: dict[int, float] = {}
+    spent = 0.0
+    while pending or held:
+        if pending and (not held or order.random() < 0.5):
+            _, (reserve, share) = pending.pop(order.randrange(len(pending)))
+            ticket = store.reserve("a", reserve, limits, now=1.0)
+            if isinstance(ticket, int):
+                held[ticket] = reserve * share
+        else:
+            ticket = order.choice(sorted(held))
+            cost = held.pop(ticket)
+            store.settle(ticket, cost, now=1.0)
+            spent += cost
+        assert spent <= budget + 1e-9
+        assert store.spent(TOTAL, DAY, now=1.0) <= budget + 1e-9
