@@ -140,6 +140,7 @@ class SqliteGuardStore:
         self._held: dict[str, float] = {}
         self._ids = count(1)
         self._halt: Halt | None = None
+        self._pruned = 0.0  # when rows older than a day were last deleted
         self._db: sqlite3.Connection | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,7 +212,9 @@ class SqliteGuardStore:
                 self._add(now, entry[0], usd)
         if usd > 0 and self._db is not None:
             self._db.execute("INSERT INTO spend VALUES (?, ?, ?)", (now, entry[0], usd))
-            self._db.execute("DELETE FROM spend WHERE ts < ?", (now - DAY,))
+            if now - self._pruned >= HOUR:  # a delete per settlement was a second write each time
+                self._pruned = now
+                self._db.execute("DELETE FROM spend WHERE ts < ?", (now - DAY,))
 
     def release(self, ticket: int) -> None:
         with self._lock:
