@@ -20,6 +20,8 @@ _BY_ERRNO = {
 
 def in_words(exc: BaseException) -> str:
     """`exc` (an httpx or requests error, or the OS error under it) as a short sentence."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"the server answered {exc.response.status_code}"
     for link in _chain(exc):
         if isinstance(link, socket.gaierror):
             return "the host name could not be resolved (check the URL, or the DNS)"

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from driftgate.watchers.network_errors import in_words
+
 PING_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 ENV_VAR = "DRIFTGATE_PING_URL"
 
@@ -44,7 +46,7 @@ class Pinger:
                 host = urlsplit(self.url).hostname or "?"
                 print(
                     f"driftgate: ping to {host} ({suffix or 'success'}) failed "
-                    f"({type(exc).__name__}); the run goes on",
+                    f"({in_words(exc)}); the run goes on",
                     file=self.err,
                     flush=True,
                 )

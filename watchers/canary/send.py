@@ -10,6 +10,7 @@ import httpx
 
 from driftgate.proxy.config import BackendConfig
 from driftgate.watchers.canary.probes import Probe
+from driftgate.watchers.network_errors import in_words
 
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
 
@@ -42,7 +43,7 @@ def send(client: httpx.Client, url: str, headers: Mapping[str, str], probe: Prob
     try:
         response = client.post(url, json=dict(probe.body), headers={**headers, **probe.headers})
     except httpx.HTTPError as exc:
-        return Answer(None, error=f"{type(exc).__name__}: {exc}"[:200])
+        return Answer(None, error=f"no answer: {in_words(exc)}"[:200])
     try:
         body: Any = response.json()
     except ValueError:
