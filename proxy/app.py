@@ -1,4 +1,4 @@
-"""The aiohttp application: endpoints wired to parse -> route -> forward -> relay -> record."""
+"""The aiohttp application: endpoints wired to intake -> route -> forward -> respond -> record."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from aiohttp import web
 from driftgate.proxy.auth import GatewayKey, anthropic_version, backend_auth
 from driftgate.proxy.config import Config
 from driftgate.proxy.cooldown import Cooldowns
-from driftgate.proxy.count_tokens import ESTIMATE_HEADER, estimate_tokens
+from driftgate.proxy.count_tokens import estimate_tokens
 from driftgate.proxy.errors import (
     ConfigError,
     Dialect,
@@ -24,47 +24,28 @@ from driftgate.proxy.errors import (
     InvalidRequest,
     NotFound,
     RequestTimeout,
-    UpstreamTimeout,
-    UpstreamUnavailable,
 )
 from driftgate.proxy.flow import Flow
-from driftgate.proxy.forward import Answer, Forwarder
+from driftgate.proxy.forward import Forwarder
 from driftgate.proxy.guard.guard import SpendGuard
 from driftgate.proxy.guard.ledger import SqliteGuardStore, guard_db_path
 from driftgate.proxy.health import health, missing_keys
-from driftgate.proxy.intake import JSON_CT, error_response, intake
+from driftgate.proxy.intake import intake
 from driftgate.proxy.models_list import anthropic_models, openai_models, wants_anthropic_shape
-from driftgate.proxy.observe.keeper import CLIENT_GONE
 from driftgate.proxy.observe.observer import Observer
 from driftgate.proxy.observe.probe import Prober
 from driftgate.proxy.observe.recorder import Recorder
 from driftgate.proxy.observe.routes import ObserveRoutes
 from driftgate.proxy.observe.shape_log import ShapeLog
 from driftgate.proxy.redact import Redactor
-from driftgate.proxy.relay import (
-    SSE_HEADERS,
-    StreamResult,
-    passed_headers,
-    relay_stream,
-    retry_headers,
-    whole_body,
-)
+from driftgate.proxy.respond.errors import error_response
+from driftgate.proxy.respond.headers import JSON_CT
+from driftgate.proxy.respond.responder import Responder
 from driftgate.proxy.responses.store import Conversations, open_conversations
 from driftgate.proxy.routing import Route, Router
 from driftgate.proxy.serve.connections import ConnectionBook, began, ended
-from driftgate.proxy.serve.drain import (
-    SHUTDOWN_REASON,
-    SHUTDOWN_STATUS,
-    Drain,
-    shutting_down,
-    uncancel_for_shutdown,
-)
-from driftgate.proxy.sse_tap import StreamTap, stream_tap
-from driftgate.proxy.templates.loader import TemplateSet
+from driftgate.proxy.serve.drain import Drain, shutting_down, uncancel_for_shutdown
 from driftgate.proxy.templates.store import TemplateStore
-from driftgate.proxy.translate import stream_translator
-from driftgate.proxy.translate.responses_stream import ResponsesEncoder
-from driftgate.proxy.translate.stream import Translator
 from driftgate.proxy.upstream import make_transport
 from driftgate.proxy.upstream.proxies import ProxyChooser
 from driftgate.proxy.upstream.settings import (
@@ -141,6 +122,9 @@ class Gateway:
         self._tasks: list[asyncio.Task[None]] = []
         self.drain = Drain()
         self.connections = ConnectionBook(config.max_connections)
+        self.responder = Responder(
+            self.keeper, self.guard, self.observer.stats, conversations, self.drain
+        )
 
     async def take(self, request: web.Request, endpoint: str, dialect: Dialect) -> Flow:
         """Authenticate and read the request into a Flow; its shape goes to the shape log."""
@@ -231,13 +215,8 @@ class Gateway:
             {"system": flow.body.get("instructions"), "messages": flow.body.get("input"),
              "tools": flow.body.get("tools")}
         )  # fmt: skip
-        headers = {ESTIMATE_HEADER: "true", "x-driftgate-backend": routes[0].backend.name}
         doc = {"object": "response.input_tokens", "input_tokens": tokens}
-        resp = web.Response(body=orjson.dumps(doc), content_type=JSON_CT, headers=headers)
-        await resp.prepare(request)
-        await resp.write_eof()
-        self.keeper.count_tokens(flow, routes[0], tokens)
-        return resp
+        return await self.responder.estimated(request, flow, routes[0], doc, tokens)
 
     async def count_tokens(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/messages/count_tokens: forwarded to Anthropic backends, estimated for others."""
@@ -249,19 +228,14 @@ class Gateway:
         if not isinstance(flow.body.get("messages"), list):
             raise InvalidRequest("`messages` is required and must be a list")
         tokens = estimate_tokens(flow.body)
-        headers = {ESTIMATE_HEADER: "true", "x-driftgate-backend": routes[0].backend.name}
-        resp = web.Response(
-            body=orjson.dumps({"input_tokens": tokens}), content_type=JSON_CT, headers=headers
+        return await self.responder.estimated(
+            request, flow, routes[0], {"input_tokens": tokens}, tokens
         )
-        await resp.prepare(request)
-        await resp.write_eof()
-        self.keeper.count_tokens(flow, routes[0], tokens)
-        return resp
 
     async def complete(
         self, request: web.Request, flow: Flow, routes: list[Route] | None = None
     ) -> web.StreamResponse:
-        """Forward a completion (or count) and relay its answer, then record it."""
+        """Route, forward, respond; the respond step records the outcome."""
         templates = self.store.current()
         if routes is None:
             routes = self.router.resolve(flow.model)
@@ -279,128 +253,10 @@ class Gateway:
             answer = await self.forwarder.send(
                 flow, routes, templates, self.config.convert_unsupported
             )
-        except asyncio.CancelledError:
-            # The client hung up before any upstream answered: still one record, 499, no usage
-            # (503 when the shutdown cut it: the gateway's doing, not the client's).
-            route = flow.route or routes[0]
-            if self.drain.expired:
-                self.keeper.unanswered(flow, route, templates, SHUTDOWN_STATUS, SHUTDOWN_REASON)
-            else:
-                self.keeper.client_gone(flow, route, templates)
+        except BaseException as exc:
+            self.responder.unanswered(flow, flow.route or routes[0], templates, exc)
             raise
-        except (UpstreamUnavailable, UpstreamTimeout) as exc:
-            # No upstream answered at all: one record (502 or 504) so `driftgate usage` counts it.
-            self.keeper.unanswered(flow, flow.route or routes[0], templates, exc.status)
-            raise
-        except BaseException:
-            self.guard.release(flow.ticket)  # refused before any upstream ran: nothing spent
-            raise
-        if self.guard.enabled:
-            self.guard.check_headers(answer.response.headers)
-        p = answer.prepared
-        upstream: Dialect = p.dialect
-        same = upstream == flow.client_dialect
-        headers = {"x-driftgate-backend": p.route.backend.name}
-        if p.dropped:
-            headers["x-driftgate-dropped"] = ",".join(p.dropped)
-        headers.update(p.added_headers)
-        if same:
-            passed_headers(answer.response.headers, headers)
-        elif answer.status >= 400:
-            retry_headers(answer.response.headers, headers)
-        if answer.body is None:
-            return await self._relay(request, flow, answer, headers, templates)
-        whole = whole_body(flow, answer, upstream)
-        if whole.dropped:
-            dropped = [*p.dropped, *(d for d in whole.dropped if d not in p.dropped)]
-            headers["x-driftgate-dropped"] = ",".join(dropped)
-        ctype = JSON_CT
-        if same:
-            # The usual exact "application/json" skips aiohttp's content-type parse (~0.7 us).
-            raw_ctype = answer.response.headers.get("Content-Type")
-            if raw_ctype != JSON_CT:
-                ctype = answer.response.content_type or JSON_CT
-        resp = web.Response(
-            status=whole.status, body=whole.body, content_type=ctype, headers=headers
-        )
-        status = whole.status
-        try:
-            await resp.prepare(request)
-            await resp.write_eof()
-        except ConnectionError:
-            status = CLIENT_GONE  # the client left while the answer was being written
-        except asyncio.CancelledError:
-            self.keeper.whole_done(
-                flow,
-                p.route,
-                upstream,
-                SHUTDOWN_STATUS if self.drain.expired else CLIENT_GONE,
-                answer.body or b"",
-                answer.ttfb,
-                templates,
-                whole.usage,
-                answer.response.headers,
-            )
-            raise
-        # A translated answer's usage was read while translating: the recorder thread skips a
-        # second parse of the upstream body (~1.5 us a request).
-        self.keeper.whole_done(
-            flow,
-            p.route,
-            upstream,
-            status,
-            answer.body or b"",
-            answer.ttfb,
-            templates,
-            whole.usage,
-            answer.response.headers,
-        )
-        if whole.rendered is not None and p.expanded is not None:
-            self.conversations.remember(p.expanded, whole.rendered)
-        return resp
-
-    async def _relay(
-        self,
-        request: web.Request,
-        flow: Flow,
-        answer: Answer,
-        headers: dict[str, str],
-        templates: TemplateSet,
-    ) -> web.StreamResponse:
-        """Relay an upstream stream (tapped, or translated across dialects) and record it."""
-        p = answer.prepared
-        upstream: Dialect = p.dialect
-        headers.update(SSE_HEADERS)
-        proc: StreamTap | Translator = (
-            stream_tap(upstream)
-            if upstream == flow.client_dialect
-            else stream_translator(
-                upstream,
-                flow.client_dialect,
-                model=flow.model,
-                include_usage=flow.include_usage,
-                request=flow.body,
-            )
-        )
-        try:
-            stream_resp, result = await relay_stream(request, answer, proc, headers, self.drain)
-        except asyncio.CancelledError:
-            # Cancelled while waiting on the upstream: record what was streamed so far (499).
-            gone = StreamResult(proc.usage, True, None)
-            self.keeper.stream_done(
-                flow, p.route, upstream, gone, answer.ttfb, templates, answer.response.headers
-            )
-            raise
-        if result.upstream_error is not None:
-            self.observer.stats.stream_broke(p.route.backend.name)
-        self.keeper.stream_done(
-            flow, p.route, upstream, result, answer.ttfb, templates, answer.response.headers
-        )
-        if p.expanded is not None and isinstance(proc, Translator):
-            encoder = proc.encoder
-            if isinstance(encoder, ResponsesEncoder) and encoder.succeeded:
-                self.conversations.remember(p.expanded, encoder.response)
-        return stream_resp
+        return await self.responder.respond(request, flow, answer, templates)
 
     async def models(self, request: web.Request) -> web.StreamResponse:
         """GET /v1/models in the asking SDK's shape."""

@@ -1,4 +1,4 @@
-"""One client request as it travels through the gateway (parse -> route -> forward -> relay -> record)."""
+"""One client request as it travels through the gateway (intake -> route -> forward -> respond -> record)."""
 
 from __future__ import annotations
 
@@ -27,3 +27,7 @@ class Flow:
     session: str | None = None
     route: Route | None = None  # the route being tried (set by the fallback loop)
     ticket: Any = None  # the spend guard's reservation, settled when the request is recorded
+    # Decided once by forward for the route that answered, read by respond and record:
+    upstream: Dialect = "openai"  # the dialect the answering upstream speaks
+    translated: bool = False  # request and answer cross dialects (else relayed as sent)
+    streamed: bool = False  # the answer is an open SSE stream (else a whole body)

@@ -61,6 +61,7 @@ class Prepared:
     added_headers: Mapping[str, str]
     translated_reasoning: bool = False  # reasoning_effort written by the gateway, not the client
     dialect: Dialect = "openai"  # what the upstream speaks for this request
+    translated: bool = False  # across dialects: the answer is translated back for the client
     expanded: Expanded | None = None  # a translated Responses request, its references filled in
 
 
@@ -202,6 +203,7 @@ class Forwarder:
             added,
             reasoning,
             target,
+            translated,
             expanded,
         )
 
@@ -251,7 +253,7 @@ class Forwarder:
                 if not _retryable(answer.status):
                     if answer.status < 400:
                         self._cooldowns.ok(route.backend.name)
-                    return answer
+                    return _answered(flow, answer)
                 retry_after = parse_retry_after(answer.response.headers.get("retry-after"))
                 self._cooldowns.fail(route.backend.name, retry_after)
                 last = answer
@@ -267,13 +269,14 @@ class Forwarder:
                     continue
                 break
         if last is not None:
-            return last  # an upstream's own error says more than our 502
+            return _answered(flow, last)  # an upstream's own error says more than our 502
         raise failure or UpstreamUnavailable("no backend available for this model")
 
     async def _attempt(self, flow: Flow, p: Prepared) -> Answer:
         """One upstream exchange: headers, then the whole body (or, streaming, the first chunk)."""
         resp = await self._transport(p.route.backend.name).post(p.url, p.body, p.headers, p.timeout)
         try:
+            # Whole or stream is decided here, once: a stream asked for and answered as one.
             if (
                 flow.stream
                 and resp.status == 200
@@ -287,6 +290,16 @@ class Forwarder:
             raise
         resp.release()
         return Answer(p, resp, body, b"", self._clock() - flow.started)
+
+
+def _answered(flow: Flow, answer: Answer) -> Answer:
+    """Put on the flow what the answering route decided, for respond and record to read."""
+    p = answer.prepared
+    flow.route = p.route
+    flow.upstream = p.dialect
+    flow.translated = p.translated
+    flow.streamed = answer.body is None
+    return answer
 
 
 def _refused_translated_reasoning(answer: Answer) -> bool:

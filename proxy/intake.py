@@ -13,14 +13,11 @@ from driftgate.proxy.config import Config
 from driftgate.proxy.errors import (
     BodyTooLarge,
     Dialect,
-    GatewayError,
     InvalidRequest,
     RequestTimeout,
-    error_body,
 )
 from driftgate.proxy.flow import Flow
 
-JSON_CT = "application/json"
 _JSON_KINDS = {
     str: "a string",
     int: "a number",
@@ -28,18 +25,6 @@ _JSON_KINDS = {
     list: "an array",
     dict: "an object",
 }
-
-
-def error_response(
-    exc: GatewayError, dialect: Dialect, headers: dict[str, str] | None = None
-) -> web.Response:
-    """`exc` as a JSON error response in the client's dialect."""
-    return web.Response(
-        status=exc.status,
-        body=orjson.dumps(error_body(exc, dialect)),
-        content_type=JSON_CT,
-        headers={**exc.headers, **(headers or {})} if exc.headers else headers,
-    )
 
 
 async def read_body(request: web.Request, limit: int, timeout: float) -> bytes:

@@ -27,7 +27,7 @@ from driftgate.proxy.observe.ratelimit import parse_ratelimit
 from driftgate.proxy.observe.recorder import Recorder
 from driftgate.proxy.observe.records import RequestRecord
 from driftgate.proxy.observe.usage_db import usage_db_path
-from driftgate.proxy.relay import StreamResult
+from driftgate.proxy.respond.outcome import StreamResult
 from driftgate.proxy.routing import Route
 from driftgate.proxy.serve.drain import SHUTDOWN_REASON, SHUTDOWN_STATUS
 from driftgate.proxy.sse import Usage

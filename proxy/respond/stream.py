@@ -1,22 +1,22 @@
-"""Relay an upstream answer to the client: whole bodies, and SSE streams chunk by chunk as they arrive."""
+"""Relay an upstream SSE stream to the client chunk by chunk as it arrives, tapped (same dialect)
+or translated (across dialects), always ending well-formed."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
 from aiohttp import web
 
-from driftgate.proxy.errors import Dialect, GatewayError
+from driftgate.proxy.errors import GatewayError
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.forward import Answer
+from driftgate.proxy.respond.outcome import StreamResult
 from driftgate.proxy.serve.drain import Drain, shutting_down, uncancel_for_shutdown
-from driftgate.proxy.translate import translate_error, translate_response
+from driftgate.proxy.sse_tap import stream_tap
+from driftgate.proxy.translate import stream_translator
 from driftgate.proxy.upstream.errors import (
     UpstreamDisconnected,
     UpstreamError,
@@ -28,24 +28,7 @@ from driftgate.proxy.upstream.transport import Response
 
 log = logging.getLogger("driftgate.relay")
 
-# Upstream response headers a client may act on (rate limits, request ids, retry hints).
-PASS_HEADERS = frozenset(
-    {
-        "request-id",
-        "x-request-id",
-        "retry-after",
-        "retry-after-ms",
-        "x-should-retry",
-        "openai-processing-ms",
-    }
-)
-PASS_PREFIXES = ("anthropic-ratelimit-", "x-ratelimit-")
 DRAIN_SECONDS = 1.0
-SSE_HEADERS: Mapping[str, str] = {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    "x-accel-buffering": "no",
-}
 
 
 class StreamProcessor(Protocol):
@@ -63,7 +46,7 @@ class StreamProcessor(Protocol):
 class _SSEResponse(web.StreamResponse):
     """A stream response whose headers go out with its first bytes, not alone at prepare."""
 
-    # One send fewer per stream (a short stream goes out as one write): measured ~170 -> ~165 us/req.
+    # One send fewer per stream: a short stream goes out as one write (bench/README.md).
     _send_headers_immediately = False
 
 
@@ -71,71 +54,17 @@ class ClientGone(Exception):
     """The client closed its connection while we were writing to it."""
 
 
-@dataclass(slots=True)
-class StreamResult:
-    """How a relayed stream ended."""
-
-    usage: Any
-    client_gone: bool
-    upstream_error: str | None
-    stopped: bool = False  # ended by the gateway's shutdown (its grace ran out)
-
-
-# Plain HTTP retry hints mean the same in either dialect; SDKs of both read them.
-RETRY_HEADERS = ("retry-after", "retry-after-ms")
-
-
-def passed_headers(upstream: Mapping[str, str], out: dict[str, str]) -> dict[str, str]:
-    """Copy into `out` the upstream headers a client may act on."""
-    for name, value in upstream.items():
-        lower = name.lower()
-        if lower in PASS_HEADERS or lower.startswith(PASS_PREFIXES):
-            out[lower] = value
-    return out
-
-
-def retry_headers(upstream: Mapping[str, str], out: dict[str, str]) -> dict[str, str]:
-    """Copy into `out` the upstream's retry hints (for a client of the other dialect)."""
-    for name in RETRY_HEADERS:
-        value = upstream.get(name)
-        if value is not None:
-            out[name] = value
-    return out
-
-
-@dataclass(slots=True)
-class WholeBody:
-    """A non-streamed answer for the client, and what translating it left out of the upstream's."""
-
-    status: int
-    body: bytes
-    dropped: tuple[str, ...] = ()
-    usage: Any = None  # a translated answer's usage, already read (else the recorder reads `body`)
-    rendered: dict[str, Any] | None = None  # a translated answer, before serialising
-
-
-def whole_body(flow: Flow, answer: Answer, upstream: Dialect) -> WholeBody:
-    """Status and body for the client: unchanged in its own dialect, else translated once."""
-    raw = answer.body or b""
-    status = answer.status
-    if upstream == flow.client_dialect or flow.endpoint == "count_tokens":
-        return WholeBody(status, raw)
-    if status >= 400:
-        return WholeBody(
-            status, orjson.dumps(translate_error(status, raw, upstream, flow.client_dialect))
-        )
-    try:
-        parsed = orjson.loads(raw)
-        tr = translate_response(
-            parsed, upstream, flow.client_dialect, model=flow.model, request=flow.body
-        )
-    except Exception as exc:  # an upstream answer we cannot read is the upstream's fault: 502
-        why = _unreadable(exc, upstream)
-        log.warning("untranslatable %s response: %s", upstream, why)
-        msg = f"upstream returned a response that could not be translated: {why}"
-        err = translate_error(502, msg.encode(), upstream, flow.client_dialect)
-        return WholeBody(502, orjson.dumps(err))
-    return WholeBody(status, orjson.dumps(tr.body), tr.dropped, tr.usage, tr.body)
+def processor(flow: Flow) -> StreamProcessor:
+    """Tap or translate, decided once: a tap when the upstream speaks the client's dialect."""
+    if not flow.translated:
+        return stream_tap(flow.upstream)
+    return stream_translator(
+        flow.upstream,
+        flow.client_dialect,
+        model=flow.model,
+        include_usage=flow.include_usage,
+        request=flow.body,
+    )
 
 
 async def _write(resp: web.StreamResponse, data: bytes) -> None:
@@ -261,14 +190,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, UpstreamProtocolError):
         return f"the upstream's stream broke the HTTP protocol mid-stream ({exc})"
     return "the upstream connection failed mid-stream"
-
-
-def _unreadable(exc: Exception, upstream: Dialect) -> str:
-    """Why an upstream body could not be translated, in words (never an exception class name)."""
-    if isinstance(exc, orjson.JSONDecodeError):
-        return "its body is not JSON"
-    if isinstance(exc, GatewayError):
-        return exc.message
-    if isinstance(exc, KeyError):
-        return f"the field {exc.args[0]!r} is missing"
-    return f"its body is not shaped like an {upstream} API response"

@@ -1,0 +1,170 @@
+"""The respond step: one place that turns the forwarded answer into the client's response
+(whole or streamed, relayed or translated, with its headers) and hands the outcome to the record."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from driftgate.proxy.errors import UpstreamTimeout, UpstreamUnavailable
+from driftgate.proxy.flow import Flow
+from driftgate.proxy.forward import Answer
+from driftgate.proxy.guard.guard import SpendGuard
+from driftgate.proxy.observe.keeper import CLIENT_GONE, RecordKeeper
+from driftgate.proxy.observe.upstream_stats import UpstreamStats
+from driftgate.proxy.respond.headers import (
+    JSON_CT,
+    SSE_HEADERS,
+    also_dropped,
+    answer_headers,
+    estimate_headers,
+    whole_content_type,
+)
+from driftgate.proxy.respond.outcome import StreamResult
+from driftgate.proxy.respond.stream import processor, relay_stream
+from driftgate.proxy.respond.whole import whole_body
+from driftgate.proxy.responses.store import Conversations
+from driftgate.proxy.routing import Route
+from driftgate.proxy.serve.drain import SHUTDOWN_REASON, SHUTDOWN_STATUS, Drain
+from driftgate.proxy.templates.loader import TemplateSet
+from driftgate.proxy.translate.responses_stream import ResponsesEncoder
+from driftgate.proxy.translate.stream import Translator
+
+
+class Responder:
+    """Answers the client from the forwarded answer, then records how the exchange ended."""
+
+    def __init__(
+        self,
+        keeper: RecordKeeper,
+        guard: SpendGuard,
+        stats: UpstreamStats,
+        conversations: Conversations,
+        drain: Drain,
+    ) -> None:
+        self.keeper = keeper
+        self.guard = guard
+        self.stats = stats
+        self.conversations = conversations
+        self.drain = drain
+
+    async def respond(
+        self, request: web.Request, flow: Flow, answer: Answer, templates: TemplateSet
+    ) -> web.StreamResponse:
+        """The client's response to `answer` (whole or streamed, as forward found it), recorded."""
+        if self.guard.enabled:
+            self.guard.check_headers(answer.response.headers)
+        headers = answer_headers(flow, answer.prepared, answer.response)
+        if flow.streamed:
+            return await self._stream(request, flow, answer, headers, templates)
+        return await self._whole(request, flow, answer, headers, templates)
+
+    async def estimated(
+        self, request: web.Request, flow: Flow, route: Route, doc: dict[str, Any], tokens: int
+    ) -> web.StreamResponse:
+        """A count the gateway estimated itself (no upstream counts for this route), recorded."""
+        resp = web.Response(
+            body=orjson.dumps(doc),
+            content_type=JSON_CT,
+            headers=estimate_headers(route.backend.name),
+        )
+        await resp.prepare(request)
+        await resp.write_eof()
+        self.keeper.count_tokens(flow, route, tokens)
+        return resp
+
+    def unanswered(
+        self, flow: Flow, route: Route, templates: TemplateSet, exc: BaseException
+    ) -> None:
+        """Forwarding raised `exc`: one record of why no upstream answered, or (refused before
+        any upstream ran) the spend guard's reservation released, as nothing was spent."""
+        if isinstance(exc, asyncio.CancelledError):
+            # The client hung up before any upstream answered: still one record, 499, no usage
+            # (503 when the shutdown cut it: the gateway's doing, not the client's).
+            if self.drain.expired:
+                self.keeper.unanswered(flow, route, templates, SHUTDOWN_STATUS, SHUTDOWN_REASON)
+            else:
+                self.keeper.client_gone(flow, route, templates)
+        elif isinstance(exc, (UpstreamUnavailable, UpstreamTimeout)):
+            # No upstream answered at all: one record (502 or 504) so `driftgate usage` counts it.
+            self.keeper.unanswered(flow, route, templates, exc.status)
+        else:
+            self.guard.release(flow.ticket)
+
+    async def _whole(
+        self,
+        request: web.Request,
+        flow: Flow,
+        answer: Answer,
+        headers: dict[str, str],
+        templates: TemplateSet,
+    ) -> web.StreamResponse:
+        """Send a whole answer (relayed as sent, or translated once) and record it."""
+        p = answer.prepared
+        raw = answer.body or b""
+        whole = whole_body(flow, answer.status, raw)
+        if whole.dropped:
+            also_dropped(headers, p.dropped, whole.dropped)
+        resp = web.Response(
+            status=whole.status,
+            body=whole.body,
+            content_type=whole_content_type(flow, answer.response),
+            headers=headers,
+        )
+        status = whole.status
+        try:
+            await resp.prepare(request)
+            await resp.write_eof()
+        except ConnectionError:
+            status = CLIENT_GONE  # the client left while the answer was being written
+        except asyncio.CancelledError:
+            status = SHUTDOWN_STATUS if self.drain.expired else CLIENT_GONE
+            self.keeper.whole_done(
+                flow, p.route, flow.upstream, status, raw, answer.ttfb, templates,
+                whole.usage, answer.response.headers,
+            )  # fmt: skip
+            raise
+        # A translated answer's usage was read while translating: the recorder thread skips a
+        # second parse of the upstream body.
+        self.keeper.whole_done(
+            flow, p.route, flow.upstream, status, raw, answer.ttfb, templates,
+            whole.usage, answer.response.headers,
+        )  # fmt: skip
+        if whole.rendered is not None and p.expanded is not None:
+            self.conversations.remember(p.expanded, whole.rendered)
+        return resp
+
+    async def _stream(
+        self,
+        request: web.Request,
+        flow: Flow,
+        answer: Answer,
+        headers: dict[str, str],
+        templates: TemplateSet,
+    ) -> web.StreamResponse:
+        """Relay an upstream stream (tapped, or translated across dialects) and record it."""
+        p = answer.prepared
+        headers.update(SSE_HEADERS)
+        proc = processor(flow)
+        try:
+            stream_resp, result = await relay_stream(request, answer, proc, headers, self.drain)
+        except asyncio.CancelledError:
+            # Cancelled while waiting on the upstream: record what was streamed so far (499).
+            gone = StreamResult(proc.usage, True, None)
+            self.keeper.stream_done(
+                flow, p.route, flow.upstream, gone, answer.ttfb, templates, answer.response.headers
+            )
+            raise
+        if result.upstream_error is not None:
+            self.stats.stream_broke(p.route.backend.name)
+        self.keeper.stream_done(
+            flow, p.route, flow.upstream, result, answer.ttfb, templates, answer.response.headers
+        )
+        if p.expanded is not None and isinstance(proc, Translator):
+            encoder = proc.encoder
+            if isinstance(encoder, ResponsesEncoder) and encoder.succeeded:
+                self.conversations.remember(p.expanded, encoder.response)
+        return stream_resp
