@@ -118,15 +118,20 @@ def test_checks_compare_driftgate_with_the_targets() -> None:
     result.rows = {
         "direct": Row("direct", load=_run(1000, 0.1), latency=_run(1, 0.1)),
         "minimal": Row("minimal", load=_run(100, 0.3), latency=_run(1, 0.3)),
-        "driftgate": Row("driftgate", load=_run(79, 0.7), latency=_run(1, 0.7)),
+        "driftgate": Row("driftgate", load=_run(109, 0.7), latency=_run(1, 0.7)),
         "litellm": Row("litellm", load=_run(1, 20.0), latency=_run(1, 20.0)),
     }
     verdicts = {c.what: c.verdict for c in result.checks()}
     assert verdicts == {
-        "driftgate req/s vs minimal": "FAIL",  # 0.79 < 0.8
-        "driftgate req/s vs litellm": "PASS",  # 79 >= 40
+        "driftgate req/s vs minimal": "FAIL",  # 1.09 < 1.1
+        "driftgate req/s vs litellm": "PASS",  # 109 >= 80
         "driftgate added p50 ms": "FAIL",  # 0.6 > 0.5
     }
+    result.rows["driftgate"] = Row("driftgate", load=_run(110, 0.2), latency=_run(1, 0.2))
+    result.rows["litellm"] = Row("litellm", load=_run(1.5, 20.0), latency=_run(1, 20.0))
+    verdicts = {c.what: c.verdict for c in result.checks()}
+    assert verdicts["driftgate req/s vs minimal"] == "PASS"  # 1.1
+    assert verdicts["driftgate req/s vs litellm"] == "FAIL"  # 73 < 80
     assert Check("m", "rss", None, 80.0, False).verdict == "n/a"
 
 
