@@ -31,7 +31,8 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _gateway_url(config: Config, url: str | None) -> str:
+def gateway_url(config: Config, url: str | None) -> str:
+    """--url, else the configured host and port (a wildcard host is asked on loopback)."""
     if url:
         return url.rstrip("/")
     host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
@@ -41,7 +42,7 @@ def _gateway_url(config: Config, url: str | None) -> str:
 def run(args: argparse.Namespace) -> int:
     """Resume through the gateway, else offline; print what happened."""
     config = load_config(path=Path(args.config) if getattr(args, "config", None) else None)
-    url = _gateway_url(config, args.url)
+    url = gateway_url(config, args.url)
     headers = {"authorization": f"Bearer {config.api_key}"} if config.api_key else {}
     try:
         resp = httpx.post(f"{url}/guard/resume", headers=headers, timeout=10.0)

@@ -1,0 +1,112 @@
+"""The Hits tab: one row per live request record, and the drill-down into one record."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from driftgate.proxy.top.format import clock, count, ms, seconds, usd
+from driftgate.proxy.top.state import Hit
+
+COLUMNS = ("time", "client", "endpoint", "model", "backend", "status", "in", "out", "cost",
+           "latency", "ttfb")  # fmt: skip
+# The drill-down, in this order; any other field of a record (a newer gateway's) follows.
+DETAIL_ORDER = (
+    ("request id", "request_id"),
+    ("time", "ts"),
+    ("client", "client"),
+    ("client version", "client_version"),
+    ("session", "session"),
+    ("endpoint", "endpoint"),
+    ("dialects", "client_dialect"),
+    ("model requested", "model_requested"),
+    ("model", "model"),
+    ("backend", "backend"),
+    ("status", "status"),
+    ("stream", "stream"),
+    ("input tokens", "input_tokens"),
+    ("output tokens", "output_tokens"),
+    ("cache read", "cache_read_tokens"),
+    ("cache write", "cache_write_tokens"),
+    ("reasoning", "reasoning_tokens"),
+    ("cost", "cost_usd"),
+    ("latency", "latency_ms"),
+    ("time to first byte", "ttfb_ms"),
+)
+_SHOWN = {k for _, k in DETAIL_ORDER} | {"upstream_dialect", "ratelimit"}
+
+
+def hit_row(hit: Hit) -> tuple[str | Text, ...]:
+    """The Hits table's cells for one record."""
+    d = hit.doc
+    status = int(d.get("status") or 0)
+    style = "green" if status < 400 else "yellow" if status in (429, 499) else "red"
+    model = str(d.get("model") or "")
+    if d.get("model_requested") and d["model_requested"] != model:
+        model = f"{d['model_requested']} → {model}"
+    return (
+        clock(d.get("ts")),
+        str(d.get("client") or "-"),
+        str(d.get("endpoint") or "-") + (" ~" if d.get("stream") else ""),
+        model,
+        str(d.get("backend") or "-"),
+        Text(str(status), style=style),
+        count(d.get("input_tokens")),
+        count(d.get("output_tokens")),
+        usd(d.get("cost_usd")),
+        ms(d.get("latency_ms")),
+        ms(d.get("ttfb_ms")),
+    )
+
+
+def hit_detail(hit: Hit | None) -> RenderableType:
+    """One request's metadata (records never hold content: no prompt, no answer, no key)."""
+    if hit is None:
+        return Text("select a request (↑/↓, enter) to see its metadata", style="dim")
+    d = hit.doc
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for label, key in DETAIL_ORDER:
+        table.add_row(label, _value(key, d))
+    for key in sorted(set(d) - _SHOWN):
+        if not key.startswith("rl_") and key != "retry_after_s":
+            table.add_row(key, _plain(d[key]))
+    limits = _ratelimit_lines(d)
+    return Group(Text(f"Request #{hit.seq}", style="bold underline"), table, *limits)
+
+
+def _value(key: str, d: dict[str, Any]) -> str:
+    value = d.get(key)
+    if key == "ts":
+        return clock(value)
+    if key == "cost_usd":
+        return usd(value) if value is not None else "unknown (no price in the template)"
+    if key in ("latency_ms", "ttfb_ms"):
+        return ms(value)
+    if key == "client_dialect":
+        return f"{value} → {d.get('upstream_dialect')}"
+    return _plain(value)
+
+
+def _plain(value: Any) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def _ratelimit_lines(d: dict[str, Any]) -> list[RenderableType]:
+    raw = d.get("ratelimit")
+    if not raw and d.get("retry_after_s") is None:
+        return []
+    out: list[RenderableType] = [Text("Rate-limit headers of the answer", style="bold")]
+    if d.get("retry_after_s") is not None:
+        out.append(Text(f"  retry-after: {seconds(d['retry_after_s'])}"))
+    try:
+        headers = json.loads(raw) if isinstance(raw, str) else {}
+    except ValueError:
+        headers = {}
+    out += [Text(f"  {name}: {value}") for name, value in sorted(headers.items())]
+    return out
