@@ -9,6 +9,7 @@ import os
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
@@ -28,7 +29,8 @@ from driftgate.proxy.errors import (
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.forward import Forwarder
 from driftgate.proxy.guard.guard import SpendGuard
-from driftgate.proxy.guard.ledger import SqliteGuardStore, guard_db_path
+from driftgate.proxy.guard.ledger import GuardStore, SqliteGuardStore, guard_db_path
+from driftgate.proxy.guard.shared_ledger import SharedSqliteGuardStore
 from driftgate.proxy.health import health, missing_keys
 from driftgate.proxy.intake import intake
 from driftgate.proxy.models_list import anthropic_models, openai_models, wants_anthropic_shape
@@ -45,6 +47,7 @@ from driftgate.proxy.responses.store import Conversations, open_conversations
 from driftgate.proxy.routing import Route, Router
 from driftgate.proxy.serve.connections import ConnectionBook, began, ended
 from driftgate.proxy.serve.drain import Drain, shutting_down, uncancel_for_shutdown
+from driftgate.proxy.serve.reload import live_part, restart_only_changes
 from driftgate.proxy.templates.store import TemplateStore
 from driftgate.proxy.upstream import make_transport
 from driftgate.proxy.upstream.proxies import ProxyChooser
@@ -59,6 +62,22 @@ from driftgate.proxy.upstream.transport import Transport
 log = logging.getLogger("driftgate.app")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway")
+
+
+@dataclass(slots=True)
+class _Wiring:
+    """What a Gateway builds from the reloadable part of its config (swapped whole on SIGHUP)."""
+
+    config: Config
+    transports: dict[TransportSettings, Transport]
+    by_backend: dict[str, Transport]
+    router: Router
+    key: GatewayKey
+    keyless: frozenset[str]
+    forwarder: Forwarder
+    prober: Prober
+    secrets: list[str | None]
+    guard: SpendGuard
 
 
 class Gateway:
@@ -80,51 +99,126 @@ class Gateway:
         self.shapes = shapes
         self.store = store
         self.clock = clock
+        self.wall = wall
+        self._env = env
+        self._transport_factory = transport_factory
         self.cooldowns = Cooldowns(config.cooldown_seconds, clock)
         self.observer = Observer(config, store.current, self.cooldowns, clock, recorder)
         self.keeper = self.observer.keeper
-        self.guard = _spend_guard(config, wall, self.observer)
-        self.router = Router(config, store.current)
-        self.key = GatewayKey(config.api_key)
-        # Made now, so a bad TLS file is a ConfigError before the gateway listens. Backends with
-        # equal settings share a transport (one pool per upstream host).
-        self.transports: dict[TransportSettings, Transport] = {}
-        self._by_backend: dict[str, Transport] = {}
-        for b in config.backends:
-            settings = settings_for(b, config.proxies)
-            if settings not in self.transports:
-                try:
-                    self.transports[settings] = transport_factory(settings)
-                except TLSFileError as exc:
-                    raise ConfigError(f"backend {b.name!r}: {exc}") from None
-            self._by_backend[b.name] = self.transports[settings]
-        auths = {b.name: backend_auth(b, env) for b in config.backends}
-        self.keyless = missing_keys(config, env)
         self.conversations = conversations
-        self.forwarder = Forwarder(
-            self._by_backend.__getitem__,
-            auths,
-            self.cooldowns,
-            self.key,
-            clock,
-            expand=conversations.expand,
-            stats=self.observer.stats,
-        )
-        self.prober = Prober(
-            auths,
-            lambda: anthropic_version(store.current()),
-            clock,
-            tls=lambda b: tls_context(settings_for(b, config.proxies)),
-            proxies=ProxyChooser(config.proxies),
-        )
-        secrets = [config.api_key, *(b.resolve_key(env) for b in config.backends)]
-        self.redactor = Redactor(secrets)
+        self.redactor = Redactor([])
+        self.transports: dict[TransportSettings, Transport] = {}
+        self._retired: list[Transport] = []
+        self._apply(self._wire(config, None))
         self._tasks: list[asyncio.Task[None]] = []
         self.drain = Drain()
         self.connections = ConnectionBook(config.max_connections)
         self.responder = Responder(
             self.keeper, self.guard, self.observer.stats, conversations, self.drain
         )
+
+    def _wire(self, config: Config, guard: SpendGuard | None) -> _Wiring:
+        """Everything built from the reloadable part of `config`; raises ConfigError, changes nothing."""
+        env, store = self._env, self.store
+        # Made now, so a bad TLS file is a ConfigError before the gateway listens. Backends with
+        # equal settings share a transport (one pool per upstream host); a reload keeps the
+        # transports whose settings did not change.
+        transports: dict[TransportSettings, Transport] = {}
+        made: list[Transport] = []
+        by_backend: dict[str, Transport] = {}
+        try:
+            for b in config.backends:
+                settings = settings_for(b, config.proxies)
+                if settings not in transports:
+                    kept = self.transports.get(settings)
+                    if kept is None:
+                        try:
+                            kept = self._transport_factory(settings)
+                        except TLSFileError as exc:
+                            raise ConfigError(f"backend {b.name!r}: {exc}") from None
+                        made.append(kept)
+                    transports[settings] = kept
+                by_backend[b.name] = transports[settings]
+            auths = {b.name: backend_auth(b, env) for b in config.backends}
+            key = GatewayKey(config.api_key)
+            wiring = _Wiring(
+                config=config,
+                transports=transports,
+                by_backend=by_backend,
+                router=Router(config, store.current),
+                key=key,
+                keyless=missing_keys(config, env),
+                forwarder=Forwarder(
+                    by_backend.__getitem__,
+                    auths,
+                    self.cooldowns,
+                    key,
+                    self.clock,
+                    expand=self.conversations.expand,
+                    stats=self.observer.stats,
+                ),
+                prober=Prober(
+                    auths,
+                    lambda: anthropic_version(store.current()),
+                    self.clock,
+                    tls=lambda b: tls_context(settings_for(b, config.proxies)),
+                    proxies=ProxyChooser(config.proxies),
+                ),
+                secrets=[config.api_key, *(b.resolve_key(env) for b in config.backends)],
+                guard=_spend_guard(config, self.wall, self.observer, guard),
+            )
+        except BaseException:
+            for transport in made:  # nothing made for a refused config outlives it
+                with contextlib.suppress(Exception):
+                    asyncio.get_running_loop().create_task(transport.close())
+            raise
+        return wiring
+
+    def _apply(self, w: _Wiring) -> None:
+        self.config = w.config
+        self.transports = w.transports
+        self._by_backend = w.by_backend
+        self.router = w.router
+        self.key = w.key
+        self.keyless = w.keyless
+        self.forwarder = w.forwarder
+        self.prober = w.prober
+        self.redactor.add(w.secrets)
+        self.guard = w.guard
+        self.keeper.settle = w.guard.settle if w.guard.enabled else None
+
+    def reload(self, new: Config) -> list[str]:
+        """Apply a reloaded config to the running gateway (ConfigError: nothing changed).
+
+        Requests in flight finish with what they started with; the next ones see the new
+        backends, routes, fallbacks, budgets, templates. The sentences returned name the changes
+        that wait for a restart.
+        """
+        old = self.config
+        applied = live_part(old, new)
+        wiring = self._wire(applied, self.guard)
+        before = self.transports
+        self._apply(wiring)
+        self.responder.guard = wiring.guard
+        self.cooldowns.seconds = applied.cooldown_seconds
+        self.store.reload(applied.templates_dir)
+        logging.getLogger().setLevel(getattr(logging, applied.log_level.upper(), logging.INFO))
+        kept = set(map(id, wiring.transports.values()))
+        retired = [t for t in before.values() if id(t) not in kept]
+        if retired:
+            self._retired.extend(retired)
+            busy = self.drain.tasks()
+            self._tasks.append(asyncio.get_running_loop().create_task(self._retire(retired, busy)))
+        return restart_only_changes(old, new)
+
+    async def _retire(self, transports: list[Transport], busy: list[asyncio.Task[object]]) -> None:
+        """Close transports a reload replaced once the requests that may use them are over."""
+        if busy:
+            await asyncio.wait(busy)
+        for transport in transports:
+            if transport in self._retired:
+                self._retired.remove(transport)
+                await transport.close()
 
     async def take(self, request: web.Request, endpoint: str, dialect: Dialect) -> Flow:
         """Authenticate and read the request into a Flow; its shape goes to the shape log."""
@@ -316,9 +410,10 @@ class Gateway:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for transport in self.transports.values():
+        for transport in [*self.transports.values(), *self._retired]:
             await transport.close()
         self.transports.clear()
+        self._retired.clear()
         self.observer.close()
         if self.shapes is not None:
             self.shapes.close()
@@ -340,8 +435,11 @@ async def _hang_up(request: web.Request, resp: web.Response) -> web.Response:
 NEVER_BILLED = frozenset({"count_tokens", "input_tokens"})
 
 
-def _spend_guard(config: Config, wall: Callable[[], float], observer: Observer) -> SpendGuard:
-    """The app's spend guard; its state lives in DRIFTGATE_HOME when any limit is set."""
+def _spend_guard(
+    config: Config, wall: Callable[[], float], observer: Observer, running: SpendGuard | None
+) -> SpendGuard:
+    """The app's spend guard; its state lives in DRIFTGATE_HOME when any limit is set (shared by
+    every worker with --workers N). A reload keeps the running guard's store."""
     settings = config.guard
     names = {b.name for b in config.backends}
     for name in settings.backends:
@@ -350,13 +448,16 @@ def _spend_guard(config: Config, wall: Callable[[], float], observer: Observer) 
                 f"[guard.backends.{name}] names backend {name!r}, which is not configured "
                 f"(configured: {', '.join(sorted(names)) or 'none'})"
             )
-    store = SqliteGuardStore(guard_db_path(config.home) if settings.enabled else None)
+    store: GuardStore
+    if running is not None and running.enabled == settings.enabled:
+        store = running.store
+    elif settings.enabled and config.worker_processes > 1:
+        store = SharedSqliteGuardStore(guard_db_path(config.home))
+    else:
+        store = SqliteGuardStore(guard_db_path(config.home) if settings.enabled else None)
     metrics = observer.metrics
     on_state = metrics.guard_state.state if metrics is not None else None
-    guard = SpendGuard(settings, store, wall, on_state)
-    if settings.enabled:
-        observer.keeper.settle = guard.settle
-    return guard
+    return SpendGuard(settings, store, wall, on_state)
 
 
 def _guess_dialect(request: web.Request) -> Dialect:

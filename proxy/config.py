@@ -86,6 +86,31 @@ def header_value_problem(value: str) -> str | None:
     return None
 
 
+def workers_problem(value: Any) -> str | None:
+    """Why `value` cannot be a worker count (a number from 1, or "auto"), or None."""
+    try:
+        worker_count(value)
+    except ValueError:
+        return 'must be a number of processes (1 or more) or "auto" (one per core)'
+    return None
+
+
+def worker_count(value: Any) -> int:
+    """The number of worker processes `value` asks for ("auto": the cores this process may use)."""
+    if value == "auto":
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
+    if isinstance(value, bool):
+        raise ValueError(value)
+    count = int(value)  # a TOML integer, or the text of DRIFTGATE_WORKERS / --workers
+    if count < 1 or str(value).strip() != str(count):
+        raise ValueError(value)
+    return count
+
+
 def _pem_file_problem(path: Path) -> str | None:
     if not path.is_file():
         return f'"{path}" does not exist or is not a file (the path of a PEM file)'
@@ -310,6 +335,8 @@ class Config:
     )
     max_connections: int = setting(4096, "open client connections; beyond it a 503", min=1)
     shutdown_grace: float = setting(30.0, "seconds in-flight requests may finish on SIGTERM", min=0)
+    workers: Any = setting(1, "worker processes sharing the port: a number, or auto (one per core)",
+                           env="DRIFTGATE_WORKERS", check=workers_problem)  # fmt: skip
     api_key: str | None = None  # DRIFTGATE_API_KEY: required from clients when not on loopback
     backends: tuple[BackendConfig, ...] = ()
     fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -321,6 +348,11 @@ class Config:
     shapes: ShapeSettings = table(ShapeSettings, "the shape log (docs/shapes.md)")
     guard: GuardSettings = table(GuardSettings, "spend limits: budgets and what reaching one does")
     proxies: ProxyEnv = field(default_factory=ProxyEnv)  # read from the environment at load
+
+    @property
+    def worker_processes(self) -> int:
+        """How many worker processes `workers` asks for (checked at load)."""
+        return worker_count(self.workers)
 
     def backend(self, name: str) -> BackendConfig | None:
         """The backend called `name`, if configured."""

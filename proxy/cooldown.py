@@ -29,6 +29,16 @@ class Cooldowns:
         self._until: dict[str, float] = {}
         self.started: dict[str, int] = {}  # cooldowns started per backend (for /metrics)
 
+    @property
+    def seconds(self) -> float:
+        """How long a failing backend rests (a reload may change it)."""
+        return self._seconds
+
+    @seconds.setter
+    def seconds(self, value: float) -> None:
+        self._seconds = value
+        self._max = max(self._max, value)
+
     def fail(self, backend: str, retry_after: float | None = None) -> None:
         """Cool `backend` for max(retry_after, seconds); a longer cooldown already running is kept."""
         wait = min(max(retry_after or 0.0, self._seconds), self._max)

@@ -23,6 +23,11 @@ class Redactor:
     def __init__(self, secrets: Iterable[str | None]) -> None:
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
+    def add(self, secrets: Iterable[str | None]) -> None:
+        """Mask these too (a reload's keys; the old ones stay masked)."""
+        fresh = {s for s in secrets if s and len(s) >= 4}
+        self._secrets = sorted(fresh.union(self._secrets), key=len, reverse=True)
+
     def text(self, value: str) -> str:
         """`value` with every secret replaced by its redacted form."""
         for secret in self._secrets:

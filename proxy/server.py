@@ -7,19 +7,21 @@ import contextlib
 import gc
 import logging
 import signal
+import socket
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from driftgate.proxy import __version__
-from driftgate.proxy.app import GATEWAY_KEY, create_app
+from driftgate.proxy.app import GATEWAY_KEY, Gateway, create_app
 from driftgate.proxy.auth import check_bind
 from driftgate.proxy.config import Config
 from driftgate.proxy.errors import ConfigError
-from driftgate.proxy.observe.json_logs import JsonFormatter
+from driftgate.proxy.observe.json_logs import setup_logging
 from driftgate.proxy.redact import RedactingFilter
 from driftgate.proxy.self_loop import check_self_loop
 from driftgate.proxy.serve.connections import ConnectionBook, client_protocols, ensure_fd_limit
@@ -54,7 +56,7 @@ class Serving:
     port: int
 
 
-async def _start_site(config: Config, app: web.Application) -> Serving:
+async def _start_site(config: Config, app: web.Application, *, reuse_port: bool = False) -> Serving:
     handler_kwargs: dict[str, Any] = {
         "access_log": None,
         "keepalive_timeout": config.idle_timeout,  # aiohttp's keep-alive timer is the idle limit
@@ -74,7 +76,7 @@ async def _start_site(config: Config, app: web.Application) -> Serving:
     factory = client_protocols(runner.server, book, config.head_timeout, **handler_kwargs)
     try:
         listener = await asyncio.get_running_loop().create_server(
-            factory, config.host or None, config.port
+            factory, config.host or None, config.port, reuse_port=reuse_port or None
         )
     except BaseException:
         await runner.cleanup()  # closes the upstream connections and the recorder
@@ -191,47 +193,72 @@ def startup_line(config: Config, url: str, app: web.Application) -> str:
             "none (add one: driftgate backend add NAME --kind anthropic|openai --key-env VAR)"
         )
     templates = ", ".join(f"{t['name']} {t['version']}" for t in gw.store.current().summary())
-    return f"driftgate {__version__} listening on {url} | backends: {backends} | templates: {templates}"
-
-
-def run_forever(config: Config) -> None:
-    """`driftgate proxy`: serve in the foreground until Ctrl-C, one log line per request at info."""
-    check_listen(config)
-    logging.basicConfig(
-        level=getattr(logging, config.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    workers = f" ({config.worker_processes} workers)" if config.worker_processes > 1 else ""
+    return (
+        f"driftgate {__version__} listening on {url}{workers} | backends: {backends} | "
+        f"templates: {templates}"
     )
-    if config.log_format == "json":
-        for handler in logging.getLogger().handlers:
-            handler.setFormatter(JsonFormatter())
+
+
+def run_forever(
+    config: Config,
+    load: Callable[[], Config] | None = None,
+    link: socket.socket | None = None,
+) -> None:
+    """`driftgate proxy`: serve in the foreground until Ctrl-C, one log line per request at info.
+
+    `load` re-reads the config on SIGHUP. `link` makes this process a worker of a supervisor
+    (`--workers N`): it shares the port (SO_REUSEPORT), tells the supervisor it listens over the
+    link, leaves Ctrl-C to the supervisor and drains when the supervisor goes away.
+    """
+    check_listen(config)
+    worker = link is not None
+    setup_logging(config.log_level, config.log_format, worker=worker)
 
     async def main() -> None:
         app = create_app(config)
-        redacting = RedactingFilter(app[GATEWAY_KEY].redactor)
+        gw = app[GATEWAY_KEY]
+        redacting = RedactingFilter(gw.redactor)
         for handler in logging.getLogger().handlers:  # every logger's records, aiohttp's included
             handler.addFilter(redacting)
-        serving = await _start_site(config, app)
+        serving = await _start_site(config, app, reuse_port=worker)
         _settle_heap()
         fd_warning = ensure_fd_limit(config.max_connections)
         if fd_warning:
             log.warning("%s", fd_warning)
-        print(startup_line(config, _url(config.host, serving.port), app), flush=True)
+        line = startup_line(config, _url(config.host, serving.port), app)
         stop = asyncio.Event()
-        drain = app[GATEWAY_KEY].drain
+        drain = gw.drain
+        loop = asyncio.get_running_loop()
 
         def on_signal() -> None:  # the first one drains; a second one cuts what is left now
             if stop.is_set():
                 drain.cut_now()
             stop.set()
 
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        reloading: list[asyncio.Task[None]] = []
+
+        def on_hangup() -> None:
+            if load is not None:
+                reloading.append(loop.create_task(_reload(gw, load, quiet_notes=worker)))
+
+        for sig, react in ((signal.SIGTERM, on_signal), (signal.SIGHUP, on_hangup)):
+            with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+                loop.add_signal_handler(sig, react)
+        if link is None:
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, on_signal)
+                loop.add_signal_handler(signal.SIGINT, on_signal)
+            print(line, flush=True)
+        else:
+            link.setblocking(False)
+            await loop.sock_sendall(link, b"ready " + line.encode() + b"\n")
+            loop.add_reader(link.fileno(), _on_link, link, on_signal)
         try:
             await stop.wait()
         finally:
-            await stop_serving(serving, config.shutdown_grace)
+            if link is not None:
+                loop.remove_reader(link.fileno())
+            await stop_serving(serving, gw.config.shutdown_grace)
 
     try:
         asyncio.run(main())
@@ -239,7 +266,44 @@ def run_forever(config: Config) -> None:
         pass
     except OSError as exc:
         raise _listen_error(config, exc) from exc
-    print("driftgate: stopped", file=sys.stderr)
+    if link is None:
+        print("driftgate: stopped", file=sys.stderr)
+
+
+def _on_link(link: socket.socket, stop: Callable[[], None]) -> None:
+    """The supervisor's end of the link closed (it exited or died): drain and stop."""
+    try:
+        data = link.recv(4096)
+    except (BlockingIOError, InterruptedError):
+        return
+    except OSError:
+        data = b""
+    if not data:
+        asyncio.get_running_loop().remove_reader(link.fileno())
+        log.warning("the supervisor went away: stopping")
+        stop()
+
+
+async def _reload(gw: Gateway, load: Callable[[], Config], *, quiet_notes: bool = False) -> None:
+    """SIGHUP: re-read the config and the templates; a config that does not load changes nothing."""
+    try:
+        new = await asyncio.to_thread(load)
+        notes = gw.reload(new)
+    except ConfigError as exc:
+        log.error("reload refused, the running config stays in force: %s", exc)
+        return
+    except Exception:  # a reload must never take a serving gateway down
+        log.exception("reload failed, the running config stays in force")
+        return
+    for note in notes:  # a worker's supervisor has said these once for all workers
+        log.log(logging.DEBUG if quiet_notes else logging.WARNING, "reload: %s", note)
+    templates = ", ".join(f"{t['name']} {t['version']}" for t in gw.store.current().summary())
+    log.info(
+        "reloaded %s: backends %s | templates: %s",
+        new.path,
+        ", ".join(b.name for b in gw.config.backends) or "none",
+        templates,
+    )
 
 
 def _settle_heap() -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import socket
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,11 +16,14 @@ from driftgate.proxy.config import Config, load_config
 EPILOG = """examples:
   driftgate proxy                          # http://127.0.0.1:3456, backends from config or ANTHROPIC_API_KEY/OPENAI_API_KEY
   driftgate proxy --port 8080 --log-level debug
+  driftgate proxy --workers auto           # one worker process per core on the same port
   DRIFTGATE_API_KEY=... driftgate proxy --host 0.0.0.0   # beyond loopback a gateway key is required
 
 Point clients at it: ANTHROPIC_BASE_URL=http://127.0.0.1:3456, OPENAI_BASE_URL=http://127.0.0.1:3456/v1.
 Precedence: flags > environment (DRIFTGATE_HOST, DRIFTGATE_PORT, DRIFTGATE_LOG_LEVEL,
-DRIFTGATE_TEMPLATES_DIR) > config file ([gateway] host, port, log_level, templates_dir)."""
+DRIFTGATE_TEMPLATES_DIR, DRIFTGATE_WORKERS) > config file ([gateway] host, port, log_level,
+templates_dir, workers). SIGHUP reloads the config file and the templates without dropping
+connections; SIGTERM or Ctrl-C drains requests in flight (up to shutdown_grace), then exits."""
 
 
 def register(sub: Any) -> None:
@@ -45,6 +51,13 @@ def register(sub: Any) -> None:
         help="overlay directory of approved templates, reloaded on change (env DRIFTGATE_TEMPLATES_DIR)",
     )
     p.add_argument(
+        "--workers",
+        metavar="N",
+        help="worker processes sharing the port, each with its own event loop: a number, or auto "
+        "(one per core); default 1 (env DRIFTGATE_WORKERS). See docs/scale-out.md",
+    )
+    p.add_argument("--worker-link", type=int, help=argparse.SUPPRESS)  # set by the supervisor
+    p.add_argument(
         "--log-level",
         choices=["debug", "info", "warning", "error"],
         help="log level (default info: one line per request; env DRIFTGATE_LOG_LEVEL)",
@@ -53,11 +66,50 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the config, apply the flags, serve."""
+    """Load the config, apply the flags, serve (one process, or a supervisor and its workers)."""
+    if args.worker_link is not None:
+        # Until its loop handles them: a reload asked of a starting worker is not its death, and
+        # Ctrl-C reaches the whole process group: the supervisor turns it into one SIGTERM.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    config = config_for(args, os.environ)
+
+    def load() -> Config:  # SIGHUP: the file and the environment again, under the same flags
+        return config_for(args, os.environ)
+
+    if args.worker_link is None and config.worker_processes > 1:
+        from driftgate.proxy.observe.json_logs import setup_logging
+        from driftgate.proxy.serve.supervisor import Supervisor
+
+        setup_logging(config.log_level, config.log_format)
+
+        def command(index: int, fd: int, port: int) -> list[str]:
+            return [*worker_command(args), "--port", str(port), "--worker-link", str(fd)]
+
+        return Supervisor(config, config.worker_processes, command, load).run()
+
     from driftgate.proxy.server import run_forever  # the server stack loads only for this command
 
-    run_forever(config_for(args, os.environ))
+    link = socket.socket(fileno=args.worker_link) if args.worker_link is not None else None
+    run_forever(config, load, link)
     return 0
+
+
+def worker_command(args: argparse.Namespace) -> list[str]:
+    """The command line of one worker: this `driftgate proxy` with the same flags."""
+    argv = [sys.executable, "-m", "driftgate.proxy.cli"]
+    if args.config:
+        argv += ["--config", str(Path(args.config).resolve())]
+    argv.append("proxy")
+    for flag, value in (
+        ("--host", args.host),
+        ("--templates-dir", args.templates_dir),
+        ("--log-level", args.log_level),
+        ("--workers", args.workers),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv
 
 
 def config_for(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
@@ -68,4 +120,5 @@ def config_for(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
         port=args.port,
         templates_dir=Path(args.templates_dir).expanduser() if args.templates_dir else None,
         log_level=args.log_level,
+        workers=args.workers,
     )

@@ -33,3 +33,16 @@ class JsonFormatter(logging.Formatter):
         if record.exc_text:
             base["exception"] = record.exc_text
         return orjson.dumps(base, default=str).decode()
+
+
+def setup_logging(log_level: str, log_format: str, *, worker: bool = False) -> None:
+    """The log format and level of `driftgate proxy` (a worker's lines carry its pid)."""
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s"
+        + ("[%(process)d]" if worker else "")
+        + ": %(message)s",
+    )
+    if log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())

@@ -34,6 +34,10 @@ class Drain:
         """How many requests are being handled."""
         return len(self._tasks)
 
+    def tasks(self) -> list[asyncio.Task[object]]:
+        """The handler tasks in flight now."""
+        return list(self._tasks)
+
     def enter(self) -> asyncio.Task[object] | None:
         """Count the current handler task in (returned, to hand to `leave`)."""
         task = asyncio.current_task()

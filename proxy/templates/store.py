@@ -71,6 +71,16 @@ class TemplateStore:
             del self._good[stem]  # a removed overlay falls back to the bundled template
         return self._swap(dict(self._good), errors, signature)
 
+    def reload(self, overlay_dir: Path | None) -> bool:
+        """Re-read the overlay (SIGHUP), from `overlay_dir` from now on; True when the set changed."""
+        if overlay_dir != self._dir:
+            self._dir = overlay_dir
+            self._good.clear()
+            if overlay_dir is None:
+                return self._swap({}, [], None)
+        self._signature = None
+        return self.reload_if_changed()
+
     async def watch(self, interval: float | None = None) -> None:
         """Poll the overlay directory forever (the server runs this as a task)."""
         while True:
