@@ -1,5 +1,6 @@
 """Class B end to end: requests through a running gateway -> shape log -> `driftgate watch shapes`
--> one PR on the fake GitHub; a rerun changes nothing; new shapes update the same PR."""
+-> one PR on the fake GitHub; a rerun with no new traffic is a no-op (no GitHub call); new traffic
+updates the same PR with the counts summed; a failed publish leaves the watermark where it was."""
 
 from __future__ import annotations
 
@@ -54,15 +55,16 @@ def _traffic(gateway_factory: Callable[..., Any], fake: FakeAnthropic, home: Pat
 
 
 def _watch(
-    gh: FakeGitHub, origin: Path | None, tmp: Path, home: Path
-) -> tuple[int, dict[str, Any]]:
+    gh: FakeGitHub, origin: Path | None, tmp: Path, home: Path, *, expect: int = 0,
+    dry_run: bool = False,
+) -> tuple[int, dict[str, Any]]:  # fmt: skip
     flags = ShapesFlags(repo=gh.full_name, git_remote=origin and str(origin),
-                        github_api_url=gh.url, workdir=str(tmp / "work"))  # fmt: skip
+                        github_api_url=gh.url, workdir=str(tmp / "work"), dry_run=dry_run)  # fmt: skip
     env = {"DRIFTGATE_HOME": str(home), "GITHUB_TOKEN": TOKEN, "HOME": str(tmp)}
     out, err = io.StringIO(), io.StringIO()
     code = run_watch_shapes(flags, config_path=None, env=env, as_json=True, out=out, err=err)
-    assert code == 0, err.getvalue()
-    return code, json.loads(out.getvalue())
+    assert code == expect, err.getvalue()
+    return code, json.loads(out.getvalue()) if out.getvalue() else {}
 
 
 def _entry(report: dict[str, Any]) -> dict[str, Any]:
@@ -101,8 +103,12 @@ def test_live_shapes_become_one_pr_then_a_noop_then_an_update(
     assert "Read" in template["tools"] and "Read" not in observed["tool_names"]  # never overwritten
     assert PRIVATE not in pr.body and PRIVATE not in json.dumps(template)
 
+    writes = len(github_api.writes())
+    requests = len(github_api.requests)
     _, again = _watch(github_api, git_origin, tmp_path, home)
-    assert _entry(again)["pr"]["action"] == "noop"
+    assert again["new_requests"] == 0 and again["templates"] == []
+    assert len(github_api.requests) == requests  # not even a read: nothing new since the last run
+    assert len(github_api.writes()) == writes
 
     _traffic(gateway_factory, fake_anthropic, home, extra={"context_hints": {"mode": "fast"}})
     _, newer = _watch(github_api, git_origin, tmp_path, home)
@@ -112,7 +118,38 @@ def test_live_shapes_become_one_pr_then_a_noop_then_an_update(
     template = json.loads(github_api.origin.read(BRANCH, "proxy/templates/claude-code.json"))
     assert template["observed"]["fields"]["context_hints"]["types"] == ["object"]
     assert template["observed"]["tool_names"]["ToolSearch"]["count"] == 6
+    first = observed["tool_names"]["ToolSearch"]["first_seen"]
+    # the first run's first seen survives in the updated PR
+    assert template["observed"]["tool_names"]["ToolSearch"]["first_seen"] == first
     assert len(github_api.open_pulls()) == 1
+
+
+def test_a_failed_publish_or_a_dry_run_leaves_the_watermark_where_it_was(
+    gateway_factory: Callable[..., Any],
+    fake_anthropic: FakeAnthropic,
+    github_api: FakeGitHub,
+    git_origin: Path,
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    _traffic(gateway_factory, fake_anthropic, home)
+    state = home / "state" / "shapes.json"
+
+    _, preview = _watch(github_api, git_origin, tmp_path, home, dry_run=True)
+    assert preview["new_requests"] == 3 and preview["watermark"] == "kept"
+    assert not state.exists() and github_api.open_pulls() == []
+
+    github_api.fail_next(422, method="POST", path="/pulls", times=1, message="Validation Failed")
+    _watch(github_api, git_origin, tmp_path, home, expect=8)  # GitHub refused
+    assert not state.exists() and github_api.open_pulls() == []
+
+    _, report = _watch(github_api, git_origin, tmp_path, home)  # the same shapes, taken again
+    assert report["new_requests"] == 3 and report["watermark"] == "advanced"
+    assert _entry(report)["pr"]["action"] == "opened"
+    template = json.loads(github_api.origin.read(BRANCH, "proxy/templates/claude-code.json"))
+    assert template["observed"]["tool_names"]["ToolSearch"]["count"] == 3  # not counted twice
+    assert state.exists()
 
 
 def test_without_git_remote_the_repository_clone_url_is_pushed_to(

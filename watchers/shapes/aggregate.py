@@ -56,10 +56,20 @@ class ShapeRow:
     count: int
     first_seen: float
     last_seen: float
+    key: str = ""  # the shape log's row key (the same shape in the same row every run)
 
 
-def read_rows(path: Path) -> list[ShapeRow]:
-    """Every row of the shape log at `path` (read-only); WatchError when it cannot be read."""
+@dataclass(frozen=True)
+class LogRead:
+    """What one run read of the shape log: the rows seen since a time, and every row's key."""
+
+    rows: list[ShapeRow]
+    keys: frozenset[str]
+
+
+def read_rows(path: Path, since: float = 0.0) -> LogRead:
+    """The rows of the shape log at `path` last seen at or after `since` (read-only), and the keys
+    of all its rows; WatchError when it cannot be read."""
     if not path.exists():
         raise WatchError(
             f"no shape log at {path}: is the gateway running with [shapes] enabled under the "
@@ -68,14 +78,20 @@ def read_rows(path: Path) -> list[ShapeRow]:
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
             rows = db.execute(
-                "SELECT family, version, endpoint, shape, count, first_seen, last_seen FROM shapes"
+                "SELECT family, version, endpoint, shape, count, first_seen, last_seen, key"
+                " FROM shapes WHERE last_seen >= ?",
+                (since,),
             ).fetchall()
+            keys = frozenset(k for (k,) in db.execute("SELECT key FROM shapes"))
     except sqlite3.Error as exc:
         raise WatchError(f"cannot read the shape log {path}: {exc}") from exc
-    return [
-        ShapeRow(f, v, e, orjson.loads(s), int(c), float(a), float(b))
-        for f, v, e, s, c, a, b in rows
-    ]
+    return LogRead(
+        [
+            ShapeRow(f, v, e, orjson.loads(s), int(c), float(a), float(b), str(k))
+            for f, v, e, s, c, a, b, k in rows
+        ],
+        keys,
+    )
 
 
 def facts_of(rows: Iterable[ShapeRow]) -> dict[str, Facts]:

@@ -18,10 +18,11 @@ from driftgate.watchers.github import actions_run_url
 from driftgate.watchers.npm.command import _sources, check_can_publish
 from driftgate.watchers.npm.settings import WatchFlags, resolve
 from driftgate.watchers.publish import PublishResult
-from driftgate.watchers.shapes.aggregate import Facts, facts_of, read_rows
+from driftgate.watchers.shapes.aggregate import KINDS, Facts, facts_of, read_rows, stamp
 from driftgate.watchers.shapes.merge import families, merge
 from driftgate.watchers.shapes.plan import build_plan, summary
 from driftgate.watchers.shapes.probe import untranslated
+from driftgate.watchers.shapes.watermark import ShapesState, add_facts, shapes_state_path
 
 DEFAULT_MIN_COUNT = 3
 MIN_WRITE_INTERVAL = 1.0
@@ -41,30 +42,24 @@ class ShapesFlags:
     dry_run: bool = False
 
 
-def client_templates(directory: Path = BUNDLED_DIR) -> list[str]:
-    """The names of the bundled client templates (each may be read from the target repo)."""
-    out = []
+def client_templates(directory: Path = BUNDLED_DIR) -> dict[str, tuple[str, ...]]:
+    """The bundled client templates (each may be read from the target repo), with the client
+    families each is fed by."""
+    out = {}
     for path in sorted(directory.glob("*.json")):
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
         if isinstance(doc, dict) and doc.get("kind") == "client":
-            out.append(path.stem)
+            out[path.stem] = families(doc, path.stem)
     return out
 
 
 def _combine(per_family: Mapping[str, Facts], wanted: Sequence[str]) -> Facts:
-    from driftgate.watchers.shapes.aggregate import KINDS, Fact
-
     out: Facts = {k: {} for k in KINDS}
     for family in wanted:
-        for kind, names in per_family.get(family, {}).items():
-            for name, fact in names.items():
-                into = out[kind].setdefault(name, Fact())
-                into.add(fact.count, fact.first_seen, fact.last_seen, None, "", fact.types)
-                into.versions |= fact.versions
-                into.endpoints |= fact.endpoints
+        add_facts(out, per_family.get(family, {}))
     return out
 
 
@@ -82,18 +77,35 @@ def one_pass(
     token = env.get("GITHUB_TOKEN") or None
     check_can_publish(wc, token=token, dry_run=flags.dry_run)
     path = Path(flags.shapes).expanduser() if flags.shapes else config.shapes.file(config.home)
-    per_family = facts_of(read_rows(path))
+    state = ShapesState.load(shapes_state_path(config.home))
+    mark = state.watermark(path)
+    since = mark.since
+    read = read_rows(path, since)
+    new_rows = mark.take(read.rows, read.keys)
+    report: dict[str, Any] = {
+        "shape_log": str(path), "dry_run": flags.dry_run, "since": stamp(since) if since else None,
+        "new_requests": sum(r.count for r in new_rows), "templates": [],
+        "unmatched_families": [], "watermark": "kept",
+    }  # fmt: skip
+    if not new_rows:
+        return report  # nothing seen since the last successful run: no template read, no API call
+    per_family = mark.totals
+    seen_now = set(facts_of(new_rows))
     templates, publisher = _sources(
         wc, token=token, dry_run=flags.dry_run, sleep=time.sleep,
         min_write_interval=MIN_WRITE_INTERVAL,
     )  # fmt: skip
-    report: dict[str, Any] = {"shape_log": str(path), "dry_run": flags.dry_run, "templates": []}
     matched: set[str] = set()
-    for name in client_templates():
+    failed = False
+    for name, bundled_families in client_templates().items():
+        matched.update(bundled_families)
+        if not seen_now & set(bundled_families):
+            continue  # nothing new from these clients: the template's proposal stands as it was
         try:
             old = templates.read(name)
         except TemplateError as exc:
             report["templates"].append({"template": name, "error": str(exc)})
+            failed = True
             continue
         wanted = families(old, name)
         matched.update(wanted)
@@ -128,12 +140,16 @@ def one_pass(
                 entry["body"] = plan.body
         report["templates"].append(entry)
     report["unmatched_families"] = sorted(set(per_family) - matched)
+    if not flags.dry_run and not failed:
+        state.save()  # only now: a failed or previewing run takes the same shapes again next time
+        report["watermark"] = "advanced"
     return report
 
 
 def render_text(report: Mapping[str, Any]) -> str:
     """The report for a person."""
-    lines = [f"shape log: {report['shape_log']}"]
+    since = f" since {report['since']}" if report["since"] else ""
+    lines = [f"shape log: {report['shape_log']}: {report['new_requests']} new request(s){since}"]
     for t in report["templates"]:
         if "error" in t:
             lines.append(f"{t['template']}: {t['error']}")
@@ -147,6 +163,8 @@ def render_text(report: Mapping[str, Any]) -> str:
             lines += ["", t["body"]]
     if report["unmatched_families"]:
         lines.append("clients with no client template: " + ", ".join(report["unmatched_families"]))
+    if report["new_requests"]:
+        lines.append(f"watermark {report['watermark']}")
     return "\n".join(lines) + "\n"
 
 
@@ -159,7 +177,8 @@ def run_watch_shapes(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """The command: 0 done (PR opened, updated or nothing to do), else the error's exit code."""
+    """The command: 0 done (PR opened, updated or nothing to do), 1 a template could not be read,
+    else the error's exit code."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
         report = one_pass(flags, env=env, config_path=config_path)
@@ -168,4 +187,9 @@ def run_watch_shapes(
         return int(getattr(exc, "exit_code", 2))
     out.write(json.dumps(report, indent=2) + "\n" if as_json else render_text(report))
     out.flush()
+    failed = [t["template"] for t in report["templates"] if "error" in t]
+    if failed:
+        print(f"driftgate: the watermark stays where it was: {', '.join(failed)} could not be read",
+              file=err, flush=True)  # fmt: skip
+        return 1
     return 0

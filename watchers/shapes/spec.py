@@ -18,8 +18,13 @@ at least --min-count times that no release declared is proposed under
 `observed` in one PR per template (branch driftgate/shapes-TEMPLATE, label
 drift:shapes), with counts, first and last seen and client versions. A fact a
 release declared is never overwritten. The PR body also lists what the
-gateway's translation drops or refuses for each other backend kind. A rerun
-over the same log changes nothing; new shapes update the same PR.
+gateway's translation drops or refuses for each other backend kind.
+
+Each run takes only what the log gained since the last successful run (a
+watermark per shape-log file in $DRIFTGATE_HOME/state/shapes.json) and adds it
+to the counts taken before, so counts survive the log's cap and a PR not yet
+merged. A rerun with no new traffic does nothing (no GitHub call); new traffic
+updates the same PR. A failed or --dry-run run does not move the watermark.
 
 The shape log is $DRIFTGATE_HOME/shapes.sqlite3 ([shapes] path), written by a
 gateway running under the same DRIFTGATE_HOME; --shapes PATH reads another.
@@ -31,8 +36,10 @@ Examples:
   driftgate watch shapes --once --json --min-count 10
   GITHUB_TOKEN=... driftgate watch shapes --once --repo OWNER/NAME
 
-Exit status: 0 done; 1 the shape log could not be read or GitHub refused; 2 usage or
-config error (publishing without --repo or GITHUB_TOKEN).
+Exit status (the watermark stays unless 0): 0 done; 1 the shape log or a template
+could not be read; 2 usage or config error (publishing without --repo or
+GITHUB_TOKEN); 6 the state file is unreadable; 8 GitHub refused; 9 rate
+limited.
 """
 
 
