@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from driftgate.proxy.cli import main
 from driftgate.proxy.templates import BUNDLED_DIR
+from driftgate.watchers.npm.command import run_forever
 from tests.fakes.npm_fixtures import Verdaccio, unique_package
 from tests.fakes.sdk_packages import anthropic_with, bundled, watch_config
 
@@ -243,3 +247,32 @@ def test_the_loop_runs_a_pass_and_stops_cleanly_on_ctrl_c_or_sigterm(
             proc.wait()
     assert proc.returncode == 0, err
     assert "every 60 min" in err and "stopped" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_the_loop_runs_a_late_first_pass_and_stops_on_a_signal_from_another_thread(
+    stop: signal.Signals,
+) -> None:
+    # The scheduler starting 30 s after the first pass was due is a loaded machine: APScheduler's
+    # default misfire grace (1 s) skipped that pass. The signal comes from the pass's own thread,
+    # as a signal the kernel hands to any thread may.
+    ran: list[str] = []
+    err = io.StringIO()
+
+    def job() -> None:
+        ran.append(threading.current_thread().name)
+        os.kill(os.getpid(), stop)
+
+    def late() -> datetime:
+        return datetime.now(UTC) - timedelta(seconds=30)
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    rescue = threading.Timer(60, lambda: os.kill(os.getpid(), stop))  # the pass never ran
+    rescue.start()
+    try:
+        assert run_forever(job, 60, err=err, now=late) == 0
+    finally:
+        rescue.cancel()
+    assert len(ran) == 1 and ran[0] != threading.main_thread().name, err.getvalue()
+    assert "stopped" in err.getvalue()
+    assert {s: signal.getsignal(s) for s in before} == before  # the handlers are put back

@@ -97,9 +97,13 @@ def one_pass(
     found_extractors: Mapping[str, Extractor],
     sleep: Callable[[float], None] = time.sleep,
     min_write_interval: float = MIN_WRITE_INTERVAL,
+    shape_log: Path,
     progress: Callable[[str], None] | None = None,
 ) -> RunReport:
-    """Build fresh clients, check every watched package once, return the report."""
+    """Build fresh clients, check every watched package once, return the report.
+
+    `shape_log` is the file compat runs write their shapes to: the configured one ([shapes] path,
+    else under DRIFTGATE_HOME), the same that `watch shapes` reads."""
     # The caller ran check_can_publish once, before the first pass: its inputs never change.
     templates, publisher = _sources(
         wc, token=token, dry_run=dry_run, sleep=sleep, min_write_interval=min_write_interval
@@ -126,17 +130,17 @@ def one_pass(
             settings=settings,
             publisher=publisher,
             progress=progress,
-            compat=_compat(registry_url, home) if wc.compat else None,
+            compat=_compat(registry_url, shape_log) if wc.compat else None,
         )
         return watcher.run(wc.packages)
 
 
-def _compat(registry_url: str, home: Path) -> Callable[[str, str], str]:
+def _compat(registry_url: str, shape_log: Path) -> Callable[[str, str], str]:
     """A compat run of (package, version) as the drift PR's Markdown section."""
     from driftgate.watchers.compat.run import compat_run, render_markdown
 
     def run(package: str, version: str) -> str:
-        report = compat_run(f"{package}@{version}", registry_url, home / "shapes.sqlite3")
+        report = compat_run(f"{package}@{version}", registry_url, shape_log)
         return render_markdown(report)
 
     return run
@@ -171,36 +175,52 @@ def _printer(err: TextIO) -> Callable[[str], None]:
     return say
 
 
-def run_forever(job: Callable[[], object], interval_minutes: float, *, err: TextIO) -> int:
-    """Run `job` now and every `interval_minutes` until Ctrl-C or SIGTERM; then stop cleanly."""
-    from apscheduler.schedulers.blocking import BlockingScheduler
+STOP_POLL_SECONDS = 0.5
 
-    scheduler = BlockingScheduler(timezone=UTC)
+
+def run_forever(
+    job: Callable[[], object],
+    interval_minutes: float,
+    *,
+    err: TextIO,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> int:
+    """Run `job` now and every `interval_minutes` until Ctrl-C or SIGTERM; then stop cleanly."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    # Ctrl-C and SIGTERM only leave a note: raising KeyboardInterrupt wherever the main thread is
+    # (inside the scheduler, holding its locks) or taking a lock in a handler can wedge the stop.
+    requested: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        requested.append(signum)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
         job,
         "interval",
         minutes=interval_minutes,
-        next_run_time=datetime.now(UTC),
+        next_run_time=now(),
         max_instances=1,
         coalesce=True,
+        # APScheduler skips a run that starts more than misfire_grace_time (default 1 s) late;
+        # on a loaded machine the first pass started that late and was skipped.
+        misfire_grace_time=None,
         id="watch-npm",
     )
-
-    def stop(_signum: int, _frame: object) -> None:
-        scheduler.shutdown(wait=False)
-
-    previous = signal.signal(signal.SIGTERM, stop)
     print(
         f"driftgate watch npm: every {interval_minutes:g} min; Ctrl-C to stop", file=err, flush=True
     )
     try:
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
+        while not requested:
+            time.sleep(STOP_POLL_SECONDS)  # a signal taken by another thread is seen here too
     finally:
         if scheduler.running:
-            scheduler.shutdown(wait=False)
-        signal.signal(signal.SIGTERM, previous)
+            scheduler.shutdown(wait=False)  # a running pass still finishes before the exit
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print("driftgate watch npm: stopped", file=err, flush=True)
     return 0
 
@@ -251,6 +271,7 @@ def run_watch_npm(
                 sleep=sleep,
                 min_write_interval=min_write_interval,
                 progress=progress,
+                shape_log=config.shapes.file(config.home),
             )
         except DriftgateError as exc:
             print(f"driftgate: {exc}", file=err, flush=True)
