@@ -28,9 +28,8 @@ from driftgate.proxy.errors import (
 )
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.forward import Forwarder
-from driftgate.proxy.guard.guard import SpendGuard
-from driftgate.proxy.guard.ledger import GuardStore, SqliteGuardStore, guard_db_path
-from driftgate.proxy.guard.shared_ledger import SharedSqliteGuardStore
+from driftgate.proxy.guard.guard import SpendGuard, budget_table
+from driftgate.proxy.guard.state import GuardState, open_guard_state
 from driftgate.proxy.health import health, missing_keys
 from driftgate.proxy.intake import intake
 from driftgate.proxy.models_list import anthropic_models, openai_models, wants_anthropic_shape
@@ -335,7 +334,7 @@ class Gateway:
             routes = self.router.resolve(flow.model)
         if self.guard.enabled and flow.endpoint not in NEVER_BILLED:
             first = routes[0]
-            flow.ticket = self.guard.admit(
+            flow.ticket = await self.guard.admit(
                 len(flow.raw),
                 flow.body,
                 first.backend.name,
@@ -378,16 +377,18 @@ class Gateway:
             probes,
         )
         if self.guard.enabled:
-            doc["guard"] = self.guard.state()
+            doc["guard"] = await self.guard.state()
             if doc["guard"]["state"] == "halted":
                 doc["status"] = "halted"  # the gateway answers, but refuses completions
+            elif doc["guard"]["state"] == "store_unreachable" and doc["status"] == "ok":
+                doc["status"] = "degraded"  # requests go unguarded (open) or are refused (closed)
         return web.Response(body=orjson.dumps(doc), content_type=JSON_CT)
 
     async def resume_guard(self, request: web.Request) -> web.StreamResponse:
         """POST /guard/resume: lift the spend guard's halt (what `driftgate resume` calls)."""
         self.key.check(request.headers)
-        was = self.guard.resume() if self.guard.enabled else False
-        doc = {"resumed": was, "via": "gateway", "guard": self.guard.state()}
+        was = await self.guard.resume() if self.guard.enabled else False
+        doc = {"resumed": was, "via": "gateway", "guard": await self.guard.state()}
         return web.Response(body=orjson.dumps(doc), content_type=JSON_CT)
 
     async def not_found(self, request: web.Request) -> web.StreamResponse:
@@ -397,6 +398,7 @@ class Gateway:
     async def on_startup(self, app: web.Application) -> None:
         """Start the overlay watcher and the record batcher."""
         self._tasks = [asyncio.create_task(self.store.watch()), *self.observer.start()]
+        await self.guard.store.start()
         if self.shapes is not None:
             self.shapes.start()
 
@@ -417,7 +419,7 @@ class Gateway:
         self.observer.close()
         if self.shapes is not None:
             self.shapes.close()
-        self.guard.store.close()
+        await self.guard.store.close()
         self.conversations.close()
 
 
@@ -448,16 +450,23 @@ def _spend_guard(
                 f"[guard.backends.{name}] names backend {name!r}, which is not configured "
                 f"(configured: {', '.join(sorted(names)) or 'none'})"
             )
-    store: GuardStore
+    limits_for = budget_table(settings)
+    store: GuardState
     if running is not None and running.enabled == settings.enabled:
         store = running.store
-    elif settings.enabled and config.worker_processes > 1:
-        store = SharedSqliteGuardStore(guard_db_path(config.home))
+        store.budgets(limits_for)  # a reload may have changed them
     else:
-        store = SqliteGuardStore(guard_db_path(config.home) if settings.enabled else None)
+        store = open_guard_state(config, limits_for, wall)
     metrics = observer.metrics
     on_state = metrics.guard_state.state if metrics is not None else None
-    return SpendGuard(settings, store, wall, on_state)
+    guard = SpendGuard(settings, store, wall, on_state, fail_open=config.state.fail == "open")
+    if running is not None:
+        guard.unguarded = running.unguarded
+    if settings.enabled and metrics is not None and store.kind != "embedded":
+        health = store.health
+        metrics.sources.guard_store_up = lambda: bool((health() or {}).get("reachable"))
+        metrics.sources.guard_unguarded = lambda: guard.unguarded
+    return guard
 
 
 def _guess_dialect(request: web.Request) -> Dialect:

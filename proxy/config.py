@@ -29,7 +29,7 @@ from driftgate.proxy.config_schema import (
     tables_of,
 )
 from driftgate.proxy.errors import ConfigError
-from driftgate.proxy.guard.settings import GuardSettings
+from driftgate.proxy.guard.settings import GuardSettings, StateSettings
 from driftgate.proxy.observe.settings import (
     LOG_FORMATS,
     AnalyticsConfig,
@@ -347,6 +347,7 @@ class Config:
     otel: OtelConfig = table(OtelConfig, "OpenTelemetry spans over OTLP/HTTP")
     shapes: ShapeSettings = table(ShapeSettings, "the shape log (docs/shapes.md)")
     guard: GuardSettings = table(GuardSettings, "spend limits: budgets and what reaching one does")
+    state: StateSettings = table(StateSettings, "state shared by several gateways (Redis)")
     proxies: ProxyEnv = field(default_factory=ProxyEnv)  # read from the environment at load
 
     @property

@@ -9,8 +9,9 @@ from typing import Any
 
 from driftgate.proxy.errors import Dialect, GatewayError
 from driftgate.proxy.guard.estimate import estimate_usd
-from driftgate.proxy.guard.ledger import DAY, HOUR, TOTAL, GuardStore, Halt, Limit
+from driftgate.proxy.guard.ledger import DAY, HOUR, TOTAL, Halt, Limit
 from driftgate.proxy.guard.settings import GuardSettings
+from driftgate.proxy.guard.state import NO_RESERVATION, GuardState, Refusal, StoreUnreachable
 from driftgate.proxy.templates.loader import TemplateSet
 
 log = logging.getLogger("driftgate.guard")
@@ -26,6 +27,15 @@ class GuardHalted(GatewayError):
     openai_code = "spend_guard_halted"
     # Both official SDKs honour x-should-retry: a halt is not a blip to retry through.
     headers = {"x-should-retry": "false"}
+
+
+class GuardStoreUnreachable(GatewayError):
+    """The guard's shared store (Redis) cannot be reached and [state] fail = "closed"."""
+
+    status = 503
+    anthropic_type = "api_error"
+    openai_type = "server_error"
+    openai_code = "spend_guard_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +65,24 @@ def _limits(settings: GuardSettings) -> Mapping[str, tuple[Limit, ...]]:
     return per
 
 
+def budget_table(settings: GuardSettings) -> Callable[[str], tuple[Limit, ...]]:
+    """The budgets a request to a backend counts against, as a function of the backend."""
+    table = _limits(settings)
+    total = table[TOTAL]
+    return lambda backend: table.get(backend, total)
+
+
 class SpendGuard:
     """Budgets per window for every backend and in total, and a rule on response headers."""
 
     def __init__(
         self,
         settings: GuardSettings,
-        store: GuardStore,
+        store: GuardState,
         wall: Callable[[], float],
         on_state: Callable[[str], None] | None = None,
+        *,
+        fail_open: bool = True,
     ) -> None:
         self.settings = settings
         self._on_state = on_state  # told "ok" | "warn" | "halted" when that changes (a gauge)
@@ -75,12 +94,14 @@ class SpendGuard:
         self._header = settings.header.lower() if settings.header else None
         self._values = frozenset(v.lower() for v in settings.header_values)
         self._warned: set[str] = set()
+        self.fail_open = fail_open  # a shared store that cannot answer lets requests through
+        self.unguarded = 0  # requests let through unguarded while the store was unreachable
 
     def limits_for(self, backend: str) -> tuple[Limit, ...]:
         """The budgets a request to `backend` counts against."""
         return self._limits.get(backend, self._limits[TOTAL])
 
-    def admit(
+    async def admit(
         self,
         raw_size: int,
         body: dict[str, Any],
@@ -93,26 +114,34 @@ class SpendGuard:
         if not self.enabled:
             return None
         now = self.wall()
-        halt = self.store.halted(now)
-        if halt is not None and self.settings.action == "halt":
-            raise GuardHalted(self._halted_message(halt))
-        if halt is None and not self._warned:
-            self._show("ok")
         usd = estimate_usd(
             raw_size, body, model, dialect, templates, self.settings.default_max_tokens
         )
-        got = self.store.reserve(backend, usd, self.limits_for(backend), now)
-        if isinstance(got, Limit):
-            spent = self.store.spent(got.backend, got.window, now)
-            reason = (
-                f"the {got.name} of ${got.usd:.2f} is reached (${spent:.2f} spent or in flight)"
-            )
-            if self.settings.action == "halt":
-                halt = self.trip(reason, now)
-                raise GuardHalted(self._halted_message(halt))
-            self._warn(reason, got.name)
-            got = self.store.reserve(backend, usd, (), now)
-            assert not isinstance(got, Limit)
+        halting = self.settings.action == "halt"
+        try:
+            got = await self.store.admit(backend, usd, self.limits_for(backend), now, halting)
+            if isinstance(got, Refusal):
+                limit, spent = got.limit, got.spent
+                reason = (
+                    f"the {limit.name} of ${limit.usd:.2f} is reached "
+                    f"(${spent:.2f} spent or in flight)"
+                )
+                if halting:
+                    raise GuardHalted(self._halted_message(self.trip(reason, now)))
+                self._warn(reason, limit.name)
+                got = await self.store.admit(backend, usd, (), now, False)
+        except StoreUnreachable:
+            if not self.fail_open:
+                raise GuardStoreUnreachable(UNREACHABLE_MESSAGE) from None
+            self.unguarded += 1
+            # Its cost is still recorded when it settles (once the store answers again).
+            return Ticket(NO_RESERVATION, backend, usd)
+        if isinstance(got, Halt):  # halted here or by another gateway sharing the store
+            self._show("halted")
+            raise GuardHalted(self._halted_message(got))
+        assert isinstance(got, int)
+        if not self._warned:
+            self._show("ok")
         return Ticket(got, backend, usd)
 
     def trip(self, reason: str, now: float) -> Halt:
@@ -130,12 +159,12 @@ class SpendGuard:
     def settle(self, ticket: Ticket | None, usd: float | None) -> None:
         """The request is over: replace its reservation by what it cost (None: unknown, 0)."""
         if ticket is not None:
-            self.store.settle(ticket.id, usd or 0.0, self.wall())
+            self.store.settle(ticket.id, ticket.backend, usd or 0.0, self.wall())
 
     def release(self, ticket: Ticket | None) -> None:
         """The request never reached an upstream: drop its reservation."""
         if ticket is not None:
-            self.store.release(ticket.id)
+            self.store.release(ticket.id, ticket.backend)
 
     def check_headers(self, headers: Mapping[str, str]) -> str | None:
         """Trip the guard when an answer carries the configured header value; the reason or None."""
@@ -148,40 +177,59 @@ class SpendGuard:
         self.trip(reason, self.wall())
         return reason
 
-    def resume(self) -> bool:
+    async def resume(self) -> bool:
         """Lift the halt (spend so far stops counting); True if one was in force."""
         now = self.wall()
-        was = self.store.halted(now) is not None
-        self.store.resume(now)
+        try:
+            was = await self.store.halted(now) is not None
+            await self.store.resume(now)
+        except StoreUnreachable:
+            raise GuardStoreUnreachable(UNREACHABLE_MESSAGE) from None
         self._warned.clear()
         self._show("ok")
         log.warning("spend guard: resumed by request; spend so far no longer counts")
         return was
 
-    def state(self) -> dict[str, Any]:
+    async def state(self) -> dict[str, Any]:
         """What /health, /metrics and `driftgate top` show (no secrets in it)."""
         if not self.enabled:
             return {"enabled": False}
         now = self.wall()
-        halt = self.store.halted(now)
+        every = tuple({*self.limits_for(TOTAL), *(x for v in self._limits.values() for x in v)})
+        store = self.store.health()
+        if store is not None:
+            fail = "open" if self.fail_open else "closed"
+            store = {**store, "fail": fail, "unguarded_requests": self.unguarded}
+        try:
+            snap = await self.store.snapshot(every, now)
+        except StoreUnreachable:
+            return {
+                "enabled": True,
+                "action": self.settings.action,
+                "state": "store_unreachable",
+                "store": store,
+            }
+        halt = snap.halt
         limits = [
             {
                 "name": limit.name,
                 "backend": limit.backend or None,
                 "window_hours": limit.window / HOUR,
                 "usd": limit.usd,
-                "spent_usd": round(self.store.spent(limit.backend, limit.window, now), 6),
+                "spent_usd": round(snap.spent[limit], 6),
             }
-            for limit in {*self.limits_for(TOTAL), *(x for v in self._limits.values() for x in v)}
+            for limit in every
         ]
         limits.sort(key=lambda d: (d["backend"] or "", d["window_hours"]))
         doc: dict[str, Any] = {
             "enabled": True,
             "action": self.settings.action,
             "state": "halted" if halt else "ok",
-            "in_flight_usd": round(self.store.in_flight(), 6),
+            "in_flight_usd": round(snap.in_flight, 6),
             "limits": limits,
         }
+        if store is not None:
+            doc["store"] = store
         if halt is not None:
             doc["reason"] = halt.reason
             doc["since"] = halt.since
@@ -205,6 +253,12 @@ class SpendGuard:
         if key not in self._warned:  # once per limit until a resume, not once per request
             self._warned.add(key)
             log.warning("spend guard: %s (action = warn: requests still go through)", reason)
+
+
+UNREACHABLE_MESSAGE = (
+    "driftgate's spend guard cannot reach its store (Redis, [state] redis_url) and is set to "
+    'fail closed ([state] fail = "closed"): requests are refused until the store answers again.'
+)
 
 
 def _how_to_resume(halt: Halt, now: float) -> str:

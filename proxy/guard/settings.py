@@ -48,3 +48,52 @@ class GuardSettings:
             or self.header
             or any(b.daily_usd or b.hourly_usd for b in self.backends.values())
         )
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _redis_url_problem(url: str) -> str | None:
+    if not url.startswith(REDIS_SCHEMES):
+        return "must start with redis://, rediss:// (TLS) or unix:// (a socket path)"
+    return None
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password (if any) replaced by ***, fit for /health, logs and doctor."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user, colon, _password = creds.partition(":")
+    return f"{scheme}{sep}{user}{':***' if colon else ''}@{host}"
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    """[state]: where state shared by several gateways lives (the spend guard's, in Redis)."""
+
+    redis_url: str | None = setting(
+        None,
+        "keep the guard's spend, reservations and halt in this Redis (unset: embedded SQLite)",
+        env="DRIFTGATE_REDIS_URL",
+        check=_redis_url_problem,
+        secret=True,
+    )
+    fail: str = setting(
+        "open",
+        "Redis unreachable: open forwards requests unguarded (counted), closed answers 503",
+        choices=("open", "closed"),
+    )
+    key_prefix: str = setting(
+        "driftgate:", "prefix of every Redis key (gateways sharing a budget share a prefix)"
+    )
+    reservation_seconds: float = setting(
+        900.0, "a reservation not settled by then is reclaimed (its gateway died)", min=1
+    )
+    timeout_seconds: float = setting(
+        0.25, "most one call to Redis may take before Redis counts as unreachable", above=0, max=30
+    )
+    retry_seconds: float = setting(
+        1.0, "while Redis is unreachable, how often the gateway tries it again", above=0, max=300
+    )

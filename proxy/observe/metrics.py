@@ -70,6 +70,9 @@ class Sources:
         self.cooldowns_started = cooldowns_started
         self.cooling = cooling
         self.stream_subscribers = stream_subscribers
+        # The spend guard's shared store (Redis), set by the app when [state] redis_url is set.
+        self.guard_store_up: Callable[[], bool] | None = None
+        self.guard_unguarded: Callable[[], int] | None = None
 
 
 class GatewayMetrics:
@@ -167,6 +170,14 @@ class GatewayMetrics:
         if s.dropped is not None:
             yield CounterMetricFamily("driftgate_recorder_dropped", "Records dropped because the "
                                       "recorder was behind", value=s.dropped())  # fmt: skip
+        if s.guard_store_up is not None:
+            yield GaugeMetricFamily("driftgate_guard_store_up", "1 when the spend guard's shared "
+                                    "store (Redis) answers, 0 when it is unreachable",
+                                    value=1 if s.guard_store_up() else 0)  # fmt: skip
+        if s.guard_unguarded is not None:
+            yield CounterMetricFamily("driftgate_guard_unguarded_requests", "Requests let through "
+                                      "unguarded while the guard's store was unreachable (fail open)",
+                                      value=s.guard_unguarded())  # fmt: skip
         if s.stream_subscribers is not None:
             yield GaugeMetricFamily("driftgate_analytics_stream_subscribers",
                                     "Clients following /analytics/stream", value=s.stream_subscribers())  # fmt: skip

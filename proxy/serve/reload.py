@@ -22,11 +22,12 @@ RESTART_ONLY: tuple[str, ...] = (
     "metrics",
     "otel",
     "shapes",
+    "state",
 )
 
 
 def _shown(config: Config, key: str) -> str:
-    return "[" + key + "]" if key in ("analytics", "metrics", "otel", "shapes") else key
+    return "[" + key + "]" if key in ("analytics", "metrics", "otel", "shapes", "state") else key
 
 
 def restart_only_changes(old: Config, new: Config) -> list[str]:

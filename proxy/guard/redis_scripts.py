@@ -1,0 +1,158 @@
+"""The Lua scripts of the Redis guard store: each one round trip, atomic on the Redis server.
+
+Keys (under the prefix): `seq` (ticket counter), `resv` (sorted set: ticket -> expiry),
+`resv:info` (hash: ticket -> "backend<TAB>usd"), `held` (hash: "total" / "b:NAME" -> USD in
+flight), `spend:WHO:SECONDS` (list of "ts usd" oldest first: settled spend of one sliding window),
+`sums` (hash: window list -> its running total), `windows` (set of window lists) and `halt`
+(hash: reason, since, until). A window is trimmed from its head when it is read, as the embedded
+store's windows are, so a reservation costs O(1) amortised however many requests the day saw.
+"""
+
+from __future__ import annotations
+
+# Functions every script shares (Lua, prepended to each script).
+PRELUDE = r"""
+local function window_sum(sums, key, start)
+  local total = tonumber(redis.call('HGET', sums, key) or '0')
+  local trimmed = false
+  while true do
+    local head = redis.call('LINDEX', key, 0)
+    if not head then
+      if total ~= 0 or trimmed then redis.call('HDEL', sums, key) end
+      return 0
+    end
+    local sp = string.find(head, ' ', 1, true)
+    if tonumber(string.sub(head, 1, sp - 1)) >= start then break end
+    redis.call('LPOP', key)
+    total = total - tonumber(string.sub(head, sp + 1))
+    trimmed = true
+  end
+  if trimmed then redis.call('HSET', sums, key, string.format('%.17g', total)) end
+  return total
+end
+
+local function unhold(held, entry)
+  local tab = string.find(entry, '\t', 1, true)
+  local usd = '-' .. string.sub(entry, tab + 1)
+  redis.call('HINCRBYFLOAT', held, 'total', usd)
+  redis.call('HINCRBYFLOAT', held, 'b:' .. string.sub(entry, 1, tab - 1), usd)
+end
+
+-- Reservations whose expiry has passed belong to requests that died with their gateway.
+local function reclaim(resv, info, held, now)
+  local dead = redis.call('ZRANGEBYSCORE', resv, '-inf', now, 'LIMIT', 0, 256)
+  for _, id in ipairs(dead) do
+    local entry = redis.call('HGET', info, id)
+    if entry then
+      unhold(held, entry)
+      redis.call('HDEL', info, id)
+    end
+    redis.call('ZREM', resv, id)
+  end
+  if #dead > 0 and redis.call('ZCARD', resv) == 0 then redis.call('DEL', held) end
+end
+
+local function current_halt(halt, now)
+  local h = redis.call('HMGET', halt, 'reason', 'since', 'until')
+  if not h[1] then return nil end
+  if h[3] and h[3] ~= '' and now >= tonumber(h[3]) then
+    redis.call('DEL', halt)
+    return nil
+  end
+  return {h[1], h[2] or '0', h[3] or ''}
+end
+"""
+
+# KEYS: seq, resv, info, held, sums, halt, then one window list per limit.
+# ARGV: now, expires_at, usd, backend, respect_halt (1/0), then per limit: held field, seconds, usd.
+# -> {'ok', id} | {'limit', index (1-based), spent} | {'halt', reason, since, until}
+RESERVE = (
+    PRELUDE
+    + r"""
+local now = tonumber(ARGV[1])
+reclaim(KEYS[2], KEYS[3], KEYS[4], ARGV[1])
+if ARGV[5] == '1' then
+  local h = current_halt(KEYS[6], now)
+  if h then return {'halt', h[1], h[2], h[3]} end
+end
+local usd = tonumber(ARGV[3])
+for i = 7, #KEYS do
+  local a = 6 + (i - 7) * 3
+  local held = tonumber(redis.call('HGET', KEYS[4], ARGV[a]) or '0')
+  local spent = window_sum(KEYS[5], KEYS[i], now - tonumber(ARGV[a + 1])) + held
+  if spent + usd > tonumber(ARGV[a + 2]) then
+    return {'limit', tostring(i - 6), string.format('%.17g', spent)}
+  end
+end
+local id = redis.call('INCR', KEYS[1])
+redis.call('ZADD', KEYS[2], ARGV[2], id)
+redis.call('HSET', KEYS[3], id, ARGV[4] .. '\t' .. ARGV[3])
+redis.call('HINCRBYFLOAT', KEYS[4], 'total', ARGV[3])
+redis.call('HINCRBYFLOAT', KEYS[4], 'b:' .. ARGV[4], ARGV[3])
+return {'ok', tostring(id)}
+"""
+)
+
+# KEYS: resv, info, held, sums, windows, then the window lists the settlements name.
+# ARGV: per settlement: ticket, usd, ts, n, then n indexes into KEYS of its window lists.
+# A ticket already reclaimed (or 0: let through while Redis was unreachable) still records spend.
+SETTLE = (
+    PRELUDE
+    + r"""
+local i = 1
+while i <= #ARGV do
+  local id, usd, ts, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  if redis.call('ZREM', KEYS[1], id) == 1 then
+    local entry = redis.call('HGET', KEYS[2], id)
+    if entry then
+      unhold(KEYS[3], entry)
+      redis.call('HDEL', KEYS[2], id)
+    end
+  end
+  if tonumber(usd) > 0 then
+    for j = 1, n do
+      local key = KEYS[tonumber(ARGV[i + 3 + j])]
+      redis.call('RPUSH', key, ts .. ' ' .. usd)
+      redis.call('HINCRBYFLOAT', KEYS[4], key, usd)
+      -- A window nobody wrote to for longer than its width holds nothing that counts.
+      redis.call('PEXPIRE', key, (tonumber(string.match(key, ':(%d+)$')) + 60) * 1000)
+      redis.call('SADD', KEYS[5], key)
+    end
+  end
+  i = i + 4 + n
+end
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[3]) end
+return 1
+"""
+)
+
+# KEYS: resv, info, held, sums, halt, then one window list per limit.
+# ARGV: now, then per limit: held field, seconds.
+# -> {reason, since, until, halted (1/0), in flight, spent of each limit...}
+SNAPSHOT = (
+    PRELUDE
+    + r"""
+local now = tonumber(ARGV[1])
+reclaim(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+local h = current_halt(KEYS[5], now)
+local out
+if h then out = {h[1], h[2], h[3], '1'} else out = {'', '', '', '0'} end
+table.insert(out, redis.call('HGET', KEYS[3], 'total') or '0')
+for i = 6, #KEYS do
+  local a = 2 + (i - 6) * 2
+  local held = tonumber(redis.call('HGET', KEYS[3], ARGV[a]) or '0')
+  local spent = window_sum(KEYS[4], KEYS[i], now - tonumber(ARGV[a + 1])) + held
+  table.insert(out, string.format('%.17g', spent))
+end
+return out
+"""
+)
+
+# KEYS: halt, sums, windows. Lifts the halt and forgets settled spend (reservations stay).
+RESUME = r"""
+redis.call('DEL', KEYS[1])
+local lists = redis.call('SMEMBERS', KEYS[3])
+for _, key in ipairs(lists) do redis.call('DEL', key) end
+redis.call('DEL', KEYS[2], KEYS[3])
+return 1
+"""

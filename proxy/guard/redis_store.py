@@ -1,0 +1,314 @@
+"""The guard's state in Redis ([state] redis_url): one budget for every gateway that shares it.
+
+A request reserves its estimated cost in one script call (reclaim expired reservations, check
+the halt, check each budget's window plus what is in flight, reserve) before it is forwarded.
+Settlements are sent in batches, one script call each, from the loop; the recorder's thread
+only queues them. With M gateways and R requests in flight, spend exceeds a budget by at most
+what those R reservations underestimate. Reservations expire, so a gateway killed mid-request
+leaks nothing past `reservation_seconds`.
+
+When a call fails or takes longer than `timeout_seconds`, Redis counts as unreachable: requests
+are answered at once without trying it (the guard fails open or closed) and one probe every
+`retry_seconds` notices when it is back. Settlements wait in memory meanwhile and are sent then.
+Only this module imports `redis`, and only when redis_url is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from driftgate.proxy.guard import redis_scripts
+from driftgate.proxy.guard.ledger import TOTAL, Halt, Limit
+from driftgate.proxy.guard.settings import StateSettings, redact_url
+from driftgate.proxy.guard.state import NO_RESERVATION, Refusal, Snapshot, StoreUnreachable
+
+log = logging.getLogger("driftgate.guard")
+FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+MAX_PENDING = 100_000  # settlements kept while Redis is unreachable; the oldest go first
+BATCH = 500  # settlements per script call
+
+
+def _who(backend: str) -> str:
+    return "total" if backend == TOTAL else f"b:{backend}"
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+class RedisGuardStore:
+    """Spend windows, reservations and the halt in Redis, shared by every gateway using it."""
+
+    kind = "redis"
+
+    def __init__(
+        self,
+        settings: StateSettings,
+        limits_for: Callable[[str], tuple[Limit, ...]],
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        assert settings.redis_url is not None
+        self.url = redact_url(settings.redis_url)
+        self._limits_for = limits_for
+        self._wall = wall  # when Redis went away (for /health)
+        self._ttl = settings.reservation_seconds
+        self._retry = settings.retry_seconds
+        # No retries inside redis-py: a dead Redis must cost a request one short timeout, after
+        # which the probe (not the request path) finds out when it is back.
+        self.redis: Redis = Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.timeout_seconds,
+            socket_connect_timeout=settings.timeout_seconds,
+            retry=Retry(NoBackoff(), 0),
+        )
+        p = settings.key_prefix
+        self._seq, self._resv, self._info = f"{p}seq", f"{p}resv", f"{p}resv:info"
+        self._held, self._sums, self._halt = f"{p}held", f"{p}sums", f"{p}halt"
+        self._windows = f"{p}windows"
+        self._prefix = p
+        # EVALSHA with the script's digest; redis-py loads it once when Redis does not know it.
+        self._reserve = self.redis.register_script(redis_scripts.RESERVE)
+        self._settle = self.redis.register_script(redis_scripts.SETTLE)
+        self._snapshot = self.redis.register_script(redis_scripts.SNAPSHOT)
+        self._resume = self.redis.register_script(redis_scripts.RESUME)
+        self._args: dict[tuple[str, tuple[Limit, ...]], tuple[list[str], list[str]]] = {}
+        self._settle_keys: dict[str, list[str]] = {}
+        self.up = True
+        self.down_since: float | None = None
+        self.error: str | None = None
+        self.lost_settlements = 0
+        self._pending: deque[tuple[int, str, float, float]] = deque()
+        self._scheduled = False
+        self._flushing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def budgets(self, limits_for: Callable[[str], tuple[Limit, ...]]) -> None:
+        """A reload changed the budgets: settlements add to the windows the new ones read."""
+        self._limits_for = limits_for
+        self._settle_keys = {}
+        self._args = {}
+
+    def window_key(self, limit: Limit) -> str:
+        """The list holding the settled spend that `limit` reads."""
+        return f"{self._prefix}spend:{_who(limit.backend)}:{int(limit.window)}"
+
+    def _limit_args(self, backend: str, limits: tuple[Limit, ...]) -> tuple[list[str], list[str]]:
+        got = self._args.get((backend, limits))
+        if got is None:
+            keys = [self.window_key(x) for x in limits]
+            args = [a for x in limits for a in (_who(x.backend), str(int(x.window)), _num(x.usd))]
+            got = self._args[(backend, limits)] = (keys, args)
+            kept = self._windows_of(backend)
+            kept += [k for k in keys if k not in kept]  # spend a budget reads is spend kept
+        return got
+
+    def _windows_of(self, backend: str) -> list[str]:
+        """The window lists a settlement of `backend` adds to: those its budgets read."""
+        keys = self._settle_keys.get(backend)
+        if keys is None:
+            keys = self._settle_keys[backend] = [
+                self.window_key(x) for x in self._limits_for(backend)
+            ]
+        return keys
+
+    async def start(self) -> None:
+        """Bind to the app's loop and say at once whether Redis answers."""
+        self._loop = asyncio.get_running_loop()
+        try:
+            await self.redis.ping()
+        except FAILURES as exc:
+            self._lost(exc)
+
+    async def admit(
+        self, backend: str, usd: float, limits: tuple[Limit, ...], now: float, respect_halt: bool
+    ) -> int | Refusal | Halt:
+        if not self.up:
+            raise StoreUnreachable(self.error)
+        if self._loop is None:  # made by a reload, after the app's start-up
+            self._loop = asyncio.get_running_loop()
+        keys, args = self._limit_args(backend, limits)
+        try:
+            reply = await self._reserve(
+                keys=[self._seq, self._resv, self._info, self._held, self._sums, self._halt, *keys],
+                args=[_num(now), _num(now + self._ttl), _num(usd), backend,
+                      "1" if respect_halt else "0", *args],
+            )  # fmt: skip
+        except FAILURES as exc:
+            self._lost(exc)
+            raise StoreUnreachable(self.error) from None
+        tag = reply[0]
+        if tag == b"ok":
+            return int(reply[1])
+        if tag == b"limit":
+            return Refusal(limits[int(reply[1]) - 1], float(reply[2]))
+        return _halt(reply[1], reply[2], reply[3])
+
+    def settle(self, ticket: int, backend: str, usd: float, now: float) -> None:
+        self._queue((ticket, backend, usd, now))
+
+    def release(self, ticket: int, backend: str) -> None:
+        if ticket != NO_RESERVATION:
+            self._queue((ticket, backend, 0.0, 0.0))
+
+    def _queue(self, item: tuple[int, str, float, float]) -> None:
+        """From any thread: keep the settlement and have the loop send it (one wake-up a batch)."""
+        pending = self._pending
+        pending.append(item)
+        if len(pending) > MAX_PENDING:
+            pending.popleft()
+            self.lost_settlements += 1
+        if not self._scheduled and self._loop is not None:
+            self._scheduled = True
+            try:
+                self._loop.call_soon_threadsafe(self._kick)
+            except RuntimeError:  # the loop is closed: close() sends what is left
+                self._scheduled = False
+
+    def _kick(self) -> None:
+        self._scheduled = False
+        if not self._flushing and self.up and self._pending:
+            self._spawn(self._flush())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self) -> None:
+        """Send the pending settlements, BATCH a script call; on a failure keep them for later."""
+        self._flushing = True
+        try:
+            while self._pending and self.up:
+                batch = [self._pending.popleft() for _ in range(min(BATCH, len(self._pending)))]
+                try:
+                    await self._send(batch)
+                except FAILURES as exc:
+                    self._pending.extendleft(reversed(batch))
+                    self._lost(exc)
+                    return
+        finally:
+            self._flushing = False
+        if self._pending and self.up:
+            self._kick()
+
+    async def _send(self, batch: list[tuple[int, str, float, float]]) -> None:
+        keys = [self._resv, self._info, self._held, self._sums, self._windows]
+        index: dict[str, int] = {}
+        args: list[str | int] = []
+        for ticket, backend, usd, ts in batch:
+            lists = self._windows_of(backend)
+            args += [ticket, _num(usd), _num(ts), len(lists)]
+            for key in lists:
+                if key not in index:
+                    keys.append(key)
+                    index[key] = len(keys)  # Lua's KEYS are 1-based
+                args.append(index[key])
+        await self._settle(keys=keys, args=args)
+
+    def halt(self, halt: Halt) -> None:
+        self._spawn(self._write_halt(halt))
+
+    async def _write_halt(self, halt: Halt) -> None:
+        until = "" if halt.until is None else _num(halt.until)
+        try:
+            await self.redis.hset(
+                self._halt,
+                mapping={"reason": halt.reason, "since": _num(halt.since), "until": until},
+            )
+        except FAILURES as exc:
+            self._lost(exc)
+            log.error("spend guard: the halt could not be written to Redis: %s", halt.reason)
+
+    async def resume(self, now: float) -> None:
+        await self._call(self._resume, [self._halt, self._sums, self._windows], [])
+
+    async def halted(self, now: float) -> Halt | None:
+        return (await self.snapshot((), now)).halt
+
+    async def snapshot(self, limits: tuple[Limit, ...], now: float) -> Snapshot:
+        keys = [self.window_key(x) for x in limits]
+        args = [a for x in limits for a in (_who(x.backend), str(int(x.window)))]
+        fixed = [self._resv, self._info, self._held, self._sums, self._halt]
+        reply = await self._call(self._snapshot, [*fixed, *keys], [_num(now), *args])
+        halt = _halt(reply[0], reply[1], reply[2]) if reply[3] == b"1" else None
+        spent = {x: float(v) for x, v in zip(limits, reply[5:], strict=True)}
+        return Snapshot(spent, max(0.0, float(reply[4])), halt)
+
+    async def _call(self, script: Any, keys: list[str], args: list[str]) -> Any:
+        if not self.up:
+            raise StoreUnreachable(self.error)
+        try:
+            return await script(keys=keys, args=args)
+        except FAILURES as exc:
+            self._lost(exc)
+            raise StoreUnreachable(self.error) from None
+
+    def health(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"kind": "redis", "url": self.url, "reachable": self.up}
+        if not self.up:
+            doc["unreachable_since"] = self.down_since
+            doc["error"] = self.error
+        doc["pending_settlements"] = len(self._pending)
+        if self.lost_settlements:
+            doc["lost_settlements"] = self.lost_settlements
+        return doc
+
+    def _lost(self, exc: BaseException) -> None:
+        """Redis did not answer: stop asking it on the request path; probe until it is back."""
+        self.error = f"{type(exc).__name__}: {exc}"[:300] if str(exc) else type(exc).__name__
+        if not self.up:
+            return
+        self.up = False
+        self.down_since = self._wall()
+        log.warning(
+            "spend guard: Redis at %s is unreachable (%s); trying again every %s s",
+            self.url,
+            self.error,
+            self._retry,
+        )
+        if self._loop is not None and (self._probe is None or self._probe.done()):
+            self._probe = self._loop.create_task(self._until_back())
+
+    async def _until_back(self) -> None:
+        while True:
+            await asyncio.sleep(self._retry)
+            try:
+                await self.redis.ping()
+            except FAILURES as exc:
+                self.error = f"{type(exc).__name__}: {exc}"[:300]
+                continue
+            self.up = True
+            self.down_since = None
+            log.warning("spend guard: Redis at %s answers again", self.url)
+            self._kick()
+            return
+
+    async def flush(self) -> None:
+        """Wait for the halts and settlements on their way, and send what is still pending."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self.up and self._pending:
+            await self._flush()
+
+    async def close(self) -> None:
+        """Send what is pending (if Redis answers), then close the connections."""
+        if self._probe is not None:
+            self._probe.cancel()
+        await self.flush()
+        await self.redis.aclose()
+
+
+def _halt(reason: bytes, since: bytes, until: bytes) -> Halt:
+    return Halt(reason.decode(), float(since or 0), float(until) if until else None)

@@ -1,0 +1,274 @@
+"""The Redis guard store against a real redis-server: the embedded store's semantics, shared.
+
+Several `RedisGuardStore`s on one prefix are several gateways sharing one budget; each has its
+own connections. Times are passed in (the guard's wall clock), so windows and expiry are exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from driftgate.proxy.guard.ledger import DAY, HOUR, TOTAL, Halt, Limit, SqliteGuardStore
+from driftgate.proxy.guard.redis_store import RedisGuardStore
+from driftgate.proxy.guard.settings import StateSettings
+from driftgate.proxy.guard.state import EmbeddedState, GuardState, Refusal, StoreUnreachable
+from tests.fakes.redis_server import RedisServer
+
+DAILY_10 = (Limit(TOTAL, DAY, 10.0),)
+TTL = 60.0
+
+
+def _stores(server: RedisServer, n: int, **kw: Any) -> list[RedisGuardStore]:
+    """`n` gateways' stores sharing one fresh prefix (so tests never see each other's keys)."""
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    kw = {"timeout_seconds": 5.0, "reservation_seconds": TTL, **kw}  # a loaded machine is no outage
+    state = StateSettings(redis_url=server.url, key_prefix=prefix, **kw)
+    # Settled spend is kept for the windows a backend's budgets read (its own hour, the total day).
+    return [RedisGuardStore(state, lambda b: (Limit(b, HOUR, 5.0), *DAILY_10)) for _ in range(n)]
+
+
+def run(server: RedisServer, n: int, body: Callable[..., Awaitable[None]], **kw: Any) -> None:
+    """Run `body(*stores)` on a loop with `n` started stores, closed afterwards."""
+
+    async def main() -> None:
+        stores = _stores(server, n, **kw)
+        for s in stores:
+            await s.start()
+        try:
+            await body(*stores)
+        finally:
+            for s in stores:
+                await s.close()
+
+    asyncio.run(main())
+
+
+async def _ticket(store: GuardState, usd: float, limits: tuple[Limit, ...], now: float) -> int:
+    got = await store.admit("a", usd, limits, now, True)
+    assert isinstance(got, int), got
+    return got
+
+
+def test_a_reservation_past_the_budget_names_the_limit_and_what_it_holds(
+    shared_redis: RedisServer,
+) -> None:
+    async def body(a: RedisGuardStore, b: RedisGuardStore) -> None:
+        await _ticket(a, 6.0, DAILY_10, 0.0)
+        refused = await b.admit("a", 6.0, DAILY_10, 1.0, True)  # the other gateway sees it
+        assert refused == Refusal(DAILY_10[0], 6.0)
+        assert (await b.snapshot(DAILY_10, 1.0)).in_flight == 6.0
+
+    run(shared_redis, 2, body)
+
+
+def test_settling_replaces_the_reservation_by_the_real_cost(shared_redis: RedisServer) -> None:
+    async def body(a: RedisGuardStore, b: RedisGuardStore) -> None:
+        ticket = await _ticket(a, 6.0, DAILY_10, 0.0)
+        a.settle(ticket, "a", 1.5, 1.0)
+        await a.flush()
+        limits = (*DAILY_10, Limit("a", HOUR, 5.0), Limit("b", HOUR, 5.0))
+        snap = await b.snapshot(limits, 2.0)
+        assert snap.in_flight == 0.0
+        assert [snap.spent[x] for x in limits] == [1.5, 1.5, 0.0]
+        await _ticket(b, 8.5, DAILY_10, 3.0)
+
+    run(shared_redis, 2, body)
+
+
+@pytest.mark.parametrize("kind", ["embedded", "redis"])
+def test_both_stores_slide_their_windows_alike(kind: str, shared_redis: RedisServer) -> None:
+    """Rolling windows, not calendar ones: spend counts for exactly `window` seconds."""
+    hourly = (Limit(TOTAL, HOUR, 1.0),)
+
+    async def body(store: GuardState) -> None:
+        ticket = await _ticket(store, 1.0, hourly, 0.0)
+        store.settle(ticket, "a", 1.0, 0.0)
+        if isinstance(store, RedisGuardStore):
+            await store.flush()
+        refused = await store.admit("a", 0.5, hourly, HOUR - 1, True)
+        assert isinstance(refused, Refusal) and refused.spent == 1.0
+        await _ticket(store, 0.5, hourly, HOUR + 1)
+
+    if kind == "redis":
+        run(shared_redis, 1, body)
+    else:
+        asyncio.run(body(EmbeddedState(SqliteGuardStore(None))))
+
+
+def test_a_halt_on_one_gateway_holds_on_all_until_it_lifts_or_any_resumes(
+    shared_redis: RedisServer,
+) -> None:
+    async def body(a: RedisGuardStore, b: RedisGuardStore) -> None:
+        ticket = await _ticket(a, 10.0, DAILY_10, 0.0)
+        a.settle(ticket, "a", 10.0, 0.0)
+        a.halt(Halt("too much", since=0.0, until=60.0))
+        await a.flush()
+        assert await b.admit("a", 0.1, DAILY_10, 30.0, True) == Halt("too much", 0.0, 60.0)
+        assert isinstance(await b.admit("a", 0.1, DAILY_10, 30.0, False), Refusal)  # warn mode
+        assert await b.halted(60.0) is None  # the cooldown lifted it for everyone
+        a.halt(Halt("again", since=61.0, until=None))
+        await a.flush()
+        assert await b.halted(10_000.0) == Halt("again", 61.0, None)
+        await b.resume(62.0)  # lifts the halt and forgets the spend, on every gateway
+        assert await a.halted(63.0) is None
+        await _ticket(a, 9.0, DAILY_10, 63.0)
+
+    run(shared_redis, 2, body)
+
+
+def test_an_unsettled_reservation_is_reclaimed_after_it_expires(shared_redis: RedisServer) -> None:
+    async def body(dead: RedisGuardStore, alive: RedisGuardStore) -> None:
+        await _ticket(dead, 9.0, DAILY_10, 0.0)  # its gateway dies: never settled
+        assert isinstance(await alive.admit("a", 9.0, DAILY_10, TTL - 1, True), Refusal)
+        await _ticket(alive, 9.0, DAILY_10, TTL)
+        assert (await alive.snapshot(DAILY_10, TTL)).in_flight == 9.0  # only the new one
+
+    run(shared_redis, 2, body)
+
+
+def test_a_late_settlement_of_a_reclaimed_reservation_still_counts(
+    shared_redis: RedisServer,
+) -> None:
+    async def body(a: RedisGuardStore) -> None:
+        ticket = await _ticket(a, 2.0, DAILY_10, 0.0)
+        assert (await a.snapshot(DAILY_10, TTL + 1)).in_flight == 0.0  # reclaimed
+        a.settle(ticket, "a", 1.0, TTL + 2)
+        await a.flush()
+        snap = await a.snapshot(DAILY_10, TTL + 3)
+        assert snap.spent[DAILY_10[0]] == 1.0 and snap.in_flight == 0.0
+
+    run(shared_redis, 1, body)
+
+
+# Steps of the interleaving: ("reserve", gateway, usd, share of it the request really costs),
+# ("settle", pick), ("die", gateway: its reservations are never settled), ("tick", seconds).
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("reserve"), st.integers(0, 2), st.floats(0.01, 3.0), st.floats(0, 1.5)),
+        st.tuples(st.just("settle"), st.integers(0, 1000)),
+        st.tuples(st.just("die"), st.integers(0, 2)),
+        st.tuples(st.just("tick"), st.sampled_from([1.0, TTL / 2, TTL + 1])),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=steps, budget=st.floats(0.5, 10.0))
+def test_three_gateways_never_overspend_beyond_what_reservations_underestimate(
+    shared_redis: RedisServer, steps: list[tuple[Any, ...]], budget: float
+) -> None:
+    """Any interleaving of reserve, settle, expiry and dying gateways across three gateways.
+
+    Overspend comes only from reservations that fell short: a cost above its estimate, or a
+    request that outlived its reservation (reclaimed as if its gateway had died).
+    """
+    limits = (Limit(TOTAL, DAY, budget),)
+
+    async def body(*gateways: RedisGuardStore) -> None:
+        now = 0.0
+        held: list[tuple[int, int, float, float, float]] = []  # gateway, ticket, usd, cost, at
+        spent = under = 0.0
+        for step in steps:
+            if step[0] == "reserve":
+                _, g, usd, share = step
+                got = await gateways[g].admit("a", usd, limits, now, True)
+                if isinstance(got, int):
+                    held.append((g, got, usd, usd * share, now))
+                else:
+                    assert isinstance(got, Refusal) and got.spent + usd > budget
+            elif step[0] == "settle" and held:
+                g, ticket, usd, cost, at = held.pop(step[1] % len(held))
+                gateways[g].settle(ticket, "a", cost, now)
+                await gateways[g].flush()
+                spent += cost
+                under += cost if now >= at + TTL else max(0.0, cost - usd)
+            elif step[0] == "die":
+                held = [h for h in held if h[0] != step[1]]  # those requests never settle
+            elif step[0] == "tick":
+                now += step[1]
+            # Settled spend stays within the budget plus what reservations underestimated.
+            assert spent <= budget + under + 1e-9
+            snap = await gateways[0].snapshot(limits, now)
+            assert snap.spent[limits[0]] <= budget + under + 1e-9
+
+    run(shared_redis, 3, body)
+
+
+def test_an_unreachable_redis_answers_at_once_and_is_found_again(
+    redis_server: RedisServer,
+) -> None:
+    async def body(a: RedisGuardStore) -> None:
+        ticket = await _ticket(a, 1.0, DAILY_10, 0.0)
+        redis_server.stop()
+        with pytest.raises(StoreUnreachable):
+            await a.admit("a", 1.0, DAILY_10, 1.0, True)
+        assert a.health()["reachable"] is False
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(StoreUnreachable):  # no second try on the request path
+            await a.admit("a", 1.0, DAILY_10, 1.0, True)
+        assert loop.time() - started < 0.05
+        a.settle(ticket, "a", 0.5, 2.0)  # kept until Redis is back
+        redis_server.start()  # same port, empty: what a restart without persistence gives
+        while not a.health()["reachable"]:  # the probe finds it (bounded by the test timeout)
+            await asyncio.sleep(0.02)
+        await a.flush()
+        snap = await a.snapshot(DAILY_10, 3.0)
+        assert snap.spent[DAILY_10[0]] == 0.5 and snap.in_flight == 0.0
+
+    run(redis_server, 1, body, retry_seconds=0.05)
+
+
+def test_settlements_from_another_thread_are_sent_in_one_call(shared_redis: RedisServer) -> None:
+    async def body(a: RedisGuardStore) -> None:
+        tickets = [await _ticket(a, 0.1, DAILY_10, 0.0) for _ in range(50)]
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, lambda: [a.settle(t, "a", 0.1, 1.0) for t in tickets])
+        await a.flush()
+        snap = await a.snapshot(DAILY_10, 2.0)
+        assert snap.in_flight == 0.0 and snap.spent[DAILY_10[0]] == pytest.approx(5.0)
+
+    run(shared_redis, 1, body)
+
+
+def test_random_interleavings_match_the_embedded_store(shared_redis: RedisServer) -> None:
+    """One gateway: the Redis store answers every reservation as the embedded store does."""
+    rng = random.Random(7)
+    limits = (Limit(TOTAL, HOUR, 3.0), Limit("a", DAY, 5.0), Limit(TOTAL, DAY, 8.0))
+
+    async def body(redis_store: RedisGuardStore) -> None:
+        embedded = EmbeddedState(SqliteGuardStore(None))
+        now = 0.0
+        open_: list[tuple[int, int, float]] = []
+        for _ in range(300):
+            now += rng.choice([1.0, 60.0, 900.0])
+            if open_ and rng.random() < 0.5:
+                t1, t2, cost = open_.pop(rng.randrange(len(open_)))
+                embedded.settle(t1, "a", cost, now)
+                redis_store.settle(t2, "a", cost, now)
+                await redis_store.flush()
+                continue
+            usd = rng.uniform(0.05, 1.5)
+            r1 = await embedded.admit("a", usd, limits, now, True)
+            r2 = await redis_store.admit("a", usd, limits, now, True)
+            assert type(r1) is type(r2)
+            if isinstance(r1, Refusal) and isinstance(r2, Refusal):
+                assert r1.limit == r2.limit and r1.spent == pytest.approx(r2.spent)
+            elif isinstance(r1, int) and isinstance(r2, int):
+                open_.append((r1, r2, usd * rng.random()))
+
+    run(shared_redis, 1, body, reservation_seconds=10 * DAY)  # the embedded store has no expiry
