@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fakes.npm_fixtures",
     "tests.fakes.github_fixtures",
     "tests.fakes.ping_server",
+    "tests.fakes.redis_server",
 ]
 
 

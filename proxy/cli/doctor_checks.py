@@ -12,7 +12,7 @@ import socket
 import sqlite3
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -24,7 +24,10 @@ from driftgate.proxy import __version__
 from driftgate.proxy.auth import anthropic_version, backend_auth
 from driftgate.proxy.config import Config
 from driftgate.proxy.errors import DriftgateError
-from driftgate.proxy.guard.ledger import SqliteGuardStore, guard_db_path
+from driftgate.proxy.guard.guard import budget_table
+from driftgate.proxy.guard.ledger import Halt, SqliteGuardStore, guard_db_path
+from driftgate.proxy.guard.settings import redact_url
+from driftgate.proxy.guard.state import StoreUnreachable
 from driftgate.proxy.observe.probe import AUTH_FAILED, OK, SKIPPED, Prober
 from driftgate.proxy.observe.usage_db import usage_db_path
 from driftgate.proxy.templates.loader import (
@@ -178,6 +181,8 @@ def guard(config: Config, now: float | None = None) -> list[Finding]:
     """Whether the spend guard is on, and halted (from its state file)."""
     if not config.guard.enabled:
         return [Finding("guard", "ok", "off (no [guard] budget or header rule)")]
+    if config.state.redis_url:
+        return shared_guard(config, time.time() if now is None else now)
     path = guard_db_path(config.home)
     if not path.exists():
         return [Finding("guard", "ok", f"on ({config.guard.action}); nothing spent yet")]
@@ -189,6 +194,49 @@ def guard(config: Config, now: float | None = None) -> list[Finding]:
     if halt is not None:
         return [Finding("guard", "warn", f"halted: {halt.reason}", "driftgate resume")]
     return [Finding("guard", "ok", f"on ({config.guard.action}), not halted")]
+
+
+def shared_guard(config: Config, now: float) -> list[Finding]:
+    """The guard's Redis ([state] redis_url): installed, answering, which version, halted."""
+    assert config.state.redis_url is not None
+    url = redact_url(config.state.redis_url)
+    try:
+        from driftgate.proxy.guard.redis_store import FAILURES, RedisGuardStore
+    except ImportError:
+        fix = "pip install 'driftgate[redis]', or remove [state] redis_url"
+        return [
+            Finding("guard", "fail", "[state] redis_url is set but redis is not installed", fix)
+        ]
+    # A person waits for this answer: a slower Redis than the request path allows still answers.
+    state = replace(config.state, timeout_seconds=max(config.state.timeout_seconds, 2.0))
+
+    async def ask() -> tuple[str, Halt | None]:
+        store = RedisGuardStore(state, budget_table(config.guard))
+        try:
+            info = await store.redis.info("server")
+            return str(info.get("redis_version", "?")), await store.halted(now)
+        finally:
+            await store.close()
+
+    try:
+        version, halt = asyncio.run(ask())
+    except (StoreUnreachable, *FAILURES) as exc:
+        meanwhile = (
+            "requests go through unguarded (fail = open)"
+            if config.state.fail == "open"
+            else "completions are refused with a 503 (fail = closed)"
+        )
+        fix = f"start Redis at {url} or correct [state] redis_url; until it answers, {meanwhile}"
+        return [Finding("guard", "fail", f"Redis at {url} does not answer ({exc})", fix)]
+    said = (
+        f"on ({config.guard.action}), shared in Redis {version} at {url}, fail {config.state.fail}"
+    )
+    if halt is not None:
+        return [
+            Finding("guard", "ok", said),
+            Finding("guard", "warn", f"halted: {halt.reason}", "driftgate resume"),
+        ]
+    return [Finding("guard", "ok", said + ", not halted")]
 
 
 def daemon(home: Path, now: datetime | None = None) -> list[Finding]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -11,7 +12,10 @@ from typing import Any
 import httpx
 
 from driftgate.proxy.config import Config, load_config
+from driftgate.proxy.errors import ConfigError
+from driftgate.proxy.guard.guard import budget_table
 from driftgate.proxy.guard.ledger import guard_db_path, resume_offline
+from driftgate.proxy.guard.state import StoreUnreachable, open_guard_state
 
 
 def register(sub: Any) -> None:
@@ -23,7 +27,8 @@ def register(sub: Any) -> None:
             "Lift a halt of the spend guard ([guard] in the config). Spend recorded before the "
             "resume stops counting against the budgets, so the next request goes through. It asks "
             "the gateway on --url (default: the configured host and port); when no gateway "
-            "answers there, it clears the halt in $DRIFTGATE_HOME/guard.sqlite3 for the next start."
+            "answers there, it clears the halt in $DRIFTGATE_HOME/guard.sqlite3 for the next start, "
+            "or in Redis ([state] redis_url) for every gateway sharing it."
         ),
     )
     parser.add_argument("--url", help="the running gateway (default http://HOST:PORT from config)")
@@ -47,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         resp = httpx.post(f"{url}/guard/resume", headers=headers, timeout=10.0)
     except httpx.TransportError:
+        if config.state.redis_url and config.guard.enabled:
+            return _resume_in_redis(config, url, args.json)
         was = resume_offline(guard_db_path(config.home), time.time())
         doc: dict[str, Any] = {"resumed": was, "via": "state file", "gateway": None}
         print(json.dumps(doc) if args.json else _offline_line(was, url))
@@ -65,6 +72,35 @@ def run(args: argparse.Namespace) -> int:
         print(f"resumed: the gateway at {url} forwards requests again (earlier spend forgotten)")
     else:
         print(f"the gateway at {url} was not halted; spend so far no longer counts")
+    return 0
+
+
+def _resume_in_redis(config: Config, url: str, as_json: bool) -> int:
+    """No gateway answers here: lift the halt in the Redis every gateway shares."""
+
+    async def resume() -> bool:
+        store = open_guard_state(config, budget_table(config.guard), time.time)
+        try:
+            now = time.time()
+            was = await store.halted(now) is not None
+            await store.resume(now)
+            return was
+        finally:
+            await store.close()
+
+    try:
+        was = asyncio.run(resume())
+    except (StoreUnreachable, ConfigError) as exc:
+        print(f"driftgate resume: no gateway answers at {url}, and the guard's Redis: {exc}")
+        return 1
+    if as_json:
+        print(json.dumps({"resumed": was, "via": "redis", "gateway": None}))
+    elif was:
+        print(
+            f"resumed: no gateway answers at {url}; the halt is lifted in Redis for every gateway"
+        )
+    else:
+        print(f"no gateway answers at {url} and no halt is recorded in Redis; nothing to do")
     return 0
 
 

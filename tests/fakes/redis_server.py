@@ -98,3 +98,17 @@ def running_redis(folder: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """redis-server on a free loopback port, a scratch dir, `--save ''`; stopped after the test."""
+    with running_redis(tmp_path / "redis") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def shared_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for a module's tests, each under its own key prefix."""
+    with running_redis(tmp_path_factory.mktemp("redis")) as server:
+        yield server

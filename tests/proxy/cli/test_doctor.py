@@ -15,6 +15,7 @@ from driftgate.proxy.cli import main
 from driftgate.proxy.guard.ledger import Halt, SqliteGuardStore, guard_db_path
 from driftgate.watchers.daemon.store import RunStore
 from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.redis_server import RedisServer
 
 
 def _free_port() -> int:
@@ -176,3 +177,32 @@ def test_the_text_report_says_what_to_do(home: Path, capsys: pytest.CaptureFixtu
     assert "FAIL k: $DOCTOR_UNSET is not set" in out
     assert "-> export DOCTOR_UNSET=..." in out
     assert out.rstrip().endswith("ok")
+
+
+def test_the_guard_s_redis_is_connected_to_and_its_halt_read(
+    doctor: Callable[..., tuple[int, dict[str, Any]]], redis_server: RedisServer
+) -> None:
+    import asyncio
+
+    from driftgate.proxy.guard.redis_store import RedisGuardStore
+    from driftgate.proxy.guard.settings import StateSettings
+
+    async def halt() -> None:
+        store = RedisGuardStore(StateSettings(redis_url=redis_server.url), lambda _b: ())
+        store.halt(Halt("the daily total budget of $1.00 is reached", since=0.0, until=None))
+        await store.close()
+
+    asyncio.run(halt())
+    config = f'[guard]\ndaily_usd = 1.0\n\n[state]\nredis_url = "{redis_server.url}"\n'
+    code, doc = doctor(config, "--offline")
+    assert code == 0
+    ok = [t for t in _lines(doc, "ok") if "shared in Redis" in t]
+    assert ok and f"at {redis_server.url}, fail open" in ok[0]
+    assert "halted: the daily total budget of $1.00 is reached" in _lines(doc, "warn")
+
+    redis_server.stop()
+    code, doc = doctor(config.replace("redis_url", 'fail = "closed"\nredis_url'), "--offline")
+    assert code == 1
+    failed = [f for f in doc["findings"] if f["level"] == "fail"]
+    assert failed[0]["text"].startswith(f"Redis at {redis_server.url} does not answer")
+    assert "completions are refused with a 503 (fail = closed)" in failed[0]["fix"]
