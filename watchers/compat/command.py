@@ -11,21 +11,26 @@ from typing import Any
 
 HELP = """\
 Install one exact release of a client from the npm registry into a scratch
-directory and run it headless (`claude -p`, `codex exec`; any other package:
-its bin with a prompt) with an API key, never a login (HOME is a scratch
-directory): straight at driftgate's built-in echo upstream, through the gateway
-to an Anthropic-kind backend, and through the gateway to an OpenAI-kind backend
-(translation). Reports whether each run completed and which body fields and
-headers the gateway dropped or changed. The gateway runs write the shapes they
-saw into the shape log under DRIFTGATE_HOME (so `watch shapes` sees a release's
-new fields the day it is published). No real API is called.
+directory and run it headless with an API key, never a login (HOME is a scratch
+directory): `claude -p` (Anthropic Messages), `codex exec` with a model provider
+in a scratch CODEX_HOME (OpenAI Responses), any other package: its bin with a
+prompt (Anthropic Messages). Three runs against driftgate's built-in echo
+upstream: straight at it, through the gateway to a backend of the client's own
+kind (same dialect), and through the gateway to a backend of the other kind
+(translated: Claude Code to an OpenAI-kind backend, Codex to an Anthropic-kind
+one). Reports whether each run completed, and what the gateway dropped or
+changed: found by comparing what reached the upstream with what the client sent
+straight to it ([upstream]), and by the gateway's own x-driftgate-dropped and
+x-driftgate-adjusted answer headers. The gateway runs write the shapes they saw
+into the shape log ([shapes] path, else DRIFTGATE_HOME/shapes.sqlite3), the one
+`watch shapes` reads. No real API is called.
 
 The registry is [watch] registry, else npm_config_registry / ~/.npmrc, else
 the public registry (--registry overrides).
 
 Examples:
   driftgate compat run @anthropic-ai/claude-code@2.1.332
-  driftgate compat run @openai/codex@0.80.0 --json
+  driftgate compat run @openai/codex@0.171.0 --json
 
 Exit status: 0 every run completed; 1 one did not; 2 usage, install or config error.
 """
