@@ -112,9 +112,7 @@ class Gateway:
         self._tasks: list[asyncio.Task[None]] = []
         self.drain = Drain()
         self.connections = ConnectionBook(config.max_connections)
-        self.responder = Responder(
-            self.keeper, self.guard, self.observer.stats, conversations, self.drain
-        )
+        self.responder = Responder(self.keeper, self.observer.stats, conversations, self.drain)
 
     def _wire(self, config: Config, guard: SpendGuard | None) -> _Wiring:
         """Everything built from the reloadable part of `config`; raises ConfigError, changes nothing."""
@@ -347,8 +345,11 @@ class Gateway:
                 flow, routes, templates, self.config.convert_unsupported
             )
         except BaseException as exc:
-            self.responder.unanswered(flow, flow.route or routes[0], templates, exc)
+            if not self.responder.unanswered(flow, flow.route or routes[0], templates, exc):
+                self.guard.release(flow.ticket)  # refused before any upstream ran: nothing spent
             raise
+        if self.guard.enabled:
+            self.guard.check_headers(answer.response.headers)
         return await self.responder.respond(request, flow, answer, templates)
 
     async def models(self, request: web.Request) -> web.StreamResponse:

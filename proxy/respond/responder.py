@@ -12,7 +12,6 @@ from aiohttp import web
 from driftgate.proxy.errors import UpstreamTimeout, UpstreamUnavailable
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.forward import Answer
-from driftgate.proxy.guard.guard import SpendGuard
 from driftgate.proxy.observe.keeper import CLIENT_GONE, RecordKeeper
 from driftgate.proxy.observe.upstream_stats import UpstreamStats
 from driftgate.proxy.respond.headers import (
@@ -40,13 +39,11 @@ class Responder:
     def __init__(
         self,
         keeper: RecordKeeper,
-        guard: SpendGuard,
         stats: UpstreamStats,
         conversations: Conversations,
         drain: Drain,
     ) -> None:
         self.keeper = keeper
-        self.guard = guard
         self.stats = stats
         self.conversations = conversations
         self.drain = drain
@@ -55,8 +52,6 @@ class Responder:
         self, request: web.Request, flow: Flow, answer: Answer, templates: TemplateSet
     ) -> web.StreamResponse:
         """The client's response to `answer` (whole or streamed, as forward found it), recorded."""
-        if self.guard.enabled:
-            self.guard.check_headers(answer.response.headers)
         headers = answer_headers(flow, answer.prepared, answer.response)
         if flow.streamed:
             return await self._stream(request, flow, answer, headers, templates)
@@ -78,9 +73,9 @@ class Responder:
 
     def unanswered(
         self, flow: Flow, route: Route, templates: TemplateSet, exc: BaseException
-    ) -> None:
-        """Forwarding raised `exc`: one record of why no upstream answered, or (refused before
-        any upstream ran) the spend guard's reservation released, as nothing was spent."""
+    ) -> bool:
+        """Forwarding raised `exc`: one record of why no upstream answered; False when there is
+        nothing to record (refused before any upstream ran)."""
         if isinstance(exc, asyncio.CancelledError):
             # The client hung up before any upstream answered: still one record, 499, no usage
             # (503 when the shutdown cut it: the gateway's doing, not the client's).
@@ -88,11 +83,12 @@ class Responder:
                 self.keeper.unanswered(flow, route, templates, SHUTDOWN_STATUS, SHUTDOWN_REASON)
             else:
                 self.keeper.client_gone(flow, route, templates)
-        elif isinstance(exc, (UpstreamUnavailable, UpstreamTimeout)):
+            return True
+        if isinstance(exc, (UpstreamUnavailable, UpstreamTimeout)):
             # No upstream answered at all: one record (502 or 504) so `driftgate usage` counts it.
             self.keeper.unanswered(flow, route, templates, exc.status)
-        else:
-            self.guard.release(flow.ticket)
+            return True
+        return False
 
     async def _whole(
         self,
