@@ -44,6 +44,7 @@ from targets import (
     MINIMAL_DRIFTGATE_CLIENT,
     MINIMAL_HTTPX,
     MINIMAL_HTTPX_AIOHTTP,
+    baseline,
 )
 from wrk_runner import ensure_wrk
 
@@ -85,6 +86,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--shapes-off",
         action="store_true",
         help="add a row: driftgate with [shapes] enabled = false (checks on >= 0.95x off)",
+    )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="add a row: driftgate from another checkout (e.g. `git worktree add DIR main`), to "
+        "compare two builds in one run",
     )
     p.add_argument(
         "--targets", help="comma-separated rows to run (default all), e.g. minimal,driftgate"
@@ -166,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             targets.append(MINIMAL_HTTPX_AIOHTTP)
     targets.append(DRIFTGATE)
     targets.append(DRIFTGATE_AIOHTTP)  # the same gateway on its other transport, side by side
+    if args.baseline is not None:
+        targets.append(baseline(args.baseline))
     if args.observe_off:
         targets.append(DRIFTGATE_OBSERVE_OFF)
     if args.shapes_off:

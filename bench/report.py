@@ -201,6 +201,9 @@ def table(result: ScenarioResult, labels: dict[str, str]) -> str:
             f"- (contention-proof view: driftgate's CPU per request implies {implied:.2f}x "
             "minimal's throughput on one core)"
         )
+    before = result.cpu_ratio("driftgate", "driftgate-baseline")
+    if before is not None:
+        lines.append(f"- (driftgate's CPU per request is {before:.2f}x the baseline build's)")
     return "\n".join(lines)
 
 

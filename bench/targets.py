@@ -138,6 +138,31 @@ def driftgate_command(
     return Command(argv, env, "/health", 60.0)
 
 
+def baseline(source: Path) -> Target:
+    """driftgate from another checkout of this repository (e.g. main before a change), same config.
+
+    Its `proxy/` and `watchers/` are imported through a `driftgate` package shim put first on
+    PYTHONPATH, ahead of this checkout's editable install, so both builds run in one benchmark.
+    """
+    source = source.resolve()
+    if not (source / "proxy" / "app.py").is_file():
+        raise SystemExit(f"--baseline {source}: no proxy/app.py there (a checkout of driftgate?)")
+
+    def command(ctx: Launch) -> Command:
+        shim = ctx.workdir / "baseline-shim" / "driftgate"
+        shim.mkdir(parents=True, exist_ok=True)
+        (shim / "__init__.py").write_text("")
+        for name in ("proxy", "watchers"):
+            link = shim / name
+            if not link.is_symlink():
+                link.symlink_to(source / name)
+        cmd = driftgate_command(ctx, variant="-baseline")
+        env = cmd.env | {"PYTHONPATH": f"{shim.parent}{os.pathsep}{REPO}"}
+        return Command(cmd.argv, env, cmd.ready_path, cmd.startup_timeout)
+
+    return Target("driftgate-baseline", f"driftgate (baseline: {source.name})", command)
+
+
 def litellm_command(ctx: Launch) -> Command:
     """LiteLLM's proxy from bench/.venv-litellm with a config.yaml aimed at the fake upstream."""
     config = litellm_setup.write_config(ctx.workdir / "litellm-config.yaml", ctx.upstream)
