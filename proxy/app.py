@@ -196,7 +196,6 @@ class Gateway:
         wiring = self._wire(applied, self.guard)
         before = self.transports
         self._apply(wiring)
-        self.responder.guard = wiring.guard
         self.cooldowns.seconds = applied.cooldown_seconds
         self.store.reload(applied.templates_dir)
         logging.getLogger().setLevel(getattr(logging, applied.log_level.upper(), logging.INFO))

@@ -1,0 +1,94 @@
+"""Where `driftgate proxy` logs: stderr, request lines written a batch at a time.
+
+The recorder's thread logs each finished request as its own record (its own timestamp and
+level). sys.stderr is line-buffered, so each line was a write(2) of its own. Request records
+are marked `batched`: the handler holds their lines until the batch has been logged
+(`end_batch`), then writes them a few at a time; any other record is written at once (after
+the lines it holds), so warnings and errors are never held back.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import TextIO
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+BATCHED = "batched"  # a LogRecord attribute: part of a batch, written at the batch's end
+# Lines go out in writes of at most this many characters (<= 4,096 bytes in UTF-8, PIPE_BUF):
+# a write that size to a pipe is atomic, so the lines of several workers never interleave.
+CHUNK_CHARS = 1024
+
+
+class LineFormatter(logging.Formatter):
+    """A text format whose date and time are formatted once a second, not once a line."""
+
+    def __init__(self, fmt: str = FORMAT) -> None:
+        super().__init__(fmt)
+        self._second: int | None = None
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """`YYYY-MM-DD HH:MM:SS,mmm` in local time, as logging.Formatter writes it."""
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = time.strftime(self.default_time_format, self.converter(second))
+            self._second = second
+        return f"{self._stamp},{int(record.msecs):03d}"
+
+
+class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler (stderr by default) that holds `batched` lines until `flush`."""
+
+    def __init__(self, stream: TextIO | None = None, fmt: str = FORMAT) -> None:
+        super().__init__(stream if stream is not None else sys.stderr)
+        self.setFormatter(LineFormatter(fmt))
+        self._held: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Hold a batched record's line; write any other at once, after what is held."""
+        try:
+            self._held.append(self.format(record) + self.terminator)
+            if not getattr(record, BATCHED, False):
+                self._write_held()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        """Write the held lines, then flush the stream."""
+        self.acquire()
+        try:
+            self._write_held()
+        finally:
+            self.release()
+
+    def _write_held(self) -> None:
+        held, self._held = self._held, []
+        stream = self.stream
+        chunk: list[str] = []
+        size = 0
+        for line in held:
+            if chunk and size + len(line) > CHUNK_CHARS:
+                stream.write("".join(chunk))
+                stream.flush()
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line)
+        if chunk:
+            stream.write("".join(chunk))
+        if stream and hasattr(stream, "flush"):
+            stream.flush()
+
+
+def end_batch(logger: logging.Logger) -> None:
+    """Write the batched lines `logger`'s handlers (its own and its ancestors') hold."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            handler.flush()
+        current = current.parent if current.propagate else None

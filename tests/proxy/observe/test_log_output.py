@@ -1,0 +1,46 @@
+"""The proxy's log handler: request lines written a batch at a time, everything else at once."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from driftgate.proxy.observe.log_output import FORMAT, LineFormatter, LogHandler, end_batch
+
+
+def _logger(name: str, handler: logging.Handler) -> logging.Logger:
+    log = logging.getLogger(name)
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    return log
+
+
+def _record(log: logging.Logger, msg: str, created: float, *, batched: bool) -> logging.LogRecord:
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, "%s", (msg,), None)
+    record.created = created
+    record.msecs = (created - int(created)) * 1000.0
+    if batched:
+        record.batched = True
+    return record
+
+
+def test_batched_lines_wait_for_the_batch_end_and_others_go_out_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "log.txt"
+    with path.open("w", buffering=1 << 16) as stream:
+        log = _logger("test.log_output.batch", LogHandler(stream))
+        log.handle(_record(log, "request one", 1.0, batched=True))
+        log.handle(_record(log, "request two", 2.0, batched=True))
+        assert path.read_text() == ""  # held: one write for the whole batch
+        end_batch(log)
+        assert path.read_text().splitlines()[1].endswith("request two")
+        log.handle(_record(log, "a warning", 3.0, batched=False))
+        assert path.read_text().splitlines()[-1].endswith("a warning")  # never held
+
+
+def test_lines_read_as_the_standard_formatter_writes_them() -> None:
+    ours, standard = LineFormatter(), logging.Formatter(FORMAT)
+    log = logging.getLogger("test.log_output.format")
+    for created in (1_700_000_000.0, 1_700_000_000.9994, 1_700_000_001.05, 1_700_000_000.5):
+        record = _record(log, "chat gpt -> openai (gpt) 200 3 ms", created, batched=True)
+        assert ours.format(record) == standard.format(record)
