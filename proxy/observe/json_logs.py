@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from driftgate.proxy.observe.log_output import LogHandler
+
 
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON object per line: ts, level, logger, message (or request)."""
@@ -37,11 +39,12 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(log_level: str, log_format: str, *, worker: bool = False) -> None:
     """The log format and level of `driftgate proxy` (a worker's lines carry its pid)."""
+    fmt = (
+        "%(asctime)s %(levelname)s %(name)s" + ("[%(process)d]" if worker else "") + ": %(message)s"
+    )
     logging.basicConfig(
         level=getattr(logging, log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s"
-        + ("[%(process)d]" if worker else "")
-        + ": %(message)s",
+        handlers=[LogHandler(fmt=fmt)],  # request lines written a batch at a time
     )
     if log_format == "json":
         for handler in logging.getLogger().handlers:

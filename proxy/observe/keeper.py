@@ -22,6 +22,7 @@ import orjson
 from driftgate.proxy.errors import Dialect
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.observe.client_agent import client_of
+from driftgate.proxy.observe.log_output import end_batch
 from driftgate.proxy.observe.pricing import Prices, priced, prices
 from driftgate.proxy.observe.ratelimit import parse_ratelimit
 from driftgate.proxy.observe.recorder import Recorder
@@ -303,6 +304,7 @@ def _records(
             continue
         if ticket is not None and settle is not None:
             settle(ticket, rows[-1].cost_usd)
+    logged = False
     for rec, reason in zip(rows, reasons, strict=True):
         # One log record per request, stamped when it finished (not when the batch was written)
         # and at WARNING when the gateway or upstream failed it; built only if shown.
@@ -311,9 +313,13 @@ def _records(
             record = log.makeRecord(log.name, level, __file__, 0, "%s", (_line(rec, reason),), None)
             record.created = rec.ts
             record.msecs = (rec.ts - int(rec.ts)) * 1000.0
+            record.batched = True  # written with the batch's other lines, at end_batch
             if log_json:
                 record.request = _fields(rec, reason)  # the JSON formatter writes these fields
             log.handle(record)
+            logged = True
+    if logged:
+        end_batch(log)
     return rows
 
 

@@ -44,3 +44,29 @@ def test_lines_read_as_the_standard_formatter_writes_them() -> None:
     for created in (1_700_000_000.0, 1_700_000_000.9994, 1_700_000_001.05, 1_700_000_000.5):
         record = _record(log, "chat gpt -> openai (gpt) 200 3 ms", created, batched=True)
         assert ours.format(record) == standard.format(record)
+
+
+class _Writes:
+    """A text stream that keeps each write (what reaches write(2) when the stream is stderr)."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_batch_goes_out_in_few_writes_each_whole_lines_within_pipe_buf() -> None:
+    stream = _Writes()
+    log = _logger("test.log_output.chunks", LogHandler(stream))  # type: ignore[arg-type]
+    for i in range(100):
+        log.handle(_record(log, f"request {i:03d} " + "x" * 60, 1.0 + i, batched=True))
+    end_batch(log)
+    assert 8 <= len(stream.writes) <= 16  # ~130 characters a line: seven or eight a write
+    assert all(len(w.encode()) <= 4096 and w.endswith("\n") for w in stream.writes)
+    lines = "".join(stream.writes).splitlines()
+    assert [ln[-64:-61] for ln in lines] == [f"{i:03d}" for i in range(100)]  # all, in order
