@@ -30,7 +30,16 @@ from typing import Any
 
 import litellm_setup
 from processes import BenchError, ProcessGroup, rss_mb
-from report import Row, ScenarioResult, all_checks, cross_checks, rss_table, table, write_json
+from report import (
+    ISSUE9_SCENARIOS,
+    Row,
+    ScenarioResult,
+    all_checks,
+    issue9_block,
+    rss_table,
+    table,
+    write_json,
+)
 from runner import Plan, Running, idle_rss, measure_all, start_target, start_upstream
 from scenarios import SCENARIOS
 from targets import (
@@ -245,8 +254,8 @@ def render(info: dict[str, Any], args: argparse.Namespace, results: list[Scenari
         f"{info['loadavg_before']:.2f}; "
         + ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     )
-    cross = cross_checks(results)
-    between = ["Across scenarios:\n" + "\n".join(f"- {c.line()}" for c in cross)] if cross else []
+    issue9 = any(r.name in ISSUE9_SCENARIOS for r in results)
+    between = [issue9_block(results)] if issue9 else []
     parts = [header] + [table(r, labels) for r in results] + between + [rss_table(rss, labels)]
     return "\n\n".join(parts)
 

@@ -23,6 +23,11 @@ model_list:
       model: openai/gpt-4o-mini
       api_base: {upstream}/v1
       api_key: bench-key
+  - model_name: llama-3.1-8b
+    litellm_params:
+      model: openai/llama-3.1-8b
+      api_base: {upstream}/v1
+      api_key: bench-key
   - model_name: claude-sonnet-4-6
     litellm_params:
       model: anthropic/claude-sonnet-4-6

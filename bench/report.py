@@ -14,14 +14,27 @@ from wrk_runner import WrkResult
 MIN_VS_MINIMAL = 1.1
 # Across scenarios, driftgate's row in one against its row in another, in the same run:
 # (scenario, baseline scenario, measure, limit). "rps": req/s ratio (>= limit);
-# "cpu": CPU us/req ratio (<= limit).
+# "cpu": CPU us/req ratio (<= limit); "cpu-rps": the req/s ratio CPU per request implies on one
+# core, baseline CPU / scenario CPU (>= limit), the contention-proof view of an "rps" target.
 CROSS_CHECKS: tuple[tuple[str, str, str, float], ...] = (
+    # issue 9: Responses -> Anthropic at least 0.9x Chat -> Anthropic
     ("responses-translate", "translate-openai", "rps", 0.9),
-    ("responses-translate-stream", "responses-stream", "cpu", 1.3),
-    # issue 9: a translated stream within 1.3x the same client's same-dialect stream
+    ("responses-translate", "translate-openai", "cpu-rps", 0.9),
+    # issue 9: every translated stream within 1.3x the CPU of its client's same-dialect stream
     ("translate-stream", "stream", "cpu", 1.3),
     ("translate-stream-openai", "stream-openai", "cpu", 1.3),
+    ("responses-translate-stream", "responses-stream", "cpu", 1.3),
+    ("responses-bridge-stream", "responses-stream", "cpu", 1.3),
 )
+# Per scenario, driftgate against minimal by CPU per request, where an issue set a req/s floor:
+# the same floor on the req/s that CPU per request implies on one core.
+MIN_VS_MINIMAL_BY_CPU_FOR = {"responses": 1.1}
+# The issue 9 targets, listed together whether or not their scenarios ran (n/a says which to run).
+ISSUE9_SCENARIOS = (
+    "responses", "responses-translate", "translate-openai", "stream", "stream-openai",
+    "responses-stream", "translate-stream", "translate-stream-openai",
+    "responses-translate-stream", "responses-bridge-stream",
+)  # fmt: skip
 MIN_OBSERVE_ON_VS_OFF = 0.9  # issue 12: analytics + metrics on keep >= 0.9x the req/s of both off
 MIN_VS_LITELLM = 80.0
 MAX_ADDED_P50_MS = 0.5
@@ -147,6 +160,10 @@ class ScenarioResult:
                 False,
             ),
         ]
+        floor = MIN_VS_MINIMAL_BY_CPU_FOR.get(self.name)
+        if floor is not None:
+            out.append(Check(self.name, "driftgate req/s vs minimal, by CPU us/req",
+                             self.cpu_ratio("minimal", "driftgate"), floor, True))  # fmt: skip
         if "driftgate-observe-off" in self.rows:
             out.append(Check(self.name, "driftgate req/s analytics+metrics on vs off",
                              self.ratio("driftgate", "driftgate-observe-off"), MIN_OBSERVE_ON_VS_OFF,
@@ -245,23 +262,57 @@ def all_checks(
     return out
 
 
-def cross_checks(results: list[ScenarioResult]) -> list[Check]:
-    """driftgate in one scenario against driftgate in another (CROSS_CHECKS), when both ran."""
+def cross_checks(results: list[ScenarioResult], *, missing: bool = False) -> list[Check]:
+    """driftgate in one scenario against driftgate in another (CROSS_CHECKS).
+
+    Only pairs where both ran, unless `missing`: then a pair that did not run is an n/a line
+    naming the scenarios to run.
+    """
     by_name = {r.name: r.rows.get("driftgate") for r in results}
     out: list[Check] = []
     for name, base, measure, limit in CROSS_CHECKS:
-        if name not in by_name or base not in by_name:
+        ran = name in by_name and base in by_name
+        if not ran and not missing:
             continue
-        row, other = by_name[name], by_name[base]
+        row, other = by_name.get(name), by_name.get(base)
         value: float | None = None
         if measure == "rps" and row and other and row.rps and other.rps:
             value = row.rps / other.rps
         elif measure == "cpu" and row and other and row.cpu_us and other.cpu_us:
             value = row.cpu_us / other.cpu_us
-        unit = "req/s" if measure == "rps" else "CPU us/req"
-        what = f"driftgate {unit} vs driftgate in {base}"
-        out.append(Check(name, what, value, limit, measure == "rps"))
+        elif measure == "cpu-rps" and row and other and row.cpu_us and other.cpu_us:
+            value = other.cpu_us / row.cpu_us
+        what = {
+            "rps": f"driftgate req/s vs driftgate in {base}",
+            "cpu": f"driftgate CPU us/req vs driftgate in {base}",
+            "cpu-rps": f"driftgate req/s implied by CPU us/req vs driftgate in {base}",
+        }[measure]
+        if not ran:
+            what += f" (not run: --only {name} --only {base})"
+        out.append(Check(name, what, value, limit, measure != "cpu"))
     return out
+
+
+def issue9_checks(results: list[ScenarioResult]) -> list[Check]:
+    """Every issue 9 target of this run, each with its verdict (n/a when its scenarios did not run)."""
+    by_name = {r.name: r for r in results}
+    responses = by_name.get("responses")
+    out = [
+        c
+        for c in (responses.checks() if responses else [])
+        if c.what.startswith("driftgate req/s vs minimal") or "by CPU" in c.what
+    ]
+    if responses is None:
+        out.append(Check("responses", "driftgate req/s vs minimal (not run: --only responses)",
+                         None, MIN_VS_MINIMAL, True))  # fmt: skip
+    return [*out, *cross_checks(results, missing=True)]
+
+
+def issue9_block(results: list[ScenarioResult]) -> str:
+    """The issue 9 targets as PASS/FAIL lines, each with its scenario."""
+    lines = ["### issue 9 targets (speed of the Responses API and of translated streams)", ""]
+    lines += [f"- {c.scenario}: {c.line()}" for c in issue9_checks(results)]
+    return "\n".join(lines)
 
 
 def write_json(path: Path, meta: dict[str, Any], results: list[ScenarioResult],

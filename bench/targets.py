@@ -76,6 +76,13 @@ base_url = "{upstream}/v1"
 key = "bench-key"
 models = ["gpt-*"]
 responses = true
+
+[backends.fake-chat]
+kind = "openai"
+base_url = "{upstream}/v1"
+key = "bench-key"
+models = ["llama-*"]
+responses = false
 """
 
 
