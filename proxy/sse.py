@@ -32,6 +32,9 @@ class SSEEvent(NamedTuple):
     data: str
 
 
+_new = tuple.__new__
+
+
 class SSEParser:
     """Incremental SSE parser: any chunking, \\n / \\r\\n / \\r line ends, comments, multi-line data.
 
@@ -47,6 +50,19 @@ class SSEParser:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Events completed by `chunk` (bytes may split lines or UTF-8 sequences anywhere)."""
+        out: list[SSEEvent] = []
+        for block in self.blocks(chunk):
+            event = event_of(block)
+            if event is not None:
+                out.append(event)
+        return out
+
+    def blocks(self, chunk: bytes) -> list[bytes]:
+        """The raw events completed by `chunk`, line ends made \\n, without their blank line.
+
+        A stream translator reads the usual events straight from these bytes; `event_of` turns
+        any block into its SSEEvent.
+        """
         buf = self._buf + chunk if self._buf else chunk
         if b"\r" in buf:
             held = b""
@@ -57,30 +73,36 @@ class SSEParser:
             held = b""
         blocks = buf.split(b"\n\n")
         self._buf = blocks.pop() + held
-        out: list[SSEEvent] = []
-        for block in blocks:
-            if block.startswith(b"data: ") and b"\n" not in block:
-                out.append(SSEEvent(None, block[6:].decode("utf-8", "replace")))
-            elif block.startswith(b"event: ") and block.count(b"\n") == 1:
-                name, _, data = block.partition(b"\n")
-                if data.startswith(b"data: "):
-                    out.append(
-                        SSEEvent(name[7:].decode("utf-8", "replace") or None,
-                                 data[6:].decode("utf-8", "replace"))
-                    )  # fmt: skip
-                else:
-                    _block(block, out)
-            elif block:
-                _block(block, out)
-        return out
+        return blocks
 
     def flush(self) -> list[SSEEvent]:
         """At EOF: the event still pending when the stream lacked its final blank line."""
         out: list[SSEEvent] = []
-        rest, self._buf = self._buf.rstrip(b"\r\n"), b""
-        if rest:
-            _block(rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n"), out)
+        for block in self.flush_blocks():
+            _block(block, out)
         return out
+
+    def flush_blocks(self) -> list[bytes]:
+        """At EOF: the raw event still pending when the stream lacked its final blank line."""
+        rest, self._buf = self._buf.rstrip(b"\r\n"), b""
+        return [rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n")] if rest else []
+
+
+def event_of(block: bytes) -> SSEEvent | None:
+    """The event of one raw block (from `SSEParser.blocks`), or None when it holds none."""
+    # tuple.__new__ builds the NamedTuple without its Python-level __new__.
+    if block.startswith(b"data: ") and b"\n" not in block:
+        return _new(SSEEvent, (None, block[6:].decode("utf-8", "replace")))
+    if block.startswith(b"event: ") and block.count(b"\n") == 1:
+        name, _, data = block.partition(b"\n")
+        if data.startswith(b"data: "):
+            return _new(SSEEvent, (name[7:].decode("utf-8", "replace") or None,
+                                   data[6:].decode("utf-8", "replace")))  # fmt: skip
+    if not block:
+        return None
+    out: list[SSEEvent] = []
+    _block(block, out)  # a block holds at most one event: it has no blank line inside
+    return out[-1] if out else None
 
 
 def _block(block: bytes, out: list[SSEEvent]) -> None:

@@ -35,6 +35,11 @@ _DELTA_IN_PREFIX = '{"type":"content_block_delta","index":'
 _DELTA_IN_MID = ',"delta":{"type":"text_delta","text":'
 _PREFIX_LEN = len(_DELTA_IN_PREFIX)
 _MID_LEN = len(_DELTA_IN_MID)
+# The same event as its raw SSE block (event line, data line), for the fast lane.
+_RAW_PREFIX = b"event: content_block_delta\ndata: " + _DELTA_IN_PREFIX.encode()
+_RAW_MID = _DELTA_IN_MID.encode()
+_RAW_PREFIX_LEN = len(_RAW_PREFIX)
+_RAW_MID_LEN = len(_RAW_MID)
 
 
 class AnthropicDecoder:
@@ -98,6 +103,30 @@ class AnthropicDecoder:
             text = str(err.get("message") or "upstream reported an error mid-stream")
             return [StreamError(text, _STATUS_BY_TYPE.get(str(err.get("type")), 500))]
         return []  # ping, and event types added after this was written
+
+    def text_of(self, block: bytes) -> tuple[int, str, bytes | None] | None:
+        """A text delta in the API's own layout, straight from its raw SSE block; else None.
+
+        Only the text is parsed (as a JSON string). Without a backslash the upstream's JSON
+        string is byte for byte what orjson writes for the text, so an encoder may copy it.
+        """
+        if not block.startswith(_RAW_PREFIX):
+            return None
+        comma = block.find(b",", _RAW_PREFIX_LEN)
+        digits = block[_RAW_PREFIX_LEN:comma]
+        if not (digits.isdigit() and block.startswith(_RAW_MID, comma) and block.endswith(b"}}")):
+            return None
+        index = int(digits)
+        if index in self._skipped:
+            return None
+        quoted = block[comma + _RAW_MID_LEN : -2]
+        try:
+            text = orjson.loads(quoted)
+        except orjson.JSONDecodeError:
+            return None
+        if type(text) is not str:
+            return None
+        return index, text, None if b"\\" in quoted else quoted
 
     def _text_delta(self, data: str) -> TextDelta | None:
         """A text delta in the API's own layout, reading only its text as JSON; else None.
@@ -179,6 +208,15 @@ class AnthropicEncoder:
         self._started = False
         self._ended = False
         self._open: list[int] = []
+
+    def text(self, index: int, text: str, quoted: bytes | None) -> bytes | None:
+        """A text delta from its text (and its JSON string, when known); None before the start."""
+        if not self._started:
+            return None
+        return b"".join(
+            (_TEXT_DELTA_HEAD, b"%d" % index, _TEXT_DELTA_MID, quoted or orjson.dumps(text),
+             _TEXT_DELTA_TAIL)
+        )  # fmt: skip
 
     def encode(self, ev: StreamEvent) -> bytes:
         """Client bytes for one neutral event."""

@@ -50,9 +50,11 @@ class OpenAIDecoder:
 
     def decode(self, event: SSEEvent) -> list[StreamEvent]:
         """The neutral events one chunk (or [DONE]) means."""
-        obj = decode_json(event.data)
+        data = event.data
+        # [DONE] is not JSON: a failed parse builds a Python-level exception, so look first.
+        obj = None if data == DONE else decode_json(data)
         if type(obj) is not dict:
-            if event.data.strip() == DONE:
+            if data.strip() == DONE:
                 return [*self._close(), StreamEnd(self._stop or "stop", self._usage), StreamDone()]
             raise MalformedStream(
                 f"upstream sent a chunk that is not a JSON object: {event.data[:80]!r}"
@@ -77,6 +79,27 @@ class OpenAIDecoder:
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             self._choice(choices[0], out)
         return out
+
+    def text_of(self, block: bytes) -> tuple[int, str, None] | None:
+        """A chunk with only more content for the open text block, from its raw SSE block; else None."""
+        index = self._open
+        if self._open_kind != "text" or index is None or not block.startswith(b"data: {"):
+            return None
+        try:
+            obj = orjson.loads(block[6:])
+        except orjson.JSONDecodeError:
+            return None
+        choices = obj.get("choices")
+        if type(choices) is not list or len(choices) != 1 or "error" in obj:
+            return None
+        choice = choices[0]
+        delta = choice.get("delta") if type(choice) is dict else None
+        if type(delta) is not dict or len(delta) != 1 or choice.get("finish_reason") is not None:
+            return None
+        text = delta.get("content")
+        if type(text) is not str or not text or type(obj.get("usage")) is dict:
+            return None
+        return index, text, None
 
     def _choice(self, choice: dict[str, Any], out: list[StreamEvent]) -> None:
         delta = obj_at(choice, "delta")
@@ -162,6 +185,13 @@ class OpenAIEncoder:
         self._text_tail = b'"},"logprobs":null,"finish_reason":null}]' + (
             b',"usage":null}\n\n' if include_usage else b"}\n\n"
         )
+
+    def text(self, index: int, text: str, quoted: bytes | None) -> bytes | None:
+        """A content chunk from its text (and its JSON string, when known); None before the start."""
+        if not self._started:
+            return None
+        inner = quoted[1:-1] if quoted is not None else orjson.dumps(text)[1:-1]
+        return b"".join((self._text_head, inner, self._text_tail))
 
     def encode(self, ev: StreamEvent) -> bytes:
         """Client bytes for one neutral event."""

@@ -40,6 +40,23 @@ _ECHO_DEFAULTS: dict[str, Any] = {
     "truncation": "disabled",
     "user": None,
 }
+_ABSENT = object()
+_NO_REQUEST: dict[str, Any] = {}
+# A Response object's keys in their order, with the defaults (a copy per response; the mutable
+# defaults are never changed in place: `finish` and the encoders assign new values).
+_SKELETON: dict[str, Any] = {
+    "id": "",
+    "object": "response",
+    "created_at": 0,
+    "status": "in_progress",
+    "background": False,
+    "error": None,
+    "incomplete_details": None,
+    "model": "",
+    "output": [],
+    "usage": None,
+    **_ECHO_DEFAULTS,
+}
 _INCOMPLETE: dict[StopReason, str] = {
     "length": "max_output_tokens",
     "content_filter": "content_filter",
@@ -71,22 +88,15 @@ def skeleton(
     response_id: str, model: str, request: dict[str, Any] | None, created: int
 ) -> dict[str, Any]:
     """A Response object without output: status in_progress, the request's settings echoed."""
-    body: dict[str, Any] = {
-        "id": response_id,
-        "object": "response",
-        "created_at": created,
-        "status": "in_progress",
-        "background": False,
-        "error": None,
-        "incomplete_details": None,
-        "model": model,
-        "output": [],
-        "usage": None,
-    }
-    req = request or {}
-    for key, default in _ECHO_DEFAULTS.items():
-        value = req.get(key, default)
-        body[key] = default if value is None and default is not None else value
+    body = _SKELETON.copy()  # every key in its place: the request's values only replace some
+    body["id"] = response_id
+    body["created_at"] = created
+    body["model"] = model
+    body["output"] = []
+    for key, value in (request or _NO_REQUEST).items():
+        default = _ECHO_DEFAULTS.get(key, _ABSENT)
+        if default is not _ABSENT:
+            body[key] = default if value is None and default is not None else value
     return body
 
 

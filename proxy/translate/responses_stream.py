@@ -69,6 +69,7 @@ _DELTA_EVENT = {
     "tool_call": "response.function_call_arguments.delta",
     "custom": "response.custom_tool_call_input.delta",
 }
+_TEXT_DELTA_END = b',"logprobs":[]}\n\n'
 _DELTA_END = {
     "text": b',"logprobs":[]}\n\n',
     "thinking": b"}\n\n",
@@ -165,6 +166,17 @@ class ResponsesEncoder:
         )
         item.delta_bytes = (head, b"," + middle + b',"delta":')
         return item.delta_bytes
+
+    def text(self, index: int, text: str, quoted: bytes | None) -> bytes | None:
+        """An output_text.delta for an open message item; None when the general path must run."""
+        item = self._open.get(index)
+        if item is None or not text or not item.added or item.kind != "text":
+            return None
+        item.chunks.append(text)
+        seq = self._seq
+        self._seq = seq + 1
+        head, tail = item.delta_bytes or self._delta_bytes(item)
+        return b"".join((head, b"%d" % seq, tail, quoted or orjson.dumps(text), _TEXT_DELTA_END))
 
     def encode(self, ev: StreamEvent) -> bytes:
         """Client bytes for one neutral event."""

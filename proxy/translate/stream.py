@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from driftgate.proxy.errors import Dialect, GatewayError
-from driftgate.proxy.sse import SSEEvent, SSEParser, Usage, error_end
+from driftgate.proxy.sse import SSEEvent, SSEParser, Usage, error_end, event_of
 from driftgate.proxy.translate.ir import (
     StreamDone,
     StreamEnd,
@@ -13,7 +13,13 @@ from driftgate.proxy.translate.ir import (
     StreamStart,
     TextDelta,
 )
-from driftgate.proxy.translate.stream_events import MalformedStream, StreamDecoder, StreamEncoder
+from driftgate.proxy.translate.stream_events import (
+    MalformedStream,
+    StreamDecoder,
+    StreamEncoder,
+    TextEncode,
+    TextOf,
+)
 
 
 class StreamTranslator(Protocol):
@@ -51,6 +57,12 @@ class Translator:
         self.encoder = encoder
         self.usage = usage
         self._done = False
+        # The text-delta fast lane, when both sides offer it (see stream_events).
+        text_of: TextOf | None = getattr(decoder, "text_of", None)
+        text: TextEncode | None = getattr(encoder, "text", None)
+        self._fast: tuple[TextOf, TextEncode] | None = (
+            (text_of, text) if text_of is not None and text is not None else None
+        )
 
     @property
     def done(self) -> bool:
@@ -61,38 +73,59 @@ class Translator:
         """Client bytes for a raw upstream chunk (any chunking)."""
         if self._done:
             return b""
-        return self._events(self._parser.feed(chunk))
+        return self._blocks(self._parser.blocks(chunk))
 
-    def _events(self, events: list[SSEEvent]) -> bytes:
+    def _blocks(self, blocks: list[bytes]) -> bytes:
+        """Client bytes for whole SSE blocks: text deltas by the fast lane, the rest in general.
+
+        Each block is done before the next is looked at: whether a block may take the fast lane
+        depends on what the blocks before it opened, skipped or closed.
+        """
         out: list[bytes] = []
-        decode = self._decoder.decode
-        encode = self.encoder.encode
-        for sse in events:
-            try:
-                decoded = decode(sse)
-            except MalformedStream as exc:
-                out.append(self.fail(exc.message))
-                break
-            for ev in decoded:
-                kind = type(ev)
-                if kind is TextDelta:  # most events: nothing to note, nothing ends
-                    out.append(encode(ev))
-                    continue
-                if isinstance(ev, StreamStart | StreamEnd):
-                    self.usage.merge(ev.usage)
-                out.append(encode(ev))
-                if kind is StreamDone or kind is StreamError:
-                    self._done = True
+        fast = self._fast
+        for block in blocks:
+            if fast is not None:
+                hit = fast[0](block)
+                if hit is not None:
+                    written = fast[1](*hit)
+                    if written is not None:
+                        out.append(written)
+                        continue
+            event = event_of(block)
+            if event is not None:
+                out.append(self._event(event))
+                if self._done:
                     break
-            if self._done:
-                break
         return b"".join(out)
+
+    def _event(self, sse: SSEEvent) -> bytes:
+        """Client bytes for one upstream event, by the general path (decoder, neutral events, encoder)."""
+        try:
+            decoded = self._decoder.decode(sse)
+        except MalformedStream as exc:
+            return self.fail(exc.message)
+        if not decoded:
+            return b""
+        encode = self.encoder.encode
+        out: list[bytes] = []
+        for ev in decoded:
+            kind = type(ev)
+            if kind is TextDelta:  # nothing to note, nothing ends
+                out.append(encode(ev))
+                continue
+            if kind is StreamStart or kind is StreamEnd:
+                self.usage.merge(ev.usage)  # type: ignore[union-attr]
+            out.append(encode(ev))
+            if kind is StreamDone or kind is StreamError:
+                self._done = True
+                break
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def finish(self) -> bytes:
         """Upstream EOF: closing events, or an error event when the stream was cut short."""
         if self._done:
             return b""
-        out = self._events(self._parser.flush())
+        out = self._blocks(self._parser.flush_blocks())
         if self._done:
             return out
         return out + self.fail("upstream stream ended before its final event")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from driftgate.proxy.errors import GatewayError
@@ -29,3 +30,13 @@ class StreamEncoder(Protocol):
     def encode(self, event: StreamEvent) -> bytes:
         """The client bytes for `event` (possibly empty)."""
         ...
+
+
+# The text-delta fast lane: most of a stream is text deltas. A decoder that can read one straight
+# from its raw SSE block offers `text_of`, an encoder that can write one from the text (and, when
+# the decoder has it, the text's JSON string as orjson would write it) offers `text`. Either
+# answers None when the event or its own state needs the general path.
+TextOf = Callable[[bytes], "tuple[int, str, bytes | None] | None"]
+"""Raw SSE block -> (block index, text, the text's canonical JSON string or None), or None."""
+TextEncode = Callable[[int, str, "bytes | None"], "bytes | None"]
+"""(block index, text, canonical JSON string or None) -> client bytes, or None."""

@@ -308,3 +308,56 @@ def test_a_compact_delta_with_a_trailing_field_takes_the_general_path() -> None:
     t = stream_translator("anthropic", "openai", model="m", include_usage=False)
     completion = read_openai(t.feed(odd) + t.finish()).completion
     assert completion is not None and completion.choices[0].message.content == "a"
+
+
+def _events(data: bytes) -> list[dict[str, object]]:
+    """A client stream's data objects, ids and timestamps left out (they differ per translator)."""
+    unstable = {"id", "item_id", "created", "created_at", "call_id"}
+
+    def strip(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in unstable}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    lines = [
+        ln[6:] for ln in data.split(b"\n") if ln.startswith(b"data: ") and ln != b"data: [DONE]"
+    ]
+    return [strip(orjson.loads(ln)) for ln in lines]  # type: ignore[misc]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.text(min_size=1), min_size=1, max_size=4).map(tuple),
+    st.sampled_from(["openai", "responses"]),
+    st.integers(0, 2**16),
+)
+def test_the_text_delta_fast_lane_writes_what_the_general_path_writes(
+    parts: tuple[str, ...], target: Dialect, seed: int
+) -> None:
+    """Compact deltas whole (the fast lane) and the indented layout in random chunks (the general
+    path) give the same client events, escapes and non-ASCII text included."""
+    compact = run(make("anthropic", target), anthropic_text_stream(parts, compact=True))
+    general = run(make("anthropic", target), anthropic_text_stream(parts), seed)
+    assert _events(compact) == _events(general)
+    openai_whole = run(make("openai", target), openai_text_stream(text_parts=parts))
+    openai_cut = run(make("openai", target), openai_text_stream(text_parts=parts), seed)
+    assert _events(openai_whole) == _events(openai_cut)
+
+
+def test_a_block_skipped_earlier_in_the_same_chunk_keeps_its_deltas_out() -> None:
+    """Whether a delta may take the fast lane depends on the events before it in the chunk."""
+    data = anthropic_text_stream(("shown",), compact=True)
+    odd_start = (
+        b'event: content_block_start\ndata: {"type":"content_block_start","index":7,'
+        b'"content_block":{"type":"some_future_block"}}\n\n'
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":7,'
+        b'"delta":{"type":"text_delta","text":"hidden"}}\n\n'
+    )
+    at = data.index(b"event: ping")
+    data = data[:at] + odd_start + data[at:]
+    out = run(make("anthropic", "openai"), data)  # one chunk: the skip and the delta together
+    completion = read_openai(out).completion
+    assert completion is not None and completion.choices[0].message.content == "shown"
+    assert b"hidden" not in run(make("anthropic", "responses"), data)
