@@ -164,7 +164,10 @@ def render_text(report: Mapping[str, Any]) -> str:
     if report["unmatched_families"]:
         lines.append("clients with no client template: " + ", ".join(report["unmatched_families"]))
     if report["new_requests"]:
-        lines.append(f"watermark {report['watermark']}")
+        if report["watermark"] == "advanced":
+            lines.append("watermark advanced: the next run takes only newer shapes")
+        elif report["dry_run"]:
+            lines.append("watermark kept: a dry run takes the same shapes again next time")
     return "\n".join(lines) + "\n"
 
 
