@@ -4,7 +4,7 @@ A live shape never overwrites what a release declared: facts a release declared 
 headers, tools) stay where they are and are not repeated; everything else seen at least
 `min_count` times goes under `observed`, each entry with `source: shapes`, its count and first
 and last seen. Entries already in the template are merged (earliest first seen, latest last seen,
-the larger count), so a rerun over the same log proposes the same document.
+the larger count), so merging the same sums again proposes the same document.
 """
 
 from __future__ import annotations
