@@ -63,33 +63,52 @@ local function current_halt(halt, now)
 end
 """
 
-# KEYS: seq, resv, info, held, sums, halt, then one window list per limit.
-# ARGV: now, expires_at, usd, backend, respect_halt (1/0), then per limit: held field, seconds, usd.
-# -> {'ok', id} | {'limit', index (1-based), spent} | {'halt', reason, since, until}
+# The reservations of every request that asked during one turn of a gateway's event loop, in
+# the order they asked: the same answers as one call each, for one round trip.
+# KEYS: seq, resv, info, held, sums, halt, then the window lists the limits read.
+# ARGV: now, expires_at, then per request: usd, backend, respect_halt (1/0), n, then per limit:
+# index into KEYS of its window list, held field, seconds, usd.
+# -> per request four values: 'ok', id | 'limit', index (1-based), spent | 'halt', reason, since, until
 RESERVE = (
     PRELUDE
     + r"""
 local now = tonumber(ARGV[1])
 reclaim(KEYS[2], KEYS[3], KEYS[4], ARGV[1])
-if ARGV[5] == '1' then
-  local h = current_halt(KEYS[6], now)
-  if h then return {'halt', h[1], h[2], h[3]} end
-end
-local usd = tonumber(ARGV[3])
-for i = 7, #KEYS do
-  local a = 6 + (i - 7) * 3
-  local held = tonumber(redis.call('HGET', KEYS[4], ARGV[a]) or '0')
-  local spent = window_sum(KEYS[5], KEYS[i], now - tonumber(ARGV[a + 1])) + held
-  if spent + usd > tonumber(ARGV[a + 2]) then
-    return {'limit', tostring(i - 6), string.format('%.17g', spent)}
+local h = current_halt(KEYS[6], now)
+local out = {}
+local i = 3
+while i <= #ARGV do
+  local usd_s, backend, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 3])
+  local first = i + 4
+  i = first + n * 4
+  if h and ARGV[first - 2] == '1' then
+    out[#out + 1] = 'halt'; out[#out + 1] = h[1]; out[#out + 1] = h[2]; out[#out + 1] = h[3]
+  else
+    local usd = tonumber(usd_s)
+    local refused = false
+    for k = 0, n - 1 do
+      local a = first + k * 4
+      local held = tonumber(redis.call('HGET', KEYS[4], ARGV[a + 1]) or '0')
+      local key = KEYS[tonumber(ARGV[a])]
+      local spent = window_sum(KEYS[5], key, now - tonumber(ARGV[a + 2])) + held
+      if spent + usd > tonumber(ARGV[a + 3]) then
+        out[#out + 1] = 'limit'; out[#out + 1] = tostring(k + 1)
+        out[#out + 1] = string.format('%.17g', spent); out[#out + 1] = ''
+        refused = true
+        break
+      end
+    end
+    if not refused then
+      local id = redis.call('INCR', KEYS[1])
+      redis.call('ZADD', KEYS[2], ARGV[2], id)
+      redis.call('HSET', KEYS[3], id, backend .. '\t' .. usd_s)
+      redis.call('HINCRBYFLOAT', KEYS[4], 'total', usd_s)
+      redis.call('HINCRBYFLOAT', KEYS[4], 'b:' .. backend, usd_s)
+      out[#out + 1] = 'ok'; out[#out + 1] = tostring(id); out[#out + 1] = ''; out[#out + 1] = ''
+    end
   end
 end
-local id = redis.call('INCR', KEYS[1])
-redis.call('ZADD', KEYS[2], ARGV[2], id)
-redis.call('HSET', KEYS[3], id, ARGV[4] .. '\t' .. ARGV[3])
-redis.call('HINCRBYFLOAT', KEYS[4], 'total', ARGV[3])
-redis.call('HINCRBYFLOAT', KEYS[4], 'b:' .. ARGV[4], ARGV[3])
-return {'ok', tostring(id)}
+return out
 """
 )
 

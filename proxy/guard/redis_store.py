@@ -1,9 +1,10 @@
 """The guard's state in Redis ([state] redis_url): one budget for every gateway that shares it.
 
 A request reserves its estimated cost in one script call (reclaim expired reservations, check
-the halt, check each budget's window plus what is in flight, reserve) before it is forwarded.
-Settlements are sent in batches, one script call each, from the loop; the recorder's thread
-only queues them. With M gateways and R requests in flight, spend exceeds a budget by at most
+the halt, check each budget's window plus what is in flight, reserve) before it is forwarded;
+the requests that ask during the same turn of the event loop share that call, which answers each
+as if it had come alone, in order. Settlements are sent in batches, one script call each, from
+the loop; the recorder's thread only queues them. With M gateways and R requests in flight, spend exceeds a budget by at most
 what those R reservations underestimate. Reservations expire, so a gateway killed mid-request
 leaks nothing past `reservation_seconds`.
 
@@ -16,11 +17,12 @@ Only this module imports `redis`, and only when redis_url is set.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
@@ -81,7 +83,8 @@ class RedisGuardStore:
         self._settle = self.redis.register_script(redis_scripts.SETTLE)
         self._snapshot = self.redis.register_script(redis_scripts.SNAPSHOT)
         self._resume = self.redis.register_script(redis_scripts.RESUME)
-        self._args: dict[tuple[str, tuple[Limit, ...]], tuple[list[str], list[str]]] = {}
+        self._args: dict[tuple[str, tuple[Limit, ...]], list[tuple[str, str, str, str]]] = {}
+        self._asks: list[_Ask] = []
         self._settle_keys: dict[str, list[str]] = {}
         self.up = True
         self.down_since: float | None = None
@@ -104,14 +107,18 @@ class RedisGuardStore:
         """The list holding the settled spend that `limit` reads."""
         return f"{self._prefix}spend:{_who(limit.backend)}:{int(limit.window)}"
 
-    def _limit_args(self, backend: str, limits: tuple[Limit, ...]) -> tuple[list[str], list[str]]:
+    def _limit_args(
+        self, backend: str, limits: tuple[Limit, ...]
+    ) -> list[tuple[str, str, str, str]]:
+        """Per limit: its window list, held field, seconds and USD (made once per backend)."""
         got = self._args.get((backend, limits))
         if got is None:
-            keys = [self.window_key(x) for x in limits]
-            args = [a for x in limits for a in (_who(x.backend), str(int(x.window)), _num(x.usd))]
-            got = self._args[(backend, limits)] = (keys, args)
+            got = self._args[(backend, limits)] = [
+                (self.window_key(x), _who(x.backend), str(int(x.window)), _num(x.usd))
+                for x in limits
+            ]
             kept = self._windows_of(backend)
-            kept += [k for k in keys if k not in kept]  # spend a budget reads is spend kept
+            kept += [k for k, *_ in got if k not in kept]  # spend a budget reads is spend kept
         return got
 
     def _windows_of(self, backend: str) -> list[str]:
@@ -136,24 +143,56 @@ class RedisGuardStore:
     ) -> int | Refusal | Halt:
         if not self.up:
             raise StoreUnreachable(self.error)
-        if self._loop is None:  # made by a reload, after the app's start-up
-            self._loop = asyncio.get_running_loop()
-        keys, args = self._limit_args(backend, limits)
+        loop = self._loop
+        if loop is None:  # made by a reload, after the app's start-up
+            loop = self._loop = asyncio.get_running_loop()
+        answer: asyncio.Future[int | Refusal | Halt] = loop.create_future()
+        self._asks.append(_Ask(backend, usd, limits, respect_halt, now, answer))
+        if len(self._asks) == 1:  # the others asking in this turn of the loop join the call
+            loop.call_soon(self._send_asks)
+        return await answer
+
+    def _send_asks(self) -> None:
+        asks, self._asks = self._asks, []
+        self._spawn(self._reserve_all(asks))
+
+    async def _reserve_all(self, asks: list[_Ask]) -> None:
+        """One script call for `asks`; each request's future gets its answer (or the failure)."""
+        keys = [self._seq, self._resv, self._info, self._held, self._sums, self._halt]
+        index: dict[str, int] = {}
+        now = max(ask.now for ask in asks)
+        args: list[str | int] = [_num(now), _num(now + self._ttl)]
+        for ask in asks:
+            limits = self._limit_args(ask.backend, ask.limits)
+            args += [_num(ask.usd), ask.backend, "1" if ask.respect_halt else "0", len(limits)]
+            for key, field, seconds, usd in limits:
+                at = index.get(key)
+                if at is None:
+                    keys.append(key)
+                    at = index[key] = len(keys)  # Lua's KEYS are 1-based
+                args += [at, field, seconds, usd]
         try:
-            reply = await self._reserve(
-                keys=[self._seq, self._resv, self._info, self._held, self._sums, self._halt, *keys],
-                args=[_num(now), _num(now + self._ttl), _num(usd), backend,
-                      "1" if respect_halt else "0", *args],
-            )  # fmt: skip
+            reply = await self._reserve(keys=keys, args=args)
         except FAILURES as exc:
             self._lost(exc)
-            raise StoreUnreachable(self.error) from None
-        tag = reply[0]
-        if tag == b"ok":
-            return int(reply[1])
-        if tag == b"limit":
-            return Refusal(limits[int(reply[1]) - 1], float(reply[2]))
-        return _halt(reply[1], reply[2], reply[3])
+            for ask in asks:
+                if not ask.answer.done():
+                    ask.answer.set_exception(StoreUnreachable(self.error))
+            return
+        for n, ask in enumerate(asks):
+            tag, a, b, c = reply[4 * n : 4 * n + 4]
+            got: int | Refusal | Halt
+            if tag == b"ok":
+                got = int(a)
+            elif tag == b"limit":
+                got = Refusal(ask.limits[int(a) - 1], float(b))
+            else:
+                got = _halt(a, b, c)
+            if ask.answer.done():  # its request is gone (the client hung up): give it back
+                if isinstance(got, int):
+                    self.release(got, ask.backend)
+                continue
+            ask.answer.set_result(got)
 
     def settle(self, ticket: int, backend: str, usd: float, now: float) -> None:
         self._queue((ticket, backend, usd, now))
@@ -296,18 +335,34 @@ class RedisGuardStore:
             return
 
     async def flush(self) -> None:
-        """Wait for the halts and settlements on their way, and send what is still pending."""
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        if self.up and self._pending:
-            await self._flush()
+        """Wait for the calls on their way, and send the settlements still pending."""
+        while self._tasks or (self.up and self._pending):
+            if self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            elif not self._flushing:
+                await self._flush()
+            else:
+                await asyncio.sleep(0)
 
     async def close(self) -> None:
         """Send what is pending (if Redis answers), then close the connections."""
         if self._probe is not None:
             self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
         await self.flush()
         await self.redis.aclose()
+
+
+class _Ask(NamedTuple):
+    """One request's reservation, waiting for the script call it shares."""
+
+    backend: str
+    usd: float
+    limits: tuple[Limit, ...]
+    respect_halt: bool
+    now: float
+    answer: asyncio.Future[int | Refusal | Halt]
 
 
 def _halt(reason: bytes, since: bytes, until: bytes) -> Halt:
