@@ -29,7 +29,7 @@ from types import FrameType
 from typing import Any
 
 import litellm_setup
-from processes import BenchError, ProcessGroup, rss_mb
+from processes import BenchError, ProcessGroup, free_port, rss_mb
 from report import (
     ISSUE9_SCENARIOS,
     Row,
@@ -40,12 +40,21 @@ from report import (
     table,
     write_json,
 )
-from runner import Plan, Running, idle_rss, measure_all, start_target, start_upstream
+from runner import (
+    Plan,
+    Running,
+    idle_rss,
+    measure_all,
+    start_redis,
+    start_target,
+    start_upstream,
+)
 from scenarios import SCENARIOS
 from targets import (
     DIRECT,
     DRIFTGATE,
     DRIFTGATE_AIOHTTP,
+    DRIFTGATE_GUARD,
     DRIFTGATE_OBSERVE_OFF,
     DRIFTGATE_SHAPES_OFF,
     LITELLM,
@@ -54,6 +63,7 @@ from targets import (
     MINIMAL_HTTPX,
     MINIMAL_HTTPX_AIOHTTP,
     baseline,
+    driftgate_guard_redis,
 )
 from wrk_runner import ensure_wrk
 
@@ -102,6 +112,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="add a row: driftgate from another checkout (e.g. `git worktree add DIR main`), to "
         "compare two builds in one run",
+    )
+    p.add_argument(
+        "--redis-guard",
+        action="store_true",
+        help="add rows: driftgate with the spend guard on, its state embedded and in Redis "
+        "(a redis-server the run starts), measured in the same run (check: Redis >= 0.9x)",
     )
     p.add_argument(
         "--targets", help="comma-separated rows to run (default all), e.g. minimal,driftgate"
@@ -189,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         targets.append(DRIFTGATE_OBSERVE_OFF)
     if args.shapes_off:
         targets.append(DRIFTGATE_SHAPES_OFF)
+    redis_port = free_port() if args.redis_guard else None
+    if redis_port is not None:
+        targets.append(DRIFTGATE_GUARD)
+        targets.append(driftgate_guard_redis(f"redis://127.0.0.1:{redis_port}/0"))
     if not args.skip_litellm:
         targets.append(LITELLM)
     if args.targets:
@@ -212,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
             upstream, upstream_port = start_upstream(
                 group, sys.executable, BENCH_DIR / "fast_upstream.py", plan
             )
+            if redis_port is not None:
+                start_redis(group, redis_port, workdir, plan)
             running: list[Running] = []
             for target in targets:
                 try:

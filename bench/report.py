@@ -40,6 +40,7 @@ MIN_VS_LITELLM = 80.0
 MAX_ADDED_P50_MS = 0.5
 MAX_IDLE_RSS_MB = 80.0
 MIN_SHAPES_ON_VS_OFF = 0.95  # the shape log (on by default) against [shapes] enabled = false
+MIN_REDIS_GUARD_VS_EMBEDDED = 0.9  # issue 13: the guard's state in Redis against its embedded store
 
 
 @dataclass
@@ -171,6 +172,10 @@ class ScenarioResult:
         if "litellm" in self.rows:
             out.insert(1, Check(self.name, "driftgate req/s vs litellm", self.ratio("driftgate", "litellm"),
                                 MIN_VS_LITELLM, True))  # fmt: skip
+        if "driftgate-guard-redis" in self.rows and "driftgate-guard" in self.rows:
+            out.append(Check(self.name, "driftgate req/s guard in Redis vs embedded",
+                             self.ratio("driftgate-guard-redis", "driftgate-guard"),
+                             MIN_REDIS_GUARD_VS_EMBEDDED, True))  # fmt: skip
         if "driftgate-shapes-off" in self.rows:
             out.append(Check(self.name, "driftgate req/s vs shape log off",
                              self.ratio("driftgate", "driftgate-shapes-off"), MIN_SHAPES_ON_VS_OFF,
@@ -211,6 +216,12 @@ def table(result: ScenarioResult, labels: dict[str, str]) -> str:
     if observe is not None:
         lines.append(
             f"- (by CPU per request, analytics+metrics on keep {observe:.2f}x the throughput of off)"
+        )
+    redis = result.cpu_ratio("driftgate-guard", "driftgate-guard-redis")
+    if redis is not None:
+        lines.append(
+            f"- (by CPU per request, the guard in Redis keeps {redis:.2f}x the throughput of the "
+            "embedded store; Redis itself runs beside wrk and the upstream)"
         )
     implied = result.cpu_ratio("minimal", "driftgate")
     if implied is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +55,29 @@ def start_upstream(
     )
     wait_http(proc, f"http://127.0.0.1:{port}/", 20)
     return proc, port
+
+
+def start_redis(group: ProcessGroup, port: int, workdir: Path, plan: Plan) -> Started:
+    """Debian's redis-server for the `--redis-guard` row, beside the upstream (no persistence)."""
+    if shutil.which("redis-server") is None:
+        raise BenchError("--redis-guard needs redis-server: apt-get install -y redis-server")
+    folder = workdir / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(folder)]  # fmt: skip
+    proc = group.start("redis", pinned(argv, plan.load_cpu))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            raise BenchError(f"redis-server exited:\n{proc.log_tail()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return proc
+        except OSError:
+            time.sleep(0.05)
+    raise BenchError("redis-server did not answer PING within 20 s")
 
 
 def start_target(group: ProcessGroup, target: Target, upstream: Started, upstream_port: int,

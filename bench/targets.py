@@ -200,4 +200,24 @@ DRIFTGATE_SHAPES_OFF = Target(
     "driftgate (shape log off)",
     _driftgate("fast", True, "\n[shapes]\nenabled = false\n", "-shapes-off"),
 )
+# The `--redis-guard` rows: the spend guard on (a budget never reached, so every request reserves
+# and settles) with its embedded store, and with its state in Redis (the target: >= 0.9x).
+GUARD_ON = "\n[guard]\ndaily_usd = 1000000000\n"
+DRIFTGATE_GUARD = Target(
+    "driftgate-guard",
+    "driftgate (guard, embedded store)",
+    _driftgate("fast", True, GUARD_ON, "-guard"),
+)
+
+
+def driftgate_guard_redis(redis_url: str) -> Target:
+    """The guard with its state in the Redis at `redis_url` (started by the benchmark)."""
+    state = f'\n[state]\nredis_url = "{redis_url}"\n'
+    return Target(
+        "driftgate-guard-redis",
+        "driftgate (guard in Redis)",
+        _driftgate("fast", True, GUARD_ON + state, "-guard-redis"),
+    )
+
+
 LITELLM = Target("litellm", "litellm", litellm_command)

@@ -65,62 +65,59 @@ end
 
 # The reservations of every request that asked during one turn of a gateway's event loop, in
 # the order they asked: the same answers as one call each, for one round trip.
-# KEYS: seq, resv, info, held, sums, halt, then the window lists the limits read.
-# ARGV: now, expires_at, then per request: usd, backend, respect_halt (1/0), n, then per limit:
-# index into KEYS of its window list, held field, seconds, usd.
-# -> per request four values: 'ok', id | 'limit', index (1-based), spent | 'halt', reason, since, until
+# KEYS: seq, resv, info, held, sums, halt. ARGV: the window lists' prefix, now, expires_at, then
+# per request: usd, backend, respect_halt (1/0), its limits ("held field<TAB>seconds<TAB>usd" a
+# line each; the window list is PREFIX .. field .. ':' .. seconds).
+# -> per request "o<TAB>id" | "l<TAB>limit (1-based)<TAB>spent" | "h<TAB>since<TAB>until<TAB>reason"
 RESERVE = (
     PRELUDE
     + r"""
-local now = tonumber(ARGV[1])
-reclaim(KEYS[2], KEYS[3], KEYS[4], ARGV[1])
+local now = tonumber(ARGV[2])
+reclaim(KEYS[2], KEYS[3], KEYS[4], ARGV[2])
 local h = current_halt(KEYS[6], now)
+local halted = h and ('h\t' .. h[2] .. '\t' .. h[3] .. '\t' .. h[1])
 local out = {}
-local i = 3
-while i <= #ARGV do
-  local usd_s, backend, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 3])
-  local first = i + 4
-  i = first + n * 4
-  if h and ARGV[first - 2] == '1' then
-    out[#out + 1] = 'halt'; out[#out + 1] = h[1]; out[#out + 1] = h[2]; out[#out + 1] = h[3]
+for i = 4, #ARGV, 4 do
+  local usd_s, backend = ARGV[i], ARGV[i + 1]
+  local answer
+  if halted and ARGV[i + 2] == '1' then
+    answer = halted
   else
     local usd = tonumber(usd_s)
-    local refused = false
-    for k = 0, n - 1 do
-      local a = first + k * 4
-      local held = tonumber(redis.call('HGET', KEYS[4], ARGV[a + 1]) or '0')
-      local key = KEYS[tonumber(ARGV[a])]
-      local spent = window_sum(KEYS[5], key, now - tonumber(ARGV[a + 2])) + held
-      if spent + usd > tonumber(ARGV[a + 3]) then
-        out[#out + 1] = 'limit'; out[#out + 1] = tostring(k + 1)
-        out[#out + 1] = string.format('%.17g', spent); out[#out + 1] = ''
-        refused = true
+    local k = 0
+    for field, seconds, budget in string.gmatch(ARGV[i + 3], '([^\t\n]*)\t(%d+)\t([^\n]*)') do
+      k = k + 1
+      local held = tonumber(redis.call('HGET', KEYS[4], field) or '0')
+      local key = ARGV[1] .. field .. ':' .. seconds
+      local spent = window_sum(KEYS[5], key, now - tonumber(seconds)) + held
+      if spent + usd > tonumber(budget) then
+        answer = 'l\t' .. k .. '\t' .. string.format('%.17g', spent)
         break
       end
     end
-    if not refused then
+    if not answer then
       local id = redis.call('INCR', KEYS[1])
-      redis.call('ZADD', KEYS[2], ARGV[2], id)
+      redis.call('ZADD', KEYS[2], ARGV[3], id)
       redis.call('HSET', KEYS[3], id, backend .. '\t' .. usd_s)
       redis.call('HINCRBYFLOAT', KEYS[4], 'total', usd_s)
       redis.call('HINCRBYFLOAT', KEYS[4], 'b:' .. backend, usd_s)
-      out[#out + 1] = 'ok'; out[#out + 1] = tostring(id); out[#out + 1] = ''; out[#out + 1] = ''
+      answer = 'o\t' .. id
     end
   end
+  out[#out + 1] = answer
 end
 return out
 """
 )
 
-# KEYS: resv, info, held, sums, windows, then the window lists the settlements name.
-# ARGV: per settlement: ticket, usd, ts, n, then n indexes into KEYS of its window lists.
+# KEYS: resv, info, held, sums, windows. ARGV: the window lists' prefix, then per settlement:
+# ticket, usd, ts, its window lists ("held field<TAB>seconds" a line each).
 # A ticket already reclaimed (or 0: let through while Redis was unreachable) still records spend.
 SETTLE = (
     PRELUDE
     + r"""
-local i = 1
-while i <= #ARGV do
-  local id, usd, ts, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+for i = 2, #ARGV, 4 do
+  local id, usd, ts = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if redis.call('ZREM', KEYS[1], id) == 1 then
     local entry = redis.call('HGET', KEYS[2], id)
     if entry then
@@ -129,16 +126,15 @@ while i <= #ARGV do
     end
   end
   if tonumber(usd) > 0 then
-    for j = 1, n do
-      local key = KEYS[tonumber(ARGV[i + 3 + j])]
+    for field, seconds in string.gmatch(ARGV[i + 3], '([^\t\n]*)\t(%d+)') do
+      local key = ARGV[1] .. field .. ':' .. seconds
       redis.call('RPUSH', key, ts .. ' ' .. usd)
       redis.call('HINCRBYFLOAT', KEYS[4], key, usd)
       -- A window nobody wrote to for longer than its width holds nothing that counts.
-      redis.call('PEXPIRE', key, (tonumber(string.match(key, ':(%d+)$')) + 60) * 1000)
+      redis.call('PEXPIRE', key, (tonumber(seconds) + 60) * 1000)
       redis.call('SADD', KEYS[5], key)
     end
   end
-  i = i + 4 + n
 end
 if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[3]) end
 return 1

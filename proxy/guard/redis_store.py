@@ -77,15 +77,19 @@ class RedisGuardStore:
         self._seq, self._resv, self._info = f"{p}seq", f"{p}resv", f"{p}resv:info"
         self._held, self._sums, self._halt = f"{p}held", f"{p}sums", f"{p}halt"
         self._windows = f"{p}windows"
-        self._prefix = p
+        self._spend = f"{p}spend:"  # + "total:3600", "b:NAME:86400": one window list
+        self._reserve_keys = [self._seq, self._resv, self._info, self._held, self._sums, self._halt]
         # EVALSHA with the script's digest; redis-py loads it once when Redis does not know it.
         self._reserve = self.redis.register_script(redis_scripts.RESERVE)
         self._settle = self.redis.register_script(redis_scripts.SETTLE)
         self._snapshot = self.redis.register_script(redis_scripts.SNAPSHOT)
         self._resume = self.redis.register_script(redis_scripts.RESUME)
-        self._args: dict[tuple[str, tuple[Limit, ...]], list[tuple[str, str, str, str]]] = {}
+        # Each backend's budgets as the scripts read them, encoded once (the hot path only joins).
+        self._specs: dict[tuple[str, tuple[Limit, ...]], tuple[bytes, bytes]] = {}
         self._asks: list[_Ask] = []
-        self._settle_keys: dict[str, list[str]] = {}
+        self._asking = False  # a RESERVE call is out
+        self._settle_windows: dict[str, list[tuple[str, int]]] = {}
+        self._settle_specs: dict[str, bytes] = {}
         self.up = True
         self.down_since: float | None = None
         self.error: str | None = None
@@ -100,35 +104,42 @@ class RedisGuardStore:
     def budgets(self, limits_for: Callable[[str], tuple[Limit, ...]]) -> None:
         """A reload changed the budgets: settlements add to the windows the new ones read."""
         self._limits_for = limits_for
-        self._settle_keys = {}
-        self._args = {}
+        self._settle_windows = {}
+        self._settle_specs = {}
+        self._specs = {}
 
     def window_key(self, limit: Limit) -> str:
         """The list holding the settled spend that `limit` reads."""
-        return f"{self._prefix}spend:{_who(limit.backend)}:{int(limit.window)}"
+        return f"{self._spend}{_who(limit.backend)}:{int(limit.window)}"
 
-    def _limit_args(
-        self, backend: str, limits: tuple[Limit, ...]
-    ) -> list[tuple[str, str, str, str]]:
-        """Per limit: its window list, held field, seconds and USD (made once per backend)."""
-        got = self._args.get((backend, limits))
+    def _spec(self, backend: str, limits: tuple[Limit, ...]) -> tuple[bytes, bytes]:
+        """The backend's name and its limits as RESERVE reads them (encoded once)."""
+        got = self._specs.get((backend, limits))
         if got is None:
-            got = self._args[(backend, limits)] = [
-                (self.window_key(x), _who(x.backend), str(int(x.window)), _num(x.usd))
-                for x in limits
-            ]
+            lines = [f"{_who(x.backend)}\t{int(x.window)}\t{_num(x.usd)}" for x in limits]
+            got = self._specs[(backend, limits)] = (backend.encode(), "\n".join(lines).encode())
             kept = self._windows_of(backend)
-            kept += [k for k, *_ in got if k not in kept]  # spend a budget reads is spend kept
+            for x in limits:  # spend a budget reads is spend kept
+                if (_who(x.backend), int(x.window)) not in kept:
+                    kept.append((_who(x.backend), int(x.window)))
+                    self._settle_specs.pop(backend, None)
         return got
 
-    def _windows_of(self, backend: str) -> list[str]:
-        """The window lists a settlement of `backend` adds to: those its budgets read."""
-        keys = self._settle_keys.get(backend)
-        if keys is None:
-            keys = self._settle_keys[backend] = [
-                self.window_key(x) for x in self._limits_for(backend)
+    def _windows_of(self, backend: str) -> list[tuple[str, int]]:
+        """The windows a settlement of `backend` adds to: those its budgets read."""
+        windows = self._settle_windows.get(backend)
+        if windows is None:
+            windows = self._settle_windows[backend] = [
+                (_who(x.backend), int(x.window)) for x in self._limits_for(backend)
             ]
-        return keys
+        return windows
+
+    def _settle_spec(self, backend: str) -> bytes:
+        spec = self._settle_specs.get(backend)
+        if spec is None:
+            lines = [f"{who}\t{seconds}" for who, seconds in self._windows_of(backend)]
+            spec = self._settle_specs[backend] = "\n".join(lines).encode()
+        return spec
 
     async def start(self) -> None:
         """Bind to the app's loop and say at once whether Redis answers."""
@@ -148,46 +159,45 @@ class RedisGuardStore:
             loop = self._loop = asyncio.get_running_loop()
         answer: asyncio.Future[int | Refusal | Halt] = loop.create_future()
         self._asks.append(_Ask(backend, usd, limits, respect_halt, now, answer))
-        if len(self._asks) == 1:  # the others asking in this turn of the loop join the call
+        # One call at a time: those asking in this turn of the loop, or while a call is out,
+        # share the next one (under load a call carries many; alone, a request waits for none).
+        if len(self._asks) == 1 and not self._asking:
             loop.call_soon(self._send_asks)
         return await answer
 
     def _send_asks(self) -> None:
         asks, self._asks = self._asks, []
+        if not asks:
+            return
+        if not self.up:  # the call before them failed: so do they, at once
+            for ask in asks:
+                if not ask.answer.done():
+                    ask.answer.set_exception(StoreUnreachable(self.error))
+            return
+        self._asking = True
         self._spawn(self._reserve_all(asks))
 
     async def _reserve_all(self, asks: list[_Ask]) -> None:
         """One script call for `asks`; each request's future gets its answer (or the failure)."""
-        keys = [self._seq, self._resv, self._info, self._held, self._sums, self._halt]
-        index: dict[str, int] = {}
         now = max(ask.now for ask in asks)
-        args: list[str | int] = [_num(now), _num(now + self._ttl)]
+        args: list[bytes | str] = [self._spend, _num(now), _num(now + self._ttl)]
         for ask in asks:
-            limits = self._limit_args(ask.backend, ask.limits)
-            args += [_num(ask.usd), ask.backend, "1" if ask.respect_halt else "0", len(limits)]
-            for key, field, seconds, usd in limits:
-                at = index.get(key)
-                if at is None:
-                    keys.append(key)
-                    at = index[key] = len(keys)  # Lua's KEYS are 1-based
-                args += [at, field, seconds, usd]
+            name, limits = self._spec(ask.backend, ask.limits)
+            args += (_num(ask.usd), name, b"1" if ask.respect_halt else b"0", limits)
         try:
-            reply = await self._reserve(keys=keys, args=args)
+            reply = await self._reserve(keys=self._reserve_keys, args=args)
         except FAILURES as exc:
             self._lost(exc)
             for ask in asks:
                 if not ask.answer.done():
                     ask.answer.set_exception(StoreUnreachable(self.error))
             return
-        for n, ask in enumerate(asks):
-            tag, a, b, c = reply[4 * n : 4 * n + 4]
-            got: int | Refusal | Halt
-            if tag == b"ok":
-                got = int(a)
-            elif tag == b"limit":
-                got = Refusal(ask.limits[int(a) - 1], float(b))
-            else:
-                got = _halt(a, b, c)
+        finally:
+            self._asking = False
+            if self._asks:
+                self._send_asks()
+        for ask, answer in zip(asks, reply, strict=True):
+            got = _answer(answer, ask.limits)
             if ask.answer.done():  # its request is gone (the client hung up): give it back
                 if isinstance(got, int):
                     self.release(got, ask.backend)
@@ -244,16 +254,9 @@ class RedisGuardStore:
 
     async def _send(self, batch: list[tuple[int, str, float, float]]) -> None:
         keys = [self._resv, self._info, self._held, self._sums, self._windows]
-        index: dict[str, int] = {}
-        args: list[str | int] = []
+        args: list[bytes | str | int] = [self._spend]
         for ticket, backend, usd, ts in batch:
-            lists = self._windows_of(backend)
-            args += [ticket, _num(usd), _num(ts), len(lists)]
-            for key in lists:
-                if key not in index:
-                    keys.append(key)
-                    index[key] = len(keys)  # Lua's KEYS are 1-based
-                args.append(index[key])
+            args += (ticket, _num(usd), _num(ts), self._settle_spec(backend))
         await self._settle(keys=keys, args=args)
 
     def halt(self, halt: Halt) -> None:
@@ -363,6 +366,18 @@ class _Ask(NamedTuple):
     respect_halt: bool
     now: float
     answer: asyncio.Future[int | Refusal | Halt]
+
+
+def _answer(answer: bytes, limits: tuple[Limit, ...]) -> int | Refusal | Halt:
+    """One request's answer from RESERVE."""
+    tag = answer[:1]
+    if tag == b"o":
+        return int(answer[2:])
+    if tag == b"l":
+        _, which, spent = answer.split(b"\t", 2)
+        return Refusal(limits[int(which) - 1], float(spent))
+    _, since, until, reason = answer.split(b"\t", 3)
+    return _halt(reason, since, until)
 
 
 def _halt(reason: bytes, since: bytes, until: bytes) -> Halt:

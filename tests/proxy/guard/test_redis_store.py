@@ -272,3 +272,28 @@ def test_random_interleavings_match_the_embedded_store(shared_redis: RedisServer
                 open_.append((r1, r2, usd * rng.random()))
 
     run(shared_redis, 1, body, reservation_seconds=10 * DAY)  # the embedded store has no expiry
+
+
+def test_reservations_asked_together_share_a_call_and_are_answered_in_order(
+    shared_redis: RedisServer,
+) -> None:
+    async def body(a: RedisGuardStore) -> None:
+        got = await asyncio.gather(*(a.admit("a", 1.0, DAILY_10, 0.0, True) for _ in range(15)))
+        assert [type(g) for g in got] == [int] * 10 + [Refusal] * 5
+        assert len(set(got[:10])) == 10
+        assert [g.spent for g in got[10:] if isinstance(g, Refusal)] == [10.0] * 5
+
+    run(shared_redis, 1, body)
+
+
+def test_a_request_gone_before_its_answer_gives_its_reservation_back(
+    shared_redis: RedisServer,
+) -> None:
+    async def body(a: RedisGuardStore) -> None:
+        asking = asyncio.ensure_future(a.admit("a", 4.0, DAILY_10, 0.0, True))
+        await asyncio.sleep(0)  # it has asked; the call goes out on the loop's next turn
+        asking.cancel()
+        await a.flush()
+        assert (await a.snapshot(DAILY_10, 1.0)).in_flight == 0.0
+
+    run(shared_redis, 1, body)
