@@ -503,7 +503,7 @@ def create_app(
         transport_factory or make_transport,
         clock,
         os.environ if env is None else env,
-        conversations or open_conversations(config.home, clock=time.time),
+        conversations or open_conversations(config.home, config.responses, clock=wall),
         shapes or open_shape_log(config),
         wall,
     )

@@ -37,6 +37,7 @@ from driftgate.proxy.observe.settings import (
     OtelConfig,
 )
 from driftgate.proxy.observe.shape_settings import ShapeSettings
+from driftgate.proxy.responses.settings import ResponsesSettings
 
 BACKEND_KINDS: tuple[str, ...] = ("anthropic", "openai")
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error")
@@ -348,6 +349,9 @@ class Config:
     shapes: ShapeSettings = table(ShapeSettings, "the shape log (docs/shapes.md)")
     guard: GuardSettings = table(GuardSettings, "spend limits: budgets and what reaching one does")
     state: StateSettings = table(StateSettings, "state shared by several gateways (Redis)")
+    responses: ResponsesSettings = table(
+        ResponsesSettings, "the Responses conversations driftgate keeps itself (docs/responses.md)"
+    )
     proxies: ProxyEnv = field(default_factory=ProxyEnv)  # read from the environment at load
 
     @property

@@ -13,6 +13,7 @@ from aiohttp import web
 from driftgate.proxy.errors import GatewayError
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.forward import Answer
+from driftgate.proxy.respond.headers import DROPPED
 from driftgate.proxy.respond.outcome import StreamResult
 from driftgate.proxy.serve.drain import Drain, shutting_down, uncancel_for_shutdown
 from driftgate.proxy.sse_tap import stream_tap
@@ -103,10 +104,15 @@ async def relay_stream(
     upstream_error: str | None = None
     clean = False
     try:
-        writer = await resp.prepare(request)
         # Output that ends the stream is held and sent with the terminating chunk: one send
         # (~8 us of syscall) fewer per stream. Anything before the end is written at once.
         last = (proc.feed(answer.first_chunk) or b"") if answer.first_chunk else b""
+        # What translating the first chunk left out can still be named: the headers go next.
+        dropped: tuple[str, ...] = getattr(proc, "dropped", ())
+        if dropped:
+            named = [d for d in resp.headers.get(DROPPED, "").split(",") if d]
+            resp.headers[DROPPED] = ",".join([*named, *(d for d in dropped if d not in named)])
+        writer = await resp.prepare(request)
         if not _ended(proc):
             if last:
                 await _write(resp, last)  # the headers go with it

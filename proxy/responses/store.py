@@ -5,8 +5,9 @@ under the response id it was answered with, so a later `previous_response_id` or
 `item_reference` resolves. Each response keeps only its own turn (its input items and output)
 and the id of the one before it; a chain is walked back when it is read. Writes go to SQLite
 (DRIFTGATE_HOME/responses.sqlite3) on a background thread; the most recent turns stay in memory
-so the next request of a conversation never waits on, or races, the write. Items hold
-conversation content: they are never logged.
+so the next request of a conversation never waits on, or races, the write. What is kept is
+bounded by [responses] (ResponsesSettings): a TTL, a count and a size, the oldest going first.
+Items hold conversation content: they are never logged.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from typing import Any
 import orjson
 
 from driftgate.proxy.errors import InvalidRequest
+from driftgate.proxy.responses.settings import ResponsesSettings
 
 DB_NAME = "responses.sqlite3"
-TTL_SECONDS = 30 * 24 * 3600.0  # OpenAI keeps stored responses 30 days
-MAX_RESPONSES = 20_000  # the oldest beyond this are deleted
 MEMORY_TURNS = 512
 MAX_CHAIN = 1_000  # turns walked back from one previous_response_id
+PRUNE_EVERY = 100  # expired rows are deleted from SQLite every this many writes
 _log = logging.getLogger("driftgate.responses")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
@@ -64,6 +65,24 @@ class Expanded:
     store: bool
 
 
+@dataclass(slots=True)
+class _Put:
+    """Writer job: one turn and its named items."""
+
+    response_id: str
+    turn: Turn
+    blob: bytes
+    named: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class _Evict:
+    """Writer job: these turns are gone, and every item older than the oldest turn kept."""
+
+    ids: list[str]
+    items_before: float
+
+
 def not_found(response_id: str) -> InvalidRequest:
     """The 400 OpenAI gives for an unknown previous_response_id."""
     return InvalidRequest(
@@ -88,23 +107,37 @@ def input_items(raw: Any) -> list[dict[str, Any]]:
 
 
 class Conversations:
-    """The store: expand requests before translation, remember answers after them."""
+    """The store: expand requests before translation, remember answers after them.
 
-    def __init__(self, path: Path | None, *, clock: Callable[[], float] = time.time) -> None:
+    Which turns exist is known in memory (an index of id, time and size, read from SQLite at
+    start-up), so the bounds are kept exactly and an evicted or unknown id costs no read.
+    """
+
+    def __init__(
+        self,
+        path: Path | None,
+        settings: ResponsesSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings or ResponsesSettings()
         self._clock = clock
         self._path = path
         self._turns: collections.OrderedDict[str, Turn] = collections.OrderedDict()
         self._items: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+        # Every stored turn (id -> created, bytes) and item (id -> created), oldest first.
+        self._index: collections.OrderedDict[str, tuple[float, int]] = collections.OrderedDict()
+        self._item_index: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._bytes = 0
         self._reader: sqlite3.Connection | None = None
-        self._queue: queue.Queue[tuple[str, Turn, list[dict[str, Any]]] | None] = queue.Queue(
-            maxsize=10_000
-        )
+        self._queue: queue.Queue[_Put | _Evict | None] = queue.Queue(maxsize=10_000)
         self._thread: threading.Thread | None = None
         self._closed = False
         if path is not None:
             self._thread = threading.Thread(
                 target=self._run, name="driftgate-responses", daemon=True
             )
+            self._load_index(path)  # may queue an eviction for the writer, which starts next
             self._thread.start()
 
     # -- request side -------------------------------------------------------
@@ -139,26 +172,29 @@ class Conversations:
         item_id = ref.get("id")
         if not isinstance(item_id, str):
             raise InvalidRequest("item_reference needs an `id`", param="input")
-        item = self._items.get(item_id)
-        if item is None:
-            row = self._read("SELECT item, created FROM items WHERE id = ?", item_id)
-            if row is not None and self._fresh(row[1]):
-                item = orjson.loads(row[0])
+        created = self._item_index.get(item_id)
+        item = None
+        if created is not None and self._fresh(created):
+            item = self._items.get(item_id)
+            if item is None:
+                row = self._read("SELECT item FROM items WHERE id = ?", item_id)
+                item = orjson.loads(row[0]) if row is not None else None
         if item is None:
             raise item_not_found(item_id)
         return item
 
     def _turn(self, response_id: str) -> Turn | None:
+        known = self._index.get(response_id)
+        if known is None or not self._fresh(known[0]):
+            return None
         turn = self._turns.get(response_id)
         if turn is not None:
-            return turn if self._fresh(turn.created) else None
+            return turn
         row = self._read("SELECT previous, created, items FROM turns WHERE id = ?", response_id)
-        if row is None or not self._fresh(row[1]):
-            return None
-        return Turn(row[0], row[1], orjson.loads(row[2]))
+        return None if row is None else Turn(row[0], row[1], orjson.loads(row[2]))
 
     def _fresh(self, created: float) -> bool:
-        return self._clock() - created < TTL_SECONDS
+        return self._clock() - created < self.settings.store_ttl_seconds
 
     def _read(self, sql: str, key: str) -> Any:
         if self._path is None or not self._path.exists():
@@ -180,19 +216,77 @@ class Conversations:
             return
         output = [i for i in response.get("output") or () if isinstance(i, dict)]
         turn = Turn(expanded.previous, self._clock(), expanded.own + output)
+        blob = orjson.dumps(turn.items)
         self._turns[response_id] = turn
         if len(self._turns) > MEMORY_TURNS:
             self._turns.popitem(last=False)
+        self._add(response_id, turn.created, len(blob))
         named = [i for i in turn.items if isinstance(i.get("id"), str)]
         for item in named:
             self._items[item["id"]] = item
+            self._item_index[item["id"]] = turn.created
+            self._item_index.move_to_end(item["id"])
         while len(self._items) > MEMORY_TURNS * 8:
             self._items.popitem(last=False)
-        if self._thread is not None:
-            try:
-                self._queue.put_nowait((response_id, turn, named))
-            except queue.Full:
-                _log.warning("stored responses: write queue full, a turn was kept in memory only")
+        self._put(_Put(response_id, turn, blob, named))
+        self._evict()
+
+    def _add(self, response_id: str, created: float, size: int) -> None:
+        old = self._index.pop(response_id, None)
+        if old is not None:
+            self._bytes -= old[1]
+        self._index[response_id] = (created, size)
+        self._bytes += size
+
+    def _evict(self) -> None:
+        """Past store_max_items or store_max_bytes: forget the oldest turns (and older items)."""
+        cap = self.settings
+        gone: list[str] = []
+        while self._index and (
+            len(self._index) > cap.store_max_items or self._bytes > cap.store_max_bytes
+        ):
+            response_id, (_, size) = self._index.popitem(last=False)
+            self._bytes -= size
+            self._turns.pop(response_id, None)
+            gone.append(response_id)
+        if not gone:
+            return
+        # An item is as old as the turn that brought it: those older than every kept turn go too.
+        before = next(iter(self._index.values()))[0] if self._index else float("inf")
+        while self._item_index:
+            item_id, created = next(iter(self._item_index.items()))
+            if created >= before:
+                break
+            self._item_index.popitem(last=False)
+            self._items.pop(item_id, None)
+        self._put(_Evict(gone, before))
+
+    def _put(self, job: _Put | _Evict) -> None:
+        if self._thread is None:
+            return
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            _log.warning("stored responses: write queue full, a change was kept in memory only")
+
+    def _load_index(self, path: Path) -> None:
+        """What an earlier run stored (ids, times, sizes), at start-up; then the bounds apply."""
+        if not path.exists():
+            return
+        try:
+            with sqlite3.connect(path) as db:
+                turns = db.execute(
+                    "SELECT id, created, length(items) FROM turns ORDER BY created"
+                ).fetchall()
+                items = db.execute("SELECT id, created FROM items ORDER BY created").fetchall()
+        except sqlite3.Error as exc:
+            _log.warning("stored responses unreadable: %s", type(exc).__name__)
+            return
+        for response_id, created, size in turns:
+            self._add(response_id, created, size or 0)
+        for item_id, created in items:
+            self._item_index[item_id] = created
+        self._evict()
 
     # -- the writer thread --------------------------------------------------
     def _run(self) -> None:
@@ -204,26 +298,23 @@ class Conversations:
                 "stored responses are kept in memory only: cannot open %s (%s)", self._path, exc
             )
             return
-        _prune(conn, self._clock())
+        ttl = self.settings.store_ttl_seconds
+        _prune(conn, self._clock() - ttl)
         written = 0
         while True:
             job = self._queue.get()
             if job is None:
                 break
-            response_id, turn, named = job
             try:
                 with conn:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO turns VALUES (?, ?, ?, ?)",
-                        (response_id, turn.previous, turn.created, orjson.dumps(turn.items)),
-                    )
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO items VALUES (?, ?, ?)",
-                        [(i["id"], turn.created, orjson.dumps(i)) for i in named],
-                    )
-                written += 1
-                if written % 100 == 0:
-                    _prune(conn, self._clock())
+                    if isinstance(job, _Put):
+                        _write(conn, job)
+                        written += 1
+                    else:
+                        conn.executemany("DELETE FROM turns WHERE id = ?", [(i,) for i in job.ids])
+                        conn.execute("DELETE FROM items WHERE created < ?", (job.items_before,))
+                if written % PRUNE_EVERY == 0:
+                    _prune(conn, self._clock() - ttl)
             except sqlite3.Error as exc:
                 _log.warning("could not store a response: %s", type(exc).__name__)
         conn.close()
@@ -240,6 +331,17 @@ class Conversations:
             self._reader.close()
 
 
+def _write(conn: sqlite3.Connection, job: _Put) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO turns VALUES (?, ?, ?, ?)",
+        (job.response_id, job.turn.previous, job.turn.created, job.blob),
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO items VALUES (?, ?, ?)",
+        [(i["id"], job.turn.created, orjson.dumps(i)) for i in job.named],
+    )
+
+
 def _open(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
@@ -252,17 +354,18 @@ def _open(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _prune(conn: sqlite3.Connection, now: float) -> None:
-    """Delete what outlived the TTL, and the oldest turns beyond MAX_RESPONSES."""
+def _prune(conn: sqlite3.Connection, before: float) -> None:
+    """Delete what was stored before `before` (outlived the TTL)."""
     with conn:
-        conn.execute("DELETE FROM turns WHERE created < ?", (now - TTL_SECONDS,))
-        conn.execute("DELETE FROM items WHERE created < ?", (now - TTL_SECONDS,))
-        conn.execute(
-            "DELETE FROM turns WHERE id IN (SELECT id FROM turns ORDER BY created DESC LIMIT -1 OFFSET ?)",
-            (MAX_RESPONSES,),
-        )
+        conn.execute("DELETE FROM turns WHERE created < ?", (before,))
+        conn.execute("DELETE FROM items WHERE created < ?", (before,))
 
 
-def open_conversations(home: Path, *, clock: Callable[[], float] = time.time) -> Conversations:
-    """The store in DRIFTGATE_HOME."""
-    return Conversations(home / DB_NAME, clock=clock)
+def open_conversations(
+    home: Path,
+    settings: ResponsesSettings | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> Conversations:
+    """The store in DRIFTGATE_HOME, bounded by [responses]."""
+    return Conversations(home / DB_NAME, settings, clock=clock)

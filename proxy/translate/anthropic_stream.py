@@ -161,6 +161,10 @@ class AnthropicDecoder:
             ]
         if kind == "thinking":
             return [BlockStart(index, "thinking")]
+        if kind == "redacted_thinking":  # no deltas: its data comes whole with its start
+            data = block.get("data")
+            return [BlockStart(index, "thinking"),
+                    ThinkingDelta(index, redacted=data if isinstance(data, str) else "")]  # fmt: skip
         self._skipped.add(index)
         return []
 
@@ -241,6 +245,8 @@ class AnthropicEncoder:
                 {"type": "content_block_delta", "index": ev.index, "delta": delta},
             )
         if isinstance(ev, ThinkingDelta):
+            if ev.redacted is not None:
+                return b""  # its block already opened as plain thinking: nothing to add to it
             if ev.signature is not None:
                 delta = {"type": "signature_delta", "signature": ev.signature}
             else:

@@ -190,11 +190,12 @@ class ArgumentsDelta:
 
 @dataclass(slots=True)
 class ThinkingDelta:
-    """More reasoning text, or its signature."""
+    """More reasoning text, its signature, or (`redacted`) the opaque data of redacted reasoning."""
 
     index: int
     text: str = ""
     signature: str | None = None
+    redacted: str | None = None
 
 
 @dataclass(slots=True)

@@ -99,7 +99,8 @@ def render_response(
 
     Reasoning has no standard Chat Completions field, so thinking blocks are left out (reported).
     """
-    dropped = ["thinking"] if any(isinstance(p, ThinkingPart) for p in resp.parts) else []
+    thinking = [p for p in resp.parts if isinstance(p, ThinkingPart)]
+    dropped = [("redacted_thinking" if p.redacted is not None else "thinking") for p in thinking]
     texts = [p.text for p in resp.parts if isinstance(p, TextPart)]
     calls = [p for p in resp.parts if isinstance(p, ToolCallPart)]
     message: dict[str, Any] = {

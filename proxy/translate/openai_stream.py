@@ -179,6 +179,7 @@ class OpenAIEncoder:
         self._no_args: set[int] = set()  # tool blocks that have not streamed any arguments yet
         self._started = False
         self._finished = False
+        self.dropped: tuple[str, ...] = ()  # what of the upstream's answer the client cannot see
         # A text chunk is most of a stream: its bytes are put together around the one JSON string
         # in it (the same bytes orjson writes for the whole object), once the id is known.
         self._text_head = b""
@@ -234,6 +235,8 @@ class OpenAIEncoder:
             if self._include_usage:
                 out += self._raw({"choices": [], "usage": usage_json(self._usage)})
             return out + _DONE_EVENT
+        if isinstance(ev, ThinkingDelta) and ev.redacted is not None and not self.dropped:
+            self.dropped = ("redacted_thinking",)  # opaque: Chat Completions has no field for it
         return b""  # StreamStart (sent above), other block starts, ThinkingDelta
 
     def _arguments(self, index: int, text: str) -> bytes:

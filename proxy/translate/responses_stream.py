@@ -57,6 +57,7 @@ class _Item:
     call_id: str = ""
     chunks: list[str] = field(default_factory=list)
     signature: str | None = None
+    redacted: str | None = None  # a redacted thinking block's data
     summary_open: bool = False
     added: bool = False  # output_item.added went out
     delta_bytes: tuple[bytes, bytes] | None = None  # the prebuilt parts of its delta events
@@ -211,6 +212,9 @@ class ResponsesEncoder:
             return self._arguments(call, ev.fragment)
         if isinstance(ev, ThinkingDelta):
             item = self._item(ev.index, "thinking")
+            if ev.redacted is not None:
+                item.redacted = (item.redacted or "") + ev.redacted
+                return self._open_block(item)
             if ev.signature is not None:
                 item.signature = (item.signature or "") + ev.signature
                 return self._open_block(item)
@@ -340,9 +344,7 @@ class ResponsesEncoder:
                 )
                 out += self._ev("response.reasoning_summary_part.done",
                                 {**base, "summary_index": 0, "part": {"type": "summary_text", "text": text}})  # fmt: skip
-            done = reasoning_item(item.item_id, text, item.signature)
-            if item.signature and item.signature.startswith(REDACTED_PREFIX):
-                done["encrypted_content"] = item.signature
+            done = reasoning_item(item.item_id, text, item.signature, item.redacted)
         elif item.kind == "custom":
             out += self._ev("response.custom_tool_call_input.done", {**base, "input": text})
             done = self._call(item, text, "completed")
@@ -432,9 +434,11 @@ class ResponsesDecoder:
             item = obj_at(obj, "item")
             index = self._blocks.get(str(item.get("id")), 0)
             enc = item.get("encrypted_content")
-            sig: list[StreamEvent] = (
-                [ThinkingDelta(index, signature=enc)] if isinstance(enc, str) and enc else []
-            )
+            sig: list[StreamEvent] = []
+            if isinstance(enc, str) and enc.startswith(REDACTED_PREFIX):
+                sig.append(ThinkingDelta(index, redacted=enc[len(REDACTED_PREFIX) :]))
+            elif isinstance(enc, str) and enc:
+                sig.append(ThinkingDelta(index, signature=enc))
             return [*sig, BlockStop(index)]
         if kind in ("response.completed", "response.incomplete"):
             resp = obj_at(obj, "response")

@@ -69,6 +69,12 @@ class Translator:
         """A terminal event has been emitted."""
         return self._done
 
+    @property
+    def dropped(self) -> tuple[str, ...]:
+        """What of the upstream's answer so far the client's dialect cannot show (for the header)."""
+        value = getattr(self.encoder, "dropped", ())
+        return value if isinstance(value, tuple) else ()
+
     def feed(self, chunk: bytes) -> bytes:
         """Client bytes for a raw upstream chunk (any chunking)."""
         if self._done:

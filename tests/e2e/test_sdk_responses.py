@@ -15,9 +15,11 @@ from typing import Any
 import openai
 import pytest
 
+from driftgate.proxy.responses.settings import ResponsesSettings
 from tests.fakes import Behaviour
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.reply_plan import REDACTED_TRIGGER
 from tests.fakes.responses_order import check_order
 
 MODELS = {"responses": "gpt-4.1", "chat": "gpt-4o", "anthropic": "claude-sonnet-4-6"}
@@ -457,3 +459,111 @@ def test_usage_is_recorded_for_responses_like_the_other_endpoints(
         ("responses", "responses", upstream, 1, 200),
     ]
     assert all(r[5] > 0 and r[6] > 0 and r[7] > 0 for r in rows), rows
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_redacted_thinking_round_trips_over_two_turns(
+    gateway_factory: Callable[..., Any], fake_anthropic: FakeAnthropic, stream: bool
+) -> None:
+    """A redacted_thinking block becomes a reasoning item holding its data in encrypted_content,
+    and that item goes back to Anthropic as the same redacted_thinking block."""
+    gw = gateway_factory(backends=[fake_anthropic])
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-client", max_retries=0)
+    ask = {"model": "claude-sonnet-4-6", "reasoning": {"effort": "high"}}
+    if stream:
+        with client.responses.stream(input=REDACTED_TRIGGER, **ask) as live:
+            events = events_of(live)
+            first = live.get_final_response()
+        check_order(events)
+    else:
+        first = client.responses.create(input=REDACTED_TRIGGER, **ask)
+    reasoning = next(o for o in first.output if o.type == "reasoning")
+    assert reasoning.summary == []  # nothing readable in it
+    assert reasoning.encrypted_content and reasoning.encrypted_content.startswith(
+        "redacted_thinking:"
+    )
+    data = reasoning.encrypted_content.removeprefix("redacted_thinking:")
+    assert data.startswith("RWR") and first.output_text.startswith("echo: ")
+    # Turn two, by previous_response_id (the gateway's store) ...
+    client.responses.create(previous_response_id=first.id, input="and now?", **ask)
+    sent = fake_anthropic.last.json["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert sent[1]["content"][0] == {"type": "redacted_thinking", "data": data}
+    # ... and with the items sent back by the client (store off).
+    items = [o.model_dump(exclude_none=True) for o in first.output]
+    client.responses.create(
+        input=[{"role": "user", "content": REDACTED_TRIGGER}, *items,
+               {"role": "user", "content": "and now?"}],
+        store=False, **ask,
+    )  # fmt: skip
+    assert fake_anthropic.last.json["messages"][1]["content"][0] == {
+        "type": "redacted_thinking",
+        "data": data,
+    }
+
+
+def test_redacted_thinking_is_dropped_and_named_for_chat_clients(
+    gateway_factory: Callable[..., Any], fake_anthropic: FakeAnthropic
+) -> None:
+    """Chat Completions has no field for opaque reasoning: left out, named in x-driftgate-dropped."""
+    gw = gateway_factory(backends=[fake_anthropic])
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-client", max_retries=0)
+    ask: dict[str, Any] = {
+        "model": "claude-sonnet-4-6",
+        "messages": [{"role": "user", "content": REDACTED_TRIGGER}],
+        "reasoning_effort": "high",
+    }
+    raw = client.chat.completions.with_raw_response.create(**ask)
+    assert "redacted_thinking" in raw.headers["x-driftgate-dropped"].split(",")
+    assert fake_anthropic.last.json["thinking"]["type"] == "enabled"
+    assert raw.parse().choices[0].message.content.startswith("echo: ")
+    chunks = list(client.chat.completions.create(stream=True, **ask))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith("echo: ")
+
+
+class WallClock:
+    """The gateway's wall clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_stores_ttl_and_cap_come_from_config_and_answer_the_real_apis_400(
+    gateway_factory: Callable[..., Any], fake_anthropic: FakeAnthropic
+) -> None:
+    clock = WallClock()
+    gw = gateway_factory(
+        backends=[fake_anthropic],
+        responses=ResponsesSettings(store_ttl_seconds=60, store_max_items=2),
+        app_kwargs={"wall": clock},
+    )
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-client", max_retries=0)
+
+    def create(**kwargs: Any) -> Any:
+        return client.responses.create(model="claude-sonnet-4-6", **kwargs)
+
+    def unknown(response_id: str) -> bool:
+        try:
+            create(previous_response_id=response_id, input="more", store=False)
+        except openai.BadRequestError as exc:
+            assert exc.status_code == 400 and exc.code == "previous_response_not_found"
+            assert exc.body == {
+                "message": f"Previous response with id '{response_id}' not found.",
+                "type": "invalid_request_error",
+                "param": "previous_response_id",
+                "code": "previous_response_not_found",
+            }
+            return True
+        return False
+
+    first = create(input="one")
+    clock.now += 59
+    assert not unknown(first.id)
+    clock.now += 2  # past store_ttl_seconds
+    assert unknown(first.id)
+    ids = [create(input=f"turn {n}").id for n in range(3)]  # store_max_items = 2
+    assert [unknown(i) for i in ids] == [True, False, False]  # the oldest went first

@@ -18,6 +18,11 @@ class Cache:
     cache_creation_tokens: int
 
 
+def redacted_data(msg_id: str) -> str:
+    """The opaque data of the redacted_thinking block answering `msg_id` (base64-like, as the API's)."""
+    return "RWR" + msg_id.encode().hex() + "=="
+
+
 def usage(reply: Reply, output_tokens: int, cache: Cache) -> dict[str, Any]:
     """Anthropic usage: input excludes cached tokens, cache counts reported apart."""
     return {
@@ -32,7 +37,9 @@ def usage(reply: Reply, output_tokens: int, cache: Cache) -> dict[str, Any]:
 def message(reply: Reply, model: str, msg_id: str, cache: Cache) -> dict[str, Any]:
     """The non-streaming Message object."""
     content: list[dict[str, Any]] = []
-    if reply.thinking is not None:
+    if reply.redacted:
+        content.append({"type": "redacted_thinking", "data": redacted_data(msg_id)})
+    elif reply.thinking is not None:
         content.append(
             {"type": "thinking", "thinking": reply.thinking, "signature": "sig-fake-" + msg_id}
         )
@@ -86,7 +93,9 @@ def events(reply: Reply, model: str, msg_id: str, cache: Cache) -> list[bytes]:
         out.append(sse("content_block_stop", {"type": "content_block_stop", "index": index}))
         index += 1
 
-    if reply.thinking is not None:
+    if reply.redacted:  # no deltas: the opaque data comes whole with the block's start
+        block({"type": "redacted_thinking", "data": redacted_data(msg_id)}, [])
+    elif reply.thinking is not None:
         deltas = [{"type": "thinking_delta", "thinking": w} for w in words(reply.thinking)]
         deltas.append({"type": "signature_delta", "signature": "sig-fake-" + msg_id})
         block({"type": "thinking", "thinking": "", "signature": ""}, deltas)

@@ -45,6 +45,14 @@ class Reply:
     stop_sequence: str | None
     input_tokens: int
     output_tokens: int
+    redacted: bool = False  # the reasoning comes back as a redacted_thinking block
+
+
+# Anthropic's documented test prompt: with thinking on, the answer holds a redacted_thinking block.
+REDACTED_TRIGGER = (
+    "ANTHROPIC_MAGIC_STRING_TRIGGER_REDACTED_THINKING_"
+    "46C9A13E193C177646C7398A98432ECCCE4C1253D5E2D82641AC0E52CC2876CB"
+)
 
 
 _call_ids = itertools.count(1)
@@ -145,4 +153,5 @@ def plan_reply(ask: Ask, behaviour: Behaviour | None, id_prefix: str) -> Reply:
         stop_sequence=stop_sequence,
         input_tokens=ask.input_tokens,
         output_tokens=max(1, output),
+        redacted=ask.want_thinking and REDACTED_TRIGGER in ask.last_user_text,
     )

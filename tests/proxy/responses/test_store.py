@@ -9,7 +9,10 @@ import pytest
 
 from driftgate.proxy.errors import InvalidRequest
 from driftgate.proxy.responses import store as store_mod
+from driftgate.proxy.responses.settings import ResponsesSettings
 from driftgate.proxy.responses.store import Conversations
+
+TTL = ResponsesSettings().store_ttl_seconds
 
 
 class Clock:
@@ -61,7 +64,7 @@ def test_turns_expire_after_the_ttl() -> None:
     clock = Clock()
     conv = Conversations(None, clock=clock)
     answered(conv, {"input": "one"}, "resp_1", "first")
-    clock.now += store_mod.TTL_SECONDS + 1
+    clock.now += TTL + 1
     with pytest.raises(InvalidRequest):
         conv.expand({"input": "two", "previous_response_id": "resp_1"})
 
@@ -99,7 +102,7 @@ def test_old_turns_are_pruned_from_sqlite(tmp_path: Path) -> None:
     conv = Conversations(path, clock=clock)
     answered(conv, {"input": "old"}, "resp_old", "x")
     conv.close()
-    clock.now += store_mod.TTL_SECONDS + 1
+    clock.now += TTL + 1
     conv = Conversations(path, clock=clock)  # the writer prunes when it opens the database
     answered(conv, {"input": "new"}, "resp_new", "y")
     conv.close()
@@ -108,3 +111,57 @@ def test_old_turns_are_pruned_from_sqlite(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         ids = [r[0] for r in db.execute("SELECT id FROM turns")]
     assert ids == ["resp_new"]
+
+
+def _stored(conv: Conversations, response_id: str) -> bool:
+    try:
+        conv.expand({"input": "more", "previous_response_id": response_id})
+    except InvalidRequest as exc:
+        assert exc.openai_code == "previous_response_not_found"
+        return False
+    return True
+
+
+def test_a_configured_ttl_expires_turns_and_their_items() -> None:
+    clock = Clock()
+    conv = Conversations(None, ResponsesSettings(store_ttl_seconds=60), clock=clock)
+    answered(conv, {"input": "one"}, "resp_1", "first")
+    clock.now += 59
+    assert _stored(conv, "resp_1")
+    clock.now += 2
+    assert not _stored(conv, "resp_1")
+    with pytest.raises(InvalidRequest, match="Item with id 'msg_resp_1' not found"):
+        conv.expand({"input": [{"type": "item_reference", "id": "msg_resp_1"}]})
+
+
+def test_the_item_cap_evicts_the_oldest_first(tmp_path: Path) -> None:
+    path = tmp_path / "responses.sqlite3"
+    clock = Clock()
+    conv = Conversations(path, ResponsesSettings(store_max_items=2), clock=clock)
+    for n in range(3):
+        clock.now += 1
+        answered(conv, {"input": str(n)}, f"resp_{n}", f"answer {n}")
+    assert [_stored(conv, f"resp_{n}") for n in range(3)] == [False, True, True]
+    with pytest.raises(InvalidRequest):  # the evicted turn's items went with it
+        conv.expand({"input": [{"type": "item_reference", "id": "msg_resp_0"}]})
+    conv.close()
+    # The bound holds in SQLite too, and for a restart with a smaller one.
+    again = Conversations(path, ResponsesSettings(store_max_items=1), clock=clock)
+    try:
+        assert [_stored(again, f"resp_{n}") for n in range(3)] == [False, False, True]
+    finally:
+        again.close()
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        assert [r[0] for r in db.execute("SELECT id FROM turns")] == ["resp_2"]
+        assert [r[0] for r in db.execute("SELECT id FROM items")] == ["msg_resp_2"]
+
+
+def test_the_byte_cap_evicts_the_oldest_first() -> None:
+    clock = Clock()
+    conv = Conversations(None, ResponsesSettings(store_max_bytes=4096), clock=clock)
+    for n in range(4):
+        clock.now += 1
+        answered(conv, {"input": str(n)}, f"resp_{n}", str(n) * 1500)  # ~1.6 KB a turn
+    assert [_stored(conv, f"resp_{n}") for n in range(4)] == [False, False, True, True]

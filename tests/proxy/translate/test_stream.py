@@ -361,3 +361,40 @@ def test_a_block_skipped_earlier_in_the_same_chunk_keeps_its_deltas_out() -> Non
     completion = read_openai(out).completion
     assert completion is not None and completion.choices[0].message.content == "shown"
     assert b"hidden" not in run(make("anthropic", "responses"), data)
+
+
+def _redacted_stream() -> bytes:
+    start = {"type": "message_start", "message": {
+        "id": "msg_r", "type": "message", "role": "assistant", "content": [], "model": "c",
+        "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 3, "output_tokens": 1}}}  # fmt: skip
+    events = [
+        ("message_start", start),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+                                 "content_block": {"type": "redacted_thinking", "data": "RWRabc=="}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("content_block_start", {"type": "content_block_start", "index": 1,
+                                 "content_block": {"type": "text", "text": ""}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 1,
+                                 "delta": {"type": "text_delta", "text": "hi"}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 1}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                           "stop_sequence": None}, "usage": {"output_tokens": 5}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]  # fmt: skip
+    return b"".join(encode_event(json.dumps(body), name) for name, body in events)
+
+
+def test_a_redacted_thinking_block_streams_as_a_marked_reasoning_item() -> None:
+    out = _events(run(make("anthropic", "responses"), _redacted_stream(), seed=5))
+    done = [e["item"] for e in out if e["type"] == "response.output_item.done"]
+    assert done[0] == {"type": "reasoning", "summary": [],
+                       "encrypted_content": "redacted_thinking:RWRabc=="}  # fmt: skip
+    assert done[1]["content"][0]["text"] == "hi"
+
+
+def test_a_redacted_thinking_block_is_named_as_dropped_for_chat_streams() -> None:
+    t = make("anthropic", "openai")
+    assert t.dropped == ()  # type: ignore[attr-defined]
+    completion = read_openai(run(t, _redacted_stream())).completion
+    assert completion is not None and completion.choices[0].message.content == "hi"
+    assert t.dropped == ("redacted_thinking",)  # type: ignore[attr-defined]
