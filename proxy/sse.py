@@ -162,7 +162,7 @@ class Usage:
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return value if type(value) is int else 0  # a JSON number; bool is not int here
 
 
 def anthropic_usage(raw: Any) -> Usage:

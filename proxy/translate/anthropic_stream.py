@@ -40,6 +40,11 @@ _RAW_PREFIX = b"event: content_block_delta\ndata: " + _DELTA_IN_PREFIX.encode()
 _RAW_MID = _DELTA_IN_MID.encode()
 _RAW_PREFIX_LEN = len(_RAW_PREFIX)
 _RAW_MID_LEN = len(_RAW_MID)
+_PING_DATA = (b'data: {"type": "ping"}', b'data: {"type":"ping"}')
+_STOP_PREFIX = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":'
+_STOP_PREFIX_LEN = len(_STOP_PREFIX)
+_MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}'
+_NOTHING: list[StreamEvent] = []  # never appended to
 
 
 class AnthropicDecoder:
@@ -128,6 +133,20 @@ class AnthropicDecoder:
             return None
         return index, text, None if b"\\" in quoted else quoted
 
+    def quick_of(self, block: bytes) -> list[StreamEvent] | None:
+        """A ping, a block's stop or the message's stop in the API's layout, from the raw block."""
+        if block.startswith(b"event: ping\n"):
+            return _NOTHING if block[12:] in _PING_DATA else None
+        if block.startswith(_STOP_PREFIX) and block.endswith(b"}"):
+            digits = block[_STOP_PREFIX_LEN:-1]
+            if not digits.isdigit():
+                return None
+            index = int(digits)
+            return _NOTHING if index in self._skipped else [BlockStop(index)]
+        if block == _MESSAGE_STOP:
+            return [StreamDone()]
+        return None
+
     def _text_delta(self, data: str) -> TextDelta | None:
         """A text delta in the API's own layout, reading only its text as JSON; else None.
 
@@ -201,6 +220,13 @@ def _event(name: str, body: dict[str, Any]) -> bytes:
 _TEXT_DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
 _TEXT_DELTA_MID = b',"delta":{"type":"text_delta","text":'
 _TEXT_DELTA_TAIL = b"}}\n\n"
+# Events with nothing variable but an index, written as orjson writes their objects.
+_BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":%d}\n\n'
+_TEXT_START = (
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":%d,'
+    b'"content_block":{"type":"text","text":""}}\n\n'
+)
+_MESSAGE_STOP_EVENT = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 
 
 class AnthropicEncoder:
@@ -257,10 +283,10 @@ class AnthropicEncoder:
             )
         if isinstance(ev, BlockStart):
             self._open.append(ev.index)
-            block: dict[str, Any]
             if ev.kind == "text":
-                block = {"type": "text", "text": ""}
-            elif ev.kind == "tool_call":
+                return _TEXT_START % ev.index
+            block: dict[str, Any]
+            if ev.kind == "tool_call":
                 block = {"type": "tool_use", "id": ev.tool_id, "name": ev.tool_name, "input": {}}
             else:
                 block = {"type": "thinking", "thinking": "", "signature": ""}
@@ -270,7 +296,7 @@ class AnthropicEncoder:
             if ev.index not in self._open:
                 return b""
             self._open.remove(ev.index)
-            return _event("content_block_stop", {"type": "content_block_stop", "index": ev.index})
+            return _BLOCK_STOP % ev.index
         if isinstance(ev, StreamStart):
             return self._message_start(ev.id)
         if isinstance(ev, StreamEnd):
@@ -281,7 +307,7 @@ class AnthropicEncoder:
             if self._ended
             else self._close_blocks() + self._message_delta(StreamEnd("stop", Usage()))
         )
-        return tail + _event("message_stop", {"type": "message_stop"})
+        return tail + _MESSAGE_STOP_EVENT
 
     def _message_start(self, msg_id: str | None) -> bytes:
         if self._started:
@@ -294,10 +320,7 @@ class AnthropicEncoder:
         return _event("message_start", {"type": "message_start", "message": message})
 
     def _close_blocks(self) -> bytes:
-        out = b"".join(
-            _event("content_block_stop", {"type": "content_block_stop", "index": i})
-            for i in self._open
-        )
+        out = b"".join(_BLOCK_STOP % i for i in self._open)
         self._open.clear()
         return out
 

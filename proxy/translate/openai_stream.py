@@ -34,6 +34,12 @@ from driftgate.proxy.translate.stream_events import MalformedStream
 
 _STATUS_BY_TYPE = {t: s for s, t in OPENAI_TYPE_BY_STATUS.items() if s in (429, 500)}
 _DONE_EVENT = b"data: [DONE]\n\n"
+# The fixed chunks' choices, as orjson writes them (between the chunk's head and its end).
+_ROLE_CHOICES = (
+    b'"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,'
+    b'"finish_reason":null}]'
+)
+_FINISH_CHOICES = b'"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"%b"}]'
 
 
 class OpenAIDecoder:
@@ -182,6 +188,8 @@ class OpenAIEncoder:
         self.dropped: tuple[str, ...] = ()  # what of the upstream's answer the client cannot see
         # A text chunk is most of a stream: its bytes are put together around the one JSON string
         # in it (the same bytes orjson writes for the whole object), once the id is known.
+        self._head = b""  # `data: {"id":...,"model":...,` once the id is known
+        self._end = b',"usage":null}\n\n' if include_usage else b"}\n\n"
         self._text_head = b""
         self._text_tail = b'"},"logprobs":null,"finish_reason":null}]' + (
             b',"usage":null}\n\n' if include_usage else b"}\n\n"
@@ -204,12 +212,12 @@ class OpenAIEncoder:
         if not self._started:
             self._started = True
             self._id = (ev.id if isinstance(ev, StreamStart) else None) or new_completion_id()
-            self._text_head = (
+            self._head = (
                 b'data: {"id":%b,"object":"chat.completion.chunk","created":%d,"model":%b,'
-                b'"choices":[{"index":0,"delta":{"content":"'
                 % (orjson.dumps(self._id), self._created, orjson.dumps(self._model))
             )
-            head = self._chunk({"role": "assistant", "content": ""})
+            self._text_head = self._head + b'"choices":[{"index":0,"delta":{"content":"'
+            head = b"".join((self._head, _ROLE_CHOICES, self._end))
         return head + self._encode(ev)
 
     def _encode(self, ev: StreamEvent) -> bytes:
@@ -245,6 +253,8 @@ class OpenAIEncoder:
 
     def _empty_arguments(self, index: int | None = None) -> bytes:
         """A tool call that streamed no input still needs valid JSON arguments: "{}"."""
+        if not self._no_args:
+            return b""
         if index is None:
             pending = sorted(self._no_args)
         else:
@@ -256,7 +266,8 @@ class OpenAIEncoder:
         if self._finished:
             return b""
         self._finished = True
-        return self._chunk({}, STOP_TO_OPENAI[stop] if stop else "stop")
+        finish = STOP_TO_OPENAI[stop] if stop else "stop"
+        return b"".join((self._head, _FINISH_CHOICES % finish.encode(), self._end))
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}

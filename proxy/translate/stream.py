@@ -10,11 +10,13 @@ from driftgate.proxy.translate.ir import (
     StreamDone,
     StreamEnd,
     StreamError,
+    StreamEvent,
     StreamStart,
     TextDelta,
 )
 from driftgate.proxy.translate.stream_events import (
     MalformedStream,
+    QuickOf,
     StreamDecoder,
     StreamEncoder,
     TextEncode,
@@ -58,6 +60,10 @@ class Translator:
         self.usage = usage
         self._done = False
         # The text-delta fast lane, when both sides offer it (see stream_events).
+        self._decode = decoder.decode
+        self._encode = encoder.encode
+        # Events a decoder reads from their raw block without the SSE parse (see stream_events).
+        self._quick: QuickOf | None = getattr(decoder, "quick_of", None)
         text_of: TextOf | None = getattr(decoder, "text_of", None)
         text: TextEncode | None = getattr(encoder, "text", None)
         self._fast: tuple[TextOf, TextEncode] | None = (
@@ -97,6 +103,13 @@ class Translator:
                     if written is not None:
                         out.append(written)
                         continue
+            quick = self._quick(block) if self._quick is not None else None
+            if quick is not None:
+                if quick:
+                    out.append(self._neutral(quick))
+                    if self._done:
+                        break
+                continue
             event = event_of(block)
             if event is not None:
                 out.append(self._event(event))
@@ -107,12 +120,14 @@ class Translator:
     def _event(self, sse: SSEEvent) -> bytes:
         """Client bytes for one upstream event, by the general path (decoder, neutral events, encoder)."""
         try:
-            decoded = self._decoder.decode(sse)
+            decoded = self._decode(sse)
         except MalformedStream as exc:
             return self.fail(exc.message)
-        if not decoded:
-            return b""
-        encode = self.encoder.encode
+        return self._neutral(decoded) if decoded else b""
+
+    def _neutral(self, decoded: list[StreamEvent]) -> bytes:
+        """Client bytes for the neutral events of one upstream event."""
+        encode = self._encode
         out: list[bytes] = []
         for ev in decoded:
             kind = type(ev)

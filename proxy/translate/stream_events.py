@@ -38,5 +38,7 @@ class StreamEncoder(Protocol):
 # answers None when the event or its own state needs the general path.
 TextOf = Callable[[bytes], "tuple[int, str, bytes | None] | None"]
 """Raw SSE block -> (block index, text, the text's canonical JSON string or None), or None."""
+QuickOf = Callable[[bytes], "list[StreamEvent] | None"]
+"""Raw SSE block -> its neutral events, for the few fixed layouts a decoder knows; else None."""
 TextEncode = Callable[[int, str, "bytes | None"], "bytes | None"]
 """(block index, text, canonical JSON string or None) -> client bytes, or None."""

@@ -398,3 +398,70 @@ def test_a_redacted_thinking_block_is_named_as_dropped_for_chat_streams() -> Non
     completion = read_openai(run(t, _redacted_stream())).completion
     assert completion is not None and completion.choices[0].message.content == "hi"
     assert t.dropped == ("redacted_thinking",)  # type: ignore[attr-defined]
+
+
+def _compact(data: bytes) -> bytes:
+    """Every event of an Anthropic stream in the API's own compact layout."""
+    out = []
+    for block in data.split(b"\n\n"):
+        if block:
+            name, _, line = block.partition(b"\n")
+            body = json.loads(line.removeprefix(b"data: "))
+            out.append(name + b"\ndata: " + json.dumps(body, separators=(",", ":")).encode())
+    return b"\n\n".join(out) + b"\n\n"
+
+
+@pytest.mark.parametrize("target", ["openai", "responses"])
+@pytest.mark.parametrize("sample", ["text", "tool", "skipped"])
+def test_anthropic_events_in_the_compact_layout_translate_like_any_other(
+    target: Dialect, sample: str
+) -> None:
+    """Pings and stops in the API's layout are read from their raw bytes: nothing may change."""
+    data = anthropic_tool_stream() if sample == "tool" else anthropic_text_stream()
+    if sample == "skipped":  # a block no other dialect can show, stopped in the compact layout
+        at = data.index(b"event: ping")
+        data = (
+            data[:at]
+            + (
+                b'event: content_block_start\ndata: {"type": "content_block_start", "index": 9, '
+                b'"content_block": {"type": "some_future_block"}}\n\n'
+                b'event: content_block_stop\ndata: {"type": "content_block_stop", "index": 9}\n\n'
+            )
+            + data[at:]
+        )
+    compact = run(make("anthropic", target), _compact(data))
+    assert _events(compact) == _events(run(make("anthropic", target), data, seed=3))
+    assert b"some_future_block" not in compact
+
+
+@pytest.mark.parametrize("include_usage", [True, False])
+def test_fixed_events_from_templates_equal_orjsons_objects(include_usage: bool) -> None:
+    """The events with nothing variable but an id or an index are written from templates."""
+    from driftgate.proxy.translate.ir import BlockStart, BlockStop, StreamDone, StreamEnd
+
+    openai = OpenAIEncoder('m"odel', Usage(), include_usage, lambda: 7.0)
+    role, finish = (
+        openai.encode(StreamStart('chatcmpl-"1', Usage())),
+        openai.encode(StreamEnd("length", Usage())),
+    )
+    base: dict[str, object] = {"id": 'chatcmpl-"1', "object": "chat.completion.chunk",
+                               "created": 7, "model": 'm"odel'}  # fmt: skip
+    usage: dict[str, object] = {"usage": None} if include_usage else {}
+
+    def chunk(delta: dict[str, object], why: str | None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": why}
+        return encode_event(orjson.dumps({**base, "choices": [choice], **usage}))
+
+    assert role == chunk({"role": "assistant", "content": ""}, None)
+    assert finish == chunk({}, "length")
+    anthropic = AnthropicEncoder("m", Usage())
+    anthropic.encode(StreamStart("msg_1", Usage()))
+    assert anthropic.encode(BlockStart(3, "text")) == encode_event(orjson.dumps(
+        {"type": "content_block_start", "index": 3, "content_block": {"type": "text", "text": ""}}
+    ), "content_block_start")  # fmt: skip
+    assert anthropic.encode(BlockStop(3)) == encode_event(
+        orjson.dumps({"type": "content_block_stop", "index": 3}), "content_block_stop"
+    )
+    assert anthropic.encode(StreamDone()).endswith(
+        encode_event(orjson.dumps({"type": "message_stop"}), "message_stop")
+    )
