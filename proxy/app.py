@@ -34,6 +34,7 @@ from driftgate.proxy.health import health, missing_keys
 from driftgate.proxy.intake import intake
 from driftgate.proxy.models_list import anthropic_models, openai_models, wants_anthropic_shape
 from driftgate.proxy.observe.observer import Observer
+from driftgate.proxy.observe.pg.url import url_secrets
 from driftgate.proxy.observe.probe import Prober
 from driftgate.proxy.observe.recorder import Recorder
 from driftgate.proxy.observe.routes import ObserveRoutes
@@ -161,7 +162,11 @@ class Gateway:
                     tls=lambda b: tls_context(settings_for(b, config.proxies)),
                     proxies=ProxyChooser(config.proxies),
                 ),
-                secrets=[config.api_key, *(b.resolve_key(env) for b in config.backends)],
+                secrets=[
+                    config.api_key,
+                    *(b.resolve_key(env) for b in config.backends),
+                    *url_secrets(config.analytics.database_url),
+                ],
                 guard=_spend_guard(config, self.wall, self.observer, guard),
             )
         except BaseException:
@@ -376,6 +381,8 @@ class Gateway:
             self.observer.stats,
             probes,
         )
+        if self.observer.database is not None:
+            doc["analytics"] = self.observer.database.state()  # the URL without its password
         if self.guard.enabled:
             doc["guard"] = await self.guard.state()
             if doc["guard"]["state"] == "halted":

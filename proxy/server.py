@@ -194,9 +194,13 @@ def startup_line(config: Config, url: str, app: web.Application) -> str:
         )
     templates = ", ".join(f"{t['name']} {t['version']}" for t in gw.store.current().summary())
     workers = f" ({config.worker_processes} workers)" if config.worker_processes > 1 else ""
+    database = gw.observer.database
+    analytics = ""
+    if database is not None:  # the URL with its password masked
+        analytics = f" | analytics: {database.shown}" + ("" if database.connected else " (unreachable)")
     return (
         f"driftgate {__version__} listening on {url}{workers} | backends: {backends} | "
-        f"templates: {templates}"
+        f"templates: {templates}{analytics}"
     )
 
 

@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fakes.github_fixtures",
     "tests.fakes.ping_server",
     "tests.fakes.redis_server",
+    "tests.fakes.postgres_fixtures",
 ]
 
 

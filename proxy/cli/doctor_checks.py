@@ -22,12 +22,14 @@ import httpx
 
 from driftgate.proxy import __version__
 from driftgate.proxy.auth import anthropic_version, backend_auth
+from driftgate.proxy.cli.analytics_db import pg_reads
 from driftgate.proxy.config import Config
-from driftgate.proxy.errors import DriftgateError
+from driftgate.proxy.errors import ConfigError, DriftgateError
 from driftgate.proxy.guard.guard import budget_table
 from driftgate.proxy.guard.ledger import Halt, SqliteGuardStore, guard_db_path
 from driftgate.proxy.guard.settings import redact_url
 from driftgate.proxy.guard.state import StoreUnreachable
+from driftgate.proxy.observe.pg.url import redact_url as redact_database_url
 from driftgate.proxy.observe.probe import AUTH_FAILED, OK, SKIPPED, Prober
 from driftgate.proxy.observe.usage_db import usage_db_path
 from driftgate.proxy.templates.loader import (
@@ -159,7 +161,9 @@ def port(config: Config) -> list[Finding]:
 
 
 def recorder(config: Config) -> list[Finding]:
-    """The usage database opens and is intact."""
+    """The usage database opens and is intact (PostgreSQL: answers, migrated)."""
+    if config.analytics.enabled and config.analytics.database_url:
+        return analytics_database(config.analytics.database_url)
     path = usage_db_path(config.home)
     if not path.exists():
         return [Finding("recorder", "ok", f"{path} does not exist yet (no request recorded)")]
@@ -175,6 +179,25 @@ def recorder(config: Config) -> list[Finding]:
         return [Finding("recorder", "fail", f"{path} is damaged: {check}", fix)]
     size = path.stat().st_size / 1e6
     return [Finding("recorder", "ok", f"{path}: {rows} records, {size:.1f} MB")]
+
+
+def analytics_database(url: str) -> list[Finding]:
+    """PostgreSQL analytics: reachable, migrated, partitions there (the URL shown redacted)."""
+    shown = redact_database_url(url)
+    try:
+        found = pg_reads(url).facts()
+    except ConfigError as exc:
+        fix = ("pip install 'driftgate[postgres]'" if "not installed" in str(exc) else
+               "start PostgreSQL, or fix the user, password, host or database in database_url")  # fmt: skip
+        return [Finding("recorder", "fail", str(exc), fix)]
+    if not found["schema"]:
+        return [Finding("recorder", "ok", f"{shown} answers; not migrated yet (the gateway "
+                        "migrates it at start-up)")]  # fmt: skip
+    if "partitions" not in found:
+        return [Finding("recorder", "ok", f"{shown} answers (schema {found['schema']})")]
+    return [Finding("recorder", "ok", f"{shown}: schema {found['schema']}, "
+                    f"{found['partitions']} daily partitions (oldest {found['oldest']}), "
+                    f"{found['last_hour']} requests in the last hour")]  # fmt: skip
 
 
 def guard(config: Config, now: float | None = None) -> list[Finding]:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from driftgate.proxy.cli.analytics_db import pg_reads
 from driftgate.proxy.config import load_config
 from driftgate.proxy.observe.summary import Group, Summary, parse_window, summarise_window
 from driftgate.proxy.observe.usage_db import open_db, usage_db_path
@@ -18,7 +19,8 @@ EPILOG = """examples:
   driftgate stats --json          # what GET /analytics answers
 
 Reads $DRIFTGATE_HOME/usage.sqlite3, which the gateway writes after each response (a running
-gateway's last ~50 ms may not be in yet). Costs are estimates from the templates' prices; a cost
+gateway's last ~50 ms may not be in yet), or with [analytics] database_url the per-minute
+aggregates every gateway writes to PostgreSQL (whole minutes). Costs are estimates from the templates' prices; a cost
 ending in '+' had requests with no known price."""
 
 _COLUMNS = (
@@ -54,15 +56,19 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(path=Path(args.config) if getattr(args, "config", None) else None)
     seconds = parse_window(args.window)
     until = time.time()
-    path = usage_db_path(config.home)
-    if not path.exists():
-        print(f"no usage recorded yet ({path})")
-        return 0
-    conn = open_db(path)
-    try:
-        summary = summarise_window(conn, until - seconds, until)
-    finally:
-        conn.close()
+    url = config.analytics.database_url
+    if url:  # every gateway's per-minute aggregates
+        summary = pg_reads(url).window(until - seconds, until)
+    else:
+        path = usage_db_path(config.home)
+        if not path.exists():
+            print(f"no usage recorded yet ({path})")
+            return 0
+        conn = open_db(path)
+        try:
+            summary = summarise_window(conn, until - seconds, until)
+        finally:
+            conn.close()
     if args.json:
         print(json.dumps(summary.as_json(), indent=2))
     else:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from driftgate.proxy.cli.analytics_db import pg_reads
 from driftgate.proxy.config import load_config
 from driftgate.proxy.observe.usage_db import open_db, summarise, usage_db_path
 
@@ -34,7 +35,8 @@ def register(sub: Any) -> None:
         help="show recorded usage, cost and latency per backend and model",
         description=(
             "Totals per backend and model from $DRIFTGATE_HOME/usage.sqlite3, which the gateway "
-            "writes after each response. Costs use the templates' prices per million tokens; "
+            "writes after each response (or, with [analytics] database_url, from every gateway's "
+            "per-minute aggregates in PostgreSQL). Costs use the templates' prices per million tokens; "
             "COST_USD ends in '+' when some requests had no known price. count_tokens calls are "
             "counted in COUNT_TOK, never as requests."
         ),
@@ -55,7 +57,14 @@ def run(args: argparse.Namespace) -> int:
     since = time.time() - args.since * 3600 if args.since is not None else None
     path = usage_db_path(config.home)
     rows: list[dict[str, Any]] = []
-    if path.exists():
+    url = config.analytics.database_url
+    if url:  # every gateway's per-minute aggregates in PostgreSQL
+        rows = pg_reads(url).usage(since)
+        if not rows and not args.json:
+            print(f"no usage recorded in {pg_reads(url).shown}" + (
+                f" in the last {args.since:g} hours" if args.since is not None else ""))  # fmt: skip
+            return 0
+    elif path.exists():
         conn = open_db(path)
         try:
             rows = summarise(conn, since)

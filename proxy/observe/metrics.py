@@ -12,6 +12,7 @@ import threading
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Enum, generate_latest
 from prometheus_client.core import (
@@ -63,6 +64,7 @@ class Sources:
         cooldowns_started: Callable[[], dict[str, int]] | None = None,
         cooling: Callable[[], dict[str, float]] | None = None,
         stream_subscribers: Callable[[], int] | None = None,
+        database: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.queue_depth = queue_depth
         self.dropped = dropped
@@ -73,6 +75,7 @@ class Sources:
         # The spend guard's shared store (Redis), set by the app when [state] redis_url is set.
         self.guard_store_up: Callable[[], bool] | None = None
         self.guard_unguarded: Callable[[], int] | None = None
+        self.database = database  # the PostgreSQL writer's state, when records go there
 
 
 class GatewayMetrics:
@@ -178,9 +181,23 @@ class GatewayMetrics:
             yield CounterMetricFamily("driftgate_guard_unguarded_requests", "Requests let through "
                                       "unguarded while the guard's store was unreachable (fail open)",
                                       value=s.guard_unguarded())  # fmt: skip
+        if s.database is not None:
+            yield from _database_families(s.database())
         if s.stream_subscribers is not None:
             yield GaugeMetricFamily("driftgate_analytics_stream_subscribers",
                                     "Clients following /analytics/stream", value=s.stream_subscribers())  # fmt: skip
+
+
+def _database_families(state: dict[str, Any]) -> Iterator[Metric]:
+    yield GaugeMetricFamily("driftgate_analytics_db_up", "1 while the analytics database "
+                            "(PostgreSQL) is connected", value=1 if state["connected"] else 0)  # fmt: skip
+    yield GaugeMetricFamily("driftgate_analytics_db_queue_depth", "Records waiting for the "
+                            "analytics database", value=state["backlog"])  # fmt: skip
+    yield CounterMetricFamily("driftgate_analytics_db_written", "Records written to the "
+                              "analytics database", value=state["written"])  # fmt: skip
+    yield CounterMetricFamily("driftgate_analytics_db_dropped", "Records dropped because the "
+                              "analytics database was down or behind past the queue's bound "
+                              "(or refused them)", value=state["dropped"])  # fmt: skip
 
 
 def _counter(

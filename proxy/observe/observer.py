@@ -25,6 +25,7 @@ from driftgate.proxy.templates.loader import TemplateSet
 
 if TYPE_CHECKING:
     from driftgate.proxy.observe.otel import OtelSink
+    from driftgate.proxy.observe.pg.writer import PgAnalytics
 
 log = logging.getLogger("driftgate.observe")
 
@@ -43,10 +44,14 @@ class Observer:
         self.config = config
         owned = recorder is None
         analytics, metrics_on = config.analytics.enabled, config.metrics.enabled
+        url = config.analytics.database_url if analytics else None
+        # With PostgreSQL the recorder keeps no SQLite: it builds records and feeds the sinks,
+        # one of which is the database's writer.
+        self.database: PgAnalytics | None = _database(config, url) if url else None
         if recorder is None:
             recorder = open_recorder(
                 config.home,
-                persist=analytics,
+                persist=analytics and self.database is None,
                 retention_days=config.analytics.retention_days or None,
             )
         self.recorder = recorder
@@ -57,6 +62,7 @@ class Observer:
             sources = Sources(
                 queue_depth=lambda: recorder.backlog,
                 dropped=lambda: recorder.dropped,
+                database=self.database.state if self.database is not None else None,
                 upstream_errors=lambda: dict(self.stats.errors),
                 cooldowns_started=lambda: dict(cooldowns.started),
                 cooling=cooldowns.all_cooling,
@@ -64,6 +70,8 @@ class Observer:
             )
             self.metrics = GatewayMetrics(ModelLabels(config, templates), sources)
             recorder.add_sink(self.metrics.consume)
+        if self.database is not None:
+            recorder.add_sink(self.database.consume)
         if analytics:
             recorder.add_sink(self.live.consume)
         self.otel: OtelSink | None = None
@@ -96,8 +104,38 @@ class Observer:
     def close(self) -> None:
         """After the last request: flush the records (and stop an owned recorder), export spans."""
         self.keeper.close()
+        if self.database is not None:
+            self.database.close()
         if self.otel is not None:
             self.otel.close()
+
+
+def _database(config: Config, url: str) -> PgAnalytics:
+    """The PostgreSQL writer, connected and migrated (psycopg is imported here only)."""
+    try:
+        from driftgate.proxy.observe.pg.connect import DatabaseRefused
+        from driftgate.proxy.observe.pg.schema import SchemaTooNew
+        from driftgate.proxy.observe.pg.writer import PgAnalytics
+    except ImportError as exc:
+        raise ConfigError(
+            f"[analytics] database_url is set but psycopg is not installed ({exc.name}): "
+            "pip install 'driftgate[postgres]', or remove [analytics] database_url"
+        ) from None
+    database = PgAnalytics(
+        url,
+        retention_days=config.analytics.retention_days or None,
+        limit=config.analytics.database_buffer,
+    )
+    try:
+        database.start()
+    except DatabaseRefused as exc:
+        raise ConfigError(
+            f"[analytics] database_url {database.shown}: the database refused the connection "
+            f"({exc}); check the user, password and database name in the URL"
+        ) from None
+    except SchemaTooNew as exc:
+        raise ConfigError(f"[analytics] database_url {database.shown}: {exc}") from None
+    return database
 
 
 def _otel_sink(config: Config, endpoint: str) -> OtelSink:

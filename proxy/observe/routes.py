@@ -12,7 +12,8 @@ from driftgate.proxy.auth import GatewayKey
 from driftgate.proxy.errors import GatewayError, InvalidRequest
 from driftgate.proxy.observe.metrics import CONTENT_TYPE
 from driftgate.proxy.observe.observer import Observer
-from driftgate.proxy.observe.summary import BadWindow, parse_window, summarise_window
+from driftgate.proxy.observe.pg.url import reason
+from driftgate.proxy.observe.summary import BadWindow, Summary, parse_window, summarise_window
 
 KEEPALIVE_SECONDS = 15.0
 STREAM_HEADERS = {
@@ -47,13 +48,25 @@ class ObserveRoutes:
             raise InvalidRequest(str(exc)) from None
         until = time.time()
         since = until - seconds
-        recorder = self.observer.recorder
-        # Off the loop: a long window reads many rows.
-        summary = await asyncio.to_thread(
-            recorder.query, lambda conn: summarise_window(conn, since, until), None
-        )
+        recorder, database = self.observer.recorder, self.observer.database
+        summary: Summary | None
+        if database is not None:  # every gateway's minutes, read on the writer's own loop
+            try:
+                summary = await database.summary(since, until)
+            except Exception as exc:  # the database is down: say so, in the client's dialect
+                raise GatewayError(
+                    f"the analytics database {database.shown} cannot be read now "
+                    f"({reason(exc)}); records are buffered meanwhile",
+                    status=503,
+                ) from None
+        else:  # off the loop: a long window reads many rows
+            summary = await asyncio.to_thread(
+                recorder.query, lambda conn: summarise_window(conn, since, until), None
+            )
         doc = summary.as_json() if summary is not None else {}
         doc["recorder"] = {"backlog": recorder.backlog, "dropped": recorder.dropped}
+        if database is not None:
+            doc["database"] = database.state()
         return web.Response(body=orjson.dumps(doc), content_type="application/json")
 
     def _need_analytics(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from driftgate.proxy.config_schema import setting
+from driftgate.proxy.observe.pg.url import url_problem
 
 LOG_FORMATS = ("text", "json")
 
@@ -18,11 +19,26 @@ def _otlp_url_problem(value: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class AnalyticsConfig:
-    """[analytics]: the per-request records in $DRIFTGATE_HOME/usage.sqlite3."""
+    """[analytics]: the per-request records, in $DRIFTGATE_HOME/usage.sqlite3 or PostgreSQL."""
 
     enabled: bool = setting(True, "keep records; /analytics and /analytics/stream")
     retention_days: float = setting(
         90.0, "days records are kept (0: forever); older ones are deleted hourly", min=0
+    )
+    database_url: str | None = setting(
+        None,
+        "PostgreSQL for the records, shared by every gateway, e.g. "
+        "postgresql://user:password@host:5432/dbname (unset: SQLite in DRIFTGATE_HOME; "
+        "needs `pip install 'driftgate[postgres]'`)",
+        env="DRIFTGATE_ANALYTICS_DATABASE_URL",
+        check=url_problem,
+        secret=True,
+    )
+    database_buffer: int = setting(
+        100_000,
+        "records held in memory while PostgreSQL is down or behind; past that they are dropped "
+        "and counted (driftgate_analytics_db_dropped)",
+        min=1,
     )
 
 
