@@ -197,7 +197,8 @@ def startup_line(config: Config, url: str, app: web.Application) -> str:
     database = gw.observer.database
     analytics = ""
     if database is not None:  # the URL with its password masked
-        analytics = f" | analytics: {database.shown}" + ("" if database.connected else " (unreachable)")
+        state = "" if database.connected else " (unreachable)"
+        analytics = f" | analytics: {database.shown}{state}"
     return (
         f"driftgate {__version__} listening on {url}{workers} | backends: {backends} | "
         f"templates: {templates}{analytics}"
