@@ -28,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import bench_postgres
 import litellm_setup
 from processes import BenchError, ProcessGroup, free_port, rss_mb
 from report import (
@@ -64,6 +65,7 @@ from targets import (
     MINIMAL_HTTPX_AIOHTTP,
     baseline,
     driftgate_guard_redis,
+    driftgate_postgres,
 )
 from wrk_runner import ensure_wrk
 
@@ -100,6 +102,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="add a row: driftgate with [analytics] and [metrics] off, measured in the same run "
         "(check: analytics + metrics on keep >= 0.9x its req/s)",
+    )
+    p.add_argument(
+        "--postgres",
+        action="store_true",
+        help="add a row: driftgate with [analytics] database_url on a PostgreSQL the bench starts "
+        "(Debian's postgresql, as the tests do), against the SQLite default (checks >= 0.9x)",
     )
     p.add_argument(
         "--shapes-off",
@@ -209,6 +217,14 @@ def main(argv: list[str] | None = None) -> int:
     if redis_port is not None:
         targets.append(DRIFTGATE_GUARD)
         targets.append(driftgate_guard_redis(f"redis://127.0.0.1:{redis_port}/0"))
+    postgres = None
+    if args.postgres:
+        try:
+            postgres = bench_postgres.start()
+        except RuntimeError as exc:
+            print(f"bench: --postgres: {exc}", file=sys.stderr)
+            return 2
+        targets.append(driftgate_postgres(postgres.url))
     if not args.skip_litellm:
         targets.append(LITELLM)
     if args.targets:
@@ -254,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if postgres is not None:
+            written = postgres.close()
+            print(f"PostgreSQL row: {written:,} records in driftgate_requests", flush=True)
     info = meta(args, wrk, cpus, LITELLM in targets) | {"loadavg_before": load_before}
     text = render(info, args, results, rss, {t.name: t.label for t in targets})
     print("\n" + text)

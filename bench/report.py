@@ -39,6 +39,7 @@ MIN_OBSERVE_ON_VS_OFF = 0.9  # issue 12: analytics + metrics on keep >= 0.9x the
 MIN_VS_LITELLM = 80.0
 MAX_ADDED_P50_MS = 0.5
 MAX_IDLE_RSS_MB = 80.0
+MIN_POSTGRES_VS_SQLITE = 0.9  # issue 13: [analytics] database_url keeps >= 0.9x the SQLite default
 MIN_SHAPES_ON_VS_OFF = 0.95  # the shape log (on by default) against [shapes] enabled = false
 MIN_REDIS_GUARD_VS_EMBEDDED = 0.9  # issue 13: the guard's state in Redis against its embedded store
 
@@ -176,6 +177,10 @@ class ScenarioResult:
             out.append(Check(self.name, "driftgate req/s guard in Redis vs embedded",
                              self.ratio("driftgate-guard-redis", "driftgate-guard"),
                              MIN_REDIS_GUARD_VS_EMBEDDED, True))  # fmt: skip
+        if "driftgate-postgres" in self.rows:
+            out.append(Check(self.name, "driftgate req/s PostgreSQL analytics vs SQLite",
+                             self.ratio("driftgate-postgres", "driftgate"), MIN_POSTGRES_VS_SQLITE,
+                             True))  # fmt: skip
         if "driftgate-shapes-off" in self.rows:
             out.append(Check(self.name, "driftgate req/s vs shape log off",
                              self.ratio("driftgate", "driftgate-shapes-off"), MIN_SHAPES_ON_VS_OFF,

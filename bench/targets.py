@@ -221,3 +221,14 @@ def driftgate_guard_redis(redis_url: str) -> Target:
 
 
 LITELLM = Target("litellm", "litellm", litellm_command)
+
+
+def driftgate_postgres(url: str) -> Target:
+    """The `driftgate-postgres` row: records to PostgreSQL at `url` instead of SQLite (the default
+    row), to measure what the COPY writer costs (the target: >= 0.9x the default's req/s)."""
+    toml = f'\n[analytics]\ndatabase_url = "{url}"\n'
+    return Target(
+        "driftgate-postgres",
+        "driftgate (PostgreSQL analytics)",
+        _driftgate("fast", True, toml, "-postgres"),
+    )

@@ -73,6 +73,16 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
 )
 
 
+# driftgate_requests' column types in RequestRecord's field order, for binary COPY (which
+# sends each value in the column's own binary form: ~2.3 us a record, against ~5.3 as text).
+REQUEST_TYPES: tuple[str, ...] = (
+    "timestamptz", "text", "text", "text", "text", "text", "int4", "bool",
+    "int8", "int8", "int8", "int8", "float8", "float8", "text", "float8",
+    "text", "text", "text", "text", "int8", "int8", "int8", "int8", "int8", "float8", "float8",
+    "text",
+)  # fmt: skip
+
+
 class SchemaTooNew(Exception):
     """The database was migrated by a newer driftgate."""
 

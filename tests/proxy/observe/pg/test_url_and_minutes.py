@@ -83,3 +83,15 @@ def test_one_row_per_minute_and_key_count_tokens_apart() -> None:
     twice = merge(rows + rows)
     assert [r[:5] for r in twice] == [r[:5] for r in rows]
     assert twice[0][5] == 4 and sum(twice[0][-2]) == 2 * sum(rows[0][-2])
+
+
+def test_the_binary_copy_types_follow_the_record_fields() -> None:
+    from driftgate.proxy.observe.pg.schema import MIGRATIONS, REQUEST_TYPES
+    from driftgate.proxy.observe.records import COLUMNS
+
+    assert len(REQUEST_TYPES) == len(COLUMNS)
+    ddl = MIGRATIONS[0][2]
+    for column, kind in zip(COLUMNS, REQUEST_TYPES, strict=True):
+        spelled = {"int4": "integer", "int8": "bigint", "float8": "double precision",
+                   "bool": "boolean"}.get(kind, kind)  # fmt: skip
+        assert f"{column} {spelled}" in ddl

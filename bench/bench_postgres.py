@@ -1,0 +1,49 @@
+"""The bench's PostgreSQL: the tests' helper (tests/fakes/postgres_server.py), started once.
+
+Durable settings (fsync on, PostgreSQL's defaults), unlike the tests' scratch servers: the row
+measures what a real deployment's writer costs the gateway.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg
+
+from tests.fakes.postgres_server import PgCluster, available, init_cluster
+
+
+@dataclass
+class BenchPostgres:
+    """A running server with one database for the gateway row."""
+
+    cluster: PgCluster
+    url: str
+
+    def close(self) -> int:
+        """How many records the gateway wrote; then stop the server and remove its files."""
+        try:
+            with psycopg.connect(self.url) as conn:
+                row = conn.execute("SELECT count(*) FROM driftgate_requests").fetchone()
+            return int(row[0]) if row else 0
+        except psycopg.Error:
+            return 0
+        finally:
+            self.cluster.close()
+
+
+def start() -> BenchPostgres:
+    """initdb, start on a free loopback port, create the database."""
+    if not available():
+        raise RuntimeError("needs PostgreSQL: apt-get install -y postgresql")
+    cluster = init_cluster()
+    try:
+        server = cluster.server(options=())
+        return BenchPostgres(cluster, server.create_database("driftgate_bench"))
+    except BaseException:
+        cluster.close()
+        raise
