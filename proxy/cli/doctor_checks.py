@@ -196,7 +196,7 @@ def analytics_database(url: str) -> list[Finding]:
     if "partitions" not in found:
         return [Finding("recorder", "ok", f"{shown} answers (schema {found['schema']})")]
     return [Finding("recorder", "ok", f"{shown}: schema {found['schema']}, "
-                    f"{found['partitions']} daily partitions (oldest {found['oldest']}), "
+                    f"{found['partitions']} daily partitions (the oldest for {found['oldest']}), "
                     f"{found['last_hour']} requests in the last hour")]  # fmt: skip
 
 

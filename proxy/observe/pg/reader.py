@@ -132,6 +132,9 @@ async def facts(conn: Any) -> dict[str, Any]:
         "WHERE p.relname = 'driftgate_requests'"
     )
     parts, oldest = await cur.fetchone()
+    if oldest:  # driftgate_requests_20261130 -> 2026-11-30
+        day = str(oldest).rsplit("_", 1)[-1]
+        oldest = f"{day[:4]}-{day[4:6]}-{day[6:]}"
     cur = await conn.execute(
         "SELECT coalesce(sum(requests + count_tokens), 0)::bigint FROM driftgate_minutes "
         "WHERE minute >= now() - interval '1 hour'"

@@ -209,9 +209,14 @@ class PgAnalytics:
                 try:
                     conn = await self._open()
                 except Exception as exc:
-                    self._lost(exc)
+                    refused = isinstance(exc, DatabaseRefused | schema.SchemaTooNew)
                     if not self._first.done():
                         self._first.set_exception(exc)
+                        if refused:  # start() says it as a config mistake; no warning first
+                            self.last_error = reason(exc)
+                            await self._sleep(BACKOFF_FIRST, closing_by)
+                            continue
+                    self._lost(exc)
                     await self._sleep(backoff, closing_by)
                     backoff = min(backoff * 2, BACKOFF_MAX)
                     continue
