@@ -210,6 +210,11 @@ class SpendGuard:
                 "store": store,
             }
         halt = snap.halt
+        # Another gateway sharing the store may have halted or resumed: the gauge follows.
+        if halt is not None:
+            self._show("halted")
+        elif not self._warned:
+            self._show("ok")
         limits = [
             {
                 "name": limit.name,

@@ -152,6 +152,8 @@ def test_a_halt_on_one_gateway_is_seen_by_the_other_and_a_resume_on_either_lifts
     resumed = httpx.post(f"{b.url}/guard/resume", timeout=BOUND).json()
     assert resumed["resumed"] is True
     assert _guard(a.url)["guard"]["state"] == "ok"
+    metrics = httpx.get(f"{a.url}/metrics", timeout=BOUND).text  # a tripped it; b lifted it
+    assert 'driftgate_guard_state{driftgate_guard_state="ok"} 1.0' in metrics
     assert _claude(a.url).content  # spend before the resume no longer counts, on a too
 
 
