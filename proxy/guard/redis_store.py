@@ -25,9 +25,10 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from driftgate.proxy.guard import redis_scripts
 from driftgate.proxy.guard.ledger import TOTAL, Halt, Limit
@@ -65,13 +66,14 @@ class RedisGuardStore:
         self._wall = wall  # when Redis went away (for /health)
         self._ttl = settings.reservation_seconds
         self._retry = settings.retry_seconds
-        # No retries inside redis-py: a dead Redis must cost a request one short timeout, after
-        # which the probe (not the request path) finds out when it is back.
+        # A dead Redis must cost a request one short timeout, after which the probe (not the
+        # request path) finds out when it is back: no retry after a timeout. A connection that
+        # broke while idle (Redis restarted) is retried once at once, on a new connection.
         self.redis: Redis = Redis.from_url(
             settings.redis_url,
             socket_timeout=settings.timeout_seconds,
             socket_connect_timeout=settings.timeout_seconds,
-            retry=Retry(NoBackoff(), 0),
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         p = settings.key_prefix
         self._seq, self._resv, self._info = f"{p}seq", f"{p}resv", f"{p}resv:info"

@@ -297,3 +297,16 @@ def test_a_request_gone_before_its_answer_gives_its_reservation_back(
         assert (await a.snapshot(DAILY_10, 1.0)).in_flight == 0.0
 
     run(shared_redis, 1, body)
+
+
+def test_a_connection_broken_by_a_redis_restart_is_not_an_outage(
+    redis_server: RedisServer,
+) -> None:
+    async def body(a: RedisGuardStore) -> None:
+        await _ticket(a, 1.0, DAILY_10, 0.0)  # a pooled connection, idle from here on
+        redis_server.stop()
+        redis_server.start()  # back before anyone asked: the idle connection is dead
+        await _ticket(a, 1.0, DAILY_10, 1.0)  # retried once on a new connection
+        assert a.health()["reachable"] is True
+
+    run(redis_server, 1, body)
