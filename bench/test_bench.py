@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 from fast_upstream import decode_chunked
 from processes import BenchError, ProcessGroup, Started, cpu_seconds, rss_mb, wait_http
-from report import Check, Row, ScenarioResult, best_of, cross_checks, issue9_checks
+from report import (
+    Check,
+    Row,
+    ScenarioResult,
+    best_of,
+    cross_checks,
+    issue9_checks,
+    minimal_normalised,
+)
 from scenarios import SCENARIOS, Scenario, check_once
 from wrk_runner import WrkResult, parse_summary
 
@@ -189,3 +197,15 @@ def test_cross_checks_compare_driftgate_across_scenarios() -> None:
     assert [c.verdict for c in by_cpu] == ["FAIL"]  # 1.05x by CPU
     responses.rows["minimal"].cpu_us = 112.0
     assert [c.verdict for c in responses.checks() if "by CPU" in c.what] == ["PASS"]
+
+
+def test_the_minimal_normalised_view_cancels_load_that_hit_one_scenario() -> None:
+    def result(name: str, driftgate: float, minimal: float) -> ScenarioResult:
+        r = ScenarioResult(name, "t")
+        r.rows = {"driftgate": Row("driftgate", cpu_us=driftgate),
+                  "minimal": Row("minimal", cpu_us=minimal)}  # fmt: skip
+        return r
+
+    # translate-stream ran while the machine was twice as busy: both of its rows doubled.
+    view = minimal_normalised([result("stream", 100, 120), result("translate-stream", 240, 240)])
+    assert view == [("translate-stream", "stream", 1.2)]
