@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,8 +153,8 @@ def baseline(source: Path) -> Target:
     PYTHONPATH, ahead of this checkout's editable install, so both builds run in one benchmark.
     """
     source = source.resolve()
-    if not (source / "proxy" / "app.py").is_file():
-        raise SystemExit(f"--baseline {source}: no proxy/app.py there (a checkout of driftgate?)")
+    if not (source / "proxy" / "app.py").is_file() or not (source / "pyproject.toml").is_file():
+        raise SystemExit(f"--baseline {source}: not a checkout of driftgate (no proxy/app.py)")
 
     def command(ctx: Launch) -> Command:
         shim = ctx.workdir / "baseline-shim" / "driftgate"
@@ -163,11 +164,31 @@ def baseline(source: Path) -> Target:
             link = shim / name
             if not link.is_symlink():
                 link.symlink_to(source / name)
+        _baseline_metadata(source, shim.parent)
         cmd = driftgate_command(ctx, variant="-baseline")
         env = cmd.env | {"PYTHONPATH": f"{shim.parent}{os.pathsep}{REPO}"}
         return Command(cmd.argv, env, cmd.ready_path, cmd.startup_timeout)
 
     return Target("driftgate-baseline", f"driftgate (baseline: {source.name})", command)
+
+
+def _baseline_metadata(source: Path, where: Path) -> None:
+    """A dist-info for the baseline beside its shim, with the entry points of its own pyproject:
+    found first on PYTHONPATH, its commands are the ones `driftgate` loads (not this checkout's,
+    which may name modules the baseline does not have)."""
+    project = tomllib.loads((source / "pyproject.toml").read_text())["project"]
+    info = where / f"driftgate-{project['version']}.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: driftgate\nVersion: {project['version']}\n"
+    )
+    groups = {"console_scripts": project.get("scripts", {}), **project.get("entry-points", {})}
+    lines = []
+    for group, entries in groups.items():
+        lines.append(f"[{group}]")
+        lines += [f"{name} = {target}" for name, target in entries.items()]
+        lines.append("")
+    (info / "entry_points.txt").write_text("\n".join(lines))
 
 
 def litellm_command(ctx: Launch) -> Command:
