@@ -39,6 +39,11 @@ class Cooldowns:
         self._seconds = value
         self._max = max(self._max, value)
 
+    @property
+    def anything_cooling(self) -> bool:
+        """Whether any backend may be cooling (False: every backend is usable, no clock read)."""
+        return bool(self._until)
+
     def fail(self, backend: str, retry_after: float | None = None) -> None:
         """Cool `backend` for max(retry_after, seconds); a longer cooldown already running is kept."""
         wait = min(max(retry_after or 0.0, self._seconds), self._max)
