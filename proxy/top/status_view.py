@@ -46,6 +46,17 @@ def _guard(guard: dict[str, Any]) -> RenderableType:
         return Text("Spend guard: off (no [guard] budgets in the gateway's config)", style="dim")
     halted = guard.get("state") == "halted"
     head = Text("Spend guard: ", style="bold")
+    store = guard.get("store") or {}
+    if guard.get("state") == "store_unreachable":  # its shared store (Redis) does not answer
+        head.append("STORE UNREACHABLE", style="bold black on yellow")
+        head.append(f"   action = {guard.get('action', '?')}")
+        what = (
+            "requests go through unguarded"
+            if store.get("fail") == "open"
+            else "completions are refused (503)"
+        )
+        why = f"  {store.get('url', '?')}: {store.get('error', '?')}; {what}"
+        return Group(head, Text(why, style="yellow"))
     head.append("HALTED" if halted else "ok", style="bold white on red" if halted else "bold green")
     head.append(f"   action = {guard.get('action', '?')}")
     head.append(f"   in flight {usd(guard.get('in_flight_usd', 0.0))}")
