@@ -187,3 +187,15 @@ def test_config_file_database_url_loads_and_a_bad_one_is_refused_without_echo(
     with pytest.raises(ConfigError) as err:
         load_config(path=bad, env={})
     assert "postgresql://" in str(err.value) and "s3cretpw" not in str(err.value)
+
+
+def test_analytics_reads_on_after_postgres_restarts_between_two_reads(
+    gateway_factory: Factory, fake_anthropic: FakeAnthropic, pg_cluster: PgCluster
+) -> None:
+    server = pg_cluster.server()
+    url = server.create_database("restarted")
+    gw = gateway_factory(backends=[fake_anthropic], analytics=AnalyticsConfig(database_url=url))
+    assert _analytics(gw)["total"]["requests"] == 0  # the reader's connection is now open
+    server.stop()
+    server.start()
+    assert _analytics(gw)["total"]["requests"] == 0  # not a 503: a new connection, at once

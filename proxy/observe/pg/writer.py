@@ -186,6 +186,16 @@ class PgAnalytics:
             self._loop.close()
 
     async def _read(self, read: Callable[[Any], Awaitable[T]]) -> T:
+        kept = self._reader is not None and not self._reader.closed
+        try:
+            return await self._read_once(read)
+        except psycopg.OperationalError:
+            if not kept:
+                raise
+            # The kept connection died since the last read (PostgreSQL restarted): a new one.
+            return await self._read_once(read)
+
+    async def _read_once(self, read: Callable[[Any], Awaitable[T]]) -> T:
         if self._reader is None or self._reader.closed:
             self._reader = await connect(self.url)
             await schema.migrate(self._reader)  # a read may come before the writer connects
