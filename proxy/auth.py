@@ -6,14 +6,16 @@ import hmac
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+from driftgate.proxy.client_headers import PASSTHROUGH_NAMES, forwardable, vendor_to_drop
 from driftgate.proxy.config import BackendConfig, Config, check_key
 from driftgate.proxy.errors import ConfigError, Dialect, Unauthorized
 from driftgate.proxy.templates.loader import TemplateSet
+from driftgate.proxy.translate.input_checks import header_names
 from driftgate.proxy.upstream import USER_AGENT, stream_timeout, whole_timeout
 from driftgate.proxy.upstream.client import Timeouts
 
-ANTHROPIC_PREFIX = "anthropic-"
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
 JSON_HEADERS: Mapping[str, str] = {"content-type": "application/json", "user-agent": USER_AGENT}
 
@@ -144,6 +146,13 @@ def anthropic_version(templates: TemplateSet) -> str:
     return DEFAULT_ANTHROPIC_VERSION
 
 
+class UpstreamHeaders(NamedTuple):
+    """One upstream request's headers, and the client headers dropped on the way (`header:NAME`)."""
+
+    headers: dict[str, str]
+    dropped: tuple[str, ...]
+
+
 def upstream_headers(
     auth: BackendAuth,
     client_headers: Mapping[str, str],
@@ -151,26 +160,25 @@ def upstream_headers(
     default_version: str,
     gateway_key: GatewayKey,
     beta: str | None,
-) -> dict[str, str]:
-    """Headers for one upstream request: the backend's own, plus what the client may pass on.
+) -> UpstreamHeaders:
+    """Headers for one upstream request: every client header the gateway does not own (open
+    world, docs/translation.md), then the backend's content type and credential.
 
     `beta` is the client's anthropic-beta after filter_betas (None: send none).
     """
+    vendor = "anthropic" if client_dialect == "anthropic" else "openai"
+    named: list[str] = []
+    sent, creds = forwardable(client_headers, vendor_to_drop(vendor, auth.dialect), named)
     headers = dict(auth.base_headers)
-    if auth.dialect != "anthropic":
-        return headers
-    if client_dialect == "anthropic":
-        # anthropic-* is an open list: forward every one (beta already filtered), never allowlist.
-        for name, value in client_headers.items():
-            lower = name.lower()
-            if lower.startswith(ANTHROPIC_PREFIX) and lower != "anthropic-beta":
-                headers[lower] = value
+    headers.update(sent)  # the client's user-agent, when it sent one, replaces driftgate's
+    if auth.dialect == "anthropic":
+        headers.pop("anthropic-beta", None)  # only the value filtered by beta_policy travels
         if beta:
             headers["anthropic-beta"] = beta
-        if auth.passthrough:
-            for name in ("x-api-key", "authorization"):
-                cred = client_headers.get(name)
+        if auth.passthrough and client_dialect == "anthropic":
+            for name in PASSTHROUGH_NAMES:
+                cred = creds.get(name)
                 if cred is not None and not gateway_key.is_gateway_credential(name, cred):
                     headers[name] = cred
-    headers.setdefault("anthropic-version", default_version)
-    return headers
+        headers.setdefault("anthropic-version", default_version)
+    return UpstreamHeaders(headers, header_names(tuple(named)) if named else ())

@@ -176,7 +176,7 @@ class Forwarder:
             data = orjson.dumps(out)
         beta_raw = flow.headers.get("anthropic-beta")
         beta = filter_betas(beta_raw, route.backend.kind, templates) if beta_raw else None
-        headers = upstream_headers(
+        headers, unsent = upstream_headers(
             auth,
             flow.headers,
             flow.client_dialect,
@@ -184,6 +184,8 @@ class Forwarder:
             self._key,
             beta,
         )
+        if unsent:
+            dropped = (*dropped, *unsent)
         endpoint = flow.endpoint if target == flow.client_dialect else ENDPOINT_FOR_DIALECT[target]
         url = auth.url(endpoint)
         if flow.query and target == flow.client_dialect:

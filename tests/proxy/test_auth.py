@@ -78,7 +78,7 @@ def test_anthropic_key_backend_sends_its_key_never_the_clients() -> None:
         "2023-06-01",
         GatewayKey(None),
         None,
-    )
+    ).headers
     assert out["x-api-key"] == "sk-ant-backend-key"
     assert "authorization" not in out
     assert out["anthropic-version"] == "2023-06-01"
@@ -94,11 +94,11 @@ def test_anthropic_headers_forwarded_with_filtered_beta_and_client_version_kept(
     )
     out = upstream_headers(
         auth, client, "anthropic", "2023-06-01", GatewayKey(None), "filtered-beta"
-    )
+    ).headers
     assert out["anthropic-version"] == "2099-01-01"
     assert out["anthropic-beta"] == "filtered-beta"
     assert out["anthropic-dangerous-direct-browser-access"] == "true"
-    assert "x-other" not in out
+    assert out["x-other"] == "no"  # open world: an unknown header travels as sent
 
 
 def test_passthrough_forwards_the_clients_own_credentials_unchanged() -> None:
@@ -110,7 +110,7 @@ def test_passthrough_forwards_the_clients_own_credentials_unchanged() -> None:
         "2023-06-01",
         GatewayKey(None),
         None,
-    )
+    ).headers
     assert out["x-api-key"] == "sk-client"
     assert out["authorization"] == "Bearer tok"
 
@@ -125,7 +125,7 @@ def test_passthrough_never_forwards_the_gateway_key() -> None:
         "2023-06-01",
         gw,
         None,
-    )
+    ).headers
     assert "x-api-key" not in out
     assert out["authorization"] == "Bearer own-token"
 
@@ -139,21 +139,22 @@ def test_passthrough_never_crosses_dialects() -> None:
         "2023-06-01",
         GatewayKey(None),
         None,
-    )
+    ).headers
     assert "authorization" not in out and "x-api-key" not in out
     assert out["anthropic-version"] == "2023-06-01"
 
 
 def test_openai_backend_bearer_from_env_and_no_anthropic_headers() -> None:
     auth = backend_auth(OAI, {"OAI_KEY": "sk-oai-env"})
-    out = upstream_headers(
+    out, dropped = upstream_headers(
         auth,
-        headers(anthropic_beta="x", x_api_key="client"),
+        headers(anthropic_beta="x", anthropic_version="2023-06-01", x_api_key="client"),
         "anthropic",
         "2023-06-01",
         GatewayKey(None),
         "x",
     )
+    assert dropped == ("header:anthropic-beta", "header:anthropic-version")
     assert out == {
         "content-type": "application/json",
         "user-agent": "driftgate/0.1.0",
@@ -165,7 +166,7 @@ def test_openai_backend_without_key_sends_no_authorization() -> None:
     auth = backend_auth(LOCAL, {})
     out = upstream_headers(
         auth, headers(authorization="Bearer client"), "openai", "v", GatewayKey(None), None
-    )
+    ).headers
     assert "authorization" not in out
 
 

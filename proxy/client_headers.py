@@ -1,0 +1,114 @@
+"""Which client request headers travel upstream: forwarded as sent, owned by the gateway, or
+(across dialects) the other vendor's, dropped and named in x-driftgate-dropped.
+
+Open-world: a header the gateway does not know is forwarded. The gateway owns only what it must
+(framing, hop-by-hop, the client's credentials, compression its transport manages, its own
+x-driftgate-*); it never adds a header to disguise a client. Each header name is classified once
+and the decision kept, so a request costs a dict lookup per header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+
+FORWARD = 0  # any dialect-neutral or unknown header: sent on as the client sent it
+OWNED = 1  # the gateway's: framing, hop-by-hop, compression, x-driftgate-*; never sent on
+CREDENTIAL = 2  # replaced by the backend's configured key (or passed through where configured)
+ANTHROPIC = 3  # anthropic-* other than anthropic-beta
+ANTHROPIC_BETA = 4  # filtered by the template's beta_policy before it travels
+OPENAI = 5  # openai-* (OpenAI-Beta, OpenAI-Organization, OpenAI-Project...)
+
+# RFC 9110 7.6.1 hop-by-hop fields, plus the framing and body coding the gateway recomputes: the
+# body sent is JSON the gateway read (decoded from any Content-Encoding), with its own length.
+OWNED_NAMES = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-type",
+        "content-encoding",
+        "expect",  # 100-continue is between the client and the gateway
+        "accept-encoding",  # both transports send identity and decode themselves
+        "http2-settings",
+    }
+)
+# A client's credentials: for this gateway, or scoped to its origin (cookies); never sent on as
+# they are, except the configured passthrough of x-api-key / Authorization.
+CREDENTIAL_NAMES = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie"})
+OWNED_PREFIXES = ("proxy-", "x-driftgate-")
+PASSTHROUGH_NAMES = frozenset({"x-api-key", "authorization"})
+_CACHE_LIMIT = 4096  # distinct raw names remembered; past it a name is classified each time
+_kinds: dict[str, tuple[str, int]] = {}
+
+
+def classify(lower: str) -> int:
+    """The class of a lower-cased header name."""
+    if lower in OWNED_NAMES or lower.startswith(OWNED_PREFIXES):
+        return OWNED
+    if lower in CREDENTIAL_NAMES:
+        return CREDENTIAL
+    if lower.startswith("anthropic-"):
+        return ANTHROPIC_BETA if lower == "anthropic-beta" else ANTHROPIC
+    if lower.startswith("openai-"):
+        return OPENAI
+    return FORWARD
+
+
+def kind_of(name: str) -> tuple[str, int]:
+    """(lower-cased name, class) for a header name as the client spelled it."""
+    kind = _kinds.get(name)
+    if kind is None:
+        lower = name.lower()
+        kind = (lower, classify(lower))
+        if len(_kinds) < _CACHE_LIMIT:
+            _kinds[name] = kind
+    return kind
+
+
+@lru_cache(maxsize=256)
+def connection_names(value: str) -> frozenset[str]:
+    """The header names a Connection value lists (RFC 9110 7.6.1): hop-by-hop for this hop."""
+    return frozenset(t for t in (p.strip().lower() for p in value.split(",")) if t)
+
+
+def vendor_to_drop(client_vendor: str, backend_dialect: str) -> int | None:
+    """The class dropped (and named) on the way to `backend_dialect`: the other vendor's headers,
+    only when the request crosses dialects; same-dialect requests keep every header."""
+    if client_vendor == backend_dialect:
+        return None
+    return ANTHROPIC if backend_dialect == "openai" else OPENAI
+
+
+def forwardable(
+    client_headers: Mapping[str, str], drop: int | None, dropped: list[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(headers to send on, the client's credentials by lower-cased name); names of `drop`'s
+    class go into `dropped` as `header:NAME`. Repeated names are joined with ", " (RFC 9110 5.3).
+    """
+    out: dict[str, str] = {}
+    creds: dict[str, str] = {}
+    connection = client_headers.get("connection")
+    hop = connection_names(connection) if connection else None
+    for name, value in client_headers.items():
+        lower, kind = _kinds.get(name) or kind_of(name)
+        if kind == OWNED:
+            continue
+        if kind == CREDENTIAL:
+            creds[lower] = value
+            continue
+        if hop is not None and lower in hop:
+            continue
+        if kind == drop or (drop == ANTHROPIC and kind == ANTHROPIC_BETA):
+            name_ = "header:" + lower
+            if name_ not in dropped:
+                dropped.append(name_)
+            continue
+        prev = out.get(lower)
+        out[lower] = value if prev is None else f"{prev}, {value}"
+    return out, creds
