@@ -7,11 +7,9 @@ import logging
 import os
 import signal
 import sys
-import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 
 from driftgate.proxy.config import load_config
@@ -19,6 +17,7 @@ from driftgate.watchers.catalog import watchers
 from driftgate.watchers.daemon.jobs import DaemonSettings, daemon_settings
 from driftgate.watchers.daemon.runner import SubprocessRunner
 from driftgate.watchers.daemon.scheduler import Daemon
+from driftgate.watchers.daemon.stop_signals import StopSignals
 from driftgate.watchers.daemon.store import RunStore, store_path
 
 HELP = """\
@@ -134,25 +133,16 @@ def run_daemon(*, config_path: Path | None, env: Mapping[str, str], run_now: boo
     log = logging.getLogger("driftgate.daemon")
     settings, store = _settings(config_path, env)
     daemon = Daemon(settings, SubprocessRunner(config_path=config_path, env=env), store)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s received: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    # The handlers only note the signal (no lock, no logging): the main thread acts on it.
+    with StopSignals() as signals:
         daemon.start(first_run_now=run_now)
         log.info(
             "driftgate daemon: %d job(s) scheduled; history in %s",
             len(daemon.enabled()),
             store.path,
         )
-        while not stop.wait(1.0):
-            pass
+        signum = signals.wait()
+        log.info("%s received: stopping", signal.Signals(signum or signal.SIGTERM).name)
         daemon.stop()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     log.info("driftgate daemon: stopped")
     return 0
