@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from driftgate.proxy.client_headers import PASSTHROUGH_NAMES, forwardable, vendor_to_drop
+from driftgate.proxy.client_headers import PASSTHROUGH_NAMES, forwardable, rule_for
 from driftgate.proxy.config import BackendConfig, Config, check_key
 from driftgate.proxy.errors import ConfigError, Dialect, Unauthorized
 from driftgate.proxy.templates.loader import TemplateSet
@@ -89,6 +89,8 @@ class BackendAuth:
     stream_timeout: Timeouts
     whole_timeout: Timeouts
     dialect: Dialect = field(init=False)
+    # base_headers but the user-agent, which a client's own replaces
+    owned_headers: Mapping[str, str] = field(init=False, repr=False)
     _urls: Mapping[str, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +103,8 @@ class BackendAuth:
             "input_tokens": base + "/responses/input_tokens",
         }
         object.__setattr__(self, "_urls", urls)
+        owned = {k: v for k, v in self.base_headers.items() if k != "user-agent"}
+        object.__setattr__(self, "owned_headers", owned)
         dialect: Dialect = "anthropic" if self.backend.kind == "anthropic" else "openai"
         object.__setattr__(self, "dialect", dialect)
 
@@ -168,17 +172,19 @@ def upstream_headers(
     """
     vendor = "anthropic" if client_dialect == "anthropic" else "openai"
     named: list[str] = []
-    sent, creds = forwardable(client_headers, vendor_to_drop(vendor, auth.dialect), named)
-    headers = dict(auth.base_headers)
-    headers.update(sent)  # the client's user-agent, when it sent one, replaces driftgate's
+    headers = dict(auth.owned_headers)
+    creds = forwardable(client_headers, headers, rule_for(vendor, auth.dialect), named)
+    if "user-agent" not in headers:
+        headers["user-agent"] = USER_AGENT  # the client's own when it sent one
     if auth.dialect == "anthropic":
         headers.pop("anthropic-beta", None)  # only the value filtered by beta_policy travels
         if beta:
             headers["anthropic-beta"] = beta
-        if auth.passthrough and client_dialect == "anthropic":
+        if auth.passthrough and creds and client_dialect == "anthropic":
             for name in PASSTHROUGH_NAMES:
                 cred = creds.get(name)
                 if cred is not None and not gateway_key.is_gateway_credential(name, cred):
                     headers[name] = cred
-        headers.setdefault("anthropic-version", default_version)
+        if "anthropic-version" not in headers:
+            headers["anthropic-version"] = default_version
     return UpstreamHeaders(headers, header_names(tuple(named)) if named else ())

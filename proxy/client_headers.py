@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import NamedTuple
 
 FORWARD = 0  # any dialect-neutral or unknown header: sent on as the client sent it
 OWNED = 1  # the gateway's: framing, hop-by-hop, compression, x-driftgate-*; never sent on
@@ -77,38 +78,58 @@ def connection_names(value: str) -> frozenset[str]:
     return frozenset(t for t in (p.strip().lower() for p in value.split(",")) if t)
 
 
-def vendor_to_drop(client_vendor: str, backend_dialect: str) -> int | None:
-    """The class dropped (and named) on the way to `backend_dialect`: the other vendor's headers,
-    only when the request crosses dialects; same-dialect requests keep every header."""
+class Rule(NamedTuple):
+    """The classes sent on and the classes dropped (and named) for one kind of crossing."""
+
+    send: frozenset[int]
+    drop: frozenset[int]
+
+
+SAME_DIALECT = Rule(frozenset({FORWARD, ANTHROPIC, ANTHROPIC_BETA, OPENAI}), frozenset())
+TO_OPENAI = Rule(frozenset({FORWARD, OPENAI}), frozenset({ANTHROPIC, ANTHROPIC_BETA}))
+TO_ANTHROPIC = Rule(frozenset({FORWARD, ANTHROPIC, ANTHROPIC_BETA}), frozenset({OPENAI}))
+
+
+def rule_for(client_vendor: str, backend_dialect: str) -> Rule:
+    """Same-dialect requests keep every header; across dialects the other vendor's are dropped
+    and named (an OpenAI client's anthropic-* reaches an Anthropic backend: its own vendor's)."""
     if client_vendor == backend_dialect:
-        return None
-    return ANTHROPIC if backend_dialect == "openai" else OPENAI
+        return SAME_DIALECT
+    return TO_OPENAI if backend_dialect == "openai" else TO_ANTHROPIC
 
 
 def forwardable(
-    client_headers: Mapping[str, str], drop: int | None, dropped: list[str]
-) -> tuple[dict[str, str], dict[str, str]]:
-    """(headers to send on, the client's credentials by lower-cased name); names of `drop`'s
-    class go into `dropped` as `header:NAME`. Repeated names are joined with ", " (RFC 9110 5.3).
+    client_headers: Mapping[str, str], out: dict[str, str], rule: Rule, dropped: list[str]
+) -> dict[str, str] | None:
+    """Put into `out` the client headers `rule` sends on; return the client's credentials by
+    lower-cased name (None: it sent none). Names `rule` drops go into `dropped` as
+    `header:NAME`. Repeated names are joined with ", " (RFC 9110 5.3).
+
+    `out` must hold no name a client could send on (only owned or credential names).
     """
-    out: dict[str, str] = {}
-    creds: dict[str, str] = {}
-    connection = client_headers.get("connection")
-    hop = connection_names(connection) if connection else None
+    creds: dict[str, str] | None = None
+    kinds = _kinds
+    send = rule.send
     for name, value in client_headers.items():
-        lower, kind = _kinds.get(name) or kind_of(name)
-        if kind == OWNED:
-            continue
-        if kind == CREDENTIAL:
+        kind = kinds.get(name)
+        if kind is None:
+            kind = kind_of(name)
+        lower, cls = kind
+        if cls in send:
+            if lower in out:
+                out[lower] = f"{out[lower]}, {value}"
+            else:
+                out[lower] = value
+        elif cls == CREDENTIAL:
+            if creds is None:
+                creds = {}
             creds[lower] = value
-            continue
-        if hop is not None and lower in hop:
-            continue
-        if kind == drop or (drop == ANTHROPIC and kind == ANTHROPIC_BETA):
-            name_ = "header:" + lower
-            if name_ not in dropped:
-                dropped.append(name_)
-            continue
-        prev = out.get(lower)
-        out[lower] = value if prev is None else f"{prev}, {value}"
-    return out, creds
+        elif cls in rule.drop:
+            named = "header:" + lower
+            if named not in dropped:
+                dropped.append(named)
+    connection = client_headers.get("connection")
+    if connection:
+        for hop in connection_names(connection):
+            out.pop(hop, None)  # named in Connection: for this hop only (RFC 9110 7.6.1)
+    return creds

@@ -11,10 +11,12 @@ from driftgate.proxy.client_headers import (
     FORWARD,
     OPENAI,
     OWNED,
+    SAME_DIALECT,
+    TO_OPENAI,
     classify,
     connection_names,
     forwardable,
-    vendor_to_drop,
+    rule_for,
 )
 
 
@@ -35,10 +37,10 @@ def test_classes() -> None:
 
 
 def test_vendor_dropped_only_across_dialects() -> None:
-    assert vendor_to_drop("anthropic", "anthropic") is None
-    assert vendor_to_drop("openai", "openai") is None
-    assert vendor_to_drop("anthropic", "openai") == ANTHROPIC
-    assert vendor_to_drop("openai", "anthropic") == OPENAI
+    assert rule_for("anthropic", "anthropic") is rule_for("openai", "openai") is SAME_DIALECT
+    assert not SAME_DIALECT.drop
+    assert rule_for("anthropic", "openai").drop == {ANTHROPIC, ANTHROPIC_BETA}
+    assert rule_for("openai", "anthropic").drop == {OPENAI}
 
 
 def test_connection_tokens_and_repeats() -> None:
@@ -50,9 +52,11 @@ def test_connection_tokens_and_repeats() -> None:
         )
     )  # fmt: skip
     dropped: list[str] = []
-    out, creds = forwardable(client, ANTHROPIC, dropped)
+    out: dict[str, str] = {}
+    creds = forwardable(client, out, TO_OPENAI, dropped)
     assert out == {"x-multi": "a, b"}
     assert creds == {"x-api-key": "sk-c"}
     assert dropped == ["header:anthropic-beta", "header:anthropic-version"]
-    same, _ = forwardable(client, None, [])
+    same: dict[str, str] = {}
+    assert forwardable(client, same, SAME_DIALECT, []) == {"x-api-key": "sk-c"}
     assert same == {"x-multi": "a, b", "anthropic-beta": "b1", "anthropic-version": "v"}
