@@ -11,6 +11,7 @@ import asyncio
 import time
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -37,10 +38,11 @@ class TopApp(App[None]):
 
     TITLE = "driftgate top"
     CSS = """
-    #banner { height: 1; padding: 0 1; background: $boost; }
+    #banner { height: auto; padding: 0 1; background: $boost; }
     #banner.up { background: $success 25%; }
     #banner.down { background: $error; color: $text; text-style: bold; }
-    TabPane { padding: 0 1; }
+    TabbedContent, ContentSwitcher { height: 1fr; }
+    TabPane { height: 1fr; padding: 0 1; }
     #hits-table { height: 1fr; }
     #hit-detail-box { height: 16; border-top: solid $accent; }
     """
@@ -148,16 +150,16 @@ class TopApp(App[None]):
         banner.set_class(s.reachable is False, "down")
         banner.set_class(s.reachable is True, "up")
         if s.reachable is False:
-            banner.update(
-                f"✗ NOT REACHABLE since {clock(s.down_since)}: {s.problem}; retrying every "
-                f"{self.interval:g}s (is `driftgate proxy` running?)"
-            )
+            text = Text(f"✗ NOT REACHABLE: {s.problem} · since {clock(s.down_since)} · retrying "
+                        f"every {self.interval:g}s · is `driftgate proxy` running?")  # fmt: skip
         elif s.reachable is None:
-            banner.update(f"connecting to {s.url} ...")
+            text = Text(f"connecting to {s.url} ...")
         else:
             live = "live stream on" if s.streaming else "live stream reconnecting"
-            text = f"● connected to {s.url} · {live} · {s.seen} requests seen"
-            banner.update(f"{text} · {s.problem}" if s.problem else text)
+            text = Text(f"● connected to {s.url} · {live} · {s.seen} requests seen")
+            if s.problem:
+                text.append(f" · {s.problem}", style="bold yellow")
+        banner.update(text)  # Text, not str: a message with [brackets] is not markup
 
     def _add_hit(self, hit: Hit) -> None:
         table = self.query_one("#hits-table", DataTable)

@@ -36,8 +36,19 @@ def _refused(resp: httpx.Response, what: str) -> GatewayRefused:
 
 
 def _unreachable(url: str, exc: httpx.HTTPError) -> GatewayUnreachable:
-    reason = str(exc) or type(exc).__name__
-    return GatewayUnreachable(f"no gateway answers at {url} ({reason})")
+    return GatewayUnreachable(f"no gateway answers at {url} ({_why(exc)})")
+
+
+def _why(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return "nothing accepts connections there"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connecting timed out"
+    if isinstance(exc, httpx.TimeoutException):
+        return "it stopped answering"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the connection broke"
+    return str(exc) or type(exc).__name__
 
 
 class GatewayClient:

@@ -37,7 +37,8 @@ DETAIL_ORDER = (
     ("latency", "latency_ms"),
     ("time to first byte", "ttfb_ms"),
 )
-_SHOWN = {k for _, k in DETAIL_ORDER} | {"upstream_dialect", "ratelimit"}
+SPLIT = 12  # the drill-down's left column: who and where; the right one: tokens, cost, time, limits
+_SHOWN = {k for _, k in DETAIL_ORDER} | {"upstream_dialect", "ratelimit", "retry_after_s"}
 
 
 def hit_row(hit: Hit) -> tuple[str | Text, ...]:
@@ -68,16 +69,18 @@ def hit_detail(hit: Hit | None) -> RenderableType:
     if hit is None:
         return Text("select a request (↑/↓, enter) to see its metadata", style="dim")
     d = hit.doc
+    left = [(label, _value(key, d)) for label, key in DETAIL_ORDER[:SPLIT]]
+    right = [(label, _value(key, d)) for label, key in DETAIL_ORDER[SPLIT:]]
+    right += [(key, _plain(d[key])) for key in sorted(set(d) - _SHOWN) if not key.startswith("rl_")]
+    right += _ratelimit_rows(d)
     table = Table(box=None, show_header=False, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
-    for label, key in DETAIL_ORDER:
-        table.add_row(label, _value(key, d))
-    for key in sorted(set(d) - _SHOWN):
-        if not key.startswith("rl_") and key != "retry_after_s":
-            table.add_row(key, _plain(d[key]))
-    limits = _ratelimit_lines(d)
-    return Group(Text(f"Request #{hit.seq}", style="bold underline"), table, *limits)
+    for style in ("bold", "", "bold", ""):
+        table.add_column(style=style)
+    for i in range(max(len(left), len(right))):
+        a = left[i] if i < len(left) else ("", "")
+        b = right[i] if i < len(right) else ("", "")
+        table.add_row(a[0], a[1], b[0], b[1])
+    return Group(Text(f"Request #{hit.seq}", style="bold underline"), table)
 
 
 def _value(key: str, d: dict[str, Any]) -> str:
@@ -97,16 +100,15 @@ def _plain(value: Any) -> str:
     return "-" if value is None or value == "" else str(value)
 
 
-def _ratelimit_lines(d: dict[str, Any]) -> list[RenderableType]:
-    raw = d.get("ratelimit")
-    if not raw and d.get("retry_after_s") is None:
-        return []
-    out: list[RenderableType] = [Text("Rate-limit headers of the answer", style="bold")]
+def _ratelimit_rows(d: dict[str, Any]) -> list[tuple[str, str]]:
+    """The answer's rate-limit headers, as sent (names shortened past their prefix)."""
+    rows: list[tuple[str, str]] = []
     if d.get("retry_after_s") is not None:
-        out.append(Text(f"  retry-after: {seconds(d['retry_after_s'])}"))
+        rows.append(("retry-after", seconds(d["retry_after_s"])))
+    raw = d.get("ratelimit")
     try:
         headers = json.loads(raw) if isinstance(raw, str) else {}
     except ValueError:
         headers = {}
-    out += [Text(f"  {name}: {value}") for name, value in sorted(headers.items())]
-    return out
+    rows += [(str(name), str(value)) for name, value in sorted(headers.items())]
+    return rows
