@@ -128,6 +128,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(a redis-server the run starts), measured in the same run (check: Redis >= 0.9x)",
     )
     p.add_argument(
+        "--guard-on",
+        action="store_true",
+        help="add a row: driftgate with the spend guard on ([guard] budgets no run reaches); "
+        "checks on >= 0.9x the driftgate row, whose guard is off",
+    )
+    p.add_argument(
         "--targets", help="comma-separated rows to run (default all), e.g. minimal,driftgate"
     )
     p.add_argument(
@@ -217,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     if redis_port is not None:
         targets.append(DRIFTGATE_GUARD)
         targets.append(driftgate_guard_redis(f"redis://127.0.0.1:{redis_port}/0"))
+    if args.guard_on and DRIFTGATE_GUARD not in targets:
+        targets.append(DRIFTGATE_GUARD)  # against the driftgate row, whose guard is off
     postgres = None
     if args.postgres:
         try:

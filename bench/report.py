@@ -42,6 +42,7 @@ MAX_IDLE_RSS_MB = 80.0
 MIN_POSTGRES_VS_SQLITE = 0.9  # issue 13: [analytics] database_url keeps >= 0.9x the SQLite default
 MIN_SHAPES_ON_VS_OFF = 0.95  # the shape log (on by default) against [shapes] enabled = false
 MIN_REDIS_GUARD_VS_EMBEDDED = 0.9  # issue 13: the guard's state in Redis against its embedded store
+MIN_GUARD_ON_VS_OFF = 0.9  # the spend guard on (reserve + settle every request) against off
 
 
 @dataclass
@@ -185,6 +186,10 @@ class ScenarioResult:
             out.append(Check(self.name, "driftgate req/s vs shape log off",
                              self.ratio("driftgate", "driftgate-shapes-off"), MIN_SHAPES_ON_VS_OFF,
                              True))  # fmt: skip
+        if "driftgate-guard" in self.rows:
+            out.append(Check(self.name, "driftgate req/s spend guard on vs off",
+                             self.ratio("driftgate-guard", "driftgate"), MIN_GUARD_ON_VS_OFF,
+                             True))  # fmt: skip
         return out
 
 
@@ -221,6 +226,11 @@ def table(result: ScenarioResult, labels: dict[str, str]) -> str:
     if observe is not None:
         lines.append(
             f"- (by CPU per request, analytics+metrics on keep {observe:.2f}x the throughput of off)"
+        )
+    guard = result.cpu_ratio("driftgate", "driftgate-guard")
+    if guard is not None:
+        lines.append(
+            f"- (by CPU per request, the spend guard on keeps {guard:.2f}x the throughput of off)"
         )
     redis = result.cpu_ratio("driftgate-guard", "driftgate-guard-redis")
     if redis is not None:

@@ -209,3 +209,17 @@ def test_the_minimal_normalised_view_cancels_load_that_hit_one_scenario() -> Non
     # translate-stream ran while the machine was twice as busy: both of its rows doubled.
     view = minimal_normalised([result("stream", 100, 120), result("translate-stream", 240, 240)])
     assert view == [("translate-stream", "stream", 1.2)]
+
+
+def test_the_spend_guard_row_is_checked_against_the_driftgate_row() -> None:
+    result = ScenarioResult("openai", "t")
+    result.rows = {
+        "direct": Row("direct", load=_run(1000, 0.1), latency=_run(1, 0.1)),
+        "minimal": Row("minimal", load=_run(100, 0.3), latency=_run(1, 0.3)),
+        "driftgate": Row("driftgate", load=_run(200, 0.2), latency=_run(1, 0.2)),
+        "driftgate-guard": Row("driftgate-guard", load=_run(179, 0.2), latency=_run(1, 0.2)),
+    }
+    what = "driftgate req/s spend guard on vs off"
+    assert {c.what: c.verdict for c in result.checks()}[what] == "FAIL"  # 0.895 < 0.9
+    result.rows["driftgate-guard"].load = _run(181, 0.2)
+    assert {c.what: c.verdict for c in result.checks()}[what] == "PASS"

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftgate.proxy.guard.ledger import DAY, HOUR, TOTAL, Halt, Limit, SqliteGuardStore
+from driftgate.proxy.guard.ledger import (
+    BUCKETS,
+    DAY,
+    HOUR,
+    TOTAL,
+    Halt,
+    Limit,
+    SqliteGuardStore,
+    _Window,
+)
 
 DAILY_10 = (Limit(TOTAL, DAY, 10.0),)
 
@@ -129,3 +139,29 @@ def test_interleaved_requests_never_spend_past_the_budget(
             spent += cost
         assert spent <= budget + 1e-9
         assert store.spent(TOTAL, DAY, now=1.0) <= budget + 1e-9
+
+
+def test_a_days_settlements_keep_a_bounded_number_of_entries() -> None:
+    window = _Window(DAY)
+    for i in range(100_000):  # one settlement a second for more than a day, each reservation sums
+        window.add(float(i), 0.01)
+        window.sum(float(i))
+    assert len(window.entries) <= BUCKETS + 1
+    assert window.sum(100_000.0) == pytest.approx(0.01 * 86_400, rel=0.002)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 2 * HOUR), st.floats(0.001, 5.0)), max_size=60),
+    st.floats(0, 3 * HOUR),
+)
+def test_a_window_never_counts_less_than_the_exact_one(
+    spends: list[tuple[float, float]], now: float
+) -> None:
+    window = _Window(HOUR)
+    for ts, usd in sorted(spends):
+        window.add(ts, usd)
+    exact = sum(usd for ts, usd in spends if now - HOUR <= ts)
+    longest = sum(usd for ts, usd in spends if now - HOUR - window.grain <= ts)
+    got = window.sum(now)
+    assert exact - 1e-9 <= got <= longest + 1e-9
