@@ -66,22 +66,27 @@ class TopApp(App[None]):
         self._follow_cursor = True
 
     def compose(self) -> ComposeResult:
-        """The banner, the four tabs, the key bindings."""
+        """The banner, the four tabs, the key bindings (widgets kept, so no query can miss)."""
+        self.banner = Static(f"connecting to {self.client.url} ...", id="banner")
+        self.status_body = Static(id="status-body")
+        self.analytics_body = Static(id="analytics-body")
+        self.backends_body = Static(id="backends-body")
+        self.hits_table: DataTable[object] = DataTable(id="hits-table", cursor_type="row")
+        self.hits_table.add_columns(*COLUMNS)
+        self.detail = Static(hit_detail(None), id="hit-detail")
         yield Header()
-        yield Static(f"connecting to {self.client.url} ...", id="banner")
+        yield self.banner
         with TabbedContent(initial="status"):
             with TabPane("Status", id="status"), VerticalScroll():
-                yield Static(id="status-body")
+                yield self.status_body
             with TabPane("Analytics", id="analytics"), VerticalScroll():
-                yield Static(id="analytics-body")
+                yield self.analytics_body
             with TabPane("Hits", id="hits"):
-                table: DataTable[object] = DataTable(id="hits-table", cursor_type="row")
-                table.add_columns(*COLUMNS)
-                yield table
+                yield self.hits_table
                 with VerticalScroll(id="hit-detail-box"):
-                    yield Static(hit_detail(None), id="hit-detail")
+                    yield self.detail
             with TabPane("Backends", id="backends"), VerticalScroll():
-                yield Static(id="backends-body")
+                yield self.backends_body
         yield Footer()
 
     def on_mount(self) -> None:
@@ -140,12 +145,12 @@ class TopApp(App[None]):
 
     def _render_all(self) -> None:
         self._render_banner()
-        self.query_one("#status-body", Static).update(status_view(self.state))
-        self.query_one("#analytics-body", Static).update(analytics_view(self.state))
-        self.query_one("#backends-body", Static).update(backends_view(self.state))
+        self.status_body.update(status_view(self.state))
+        self.analytics_body.update(analytics_view(self.state))
+        self.backends_body.update(backends_view(self.state))
 
     def _render_banner(self) -> None:
-        banner = self.query_one("#banner", Static)
+        banner = self.banner
         s = self.state
         banner.set_class(s.reachable is False, "down")
         banner.set_class(s.reachable is True, "up")
@@ -162,7 +167,7 @@ class TopApp(App[None]):
         banner.update(text)  # Text, not str: a message with [brackets] is not markup
 
     def _add_hit(self, hit: Hit) -> None:
-        table = self.query_one("#hits-table", DataTable)
+        table = self.hits_table
         at_end = table.row_count == 0 or table.cursor_row >= table.row_count - 1
         table.add_row(*hit_row(hit), key=str(hit.seq))
         while table.row_count > HITS_KEPT:
@@ -181,7 +186,7 @@ class TopApp(App[None]):
 
     def _show_detail(self, key: str | None) -> None:
         hit = self.state.hit(int(key)) if key else None
-        self.query_one("#hit-detail", Static).update(hit_detail(hit))
+        self.detail.update(hit_detail(hit))
 
     # --- actions ------------------------------------------------------------------------------
 
