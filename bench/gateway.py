@@ -58,6 +58,7 @@ from targets import (
     DRIFTGATE_GUARD,
     DRIFTGATE_OBSERVE_OFF,
     DRIFTGATE_SHAPES_OFF,
+    DRIFTGATE_WORKERS_2,
     LITELLM,
     MINIMAL,
     MINIMAL_DRIFTGATE_CLIENT,
@@ -132,6 +133,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="add a row: driftgate with the spend guard on ([guard] budgets no run reaches); "
         "checks on >= 0.9x the driftgate row, whose guard is off",
+    )
+    p.add_argument(
+        "--workers-2",
+        action="store_true",
+        help="add a row: driftgate --workers 2 (checks CPU per request <= 1.1x one worker's)",
     )
     p.add_argument(
         "--targets", help="comma-separated rows to run (default all), e.g. minimal,driftgate"
@@ -233,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: --postgres: {exc}", file=sys.stderr)
             return 2
         targets.append(driftgate_postgres(postgres.url))
+    if args.workers_2:
+        targets.append(DRIFTGATE_WORKERS_2)
     if not args.skip_litellm:
         targets.append(LITELLM)
     if args.targets:

@@ -43,6 +43,7 @@ MIN_POSTGRES_VS_SQLITE = 0.9  # issue 13: [analytics] database_url keeps >= 0.9x
 MIN_SHAPES_ON_VS_OFF = 0.95  # the shape log (on by default) against [shapes] enabled = false
 MIN_REDIS_GUARD_VS_EMBEDDED = 0.9  # issue 13: the guard's state in Redis against its embedded store
 MIN_GUARD_ON_VS_OFF = 0.9  # the spend guard on (reserve + settle every request) against off
+MAX_WORKERS_CPU_VS_ONE = 1.1  # issue 13: --workers 2 within 1.1x one worker's CPU per request
 
 
 @dataclass
@@ -190,6 +191,10 @@ class ScenarioResult:
             out.append(Check(self.name, "driftgate req/s spend guard on vs off",
                              self.ratio("driftgate-guard", "driftgate"), MIN_GUARD_ON_VS_OFF,
                              True))  # fmt: skip
+        if "driftgate-workers-2" in self.rows:
+            out.append(Check(self.name, "driftgate --workers 2 CPU/req vs 1 worker",
+                             self.cpu_ratio("driftgate-workers-2", "driftgate"),
+                             MAX_WORKERS_CPU_VS_ONE, False))  # fmt: skip
         return out
 
 

@@ -241,6 +241,19 @@ def driftgate_guard_redis(redis_url: str) -> Target:
     )
 
 
+def _workers(count: int) -> Callable[[Launch], Command]:
+    def command(ctx: Launch) -> Command:
+        base = driftgate_command(ctx, "fast", "", f"-workers-{count}")
+        return Command([*base.argv, "--workers", str(count)], base.env, base.ready_path, 90.0)
+
+    return command
+
+
+# The `driftgate-workers-2` row: the same gateway as `driftgate` as two worker processes on one
+# port (`--workers 2`); its CPU per request is every process's (supervisor and workers).
+DRIFTGATE_WORKERS_2 = Target("driftgate-workers-2", "driftgate (--workers 2)", _workers(2))
+
+
 LITELLM = Target("litellm", "litellm", litellm_command)
 
 

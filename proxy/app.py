@@ -383,6 +383,9 @@ class Gateway:
         )
         if self.observer.database is not None:
             doc["analytics"] = self.observer.database.state()  # the URL without its password
+        if self.config.worker_processes > 1:
+            # connections, cooldowns and recent error rates are this worker's; the guard is shared
+            doc["worker"] = {"pid": os.getpid(), "workers": self.config.worker_processes}
         if self.guard.enabled:
             doc["guard"] = await self.guard.state()
             if doc["guard"]["state"] == "halted":

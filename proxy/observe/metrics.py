@@ -44,13 +44,17 @@ class _Histogram:
         self.counts[bisect_left(BUCKETS, seconds)] += 1
         self.total += seconds
 
-    def cumulative(self) -> list[tuple[str, float]]:
-        out: list[tuple[str, float]] = []
-        running = 0
-        for bound, count in zip((*BUCKETS, float("inf")), self.counts, strict=True):
-            running += count
-            out.append(("+Inf" if bound == float("inf") else repr(bound), running))
-        return out
+
+def _cumulative(counts: Sequence[int]) -> list[tuple[str, float]]:
+    out: list[tuple[str, float]] = []
+    running = 0
+    for bound, count in zip((*BUCKETS, float("inf")), counts, strict=True):
+        running += count
+        out.append(("+Inf" if bound == float("inf") else repr(bound), running))
+    return out
+
+
+Snapshot = dict[str, Any]  # one worker's totals as JSON (metrics_share.py)
 
 
 class Sources:
@@ -98,6 +102,8 @@ class GatewayMetrics:
             states=GUARD_STATES,
             registry=self.registry,
         )
+        # With --workers N: the other workers' last snapshots, added to this one's at a scrape.
+        self.peers: Callable[[], list[Snapshot]] | None = None
         self.registry.register(_Collector(self))
 
     def consume(self, records: Sequence[RequestRecord]) -> None:
@@ -123,14 +129,30 @@ class GatewayMetrics:
         """The exposition text."""
         return generate_latest(self.registry)
 
+    def snapshot(self) -> Snapshot:
+        """This process's totals, JSON-able, for the other workers' scrapes."""
+        with self._lock:
+            snap: Snapshot = {
+                "requests": [[*k, n] for k, n in self._requests.items()],
+                "tokens": [[*k, n] for k, n in self._tokens.items()],
+                "cost": [[*k, usd] for k, usd in self._cost.items()],
+                "latency": [[*k, h.counts, h.total] for k, h in self._latency.items()],
+                "ttfb": [[*k, h.counts, h.total] for k, h in self._ttfb.items()],
+            }
+        snap["live"] = self._live_numbers()
+        return snap
+
     def families(self) -> Iterator[Metric]:
-        """Every driftgate metric family as it stands now."""
+        """Every driftgate metric family as it stands now (every worker's, with --workers N)."""
         with self._lock:
             requests = dict(self._requests)
             tokens = dict(self._tokens)
             cost = dict(self._cost)
-            latency = {k: (h.cumulative(), h.total) for k, h in self._latency.items()}
-            ttfb = {k: (h.cumulative(), h.total) for k, h in self._ttfb.items()}
+            latency = {k: (list(h.counts), h.total) for k, h in self._latency.items()}
+            ttfb = {k: (list(h.counts), h.total) for k, h in self._ttfb.items()}
+        live = self._live_numbers()
+        for peer in self.peers() if self.peers is not None else ():
+            _merge(peer, requests, tokens, cost, latency, ttfb, live)
         info = InfoMetricFamily("driftgate_build", "driftgate's version")
         info.add_metric([], {"version": __version__})
         yield info
@@ -144,48 +166,114 @@ class GatewayMetrics:
                          "Time from request to the end of the response", latency)  # fmt: skip
         yield _histogram("driftgate_time_to_first_byte_seconds",
                          "Time from request to the upstream's first byte", ttfb)  # fmt: skip
-        yield from self._live()
+        yield from self._live(live)
 
-    def _live(self) -> Iterator[Metric]:
+    def _live_numbers(self) -> Snapshot:
         s = self.sources
+        label = self._labels.backend
+        live: Snapshot = {}
         if s.upstream_errors is not None:
+            live["upstream_errors"] = [
+                [label(b), kind, n] for (b, kind), n in s.upstream_errors().items()
+            ]
+        if s.cooldowns_started is not None:
+            live["cooldowns"] = [[label(b), n] for b, n in s.cooldowns_started().items()]
+        if s.cooling is not None:
+            live["cooling"] = [[label(b), left] for b, left in s.cooling().items()]
+        for name, source in (("queue_depth", s.queue_depth), ("dropped", s.dropped),
+                             ("subscribers", s.stream_subscribers),
+                             ("unguarded", s.guard_unguarded)):  # fmt: skip
+            if source is not None:
+                live[name] = source()
+        return live
+
+    def _live(self, live: Snapshot) -> Iterator[Metric]:
+        if "upstream_errors" in live:
             fam = CounterMetricFamily("driftgate_upstream_errors", "Failed upstream attempts by backend and kind "
                                       "(timeout, connect, auth, rate_limited, server, stream)",
                                       labels=["backend", "kind"])  # fmt: skip
-            for (backend, kind), n in sorted(s.upstream_errors().items()):
-                fam.add_metric([self._labels.backend(backend), kind], n)
+            for backend, kind, n in _summed(live["upstream_errors"]):
+                fam.add_metric([backend, kind], n)
             yield fam
-        if s.cooldowns_started is not None:
+        if "cooldowns" in live:
             fam = CounterMetricFamily("driftgate_cooldowns", "Cooldowns started per backend",
                                       labels=["backend"])  # fmt: skip
-            for backend, n in sorted(s.cooldowns_started().items()):
-                fam.add_metric([self._labels.backend(backend)], n)
+            for backend, n in _summed(live["cooldowns"]):
+                fam.add_metric([backend], n)
             yield fam
-        if s.cooling is not None:
+        if "cooling" in live:
             gauge = GaugeMetricFamily("driftgate_backend_cooldown_seconds",
                                       "Seconds until a cooling backend is tried again", labels=["backend"])  # fmt: skip
-            for backend, left in sorted(s.cooling().items()):
-                gauge.add_metric([self._labels.backend(backend)], left)
+            longest: dict[str, float] = {}
+            for backend, left in live["cooling"]:  # with workers: the longest any worker waits
+                longest[backend] = max(left, longest.get(backend, 0.0))
+            for backend, left in sorted(longest.items()):
+                gauge.add_metric([backend], left)
             yield gauge
-        if s.queue_depth is not None:
+        if "queue_depth" in live:
             yield GaugeMetricFamily("driftgate_recorder_queue_depth",
-                                    "Records waiting for the recorder's thread", value=s.queue_depth())  # fmt: skip
-        if s.dropped is not None:
+                                    "Records waiting for the recorder's thread", value=live["queue_depth"])  # fmt: skip
+        if "dropped" in live:
             yield CounterMetricFamily("driftgate_recorder_dropped", "Records dropped because the "
-                                      "recorder was behind", value=s.dropped())  # fmt: skip
-        if s.guard_store_up is not None:
+                                      "recorder was behind", value=live["dropped"])  # fmt: skip
+        if self.sources.guard_store_up is not None:  # this worker's connection to the store
             yield GaugeMetricFamily("driftgate_guard_store_up", "1 when the spend guard's shared "
                                     "store (Redis) answers, 0 when it is unreachable",
-                                    value=1 if s.guard_store_up() else 0)  # fmt: skip
-        if s.guard_unguarded is not None:
+                                    value=1 if self.sources.guard_store_up() else 0)  # fmt: skip
+        if "unguarded" in live:
             yield CounterMetricFamily("driftgate_guard_unguarded_requests", "Requests let through "
                                       "unguarded while the guard's store was unreachable (fail open)",
-                                      value=s.guard_unguarded())  # fmt: skip
-        if s.database is not None:
-            yield from _database_families(s.database())
-        if s.stream_subscribers is not None:
+                                      value=live["unguarded"])  # fmt: skip
+        if self.sources.database is not None:  # this worker's writer to PostgreSQL
+            yield from _database_families(self.sources.database())
+        if "subscribers" in live:
             yield GaugeMetricFamily("driftgate_analytics_stream_subscribers",
-                                    "Clients following /analytics/stream", value=s.stream_subscribers())  # fmt: skip
+                                    "Clients following /analytics/stream", value=live["subscribers"])  # fmt: skip
+
+
+def _summed(rows: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """Rows of (labels..., number), equal labels added up, sorted."""
+    total: dict[tuple[Any, ...], float] = {}
+    for *labels, n in rows:
+        key = tuple(labels)
+        total[key] = total.get(key, 0) + n
+    return [(*k, n) for k, n in sorted(total.items())]
+
+
+Hist = dict[tuple[str, str], tuple[list[int], float]]
+
+
+def _merge(
+    peer: Snapshot,
+    requests: dict[tuple[str, str, str], int],
+    tokens: dict[tuple[str, str, str], int],
+    cost: dict[tuple[str, str], float],
+    latency: Hist,
+    ttfb: Hist,
+    live: Snapshot,
+) -> None:
+    """Add one other worker's snapshot to these totals."""
+    for model, backend, status, n in peer.get("requests", ()):
+        requests[(model, backend, status)] = requests.get((model, backend, status), 0) + n
+    for model, backend, kind, n in peer.get("tokens", ()):
+        tokens[(model, backend, kind)] = tokens.get((model, backend, kind), 0) + n
+    for model, backend, usd in peer.get("cost", ()):
+        cost[(model, backend)] = cost.get((model, backend), 0.0) + usd
+    for name, mine in (("latency", latency), ("ttfb", ttfb)):
+        for model, backend, counts, total in peer.get(name, ()):
+            have = mine.get((model, backend))
+            if have is None:
+                mine[(model, backend)] = (list(counts), total)
+            elif len(counts) == len(have[0]):
+                mine[(model, backend)] = ([a + b for a, b in zip(have[0], counts, strict=True)],
+                                          have[1] + total)  # fmt: skip
+    theirs = peer.get("live", {})
+    for name in ("upstream_errors", "cooldowns", "cooling"):
+        if name in live:
+            live[name] = [*live[name], *theirs.get(name, ())]
+    for name in ("queue_depth", "dropped", "subscribers", "unguarded"):
+        if name in live:
+            live[name] += theirs.get(name, 0)
 
 
 def _database_families(state: dict[str, Any]) -> Iterator[Metric]:
@@ -209,12 +297,10 @@ def _counter(
     return fam
 
 
-def _histogram(
-    name: str, doc: str, data: dict[tuple[str, str], tuple[list[tuple[str, float]], float]]
-) -> HistogramMetricFamily:
+def _histogram(name: str, doc: str, data: Hist) -> HistogramMetricFamily:
     fam = HistogramMetricFamily(name, doc, labels=["model", "backend"])
-    for labels, (buckets, total) in sorted(data.items()):
-        fam.add_metric(list(labels), buckets, sum_value=total)
+    for labels, (counts, total) in sorted(data.items()):
+        fam.add_metric(list(labels), _cumulative(counts), sum_value=total)
     return fam
 
 

@@ -19,6 +19,7 @@ from driftgate.proxy.observe.keeper import log as request_log
 from driftgate.proxy.observe.labels import ModelLabels
 from driftgate.proxy.observe.live import LiveHub
 from driftgate.proxy.observe.metrics import GatewayMetrics, Sources
+from driftgate.proxy.observe.metrics_share import SharedTotals, metrics_dir
 from driftgate.proxy.observe.recorder import Recorder
 from driftgate.proxy.observe.upstream_stats import UpstreamStats
 from driftgate.proxy.templates.loader import TemplateSet
@@ -72,6 +73,11 @@ class Observer:
             recorder.add_sink(self.metrics.consume)
         if self.database is not None:
             recorder.add_sink(self.database.consume)
+        self.shared: SharedTotals | None = None
+        if self.metrics is not None and config.worker_processes > 1:
+            self.shared = SharedTotals(metrics_dir(config.home), self.metrics.snapshot)
+            self.metrics.peers = self.shared.others
+            recorder.add_sink(self.shared.sink)
         if analytics:
             recorder.add_sink(self.live.consume)
         self.otel: OtelSink | None = None
@@ -95,7 +101,10 @@ class Observer:
     def start(self) -> list[asyncio.Task[None]]:
         """At start-up: bind the live stream to the loop, start the record batcher."""
         self.live.bind(asyncio.get_running_loop())
-        return [asyncio.create_task(self.keeper.run())]
+        tasks = [asyncio.create_task(self.keeper.run())]
+        if self.shared is not None:
+            tasks.append(asyncio.create_task(self.shared.keep_written()))
+        return tasks
 
     def shutdown(self) -> None:
         """Before connections close: end the live streams."""
@@ -106,6 +115,8 @@ class Observer:
         self.keeper.close()
         if self.database is not None:
             self.database.close()
+        if self.shared is not None:
+            self.shared.write()  # this worker's last totals stay in the sum
         if self.otel is not None:
             self.otel.close()
 

@@ -69,16 +69,47 @@ def open_db(path: Path | None) -> sqlite3.Connection:
     return conn
 
 
-def _migrate(conn: sqlite3.Connection, path: Path | None) -> None:
+def _version(conn: sqlite3.Connection, path: Path | None) -> int:
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if version > len(MIGRATIONS):
-        conn.close()
         raise ConfigError(
             f"{path}: usage database schema {version} is newer than this driftgate knows "
             f"({len(MIGRATIONS)}); upgrade driftgate or move the file aside"
         )
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    return version
+
+
+def _migrate(conn: sqlite3.Connection, path: Path | None) -> None:
+    try:
+        _migrate_once(conn, path)
+    except ConfigError:
+        conn.close()
+        raise
+
+
+def _migrate_once(conn: sqlite3.Connection, path: Path | None) -> None:
+    if _version(conn, path) == len(MIGRATIONS):
+        return
+    # Workers (--workers N) open a new file at the same moment: the first one migrates inside
+    # BEGIN IMMEDIATE, the others wait for it (busy timeout) and then find nothing left to do.
+    mode = conn.isolation_level
+    conn.isolation_level = None
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = _version(conn, path)
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    finally:
+        conn.isolation_level = mode
 
 
 def prune(conn: sqlite3.Connection, before: float) -> int:

@@ -31,6 +31,7 @@ from typing import IO
 
 from driftgate.proxy.config import Config
 from driftgate.proxy.errors import ConfigError
+from driftgate.proxy.observe.metrics_share import clear, metrics_dir
 from driftgate.proxy.serve.reload import restart_only_changes
 
 log = logging.getLogger("driftgate.supervisor")
@@ -118,6 +119,7 @@ class Supervisor:
     def run(self) -> int:
         """Supervise until stopped (0) or until the workers crash-loop (1)."""
         reserved = reserve_port(self.config.host, self.config.port)
+        clear(metrics_dir(self.config.home))  # a previous run's totals are not this run's
         self.port = int(reserved.getsockname()[1])
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_r, False)

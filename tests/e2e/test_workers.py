@@ -135,6 +135,16 @@ def ask(url: str, model: str = MODEL, text: str = "hi") -> httpx.Response:
     return httpx.post(f"{url}/v1/messages", json=body, headers={"x-api-key": "k"}, timeout=BOUND)
 
 
+def scraped_requests(url: str) -> float:
+    """driftgate_requests_total summed over its labels, from one scrape (a new connection)."""
+    text = httpx.get(f"{url}/metrics", timeout=BOUND).text
+    return sum(
+        float(row.rsplit(" ", 1)[1])
+        for row in text.splitlines()
+        if row.startswith("driftgate_requests_total{")
+    )
+
+
 def test_a_killed_worker_is_replaced_and_the_port_keeps_answering(
     gateways: Any, fake_anthropic: FakeAnthropic
 ) -> None:
@@ -235,6 +245,16 @@ def test_one_budget_holds_across_two_workers(gateways: Any, fake_anthropic: Fake
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda _: ask(gw.url).status_code, range(60)))
     assert statuses.count(200) >= 1 and statuses.count(503) >= 1
+    # /metrics on any worker counts every worker's requests (each writes its totals within 1 s).
+    # A request the halted guard refused never reached an upstream: it is not a record.
+    answered = 1 + statuses.count(200)
+    deadline = time.monotonic() + BOUND
+    while time.monotonic() < deadline and scraped_requests(gw.url) != answered:
+        time.sleep(0.1)
+    assert scraped_requests(gw.url) == answered
+    health = httpx.get(f"{gw.url}/health", timeout=BOUND).json()
+    assert health["worker"]["workers"] == 2 and health["worker"]["pid"] in gw.workers()
+    assert health["guard"]["state"] == "halted"  # the shared guard, whichever worker answers
     gw.signal(signal.SIGTERM)
     assert gw.proc.wait(timeout=BOUND) == 0
     with sqlite3.connect(db_path) as db:
