@@ -84,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
         setup_logging(config.log_level, config.log_format)
 
         def command(index: int, fd: int, port: int) -> list[str]:
-            return [*worker_command(args), "--port", str(port), "--worker-link", str(fd)]
+            # The address is the one the supervisor holds, even after a reload changed the file.
+            pinned = ["--host", config.host, "--port", str(port)]
+            return [*worker_command(args), *pinned, "--worker-link", str(fd)]
 
         return Supervisor(config, config.worker_processes, command, load).run()
 

@@ -32,7 +32,7 @@ from typing import IO
 from driftgate.proxy.config import Config
 from driftgate.proxy.errors import ConfigError
 from driftgate.proxy.observe.metrics_share import clear, metrics_dir
-from driftgate.proxy.serve.reload import restart_only_changes
+from driftgate.proxy.serve.reload import live_part, restart_only_changes
 
 log = logging.getLogger("driftgate.supervisor")
 # (worker index, the link's fd in the worker, the port) -> the worker's command line
@@ -296,7 +296,7 @@ class Supervisor:
                 with contextlib.suppress(OSError, KeyError, ValueError):
                     worker.proc.send_signal(signal.SIGHUP)
                     asked += 1
-        self.config = new
+        self.config = live_part(self.config, new)  # what the workers run now
         log.info("reload: asked %d worker(s) to apply %s", asked, new.path)
 
     def _give_up(self) -> None:
