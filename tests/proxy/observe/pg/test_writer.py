@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import psycopg
@@ -187,6 +188,9 @@ def test_the_buffer_is_bounded_and_what_does_not_fit_is_counted() -> None:
     db.consume([BASE] * 6)  # does not fit: dropped whole, counted
     db.consume([BASE] * 4)
     assert (db.backlog, db.dropped, db.connected) == (10, 6, False)
+    deadline = time.monotonic() + 15  # the first attempt's failure, however slow the machine
+    while "error" not in db.state() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert db.state()["error"].startswith("connection failed")
     db.close()  # what never reached the database is counted too
     assert (db.backlog, db.dropped) == (0, 16)
