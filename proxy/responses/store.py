@@ -63,6 +63,7 @@ class Expanded:
     previous: str | None
     own: list[dict[str, Any]]  # this request's own input items (references resolved)
     store: bool
+    asked: float = 0.0  # when the request arrived: a stored turn's age counts from here
 
 
 @dataclass(slots=True)
@@ -153,7 +154,7 @@ class Conversations:
         history = self._history(previous) if previous else []
         out = {k: v for k, v in body.items() if k != "previous_response_id"}
         out["input"] = history + own
-        return Expanded(out, previous or None, own, body.get("store") is not False)
+        return Expanded(out, previous or None, own, body.get("store") is not False, self._clock())
 
     def _history(self, response_id: str) -> list[dict[str, Any]]:
         chain: list[Turn] = []
@@ -215,7 +216,9 @@ class Conversations:
         if not expanded.store or self._closed or not isinstance(response_id, str):
             return
         output = [i for i in response.get("output") or () if isinstance(i, dict)]
-        turn = Turn(expanded.previous, self._clock(), expanded.own + output)
+        # Its age counts from the request, not from when the answer finished being sent: a
+        # client that got the answer cannot see it aged by the time the gateway took to file it.
+        turn = Turn(expanded.previous, expanded.asked or self._clock(), expanded.own + output)
         blob = orjson.dumps(turn.items)
         self._turns[response_id] = turn
         if len(self._turns) > MEMORY_TURNS:

@@ -141,7 +141,8 @@ def test_postgres_down_then_back_requests_never_wait(
         slowest = max(slowest, time.monotonic() - started)
     # Each answered at once: no request waits for the database (its connect timeout is 5 s).
     assert slowest < 2.5
-    during = wait_until(lambda: (s := state())["dropped"] >= 8 and s)
+    # The writer notices the database is gone at its next write (once a second): wait for both.
+    during = wait_until(lambda: (s := state())["dropped"] >= 8 and s["up"] == 0 and s)
     assert during, state()
     assert during["up"] == 0 and during["backlog"] <= limit
     # /analytics says the database cannot be read, in the client's dialect, without waiting
