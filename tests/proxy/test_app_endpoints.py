@@ -387,4 +387,4 @@ def test_one_log_line_per_request_and_no_keys_in_it(
     lines = [r.getMessage() for r in caplog.records if r.name == "driftgate.requests"]
     assert len(lines) == 2  # two records, one line each
     assert lines[0].startswith(f"messages sonnet -> anthropic ({SONNET}) 200")
-    assert "sk-" not in caplog.text
+    assert "sk-client-secret-99" not in caplog.text  # "sk-" alone matches "Task-581"
