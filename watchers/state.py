@@ -51,14 +51,9 @@ class WatchState:
     @classmethod
     def load(cls, path: Path) -> WatchState:
         """Read the state at `path`; an absent file is an empty state."""
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        raw = read_state_file(path, "the watcher state", "start over")
+        if raw is None:
             return cls(path=path)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise StateError(
-                f"{path}: cannot read the watcher state ({exc}); delete it to start over"
-            ) from exc
         if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
             raise StateError(
                 f"{path}: not a driftgate watcher state (version {STATE_VERSION}); delete it to start over"
@@ -106,12 +101,27 @@ class WatchState:
 
     def save(self) -> None:
         """Write atomically, so a run killed mid-write leaves the previous state intact."""
-        try:
-            write_atomically(self.path, json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
-        except OSError as exc:
-            raise StateError(
-                f"{self.path}: cannot write the watcher state: {exc.strerror}"
-            ) from exc
+        write_state_file(
+            self.path, json.dumps(self.to_json(), indent=2, sort_keys=True), "the watcher state"
+        )
+
+
+def read_state_file(path: Path, what: str, fix: str) -> Any:
+    """A watcher's JSON state file, or None when absent; unreadable is a StateError saying `fix`."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StateError(f"{path}: cannot read {what} ({exc}); delete it to {fix}") from exc
+
+
+def write_state_file(path: Path, text: str, what: str) -> None:
+    """Write a watcher's state atomically, so a run killed mid-write leaves the previous one."""
+    try:
+        write_atomically(path, text + "\n")
+    except OSError as exc:
+        raise StateError(f"{path}: cannot write {what}: {exc.strerror}") from exc
 
 
 def state_path(home: Path) -> Path:

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from driftgate.watchers.atomic_file import write_atomically
 from driftgate.watchers.errors import StateError
 from driftgate.watchers.shapes.aggregate import KINDS, Fact, Facts, ShapeRow, facts_of
+from driftgate.watchers.state import read_state_file, write_state_file
 
 STATE_VERSION = 1
 
@@ -109,15 +109,9 @@ class ShapesState:
     @classmethod
     def load(cls, path: Path) -> ShapesState:
         """Read the state at `path`; an absent file is an empty state (every shape is new)."""
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        raw = read_state_file(path, "the shapes watcher's state", "take the whole shape log again")
+        if raw is None:
             return cls(path=path)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise StateError(
-                f"{path}: cannot read the shapes watcher's state ({exc}); delete it to take the "
-                "whole shape log again"
-            ) from exc
         try:
             if raw.get("version") != STATE_VERSION:
                 raise ValueError(f"version {raw.get('version')!r}")
@@ -137,12 +131,7 @@ class ShapesState:
         """Write atomically, so a run killed mid-write leaves the previous state intact."""
         doc = {"version": STATE_VERSION,
                "logs": {k: v.to_json() for k, v in sorted(self.logs.items())}}  # fmt: skip
-        try:
-            write_atomically(self.path, json.dumps(doc, indent=2) + "\n")
-        except OSError as exc:
-            raise StateError(
-                f"{self.path}: cannot write the shapes watcher's state: {exc}"
-            ) from exc
+        write_state_file(self.path, json.dumps(doc, indent=2), "the shapes watcher's state")
 
 
 def shapes_state_path(home: Path) -> Path:
