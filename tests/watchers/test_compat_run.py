@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from driftgate.watchers.compat.run import compat_run, render_markdown
+from driftgate.watchers.compat.run import compat_run, findings, render_markdown
 from driftgate.watchers.npm.command import run_watch_npm
 from driftgate.watchers.npm.settings import WatchFlags
 from tests.fakes.npm_fixtures import Verdaccio, unique_package
@@ -68,6 +68,16 @@ fetch(get("base_url") + "/responses", {method: "POST", body: JSON.stringify(body
 
 def _names(items: list[dict[str, Any]]) -> dict[str, list[str]]:
     return {i["name"]: i["found_by"] for i in items}
+
+
+def test_a_header_the_gateway_names_is_the_same_finding_as_the_comparisons() -> None:
+    # The gateway says "header:x-trace" in x-driftgate-dropped; the comparison says "header.x-trace".
+    items = findings(["header.x-trace", "body.speed"], ["header:x-trace", "speed"],
+                     "x-driftgate-dropped")  # fmt: skip
+    assert _names(items) == {
+        "body.speed": ["upstream", "x-driftgate-dropped"],
+        "header.x-trace": ["upstream", "x-driftgate-dropped"],
+    }
 
 
 @pytest.mark.verdaccio

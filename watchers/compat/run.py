@@ -110,7 +110,10 @@ def compare(direct: Seen | None, through: Seen | None) -> tuple[list[str], list[
 
 
 def _said_name(name: str) -> str:
-    # The gateway names a top-level field by its key ("speed"); the comparison says "body.speed".
+    # The gateway names a top-level field by its key ("speed") and a header as "header:name";
+    # the comparison says "body.speed" and "header.name".
+    if name.startswith("header:"):
+        return "header." + name[len("header:") :]
     return f"body.{name}" if name.isidentifier() else name
 
 
