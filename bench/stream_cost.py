@@ -20,7 +20,8 @@ from typing import Any
 
 from fast_upstream import anthropic_events, openai_events, responses_events
 
-from driftgate.proxy.translate import stream_tap, stream_translator
+from driftgate.proxy.respond.tap import stream_tap
+from driftgate.proxy.translate import stream_translator
 
 STREAMS = {
     "anthropic": anthropic_events(),

@@ -1,6 +1,6 @@
 """Server-sent events: an incremental parser, an encoder, usage counts and the error end.
 
-The same-dialect stream tap lives in proxy/sse_tap.py.
+The same-dialect stream tap lives in proxy/respond/tap.py.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from driftgate.proxy.flow import Flow
 from driftgate.proxy.forward import Answer
 from driftgate.proxy.respond.headers import DROPPED
 from driftgate.proxy.respond.outcome import StreamResult
+from driftgate.proxy.respond.tap import stream_tap
 from driftgate.proxy.serve.drain import Drain, shutting_down, uncancel_for_shutdown
-from driftgate.proxy.sse_tap import stream_tap
 from driftgate.proxy.translate import stream_translator
 from driftgate.proxy.upstream.errors import (
     UpstreamDisconnected,

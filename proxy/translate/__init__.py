@@ -9,7 +9,6 @@ from typing import Any
 
 from driftgate.proxy.errors import Dialect, InvalidRequest
 from driftgate.proxy.sse import Usage
-from driftgate.proxy.sse_tap import StreamTap, stream_tap
 from driftgate.proxy.translate.adapters import adapter
 from driftgate.proxy.translate.input_checks import header_names, unique
 from driftgate.proxy.translate.ir import ChatRequest, TextPart
@@ -21,10 +20,8 @@ __all__ = [
     "Dialect",
     "RequestTranslation",
     "ResponseTranslation",
-    "StreamTap",
     "StreamTranslator",
     "Usage",
-    "stream_tap",
     "stream_translator",
     "translate_error",
     "translate_request",

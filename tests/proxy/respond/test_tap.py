@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from driftgate.proxy.errors import Dialect
+from driftgate.proxy.respond.tap import StreamTap, stream_tap
 from driftgate.proxy.sse import Usage
-from driftgate.proxy.sse_tap import StreamTap, stream_tap
 from tests.proxy.test_sse import parse_all
 from tests.proxy.translate.sse_samples import (
     anthropic_text_stream,
