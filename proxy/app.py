@@ -331,9 +331,10 @@ class Gateway:
         self, request: web.Request, flow: Flow, routes: list[Route] | None = None
     ) -> web.StreamResponse:
         """Route, forward, respond; the respond step records the outcome."""
-        templates = self.store.current()
+        templates = flow.templates = self.store.current()
         if routes is None:
             routes = self.router.resolve(flow.model)
+        flow.route = routes[0]  # what a record names until a route answers
         if self.guard.enabled and flow.endpoint not in NEVER_BILLED:
             first = routes[0]
             flow.ticket = await self.guard.admit(
@@ -349,12 +350,12 @@ class Gateway:
                 flow, routes, templates, self.config.convert_unsupported
             )
         except BaseException as exc:
-            if not self.responder.unanswered(flow, flow.route or routes[0], templates, exc):
+            if not self.responder.unanswered(flow, exc):
                 self.guard.release(flow.ticket)  # refused before any upstream ran: nothing spent
             raise
         if self.guard.enabled:
             self.guard.check_headers(answer.response.headers)
-        return await self.responder.respond(request, flow, answer, templates)
+        return await self.responder.respond(request, flow, answer)
 
     async def models(self, request: web.Request) -> web.StreamResponse:
         """GET /v1/models in the asking SDK's shape."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from driftgate.proxy.errors import Dialect
 from driftgate.proxy.routing import Route
+from driftgate.proxy.templates.loader import TemplateSet
 
 
 @dataclass(slots=True)
@@ -27,6 +28,7 @@ class Flow:
     session: str | None = None
     route: Route | None = None  # the route being tried (set by the fallback loop)
     ticket: Any = None  # the spend guard's reservation, settled when the request is recorded
+    templates: TemplateSet | None = None  # the set the request was routed with (prices, limits)
     # Decided once by forward for the route that answered, read by respond and record:
     upstream: Dialect = "openai"  # the dialect the answering upstream speaks
     translated: bool = False  # request and answer cross dialects (else relayed as sent)

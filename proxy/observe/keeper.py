@@ -80,6 +80,14 @@ def _asked(flow: Flow) -> Asked:
     )
 
 
+def _route(flow: Flow) -> Route:
+    """The route that answered, or was last tried (set before any upstream is asked)."""
+    route = flow.route
+    if route is None:
+        raise ValueError("a request is recorded only once it has a route")
+    return route
+
+
 class Finished(NamedTuple):
     """What is known when a response has been sent; turned into a record later (a tuple: ~0.4 us)."""
 
@@ -126,12 +134,9 @@ class RecordKeeper:
     def whole_done(
         self,
         flow: Flow,
-        route: Route,
-        upstream: Dialect,
         status: int,
         raw: bytes,
         ttfb: float,
-        templates: TemplateSet,
         usage: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
@@ -139,15 +144,15 @@ class RecordKeeper:
         self._add(
             Finished(
                 _asked(flow),
-                route,
-                upstream,
+                _route(flow),
+                flow.upstream,
                 status,
                 raw,
                 usage,
                 ttfb,
                 self._since(flow),
                 self._wall(),
-                templates,
+                flow.templates,
                 headers,
             )
         )
@@ -155,11 +160,8 @@ class RecordKeeper:
     def stream_done(
         self,
         flow: Flow,
-        route: Route,
-        upstream: Dialect,
         result: StreamResult,
         ttfb: float,
-        templates: TemplateSet,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """A streamed exchange, with the usage the tap or translator saw."""
@@ -169,33 +171,27 @@ class RecordKeeper:
         self._add(
             Finished(
                 _asked(flow),
-                route,
-                upstream,
+                _route(flow),
+                flow.upstream,
                 status,
                 None,
                 result.usage,
                 ttfb,
                 self._since(flow),
                 self._wall(),
-                templates,
+                flow.templates,
                 headers,
                 SHUTDOWN_REASON if result.stopped else None,
             )
         )
 
-    def client_gone(self, flow: Flow, route: Route, templates: TemplateSet) -> None:
+    def client_gone(self, flow: Flow) -> None:
         """The client hung up before any upstream answered: status 499, no usage known."""
-        self.unanswered(flow, route, templates, CLIENT_GONE)
+        self.unanswered(flow, CLIENT_GONE)
 
-    def unanswered(
-        self,
-        flow: Flow,
-        route: Route,
-        templates: TemplateSet,
-        status: int,
-        reason: str | None = None,
-    ) -> None:
+    def unanswered(self, flow: Flow, status: int, reason: str | None = None) -> None:
         """No upstream answer (client gone: 499; every route failed: 502/504; shutdown: 503)."""
+        route = _route(flow)
         self._add(
             Finished(
                 _asked(flow),
@@ -207,20 +203,20 @@ class RecordKeeper:
                 0.0,
                 self._since(flow),
                 self._wall(),
-                templates,
+                flow.templates,
                 None,
                 reason,
             )
         )
 
-    def count_tokens(self, flow: Flow, route: Route, tokens: int) -> None:
-        """An estimated count: endpoint count_tokens, no output, no cost, never a completion."""
+    def estimated(self, flow: Flow, tokens: int) -> None:
+        """A count the gateway estimated itself: no output, no cost, never a completion."""
         usage = Usage()
         usage.input_tokens = tokens
         self._add(
             Finished(
                 _asked(flow),
-                route,
+                _route(flow),
                 "openai",
                 200,
                 None,

@@ -28,7 +28,6 @@ from driftgate.proxy.respond.whole import whole_body
 from driftgate.proxy.responses.store import Conversations
 from driftgate.proxy.routing import Route
 from driftgate.proxy.serve.drain import SHUTDOWN_REASON, SHUTDOWN_STATUS, Drain
-from driftgate.proxy.templates.loader import TemplateSet
 from driftgate.proxy.translate.responses_stream import ResponsesEncoder
 from driftgate.proxy.translate.stream import Translator
 
@@ -48,19 +47,18 @@ class Responder:
         self.conversations = conversations
         self.drain = drain
 
-    async def respond(
-        self, request: web.Request, flow: Flow, answer: Answer, templates: TemplateSet
-    ) -> web.StreamResponse:
+    async def respond(self, request: web.Request, flow: Flow, answer: Answer) -> web.StreamResponse:
         """The client's response to `answer` (whole or streamed, as forward found it), recorded."""
         headers = answer_headers(flow, answer.prepared, answer.response)
         if flow.streamed:
-            return await self._stream(request, flow, answer, headers, templates)
-        return await self._whole(request, flow, answer, headers, templates)
+            return await self._stream(request, flow, answer, headers)
+        return await self._whole(request, flow, answer, headers)
 
     async def estimated(
         self, request: web.Request, flow: Flow, route: Route, doc: dict[str, Any], tokens: int
     ) -> web.StreamResponse:
         """A count the gateway estimated itself (no upstream counts for this route), recorded."""
+        flow.route = route
         resp = web.Response(
             body=orjson.dumps(doc),
             content_type=JSON_CT,
@@ -68,25 +66,23 @@ class Responder:
         )
         await resp.prepare(request)
         await resp.write_eof()
-        self.keeper.count_tokens(flow, route, tokens)
+        self.keeper.estimated(flow, tokens)
         return resp
 
-    def unanswered(
-        self, flow: Flow, route: Route, templates: TemplateSet, exc: BaseException
-    ) -> bool:
+    def unanswered(self, flow: Flow, exc: BaseException) -> bool:
         """Forwarding raised `exc`: one record of why no upstream answered; False when there is
         nothing to record (refused before any upstream ran)."""
         if isinstance(exc, asyncio.CancelledError):
             # The client hung up before any upstream answered: still one record, 499, no usage
             # (503 when the shutdown cut it: the gateway's doing, not the client's).
             if self.drain.expired:
-                self.keeper.unanswered(flow, route, templates, SHUTDOWN_STATUS, SHUTDOWN_REASON)
+                self.keeper.unanswered(flow, SHUTDOWN_STATUS, SHUTDOWN_REASON)
             else:
-                self.keeper.client_gone(flow, route, templates)
+                self.keeper.client_gone(flow)
             return True
         if isinstance(exc, (UpstreamUnavailable, UpstreamTimeout)):
             # No upstream answered at all: one record (502 or 504) so `driftgate usage` counts it.
-            self.keeper.unanswered(flow, route, templates, exc.status)
+            self.keeper.unanswered(flow, exc.status)
             return True
         return False
 
@@ -96,7 +92,6 @@ class Responder:
         flow: Flow,
         answer: Answer,
         headers: dict[str, str],
-        templates: TemplateSet,
     ) -> web.StreamResponse:
         """Send a whole answer (relayed as sent, or translated once) and record it."""
         p = answer.prepared
@@ -119,16 +114,12 @@ class Responder:
         except asyncio.CancelledError:
             status = SHUTDOWN_STATUS if self.drain.expired else CLIENT_GONE
             self.keeper.whole_done(
-                flow, p.route, flow.upstream, status, raw, answer.ttfb, templates,
-                whole.usage, answer.response.headers,
-            )  # fmt: skip
+                flow, status, raw, answer.ttfb, whole.usage, answer.response.headers
+            )
             raise
         # A translated answer's usage was read while translating: the recorder thread skips a
         # second parse of the upstream body.
-        self.keeper.whole_done(
-            flow, p.route, flow.upstream, status, raw, answer.ttfb, templates,
-            whole.usage, answer.response.headers,
-        )  # fmt: skip
+        self.keeper.whole_done(flow, status, raw, answer.ttfb, whole.usage, answer.response.headers)
         if whole.rendered is not None and p.expanded is not None:
             self.conversations.remember(p.expanded, whole.rendered)
         return resp
@@ -139,7 +130,6 @@ class Responder:
         flow: Flow,
         answer: Answer,
         headers: dict[str, str],
-        templates: TemplateSet,
     ) -> web.StreamResponse:
         """Relay an upstream stream (tapped, or translated across dialects) and record it."""
         p = answer.prepared
@@ -150,15 +140,11 @@ class Responder:
         except asyncio.CancelledError:
             # Cancelled while waiting on the upstream: record what was streamed so far (499).
             gone = StreamResult(proc.usage, True, None)
-            self.keeper.stream_done(
-                flow, p.route, flow.upstream, gone, answer.ttfb, templates, answer.response.headers
-            )
+            self.keeper.stream_done(flow, gone, answer.ttfb, answer.response.headers)
             raise
         if result.upstream_error is not None:
             self.stats.stream_broke(p.route.backend.name)
-        self.keeper.stream_done(
-            flow, p.route, flow.upstream, result, answer.ttfb, templates, answer.response.headers
-        )
+        self.keeper.stream_done(flow, result, answer.ttfb, answer.response.headers)
         if p.expanded is not None and isinstance(proc, Translator):
             encoder = proc.encoder
             if isinstance(encoder, ResponsesEncoder) and encoder.succeeded:

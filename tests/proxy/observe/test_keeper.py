@@ -40,6 +40,9 @@ def _flow() -> Flow:
         headers={},
         query="",
         started=0.0,
+        route=ROUTE,
+        templates=BUNDLED,
+        upstream="anthropic",
     )
 
 
@@ -65,7 +68,7 @@ def test_the_loop_only_queues_and_one_flush_hands_over_one_batch() -> None:
     recorder = ThreadNotingRecorder()
     keeper = RecordKeeper(recorder, owned=True, clock=lambda: 0.5)
     for _ in range(3000):  # far past the old inline-flush threshold of 1024
-        keeper.whole_done(_flow(), ROUTE, "anthropic", 200, ANSWER, 0.1, BUNDLED)
+        keeper.whole_done(_flow(), 200, ANSWER, 0.1)
     assert recorder.jobs == 0  # nothing was recorded inline, however many requests finished
     keeper.flush()
     assert recorder.jobs == 1
@@ -78,7 +81,7 @@ def test_the_loop_only_queues_and_one_flush_hands_over_one_batch() -> None:
 
 def test_log_lines_are_written_from_the_recorder_thread(caplog: pytest.LogCaptureFixture) -> None:
     keeper = RecordKeeper(Recorder(None), owned=True, clock=lambda: 0.25)
-    keeper.whole_done(_flow(), ROUTE, "anthropic", 200, ANSWER, 0.1, BUNDLED)
+    keeper.whole_done(_flow(), 200, ANSWER, 0.1)
     with caplog.at_level(logging.INFO, logger="driftgate.requests"):
         keeper.close()
     (record,) = [r for r in caplog.records if r.name == "driftgate.requests"]
@@ -96,9 +99,9 @@ def test_each_request_is_one_log_record_with_its_own_time_and_level(
     keeper = RecordKeeper(
         Recorder(None), owned=True, clock=lambda: 0.25, wall=lambda: next(finished)
     )
-    keeper.whole_done(_flow(), ROUTE, "anthropic", 200, ANSWER, 0.1, BUNDLED)
-    keeper.whole_done(_flow(), ROUTE, "anthropic", 429, b"{}", 0.1, BUNDLED)
-    keeper.unanswered(_flow(), ROUTE, BUNDLED, 502)
+    keeper.whole_done(_flow(), 200, ANSWER, 0.1)
+    keeper.whole_done(_flow(), 429, b"{}", 0.1)
+    keeper.unanswered(_flow(), 502)
     with caplog.at_level(logging.INFO, logger="driftgate.requests"):
         keeper.close()  # one batch of three
     records = [r for r in caplog.records if r.name == "driftgate.requests"]
@@ -120,7 +123,7 @@ def test_a_job_that_fails_does_not_stop_the_recorder() -> None:
 
     recorder.submit(broken)
     keeper = RecordKeeper(recorder, owned=True, clock=lambda: 0.5)
-    keeper.whole_done(_flow(), ROUTE, "anthropic", 200, ANSWER, 0.1, BUNDLED)
+    keeper.whole_done(_flow(), 200, ANSWER, 0.1)
     keeper.flush()
     assert recorder.summary()[0]["requests"] == 1
     keeper.close()
@@ -131,7 +134,7 @@ def test_usage_read_while_translating_is_recorded_without_reading_the_body_again
     keeper = RecordKeeper(recorder, owned=True, clock=lambda: 0.5)
     usage = Usage()
     usage.input_tokens, usage.output_tokens = 7, 3
-    keeper.whole_done(_flow(), ROUTE, "anthropic", 200, b"not json", 0.1, BUNDLED, usage)
+    keeper.whole_done(_flow(), 200, b"not json", 0.1, usage)
     keeper.flush()
     row = recorder.summary()[0]
     assert (row["input_tokens"], row["output_tokens"]) == (7, 3)
