@@ -17,12 +17,12 @@ from aiohttp import web
 from driftgate.proxy.auth import GatewayKey, anthropic_version, backend_auth
 from driftgate.proxy.config import Config
 from driftgate.proxy.cooldown import Cooldowns
-from driftgate.proxy.count_tokens import estimate_tokens
+from driftgate.proxy.count_tokens import estimate
+from driftgate.proxy.endpoints import ENDPOINTS, Endpoint, speaks
 from driftgate.proxy.errors import (
     ConfigError,
     Dialect,
     GatewayError,
-    InvalidRequest,
     NotFound,
     RequestTimeout,
 )
@@ -221,12 +221,12 @@ class Gateway:
                 self._retired.remove(transport)
                 await transport.close()
 
-    async def take(self, request: web.Request, endpoint: str, dialect: Dialect) -> Flow:
+    async def take(self, request: web.Request, endpoint: Endpoint) -> Flow:
         """Authenticate and read the request into a Flow; its shape goes to the shape log."""
         self.key.check(request.headers)
-        flow = await intake(request, endpoint, dialect, self.config, self.clock)
+        flow = await intake(request, endpoint, self.config, self.clock)
         if self.shapes is not None:
-            self.shapes.offer(endpoint, flow.headers, flow.raw)
+            self.shapes.offer(endpoint.name, flow.headers, flow.raw)
         return flow
 
     def transport(self, backend: str) -> Transport:
@@ -284,48 +284,27 @@ class Gateway:
 
         return run
 
-    async def messages(self, request: web.Request) -> web.StreamResponse:
-        """POST /v1/messages."""
-        flow = await self.take(request, "messages", "anthropic")
-        return await self.complete(request, flow)
+    def endpoint(self, endpoint: Endpoint) -> Handler:
+        """The handler of a completion or token-count endpoint: intake, then complete or count."""
+        take, complete, count = self.take, self.complete, self.count
 
-    async def chat(self, request: web.Request) -> web.StreamResponse:
-        """POST /v1/chat/completions."""
-        flow = await self.take(request, "chat", "openai")
-        return await self.complete(request, flow)
+        async def handle(request: web.Request) -> web.StreamResponse:
+            flow = await take(request, endpoint)
+            if endpoint.counts:
+                return await count(request, flow)
+            return await complete(request, flow)
 
-    async def responses(self, request: web.Request) -> web.StreamResponse:
-        """POST /v1/responses: forwarded to Responses backends, translated for the others."""
-        flow = await self.take(request, "responses", "responses")
-        return await self.complete(request, flow)
+        return handle
 
-    async def input_tokens(self, request: web.Request) -> web.StreamResponse:
-        """POST /v1/responses/input_tokens: forwarded to Responses backends, estimated for others."""
-        flow = await self.take(request, "input_tokens", "responses")
+    async def count(self, request: web.Request, flow: Flow) -> web.StreamResponse:
+        """A token count: forwarded to the routes whose backend speaks the client's dialect,
+        estimated by the gateway when none does."""
         routes = self.router.resolve(flow.model)
-        served = [r for r in routes if r.backend.serves_responses]
+        served = [r for r in routes if speaks(r.backend, flow.client_dialect)]
         if served:
             return await self.complete(request, flow, served)
-        tokens = estimate_tokens(
-            {"system": flow.body.get("instructions"), "messages": flow.body.get("input"),
-             "tools": flow.body.get("tools")}
-        )  # fmt: skip
-        doc = {"object": "response.input_tokens", "input_tokens": tokens}
+        doc, tokens = estimate(flow.endpoint, flow.body)
         return await self.responder.estimated(request, flow, routes[0], doc, tokens)
-
-    async def count_tokens(self, request: web.Request) -> web.StreamResponse:
-        """POST /v1/messages/count_tokens: forwarded to Anthropic backends, estimated for others."""
-        flow = await self.take(request, "count_tokens", "anthropic")
-        routes = self.router.resolve(flow.model)
-        anthropic_routes = [r for r in routes if r.backend.kind == "anthropic"]
-        if anthropic_routes:
-            return await self.complete(request, flow, anthropic_routes)
-        if not isinstance(flow.body.get("messages"), list):
-            raise InvalidRequest("`messages` is required and must be a list")
-        tokens = estimate_tokens(flow.body)
-        return await self.responder.estimated(
-            request, flow, routes[0], {"input_tokens": tokens}, tokens
-        )
 
     async def complete(
         self, request: web.Request, flow: Flow, routes: list[Route] | None = None
@@ -335,7 +314,7 @@ class Gateway:
         if routes is None:
             routes = self.router.resolve(flow.model)
         flow.route = routes[0]  # what a record names until a route answers
-        if self.guard.enabled and flow.endpoint not in NEVER_BILLED:
+        if self.guard.enabled and not flow.counting:  # a count is never billed, so never held
             first = routes[0]
             flow.ticket = await self.guard.admit(
                 len(flow.raw),
@@ -444,10 +423,6 @@ async def _hang_up(request: web.Request, resp: web.Response) -> web.Response:
     return resp
 
 
-# Endpoints that only count tokens: never billed, so never reserved or refused by the guard.
-NEVER_BILLED = frozenset({"count_tokens", "input_tokens"})
-
-
 def _spend_guard(
     config: Config, wall: Callable[[], float], observer: Observer, running: SpendGuard | None
 ) -> SpendGuard:
@@ -520,11 +495,8 @@ def create_app(
     )
     app = web.Application(client_max_size=config.max_body_bytes)
     app[GATEWAY_KEY] = gw
-    app.router.add_post("/v1/messages", gw.guarded(gw.messages, "anthropic"))
-    app.router.add_post("/v1/messages/count_tokens", gw.guarded(gw.count_tokens, "anthropic"))
-    app.router.add_post("/v1/chat/completions", gw.guarded(gw.chat, "openai"))
-    app.router.add_post("/v1/responses", gw.guarded(gw.responses, "responses"))
-    app.router.add_post("/v1/responses/input_tokens", gw.guarded(gw.input_tokens, "responses"))
+    for endpoint in ENDPOINTS:
+        app.router.add_post(endpoint.path, gw.guarded(gw.endpoint(endpoint), endpoint.dialect))
     app.router.add_get("/v1/models", gw.guarded(gw.models, None))
     app.router.add_get("/health", gw.guarded(gw.health, None))
     app.router.add_post("/guard/resume", gw.guarded(gw.resume_guard, None))

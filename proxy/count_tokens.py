@@ -1,9 +1,12 @@
-"""A token estimate for backends that have no count_tokens endpoint (about 4 characters a token)."""
+"""A token estimate for backends that cannot count a request themselves (about 4 characters a
+token), answered in the counting endpoint's own shape."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+from driftgate.proxy.errors import InvalidRequest
 
 CHARS_PER_TOKEN = 4
 IMAGE_TOKENS = 1600  # a typical image's cost; the estimate never reads image bytes
@@ -46,3 +49,17 @@ def estimate_tokens(body: dict[str, Any]) -> int:
         chars += c
         images += i
     return math.ceil(chars / CHARS_PER_TOKEN) + images * IMAGE_TOKENS
+
+
+def estimate(endpoint: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The answer of counting endpoint `endpoint` (count_tokens, input_tokens), estimated, and
+    its token count."""
+    if endpoint == "input_tokens":  # a Responses body: instructions, input, tools
+        fields = {"system": body.get("instructions"), "messages": body.get("input"),
+                  "tools": body.get("tools")}  # fmt: skip
+        tokens = estimate_tokens(fields)
+        return {"object": "response.input_tokens", "input_tokens": tokens}, tokens
+    if not isinstance(body.get("messages"), list):
+        raise InvalidRequest("`messages` is required and must be a list")
+    tokens = estimate_tokens(body)
+    return {"input_tokens": tokens}, tokens

@@ -15,7 +15,7 @@ from driftgate.proxy.templates.loader import TemplateSet
 class Flow:
     """What the handlers learn about a request once, read by every later step."""
 
-    endpoint: str  # "messages" | "count_tokens" | "chat"
+    endpoint: str  # the Endpoint's name: "messages", "count_tokens", "chat", "responses"...
     client_dialect: Dialect
     raw: bytes
     body: dict[str, Any]
@@ -26,6 +26,7 @@ class Flow:
     query: str
     started: float
     session: str | None = None
+    counting: bool = False  # a token count (Endpoint.counts): never streamed, translated or billed
     route: Route | None = None  # the route being tried (set by the fallback loop)
     ticket: Any = None  # the spend guard's reservation, settled when the request is recorded
     templates: TemplateSet | None = None  # the set the request was routed with (prices, limits)

@@ -133,7 +133,7 @@ class Forwarder:
         target: Dialect = flow.client_dialect if auth.serves(flow.client_dialect) else auth.dialect
         dropped: tuple[str, ...] = ()
         adjusted: tuple[str, ...] = ()
-        translated = not (flow.endpoint == "count_tokens" or target == flow.client_dialect)
+        translated = target != flow.client_dialect
         expanded: Expanded | None = None
         if not translated:
             body = flow.body

@@ -10,9 +10,9 @@ import orjson
 from aiohttp import web
 
 from driftgate.proxy.config import Config
+from driftgate.proxy.endpoints import Endpoint
 from driftgate.proxy.errors import (
     BodyTooLarge,
-    Dialect,
     InvalidRequest,
     RequestTimeout,
 )
@@ -84,8 +84,7 @@ def wants_stream(value: Any) -> bool:
 
 async def intake(
     request: web.Request,
-    endpoint: str,
-    dialect: Dialect,
+    endpoint: Endpoint,
     limits: Config,
     clock: Callable[[], float],
 ) -> Flow:
@@ -96,16 +95,17 @@ async def intake(
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("`model` is required and must be a non-empty string")
-    stream = endpoint != "count_tokens" and wants_stream(body.get("stream"))
+    counting = endpoint.counts
+    stream = not counting and wants_stream(body.get("stream"))
     include_usage = False
-    if dialect == "openai" and stream:
+    if stream and endpoint.dialect == "openai":
         opts = body.get("stream_options")
         include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
     headers = request.headers
     session = headers.get("x-claude-code-session-id") or headers.get("x-session-id")
     return Flow(
-        endpoint=endpoint,
-        client_dialect=dialect,
+        endpoint=endpoint.name,
+        client_dialect=endpoint.dialect,
         raw=raw,
         body=body,
         model=model,
@@ -115,4 +115,5 @@ async def intake(
         query=request.rel_url.raw_query_string,  # as sent: still percent-encoded
         started=started,
         session=session,
+        counting=counting,
     )

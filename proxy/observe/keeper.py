@@ -64,6 +64,7 @@ class Asked(NamedTuple):
     include_usage: bool
     session: str | None
     user_agent: str | None
+    counting: bool
     ticket: Any = None  # the spend guard's reservation, settled with the record's cost
 
 
@@ -76,6 +77,7 @@ def _asked(flow: Flow) -> Asked:
         flow.include_usage,
         flow.session,
         flow.headers.get("user-agent"),
+        flow.counting,
         flow.ticket,
     )
 
@@ -354,7 +356,7 @@ def _usage(item: Finished) -> Any:
         except orjson.JSONDecodeError:
             return Usage()
         if isinstance(parsed, dict):
-            if item.asked.endpoint == "count_tokens":
+            if item.asked.counting:
                 usage = Usage()
                 usage.input_tokens = int(parsed.get("input_tokens") or 0)
                 return usage
@@ -382,7 +384,7 @@ def _row(item: Finished, tables: dict[tuple[str, str, int], Prices | None]) -> R
     """The record of one finished request."""
     flow, route = item.asked, item.route
     usage = _usage(item)
-    is_count = flow.endpoint == "count_tokens"
+    is_count = flow.counting
     cost: float | None = 0.0
     if _usage_unreported(item, usage):
         cost = None  # unknown, not free: `driftgate usage` marks the total as a lower bound

@@ -24,6 +24,7 @@ from prometheus_client.core import (
 )
 
 from driftgate.proxy import __version__
+from driftgate.proxy.endpoints import COUNTING
 from driftgate.proxy.observe.labels import ModelLabels, status_label
 from driftgate.proxy.observe.records import RequestRecord
 
@@ -119,7 +120,7 @@ class GatewayMetrics:
                         self._tokens[(*key, kind)] += count
                 if r.cost_usd:
                     self._cost[key] += r.cost_usd
-                if r.endpoint == "count_tokens":
+                if r.endpoint in COUNTING:
                     continue
                 self._latency[key].observe(r.latency_ms / 1000.0)
                 if r.ttfb_ms is not None:

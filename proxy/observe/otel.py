@@ -19,7 +19,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from driftgate.proxy import __version__
 from driftgate.proxy.config import BackendConfig
-from driftgate.proxy.observe.records import COUNT_TOKENS, RequestRecord
+from driftgate.proxy.endpoints import COUNTING
+from driftgate.proxy.observe.records import RequestRecord
 
 OPERATION = "chat"  # Messages and Chat Completions are both "chat" in the conventions
 
@@ -42,7 +43,7 @@ class OtelSink:
         for r in records:
             end = int(r.ts * 1e9)
             start = end - int(r.latency_ms * 1e6)
-            operation = "count_tokens" if r.endpoint == COUNT_TOKENS else OPERATION
+            operation = "count_tokens" if r.endpoint in COUNTING else OPERATION
             span = self._tracer.start_span(
                 f"{operation} {r.model_requested or r.model}",
                 kind=SpanKind.CLIENT,

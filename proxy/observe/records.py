@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from driftgate.proxy.endpoints import COUNTING
+
 COUNT_TOKENS = "count_tokens"
 
 
@@ -21,7 +23,7 @@ class RequestRecord(NamedTuple):
     model: str  # the model sent upstream (resolved from aliases and routes)
     client_dialect: str  # "anthropic" | "openai"
     upstream_dialect: str
-    endpoint: str  # "messages" | "chat" | "count_tokens" | ...
+    endpoint: str  # "messages" | "chat" | "responses" | "count_tokens" | "input_tokens"
     status: int  # HTTP status the client got; 499 when it hung up first
     stream: bool
     input_tokens: int  # excludes cache reads and writes (Anthropic's meaning)
@@ -58,7 +60,7 @@ INSERT = f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len
 
 
 def as_stored(rec: RequestRecord) -> RequestRecord:
-    """count_tokens is an estimate request, never a completion: no output, no cost."""
-    if rec.endpoint == COUNT_TOKENS and (rec.output_tokens or rec.cost_usd != 0.0):
+    """A token count (count_tokens, input_tokens) is never a completion: no output, no cost."""
+    if rec.endpoint in COUNTING and (rec.output_tokens or rec.cost_usd != 0.0):
         return rec._replace(output_tokens=0, cost_usd=0.0, reasoning_tokens=0)
     return rec

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from driftgate.proxy.endpoints import COUNTING
 from driftgate.proxy.errors import DriftgateError
 
 CLIENT_GONE = 499
@@ -66,7 +67,7 @@ class Group:
     def add(self, row: tuple[Any, ...]) -> None:
         """Count one row (in _COLUMNS order)."""
         endpoint, status = row[4], row[5]
-        if endpoint == "count_tokens":
+        if endpoint in COUNTING:
             self.count_tokens += 1
             return
         self.requests += 1

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from driftgate.proxy.endpoints import COUNTING
 from driftgate.proxy.errors import ConfigError
 
 DB_NAME = "usage.sqlite3"
@@ -118,21 +119,23 @@ def prune(conn: sqlite3.Connection, before: float) -> int:
         return conn.execute("DELETE FROM usage WHERE ts < ?", (before,)).rowcount
 
 
+_COUNTS = f"({', '.join(repr(n) for n in sorted(COUNTING))})"  # constants, not client input
+_COMPLETION = f"endpoint NOT IN {_COUNTS}"
+_SUMMARY = f"""
+    SELECT backend, model,
+      SUM({_COMPLETION}), SUM(endpoint IN {_COUNTS}), SUM(status >= 400),
+      SUM(CASE WHEN {_COMPLETION} THEN input_tokens ELSE 0 END),
+      SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens),
+      SUM(cost_usd), SUM(cost_usd IS NULL AND status < 400 AND {_COMPLETION}),
+      AVG(CASE WHEN {_COMPLETION} THEN latency_ms END),
+      AVG(CASE WHEN {_COMPLETION} THEN ttfb_ms END)
+    FROM usage WHERE ts >= ? GROUP BY backend, model ORDER BY backend, model
+"""
+
+
 def summarise(conn: sqlite3.Connection, since: float | None = None) -> list[dict[str, Any]]:
-    """Totals per backend and model; count_tokens calls are counted apart, never as completions."""
-    rows = conn.execute(
-        """
-        SELECT backend, model,
-          SUM(endpoint != 'count_tokens'), SUM(endpoint = 'count_tokens'), SUM(status >= 400),
-          SUM(CASE WHEN endpoint != 'count_tokens' THEN input_tokens ELSE 0 END),
-          SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens),
-          SUM(cost_usd), SUM(cost_usd IS NULL AND status < 400 AND endpoint != 'count_tokens'),
-          AVG(CASE WHEN endpoint != 'count_tokens' THEN latency_ms END),
-          AVG(CASE WHEN endpoint != 'count_tokens' THEN ttfb_ms END)
-        FROM usage WHERE ts >= ? GROUP BY backend, model ORDER BY backend, model
-        """,
-        (since if since is not None else float("-inf"),),
-    ).fetchall()
+    """Totals per backend and model; token counts are counted apart, never as completions."""
+    rows = conn.execute(_SUMMARY, (since if since is not None else float("-inf"),)).fetchall()
     keys = (
         "backend", "model", "requests", "count_tokens", "errors", "input_tokens", "output_tokens",
         "cache_read_tokens", "cache_write_tokens", "cost_usd", "unpriced", "avg_latency_ms",

@@ -14,7 +14,8 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from driftgate.proxy.observe.records import COUNT_TOKENS, RequestRecord
+from driftgate.proxy.endpoints import COUNTING
+from driftgate.proxy.observe.records import RequestRecord
 
 CLIENT_GONE = 499
 BOUNDS_MS: tuple[float, ...] = tuple(round(10 ** (i / 10), 3) for i in range(59))  # 1 ms .. ~631 s
@@ -48,7 +49,7 @@ def aggregate(records: Iterable[RequestRecord]) -> list[tuple[Any, ...]]:
         if acc is None:
             acc = groups[key] = [0] * len(SUMS) + [[0] * HIST_SLOTS, [0] * HIST_SLOTS]
             acc[SUMS.index("cost_usd")] = 0.0
-        if r.endpoint == COUNT_TOKENS:
+        if r.endpoint in COUNTING:
             acc[1] += 1
             acc[3] += r.status >= 400
             continue

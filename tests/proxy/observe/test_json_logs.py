@@ -44,7 +44,7 @@ def test_a_batch_of_requests_is_one_object_per_request(lines: io.StringIO) -> No
         BackendConfig("anthropic", "anthropic", "http://127.0.0.1:1"), "claude-sonnet-4-6", "sonnet"
     )
     flow = Flow("messages", "anthropic", b"{}", {}, "sonnet", False, False,
-                {"x-claude-code-session-id": "sess-j"}, "", 0.0, "sess-j", route,
+                {"x-claude-code-session-id": "sess-j"}, "", 0.0, "sess-j", route=route,
                 templates=load_bundled(), upstream="anthropic")  # fmt: skip
     answer = orjson.dumps({"type": "message", "usage": {"input_tokens": 3, "output_tokens": 2}})
     keeper = RecordKeeper(Recorder(None), owned=True, clock=lambda: 0.5, log_json=True)
