@@ -22,7 +22,7 @@ import orjson
 from driftgate.proxy.errors import Dialect
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.observe.client_agent import client_of
-from driftgate.proxy.observe.log_output import end_batch
+from driftgate.proxy.observe.log_output import BATCHED, end_batch
 from driftgate.proxy.observe.pricing import Prices, priced, prices
 from driftgate.proxy.observe.ratelimit import parse_ratelimit
 from driftgate.proxy.observe.recorder import Recorder
@@ -303,15 +303,15 @@ def _records(
         if ticket is not None and settle is not None:
             settle(ticket, rows[-1].cost_usd)
     logged = False
+    made: logging.LogRecord | None = None
     for rec, reason in zip(rows, reasons, strict=True):
         # One log record per request, stamped when it finished (not when the batch was written)
         # and at WARNING when the gateway or upstream failed it; built only if shown.
         level = logging.WARNING if rec.status >= 500 else logging.INFO
         if log.isEnabledFor(level):
-            record = log.makeRecord(log.name, level, __file__, 0, "%s", (_line(rec, reason),), None)
-            record.created = rec.ts
-            record.msecs = (rec.ts - int(rec.ts)) * 1000.0
-            record.batched = True  # written with the batch's other lines, at end_batch
+            if made is None:
+                made = log.makeRecord(log.name, level, __file__, 0, "%s", (), None)
+            record = _request_record(made, level, _line(rec, reason), rec.ts)
             if log_json:
                 record.request = _fields(rec, reason)  # the JSON formatter writes these fields
             log.handle(record)
@@ -319,6 +319,25 @@ def _records(
     if logged:
         end_batch(log)
     return rows
+
+
+def _request_record(made: logging.LogRecord, level: int, line: str, ts: float) -> logging.LogRecord:
+    """A request's log record: a copy of one the logger made on this thread for this batch, with
+    its own level, line and time.
+
+    Making each with makeRecord cost about a third of a request line (LogRecord.__init__ reads
+    the thread, the process and the source file's name every time); they are the same for all.
+    """
+    record = made.__class__.__new__(made.__class__)
+    fields = record.__dict__
+    fields.update(made.__dict__)
+    fields["levelno"] = level
+    fields["levelname"] = logging.getLevelName(level)
+    fields["args"] = (line,)
+    fields["created"] = ts
+    fields["msecs"] = (ts - int(ts)) * 1000.0
+    fields[BATCHED] = True  # written with the batch's other lines, at end_batch
+    return record
 
 
 def _line(rec: RequestRecord, reason: str | None) -> str:

@@ -31,7 +31,6 @@ from driftgate.proxy.observe.records import RequestRecord
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 GUARD_STATES = ["ok", "warn", "halted"]
-TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 
 
 class _Histogram:
@@ -110,16 +109,29 @@ class GatewayMetrics:
     def consume(self, records: Sequence[RequestRecord]) -> None:
         """A record sink: add a batch to the totals (runs on the recorder's thread)."""
         model_label, backend_label = self._labels.model, self._labels.backend
+        labelled: dict[tuple[str, str], tuple[str, str]] = {}  # labels once per model a batch
+        requests, tokens, costs = self._requests, self._tokens, self._cost
         with self._lock:
             for r in records:
-                key = (model_label(r.model), backend_label(r.backend))
-                self._requests[(*key, status_label(r.status))] += 1
-                for kind, count in zip(TOKEN_KINDS, (r.input_tokens, r.output_tokens,
-                        r.cache_read_tokens, r.cache_write_tokens, r.reasoning_tokens), strict=True):  # fmt: skip
+                key = labelled.get((r.model, r.backend))
+                if key is None:
+                    key = labelled[(r.model, r.backend)] = (
+                        model_label(r.model),
+                        backend_label(r.backend),
+                    )
+                model, backend = key
+                requests[(model, backend, status_label(r.status))] += 1
+                for kind, count in (
+                    ("input", r.input_tokens),
+                    ("output", r.output_tokens),
+                    ("cache_read", r.cache_read_tokens),
+                    ("cache_write", r.cache_write_tokens),
+                    ("reasoning", r.reasoning_tokens),
+                ):
                     if count:
-                        self._tokens[(*key, kind)] += count
+                        tokens[(model, backend, kind)] += count
                 if r.cost_usd:
-                    self._cost[key] += r.cost_usd
+                    costs[key] += r.cost_usd
                 if r.endpoint in COUNTING:
                     continue
                 self._latency[key].observe(r.latency_ms / 1000.0)
