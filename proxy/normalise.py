@@ -83,18 +83,42 @@ def normalise(
     facts = template.doc["models"].get(route.model) if template is not None else None
     if not facts:
         return Normalised(body, {})
-    edit = _Edit(body)
     caps = facts.get("capabilities") or {}
+    limit = facts.get("max_output_tokens")
+    keys = _LIMITED[dialect]
+    if False not in caps.values() and not _over(body, keys, limit):
+        # Every check below changes or refuses something only for a capability the model lacks
+        # or a token count over its limit: with neither, the body goes as it is.
+        return Normalised(body, {})
+    edit = _Edit(body)
     if translated:
         _drop_translated_reasoning(edit, dialect, caps)
     if dialect == "anthropic":
         _anthropic_capabilities(edit, route.model, caps, convert_unsupported)
-        _clamp(edit, ("max_tokens",), facts.get("max_output_tokens"))
+        _clamp(edit, keys, limit)
         _fit_thinking_budget(edit)
     else:
         _openai_capabilities(edit, route.model, caps, convert_unsupported)
-        _clamp(edit, ("max_tokens", "max_completion_tokens"), facts.get("max_output_tokens"))
+        _clamp(edit, keys, limit)
     return edit.result()
+
+
+# The token counts each dialect's body may carry, clamped to the model's max_output_tokens.
+_LIMITED: dict[str, tuple[str, ...]] = {
+    "anthropic": ("max_tokens",),
+    "openai": ("max_tokens", "max_completion_tokens"),
+}
+
+
+def _over(body: dict[str, Any], keys: tuple[str, ...], limit: Any) -> bool:
+    """Whether any of `keys` asks for more tokens than `limit` (what _clamp would change)."""
+    if not isinstance(limit, int):
+        return False
+    for key in keys:
+        asked = body.get(key)
+        if isinstance(asked, int) and not isinstance(asked, bool) and asked > limit:
+            return True
+    return False
 
 
 def capability(templates: TemplateSet, dialect: Dialect, model: str, name: str) -> bool | None:

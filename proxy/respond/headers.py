@@ -70,11 +70,28 @@ def estimate_headers(backend: str) -> dict[str, str]:
 
 def passed_headers(upstream: Mapping[str, str], out: dict[str, str]) -> dict[str, str]:
     """Copy into `out` the upstream headers a client may act on."""
+    passing = _passing
     for name, value in upstream.items():
-        lower = name.lower()
-        if lower in PASS_HEADERS or lower.startswith(PASS_PREFIXES):
+        lower = passing.get(name, _UNSEEN)
+        if lower is _UNSEEN:
+            lower = _classify(name)
+        if lower is not None:
             out[lower] = value
     return out
+
+
+_UNSEEN = ""  # a name not classified yet (no header name is empty)
+_CACHE_LIMIT = 4096  # distinct names remembered; past it a name is classified each time
+_passing: dict[str, str | None] = {}  # as the upstream spelled it -> lower-cased if passed on
+
+
+def _classify(name: str) -> str | None:
+    """`name` lower-cased when a client may act on it, else None; remembered per spelling."""
+    lower = name.lower()
+    passed = lower if lower in PASS_HEADERS or lower.startswith(PASS_PREFIXES) else None
+    if len(_passing) < _CACHE_LIMIT:
+        _passing[name] = passed
+    return passed
 
 
 def retry_headers(upstream: Mapping[str, str], out: dict[str, str]) -> dict[str, str]:
