@@ -48,6 +48,7 @@ from driftgate.proxy.routing import Route, Router
 from driftgate.proxy.serve.connections import ConnectionBook, began, ended
 from driftgate.proxy.serve.drain import Drain, shutting_down, uncancel_for_shutdown
 from driftgate.proxy.serve.reload import live_part, restart_only_changes
+from driftgate.proxy.shared.board import open_cooldown_board
 from driftgate.proxy.templates.store import TemplateStore
 from driftgate.proxy.upstream import make_transport
 from driftgate.proxy.upstream.proxies import ProxyChooser
@@ -103,6 +104,10 @@ class Gateway:
         self._env = env
         self._transport_factory = transport_factory
         self.cooldowns = Cooldowns(config.cooldown_seconds, clock)
+        # Shared with the other gateways (Redis) or workers (DRIFTGATE_HOME); read locally.
+        self.cooldown_board = open_cooldown_board(
+            config, self.cooldowns, lambda: [b.name for b in self.config.backends]
+        )
         self.observer = Observer(config, store.current, self.cooldowns, clock, recorder)
         self.keeper = self.observer.keeper
         self.conversations = conversations
@@ -199,8 +204,10 @@ class Gateway:
         old = self.config
         applied = live_part(old, new)
         wiring = self._wire(applied, self.guard)
-        before = self.transports
+        before, old_store = self.transports, self.guard.store
         self._apply(wiring)
+        if wiring.guard.store is not old_store:  # the guard turned on or off: close the old store
+            self._tasks.append(asyncio.get_running_loop().create_task(_closed(old_store)))
         self.cooldowns.seconds = applied.cooldown_seconds
         self.store.reload(applied.templates_dir)
         logging.getLogger().setLevel(getattr(logging, applied.log_level.upper(), logging.INFO))
@@ -363,8 +370,10 @@ class Gateway:
         )
         if self.observer.database is not None:
             doc["analytics"] = self.observer.database.state()  # the URL without its password
+        if self.cooldown_board is not None:
+            doc["cooldowns"] = self.cooldown_board.health()
         if self.config.worker_processes > 1:
-            # connections, cooldowns and recent error rates are this worker's; the guard is shared
+            # connections and recent error rates are this worker's; guard and cooldowns are shared
             doc["worker"] = {"pid": os.getpid(), "workers": self.config.worker_processes}
         if self.guard.enabled:
             doc["guard"] = await self.guard.state()
@@ -389,6 +398,8 @@ class Gateway:
         """Start the overlay watcher and the record batcher."""
         self._tasks = [asyncio.create_task(self.store.watch()), *self.observer.start()]
         await self.guard.store.start()
+        if self.cooldown_board is not None:
+            await self.cooldown_board.start()
         if self.shapes is not None:
             self.shapes.start()
 
@@ -410,7 +421,14 @@ class Gateway:
         if self.shapes is not None:
             self.shapes.close()
         await self.guard.store.close()
+        if self.cooldown_board is not None:
+            await self.cooldown_board.close()
         self.conversations.close()
+
+
+async def _closed(store: GuardState) -> None:
+    """Close a guard store a reload replaced (it sends what is pending first)."""
+    await store.close()
 
 
 async def _hang_up(request: web.Request, resp: web.Response) -> web.Response:

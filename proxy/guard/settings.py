@@ -75,7 +75,7 @@ class StateSettings:
 
     redis_url: str | None = setting(
         None,
-        "keep the guard's spend, reservations and halt in this Redis (unset: embedded SQLite)",
+        "keep the guard's spend, reservations, halt and backend cooldowns in this Redis",
         env="DRIFTGATE_REDIS_URL",
         check=_redis_url_problem,
         secret=True,

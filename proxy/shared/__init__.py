@@ -1,0 +1,1 @@
+"""State that the gateways of a deployment (or the workers of one host) share: backend cooldowns."""
