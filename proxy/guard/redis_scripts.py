@@ -1,11 +1,16 @@
 """The Lua scripts of the Redis guard store: each one round trip, atomic on the Redis server.
 
-Keys (under the prefix): `seq` (ticket counter), `resv` (sorted set: ticket -> expiry),
-`resv:info` (hash: ticket -> "backend<TAB>usd"), `held` (hash: "total" / "b:NAME" -> USD in
-flight), `spend:WHO:SECONDS` (list of "ts usd" oldest first: settled spend of one sliding window),
-`sums` (hash: window list -> its running total), `windows` (set of window lists) and `halt`
-(hash: reason, since, until). A window is trimmed from its head when it is read, as the embedded
-store's windows are, so a reservation costs O(1) amortised however many requests the day saw.
+Keys (under the prefix): `resv` (sorted set: reservation id -> expiry), `resv:info` (hash:
+id -> "backend<TAB>usd"), `held` (hash: "total" / "b:NAME" -> USD in flight),
+`spend:WHO:SECONDS` (list of "ts usd" oldest first: settled spend of one sliding window), `sums`
+(hash: window list -> its running total), `windows` (set of window lists), `settled` (sorted
+set: settlement id -> until when it is remembered) and `halt` (hash: reason, since, until). A
+window is trimmed from its head when it is read, as the embedded store's windows are, so a
+reservation costs O(1) amortised however many requests the day saw.
+
+Ids are made by the gateways (unique per process), so a call whose reply was lost can be sent
+again: a reservation already held is answered as held, and a settlement already counted is not
+counted twice.
 """
 
 from __future__ import annotations
@@ -52,6 +57,34 @@ local function reclaim(resv, info, held, now)
   if #dead > 0 and redis.call('ZCARD', resv) == 0 then redis.call('DEL', held) end
 end
 
+-- Settlements in ARGV[first .. last], 4 each: id, usd, ts, window lists ("held field<TAB>seconds"
+-- a line each). A reservation already reclaimed still records its spend; an id already in
+-- `settled` (a call sent again after its reply was lost) records nothing.
+local function settle(k, prefix, now, keep, first, last)
+  redis.call('ZREMRANGEBYSCORE', k.settled, '-inf', now)
+  for i = first, last, 4 do
+    local id, usd, ts = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+    if redis.call('ZREM', k.resv, id) == 1 then
+      local entry = redis.call('HGET', k.info, id)
+      if entry then
+        unhold(k.held, entry)
+        redis.call('HDEL', k.info, id)
+      end
+    end
+    if tonumber(usd) > 0 and redis.call('ZADD', k.settled, 'NX', keep, id) == 1 then
+      for field, seconds in string.gmatch(ARGV[i + 3], '([^\t\n]*)\t(%d+)') do
+        local key = prefix .. field .. ':' .. seconds
+        redis.call('RPUSH', key, ts .. ' ' .. usd)
+        redis.call('HINCRBYFLOAT', k.sums, key, usd)
+        -- A window nobody wrote to for longer than its width holds nothing that counts.
+        redis.call('PEXPIRE', key, (tonumber(seconds) + 60) * 1000)
+        redis.call('SADD', k.windows, key)
+      end
+    end
+  end
+  if redis.call('ZCARD', k.resv) == 0 then redis.call('DEL', k.held) end
+end
+
 local function current_halt(halt, now)
   local h = redis.call('HMGET', halt, 'reason', 'since', 'until')
   if not h[1] then return nil end
@@ -63,45 +96,57 @@ local function current_halt(halt, now)
 end
 """
 
-# The reservations of every request that asked during one turn of a gateway's event loop, in
-# the order they asked: the same answers as one call each, for one round trip.
-# KEYS: seq, resv, info, held, sums, halt. ARGV: the window lists' prefix, now, expires_at, then
-# per request: usd, backend, respect_halt (1/0), its limits ("held field<TAB>seconds<TAB>usd" a
-# line each; the window list is PREFIX .. field .. ':' .. seconds).
-# -> per request "o<TAB>id" | "l<TAB>limit (1-based)<TAB>spent" | "h<TAB>since<TAB>until<TAB>reason"
+# The settlements waiting, then the reservations of every request that asked during one turn of
+# a gateway's event loop, in the order they asked: the same answers as one call each, for one
+# round trip. KEYS: resv, info, held, sums, halt, windows, settled. ARGV: the window lists'
+# prefix, now, expires_at, then as SETTLE takes them the gateway's clock and until when a
+# settlement id is remembered, the number of settlements, the settlements (4 each), then per
+# request: its reservation id, usd, backend, respect_halt (1/0), its limits ("held
+# field<TAB>seconds<TAB>usd" a line each; the window list is PREFIX .. field .. ':' .. seconds).
+# -> per request "o" | "l<TAB>limit (1-based)<TAB>spent" | "h<TAB>since<TAB>until<TAB>reason"
 RESERVE = (
     PRELUDE
     + r"""
+local k = {resv = KEYS[1], info = KEYS[2], held = KEYS[3], sums = KEYS[4], windows = KEYS[6],
+           settled = KEYS[7]}
 local now = tonumber(ARGV[2])
-reclaim(KEYS[2], KEYS[3], KEYS[4], ARGV[2])
-local h = current_halt(KEYS[6], now)
+local asks = 7 + 4 * tonumber(ARGV[6])
+if asks > 7 then settle(k, ARGV[1], ARGV[4], ARGV[5], 7, asks - 1) end
+reclaim(KEYS[1], KEYS[2], KEYS[3], ARGV[2])
+local h = current_halt(KEYS[5], now)
 local halted = h and ('h\t' .. h[2] .. '\t' .. h[3] .. '\t' .. h[1])
+local sums = {}  -- window list -> its settled sum (nothing settles during the loop)
 local out = {}
-for i = 4, #ARGV, 4 do
-  local usd_s, backend = ARGV[i], ARGV[i + 1]
+for i = asks, #ARGV, 5 do
+  local id, usd_s, backend = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local answer
-  if halted and ARGV[i + 2] == '1' then
+  if redis.call('ZSCORE', KEYS[1], id) then
+    answer = 'o'  -- the call is a retry and this request's reservation is held already
+  elseif halted and ARGV[i + 3] == '1' then
     answer = halted
   else
     local usd = tonumber(usd_s)
-    local k = 0
-    for field, seconds, budget in string.gmatch(ARGV[i + 3], '([^\t\n]*)\t(%d+)\t([^\n]*)') do
-      k = k + 1
-      local held = tonumber(redis.call('HGET', KEYS[4], field) or '0')
+    local n = 0
+    for field, seconds, budget in string.gmatch(ARGV[i + 4], '([^\t\n]*)\t(%d+)\t([^\n]*)') do
+      n = n + 1
       local key = ARGV[1] .. field .. ':' .. seconds
-      local spent = window_sum(KEYS[5], key, now - tonumber(seconds)) + held
+      local sum = sums[key]
+      if not sum then
+        sum = window_sum(KEYS[4], key, now - tonumber(seconds))
+        sums[key] = sum
+      end
+      local spent = sum + tonumber(redis.call('HGET', KEYS[3], field) or '0')
       if spent + usd > tonumber(budget) then
-        answer = 'l\t' .. k .. '\t' .. string.format('%.17g', spent)
+        answer = 'l\t' .. n .. '\t' .. string.format('%.17g', spent)
         break
       end
     end
     if not answer then
-      local id = redis.call('INCR', KEYS[1])
-      redis.call('ZADD', KEYS[2], ARGV[3], id)
-      redis.call('HSET', KEYS[3], id, backend .. '\t' .. usd_s)
-      redis.call('HINCRBYFLOAT', KEYS[4], 'total', usd_s)
-      redis.call('HINCRBYFLOAT', KEYS[4], 'b:' .. backend, usd_s)
-      answer = 'o\t' .. id
+      redis.call('ZADD', KEYS[1], ARGV[3], id)
+      redis.call('HSET', KEYS[2], id, backend .. '\t' .. usd_s)
+      redis.call('HINCRBYFLOAT', KEYS[3], 'total', usd_s)
+      redis.call('HINCRBYFLOAT', KEYS[3], 'b:' .. backend, usd_s)
+      answer = 'o'
     end
   end
   out[#out + 1] = answer
@@ -110,33 +155,16 @@ return out
 """
 )
 
-# KEYS: resv, info, held, sums, windows. ARGV: the window lists' prefix, then per settlement:
-# ticket, usd, ts, its window lists ("held field<TAB>seconds" a line each).
-# A ticket already reclaimed (or 0: let through while Redis was unreachable) still records spend.
+# Settlements alone (when no reservation is asked to carry them). KEYS: resv, info, held, sums,
+# windows, settled. ARGV: the window lists' prefix, the gateway's clock (ids remembered until
+# before it are forgotten), until when these ids are remembered, then per settlement: its id,
+# usd, ts, its window lists.
 SETTLE = (
     PRELUDE
     + r"""
-for i = 2, #ARGV, 4 do
-  local id, usd, ts = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if redis.call('ZREM', KEYS[1], id) == 1 then
-    local entry = redis.call('HGET', KEYS[2], id)
-    if entry then
-      unhold(KEYS[3], entry)
-      redis.call('HDEL', KEYS[2], id)
-    end
-  end
-  if tonumber(usd) > 0 then
-    for field, seconds in string.gmatch(ARGV[i + 3], '([^\t\n]*)\t(%d+)') do
-      local key = ARGV[1] .. field .. ':' .. seconds
-      redis.call('RPUSH', key, ts .. ' ' .. usd)
-      redis.call('HINCRBYFLOAT', KEYS[4], key, usd)
-      -- A window nobody wrote to for longer than its width holds nothing that counts.
-      redis.call('PEXPIRE', key, (tonumber(seconds) + 60) * 1000)
-      redis.call('SADD', KEYS[5], key)
-    end
-  end
-end
-if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[3]) end
+local k = {resv = KEYS[1], info = KEYS[2], held = KEYS[3], sums = KEYS[4], windows = KEYS[5],
+           settled = KEYS[6]}
+settle(k, ARGV[1], ARGV[2], ARGV[3], 4, #ARGV)
 return 1
 """
 )

@@ -3,10 +3,13 @@
 A request reserves its estimated cost in one script call (reclaim expired reservations, check
 the halt, check each budget's window plus what is in flight, reserve) before it is forwarded;
 the requests that ask during the same turn of the event loop share that call, which answers each
-as if it had come alone, in order. Settlements are sent in batches, one script call each, from
-the loop; the recorder's thread only queues them. With M gateways and R requests in flight, spend exceeds a budget by at most
-what those R reservations underestimate. Reservations expire, so a gateway killed mid-request
-leaks nothing past `reservation_seconds`.
+as if it had come alone, in order, and up to MAX_CALLS calls are out at once. Settlements are
+queued by the recorder's thread and ride along with the next reservation call, or are sent in a
+batch of their own when none comes within SETTLE_DELAY. With M gateways and R requests in
+flight, spend exceeds a budget by at most what those R reservations underestimate. Reservations
+expire, so a gateway killed mid-request leaks nothing past `reservation_seconds`. Every
+reservation and settlement has an id made here, so a call sent again after its reply was lost
+holds or counts nothing twice.
 
 When a call fails or takes longer than `timeout_seconds`, Redis counts as unreachable: requests
 are answered at once without trying it (the guard fails open or closed) and one probe every
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable
@@ -39,6 +44,9 @@ log = logging.getLogger("driftgate.guard")
 FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 MAX_PENDING = 100_000  # settlements kept while Redis is unreachable; the oldest go first
 BATCH = 500  # settlements per script call
+MAX_CALLS = 2  # RESERVE calls out at once (the asks meanwhile wait for the next)
+# Seconds a settlement waits for a reservation call to carry it before it is sent on its own.
+SETTLE_DELAY = 0.002
 
 
 def _who(backend: str) -> str:
@@ -76,11 +84,21 @@ class RedisGuardStore:
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         p = settings.key_prefix
-        self._seq, self._resv, self._info = f"{p}seq", f"{p}resv", f"{p}resv:info"
+        self._resv, self._info = f"{p}resv", f"{p}resv:info"
         self._held, self._sums, self._halt = f"{p}held", f"{p}sums", f"{p}halt"
-        self._windows = f"{p}windows"
+        self._windows, self._settled = f"{p}windows", f"{p}settled"
         self._spend = f"{p}spend:"  # + "total:3600", "b:NAME:86400": one window list
-        self._reserve_keys = [self._seq, self._resv, self._info, self._held, self._sums, self._halt]
+        self._settle_keys = [
+            self._resv, self._info, self._held, self._sums, self._windows, self._settled
+        ]  # fmt: skip
+        self._reserve_keys = [
+            self._resv, self._info, self._held, self._sums, self._halt, self._windows,
+            self._settled,
+        ]  # fmt: skip
+        # Reservation and settlement ids, unique across gateways (a random start per process), so
+        # a call sent again after its reply was lost changes nothing twice. next() on a count is
+        # atomic, and settle() runs on the recorder's thread.
+        self._ids = itertools.count(secrets.randbits(52) << 10 | 1)
         # EVALSHA with the script's digest; redis-py loads it once when Redis does not know it.
         self._reserve = self.redis.register_script(redis_scripts.RESERVE)
         self._settle = self.redis.register_script(redis_scripts.SETTLE)
@@ -89,7 +107,7 @@ class RedisGuardStore:
         # Each backend's budgets as the scripts read them, encoded once (the hot path only joins).
         self._specs: dict[tuple[str, tuple[Limit, ...]], tuple[bytes, bytes]] = {}
         self._asks: list[_Ask] = []
-        self._asking = False  # a RESERVE call is out
+        self._asking = 0  # RESERVE calls out
         self._settle_windows: dict[str, list[tuple[str, int]]] = {}
         self._settle_specs: dict[str, bytes] = {}
         self.up = True
@@ -98,10 +116,12 @@ class RedisGuardStore:
         self.lost_settlements = 0
         self._pending: deque[tuple[int, str, float, float]] = deque()
         self._scheduled = False
+        self._delayed: asyncio.TimerHandle | None = None
         self._flushing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._probe: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     def budgets(self, limits_for: Callable[[str], tuple[Limit, ...]]) -> None:
         """A reload changed the budgets: settlements add to the windows the new ones read."""
@@ -160,14 +180,16 @@ class RedisGuardStore:
         if loop is None:  # made by a reload, after the app's start-up
             loop = self._loop = asyncio.get_running_loop()
         answer: asyncio.Future[int | Refusal | Halt] = loop.create_future()
-        self._asks.append(_Ask(backend, usd, limits, respect_halt, now, answer))
-        # One call at a time: those asking in this turn of the loop, or while a call is out,
-        # share the next one (under load a call carries many; alone, a request waits for none).
-        if len(self._asks) == 1 and not self._asking:
-            loop.call_soon(self._send_asks)
+        self._asks.append(_Ask(next(self._ids), backend, usd, limits, respect_halt, now, answer))
+        # The requests that ask before the call's task first runs (this turn of the loop, or
+        # while MAX_CALLS calls are out) share one call: under load a call carries many; alone,
+        # a request waits for none.
+        if len(self._asks) == 1 and self._asking < MAX_CALLS:
+            self._spawn(self._reserve_all())
         return await answer
 
-    def _send_asks(self) -> None:
+    async def _reserve_all(self) -> None:
+        """One script call for the asks waiting; each request's future gets its answer."""
         asks, self._asks = self._asks, []
         if not asks:
             return
@@ -176,30 +198,39 @@ class RedisGuardStore:
                 if not ask.answer.done():
                     ask.answer.set_exception(StoreUnreachable(self.error))
             return
-        self._asking = True
-        self._spawn(self._reserve_all(asks))
-
-    async def _reserve_all(self, asks: list[_Ask]) -> None:
-        """One script call for `asks`; each request's future gets its answer (or the failure)."""
+        self._asking += 1
         now = max(ask.now for ask in asks)
-        args: list[bytes | str] = [self._spend, _num(now), _num(now + self._ttl)]
+        # The settlements waiting ride along: one call instead of two, and the reservations see
+        # the latest spend.
+        pending = self._pending
+        batch = [pending.popleft() for _ in range(min(BATCH, len(pending)))]
+        wall = self._wall()
+        args: list[bytes | str | int] = [
+            self._spend, _num(now), _num(now + self._ttl), _num(wall), _num(wall + self._ttl),
+            len(batch),
+        ]  # fmt: skip
+        for ticket, backend, usd, ts in batch:
+            args += (ticket, _num(usd), _num(ts), self._settle_spec(backend))
         for ask in asks:
             name, limits = self._spec(ask.backend, ask.limits)
-            args += (_num(ask.usd), name, b"1" if ask.respect_halt else b"0", limits)
+            args += (ask.ticket, _num(ask.usd), name, b"1" if ask.respect_halt else b"0", limits)
         try:
             reply = await self._reserve(keys=self._reserve_keys, args=args)
         except FAILURES as exc:
+            pending.extendleft(reversed(batch))  # sent again later: counted once all the same
             self._lost(exc)
             for ask in asks:
+                # The script may have run with its reply lost: give back what it may hold.
+                self._queue((ask.ticket, ask.backend, 0.0, 0.0))
                 if not ask.answer.done():
                     ask.answer.set_exception(StoreUnreachable(self.error))
             return
         finally:
-            self._asking = False
-            if self._asks:
-                self._send_asks()
+            self._asking -= 1
+            if self._asks and not self._closed:
+                self._spawn(self._reserve_all())
         for ask, answer in zip(asks, reply, strict=True):
-            got = _answer(answer, ask.limits)
+            got = _answer(answer, ask)
             if ask.answer.done():  # its request is gone (the client hung up): give it back
                 if isinstance(got, int):
                     self.release(got, ask.backend)
@@ -207,7 +238,8 @@ class RedisGuardStore:
             ask.answer.set_result(got)
 
     def settle(self, ticket: int, backend: str, usd: float, now: float) -> None:
-        self._queue((ticket, backend, usd, now))
+        # A request let through unguarded has no reservation: its settlement gets an id of its own.
+        self._queue((next(self._ids) if ticket == NO_RESERVATION else ticket, backend, usd, now))
 
     def release(self, ticket: int, backend: str) -> None:
         if ticket != NO_RESERVATION:
@@ -228,8 +260,14 @@ class RedisGuardStore:
                 self._scheduled = False
 
     def _kick(self) -> None:
+        """Settlements are waiting: send them in a moment, unless a reservation takes them first."""
         self._scheduled = False
-        if not self._flushing and self.up and self._pending:
+        if self._delayed is None and self._loop is not None and not self._closed:
+            self._delayed = self._loop.call_later(SETTLE_DELAY, self._kick_now)
+
+    def _kick_now(self) -> None:
+        self._delayed = None
+        if not self._flushing and self.up and self._pending and not self._closed:
             self._spawn(self._flush())
 
     def _spawn(self, coro: Any) -> None:
@@ -255,11 +293,13 @@ class RedisGuardStore:
             self._kick()
 
     async def _send(self, batch: list[tuple[int, str, float, float]]) -> None:
-        keys = [self._resv, self._info, self._held, self._sums, self._windows]
-        args: list[bytes | str | int] = [self._spend]
+        # Ids are remembered as long as a reservation lives: a batch sent again within that time
+        # (its reply lost, or Redis away meanwhile) is counted once.
+        now = self._wall()
+        args: list[bytes | str | int] = [self._spend, _num(now), _num(now + self._ttl)]
         for ticket, backend, usd, ts in batch:
             args += (ticket, _num(usd), _num(ts), self._settle_spec(backend))
-        await self._settle(keys=keys, args=args)
+        await self._settle(keys=self._settle_keys, args=args)
 
     def halt(self, halt: Halt) -> None:
         self._spawn(self._write_halt(halt))
@@ -322,7 +362,9 @@ class RedisGuardStore:
             self.error,
             self._retry,
         )
-        if self._loop is not None and (self._probe is None or self._probe.done()):
+        if self._closed or self._loop is None:
+            return
+        if self._probe is None or self._probe.done():
             self._probe = self._loop.create_task(self._until_back())
 
     async def _until_back(self) -> None:
@@ -350,18 +392,33 @@ class RedisGuardStore:
                 await asyncio.sleep(0)
 
     async def close(self) -> None:
-        """Send what is pending (if Redis answers), then close the connections."""
-        if self._probe is not None:
-            self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
+        """Send what is pending (if Redis answers), then close the connections.
+
+        Nothing of the store's outlives it: no probe, no call (a failure while flushing starts
+        no new probe), so a loop closed next finds no task still pending.
+        """
+        await self._stop_probe()
         await self.flush()
+        self._closed = True
+        if self._delayed is not None:
+            self._delayed.cancel()
+        await self._stop_probe()
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.redis.aclose()
+
+    async def _stop_probe(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None and not probe.done():
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probe
 
 
 class _Ask(NamedTuple):
     """One request's reservation, waiting for the script call it shares."""
 
+    ticket: int  # its reservation id
     backend: str
     usd: float
     limits: tuple[Limit, ...]
@@ -370,14 +427,14 @@ class _Ask(NamedTuple):
     answer: asyncio.Future[int | Refusal | Halt]
 
 
-def _answer(answer: bytes, limits: tuple[Limit, ...]) -> int | Refusal | Halt:
+def _answer(answer: bytes, ask: _Ask) -> int | Refusal | Halt:
     """One request's answer from RESERVE."""
     tag = answer[:1]
     if tag == b"o":
-        return int(answer[2:])
+        return ask.ticket
     if tag == b"l":
         _, which, spent = answer.split(b"\t", 2)
-        return Refusal(limits[int(which) - 1], float(spent))
+        return Refusal(ask.limits[int(which) - 1], float(spent))
     _, since, until, reason = answer.split(b"\t", 3)
     return _halt(reason, since, until)
 

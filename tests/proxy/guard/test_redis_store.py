@@ -20,6 +20,7 @@ from driftgate.proxy.guard.ledger import DAY, HOUR, TOTAL, Halt, Limit, SqliteGu
 from driftgate.proxy.guard.redis_store import RedisGuardStore
 from driftgate.proxy.guard.settings import StateSettings
 from driftgate.proxy.guard.state import EmbeddedState, GuardState, Refusal, StoreUnreachable
+from tests.fakes.cutting_proxy import CuttingProxy
 from tests.fakes.redis_server import RedisServer
 
 DAILY_10 = (Limit(TOTAL, DAY, 10.0),)
@@ -310,3 +311,110 @@ def test_a_connection_broken_by_a_redis_restart_is_not_an_outage(
         assert a.health()["reachable"] is True
 
     run(redis_server, 1, body)
+
+
+def _through(proxy: CuttingProxy, **kw: Any) -> RedisGuardStore:
+    state = StateSettings(
+        redis_url=proxy.url,
+        key_prefix=f"x{uuid.uuid4().hex[:8]}:",
+        timeout_seconds=5.0,
+        retry_seconds=0.05,
+        reservation_seconds=TTL,
+        **kw,
+    )
+    return RedisGuardStore(state, lambda b: DAILY_10)
+
+
+async def _settled(store: RedisGuardStore) -> None:
+    """Until the store is up with nothing pending (bounded by the test's timeout)."""
+    while not store.up or store.health()["pending_settlements"] or store._tasks:
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("lost", [1, 2])
+def test_a_settlement_whose_reply_was_lost_counts_once(
+    lost: int, shared_redis: RedisServer
+) -> None:
+    """The script ran, its reply never came back, the call was sent again: one spend, not two.
+
+    Lost once, redis-py's own retry sends it again at once; lost twice, the store counts Redis as
+    unreachable and sends the batch again when its probe finds Redis back.
+    """
+
+    async def main() -> None:
+        proxy = await CuttingProxy(shared_redis.port).start()
+        store = _through(proxy)
+        await store.start()
+        try:
+            first = await _ticket(store, 1.0, DAILY_10, 0.0)
+            store.settle(first, "a", 0.25, 1.0)  # the script is loaded: EVALSHA from here on
+            await store.flush()
+            second = await _ticket(store, 1.0, DAILY_10, 2.0)
+            proxy.cut_replies_to(store._settle.sha.encode(), times=lost)
+            store.settle(second, "a", 0.5, 3.0)
+            store.settle(0, "a", 2.0, 3.0)  # let through while Redis was away: an id of its own
+            await store.flush()
+            await _settled(store)
+            assert proxy.cuts == lost
+            snap = await store.snapshot(DAILY_10, 4.0)
+            assert snap.spent[DAILY_10[0]] == pytest.approx(2.75) and snap.in_flight == 0.0
+        finally:
+            await store.close()
+            await proxy.close()
+
+    asyncio.run(main())
+
+
+def test_a_reservation_whose_reply_was_lost_is_held_once(shared_redis: RedisServer) -> None:
+    async def main() -> None:
+        proxy = await CuttingProxy(shared_redis.port).start()
+        store = _through(proxy)
+        await store.start()
+        try:
+            await _ticket(store, 1.0, DAILY_10, 0.0)  # the script is loaded: EVALSHA from here on
+            proxy.cut_replies_to(store._reserve.sha.encode())
+            ticket = await _ticket(store, 3.0, DAILY_10, 1.0)  # redis-py sends it again at once
+            assert proxy.cuts == 1
+            assert (await store.snapshot(DAILY_10, 2.0)).in_flight == 4.0  # not 7
+            store.settle(ticket, "a", 3.0, 3.0)
+            await store.flush()
+            assert (await store.snapshot(DAILY_10, 4.0)).in_flight == 1.0
+        finally:
+            await store.close()
+            await proxy.close()
+
+    asyncio.run(main())
+
+
+def test_close_leaves_no_task_behind_even_when_redis_fails_as_it_flushes(
+    redis_server: RedisServer,
+) -> None:
+    async def main() -> None:
+        state = StateSettings(
+            redis_url=redis_server.url, key_prefix="z:", timeout_seconds=5.0, retry_seconds=0.05
+        )
+        store = RedisGuardStore(state, lambda b: DAILY_10)
+        await store.start()
+        ticket = await _ticket(store, 1.0, DAILY_10, 0.0)
+        redis_server.stop()
+        store.settle(ticket, "a", 1.0, 1.0)  # its call fails as close() flushes: a probe starts
+        await store.close()
+        others = asyncio.all_tasks() - {asyncio.current_task()}
+        assert not others, others  # a task left pending is destroyed with the loop
+
+    asyncio.run(main())
+
+
+def test_a_waiting_settlement_rides_along_with_the_next_reservation(
+    shared_redis: RedisServer,
+) -> None:
+    async def body(a: RedisGuardStore, b: RedisGuardStore) -> None:
+        ticket = await _ticket(a, 6.0, DAILY_10, 0.0)
+        a.settle(ticket, "a", 1.0, 1.0)  # queued; the reservation below carries it
+        await _ticket(a, 8.0, DAILY_10, 2.0)  # fits only once the 6.0 held became 1.0 spent
+        snap = await b.snapshot(DAILY_10, 3.0)
+        assert snap.spent[DAILY_10[0]] == 9.0 and snap.in_flight == 8.0
+        await a.flush()
+        assert (await b.snapshot(DAILY_10, 3.0)).spent[DAILY_10[0]] == 9.0  # not sent twice
+
+    run(shared_redis, 2, body)

@@ -1,0 +1,74 @@
+"""A TCP forwarder on loopback that can lose replies: the request reaches the server, the server
+acts on it, and the connection closes before the answer gets back (a reply lost in transit)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+
+class CuttingProxy:
+    """Forwards every connection to 127.0.0.1:`target`; `cut_replies_to` arms the loss."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.port = 0
+        self.cuts = 0  # replies lost so far
+        self._marker: bytes | None = None
+        self._left = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> CuttingProxy:
+        """Listen on a free loopback port (in the running loop)."""
+        self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def url(self) -> str:
+        """redis://127.0.0.1:PORT/0 (the proxy in front of a Redis)."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def cut_replies_to(self, marker: bytes, times: int = 1) -> None:
+        """Lose the reply to the next `times` requests whose bytes contain `marker`."""
+        self._marker, self._left = marker, times
+
+    async def _connection(
+        self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
+    ) -> None:
+        server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target)
+        cut = asyncio.Event()  # the next reply on this connection is to be lost
+
+        async def up() -> None:
+            while data := await client_r.read(65536):
+                if self._marker is not None and self._left > 0 and self._marker in data:
+                    self._left -= 1
+                    cut.set()
+                server_w.write(data)
+                await server_w.drain()
+
+        async def down() -> None:
+            while data := await server_r.read(65536):
+                if cut.is_set():
+                    self.cuts += 1
+                    return  # the server has answered (so it acted): the client never hears it
+                client_w.write(data)
+                await client_w.drain()
+
+        try:
+            tasks = [asyncio.ensure_future(up()), asyncio.ensure_future(down())]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            for writer in (client_w, server_w):
+                writer.close()
+                with contextlib.suppress(OSError, ConnectionError):
+                    await writer.wait_closed()
+
+    async def close(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
