@@ -67,6 +67,7 @@ from targets import (
     baseline,
     driftgate_guard_redis,
     driftgate_postgres,
+    guard_redis_toml,
 )
 from wrk_runner import ensure_wrk
 
@@ -229,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     if redis_port is not None:
         targets.append(DRIFTGATE_GUARD)
         targets.append(driftgate_guard_redis(f"redis://127.0.0.1:{redis_port}/0"))
+        if args.baseline is not None:  # the other build's guard in Redis, on its own keys
+            url = f"redis://127.0.0.1:{redis_port}/0"
+            targets.append(
+                baseline(args.baseline, guard_redis_toml(url, "base:"), "-guard-redis",
+                         " (guard in Redis)")
+            )  # fmt: skip
     if args.guard_on and DRIFTGATE_GUARD not in targets:
         targets.append(DRIFTGATE_GUARD)  # against the driftgate row, whose guard is off
     postgres = None

@@ -146,11 +146,12 @@ def driftgate_command(
     return Command(argv, env, "/health", 60.0)
 
 
-def baseline(source: Path) -> Target:
+def baseline(source: Path, extra_toml: str = "", row: str = "", label: str = "") -> Target:
     """driftgate from another checkout of this repository (e.g. main before a change), same config.
 
     Its `proxy/` and `watchers/` are imported through a `driftgate` package shim put first on
     PYTHONPATH, ahead of this checkout's editable install, so both builds run in one benchmark.
+    `extra_toml`, `row` and `label` make it the baseline of another row (the guard in Redis).
     """
     source = source.resolve()
     if not (source / "proxy" / "app.py").is_file() or not (source / "pyproject.toml").is_file():
@@ -165,11 +166,13 @@ def baseline(source: Path) -> Target:
             if not link.is_symlink():
                 link.symlink_to(source / name)
         _baseline_metadata(source, shim.parent)
-        cmd = driftgate_command(ctx, variant="-baseline")
+        cmd = driftgate_command(ctx, "fast", extra_toml, f"-baseline{row}")
         env = cmd.env | {"PYTHONPATH": f"{shim.parent}{os.pathsep}{REPO}"}
         return Command(cmd.argv, env, cmd.ready_path, cmd.startup_timeout)
 
-    return Target("driftgate-baseline", f"driftgate (baseline: {source.name})", command)
+    return Target(
+        f"driftgate{row}-baseline", f"driftgate{label} (baseline: {source.name})", command
+    )
 
 
 def _baseline_metadata(source: Path, where: Path) -> None:
@@ -231,13 +234,17 @@ DRIFTGATE_GUARD = Target(
 )
 
 
+def guard_redis_toml(redis_url: str, prefix: str = "driftgate:") -> str:
+    """The guard-in-Redis rows' config: a budget never reached, its state in `redis_url`."""
+    return GUARD_ON + f'\n[state]\nredis_url = "{redis_url}"\nkey_prefix = "{prefix}"\n'
+
+
 def driftgate_guard_redis(redis_url: str) -> Target:
     """The guard with its state in the Redis at `redis_url` (started by the benchmark)."""
-    state = f'\n[state]\nredis_url = "{redis_url}"\n'
     return Target(
         "driftgate-guard-redis",
         "driftgate (guard in Redis)",
-        _driftgate("fast", True, GUARD_ON + state, "-guard-redis"),
+        _driftgate("fast", True, guard_redis_toml(redis_url), "-guard-redis"),
     )
 
 
