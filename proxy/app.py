@@ -30,7 +30,7 @@ from driftgate.proxy.flow import Flow
 from driftgate.proxy.forward import Forwarder
 from driftgate.proxy.guard.guard import SpendGuard, budget_table
 from driftgate.proxy.guard.state import GuardState, open_guard_state
-from driftgate.proxy.health import health, missing_keys
+from driftgate.proxy.health import health, missing_keys, warn_about_backends
 from driftgate.proxy.intake import intake
 from driftgate.proxy.models_list import anthropic_models, openai_models, wants_anthropic_shape
 from driftgate.proxy.observe.observer import Observer
@@ -143,6 +143,7 @@ class Gateway:
                     transports[settings] = kept
                 by_backend[b.name] = transports[settings]
             auths = {b.name: backend_auth(b, env) for b in config.backends}
+            warn_about_backends(config)
             key = GatewayKey(config.api_key)
             wiring = _Wiring(
                 config=config,

@@ -53,8 +53,16 @@ DEFAULT_BASE_URLS: dict[str, str] = {
 }
 
 
+_INVISIBLE = {"\n": "a line break", "\r": "a carriage return", " ": "a space", "\t": "a tab"}
+
+
 def base_url_problem(url: str) -> str | None:
     """Why `url` cannot be a backend's base URL (never repeating a credential it holds), or None."""
+    for index, char in enumerate(url):
+        if char.isspace() or not char.isprintable():
+            name = _INVISIBLE.get(char, f"the character U+{ord(char):04X}")
+            # It would go into every request line: the upstream answers 404 or 400.
+            return f"holds {name} (character {index + 1} of {len(url)}); remove it"
     if not url.startswith(("http://", "https://")):
         return "must start with http:// or https://"
     try:
@@ -74,12 +82,33 @@ def base_url_problem(url: str) -> str | None:
     return None
 
 
+def base_url_kind_problem(kind: str, url: str) -> str | None:
+    """Why `url` is wrong for a backend of `kind` (it loads, but no request could work), or None."""
+    if kind == "anthropic" and urlsplit(url).path.rstrip("/").endswith("/v1"):
+        return (
+            "ends in /v1, but driftgate adds /v1/messages itself for an anthropic backend: "
+            "leave /v1 out (e.g. https://api.anthropic.com)"
+        )
+    return None
+
+
+def base_url_hint(backend: BackendConfig) -> str | None:
+    """A warning for a base URL that may well be a mistake but can be right, or None."""
+    if backend.kind == "openai" and urlsplit(backend.base_url).path.strip("/") == "":
+        url = backend.base_url.rstrip("/")
+        return (
+            f"base_url {url} has no path, so requests go to {url}/chat/completions; "
+            f"OpenAI-compatible servers (Ollama, vLLM, llama.cpp) serve under /v1: "
+            f"did you mean {url}/v1?"
+        )
+    return None
+
+
 def header_value_problem(value: str) -> str | None:
     """Why `value` cannot be sent as an HTTP header value (described, never shown), or None."""
     for index, char in enumerate(value):
         if not 0x21 <= ord(char) <= 0x7E:
-            what = {"\n": "a line break", "\r": "a carriage return", " ": "a space", "\t": "a tab"}
-            name = what.get(char, f"the character U+{ord(char):04X}")
+            name = _INVISIBLE.get(char, f"the character U+{ord(char):04X}")
             return (
                 f"holds {name} (character {index + 1} of {len(value)}), which cannot go in an "
                 "HTTP header; copy the key again without it"
@@ -422,6 +451,9 @@ def _backend(name: str, raw: Any, source: Source) -> BackendConfig:
             "true is only for openai-kind backends (an anthropic-kind backend gets "
             "/v1/responses requests translated to /v1/messages)",
         )
+    problem = base_url_kind_problem(backend.kind, backend.base_url)
+    if problem:
+        raise source.error(where, "base_url", problem)
     if backend.auth == "passthrough" and (backend.key or backend.key_env):
         raise source.error(
             where, "auth", "passthrough uses the client's credentials: remove key / key_env"
@@ -436,7 +468,7 @@ def default_backends(env: Mapping[str, str]) -> tuple[BackendConfig, ...]:
         if not env.get(f"{prefix}_API_KEY"):
             continue
         url = env.get(f"{prefix}_BASE_URL") or DEFAULT_BASE_URLS[kind]
-        problem = base_url_problem(url)
+        problem = base_url_problem(url) or base_url_kind_problem(kind, url)
         if problem:
             raise ConfigError(f"{prefix}_BASE_URL {problem}")
         out.append(
@@ -569,9 +601,9 @@ def _fallbacks(raw: Any, source: Source) -> dict[str, tuple[str, ...]]:
 _FALLBACKS_HINT = '[fallbacks] maps a model to a list, e.g. opus = ["openai:gpt-5.4"]'
 
 
-def check_backend_entry(name: str, entry: Mapping[str, Any]) -> None:
+def check_backend_entry(name: str, entry: Mapping[str, Any]) -> BackendConfig:
     """Refuse a [backends.NAME] table the loader would refuse (for `driftgate backend add`)."""
-    _backend(name, entry, Source(Path(f"[backends.{name}]")))
+    return _backend(name, entry, Source(Path(f"[backends.{name}]")))
 
 
 def check_key(backend: BackendConfig, key: str) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from driftgate.proxy import __version__
-from driftgate.proxy.config import Config
+from driftgate.proxy.config import Config, base_url_hint
 from driftgate.proxy.cooldown import Cooldowns
 from driftgate.proxy.observe.upstream_stats import UpstreamStats
 from driftgate.proxy.templates.loader import TemplateSet
@@ -30,6 +30,14 @@ def missing_keys(config: Config, env: Mapping[str, str]) -> frozenset[str]:
         log.warning("backend %r: $%s is not set; its requests go upstream without a key",
                     b.name, b.key_env)  # fmt: skip
     return frozenset(b.name for b in keyless)
+
+
+def warn_about_backends(config: Config) -> None:
+    """Log, once per (re)load, each backend setting that loads but is likely a mistake."""
+    for b in config.backends:
+        hint = base_url_hint(b)
+        if hint:
+            log.warning("backend %r: %s", b.name, hint)
 
 
 def health(

@@ -14,6 +14,7 @@ from typing import Any
 from driftgate.proxy.config import (
     BACKEND_KINDS,
     DEFAULT_BASE_URLS,
+    base_url_hint,
     base_url_problem,
     check_backend_entry,
     config_from_table,
@@ -221,6 +222,9 @@ def cmd_add(args: argparse.Namespace) -> int:
             "fine for a local server such as Ollama, otherwise the upstream will refuse requests",
             file=sys.stderr,
         )
+    hint = base_url_hint(check_backend_entry(args.name, entry))
+    if hint:
+        print(f"driftgate: warning: {hint}", file=sys.stderr)
     verb = "replaced" if args.replace else "added"
     print(f"{verb} backend {args.name!r} ({args.kind} {base_url}, {key_note}) in {path}")
     return 0

@@ -105,7 +105,7 @@ def test_no_credential_in_the_start_up_line_backend_list_health_or_log(tmp_path:
     (tmp_path / "config.toml").write_text(
         f'[backends.inline]\nkind = "openai"\nbase_url = "{dead}"\nkey = "{INLINE}"\n'
         f'models = ["gpt-*"]\n\n'
-        f'[backends.env]\nkind = "anthropic"\nbase_url = "{dead}"\nkey_env = "MY_KEY"\n'
+        f'[backends.env]\nkind = "anthropic"\nbase_url = "{dead.removesuffix("/v1")}"\nkey_env = "MY_KEY"\n'
     )
     env = {**os.environ, "DRIFTGATE_HOME": str(tmp_path), "MY_KEY": FROM_ENV}
     proc = subprocess.Popen(
