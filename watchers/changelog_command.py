@@ -42,9 +42,11 @@ def register(sub: Any) -> None:
     shown = parser.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="print the JSON document")
     shown.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    parser.add_argument("--registry", help="npm registry URL")
-    parser.add_argument("--extractor", help="the extractor to read the package with")
-    parser.add_argument("--verbose", action="store_true", help="progress on stderr")
+    parser.add_argument("--registry", metavar="URL", help="npm registry URL")
+    parser.add_argument(
+        "--extractor", metavar="NAME", help="the extractor to read the package with"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     parser.set_defaults(handler=run)
 
 

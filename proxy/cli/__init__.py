@@ -21,9 +21,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="driftgate",
         description=(
-            "A local LLM gateway (Anthropic Messages + OpenAI Chat Completions on "
-            "http://127.0.0.1:3456) and a drift watcher that turns upstream change "
-            "into reviewable pull requests."
+            "A local LLM gateway (Anthropic Messages, OpenAI Chat Completions and OpenAI "
+            "Responses on http://127.0.0.1:3456) and a drift watcher that turns upstream "
+            "change into reviewable pull requests. `driftgate COMMAND --help` has examples; "
+            "the manual is docs/README.md."
         ),
     )
     parser.add_argument("--version", action="version", version=f"driftgate {__version__}")

@@ -30,18 +30,20 @@ def register(sub: Any) -> None:
     """Attach `driftgate proxy` to the root parser."""
     p: argparse.ArgumentParser = sub.add_parser(
         "proxy",
-        help="run the gateway (Anthropic Messages + OpenAI Chat Completions on one port)",
+        help="run the gateway (Anthropic Messages, OpenAI Chat Completions and Responses on one port)",
         description="Run the gateway in the foreground until Ctrl-C.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--host",
+        metavar="HOST",
         help="address to bind (default 127.0.0.1, env DRIFTGATE_HOST; anything else needs "
         "DRIFTGATE_API_KEY)",
     )
     p.add_argument(
         "--port",
+        metavar="PORT",
         type=int,
         help="port to listen on (default 3456, env DRIFTGATE_PORT; 0 = any free)",
     )

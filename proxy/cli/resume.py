@@ -31,7 +31,9 @@ def register(sub: Any) -> None:
             "or in Redis ([state] redis_url) for every gateway sharing it."
         ),
     )
-    parser.add_argument("--url", help="the running gateway (default http://HOST:PORT from config)")
+    parser.add_argument(
+        "--url", metavar="URL", help="the running gateway (default http://HOST:PORT from config)"
+    )
     parser.add_argument("--json", action="store_true", help="print the guard's state as JSON")
     parser.set_defaults(handler=run)
 

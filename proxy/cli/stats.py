@@ -46,7 +46,9 @@ def register(sub: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--window", default="60m", help="how far back (default 60m; s, m, h, d)")
+    parser.add_argument(
+        "--window", default="60m", metavar="WINDOW", help="how far back (default 60m; s, m, h, d)"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(handler=run)
 

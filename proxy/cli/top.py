@@ -26,7 +26,7 @@ Keys: 1-4 tabs, r resume the spend guard, w change the analytics window, p probe
 backends (a free model-list request each), q quit.
 
 A gateway that is not running, or stops, is shown as NOT REACHABLE and asked again every
---interval seconds until it answers. The gateway key (api_key in the config), when set, is sent.
+--interval seconds until it answers. The gateway key, DRIFTGATE_API_KEY, when set, is sent.
 """
 
 
@@ -38,12 +38,18 @@ def register(sub: Any) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--url", help="the running gateway (default http://HOST:PORT from config)")
     parser.add_argument(
-        "--window", default="60m", help="analytics window: 15m, 60m, 24h, 7d... (default 60m)"
+        "--url", metavar="URL", help="the running gateway (default http://HOST:PORT from config)"
+    )
+    parser.add_argument(
+        "--window",
+        default="60m",
+        metavar="WINDOW",
+        help="analytics window: 15m, 60m, 24h, 7d... (default 60m)",
     )
     parser.add_argument(
         "--interval",
+        metavar="SECONDS",
         type=float,
         default=2.0,
         help="seconds between refreshes, and between retries when no gateway answers (default 2)",

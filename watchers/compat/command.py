@@ -47,7 +47,7 @@ def register(sub: Any) -> None:
     parser.add_argument("spec", metavar="PACKAGE@VERSION")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--markdown", action="store_true", help="print the PR body section")
-    parser.add_argument("--registry", help="npm registry URL")
+    parser.add_argument("--registry", metavar="URL", help="npm registry URL")
     parser.set_defaults(handler=run)
     compat.set_defaults(handler=lambda _a: (compat.print_help(), 2)[1])
 

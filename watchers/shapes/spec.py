@@ -51,11 +51,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-count", type=int, default=3, metavar="N",
                         help="a fact seen fewer times is left out (default 3)")  # fmt: skip
     parser.add_argument("--shapes", metavar="PATH", help="the shape log to read")
-    parser.add_argument("--repo", help="the GitHub repository OWNER/NAME to open PRs on")
-    parser.add_argument("--git-remote", help="git URL to push to (default: the repo's clone URL)")
-    parser.add_argument("--github-api-url", help="GitHub API URL (default api.github.com)")
-    parser.add_argument("--workdir", help="where the repository is checked out")
-    parser.add_argument("--templates", help="compare with templates in this directory")
+    parser.add_argument(
+        "--repo", metavar="OWNER/NAME", help="the GitHub repository OWNER/NAME to open PRs on"
+    )
+    parser.add_argument(
+        "--git-remote",
+        metavar="URL|PATH",
+        help="git URL to push to (default: the repo's clone URL)",
+    )
+    parser.add_argument(
+        "--github-api-url", metavar="URL", help="GitHub API URL (default api.github.com)"
+    )
+    parser.add_argument("--workdir", metavar="PATH", help="where the repository is checked out")
+    parser.add_argument(
+        "--templates", metavar="DIR", help="compare with templates in this directory"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
