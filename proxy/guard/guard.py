@@ -47,6 +47,13 @@ class Ticket:
     reserved: float
 
 
+def dollars(amount: float) -> str:
+    """Dollars to the cent, or to two significant digits below a cent (never a $0.00 budget)."""
+    if amount == 0 or abs(amount) >= 0.01:
+        return f"${amount:.2f}"
+    return f"${amount:.2g}"
+
+
 def _limits(settings: GuardSettings) -> Mapping[str, tuple[Limit, ...]]:
     total = [
         Limit(TOTAL, window, usd)
@@ -123,8 +130,8 @@ class SpendGuard:
             if isinstance(got, Refusal):
                 limit, spent = got.limit, got.spent
                 reason = (
-                    f"the {limit.name} of ${limit.usd:.2f} is reached "
-                    f"(${spent:.2f} spent or in flight)"
+                    f"the {limit.name} of {dollars(limit.usd)} is reached "
+                    f"({dollars(spent)} spent or in flight)"
                 )
                 if halting:
                     raise GuardHalted(self._halted_message(self.trip(reason, now)))

@@ -28,7 +28,8 @@ environment (GITHUB_TOKEN, ANTHROPIC_API_KEY, DRIFTGATE_PING_URL, ...), so it
 does exactly what the workflow does, dead-man's switch pings included.
 
 Schedules default to the workflows' (npm hourly at :17, canary daily 06:23 UTC,
-liveness every 2 h reading this daemon's own heartbeats). Per job, in config.toml:
+liveness every 2 h reading this daemon's own heartbeats, shapes every 30 min). Per job,
+in config.toml:
 
   [daemon]
   jitter_seconds = 30           # random delay added to each firing

@@ -206,3 +206,21 @@ def test_the_guard_s_redis_is_connected_to_and_its_halt_read(
     failed = [f for f in doc["findings"] if f["level"] == "fail"]
     assert failed[0]["text"].startswith(f"Redis at {redis_server.url} does not answer")
     assert "completions are refused with a 503 (fail = closed)" in failed[0]["fix"]
+
+
+def test_an_unset_key_is_one_failure_not_also_a_refused_key(
+    doctor: Callable[..., tuple[int, dict[str, Any]]], fake_anthropic: FakeAnthropic
+) -> None:
+    # The probe went out without a key and got a 401: "refused the key" blamed a key never sent.
+    config = (
+        f'[backends.claude]\nkind = "anthropic"\nbase_url = "{fake_anthropic.url}"\n'
+        'key_env = "DOCTOR_TEST_UNSET_KEY"\n'
+    )
+    code, doc = doctor(config)
+    assert code == 1
+    fails = [t for t in _lines(doc, "fail") if t.startswith("claude:")]
+    assert fails == ["claude: $DOCTOR_TEST_UNSET_KEY is not set"]
+    assert any(
+        t.startswith("claude: ") and "answers (it asks for the key $DOCTOR_TEST_UNSET_KEY" in t
+        for t in _lines(doc, "ok")
+    )

@@ -316,3 +316,14 @@ def test_a_budget_for_an_unknown_backend_is_refused_at_start(
 
     with pytest.raises(ConfigError, match=r"\[guard.backends.opus\] names backend 'opus'"):
         start(GuardSettings(backends={"opus": BackendBudget(daily_usd=1.0)}))
+
+
+def test_a_budget_under_a_cent_is_named_as_it_is_not_as_zero(
+    start: Callable[..., GatewayServer],
+) -> None:
+    # A trial budget of $0.0005 was reported as "the daily total budget of $0.00 is reached".
+    gw = start(GuardSettings(daily_usd=0.0005))
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        _claude(gw.url, max_tokens=BIG)
+    message = caught.value.body["error"]["message"]  # type: ignore[index]
+    assert "the daily total budget of $0.0005 is reached ($0.00 spent or in flight)" in message
