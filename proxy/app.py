@@ -28,7 +28,7 @@ from driftgate.proxy.errors import (
 )
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.forward import Forwarder
-from driftgate.proxy.guard.guard import SpendGuard, budget_table
+from driftgate.proxy.guard.guard import GuardRefused, SpendGuard, budget_table
 from driftgate.proxy.guard.state import GuardState, open_guard_state
 from driftgate.proxy.health import health, missing_keys, warn_about_backends
 from driftgate.proxy.intake import intake
@@ -324,14 +324,18 @@ class Gateway:
         flow.route = routes[0]  # what a record names until a route answers
         if self.guard.enabled and not flow.counting:  # a count is never billed, so never held
             first = routes[0]
-            flow.ticket = await self.guard.admit(
-                len(flow.raw),
-                flow.body,
-                first.backend.name,
-                first.model,
-                "anthropic" if first.backend.kind == "anthropic" else "openai",
-                templates,
-            )
+            try:
+                flow.ticket = await self.guard.admit(
+                    len(flow.raw),
+                    flow.body,
+                    first.backend.name,
+                    first.model,
+                    "anthropic" if first.backend.kind == "anthropic" else "openai",
+                    templates,
+                )
+            except GuardRefused as refused:  # recorded: /analytics and top show it and why
+                self.keeper.refused(flow, first, refused.status, refused.outcome, refused.reason)
+                raise
         try:
             answer = await self.forwarder.send(
                 flow, routes, templates, self.config.convert_unsupported

@@ -30,6 +30,13 @@ class PgReads:
 
         return read_once(self.url, lambda conn: usage_rows(conn, since))
 
+    def refusals(self, since: float | None, until: float) -> list[dict[str, Any]]:
+        """Refused requests per outcome, reason and backend since `since` (all when None)."""
+        from driftgate.proxy.observe.pg.connect import read_once
+        from driftgate.proxy.observe.pg.reader import refusal_rows
+
+        return read_once(self.url, lambda conn: refusal_rows(conn, since, until))
+
     def facts(self) -> dict[str, Any]:
         """Schema version, partitions and the last hour's requests (for doctor)."""
         from driftgate.proxy.observe.pg.connect import read_once

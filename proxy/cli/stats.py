@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from driftgate.proxy.cli.analytics_db import pg_reads
+from driftgate.proxy.cli.usage import format_refusals
 from driftgate.proxy.config import load_config
 from driftgate.proxy.observe.summary import Group, Summary, parse_window, summarise_window
 from driftgate.proxy.observe.usage_db import open_db, usage_db_path
@@ -34,6 +35,7 @@ _COLUMNS = (
     ("p50_latency_ms", "P50_MS"),
     ("p95_latency_ms", "P95_MS"),
     ("p50_ttfb_ms", "TTFB_P50"),
+    ("refused", "REFUSED"),
 )
 
 
@@ -81,13 +83,14 @@ def run(args: argparse.Namespace) -> int:
 def format_summary(summary: Summary, window: str) -> str:
     """The summary as a headline and one table per dimension."""
     t = summary.total
-    if not t.requests and not t.count_tokens:
+    if not t.requests and not t.count_tokens and not t.refused:
         return f"no requests in the last {window}"
     cost = f"${t.cost_usd:.4f}" + ("+" if t.unpriced else "")
     lines = [
         f"last {window}: {t.requests} requests, {t.errors} errors ({t.error_rate:.1%}), "
         f"{t.input_tokens:,} in / {t.output_tokens:,} out tokens, {cost} "
         f"(${t.cost_per_hour:.4f}/h), p50 {_num(t.p50_latency_ms)} ms"
+        + (f"; {t.refused} refused by the spend guard" if t.refused else "")
     ]
     for title, groups in (("MODEL", summary.models), ("BACKEND", summary.backends),
                           ("CLIENT", summary.clients), ("SESSION", summary.sessions)):  # fmt: skip
@@ -95,6 +98,8 @@ def format_summary(summary: Summary, window: str) -> str:
             lines += ["", _table(title, groups)]
     if summary.session_count > len(summary.sessions):
         lines.append(f"(the {len(summary.sessions)} busiest of {summary.session_count} sessions)")
+    if summary.refusals:
+        lines += ["", format_refusals(summary.refusals)]
     return "\n".join(lines)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from driftgate.proxy.cli.analytics_db import pg_reads
 from driftgate.proxy.config import load_config
-from driftgate.proxy.observe.usage_db import open_db, summarise, usage_db_path
+from driftgate.proxy.observe.usage_db import open_db, refusals, summarise, usage_db_path
 
 _COLUMNS = (
     ("backend", "BACKEND"),
@@ -25,6 +25,7 @@ _COLUMNS = (
     ("avg_latency_ms", "AVG_MS"),
     ("avg_ttfb_ms", "TTFB_MS"),
     ("count_tokens", "COUNT_TOK"),
+    ("refused", "REFUSED"),
 )
 
 
@@ -38,7 +39,8 @@ def register(sub: Any) -> None:
             "writes after each response (or, with [analytics] database_url, from every gateway's "
             "per-minute aggregates in PostgreSQL). Costs use the templates' prices per million tokens; "
             "COST_USD ends in '+' when some requests had no known price. count_tokens calls are "
-            "counted in COUNT_TOK, never as requests."
+            "counted in COUNT_TOK, never as requests; requests the spend guard refused are counted in "
+            "REFUSED (never as requests or errors), and why is listed under the table."
         ),
     )
     parser.add_argument(
@@ -57,9 +59,12 @@ def run(args: argparse.Namespace) -> int:
     since = time.time() - args.since * 3600 if args.since is not None else None
     path = usage_db_path(config.home)
     rows: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
     url = config.analytics.database_url
     if url:  # every gateway's per-minute aggregates in PostgreSQL
         rows = pg_reads(url).usage(since)
+        if any(r.get("refused") for r in rows):
+            refused = pg_reads(url).refusals(since, time.time())
         if not rows and not args.json:
             print(f"no usage recorded in {pg_reads(url).shown}" + (
                 f" in the last {args.since:g} hours" if args.since is not None else ""))  # fmt: skip
@@ -68,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         conn = open_db(path)
         try:
             rows = summarise(conn, since)
+            if any(r.get("refused") for r in rows):
+                refused = refusals(conn, since)
         finally:
             conn.close()
     if args.json:
@@ -76,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         print(_nothing_to_show(path, args.since))
     else:
         print(format_table(rows))
+        if refused:
+            print("\n" + format_refusals(refused))
     return 0
 
 
@@ -115,8 +124,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     cells += [[_cell(key, row) for key, _ in _COLUMNS] for row in rows]
     total: dict[str, Any] = {"backend": "TOTAL", "model": ""}
     for key in ("requests", "errors", "input_tokens", "output_tokens", "cache_read_tokens",
-                "cache_write_tokens", "count_tokens", "unpriced"):  # fmt: skip
-        total[key] = sum(r[key] or 0 for r in rows)
+                "cache_write_tokens", "count_tokens", "unpriced", "refused"):  # fmt: skip
+        total[key] = sum(r.get(key) or 0 for r in rows)
     priced = [r["cost_usd"] for r in rows if r["cost_usd"] is not None]
     total["cost_usd"] = sum(priced) if priced else None
     total["avg_latency_ms"] = total["avg_ttfb_ms"] = None
@@ -129,6 +138,18 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             for i, (c, w) in enumerate(zip(row, widths, strict=True))
         ]
         lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def format_refusals(refused: list[dict[str, Any]]) -> str:
+    """Why requests were refused: one line per outcome, reason and backend, most frequent first."""
+    lines = ["refused without forwarding (REFUSED):"]
+    for r in refused:
+        last = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["last"]))
+        lines.append(
+            f"  {r['requests']:>6}  {r['backend']}  {r['outcome']}: {r['reason'] or '-'} "
+            f"(last {last})"
+        )
     return "\n".join(lines)
 
 

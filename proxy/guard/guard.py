@@ -12,15 +12,24 @@ from driftgate.proxy.guard.estimate import estimate_usd
 from driftgate.proxy.guard.ledger import DAY, HOUR, TOTAL, Halt, Limit
 from driftgate.proxy.guard.settings import GuardSettings
 from driftgate.proxy.guard.state import NO_RESERVATION, GuardState, Refusal, StoreUnreachable
+from driftgate.proxy.observe.records import GUARD_HALTED, GUARD_UNAVAILABLE
 from driftgate.proxy.templates.loader import TemplateSet
 
 log = logging.getLogger("driftgate.guard")
 GUARD_HEADER = "x-driftgate-guard"
 
 
-class GuardHalted(GatewayError):
+class GuardRefused(GatewayError):
+    """The spend guard refused a request before it was forwarded (recorded with `outcome`)."""
+
+    outcome = GUARD_HALTED
+    reason = ""  # why, in words that stay the same for every request it refuses (recorded)
+
+
+class GuardHalted(GuardRefused):
     """The spend guard stopped forwarding: a 503 that the SDKs are told not to retry."""
 
+    outcome = GUARD_HALTED
     status = 503
     anthropic_type = "api_error"
     openai_type = "server_error"
@@ -29,9 +38,10 @@ class GuardHalted(GatewayError):
     headers = {"x-should-retry": "false"}
 
 
-class GuardStoreUnreachable(GatewayError):
+class GuardStoreUnreachable(GuardRefused):
     """The guard's shared store (Redis) cannot be reached and [state] fail = "closed"."""
 
+    outcome = GUARD_UNAVAILABLE
     status = 503
     anthropic_type = "api_error"
     openai_type = "server_error"
@@ -134,18 +144,18 @@ class SpendGuard:
                     f"({dollars(spent)} spent or in flight)"
                 )
                 if halting:
-                    raise GuardHalted(self._halted_message(self.trip(reason, now)))
+                    raise self._halted(self.trip(reason, now))
                 self._warn(reason, limit.name)
                 got = await self.store.admit(backend, usd, (), now, False)
         except StoreUnreachable:
             if not self.fail_open:
-                raise GuardStoreUnreachable(UNREACHABLE_MESSAGE) from None
+                raise _unreachable() from None
             self.unguarded += 1
             # Its cost is still recorded when it settles (once the store answers again).
             return Ticket(NO_RESERVATION, backend, usd)
         if isinstance(got, Halt):  # halted here or by another gateway sharing the store
             self._show("halted")
-            raise GuardHalted(self._halted_message(got))
+            raise self._halted(got)
         assert isinstance(got, int)
         if not self._warned:
             self._show("ok")
@@ -191,7 +201,7 @@ class SpendGuard:
             was = await self.store.halted(now) is not None
             await self.store.resume(now)
         except StoreUnreachable:
-            raise GuardStoreUnreachable(UNREACHABLE_MESSAGE) from None
+            raise _unreachable() from None
         self._warned.clear()
         self._show("ok")
         log.warning("spend guard: resumed by request; spend so far no longer counts")
@@ -249,11 +259,13 @@ class SpendGuard:
             doc["resume"] = _how_to_resume(halt, now)
         return doc
 
-    def _halted_message(self, halt: Halt) -> str:
-        return (
+    def _halted(self, halt: Halt) -> GuardHalted:
+        refused = GuardHalted(
             f"driftgate's spend guard has halted requests: {halt.reason}. "
             f"{_how_to_resume(halt, self.wall())}"
         )
+        refused.reason = halt.reason
+        return refused
 
     def _show(self, state: str) -> None:
         if state != self._shown and self._on_state is not None:
@@ -271,6 +283,12 @@ UNREACHABLE_MESSAGE = (
     "driftgate's spend guard cannot reach its store (Redis, [state] redis_url) and is set to "
     'fail closed ([state] fail = "closed"): requests are refused until the store answers again.'
 )
+
+
+def _unreachable() -> GuardStoreUnreachable:
+    refused = GuardStoreUnreachable(UNREACHABLE_MESSAGE)
+    refused.reason = 'the guard\'s store (Redis) does not answer and [state] fail = "closed"'
+    return refused
 
 
 def _how_to_resume(halt: Halt, now: float) -> str:

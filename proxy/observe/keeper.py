@@ -26,7 +26,7 @@ from driftgate.proxy.observe.log_output import BATCHED, end_batch
 from driftgate.proxy.observe.pricing import Prices, priced, prices
 from driftgate.proxy.observe.ratelimit import parse_ratelimit
 from driftgate.proxy.observe.recorder import Recorder
-from driftgate.proxy.observe.records import RequestRecord
+from driftgate.proxy.observe.records import REASON_LIMIT, RequestRecord
 from driftgate.proxy.observe.usage_db import usage_db_path
 from driftgate.proxy.respond.outcome import StreamResult
 from driftgate.proxy.routing import Route
@@ -104,7 +104,8 @@ class Finished(NamedTuple):
     ts: float
     templates: TemplateSet | None
     headers: Mapping[str, str] | None  # the upstream answer's: request id, rate limits
-    reason: str | None = None  # why the gateway ended it, for the log line (e.g. shutting down)
+    reason: str | None = None  # why the gateway ended or refused it (e.g. shutting down)
+    outcome: str | None = None  # why the gateway refused it without forwarding (records.GUARD_*)
 
 
 class RecordKeeper:
@@ -211,6 +212,26 @@ class RecordKeeper:
             )
         )
 
+    def refused(self, flow: Flow, route: Route, status: int, outcome: str, reason: str) -> None:
+        """The gateway refused the request before forwarding it (the spend guard): no usage."""
+        self._add(
+            Finished(
+                _asked(flow),
+                route,
+                "anthropic" if route.backend.kind == "anthropic" else "openai",
+                status,
+                None,
+                Usage(),
+                0.0,
+                self._since(flow),
+                self._wall(),
+                None,
+                None,
+                reason,
+                outcome,
+            )
+        )
+
     def estimated(self, flow: Flow, tokens: int) -> None:
         """A count the gateway estimated itself: no output, no cost, never a completion."""
         usage = Usage()
@@ -306,8 +327,9 @@ def _records(
     made: logging.LogRecord | None = None
     for rec, reason in zip(rows, reasons, strict=True):
         # One log record per request, stamped when it finished (not when the batch was written)
-        # and at WARNING when the gateway or upstream failed it; built only if shown.
-        level = logging.WARNING if rec.status >= 500 else logging.INFO
+        # and at WARNING when the gateway or upstream failed it (a refusal is the guard doing its
+        # job: it warned once when it halted); built only if shown.
+        level = logging.WARNING if rec.status >= 500 and rec.outcome is None else logging.INFO
         if log.isEnabledFor(level):
             if made is None:
                 made = log.makeRecord(log.name, level, __file__, 0, "%s", (), None)
@@ -363,6 +385,7 @@ def _fields(rec: RequestRecord, reason: str | None) -> dict[str, Any]:
         "client": rec.client,
         "session": rec.session,
         **({"reason": reason} if reason else {}),
+        **({"outcome": rec.outcome} if rec.outcome else {}),
     }
 
 
@@ -405,7 +428,9 @@ def _row(item: Finished, tables: dict[tuple[str, str, int], Prices | None]) -> R
     usage = _usage(item)
     is_count = flow.counting
     cost: float | None = 0.0
-    if _usage_unreported(item, usage):
+    if item.outcome is not None:
+        pass  # refused: nothing was forwarded, nothing spent
+    elif _usage_unreported(item, usage):
         cost = None  # unknown, not free: `driftgate usage` marks the total as a lower bound
     elif not is_count and item.templates is not None:
         key = (route.model, item.upstream, id(item.templates))  # the batch keeps them alive
@@ -454,4 +479,6 @@ def _row(item: Finished, tables: dict[tuple[str, str, int], Prices | None]) -> R
         limits.reset_s,
         limits.retry_after_s,
         limits.raw,
+        item.outcome,
+        item.reason[:REASON_LIMIT] if item.reason else None,
     )

@@ -132,8 +132,8 @@ class GatewayMetrics:
                         tokens[(model, backend, kind)] += count
                 if r.cost_usd:
                     costs[key] += r.cost_usd
-                if r.endpoint in COUNTING:
-                    continue
+                if r.endpoint in COUNTING or r.outcome is not None:
+                    continue  # a token count, or refused before forwarding: no upstream time
                 self._latency[key].observe(r.latency_ms / 1000.0)
                 if r.ttfb_ms is not None:
                     self._ttfb[key].observe(r.ttfb_ms / 1000.0)

@@ -13,6 +13,10 @@ from typing import Any, NamedTuple
 from driftgate.proxy.endpoints import COUNTING
 
 COUNT_TOKENS = "count_tokens"
+# Outcomes of requests the gateway refused without forwarding them (RequestRecord.outcome).
+GUARD_HALTED = "guard_halted"  # the spend guard is halted (a budget is reached, or a header rule)
+GUARD_UNAVAILABLE = "guard_unavailable"  # the guard's store is unreachable and fails closed
+REASON_LIMIT = 500  # characters of a reason kept
 
 
 class RequestRecord(NamedTuple):
@@ -47,6 +51,9 @@ class RequestRecord(NamedTuple):
     rl_reset_s: float | None = None  # seconds until the soonest limit resets
     retry_after_s: float | None = None
     ratelimit: str | None = None  # every rate-limit header as sent, as a JSON object
+    # schema 3
+    outcome: str | None = None  # None: forwarded; else why the gateway refused it (REFUSALS)
+    reason: str | None = None  # the gateway's own words when it refused or ended the request
 
     def as_json(self) -> dict[str, Any]:
         """The record as a JSON object (what /analytics/stream sends)."""

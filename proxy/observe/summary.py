@@ -15,6 +15,7 @@ from typing import Any
 
 from driftgate.proxy.endpoints import COUNTING
 from driftgate.proxy.errors import DriftgateError
+from driftgate.proxy.observe.usage_db import REFUSALS_LISTED, refusal_doc
 
 CLIENT_GONE = 499
 SESSION_LIMIT = 50  # sessions listed (the busiest); `sessions` counts them all
@@ -22,7 +23,7 @@ _WINDOW = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*")
 _UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "": 60.0}
 _COLUMNS = ("model, backend, client, session, endpoint, status, input_tokens, output_tokens, "
             "cache_read_tokens, cache_write_tokens, reasoning_tokens, latency_ms, ttfb_ms, "
-            "cost_usd")  # fmt: skip
+            "cost_usd, outcome, reason, ts")  # fmt: skip
 
 
 class BadWindow(DriftgateError):
@@ -44,7 +45,7 @@ class Group:
     """Totals for one model, backend, client, session (or all of them)."""
 
     key: str
-    requests: int = 0  # completions (count_tokens calls are counted apart)
+    requests: int = 0  # completions (count_tokens calls and refused requests are counted apart)
     errors: int = 0  # answered >= 400 (a client that hung up first is not an error)
     count_tokens: int = 0
     input_tokens: int = 0
@@ -61,12 +62,18 @@ class Group:
     p95_ttfb_ms: float | None = None
     cost_per_hour: float = 0.0  # burn rate: cost over the window, per hour
     tokens_per_hour: float = 0.0
+    refused: int = (
+        0  # refused by the gateway without forwarding (the spend guard): no cost, no time
+    )
     _latency: list[float] = field(default_factory=list, repr=False)
     _ttfb: list[float] = field(default_factory=list, repr=False)
 
     def add(self, row: tuple[Any, ...]) -> None:
         """Count one row (in _COLUMNS order)."""
         endpoint, status = row[4], row[5]
+        if row[14] is not None:  # refused before any upstream was asked
+            self.refused += 1
+            return
         if endpoint in COUNTING:
             self.count_tokens += 1
             return
@@ -119,6 +126,7 @@ class Summary:
     clients: list[Group]
     sessions: list[Group]
     session_count: int
+    refusals: list[dict[str, Any]] = field(default_factory=list)  # why requests were refused
 
     def as_json(self) -> dict[str, Any]:
         """What GET /analytics answers."""
@@ -132,6 +140,7 @@ class Summary:
             "clients": [g.as_json() for g in self.clients],
             "sessions": [g.as_json() for g in self.sessions],
             "session_count": self.session_count,
+            "refusals": self.refusals,
         }
 
 
@@ -147,8 +156,16 @@ def summarise_rows(rows: Iterable[tuple[Any, ...]], since: float, until: float) 
     """Totals of rows in _COLUMNS order."""
     total = Group("total")
     dims: list[dict[str, Group]] = [{}, {}, {}, {}]
+    refused: dict[tuple[str, str | None, str], list[Any]] = {}
     for row in rows:
         total.add(row)
+        if row[14] is not None:
+            seen = refused.get((row[14], row[15], row[1]))
+            if seen is None:
+                refused[(row[14], row[15], row[1])] = [1, row[16], row[16]]
+            else:
+                seen[0] += 1
+                seen[1], seen[2] = min(seen[1], row[16]), max(seen[2], row[16])
         for i, groups in enumerate(dims):
             key = row[i]
             if key is None:
@@ -170,7 +187,13 @@ def summarise_rows(rows: Iterable[tuple[Any, ...]], since: float, until: float) 
         clients,
         sessions[:SESSION_LIMIT],
         len(sessions),
+        _refusals(refused),
     )
+
+
+def _refusals(seen: dict[tuple[str, str | None, str], list[Any]]) -> list[dict[str, Any]]:
+    ordered = sorted(seen.items(), key=lambda kv: (-kv[1][0], -kv[1][2]))[:REFUSALS_LISTED]
+    return [refusal_doc(*key, *counts) for key, counts in ordered]
 
 
 def _busiest(group: Group) -> tuple[float, int, str]:

@@ -11,6 +11,7 @@ from driftgate.proxy.endpoints import COUNTING
 from driftgate.proxy.errors import ConfigError
 
 DB_NAME = "usage.sqlite3"
+REFUSALS_LISTED = 20  # (outcome, reason, backend) lines listed, the most frequent first
 
 _SCHEMA_2_COLUMNS = (
     "request_id TEXT NOT NULL DEFAULT ''",
@@ -45,6 +46,8 @@ MIGRATIONS: tuple[str, ...] = (
     # Schema 2: request id, client family/version, requested model, reasoning tokens and the
     # answer's rate-limit headers.
     "".join(f"ALTER TABLE usage ADD COLUMN {column};\n" for column in _SCHEMA_2_COLUMNS),
+    # Schema 3: requests the gateway refused without forwarding (the spend guard), and why.
+    "ALTER TABLE usage ADD COLUMN outcome TEXT;\nALTER TABLE usage ADD COLUMN reason TEXT;\n",
 )
 
 
@@ -120,25 +123,60 @@ def prune(conn: sqlite3.Connection, before: float) -> int:
 
 
 _COUNTS = f"({', '.join(repr(n) for n in sorted(COUNTING))})"  # constants, not client input
-_COMPLETION = f"endpoint NOT IN {_COUNTS}"
+# A completion that was forwarded: not a token count, not refused by the gateway (the guard).
+_COMPLETION = f"endpoint NOT IN {_COUNTS} AND outcome IS NULL"
 _SUMMARY = f"""
     SELECT backend, model,
-      SUM({_COMPLETION}), SUM(endpoint IN {_COUNTS}), SUM(status >= 400),
+      SUM({_COMPLETION}), SUM(endpoint IN {_COUNTS}), SUM(status >= 400 AND outcome IS NULL),
       SUM(CASE WHEN {_COMPLETION} THEN input_tokens ELSE 0 END),
       SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens),
       SUM(cost_usd), SUM(cost_usd IS NULL AND status < 400 AND {_COMPLETION}),
       AVG(CASE WHEN {_COMPLETION} THEN latency_ms END),
-      AVG(CASE WHEN {_COMPLETION} THEN ttfb_ms END)
+      AVG(CASE WHEN {_COMPLETION} THEN ttfb_ms END),
+      SUM(outcome IS NOT NULL)
     FROM usage WHERE ts >= ? GROUP BY backend, model ORDER BY backend, model
 """
 
 
 def summarise(conn: sqlite3.Connection, since: float | None = None) -> list[dict[str, Any]]:
-    """Totals per backend and model; token counts are counted apart, never as completions."""
+    """Totals per backend and model; token counts and refused requests are counted apart."""
     rows = conn.execute(_SUMMARY, (since if since is not None else float("-inf"),)).fetchall()
     keys = (
         "backend", "model", "requests", "count_tokens", "errors", "input_tokens", "output_tokens",
         "cache_read_tokens", "cache_write_tokens", "cost_usd", "unpriced", "avg_latency_ms",
-        "avg_ttfb_ms",
+        "avg_ttfb_ms", "refused",
     )  # fmt: skip
     return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def refusals(
+    conn: sqlite3.Connection, since: float | None = None, until: float | None = None
+) -> list[dict[str, Any]]:
+    """Requests the gateway refused without forwarding, per outcome, reason and backend."""
+    rows = conn.execute(
+        """
+        SELECT outcome, reason, backend, COUNT(*), MIN(ts), MAX(ts) FROM usage
+        WHERE outcome IS NOT NULL AND ts >= ? AND ts <= ?
+        GROUP BY outcome, reason, backend ORDER BY COUNT(*) DESC, MAX(ts) DESC LIMIT ?
+        """,
+        (
+            since if since is not None else float("-inf"),
+            until if until is not None else float("inf"),
+            REFUSALS_LISTED,
+        ),
+    ).fetchall()
+    return [refusal_doc(*row) for row in rows]
+
+
+def refusal_doc(
+    outcome: str, reason: str | None, backend: str, requests: int, first: float, last: float
+) -> dict[str, Any]:
+    """One line of the refusals list (what /analytics, `driftgate stats` and `usage` show)."""
+    return {
+        "outcome": outcome,
+        "reason": reason,
+        "backend": backend,
+        "requests": int(requests),
+        "first": float(first),
+        "last": float(last),
+    }

@@ -9,7 +9,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from driftgate.proxy.top.format import bar, count, ms, percent, seconds, usd
+from driftgate.proxy.top.format import bar, clock, count, ms, percent, seconds, usd
 from driftgate.proxy.top.state import TopState
 
 
@@ -28,6 +28,9 @@ def analytics_view(state: TopState) -> RenderableType:
         Text(""),
         _ratelimits(state.ratelimits),
     ]
+    refusals = doc.get("refusals") or []
+    if refusals:
+        parts += [Text(""), _refusals(refusals)]
     recorder = doc.get("recorder") or {}
     if recorder.get("dropped"):
         parts.append(Text(f"recorder dropped {recorder['dropped']} records (it fell behind)",
@@ -43,9 +46,27 @@ def _headline(window: str, total: dict[str, Any]) -> Text:
     line.append(f"   {count(total.get('tokens_per_hour'))} tokens/h")
     line.append(f"   errors {percent(total.get('error_rate'))}")
     line.append(f"   p50 {ms(total.get('p50_latency_ms'))}  p95 {ms(total.get('p95_latency_ms'))}")
+    if total.get("refused"):
+        line.append(f"   {total['refused']} refused", style="bold red")
     if total.get("unpriced"):
         line.append(f"   ({total['unpriced']} unpriced: cost is a lower bound)", style="yellow")
     return line
+
+
+def _refusals(refusals: list[dict[str, Any]]) -> RenderableType:
+    table = Table(title="Refused without forwarding (the spend guard)", title_justify="left",
+                  title_style="bold red", box=None, header_style="bold")  # fmt: skip
+    for col in ("requests", "backend", "outcome", "why", "last"):
+        table.add_column(col)
+    for r in refusals:
+        table.add_row(
+            str(r.get("requests", 0)),
+            str(r.get("backend") or "-"),
+            str(r.get("outcome") or "-"),
+            Text(str(r.get("reason") or "-")),
+            clock(r.get("last")),
+        )
+    return table
 
 
 def _per_model(models: list[dict[str, Any]]) -> RenderableType:

@@ -27,6 +27,8 @@ DETAIL_ORDER = (
     ("model", "model"),
     ("backend", "backend"),
     ("status", "status"),
+    ("refused", "outcome"),
+    ("why", "reason"),
     ("stream", "stream"),
     ("input tokens", "input_tokens"),
     ("output tokens", "output_tokens"),
@@ -37,7 +39,7 @@ DETAIL_ORDER = (
     ("latency", "latency_ms"),
     ("time to first byte", "ttfb_ms"),
 )
-SPLIT = 12  # the drill-down's left column: who and where; the right one: tokens, cost, time, limits
+SPLIT = 14  # the drill-down's left column: who and where; the right one: tokens, cost, time, limits
 _SHOWN = {k for _, k in DETAIL_ORDER} | {"upstream_dialect", "ratelimit", "retry_after_s"}
 
 
@@ -55,7 +57,7 @@ def hit_row(hit: Hit) -> tuple[str | Text, ...]:
         str(d.get("endpoint") or "-") + (" ~" if d.get("stream") else ""),
         model,
         str(d.get("backend") or "-"),
-        Text(str(status), style=style),
+        Text(f"{status} refused" if d.get("outcome") else str(status), style=style),
         count(d.get("input_tokens")),
         count(d.get("output_tokens")),
         usd(d.get("cost_usd")),

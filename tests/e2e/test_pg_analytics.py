@@ -200,3 +200,45 @@ def test_analytics_reads_on_after_postgres_restarts_between_two_reads(
     server.stop()
     server.start()
     assert _analytics(gw)["total"]["requests"] == 0  # not a 503: a new connection, at once
+
+
+def test_requests_the_guard_refuses_are_in_postgresql_with_why(
+    gateway_factory: Factory, fake_anthropic: FakeAnthropic, pg_url: str
+) -> None:
+    from driftgate.proxy.cli.analytics_db import PgReads
+    from driftgate.proxy.guard.settings import GuardSettings
+
+    gw = gateway_factory(
+        backends=[fake_anthropic],
+        analytics=AnalyticsConfig(database_url=pg_url),
+        guard=GuardSettings(daily_usd=0.25),
+    )
+    _ask(gw, "s")  # forwarded
+    client = anthropic.Anthropic(base_url=gw.url, api_key="sk-client-a", max_retries=0)
+    for max_tokens in (20_000, 10):  # $0.30 reserved past $0.25: halts; then halted
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            client.messages.create(
+                model=SONNET, max_tokens=max_tokens, messages=[{"role": "user", "content": "hi"}]
+            )
+        assert caught.value.status_code == 503
+
+    doc = wait_until(lambda: (d := _analytics(gw))["total"]["refused"] == 2 and d)
+    assert doc, _analytics(gw)
+    assert (doc["total"]["requests"], doc["total"]["errors"]) == (1, 0)
+    [refusal] = doc["refusals"]
+    assert (refusal["outcome"], refusal["backend"], refusal["requests"]) == (
+        "guard_halted", "anthropic", 2,
+    )  # fmt: skip
+    assert refusal["reason"].startswith("the daily total budget of $0.25 is reached")
+    rows = _rows(pg_url, "SELECT status, outcome, reason FROM driftgate_requests ORDER BY ts")
+    assert [(s, o) for s, o, _ in rows] == [
+        (200, None),
+        (503, "guard_halted"),
+        (503, "guard_halted"),
+    ]
+    assert rows[1][2] == rows[2][2] == refusal["reason"]
+    assert _rows(pg_url, "SELECT sum(requests), sum(refused) FROM driftgate_minutes") == [(1, 2)]
+    reads = PgReads(pg_url)  # what `driftgate usage` prints
+    [usage] = reads.usage(None)
+    assert (usage["requests"], usage["errors"], usage["refused"]) == (1, 0, 2)
+    assert reads.refusals(None, time.time()) == doc["refusals"]

@@ -24,11 +24,13 @@ KEY = ("minute", "model", "backend", "client", "session")
 SUMS = (
     "requests", "count_tokens", "errors", "failed", "input_tokens", "output_tokens",
     "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd", "unpriced",
-    "latency_sum_ms", "ttfb_count", "ttfb_sum_ms",
+    "latency_sum_ms", "ttfb_count", "ttfb_sum_ms", "refused",
 )  # fmt: skip
 HISTS = ("latency_hist", "ttfb_hist")
 COLUMNS = KEY + SUMS + HISTS
 _LATENCY_SUM, _TTFB_COUNT = SUMS.index("latency_sum_ms"), SUMS.index("ttfb_count")
+_REFUSED = SUMS.index("refused")
+REFUSAL_KEY = ("minute", "backend", "outcome", "reason")
 _UTC = dt.UTC
 
 
@@ -49,6 +51,9 @@ def aggregate(records: Iterable[RequestRecord]) -> list[tuple[Any, ...]]:
         if acc is None:
             acc = groups[key] = [0] * len(SUMS) + [[0] * HIST_SLOTS, [0] * HIST_SLOTS]
             acc[SUMS.index("cost_usd")] = 0.0
+        if r.outcome is not None:  # refused before any upstream was asked: counted apart
+            acc[_REFUSED] += 1
+            continue
         if r.endpoint in COUNTING:
             acc[1] += 1
             acc[3] += r.status >= 400
@@ -74,6 +79,26 @@ def aggregate(records: Iterable[RequestRecord]) -> list[tuple[Any, ...]]:
     return [
         (dt.datetime.fromtimestamp(key[0], _UTC), *key[1:], *groups[key]) for key in sorted(groups)
     ]
+
+
+def refusals(records: Iterable[RequestRecord]) -> list[tuple[Any, ...]]:
+    """Refused requests per (minute, backend, outcome, reason), with their count, sorted by key."""
+    counts: dict[tuple[Any, ...], int] = {}
+    for r in records:
+        if r.outcome is not None:
+            key = (int(r.ts // 60) * 60, r.backend, r.outcome, r.reason or "")
+            counts[key] = counts.get(key, 0) + 1
+    return [
+        (dt.datetime.fromtimestamp(key[0], _UTC), *key[1:], counts[key]) for key in sorted(counts)
+    ]
+
+
+def merge_refusals(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Refusal rows of several batches with equal keys added together, sorted by key."""
+    merged: dict[tuple[Any, ...], int] = {}
+    for row in rows:
+        merged[row[:-1]] = merged.get(row[:-1], 0) + row[-1]
+    return [(*key, merged[key]) for key in sorted(merged)]
 
 
 def merge(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -12,12 +12,14 @@ from typing import Any
 
 from driftgate.proxy.observe.pg.minutes import percentiles
 from driftgate.proxy.observe.summary import SESSION_LIMIT, Group, Summary
+from driftgate.proxy.observe.usage_db import REFUSALS_LISTED, refusal_doc
 
 _SUMS = (
     "sum(requests)::bigint, sum(count_tokens)::bigint, sum(errors)::bigint, "
     "sum(input_tokens)::bigint, sum(output_tokens)::bigint, sum(cache_read_tokens)::bigint, "
     "sum(cache_write_tokens)::bigint, sum(reasoning_tokens)::bigint, sum(cost_usd), "
-    "sum(unpriced)::bigint, driftgate_hist_sum(latency_hist), driftgate_hist_sum(ttfb_hist)"
+    "sum(unpriced)::bigint, driftgate_hist_sum(latency_hist), driftgate_hist_sum(ttfb_hist), "
+    "sum(refused)::bigint"
 )
 # One scan for the total and the four dimensions; grouping() says which set a row belongs to.
 _WINDOW = f"""
@@ -31,15 +33,21 @@ _USAGE = """
     SELECT backend, model, sum(requests)::bigint, sum(count_tokens)::bigint, sum(failed)::bigint,
       sum(input_tokens)::bigint, sum(output_tokens)::bigint, sum(cache_read_tokens)::bigint,
       sum(cache_write_tokens)::bigint, sum(cost_usd), sum(unpriced)::bigint,
-      sum(latency_sum_ms) / nullif(sum(requests), 0), sum(ttfb_sum_ms) / nullif(sum(ttfb_count), 0)
+      sum(latency_sum_ms) / nullif(sum(requests), 0), sum(ttfb_sum_ms) / nullif(sum(ttfb_count), 0),
+      sum(refused)::bigint
     FROM driftgate_minutes WHERE minute >= %s
     GROUP BY backend, model ORDER BY backend, model
 """
 _USAGE_KEYS = (
     "backend", "model", "requests", "count_tokens", "errors", "input_tokens", "output_tokens",
     "cache_read_tokens", "cache_write_tokens", "cost_usd", "unpriced", "avg_latency_ms",
-    "avg_ttfb_ms",
+    "avg_ttfb_ms", "refused",
 )  # fmt: skip
+_REFUSALS = """
+    SELECT outcome, nullif(reason, ''), backend, sum(requests)::bigint, min(minute), max(minute)
+    FROM driftgate_refusals WHERE minute >= %s AND minute <= %s
+    GROUP BY outcome, reason, backend ORDER BY 4 DESC, 6 DESC LIMIT %s
+"""
 
 
 def _minute(ts: float) -> dt.datetime:
@@ -61,6 +69,7 @@ async def window_summary(conn: Any, since: float, until: float) -> Summary:
             continue  # requests that named no session
         sets[name].append(_group(str(key), row[5:], hours))
     total = sets["total"][0] if sets["total"] else Group("total").finish(hours)
+    refused = await refusal_rows(conn, since, until) if total.refused else []
     ordered = {name: sorted(groups, key=_busiest) for name, groups in sets.items()}
     sessions = ordered["sessions"]
     return Summary(
@@ -72,6 +81,7 @@ async def window_summary(conn: Any, since: float, until: float) -> Summary:
         ordered["clients"],
         sessions[:SESSION_LIMIT],
         len(sessions),
+        refused,
     )
 
 
@@ -88,6 +98,7 @@ def _group(key: str, sums: tuple[Any, ...], hours: float) -> Group:
         reasoning_tokens=sums[7] or 0,
         cost_usd=float(sums[8] or 0.0),
         unpriced=sums[9] or 0,
+        refused=sums[12] or 0,
     )
     g.finish(hours)
     g.p50_latency_ms, g.p95_latency_ms = percentiles(sums[10])
@@ -110,6 +121,17 @@ async def usage_rows(conn: Any, since: float | None) -> list[dict[str, Any]]:
             doc["cost_usd"] = None  # nothing priced: unknown, as SQLite's SUM of NULLs says
         rows.append(doc)
     return rows
+
+
+async def refusal_rows(conn: Any, since: float | None, until: float) -> list[dict[str, Any]]:
+    """Refused requests per outcome, reason and backend (the most frequent first)."""
+    start = _minute(since) if since is not None else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    end = dt.datetime.fromtimestamp(until, dt.UTC)
+    cur = await conn.execute(_REFUSALS, (start, end, REFUSALS_LISTED))
+    return [
+        refusal_doc(outcome, reason, backend, n, first.timestamp(), last.timestamp())
+        for outcome, reason, backend, n, first, last in await cur.fetchall()
+    ]
 
 
 async def facts(conn: Any) -> dict[str, Any]:

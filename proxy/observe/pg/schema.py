@@ -1,8 +1,9 @@
 """The PostgreSQL analytics schema: versioned migrations and the daily partitions.
 
 `driftgate_requests` holds one row per request (RequestRecord's fields, `ts` a timestamptz);
-`driftgate_minutes` holds per-minute totals per model, backend, client and session, which is all
-that /analytics, `driftgate stats` and `driftgate usage` read. Both are partitioned by day, so
+`driftgate_minutes` holds per-minute totals per model, backend, client and session, and
+`driftgate_refusals` per-minute counts of refused requests per backend and reason: those are all
+that /analytics, `driftgate stats` and `driftgate usage` read. All are partitioned by day, so
 retention drops whole partitions instead of deleting rows. Migrations are applied at start-up in
 one transaction under an advisory lock: two gateways starting together apply each version once.
 """
@@ -19,7 +20,7 @@ from driftgate.proxy.observe.pg.minutes import HIST_SLOTS
 MIGRATE_LOCK = int.from_bytes(b"dg-schem", "big") >> 1
 PARTITION_LOCK = int.from_bytes(b"dg-parts", "big") >> 1
 VERSIONS = "driftgate_schema_migrations"
-PARTITIONED = ("driftgate_requests", "driftgate_minutes")
+PARTITIONED = ("driftgate_requests", "driftgate_minutes", "driftgate_refusals")
 DAYS_AHEAD = 2  # partitions made for today and the next two days
 _DAY = re.compile(r"_(\d{8})$")
 
@@ -70,6 +71,20 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        2,
+        "requests the gateway refused without forwarding (the spend guard): outcome and reason "
+        "on each request, a refused count per minute, per-minute totals per reason",
+        """
+        ALTER TABLE driftgate_requests ADD COLUMN outcome text, ADD COLUMN reason text;
+        ALTER TABLE driftgate_minutes ADD COLUMN refused bigint NOT NULL DEFAULT 0;
+        CREATE TABLE driftgate_refusals (
+            minute timestamptz NOT NULL, backend text NOT NULL, outcome text NOT NULL,
+            reason text NOT NULL, requests bigint NOT NULL,
+            PRIMARY KEY (minute, backend, outcome, reason)
+        ) PARTITION BY RANGE (minute);
+        """,
+    ),
 )
 
 
@@ -79,7 +94,7 @@ REQUEST_TYPES: tuple[str, ...] = (
     "timestamptz", "text", "text", "text", "text", "text", "int4", "bool",
     "int8", "int8", "int8", "int8", "float8", "float8", "text", "float8",
     "text", "text", "text", "text", "int8", "int8", "int8", "int8", "int8", "float8", "float8",
-    "text",
+    "text", "text", "text",
 )  # fmt: skip
 
 

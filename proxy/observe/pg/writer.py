@@ -51,6 +51,12 @@ _UPSERT = (
     f"VALUES ({', '.join(['%s'] * len(minutes.COLUMNS))}) "
     f"ON CONFLICT ({', '.join(minutes.KEY)}) DO UPDATE SET {_SET}"
 )
+_UPSERT_REFUSALS = (
+    f"INSERT INTO driftgate_refusals ({', '.join(minutes.REFUSAL_KEY)}, requests) "
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT ("
+    f"{', '.join(minutes.REFUSAL_KEY)}) DO UPDATE SET requests = "
+    "driftgate_refusals.requests + EXCLUDED.requests"
+)
 _TS = COLUMNS.index("ts")
 _log = logging.getLogger("driftgate.analytics")
 
@@ -60,6 +66,7 @@ class _Batch:
     rows: list[tuple[Any, ...]]  # COPY rows (RequestRecord with ts as a datetime)
     minutes: list[tuple[Any, ...]]  # per-minute deltas
     days: set[dt.date]
+    refusals: list[tuple[Any, ...]]  # per-minute counts of refused requests, per reason
 
 
 class PgAnalytics:
@@ -315,6 +322,9 @@ class PgAnalytics:
                     for row in b.rows:
                         await copy.write_row(row)
             await cur.executemany(_UPSERT, deltas)
+            refused = minutes.merge_refusals([row for b in batches for row in b.refusals])
+            if refused:
+                await cur.executemany(_UPSERT_REFUSALS, refused)
         with self._lock:
             for _ in batches:
                 self._pending.popleft()
@@ -366,4 +376,4 @@ def _batch(records: Sequence[RequestRecord]) -> _Batch:
         when = dt.datetime.fromtimestamp(r.ts, utc)
         days.add(when.date())
         rows.append((when, *r[_TS + 1 :]))
-    return _Batch(rows, minutes.aggregate(records), days)
+    return _Batch(rows, minutes.aggregate(records), days, minutes.refusals(records))

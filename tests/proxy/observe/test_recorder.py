@@ -30,12 +30,13 @@ def test_a_schema_1_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> N
             " 10.0, NULL, NULL, 0.5)"
         )
     conn = open_db(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
     columns = [row[1] for row in conn.execute("PRAGMA table_info(usage)")]
     assert tuple(columns[1:]) == COLUMNS  # the record's fields are the columns, in order
     [row] = conn.execute("SELECT * FROM usage").fetchall()
     old = RequestRecord(*row[1:])
     assert old.backend == "old" and old.client == "other" and old.reasoning_tokens == 0
+    assert old.outcome is None and old.reason is None  # forwarded, as every older record was
     conn.close()
 
 

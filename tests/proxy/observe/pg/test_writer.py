@@ -194,3 +194,37 @@ def test_the_buffer_is_bounded_and_what_does_not_fit_is_counted() -> None:
     assert db.state()["error"].startswith("connection failed")
     db.close()  # what never reached the database is counted too
     assert (db.backlog, db.dropped) == (0, 16)
+
+
+def test_a_schema_1_database_is_migrated_and_keeps_its_rows(pg_url: str) -> None:
+    version, description, sql = schema.MIGRATIONS[0]
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # what the first release made
+        conn.execute(
+            f"CREATE TABLE {schema.VERSIONS} (version integer PRIMARY KEY, "
+            "description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        conn.execute(sql)
+        conn.execute(f"INSERT INTO {schema.VERSIONS} VALUES (%s, %s)", (version, description))
+        conn.execute(
+            "CREATE TABLE driftgate_requests_20261130 PARTITION OF driftgate_requests "
+            "FOR VALUES FROM ('2026-11-30') TO ('2026-12-01')"
+        )
+        conn.execute(
+            "INSERT INTO driftgate_requests (ts, backend, model, client_dialect, upstream_dialect,"
+            " endpoint, status, stream, input_tokens, output_tokens, cache_read_tokens,"
+            " cache_write_tokens, latency_ms, request_id, client, model_requested,"
+            " reasoning_tokens) VALUES (to_timestamp(%s), 'old', 'm', 'anthropic', 'anthropic',"
+            " 'messages', 200, false, 1, 2, 0, 0, 10.0, 'r', 'other', 'm', 0)",
+            (NOW,),
+        )
+    refused = BASE._replace(status=503, outcome="guard_halted", reason="the budget", cost_usd=0.0)
+    db = _written(pg_url, [[BASE, refused]])
+    db.close()
+    assert db.applied == [v for v, _, _ in schema.MIGRATIONS[1:]]
+    rows = _rows(pg_url, "SELECT backend, outcome, reason FROM driftgate_requests ORDER BY backend")
+    assert rows == [("anthropic", None, None), ("anthropic", "guard_halted", "the budget"),
+                    ("old", None, None)]  # fmt: skip
+    assert _rows(pg_url, "SELECT sum(requests), sum(refused) FROM driftgate_minutes") == [(1, 1)]
+    assert _rows(pg_url, "SELECT backend, outcome, reason, requests FROM driftgate_refusals") == [
+        ("anthropic", "guard_halted", "the budget", 1)
+    ]
