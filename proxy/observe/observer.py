@@ -136,6 +136,7 @@ def _database(config: Config, url: str) -> PgAnalytics:
         url,
         retention_days=config.analytics.retention_days or None,
         limit=config.analytics.database_buffer,
+        timeout=config.analytics.database_timeout_seconds,
     )
     try:
         database.start()

@@ -40,6 +40,12 @@ class AnalyticsConfig:
         "and counted (driftgate_analytics_db_dropped)",
         min=1,
     )
+    database_timeout_seconds: float = setting(
+        10.0,
+        "seconds PostgreSQL may take to accept a connection or answer a statement; past that "
+        "the writer counts it as down (records wait in the buffer) and /analytics answers 503",
+        min=2,
+    )
 
 
 @dataclass(frozen=True)

@@ -242,3 +242,54 @@ def test_requests_the_guard_refuses_are_in_postgresql_with_why(
     [usage] = reads.usage(None)
     assert (usage["requests"], usage["errors"], usage["refused"]) == (1, 0, 2)
     assert reads.refusals(None, time.time()) == doc["refusals"]
+
+
+def test_postgres_that_hangs_instead_of_refusing_is_down_after_the_timeout_then_back(
+    gateway_factory: Factory, fake_anthropic: FakeAnthropic, pg_cluster: PgCluster
+) -> None:
+    server = pg_cluster.server()  # its own server: this test freezes it
+    url = server.create_database("hangs")
+    limit = 12
+    gw = gateway_factory(
+        backends=[fake_anthropic],
+        analytics=AnalyticsConfig(
+            database_url=url, database_buffer=limit, database_timeout_seconds=2
+        ),
+    )
+
+    def state() -> dict[str, Any]:
+        families = scrape(gw.url)
+        return {
+            "up": sample(families, "driftgate_analytics_db_up"),
+            "backlog": sample(families, "driftgate_analytics_db_queue_depth"),
+            "written": sample(families, "driftgate_analytics_db_written_total"),
+            "dropped": sample(families, "driftgate_analytics_db_dropped_total"),
+        }
+
+    for _ in range(3):
+        _ask(gw, "before")
+    assert wait_until(lambda: state()["written"] == 3)
+    assert _analytics(gw)["total"]["requests"] == 3  # the reader's connection is open too
+    pids = server.freeze()  # connections stay open, new ones are accepted: nothing answers
+    try:
+        slowest = 0.0
+        for _ in range(limit + 8):  # more than the buffer holds
+            started = time.monotonic()
+            _ask(gw, "during")
+            slowest = max(slowest, time.monotonic() - started)
+        assert slowest < 2.5  # no request waits for the database
+        # The write under way is cut off after 2 s; later records wait, then are dropped.
+        during = wait_until(lambda: (s := state())["dropped"] >= 8 and s["up"] == 0 and s, 30)
+        assert during, state()
+        assert during["backlog"] <= limit
+        r = httpx.get(gw.url + "/analytics", timeout=30)  # answered after the timeout, not never
+        assert r.status_code == 503 and "no answer within 2 s" in r.json()["error"]["message"]
+    finally:
+        server.thaw(pids)
+    after = wait_until(lambda: (s := state())["backlog"] == 0 and s["up"] == 1 and s, timeout=30)
+    assert after, state()
+    written, dropped = int(after["written"]), int(after["dropped"])
+    assert written + dropped == 3 + limit + 8
+    assert written >= 3 + 1  # what waited in the buffer was written once it answered
+    assert _rows(url, "SELECT count(*) FROM driftgate_requests") == [(written,)]
+    assert _analytics(gw)["total"]["requests"] == written

@@ -9,9 +9,11 @@ then belongs to the `postgres` user (created when missing) and every server comm
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -62,6 +64,19 @@ def _chown(path: Path) -> None:
         subprocess.run(["chown", "-R", f"{OWNER}:", str(path)], check=True)
 
 
+def _children(parent: int) -> list[int]:
+    """The pids whose parent is `parent` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def _run(argv: Sequence[str], what: str) -> None:
     done = subprocess.run(_as_owner(argv), capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -103,6 +118,24 @@ class PgServer:
             [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
             "pg_ctl stop",
         )
+
+    def freeze(self) -> list[int]:
+        """SIGSTOP the postmaster and every backend: the server hangs instead of refusing.
+
+        Connections stay open and new ones are accepted by the kernel, but nothing answers; `thaw`
+        resumes exactly the processes this stopped.
+        """
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        pids = [postmaster, *_children(postmaster)]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        return pids
+
+    def thaw(self, pids: Sequence[int]) -> None:
+        """SIGCONT what `freeze` stopped."""
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
     @property
     def running(self) -> bool:

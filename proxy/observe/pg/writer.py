@@ -25,7 +25,13 @@ from typing import Any, TypeVar
 import psycopg
 
 from driftgate.proxy.observe.pg import minutes, schema
-from driftgate.proxy.observe.pg.connect import CONNECT_TIMEOUT, DatabaseRefused, connect
+from driftgate.proxy.observe.pg.connect import (
+    TIMEOUT,
+    DatabaseHung,
+    DatabaseRefused,
+    bounded,
+    connect,
+)
 from driftgate.proxy.observe.pg.reader import usage_rows, window_summary
 from driftgate.proxy.observe.pg.url import reason, redact_url
 from driftgate.proxy.observe.records import COLUMNS, RequestRecord
@@ -81,6 +87,7 @@ class PgAnalytics:
         clock: Callable[[], float] = time.time,
         close_wait: float = CLOSE_WAIT,
         write_every: float = WRITE_EVERY,
+        timeout: float = TIMEOUT,
     ) -> None:
         self.url = url
         self.shown = redact_url(url)
@@ -94,10 +101,12 @@ class PgAnalytics:
         self._clock = clock
         self._close_wait = close_wait
         self._write_every = write_every
+        self._timeout = timeout  # to connect, and for each statement or transaction
         self._last_write = 0.0  # time.monotonic() of the last transaction
         self._lock = threading.Lock()
         self._pending: collections.deque[_Batch] = collections.deque()
-        self._buffered = 0  # records in _pending plus the batch being written
+        self._buffered = 0  # records in _pending (the ones being written included)
+        self._writing = 0  # records in the transaction under way (the oldest in _pending)
         self._days: set[dt.date] = set()  # partitions known to exist
         self._next_maintain = 0.0
         self._loop = asyncio.new_event_loop()
@@ -114,15 +123,17 @@ class PgAnalytics:
         """Records waiting for the database."""
         return self._buffered
 
-    def start(self, wait: float = CONNECT_TIMEOUT + 1.0) -> None:
+    def start(self, wait: float | None = None) -> None:
         """Start the writer and wait up to `wait` s for its first connection (migrations done).
+
+        By default it waits as long as connecting and migrating may take (twice the timeout).
 
         Raises DatabaseRefused or schema.SchemaTooNew (a config mistake); an unreachable database
         is only logged: records are buffered until it answers.
         """
         self._thread.start()
         try:
-            self._first.result(timeout=wait)
+            self._first.result(timeout=2 * self._timeout + 1.0 if wait is None else wait)
         except (DatabaseRefused, schema.SchemaTooNew):
             self.close()
             raise
@@ -155,7 +166,7 @@ class PgAnalytics:
         with self._lock:
             self._stopping = True
         self._loop.call_soon_threadsafe(self._wake.set)
-        self._thread.join(self._close_wait + CONNECT_TIMEOUT + 5)
+        self._thread.join(self._close_wait + 2 * self._timeout + 5)
 
     def call(self, read: Callable[[Any], Awaitable[T]]) -> concurrent.futures.Future[T]:
         """Run `read(reader connection)` on the writer's loop (await it with asyncio.wrap_future)."""
@@ -196,18 +207,23 @@ class PgAnalytics:
         kept = self._reader is not None and not self._reader.closed
         try:
             return await self._read_once(read)
-        except psycopg.OperationalError:
-            if not kept:
+        except psycopg.OperationalError as exc:
+            if not kept or isinstance(exc, DatabaseHung):  # a hung server: asking again waits again
                 raise
             # The kept connection died since the last read (PostgreSQL restarted): a new one.
             return await self._read_once(read)
 
     async def _read_once(self, read: Callable[[Any], Awaitable[T]]) -> T:
         if self._reader is None or self._reader.closed:
-            self._reader = await connect(self.url)
-            await schema.migrate(self._reader)  # a read may come before the writer connects
+            conn = await connect(self.url, self._timeout)
+            try:  # a read may come before the writer connects
+                await bounded(conn, schema.migrate(conn), self._timeout)
+            except BaseException:
+                await conn.close()
+                raise
+            self._reader = conn
         try:
-            return await read(self._reader)
+            return await bounded(self._reader, read(self._reader), self._timeout)
         except psycopg.OperationalError:
             await self._reader.close()
             self._reader = None
@@ -251,9 +267,10 @@ class PgAnalytics:
                 continue
             self._last_write = time.monotonic()
             try:
-                await self._write_pending(conn)
+                await bounded(conn, self._write_pending(conn), self._timeout)
             except Exception as exc:  # the writer must outlive any failure: lost or refused
-                if conn.closed or conn.broken:
+                if isinstance(exc, DatabaseHung) or conn.closed or conn.broken:
+                    await conn.close()
                     self._lost(exc)
                     conn = None
                 else:
@@ -267,7 +284,7 @@ class PgAnalytics:
             await asyncio.wait_for(self._wake.wait(), timeout=max(due, 0.05))
         except TimeoutError:
             try:
-                await self._maintain(conn)
+                await bounded(conn, self._maintain(conn), self._timeout)
             except psycopg.Error as exc:
                 _log.warning("analytics database maintenance failed: %s", reason(exc))
                 self._next_maintain = self._clock() + 60.0
@@ -280,11 +297,11 @@ class PgAnalytics:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
 
     async def _open(self) -> Any:
-        conn = await connect(self.url)
+        conn = await connect(self.url, self._timeout)
         try:
-            self.applied += await schema.migrate(conn)
+            self.applied += await bounded(conn, schema.migrate(conn), self._timeout)
             self._days = set()
-            await self._maintain(conn)
+            await bounded(conn, self._maintain(conn), self._timeout)
         except BaseException:
             await conn.close()
             raise
@@ -306,9 +323,20 @@ class PgAnalytics:
         self._next_maintain = now + MAINTAIN_EVERY
 
     async def _write_pending(self, conn: Any) -> None:
+        """One transaction for the oldest batches, up to WRITE_NOW records (at least one batch).
+
+        Capped so that a transaction after an outage (up to `limit` records waiting) takes about
+        as long as any other and stays well within the timeout.
+        """
         with self._lock:
-            batches = list(self._pending)
-        count = sum(len(b.rows) for b in batches)
+            batches: list[_Batch] = []
+            count = 0
+            for b in self._pending:
+                if batches and count + len(b.rows) > WRITE_NOW:
+                    break
+                batches.append(b)
+                count += len(b.rows)
+        self._writing = count
         days = set().union(*(b.days for b in batches)) - self._days
         if days:
             await schema.ensure_partitions(conn, days)
@@ -325,11 +353,16 @@ class PgAnalytics:
             refused = minutes.merge_refusals([row for b in batches for row in b.refusals])
             if refused:
                 await cur.executemany(_UPSERT_REFUSALS, refused)
+        self._done(len(batches), count)
+        self.written += count
+
+    def _done(self, batches: int, count: int) -> None:
+        """The oldest `batches` (`count` records) left the buffer: written, or refused."""
         with self._lock:
-            for _ in batches:
+            for _ in range(batches):
                 self._pending.popleft()
             self._buffered -= count
-        self.written += count
+        self._writing = 0
 
     def _lost(self, exc: BaseException) -> None:
         why = reason(exc)
@@ -345,12 +378,15 @@ class PgAnalytics:
         self.last_error = why
 
     def _refused(self, exc: Exception) -> None:
-        """The database refused the batch itself (not the connection): drop it, count it."""
+        """The database refused a transaction itself (not the connection): drop it, count it."""
         with self._lock:
-            batches = list(self._pending)
-            self._pending.clear()
-            lost = sum(len(b.rows) for b in batches)
-            self._buffered -= lost
+            batches, lost = 0, 0
+            for b in self._pending:  # the batches that transaction held, oldest first
+                if lost >= self._writing:
+                    break
+                batches += 1
+                lost += len(b.rows)
+        self._done(batches, lost)
         self.dropped += lost
         _log.warning("analytics: %d records refused by the database: %s", lost, reason(exc))
 

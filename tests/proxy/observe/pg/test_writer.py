@@ -16,7 +16,9 @@ from driftgate.proxy.observe.recorder import Recorder
 from driftgate.proxy.observe.records import RequestRecord
 from driftgate.proxy.observe.summary import summarise_window
 from driftgate.proxy.observe.usage_db import summarise
+from tests.fakes.postgres_server import PgCluster
 from tests.fakes.server_thread import closed_port
+from tests.fakes.silent_server import SilentServer
 
 NOW = 1_796_040_000.0  # 2026-11-30 (UTC)
 DAY = 86400.0
@@ -227,4 +229,52 @@ def test_a_schema_1_database_is_migrated_and_keeps_its_rows(pg_url: str) -> None
     assert _rows(pg_url, "SELECT sum(requests), sum(refused) FROM driftgate_minutes") == [(1, 1)]
     assert _rows(pg_url, "SELECT backend, outcome, reason, requests FROM driftgate_refusals") == [
         ("anthropic", "guard_halted", "the budget", 1)
+    ]
+
+
+def test_a_database_that_accepts_and_never_answers_is_down_not_waited_for() -> None:
+    with SilentServer() as silent:
+        db = PgAnalytics(silent.url(), limit=10, close_wait=0.2, timeout=2)
+        db.start()
+        db.consume([BASE] * 6)
+        db.consume([BASE] * 6)  # does not fit: dropped whole, counted
+        deadline = time.monotonic() + 20  # the connect timeout (2 s), however slow the machine
+        while "error" not in db.state() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "timeout" in db.state()["error"]  # not refused: it waited, then gave up
+        assert silent.accepted >= 1 and not db.connected
+        assert (db.backlog, db.dropped) == (6, 6)
+        # a read (what /analytics does) fails after the timeout instead of waiting with it
+        with pytest.raises(psycopg.OperationalError, match="timeout"):
+            asyncio.run(asyncio.wait_for(_summary(db, NOW - 60, NOW), timeout=20))
+        db.close()
+    assert (db.backlog, db.dropped) == (0, 12)
+
+
+def test_a_database_that_hangs_mid_write_is_cut_off_and_written_once_it_answers(
+    pg_cluster: PgCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = pg_cluster.server()  # its own server: this test freezes it
+    url = server.create_database("frozen")
+    db = _written(url, [[BASE]], timeout=2, write_every=0.05)
+    assert db.written == 1 and db.connected
+    asyncio.run(_summary(db, NOW - 60, NOW))  # the reader's connection is open too
+    pids = server.freeze()  # the writer's connection stays open; nothing answers on it
+    try:
+        db.consume([BASE._replace(request_id="during")] * 3)
+        deadline = time.monotonic() + 20  # the write gives up after 2 s, however slow the machine
+        while db.connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not db.connected and db.backlog == 3
+        assert "unreachable (no answer within 2 s)" in caplog.text  # the write was cut off
+        # a read on the kept connection gives up too, and is not tried again on a new one
+        with pytest.raises(psycopg.OperationalError, match="no answer within 2 s"):
+            asyncio.run(asyncio.wait_for(_summary(db, NOW - 60, NOW), timeout=20))
+    finally:
+        server.thaw(pids)
+    assert db.flush(timeout=30)  # reconnected: the buffered records are written
+    db.close()
+    assert (db.written, db.dropped, db.connected) == (4, 0, False)
+    assert _rows(url, "SELECT count(*) FROM driftgate_requests WHERE request_id = 'during'") == [
+        (3,)
     ]
