@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg
 
-from tests.fakes.postgres_server import PgCluster, available, init_cluster
+from tests.fakes.postgres_server import PgCluster, PgServer, available, init_cluster
 
 
 @dataclass
@@ -23,6 +23,12 @@ class BenchPostgres:
 
     cluster: PgCluster
     url: str
+    server: PgServer
+
+    def database(self, name: str) -> str:
+        """Another database on the server (the baseline build's row writes apart: its schema
+        version may differ)."""
+        return self.server.create_database(name)
 
     def close(self) -> int:
         """How many records the gateway wrote; then stop the server and remove its files."""
@@ -43,7 +49,7 @@ def start() -> BenchPostgres:
     cluster = init_cluster()
     try:
         server = cluster.server(options=())
-        return BenchPostgres(cluster, server.create_database("driftgate_bench"))
+        return BenchPostgres(cluster, server.create_database("driftgate_bench"), server)
     except BaseException:
         cluster.close()
         raise

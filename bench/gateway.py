@@ -68,6 +68,7 @@ from targets import (
     driftgate_guard_redis,
     driftgate_postgres,
     guard_redis_toml,
+    postgres_toml,
 )
 from wrk_runner import ensure_wrk
 
@@ -246,6 +247,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: --postgres: {exc}", file=sys.stderr)
             return 2
         targets.append(driftgate_postgres(postgres.url))
+        if args.baseline is not None:  # the other build's PostgreSQL row, same run
+            base_url = postgres.database("driftgate_bench_baseline")
+            targets.append(
+                baseline(
+                    args.baseline, postgres_toml(base_url), "-postgres", " (PostgreSQL analytics)"
+                )
+            )
     if args.workers_2:
         targets.append(DRIFTGATE_WORKERS_2)
     if not args.skip_litellm:

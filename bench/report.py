@@ -252,6 +252,17 @@ def table(result: ScenarioResult, labels: dict[str, str]) -> str:
     before = result.cpu_ratio("driftgate", "driftgate-baseline")
     if before is not None:
         lines.append(f"- (driftgate's CPU per request is {before:.2f}x the baseline build's)")
+    pg = result.cpu_ratio("driftgate", "driftgate-postgres")
+    if pg is not None:
+        lines.append(
+            f"- (by CPU per request, PostgreSQL analytics keep {pg:.2f}x the SQLite default's "
+            "throughput)"
+        )
+    before = result.cpu_ratio("driftgate-postgres", "driftgate-postgres-baseline")
+    if before is not None:
+        lines.append(
+            f"- (the PostgreSQL row's CPU per request is {before:.2f}x the baseline build's)"
+        )
     return "\n".join(lines)
 
 

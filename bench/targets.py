@@ -264,10 +264,15 @@ DRIFTGATE_WORKERS_2 = Target("driftgate-workers-2", "driftgate (--workers 2)", _
 LITELLM = Target("litellm", "litellm", litellm_command)
 
 
+def postgres_toml(url: str) -> str:
+    """The config lines that send a row's records to PostgreSQL at `url`."""
+    return f'\n[analytics]\ndatabase_url = "{url}"\n'
+
+
 def driftgate_postgres(url: str) -> Target:
     """The `driftgate-postgres` row: records to PostgreSQL at `url` instead of SQLite (the default
     row), to measure what the COPY writer costs (the target: >= 0.9x the default's req/s)."""
-    toml = f'\n[analytics]\ndatabase_url = "{url}"\n'
+    toml = postgres_toml(url)
     return Target(
         "driftgate-postgres",
         "driftgate (PostgreSQL analytics)",

@@ -107,6 +107,7 @@ class PgAnalytics:
         self._pending: collections.deque[_Batch] = collections.deque()
         self._buffered = 0  # records in _pending (the ones being written included)
         self._writing = 0  # records in the transaction under way (the oldest in _pending)
+        self._napping = False  # the writer sleeps until a set time: new batches need not wake it
         self._days: set[dt.date] = set()  # partitions known to exist
         self._next_maintain = 0.0
         self._loop = asyncio.new_event_loop()
@@ -150,7 +151,11 @@ class PgAnalytics:
         batch = _batch(records)
         with self._lock:
             self._pending.append(batch)
-        self._loop.call_soon_threadsafe(self._wake.set)
+            # A writer sleeping on purpose (gathering a second's records, or backing off) is not
+            # woken for each batch: that was a thread wake-up every 50 ms for nothing.
+            wake = not self._napping or self._buffered >= WRITE_NOW
+        if wake:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until the buffer is empty (written or dropped); False on timeout."""
@@ -250,7 +255,7 @@ class PgAnalytics:
                             await self._sleep(BACKOFF_FIRST, closing_by)
                             continue
                     self._lost(exc)
-                    await self._sleep(backoff, closing_by)
+                    await self._nap(backoff, closing_by)
                     backoff = min(backoff * 2, BACKOFF_MAX)
                     continue
                 backoff = BACKOFF_FIRST
@@ -263,7 +268,7 @@ class PgAnalytics:
                 continue
             due = self._last_write + self._write_every - time.monotonic()
             if due > 0 and closing_by is None and self._buffered < WRITE_NOW:
-                await self._sleep(due, None)  # gather more: one transaction for all of them
+                await self._nap(due, None)  # gather more: one transaction for all of them
                 continue
             self._last_write = time.monotonic()
             try:
@@ -288,6 +293,14 @@ class PgAnalytics:
             except psycopg.Error as exc:
                 _log.warning("analytics database maintenance failed: %s", reason(exc))
                 self._next_maintain = self._clock() + 60.0
+
+    async def _nap(self, seconds: float, closing_by: float | None) -> None:
+        """`_sleep`, telling `consume` not to wake the writer early for a new batch."""
+        self._napping = True
+        try:
+            await self._sleep(seconds, closing_by)
+        finally:
+            self._napping = False
 
     async def _sleep(self, seconds: float, closing_by: float | None) -> None:
         if closing_by is not None:
