@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from driftgate.proxy.cli import main
+from driftgate.proxy.observe.pg.schema import MIGRATIONS
 from driftgate.proxy.observe.pg.writer import PgAnalytics
 from driftgate.proxy.observe.records import RequestRecord
 from tests.fakes.postgres_server import PASSWORD
@@ -54,7 +55,7 @@ def test_stats_usage_and_doctor_read_postgresql(
     [found] = [f for f in json.loads(report)["findings"] if f["section"] == "recorder"]
     assert (
         found["level"] == "ok"
-        and "schema 1" in found["text"]
+        and f"schema {len(MIGRATIONS)}," in found["text"]
         and "requests in the last hour" in found["text"]
     )
     assert PASSWORD not in report and "driftgate:***@" in report
