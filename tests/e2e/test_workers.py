@@ -245,9 +245,9 @@ def test_one_budget_holds_across_two_workers(gateways: Any, fake_anthropic: Fake
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda _: ask(gw.url).status_code, range(60)))
     assert statuses.count(200) >= 1 and statuses.count(503) >= 1
-    # /metrics on any worker counts every worker's requests (each writes its totals within 1 s).
-    # A request the halted guard refused never reached an upstream: it is not a record.
-    answered = 1 + statuses.count(200)
+    # /metrics on any worker counts every worker's requests (each writes its totals within 1 s),
+    # the ones the halted guard refused (a record with status 503 each) included.
+    answered = 1 + len(statuses)
     deadline = time.monotonic() + BOUND
     while time.monotonic() < deadline and scraped_requests(gw.url) != answered:
         time.sleep(0.1)
@@ -259,6 +259,8 @@ def test_one_budget_holds_across_two_workers(gateways: Any, fake_anthropic: Fake
     assert gw.proc.wait(timeout=BOUND) == 0
     with sqlite3.connect(db_path) as db:
         spent = db.execute("SELECT SUM(cost_usd) FROM usage WHERE status = 200").fetchone()[0]
+        refused = db.execute("SELECT count(*) FROM usage WHERE outcome = 'guard_halted'")
+        assert refused.fetchone()[0] == statuses.count(503)  # each refusal recorded, by either
     # Every admitted request reserved at least what it cost, so settled spend stays in budget
     # (each worker with its own budget would have let about twice as much through).
     assert spent <= budget + 1e-9
