@@ -6,6 +6,8 @@ measures what a real deployment's writer costs the gateway.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg
 
-from tests.fakes.postgres_server import PgCluster, PgServer, available, init_cluster
+from tests.fakes.postgres_server import PgCluster, PgServer, available, children, init_cluster
 
 
 @dataclass
@@ -24,6 +26,17 @@ class BenchPostgres:
     cluster: PgCluster
     url: str
     server: PgServer
+
+    def pin(self, cpu: int) -> None:
+        """Run the server (postmaster, its workers and every backend it forks later) on `cpu`.
+
+        The bench pins it beside the upstream and wrk, as it does Redis: in a deployment the
+        database runs on its own host, not on the gateway's core.
+        """
+        postmaster = int((self.server.data / "postmaster.pid").read_text().split()[0])
+        for pid in (postmaster, *children(postmaster)):
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(pid, {cpu})
 
     def database(self, name: str) -> str:
         """Another database on the server (the baseline build's row writes apart: its schema

@@ -265,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     cpus = cpu_layout(args.no_pin)
+    if postgres is not None and cpus[1] is not None:
+        postgres.pin(cpus[1])  # beside the upstream and wrk, as Redis is
     plan = Plan(
         args.duration, args.warmup, args.rounds, cpus[0], cpus[1], tuple(args.driftgate_arg)
     )

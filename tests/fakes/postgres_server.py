@@ -64,7 +64,7 @@ def _chown(path: Path) -> None:
         subprocess.run(["chown", "-R", f"{OWNER}:", str(path)], check=True)
 
 
-def _children(parent: int) -> list[int]:
+def children(parent: int) -> list[int]:
     """The pids whose parent is `parent` (from /proc)."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -126,7 +126,7 @@ class PgServer:
         resumes exactly the processes this stopped.
         """
         postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
-        pids = [postmaster, *_children(postmaster)]
+        pids = [postmaster, *children(postmaster)]
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)
         return pids
