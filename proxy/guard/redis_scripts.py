@@ -11,12 +11,30 @@ reservation costs O(1) amortised however many requests the day saw.
 Ids are made by the gateways (unique per process), so a call whose reply was lost can be sent
 again: a reservation already held is answered as held, and a settlement already counted is not
 counted twice.
+
+A call carries many requests' reservations and settlements, so the scripts read each hash field
+and window once per call, keep what they change in Lua tables, and write it back with one
+variadic command per key at the end: the cost of a call grows by a lookup or two per request,
+not by a dozen commands.
 """
 
 from __future__ import annotations
 
 # Functions every script shares (Lua, prepended to each script).
 PRELUDE = r"""
+local CHUNK = 1000  -- arguments per variadic command (Lua's unpack has a limit)
+
+local function many(cmd, key, list, extra)
+  for i = 1, #list, CHUNK do
+    local last = math.min(i + CHUNK - 1, #list)
+    if extra then
+      redis.call(cmd, key, extra, unpack(list, i, last))
+    else
+      redis.call(cmd, key, unpack(list, i, last))
+    end
+  end
+end
+
 local function window_sum(sums, key, start)
   local total = tonumber(redis.call('HGET', sums, key) or '0')
   local trimmed = false
@@ -36,53 +54,96 @@ local function window_sum(sums, key, start)
   return total
 end
 
-local function unhold(held, entry)
+-- What is in flight, per `held` field, read once and written back by write_held.
+local function new_held(key) return {key = key, v = {}, dirty = {}} end
+
+local function held_of(H, field)
+  local v = H.v[field]
+  if v == nil then
+    v = tonumber(redis.call('HGET', H.key, field) or '0')
+    H.v[field] = v
+  end
+  return v
+end
+
+local function hold(H, field, usd)
+  H.v[field] = held_of(H, field) + usd
+  H.dirty[field] = true
+end
+
+local function unhold(H, entry)
   local tab = string.find(entry, '\t', 1, true)
-  local usd = '-' .. string.sub(entry, tab + 1)
-  redis.call('HINCRBYFLOAT', held, 'total', usd)
-  redis.call('HINCRBYFLOAT', held, 'b:' .. string.sub(entry, 1, tab - 1), usd)
+  local usd = -tonumber(string.sub(entry, tab + 1))
+  hold(H, 'total', usd)
+  hold(H, 'b:' .. string.sub(entry, 1, tab - 1), usd)
+end
+
+-- Nothing in flight: the hash goes (it would only keep rounding residue).
+local function write_held(H, resv)
+  if redis.call('ZCARD', resv) == 0 then
+    redis.call('DEL', H.key)
+    H.v, H.dirty = {}, {}
+    return
+  end
+  local fields = {}
+  for field in pairs(H.dirty) do
+    fields[#fields + 1] = field
+    fields[#fields + 1] = string.format('%.17g', H.v[field])
+  end
+  if #fields > 0 then many('HSET', H.key, fields) end
 end
 
 -- Reservations whose expiry has passed belong to requests that died with their gateway.
-local function reclaim(resv, info, held, now)
+local function reclaim(resv, info, H, now)
   local dead = redis.call('ZRANGEBYSCORE', resv, '-inf', now, 'LIMIT', 0, 256)
+  if #dead == 0 then return end
   for _, id in ipairs(dead) do
     local entry = redis.call('HGET', info, id)
-    if entry then
-      unhold(held, entry)
-      redis.call('HDEL', info, id)
-    end
-    redis.call('ZREM', resv, id)
+    if entry then unhold(H, entry) end
   end
-  if #dead > 0 and redis.call('ZCARD', resv) == 0 then redis.call('DEL', held) end
+  many('HDEL', info, dead)
+  many('ZREM', resv, dead)
 end
 
 -- Settlements in ARGV[first .. last], 4 each: id, usd, ts, window lists ("held field<TAB>seconds"
 -- a line each). A reservation already reclaimed still records its spend; an id already in
 -- `settled` (a call sent again after its reply was lost) records nothing.
-local function settle(k, prefix, now, keep, first, last)
+local function settle(k, H, prefix, now, keep, first, last)
   redis.call('ZREMRANGEBYSCORE', k.settled, '-inf', now)
+  local done, windows, order = {}, {}, {}
   for i = first, last, 4 do
     local id, usd, ts = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-    if redis.call('ZREM', k.resv, id) == 1 then
-      local entry = redis.call('HGET', k.info, id)
-      if entry then
-        unhold(k.held, entry)
-        redis.call('HDEL', k.info, id)
-      end
+    local entry = redis.call('HGET', k.info, id)
+    if entry then
+      unhold(H, entry)
+      done[#done + 1] = id
     end
     if tonumber(usd) > 0 and redis.call('ZADD', k.settled, 'NX', keep, id) == 1 then
       for field, seconds in string.gmatch(ARGV[i + 3], '([^\t\n]*)\t(%d+)') do
         local key = prefix .. field .. ':' .. seconds
-        redis.call('RPUSH', key, ts .. ' ' .. usd)
-        redis.call('HINCRBYFLOAT', k.sums, key, usd)
-        -- A window nobody wrote to for longer than its width holds nothing that counts.
-        redis.call('PEXPIRE', key, (tonumber(seconds) + 60) * 1000)
-        redis.call('SADD', k.windows, key)
+        local w = windows[key]
+        if not w then
+          w = {seconds = tonumber(seconds), sum = 0, items = {}}
+          windows[key] = w
+          order[#order + 1] = key
+        end
+        w.items[#w.items + 1] = ts .. ' ' .. usd
+        w.sum = w.sum + tonumber(usd)
       end
     end
   end
-  if redis.call('ZCARD', k.resv) == 0 then redis.call('DEL', k.held) end
+  if #done > 0 then
+    many('HDEL', k.info, done)
+    many('ZREM', k.resv, done)
+  end
+  for _, key in ipairs(order) do
+    local w = windows[key]
+    many('RPUSH', key, w.items)
+    redis.call('HINCRBYFLOAT', k.sums, key, string.format('%.17g', w.sum))
+    -- A window nobody wrote to for longer than its width holds nothing that counts.
+    redis.call('PEXPIRE', key, (w.seconds + 60) * 1000)
+    redis.call('SADD', k.windows, key)
+  end
 end
 
 local function current_halt(halt, now)
@@ -107,16 +168,16 @@ end
 RESERVE = (
     PRELUDE
     + r"""
-local k = {resv = KEYS[1], info = KEYS[2], held = KEYS[3], sums = KEYS[4], windows = KEYS[6],
-           settled = KEYS[7]}
+local k = {resv = KEYS[1], info = KEYS[2], sums = KEYS[4], windows = KEYS[6], settled = KEYS[7]}
+local H = new_held(KEYS[3])
 local now = tonumber(ARGV[2])
 local asks = 7 + 4 * tonumber(ARGV[6])
-if asks > 7 then settle(k, ARGV[1], ARGV[4], ARGV[5], 7, asks - 1) end
-reclaim(KEYS[1], KEYS[2], KEYS[3], ARGV[2])
+if asks > 7 then settle(k, H, ARGV[1], ARGV[4], ARGV[5], 7, asks - 1) end
+reclaim(KEYS[1], KEYS[2], H, ARGV[2])
 local h = current_halt(KEYS[5], now)
 local halted = h and ('h\t' .. h[2] .. '\t' .. h[3] .. '\t' .. h[1])
 local sums = {}  -- window list -> its settled sum (nothing settles during the loop)
-local out = {}
+local held, infos, out = {}, {}, {}
 for i = asks, #ARGV, 5 do
   local id, usd_s, backend = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local answer
@@ -135,22 +196,29 @@ for i = asks, #ARGV, 5 do
         sum = window_sum(KEYS[4], key, now - tonumber(seconds))
         sums[key] = sum
       end
-      local spent = sum + tonumber(redis.call('HGET', KEYS[3], field) or '0')
+      local spent = sum + held_of(H, field)
       if spent + usd > tonumber(budget) then
         answer = 'l\t' .. n .. '\t' .. string.format('%.17g', spent)
         break
       end
     end
     if not answer then
-      redis.call('ZADD', KEYS[1], ARGV[3], id)
-      redis.call('HSET', KEYS[2], id, backend .. '\t' .. usd_s)
-      redis.call('HINCRBYFLOAT', KEYS[3], 'total', usd_s)
-      redis.call('HINCRBYFLOAT', KEYS[3], 'b:' .. backend, usd_s)
+      held[#held + 1] = ARGV[3]
+      held[#held + 1] = id
+      infos[#infos + 1] = id
+      infos[#infos + 1] = backend .. '\t' .. usd_s
+      hold(H, 'total', usd)
+      hold(H, 'b:' .. backend, usd)
       answer = 'o'
     end
   end
   out[#out + 1] = answer
 end
+if #held > 0 then
+  many('ZADD', KEYS[1], held)
+  many('HSET', KEYS[2], infos)
+end
+write_held(H, KEYS[1])
 return out
 """
 )
@@ -162,9 +230,10 @@ return out
 SETTLE = (
     PRELUDE
     + r"""
-local k = {resv = KEYS[1], info = KEYS[2], held = KEYS[3], sums = KEYS[4], windows = KEYS[5],
-           settled = KEYS[6]}
-settle(k, ARGV[1], ARGV[2], ARGV[3], 4, #ARGV)
+local k = {resv = KEYS[1], info = KEYS[2], sums = KEYS[4], windows = KEYS[5], settled = KEYS[6]}
+local H = new_held(KEYS[3])
+settle(k, H, ARGV[1], ARGV[2], ARGV[3], 4, #ARGV)
+write_held(H, KEYS[1])
 return 1
 """
 )
@@ -176,15 +245,16 @@ SNAPSHOT = (
     PRELUDE
     + r"""
 local now = tonumber(ARGV[1])
-reclaim(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+local H = new_held(KEYS[3])
+reclaim(KEYS[1], KEYS[2], H, ARGV[1])
+write_held(H, KEYS[1])
 local h = current_halt(KEYS[5], now)
 local out
 if h then out = {h[1], h[2], h[3], '1'} else out = {'', '', '', '0'} end
-table.insert(out, redis.call('HGET', KEYS[3], 'total') or '0')
+table.insert(out, string.format('%.17g', held_of(H, 'total')))
 for i = 6, #KEYS do
   local a = 2 + (i - 6) * 2
-  local held = tonumber(redis.call('HGET', KEYS[3], ARGV[a]) or '0')
-  local spent = window_sum(KEYS[4], KEYS[i], now - tonumber(ARGV[a + 1])) + held
+  local spent = window_sum(KEYS[4], KEYS[i], now - tonumber(ARGV[a + 1])) + held_of(H, ARGV[a])
   table.insert(out, string.format('%.17g', spent))
 end
 return out

@@ -33,10 +33,12 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from driftgate.proxy.guard import redis_scripts
 from driftgate.proxy.guard.ledger import TOTAL, Halt, Limit
+from driftgate.proxy.guard.redis_lane import Arg, ScriptLane, bulks, command
+from driftgate.proxy.guard.redis_lane import supported as lane_supported
 from driftgate.proxy.guard.settings import StateSettings, redact_url
 from driftgate.proxy.guard.state import NO_RESERVATION, Refusal, Snapshot, StoreUnreachable
 
@@ -44,6 +46,7 @@ log = logging.getLogger("driftgate.guard")
 FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 MAX_PENDING = 100_000  # settlements kept while Redis is unreachable; the oldest go first
 BATCH = 500  # settlements per script call
+Settlement = tuple[int, str, float, float]  # id, backend, usd, ts
 MAX_CALLS = 2  # RESERVE calls out at once (the asks meanwhile wait for the next)
 # Seconds a settlement waits for a reservation call to carry it before it is sent on its own.
 SETTLE_DELAY = 0.002
@@ -101,6 +104,15 @@ class RedisGuardStore:
         self._ids = itertools.count(secrets.randbits(52) << 10 | 1)
         # EVALSHA with the script's digest; redis-py loads it once when Redis does not know it.
         self._reserve = self.redis.register_script(redis_scripts.RESERVE)
+        # Reservations, the request path's round trip, go on a lane of their own (not TLS).
+        self._lane = (
+            ScriptLane(settings.redis_url, settings.timeout_seconds)
+            if lane_supported(settings.redis_url)
+            else None
+        )
+        head: list[Arg] = ["EVALSHA", self._reserve.sha, len(self._reserve_keys)]
+        self._reserve_head = bulks([*head, *self._reserve_keys])
+        self._reserve_head_count = len(head) + len(self._reserve_keys)
         self._settle = self.redis.register_script(redis_scripts.SETTLE)
         self._snapshot = self.redis.register_script(redis_scripts.SNAPSHOT)
         self._resume = self.redis.register_script(redis_scripts.RESUME)
@@ -114,7 +126,7 @@ class RedisGuardStore:
         self.down_since: float | None = None
         self.error: str | None = None
         self.lost_settlements = 0
-        self._pending: deque[tuple[int, str, float, float]] = deque()
+        self._pending: deque[Settlement] = deque()
         self._scheduled = False
         self._delayed: asyncio.TimerHandle | None = None
         self._flushing = False
@@ -185,15 +197,16 @@ class RedisGuardStore:
         # while MAX_CALLS calls are out) share one call: under load a call carries many; alone,
         # a request waits for none.
         if len(self._asks) == 1 and self._asking < MAX_CALLS:
-            self._spawn(self._reserve_all())
+            loop.call_soon(self._send_asks)
         return await answer
 
-    async def _reserve_all(self) -> None:
-        """One script call for the asks waiting; each request's future gets its answer."""
+    def _send_asks(self) -> None:
+        """One script call for the asks waiting (and the settlements): on the lane when it is
+        connected, with no task; else on a task that connects it first (or on redis-py)."""
         asks, self._asks = self._asks, []
         if not asks:
             return
-        if not self.up:  # the call before them failed: so do they, at once
+        if not self.up or self._closed:  # the call before them failed: so do they, at once
             for ask in asks:
                 if not ask.answer.done():
                     ask.answer.set_exception(StoreUnreachable(self.error))
@@ -214,21 +227,61 @@ class RedisGuardStore:
         for ask in asks:
             name, limits = self._spec(ask.backend, ask.limits)
             args += (ask.ticket, _num(ask.usd), name, b"1" if ask.respect_halt else b"0", limits)
+        lane = self._lane
+        if lane is not None and lane.ready:
+            lane.call(
+                self._reserve_command(args), lambda reply: self._replied(asks, batch, args, reply)
+            )
+        else:
+            self._spawn(self._reserve_slowly(asks, batch, args))
+
+    def _reserve_command(self, args: list[Arg]) -> bytes:
+        return command(self._reserve_head, self._reserve_head_count, args)
+
+    def _replied(
+        self, asks: list[_Ask], batch: list[Settlement], args: list[Arg], reply: Any
+    ) -> None:
+        if not self._closed and (
+            isinstance(reply, NoScriptError)
+            or (isinstance(reply, RedisConnectionError) and self.up)
+        ):
+            # Redis forgot the script (a restart), or the connection broke (a restart, a reply
+            # lost on the way): once more, on a new connection; the ids make a repeat harmless.
+            self._spawn(self._reserve_slowly(asks, batch, args))
+            return
+        self._answered(asks, batch, reply)
+
+    async def _reserve_slowly(
+        self, asks: list[_Ask], batch: list[Settlement], args: list[Arg]
+    ) -> None:
+        """The call when the lane must (re)connect or load the script first, or on redis-py."""
+        reply: Any
         try:
-            reply = await self._reserve(keys=self._reserve_keys, args=args)
+            if self._lane is None:
+                reply = await self._reserve(keys=self._reserve_keys, args=args)
+            else:
+                reply = await self._lane.ask(self._reserve_command(args))
+                if isinstance(reply, NoScriptError):
+                    await self.redis.script_load(redis_scripts.RESERVE)
+                    reply = await self._lane.ask(self._reserve_command(args))
         except FAILURES as exc:
-            pending.extendleft(reversed(batch))  # sent again later: counted once all the same
-            self._lost(exc)
+            reply = exc
+        self._answered(asks, batch, reply)
+
+    def _answered(self, asks: list[_Ask], batch: list[Settlement], reply: Any) -> None:
+        """Each request's future gets its answer, or the failure."""
+        self._asking -= 1
+        if self._asks and not self._closed and self._loop is not None:
+            self._loop.call_soon(self._send_asks)
+        if isinstance(reply, BaseException):
+            self._pending.extendleft(reversed(batch))  # sent again later: counted once all the same
+            self._lost(reply)
             for ask in asks:
                 # The script may have run with its reply lost: give back what it may hold.
                 self._queue((ask.ticket, ask.backend, 0.0, 0.0))
                 if not ask.answer.done():
                     ask.answer.set_exception(StoreUnreachable(self.error))
             return
-        finally:
-            self._asking -= 1
-            if self._asks and not self._closed:
-                self._spawn(self._reserve_all())
         for ask, answer in zip(asks, reply, strict=True):
             got = _answer(answer, ask)
             if ask.answer.done():  # its request is gone (the client hung up): give it back
@@ -245,7 +298,7 @@ class RedisGuardStore:
         if ticket != NO_RESERVATION:
             self._queue((ticket, backend, 0.0, 0.0))
 
-    def _queue(self, item: tuple[int, str, float, float]) -> None:
+    def _queue(self, item: Settlement) -> None:
         """From any thread: keep the settlement and have the loop send it (one wake-up a batch)."""
         pending = self._pending
         pending.append(item)
@@ -292,7 +345,7 @@ class RedisGuardStore:
         if self._pending and self.up:
             self._kick()
 
-    async def _send(self, batch: list[tuple[int, str, float, float]]) -> None:
+    async def _send(self, batch: list[Settlement]) -> None:
         # Ids are remembered as long as a reservation lives: a batch sent again within that time
         # (its reply lost, or Redis away meanwhile) is counted once.
         now = self._wall()
@@ -352,9 +405,11 @@ class RedisGuardStore:
     def _lost(self, exc: BaseException) -> None:
         """Redis did not answer: stop asking it on the request path; probe until it is back."""
         self.error = f"{type(exc).__name__}: {exc}"[:300] if str(exc) else type(exc).__name__
-        if not self.up:
+        was_up, self.up = self.up, False
+        if self._lane is not None:
+            self._lane.close()  # calls out fail now; a new connection once Redis answers again
+        if not was_up:
             return
-        self.up = False
         self.down_since = self._wall()
         log.warning(
             "spend guard: Redis at %s is unreachable (%s); trying again every %s s",
@@ -383,9 +438,11 @@ class RedisGuardStore:
 
     async def flush(self) -> None:
         """Wait for the calls on their way, and send the settlements still pending."""
-        while self._tasks or (self.up and self._pending):
+        while self._tasks or self._asking or self._asks or (self.up and self._pending):
             if self._tasks:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            elif self._asking or self._asks:
+                await asyncio.sleep(0.001)  # calls on the lane: answered from data_received
             elif not self._flushing:
                 await self._flush()
             else:
@@ -405,6 +462,8 @@ class RedisGuardStore:
         await self._stop_probe()
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._lane is not None:
+            self._lane.close()
         await self.redis.aclose()
 
     async def _stop_probe(self) -> None:
