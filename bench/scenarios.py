@@ -104,6 +104,10 @@ SCENARIOS: tuple[Scenario, ...] = (
              "responses_stream", "/v1/responses", OPENAI_HEADERS, _response_stream),
     Scenario("responses-translate-stream", "streaming Responses client -> Anthropic stream (translated; direct/minimal: untranslated)",
              "responses_translate_stream", "/v1/responses", OPENAI_HEADERS, _response_stream),
+    Scenario("responses-stored", "Responses client with store: true -> Anthropic backend (translated; the gateway files each turn)",
+             "responses_stored", "/v1/responses", OPENAI_HEADERS, _response),
+    Scenario("responses-stored-stream", "streaming Responses client with store: true -> Anthropic stream (translated; the gateway files each turn)",
+             "responses_stored_stream", "/v1/responses", OPENAI_HEADERS, _response_stream),
     Scenario("responses-bridge-stream", "streaming Responses client -> a Chat-only OpenAI backend's stream (bridged; direct/minimal: untranslated)",
              "responses_bridge_stream", "/v1/responses", OPENAI_HEADERS, _response_stream),
 )  # fmt: skip

@@ -43,7 +43,8 @@ from driftgate.proxy.redact import Redactor
 from driftgate.proxy.respond.errors import error_response
 from driftgate.proxy.respond.headers import JSON_CT
 from driftgate.proxy.respond.responder import Responder
-from driftgate.proxy.responses.store import Conversations, open_conversations
+from driftgate.proxy.responses.store import open_store
+from driftgate.proxy.responses.turns import ConversationStore
 from driftgate.proxy.routing import Route, Router
 from driftgate.proxy.serve.connections import ConnectionBook, began, ended
 from driftgate.proxy.serve.drain import Drain, shutting_down, uncancel_for_shutdown
@@ -92,7 +93,7 @@ class Gateway:
         transport_factory: Callable[[TransportSettings], Transport],
         clock: Callable[[], float],
         env: Mapping[str, str],
-        conversations: Conversations,
+        conversations: ConversationStore,
         shapes: ShapeLog | None = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -322,6 +323,12 @@ class Gateway:
         if routes is None:
             routes = self.router.resolve(flow.model)
         flow.route = routes[0]  # what a record names until a route answers
+        if flow.client_dialect == "responses" and not all(
+            r.backend.serves_responses for r in routes
+        ):
+            # A shared store (workers, Redis) reads what the request refers to before it is
+            # translated; a request that refers to nothing stored reads nothing.
+            flow.stored = await self.conversations.load(flow.body)
         if self.guard.enabled and not flow.counting:  # a count is never billed, so never held
             first = routes[0]
             try:
@@ -380,6 +387,11 @@ class Gateway:
         if self.config.worker_processes > 1:
             # connections and recent error rates are this worker's; guard and cooldowns are shared
             doc["worker"] = {"pid": os.getpid(), "workers": self.config.worker_processes}
+        stored = self.conversations.health()
+        if stored is not None:
+            doc["responses_store"] = stored
+            if not stored["reachable"] and doc["status"] == "ok":
+                doc["status"] = "degraded"  # conversations continue on the host that stored them
         if self.guard.enabled:
             doc["guard"] = await self.guard.state()
             if doc["guard"]["state"] == "halted":
@@ -428,7 +440,7 @@ class Gateway:
         await self.guard.store.close()
         if self.cooldown_board is not None:
             await self.cooldown_board.close()
-        self.conversations.close()
+        await self.conversations.aclose()
 
 
 async def _closed(store: GuardState) -> None:
@@ -499,7 +511,7 @@ def create_app(
     transport_factory: Callable[[TransportSettings], Transport] | None = None,
     clock: Callable[[], float] = time.monotonic,
     env: Mapping[str, str] | None = None,
-    conversations: Conversations | None = None,
+    conversations: ConversationStore | None = None,
     shapes: ShapeLog | None = None,
     wall: Callable[[], float] = time.time,
 ) -> web.Application:
@@ -512,7 +524,7 @@ def create_app(
         transport_factory or make_transport,
         clock,
         os.environ if env is None else env,
-        conversations or open_conversations(config.home, config.responses, clock=wall),
+        conversations or open_store(config, wall),
         shapes or open_shape_log(config),
         wall,
     )

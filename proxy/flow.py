@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftgate.proxy.errors import Dialect
+from driftgate.proxy.responses.turns import Loaded
 from driftgate.proxy.routing import Route
 from driftgate.proxy.templates.loader import TemplateSet
 
@@ -30,6 +31,7 @@ class Flow:
     route: Route | None = None  # the route being tried (set by the fallback loop)
     ticket: Any = None  # the spend guard's reservation, settled when the request is recorded
     templates: TemplateSet | None = None  # the set the request was routed with (prices, limits)
+    stored: Loaded | None = None  # Responses: what a shared conversation store read for it
     # Decided once by forward for the route that answered, read by respond and record:
     upstream: Dialect = "openai"  # the dialect the answering upstream speaks
     translated: bool = False  # request and answer cross dialects (else relayed as sent)

@@ -33,7 +33,7 @@ from driftgate.proxy.observe.upstream_stats import (
     UpstreamStats,
     kind_of_status,
 )
-from driftgate.proxy.responses.store import Expanded
+from driftgate.proxy.responses.turns import Expanded, Loaded
 from driftgate.proxy.routing import Route
 from driftgate.proxy.templates.loader import TemplateSet
 from driftgate.proxy.translate import translate_request
@@ -44,7 +44,7 @@ SHORT_RETRY_AFTER = 2.0  # seconds: on the last route, worth waiting once rather
 ENDPOINT_FOR_DIALECT = {"anthropic": "messages", "openai": "chat", "responses": "responses"}
 # Fills in what a Responses request refers to (previous_response_id, item_reference) before it
 # is translated for a backend that does not keep conversations itself.
-Expander = Callable[[dict[str, Any]], Expanded]
+Expander = Callable[[dict[str, Any], Loaded | None], Expanded]
 
 
 @dataclass(slots=True)
@@ -140,7 +140,7 @@ class Forwarder:
         else:
             source = flow.body
             if flow.client_dialect == "responses" and self._expand is not None:
-                expanded = self._expand(flow.body)
+                expanded = self._expand(flow.body, flow.stored)
                 source = expanded.body
             tr = translate_request(
                 source,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -25,7 +26,7 @@ from driftgate.proxy.respond.headers import (
 from driftgate.proxy.respond.outcome import StreamResult
 from driftgate.proxy.respond.stream import processor, relay_stream
 from driftgate.proxy.respond.whole import whole_body
-from driftgate.proxy.responses.store import Conversations
+from driftgate.proxy.responses.turns import ConversationStore, Expanded
 from driftgate.proxy.routing import Route
 from driftgate.proxy.serve.drain import SHUTDOWN_REASON, SHUTDOWN_STATUS, Drain
 from driftgate.proxy.translate.responses_stream import ResponsesEncoder
@@ -39,7 +40,7 @@ class Responder:
         self,
         keeper: RecordKeeper,
         stats: UpstreamStats,
-        conversations: Conversations,
+        conversations: ConversationStore,
         drain: Drain,
     ) -> None:
         self.keeper = keeper
@@ -107,6 +108,10 @@ class Responder:
         )
         status = whole.status
         try:
+            if self.conversations.shared and whole.rendered is not None and p.expanded is not None:
+                # Filed before the client has the id: its next request may reach another worker
+                # or host.
+                await self.conversations.file(p.expanded, whole.rendered)
             await resp.prepare(request)
             await resp.write_eof()
         except ConnectionError:
@@ -120,7 +125,7 @@ class Responder:
         # A translated answer's usage was read while translating: the recorder thread skips a
         # second parse of the upstream body.
         self.keeper.whole_done(flow, status, raw, answer.ttfb, whole.usage, answer.response.headers)
-        if whole.rendered is not None and p.expanded is not None:
+        if whole.rendered is not None and p.expanded is not None and not self.conversations.shared:
             self.conversations.remember(p.expanded, whole.rendered)
         return resp
 
@@ -135,8 +140,13 @@ class Responder:
         p = answer.prepared
         headers.update(SSE_HEADERS)
         proc = processor(flow)
+        before_end = None
+        if p.expanded is not None and self.conversations.shared and isinstance(proc, Translator):
+            before_end = self._filer(p.expanded, proc)
         try:
-            stream_resp, result = await relay_stream(request, answer, proc, headers, self.drain)
+            stream_resp, result = await relay_stream(
+                request, answer, proc, headers, self.drain, before_end
+            )
         except asyncio.CancelledError:
             # Cancelled while waiting on the upstream: record what was streamed so far (499).
             gone = StreamResult(proc.usage, True, None)
@@ -145,8 +155,18 @@ class Responder:
         if result.upstream_error is not None:
             self.stats.stream_broke(p.route.backend.name)
         self.keeper.stream_done(flow, result, answer.ttfb, answer.response.headers)
-        if p.expanded is not None and isinstance(proc, Translator):
+        if p.expanded is not None and before_end is None and isinstance(proc, Translator):
             encoder = proc.encoder
             if isinstance(encoder, ResponsesEncoder) and encoder.succeeded:
                 self.conversations.remember(p.expanded, encoder.response)
         return stream_resp
+
+    def _filer(self, expanded: Expanded, proc: Translator) -> Callable[[], Awaitable[None]]:
+        """What files a translated Responses stream's turn before its last event is sent."""
+
+        async def file() -> None:
+            encoder = proc.encoder
+            if isinstance(encoder, ResponsesEncoder) and encoder.succeeded:
+                await self.conversations.file(expanded, encoder.response)
+
+        return file

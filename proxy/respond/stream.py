@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -97,8 +98,10 @@ async def relay_stream(
     proc: StreamProcessor,
     headers: dict[str, str],
     drain: Drain,
+    before_end: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[web.StreamResponse, StreamResult]:
-    """Write each upstream chunk through `proc` to the client as it arrives; end well-formed."""
+    """Write each upstream chunk through `proc` to the client as it arrives; end well-formed
+    (`before_end` runs once the last events are known, before they are sent)."""
     upstream = answer.response
     resp = _SSEResponse(status=200, headers=headers)
     upstream_error: str | None = None
@@ -140,6 +143,8 @@ async def relay_stream(
                 last += proc.fail(upstream_error)
         else:
             last += proc.finish()
+        if before_end is not None:
+            await before_end()
         await _end(resp, last)
         if proc.done and upstream_error is None and not clean:
             # Usually the terminal event came with the body's end: no drain (its wait_for, a task

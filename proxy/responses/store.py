@@ -8,111 +8,58 @@ and the id of the one before it; a chain is walked back when it is read. Writes 
 so the next request of a conversation never waits on, or races, the write. What is kept is
 bounded by [responses] (ResponsesSettings): a TTL, a count and a size, the oldest going first.
 Items hold conversation content: they are never logged.
+
+This is the store of one process: an index of every stored turn is kept in memory (read from the
+file at start-up), so the bounds are kept exactly and an unknown id costs no read. With
+--workers N each worker has a `WorkerConversations` (proxy/responses/workers_store.py) on the
+same file; with [state] redis_url every gateway has a `RedisConversations`.
 """
 
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import logging
-import os
-import queue
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from driftgate.proxy.errors import InvalidRequest
+from driftgate.proxy.errors import ConfigError, InvalidRequest
 from driftgate.proxy.responses.settings import ResponsesSettings
+from driftgate.proxy.responses.sqlite_file import Evict, Put, Watermark, Writer
+from driftgate.proxy.responses.turns import (
+    MAX_CHAIN,
+    ConversationStore,
+    Expanded,
+    Loaded,
+    Turn,
+    input_items,
+    item_not_found,
+    not_found,
+    previous_of,
+)
+
+if TYPE_CHECKING:
+    from driftgate.proxy.config import Config
 
 DB_NAME = "responses.sqlite3"
 MEMORY_TURNS = 512
-MAX_CHAIN = 1_000  # turns walked back from one previous_response_id
-PRUNE_EVERY = 100  # expired rows are deleted from SQLite every this many writes
 _log = logging.getLogger("driftgate.responses")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS turns (
-    id TEXT PRIMARY KEY, previous TEXT, created REAL NOT NULL, items BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS turns_created ON turns (created);
-CREATE TABLE IF NOT EXISTS items (
-    id TEXT PRIMARY KEY, created REAL NOT NULL, item BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS items_created ON items (created);
-"""
 
-
-@dataclass(slots=True)
-class Turn:
-    """One stored response: the response before it, and this turn's input and output items."""
-
-    previous: str | None
-    created: float
-    items: list[dict[str, Any]]
-
-
-@dataclass(slots=True)
-class Expanded:
-    """A Responses request with its conversation written out, and what storing it needs."""
-
-    body: dict[str, Any]  # input: the whole conversation; no previous_response_id
-    previous: str | None
-    own: list[dict[str, Any]]  # this request's own input items (references resolved)
-    store: bool
-    asked: float = 0.0  # when the request arrived: a stored turn's age counts from here
-
-
-@dataclass(slots=True)
-class _Put:
-    """Writer job: one turn and its named items."""
-
-    response_id: str
-    turn: Turn
-    blob: bytes
-    named: list[dict[str, Any]]
-
-
-@dataclass(slots=True)
-class _Evict:
-    """Writer job: these turns are gone, and every item older than the oldest turn kept."""
-
-    ids: list[str]
-    items_before: float
-
-
-def not_found(response_id: str) -> InvalidRequest:
-    """The 400 OpenAI gives for an unknown previous_response_id."""
-    return InvalidRequest(
-        f"Previous response with id '{response_id}' not found.",
-        code="previous_response_not_found",
-        param="previous_response_id",
-    )
-
-
-def item_not_found(item_id: str) -> InvalidRequest:
-    """The 400 for an item_reference to an item nobody stored."""
-    return InvalidRequest(f"Item with id '{item_id}' not found.", param="input")
-
-
-def input_items(raw: Any) -> list[dict[str, Any]]:
-    """A request's `input` as a list of items (a string is one user message)."""
-    if isinstance(raw, str):
-        return [{"type": "message", "role": "user", "content": raw}]
-    if isinstance(raw, list):
-        return [i for i in raw if isinstance(i, dict)]
-    return []
+__all__ = [
+    "ConversationStore", "Conversations", "Expanded", "Turn", "input_items", "not_found",
+    "open_conversations", "open_store",
+]  # fmt: skip
 
 
 class Conversations:
-    """The store: expand requests before translation, remember answers after them.
+    """The store: expand requests before translation, remember answers after them."""
 
-    Which turns exist is known in memory (an index of id, time and size, read from SQLite at
-    start-up), so the bounds are kept exactly and an evicted or unknown id costs no read.
-    """
+    shared = False  # nobody else reads this process's turns: they are filed after the answer
 
     def __init__(
         self,
@@ -120,6 +67,7 @@ class Conversations:
         settings: ResponsesSettings | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        watermark: Watermark | None = None,
     ) -> None:
         self.settings = settings or ResponsesSettings()
         self._clock = clock
@@ -131,73 +79,76 @@ class Conversations:
         self._item_index: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._bytes = 0
         self._reader: sqlite3.Connection | None = None
-        self._queue: queue.Queue[_Put | _Evict | None] = queue.Queue(maxsize=10_000)
-        self._thread: threading.Thread | None = None
+        self._writer: Writer | None = None
         self._closed = False
         if path is not None:
-            self._thread = threading.Thread(
-                target=self._run, name="driftgate-responses", daemon=True
-            )
-            self._load_index(path)  # may queue an eviction for the writer, which starts next
-            self._thread.start()
+            self._writer = Writer(path, self.settings, clock, watermark)
+            if watermark is None:
+                self._load_index(path)  # may queue an eviction for the writer, which starts next
+            self._writer.start()
 
     # -- request side -------------------------------------------------------
-    def expand(self, body: dict[str, Any]) -> Expanded:
+    async def load(self, body: dict[str, Any]) -> Loaded | None:
+        """Nothing to read ahead: this process knows every turn it stored."""
+        return None
+
+    def expand(self, body: dict[str, Any], loaded: Loaded | None = None) -> Expanded:
         """`body` with previous_response_id's conversation and item references written out."""
-        previous = body.get("previous_response_id")
-        if previous is not None and not isinstance(previous, str):
-            raise InvalidRequest(
-                "previous_response_id must be a string", param="previous_response_id"
-            )
+        previous = previous_of(body)
         items = input_items(body.get("input"))
-        own = [self._resolve(i) if i.get("type") == "item_reference" else i for i in items]
-        history = self._history(previous) if previous else []
+        own = [self._resolve(i, loaded) if i.get("type") == "item_reference" else i for i in items]
+        history = self._history(previous, loaded) if previous else []
         out = {k: v for k, v in body.items() if k != "previous_response_id"}
         out["input"] = history + own
-        return Expanded(out, previous or None, own, body.get("store") is not False, self._clock())
+        return Expanded(out, previous, own, body.get("store") is not False, self._clock())
 
-    def _history(self, response_id: str) -> list[dict[str, Any]]:
+    def _history(self, response_id: str, loaded: Loaded | None) -> list[dict[str, Any]]:
         chain: list[Turn] = []
         current: str | None = response_id
         while current and len(chain) < MAX_CHAIN:
-            turn = self._turn(current)
+            turn = self._turn(current, loaded)
             if turn is None:
                 if not chain:
-                    raise not_found(response_id)
+                    raise not_found(response_id, loaded.unreachable if loaded else None)
                 break  # an ancestor expired: the conversation starts where the store still has it
             chain.append(turn)
             current = turn.previous
         return [item for turn in reversed(chain) for item in turn.items]
 
-    def _resolve(self, ref: dict[str, Any]) -> dict[str, Any]:
+    def _resolve(self, ref: dict[str, Any], loaded: Loaded | None) -> dict[str, Any]:
         item_id = ref.get("id")
         if not isinstance(item_id, str):
             raise InvalidRequest("item_reference needs an `id`", param="input")
-        created = self._item_index.get(item_id)
-        item = None
-        if created is not None and self._fresh(created):
-            item = self._items.get(item_id)
-            if item is None:
-                row = self._read("SELECT item FROM items WHERE id = ?", item_id)
-                item = orjson.loads(row[0]) if row is not None else None
+        item = self._item(item_id, loaded)
         if item is None:
-            raise item_not_found(item_id)
+            raise item_not_found(item_id, loaded.unreachable if loaded else None)
         return item
 
-    def _turn(self, response_id: str) -> Turn | None:
+    def _item(self, item_id: str, loaded: Loaded | None) -> dict[str, Any] | None:
+        created = self._item_index.get(item_id)
+        if created is None or not self._fresh(created):
+            return None
+        item = self._items.get(item_id)
+        if item is None:
+            row = self._read_now("SELECT item FROM items WHERE id = ?", item_id)
+            item = orjson.loads(row[0]) if row is not None else None
+        return item
+
+    def _turn(self, response_id: str, loaded: Loaded | None) -> Turn | None:
         known = self._index.get(response_id)
         if known is None or not self._fresh(known[0]):
             return None
         turn = self._turns.get(response_id)
         if turn is not None:
             return turn
-        row = self._read("SELECT previous, created, items FROM turns WHERE id = ?", response_id)
+        row = self._read_now("SELECT previous, created, items FROM turns WHERE id = ?", response_id)
         return None if row is None else Turn(row[0], row[1], orjson.loads(row[2]))
 
     def _fresh(self, created: float) -> bool:
         return self._clock() - created < self.settings.store_ttl_seconds
 
-    def _read(self, sql: str, key: str) -> Any:
+    def _read_now(self, sql: str, key: str) -> Any:
+        """A turn or item the index knows but memory no longer holds."""
         if self._path is None or not self._path.exists():
             return None
         try:
@@ -212,9 +163,22 @@ class Conversations:
     # -- response side ------------------------------------------------------
     def remember(self, expanded: Expanded, response: dict[str, Any]) -> None:
         """Keep this turn under the response's id, unless the client asked not to store it."""
+        self._keep(expanded, response, None)
+
+    async def file(self, expanded: Expanded, response: dict[str, Any]) -> None:
+        """remember(): in one process nobody else needs the turn before the answer ends."""
+        self.remember(expanded, response)
+
+    def _keep(
+        self,
+        expanded: Expanded,
+        response: dict[str, Any],
+        done: concurrent.futures.Future[None] | None,
+    ) -> bool:
+        """Keep the turn in memory and queue it for the file; False when it is not kept."""
         response_id = response.get("id")
         if not expanded.store or self._closed or not isinstance(response_id, str):
-            return
+            return False
         output = [i for i in response.get("output") or () if isinstance(i, dict)]
         # Its age counts from the request, not from when the answer finished being sent: a
         # client that got the answer cannot see it aged by the time the gateway took to file it.
@@ -223,16 +187,25 @@ class Conversations:
         self._turns[response_id] = turn
         if len(self._turns) > MEMORY_TURNS:
             self._turns.popitem(last=False)
-        self._add(response_id, turn.created, len(blob))
         named = [i for i in turn.items if isinstance(i.get("id"), str)]
         for item in named:
             self._items[item["id"]] = item
             self._item_index[item["id"]] = turn.created
             self._item_index.move_to_end(item["id"])
         while len(self._items) > MEMORY_TURNS * 8:
-            self._items.popitem(last=False)
-        self._put(_Put(response_id, turn, blob, named))
+            self._dropped_item(self._items.popitem(last=False)[0])
+        return self._filed(Put(response_id, turn, blob, named, done))
+
+    def _dropped_item(self, item_id: str) -> None:
+        """Memory let go of an item (the index still knows it is in the file)."""
+
+    def _filed(self, job: Put) -> bool:
+        """Index the turn, queue it for the file, and keep the bounds."""
+        self._add(job.response_id, job.turn.created, len(job.blob))
+        if self._writer is not None:
+            self._writer.put(job)
         self._evict()
+        return True
 
     def _add(self, response_id: str, created: float, size: int) -> None:
         old = self._index.pop(response_id, None)
@@ -262,15 +235,8 @@ class Conversations:
                 break
             self._item_index.popitem(last=False)
             self._items.pop(item_id, None)
-        self._put(_Evict(gone, before))
-
-    def _put(self, job: _Put | _Evict) -> None:
-        if self._thread is None:
-            return
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            _log.warning("stored responses: write queue full, a change was kept in memory only")
+        if self._writer is not None:
+            self._writer.put(Evict(gone, before))
 
     def _load_index(self, path: Path) -> None:
         """What an earlier run stored (ids, times, sizes), at start-up; then the bounds apply."""
@@ -291,77 +257,42 @@ class Conversations:
             self._item_index[item_id] = created
         self._evict()
 
-    # -- the writer thread --------------------------------------------------
-    def _run(self) -> None:
-        assert self._path is not None
-        try:
-            conn = _open(self._path)
-        except (OSError, sqlite3.Error) as exc:
-            _log.warning(
-                "stored responses are kept in memory only: cannot open %s (%s)", self._path, exc
-            )
-            return
-        ttl = self.settings.store_ttl_seconds
-        _prune(conn, self._clock() - ttl)
-        written = 0
-        while True:
-            job = self._queue.get()
-            if job is None:
-                break
-            try:
-                with conn:
-                    if isinstance(job, _Put):
-                        _write(conn, job)
-                        written += 1
-                    else:
-                        conn.executemany("DELETE FROM turns WHERE id = ?", [(i,) for i in job.ids])
-                        conn.execute("DELETE FROM items WHERE created < ?", (job.items_before,))
-                if written % PRUNE_EVERY == 0:
-                    _prune(conn, self._clock() - ttl)
-            except sqlite3.Error as exc:
-                _log.warning("could not store a response: %s", type(exc).__name__)
-        conn.close()
+    def health(self) -> dict[str, Any] | None:
+        """Nothing to report for /health: the file is this host's."""
+        return None
 
     def close(self) -> None:
         """Write what is queued and stop the writer."""
         if self._closed:
             return
         self._closed = True
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
+        if self._writer is not None:
+            self._writer.stop()
         if self._reader is not None:
             self._reader.close()
 
-
-def _write(conn: sqlite3.Connection, job: _Put) -> None:
-    conn.execute(
-        "INSERT OR REPLACE INTO turns VALUES (?, ?, ?, ?)",
-        (job.response_id, job.turn.previous, job.turn.created, job.blob),
-    )
-    conn.executemany(
-        "INSERT OR REPLACE INTO items VALUES (?, ?, ?)",
-        [(i["id"], job.turn.created, orjson.dumps(i)) for i in job.named],
-    )
+    async def aclose(self) -> None:
+        """close(), for the app's cleanup."""
+        self.close()
 
 
-def _open(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # conversation content: private
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=5000")
-    conn.executescript(_SCHEMA)
-    return conn
+def open_store(config: Config, clock: Callable[[], float] = time.time) -> ConversationStore:
+    """Where this gateway keeps conversations: Redis when [state] redis_url is set (every host
+    reads it), else the file in DRIFTGATE_HOME (shared by the workers when there are several)."""
+    if config.state.redis_url is not None:
+        try:  # imported here only, so that without redis_url nothing of redis loads
+            from driftgate.proxy.responses.redis_store import RedisConversations
+        except ImportError as exc:
+            raise ConfigError(
+                f"[state] redis_url is set but the Redis client is not installed ({exc.name}): "
+                "pip install 'driftgate[redis]', or remove [state] redis_url"
+            ) from None
+        return RedisConversations(config.state, config.responses, clock=clock)
+    if config.worker_processes > 1:
+        from driftgate.proxy.responses.workers_store import WorkerConversations
 
-
-def _prune(conn: sqlite3.Connection, before: float) -> None:
-    """Delete what was stored before `before` (outlived the TTL)."""
-    with conn:
-        conn.execute("DELETE FROM turns WHERE created < ?", (before,))
-        conn.execute("DELETE FROM items WHERE created < ?", (before,))
+        return WorkerConversations(config.home / DB_NAME, config.responses, clock=clock)
+    return open_conversations(config.home, config.responses, clock=clock)
 
 
 def open_conversations(

@@ -1,0 +1,284 @@
+"""Stored Responses conversations in Redis ([state] redis_url): any gateway host resolves them.
+
+A turn is filed in one script call before the answer's end reaches the client, so the client's
+next request finds it whichever host it lands on; the same call keeps store_max_items and
+store_max_bytes across every gateway (oldest first) and each turn expires store_ttl_seconds
+after its request arrived. A request that refers to stored items reads its whole chain in one
+script call; a request that refers to none never talks to Redis.
+
+Redis unreachable (a call failed or took longer than [state] timeout_seconds): calls stop at
+once and a probe every retry_seconds notices when it is back. With `fail = "open"` requests are
+answered with what this gateway holds itself (the turns it filed) and a lookup that misses is
+the real API's 400 saying the store was unreachable; with `fail = "closed"` a request that would
+read or file a turn gets a 503. Items hold conversation content: they are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from driftgate.proxy.errors import InvalidRequest
+from driftgate.proxy.guard.settings import StateSettings, redact_url
+from driftgate.proxy.responses import redis_scripts
+from driftgate.proxy.responses.settings import ResponsesSettings
+from driftgate.proxy.responses.turns import (
+    MAX_CHAIN,
+    Expanded,
+    Loaded,
+    StoreUnavailable,
+    Turn,
+    input_items,
+    item_not_found,
+    not_found,
+    previous_of,
+    referenced,
+)
+
+log = logging.getLogger("driftgate.responses")
+FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+MEMORY_TURNS = 512  # turns this gateway filed, kept to answer from while Redis is unreachable
+
+
+class RedisConversations:
+    """The conversation store every gateway sharing [state] redis_url and key_prefix reads."""
+
+    shared = True
+
+    def __init__(
+        self,
+        state: StateSettings,
+        settings: ResponsesSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        assert state.redis_url is not None
+        self.settings = settings or ResponsesSettings()
+        self.url = redact_url(state.redis_url)
+        self.fail_open = state.fail == "open"
+        self._clock = clock
+        self._retry = state.retry_seconds
+        self.redis: Redis = Redis.from_url(
+            state.redis_url,
+            socket_timeout=state.timeout_seconds,
+            socket_connect_timeout=state.timeout_seconds,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        )
+        p = state.key_prefix
+        self._turn_prefix, self._item_prefix = f"{p}resp:t:", f"{p}resp:i:"
+        self._bound_keys = [f"{p}resp:order", f"{p}resp:size", f"{p}resp:bytes"]
+        self._file = self.redis.register_script(redis_scripts.FILE)
+        self._resolve = self.redis.register_script(redis_scripts.RESOLVE)
+        self._turns: collections.OrderedDict[str, Turn] = collections.OrderedDict()
+        self._items: collections.OrderedDict[str, tuple[float, dict[str, Any]]] = (
+            collections.OrderedDict()
+        )
+        self.up = True
+        self.down_since: float | None = None
+        self.error: str | None = None
+        self.unfiled = 0  # turns kept only in this gateway's memory (Redis did not take them)
+        self._probe: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # -- request side -------------------------------------------------------
+    async def load(self, body: dict[str, Any]) -> Loaded | None:
+        """The chain and items `body` refers to, read from Redis in one call."""
+        previous = previous_of(body)
+        refs = referenced(body)
+        if previous is None and not refs:
+            if not self.up and not self.fail_open and body.get("store") is not False:
+                raise StoreUnavailable(self._unavailable("store this response"))
+            return None
+        loaded = Loaded()
+        if not self.up:
+            loaded.unreachable = self._why()
+        else:
+            args = [self._turn_prefix, self._item_prefix, previous or "", MAX_CHAIN, *refs]
+            try:
+                chain, blobs = await self._resolve(keys=[], args=args)
+            except FAILURES as exc:
+                self._lost(exc)
+                loaded.unreachable = self._why()
+            else:
+                self._take(loaded, chain, blobs, refs)
+        if loaded.unreachable is not None and not self.fail_open:
+            raise StoreUnavailable(
+                self._unavailable("read the conversation this request continues")
+            )
+        return loaded
+
+    def _take(
+        self, loaded: Loaded, chain: list[bytes], blobs: list[bytes], refs: list[str]
+    ) -> None:
+        for k in range(0, len(chain), 4):
+            response_id, previous, created, items = chain[k : k + 4]
+            turn = Turn(previous.decode() or None, float(created), orjson.loads(items))
+            if not self._fresh(turn.created):
+                break
+            loaded.turns[response_id.decode()] = turn
+        for item_id, blob in zip(refs, blobs, strict=True):
+            if not blob:
+                continue
+            for item in orjson.loads(blob):
+                if isinstance(item, dict) and item.get("id") == item_id:
+                    loaded.items[item_id] = item
+                    break
+
+    def expand(self, body: dict[str, Any], loaded: Loaded | None = None) -> Expanded:
+        """`body` with previous_response_id's conversation and item references written out."""
+        previous = previous_of(body)
+        items = input_items(body.get("input"))
+        own = [self._item(i, loaded) if i.get("type") == "item_reference" else i for i in items]
+        history: list[dict[str, Any]] = []
+        if previous:
+            chain: list[Turn] = []
+            current: str | None = previous
+            while current and len(chain) < MAX_CHAIN:
+                turn = self._turn(current, loaded)
+                if turn is None:
+                    if not chain:
+                        raise not_found(previous, loaded.unreachable if loaded else None)
+                    break  # an ancestor expired: the conversation starts where the store has it
+                chain.append(turn)
+                current = turn.previous
+            history = [item for turn in reversed(chain) for item in turn.items]
+        out = {k: v for k, v in body.items() if k != "previous_response_id"}
+        out["input"] = history + own
+        return Expanded(out, previous, own, body.get("store") is not False, self._clock())
+
+    def _turn(self, response_id: str, loaded: Loaded | None) -> Turn | None:
+        if loaded is not None and loaded.unreachable is None:
+            return loaded.turns.get(response_id)  # Redis answered: it is the judge
+        turn = self._turns.get(response_id)  # Redis could not: what this gateway filed itself
+        return turn if turn is not None and self._fresh(turn.created) else None
+
+    def _item(self, ref: dict[str, Any], loaded: Loaded | None) -> dict[str, Any]:
+        item_id = ref.get("id")
+        if not isinstance(item_id, str):
+            raise InvalidRequest("item_reference needs an `id`", param="input")
+        item: dict[str, Any] | None = None
+        if loaded is not None and loaded.unreachable is None:
+            item = loaded.items.get(item_id)
+        else:
+            kept = self._items.get(item_id)
+            if kept is not None and self._fresh(kept[0]):
+                item = kept[1]
+        if item is None:
+            raise item_not_found(item_id, loaded.unreachable if loaded else None)
+        return item
+
+    def _fresh(self, created: float) -> bool:
+        return self._clock() - created < self.settings.store_ttl_seconds
+
+    # -- response side ------------------------------------------------------
+    def remember(self, expanded: Expanded, response: dict[str, Any]) -> None:
+        """File this turn in the background (the respond step uses file(), which it awaits)."""
+        task = asyncio.get_running_loop().create_task(self.file(expanded, response))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def file(self, expanded: Expanded, response: dict[str, Any]) -> None:
+        """File this turn in Redis (and in memory, for when Redis is unreachable)."""
+        response_id = response.get("id")
+        if not expanded.store or self._closed or not isinstance(response_id, str):
+            return
+        output = [i for i in response.get("output") or () if isinstance(i, dict)]
+        turn = Turn(expanded.previous, expanded.asked or self._clock(), expanded.own + output)
+        self._turns[response_id] = turn
+        if len(self._turns) > MEMORY_TURNS:
+            self._turns.popitem(last=False)
+        named = [i["id"] for i in turn.items if isinstance(i.get("id"), str)]
+        for item in turn.items:
+            if isinstance(item.get("id"), str):
+                self._items[item["id"]] = (turn.created, item)
+                self._items.move_to_end(item["id"])
+        while len(self._items) > MEMORY_TURNS * 8:
+            self._items.popitem(last=False)
+        if not self.up:
+            self.unfiled += 1
+            return
+        cap = self.settings
+        expire_ms = int((turn.created + cap.store_ttl_seconds) * 1000)
+        args = [
+            self._turn_prefix, self._item_prefix, response_id, turn.previous or "",
+            repr(turn.created), expire_ms, orjson.dumps(turn.items), cap.store_max_items,
+            cap.store_max_bytes, repr(self._clock() - cap.store_ttl_seconds), *named,
+        ]  # fmt: skip
+        try:
+            await self._file(keys=self._bound_keys, args=args)
+        except FAILURES as exc:
+            self._lost(exc)
+            self.unfiled += 1
+
+    # -- reachability -------------------------------------------------------
+    def _why(self) -> str:
+        return f"Redis at {self.url} is unreachable ({self.error})"
+
+    def _unavailable(self, what: str) -> str:
+        return (
+            f"The gateway cannot {what}: its conversation store, {self._why()}, and "
+            '[state] fail = "closed". Try again shortly.'
+        )
+
+    def _lost(self, exc: BaseException) -> None:
+        """Redis did not answer: stop asking it on the request path; probe until it is back."""
+        self.error = f"{type(exc).__name__}: {exc}"[:300] if str(exc) else type(exc).__name__
+        if not self.up:
+            return
+        self.up = False
+        self.down_since = self._clock()
+        log.warning(
+            "stored responses: Redis at %s is unreachable (%s); trying again every %s s",
+            self.url,
+            self.error,
+            self._retry,
+        )
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.get_running_loop().create_task(self._until_back())
+
+    async def _until_back(self) -> None:
+        while True:
+            await asyncio.sleep(self._retry)
+            try:
+                await self.redis.ping()
+            except FAILURES as exc:
+                self.error = f"{type(exc).__name__}: {exc}"[:300]
+                continue
+            self.up = True
+            self.down_since = None
+            log.warning("stored responses: Redis at %s answers again", self.url)
+            return
+
+    def health(self) -> dict[str, Any] | None:
+        """For /health: where the conversations live and whether Redis answers."""
+        doc: dict[str, Any] = {"kind": "redis", "url": self.url, "reachable": self.up}
+        if not self.up:
+            doc["unreachable_since"] = self.down_since
+            doc["error"] = self.error
+        if self.unfiled:
+            doc["kept_in_memory_only"] = self.unfiled
+        return doc
+
+    async def aclose(self) -> None:
+        """Stop the probe and close the connections."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        self._closed = True
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+        await self.redis.aclose()

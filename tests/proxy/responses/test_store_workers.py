@@ -1,0 +1,169 @@
+"""The store as --workers N uses it: several `WorkerConversations` on one SQLite file, each
+a worker with its own memory, reader and writer threads. Every worker resolves every stored turn;
+the TTL and the bounds hold across them; a turn is filed once."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driftgate.proxy.errors import InvalidRequest
+from driftgate.proxy.responses.settings import ResponsesSettings
+from driftgate.proxy.responses.workers_store import WorkerConversations
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run(
+    path: Path, n: int, body: Callable[..., Awaitable[None]], clock: Clock, **bounds: Any
+) -> None:
+    """`body(*workers)`: `n` workers on the file at `path`, closed afterwards."""
+
+    async def main() -> None:
+        settings = ResponsesSettings(**bounds)
+        workers = [WorkerConversations(path, settings, clock=clock) for _ in range(n)]
+        try:
+            await body(*workers)
+        finally:
+            for w in workers:
+                w.close()
+
+    asyncio.run(main())
+
+
+async def answered(conv: WorkerConversations, body: dict[str, Any], rid: str, text: str) -> None:
+    """One translated exchange on `conv`: expanded, answered, filed before the answer ends."""
+    expanded = conv.expand(body, await conv.load(body))
+    out = {"id": f"msg_{rid}", "type": "message", "role": "assistant",
+           "content": [{"type": "output_text", "text": text}]}  # fmt: skip
+    await conv.file(expanded, {"id": rid, "output": [out]})
+
+
+async def texts(conv: WorkerConversations, body: dict[str, Any]) -> list[str]:
+    """What `body` expands to on `conv`, as the texts of its input items."""
+    expanded = conv.expand(body, await conv.load(body))
+    return [
+        i["content"] if isinstance(i["content"], str) else i["content"][0]["text"]
+        for i in expanded.body["input"]
+    ]
+
+
+async def stored(conv: WorkerConversations, rid: str) -> bool:
+    try:
+        await texts(conv, {"input": "more", "previous_response_id": rid})
+    except InvalidRequest as exc:
+        assert exc.openai_code == "previous_response_not_found"
+        return False
+    return True
+
+
+def test_every_worker_resolves_every_turn_and_item(tmp_path: Path) -> None:
+    async def body(a: WorkerConversations, b: WorkerConversations) -> None:
+        await answered(a, {"input": "one"}, "resp_1", "first")
+        await answered(b, {"input": "two", "previous_response_id": "resp_1"}, "resp_2", "second")
+        await answered(a, {"input": "three", "previous_response_id": "resp_2"}, "resp_3", "third")
+        want = ["one", "first", "two", "second", "three", "third", "four"]
+        for worker in (a, b):
+            assert await texts(worker, {"input": "four", "previous_response_id": "resp_3"}) == want
+            assert worker.reads >= 1  # each holds only some of the chain
+            ref = {"input": [{"type": "item_reference", "id": "msg_resp_2"}]}
+            assert await texts(worker, ref) == ["second"]
+        with pytest.raises(InvalidRequest, match="Previous response with id 'resp_9' not found"):
+            await texts(b, {"input": "x", "previous_response_id": "resp_9"})
+        with pytest.raises(InvalidRequest, match="Item with id 'msg_9' not found"):
+            await texts(b, {"input": [{"type": "item_reference", "id": "msg_9"}]})
+
+    run(tmp_path / "responses.sqlite3", 2, body, Clock())
+
+
+def test_a_request_that_refers_to_nothing_stored_reads_nothing(tmp_path: Path) -> None:
+    async def body(a: WorkerConversations) -> None:
+        assert await a.load({"input": "hi"}) is None
+        assert (
+            await a.load({"input": [{"type": "message", "role": "user", "content": "x"}]}) is None
+        )
+        await answered(a, {"input": "one"}, "resp_1", "first")
+        # What this worker filed itself is in its memory: no read either.
+        loaded = await a.load({"input": "two", "previous_response_id": "resp_1"})
+        assert loaded is not None and list(loaded.turns) == ["resp_1"]
+        assert a.reads == 0
+
+    run(tmp_path / "responses.sqlite3", 1, body, Clock())
+
+
+def test_the_ttl_holds_for_every_worker(tmp_path: Path) -> None:
+    clock = Clock()
+
+    async def body(a: WorkerConversations, b: WorkerConversations) -> None:
+        await answered(a, {"input": "one"}, "resp_1", "first")
+        clock.now += 59
+        assert await stored(a, "resp_1") and await stored(b, "resp_1")
+        clock.now += 2
+        assert not await stored(a, "resp_1") and not await stored(b, "resp_1")
+
+    run(tmp_path / "responses.sqlite3", 2, body, clock, store_ttl_seconds=60)
+
+
+def test_the_bounds_count_every_workers_turns_oldest_first(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "responses.sqlite3"
+
+    async def body(a: WorkerConversations, b: WorkerConversations) -> None:
+        for n in range(4):  # a files 0 and 2, b files 1 and 3: three turns may be kept
+            clock.now += 1
+            await answered((a, b)[n % 2], {"input": str(n)}, f"resp_{n}", f"answer {n}")
+        # resp_0 is a's own, still in a's memory: a knows some worker evicted it.
+        assert [await stored(a, f"resp_{n}") for n in range(4)] == [False, True, True, True]
+        assert [await stored(b, f"resp_{n}") for n in range(4)] == [False, True, True, True]
+        with pytest.raises(InvalidRequest):  # the evicted turn's items went with it
+            await texts(a, {"input": [{"type": "item_reference", "id": "msg_resp_0"}]})
+
+    run(path, 2, body, clock, store_max_items=3)
+    with sqlite3.connect(path) as db:
+        ids = sorted(r[0] for r in db.execute("SELECT id FROM turns"))
+        assert ids == ["resp_1", "resp_2", "resp_3"]
+        assert db.execute("SELECT turns FROM totals").fetchone() == (3,)
+        assert sorted(r[0] for r in db.execute("SELECT id FROM items")) == [
+            "msg_resp_1", "msg_resp_2", "msg_resp_3",
+        ]  # fmt: skip
+
+
+def test_the_byte_bound_counts_every_workers_turns(tmp_path: Path) -> None:
+    clock = Clock()
+
+    async def body(a: WorkerConversations, b: WorkerConversations) -> None:
+        for n in range(4):
+            clock.now += 1
+            await answered((a, b)[n % 2], {"input": str(n)}, f"resp_{n}", str(n) * 1500)
+        assert [await stored(b, f"resp_{n}") for n in range(4)] == [False, False, True, True]
+        assert [await stored(a, f"resp_{n}") for n in range(4)] == [False, False, True, True]
+
+    run(tmp_path / "responses.sqlite3", 2, body, clock, store_max_bytes=4096)
+
+
+def test_a_turn_is_filed_once_and_totals_match_the_rows(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "responses.sqlite3"
+
+    async def body(a: WorkerConversations, b: WorkerConversations) -> None:
+        await answered(a, {"input": "one"}, "resp_1", "first")
+        for worker in (a, b, a, b):  # reading a turn never files it again
+            await texts(worker, {"input": "more", "previous_response_id": "resp_1"})
+        await answered(b, {"input": "two", "previous_response_id": "resp_1"}, "resp_2", "second")
+
+    run(path, 2, body, clock)
+    with sqlite3.connect(path) as db:
+        count, size = db.execute("SELECT count(*), sum(length(items)) FROM turns").fetchone()
+        assert count == 2
+        assert db.execute("SELECT turns, bytes FROM totals").fetchone() == (count, size)
