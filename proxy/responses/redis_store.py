@@ -106,7 +106,9 @@ class RedisConversations:
         if not self.up:
             loaded.unreachable = self._why()
         else:
-            args = [self._turn_prefix, self._item_prefix, previous or "", MAX_CHAIN, *refs]
+            args: list[str | int] = [
+                self._turn_prefix, self._item_prefix, previous or "", MAX_CHAIN, *refs
+            ]  # fmt: skip
             try:
                 chain, blobs = await self._resolve(keys=[], args=args)
             except FAILURES as exc:

@@ -227,10 +227,13 @@ class Writer:
                     written += 1
                     if written % PRUNE_EVERY == 0:
                         prune(conn, self._clock() - ttl)
-            except sqlite3.Error as exc:
+            except Exception as exc:  # the thread must outlive any one write
                 _log.warning("could not store a response: %s", type(exc).__name__)
-                if isinstance(job, Put) and job.done is not None and not job.done.done():
-                    job.done.set_exception(exc)
+                if isinstance(job, Put):
+                    _answer(job.done, exc)
+            else:
+                if isinstance(job, Put):
+                    _answer(job.done, None)
         conn.close()
 
     def _in_transaction(self, conn: sqlite3.Connection, job: Put | Evict | None) -> None:
@@ -249,8 +252,6 @@ class Writer:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        if isinstance(job, Put) and job.done is not None:
-            job.done.set_result(None)
 
     def _fail_all(self, exc: BaseException) -> None:
         """The file cannot be opened: answer every filing that waits, now and later."""
@@ -258,8 +259,18 @@ class Writer:
             job = self._queue.get()
             if isinstance(job, _Stop):
                 return
-            if isinstance(job, Put) and job.done is not None:
-                job.done.set_exception(exc)
+            if isinstance(job, Put):
+                _answer(job.done, exc)
+
+
+def _answer(done: concurrent.futures.Future[None] | None, exc: BaseException | None) -> None:
+    """Tell whoever waits for a filing how it went (nobody, if their request was cancelled)."""
+    if done is None or not done.set_running_or_notify_cancel():
+        return
+    if exc is None:
+        done.set_result(None)
+    else:
+        done.set_exception(exc)
 
 
 def read_turn(conn: sqlite3.Connection, response_id: str) -> Turn | None:

@@ -5,6 +5,7 @@ the TTL and the bounds hold across them; a turn is filed once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -167,3 +168,19 @@ def test_a_turn_is_filed_once_and_totals_match_the_rows(tmp_path: Path) -> None:
         count, size = db.execute("SELECT count(*), sum(length(items)) FROM turns").fetchone()
         assert count == 2
         assert db.execute("SELECT turns, bytes FROM totals").fetchone() == (count, size)
+
+
+def test_a_filing_whose_request_was_cancelled_leaves_the_writer_working(tmp_path: Path) -> None:
+    async def body(a: WorkerConversations, b: WorkerConversations) -> None:
+        for n in range(20):  # the client hung up while its turn was being filed
+            task = asyncio.ensure_future(answered(a, {"input": str(n)}, f"resp_c{n}", "x"))
+            await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await answered(a, {"input": "one"}, "resp_1", "first")
+        assert await texts(b, {"input": "two", "previous_response_id": "resp_1"}) == [
+            "one", "first", "two",
+        ]  # fmt: skip
+
+    run(tmp_path / "responses.sqlite3", 2, body, Clock())
