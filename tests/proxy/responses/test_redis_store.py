@@ -19,14 +19,12 @@ from driftgate.proxy.responses.settings import ResponsesSettings
 from driftgate.proxy.responses.turns import StoreUnavailable
 from tests.fakes.redis_server import RedisServer
 
-START = float(int(time.time()))
-
 
 class Clock:
     """The gateway's wall clock, moved by the test (it starts now: Redis expires keys by it)."""
 
     def __init__(self) -> None:
-        self.now = START
+        self.now = float(int(time.time()))
 
     def __call__(self) -> float:
         return self.now
@@ -108,6 +106,7 @@ def test_keys_live_under_the_prefix_expire_with_the_ttl_and_hold_no_duplicate(
     shared_redis: RedisServer,
 ) -> None:
     clock = Clock()
+    start = clock.now
 
     async def body(a: RedisConversations, b: RedisConversations) -> None:
         await answered(a, {"input": "one"}, "resp_1", "first")
@@ -132,7 +131,7 @@ def test_keys_live_under_the_prefix_expire_with_the_ttl_and_hold_no_duplicate(
             assert b"first" in turn[b"i"]  # the first filing stayed
             # Redis itself forgets the turn once its TTL (counted from the request) is over.
             expire_at = await redis.pexpiretime(f"{prefix}resp:t:resp_1")
-            assert expire_at == int((START + 60) * 1000)
+            assert expire_at == int((start + 60) * 1000)
             assert await redis.zcard(f"{prefix}resp:order") == 1
         finally:
             await redis.aclose()
