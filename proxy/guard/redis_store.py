@@ -193,11 +193,16 @@ class RedisGuardStore:
             loop = self._loop = asyncio.get_running_loop()
         answer: asyncio.Future[int | Refusal | Halt] = loop.create_future()
         self._asks.append(_Ask(next(self._ids), backend, usd, limits, respect_halt, now, answer))
-        # The requests that ask before the call's task first runs (this turn of the loop, or
-        # while MAX_CALLS calls are out) share one call: under load a call carries many; alone,
-        # a request waits for none.
-        if len(self._asks) == 1 and self._asking < MAX_CALLS:
-            loop.call_soon(self._send_asks)
+        # With nothing out, the first request's call goes now. Those asking after it in this
+        # turn of the loop, or while calls are out, share the next call: under load a call
+        # carries many; alone, a request waits for none.
+        if len(self._asks) == 1:
+            lane = self._lane
+            ready = lane is not None and lane.ready
+            if ready and self._asking == 0:
+                self._send_asks()
+            elif self._asking < (MAX_CALLS if ready else 1):  # (re)connecting: one call at a time
+                loop.call_soon(self._send_asks)
         return await answer
 
     def _send_asks(self) -> None:
