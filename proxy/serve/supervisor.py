@@ -74,6 +74,13 @@ def reserve_port(host: str, port: int) -> socket.socket:
             host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
         family, kind, proto, _, addr = infos[0]
+        if port:
+            # SO_REUSEPORT would also join a port another process holds with it (a gateway
+            # already running with --workers): the kernel would split clients between the two.
+            # A bind without it fails on a listening holder, as the one-process gateway's does.
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(addr)
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

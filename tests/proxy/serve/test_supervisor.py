@@ -78,3 +78,19 @@ def test_a_port_held_by_another_program_is_a_config_error(tmp_path: Path) -> Non
             reserve_port("127.0.0.1", holder.getsockname()[1])
     finally:
         holder.close()
+
+
+def test_a_port_another_gateway_holds_with_reuseport_is_a_config_error() -> None:
+    # A second `driftgate proxy --workers 2` on the port of a running one started, and the kernel
+    # split new connections between the two gateways (each with its own config).
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    held.bind(("127.0.0.1", 0))
+    held.listen()  # a worker of the running gateway
+    try:
+        port = held.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"cannot listen on 127\.0\.0\.1:{port}"):
+            reserve_port("127.0.0.1", port)
+    finally:
+        held.close()
