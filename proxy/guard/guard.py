@@ -16,6 +16,7 @@ from driftgate.proxy.observe.records import GUARD_HALTED, GUARD_UNAVAILABLE
 from driftgate.proxy.templates.loader import TemplateSet
 
 log = logging.getLogger("driftgate.guard")
+UNPRICED_NAMED = 1000  # models named once each as unpriced; client-chosen names stay bounded
 GUARD_HEADER = "x-driftgate-guard"
 
 
@@ -111,6 +112,7 @@ class SpendGuard:
         self._header = settings.header.lower() if settings.header else None
         self._values = frozenset(v.lower() for v in settings.header_values)
         self._warned: set[str] = set()
+        self._unpriced: set[str] = set()  # models already named as unpriced (bounded)
         self.fail_open = fail_open  # a shared store that cannot answer lets requests through
         self.unguarded = 0  # requests let through unguarded while the store was unreachable
 
@@ -134,6 +136,14 @@ class SpendGuard:
         usd = estimate_usd(
             raw_size, body, model, dialect, templates, self.settings.default_max_tokens
         )
+        if usd == 0.0 and model not in self._unpriced and len(self._unpriced) < UNPRICED_NAMED:
+            self._unpriced.add(model)
+            log.warning(
+                "spend guard: model %r has no price in the templates, so its requests count $0 "
+                "against the budgets; add its prices in a template overlay (templates_dir) to "
+                "guard it",
+                model,
+            )
         halting = self.settings.action == "halt"
         try:
             got = await self.store.admit(backend, usd, self.limits_for(backend), now, halting)

@@ -327,3 +327,24 @@ def test_a_budget_under_a_cent_is_named_as_it_is_not_as_zero(
         _claude(gw.url, max_tokens=BIG)
     message = caught.value.body["error"]["message"]  # type: ignore[index]
     assert "the daily total budget of $0.0005 is reached ($0.00 spent or in flight)" in message
+
+
+def test_a_model_without_a_price_is_named_once_as_unguarded(
+    start: Callable[..., GatewayServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Claude Code's default model was newer than the bundled template: with a budget set, its
+    # requests went through at $0 and nothing said so.
+    caplog.set_level(logging.WARNING, logger="driftgate.guard")
+    gw = start(GuardSettings(daily_usd=1.0))
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0)
+    for _ in range(3):
+        client.chat.completions.create(
+            model="gpt-unpriced-test", messages=[{"role": "user", "content": "hi"}]
+        )
+    _claude(gw.url)  # a priced model: not named
+    named = [r.getMessage() for r in caplog.records if "has no price" in r.getMessage()]
+    assert named == [
+        "spend guard: model 'gpt-unpriced-test' has no price in the templates, so its requests "
+        "count $0 against the budgets; add its prices in a template overlay (templates_dir) to "
+        "guard it"
+    ]
