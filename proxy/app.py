@@ -38,7 +38,7 @@ from driftgate.proxy.observe.pg.url import url_secrets
 from driftgate.proxy.observe.probe import Prober
 from driftgate.proxy.observe.recorder import Recorder
 from driftgate.proxy.observe.routes import ObserveRoutes
-from driftgate.proxy.observe.shape_log import ShapeLog
+from driftgate.proxy.observe.shape_log import SAMPLE_PER_FLUSH, ShapeLog
 from driftgate.proxy.redact import Redactor
 from driftgate.proxy.respond.errors import error_response
 from driftgate.proxy.respond.headers import JSON_CT
@@ -194,7 +194,7 @@ class Gateway:
         self.prober = w.prober
         self.redactor.add(w.secrets)
         self.guard = w.guard
-        self.keeper.settle = w.guard.settle if w.guard.enabled else None
+        self.keeper.settle = w.guard.settle_many if w.guard.enabled else None
 
     def reload(self, new: Config) -> list[str]:
         """Apply a reloaded config to the running gateway (ConfigError: nothing changed).
@@ -386,7 +386,12 @@ class Gateway:
             doc["cooldowns"] = self.cooldown_board.health()
         if self.config.worker_processes > 1:
             # connections and recent error rates are this worker's; guard and cooldowns are shared
-            doc["worker"] = {"pid": os.getpid(), "workers": self.config.worker_processes}
+            doc["worker"] = {
+                "pid": os.getpid(),
+                "workers": self.config.worker_processes,
+                # /analytics/stream: every worker's records (from the usage file), or this one's
+                "live_stream": "every worker" if self.observer.live_file else "this worker",
+            }
         stored = self.conversations.health()
         if stored is not None:
             doc["responses_store"] = stored
@@ -500,7 +505,11 @@ def open_shape_log(config: Config) -> ShapeLog | None:
     """The shape log [shapes] asks for (on by default), or None when it is off."""
     if not config.shapes.enabled:
         return None
-    return ShapeLog(config.shapes.file(config.home), config.shapes.max_shapes)
+    # With N workers each takes its share of the host's samples (one process's budget in all).
+    budget = max(1, SAMPLE_PER_FLUSH // config.worker_processes)
+    return ShapeLog(
+        config.shapes.file(config.home), config.shapes.max_shapes, sample_per_flush=budget
+    )
 
 
 def create_app(

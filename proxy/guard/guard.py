@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,6 +187,12 @@ class SpendGuard:
         """The request is over: replace its reservation by what it cost (None: unknown, 0)."""
         if ticket is not None:
             self.store.settle(ticket.id, ticket.backend, usd or 0.0, self.wall())
+
+    def settle_many(self, settled: Sequence[tuple[Ticket, float | None]]) -> None:
+        """`settle` for a batch of requests (the recorder's thread), one store call for all."""
+        if settled:
+            now = self.wall()
+            self.store.settle_many([(t.id, t.backend, usd or 0.0, now) for t, usd in settled])
 
     def release(self, ticket: Ticket | None) -> None:
         """The request never reached an upstream: drop its reservation."""

@@ -11,10 +11,11 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 DAY = 86_400.0
 HOUR = 3_600.0
@@ -52,6 +53,14 @@ class Halt:
     until: float | None
 
 
+class Settled(NamedTuple):
+    """One reservation replaced by what its request cost, at `now`."""
+
+    ticket: int
+    usd: float
+    now: float
+
+
 class GuardStore(Protocol):
     """Spend, reservations and the halt flag, shared by every request of one or more gateways."""
 
@@ -63,6 +72,10 @@ class GuardStore(Protocol):
 
     def settle(self, ticket: int, usd: float, now: float) -> None:
         """Replace reservation `ticket` by the spend it really cost."""
+        ...
+
+    def settle_many(self, settled: Sequence[Settled]) -> None:
+        """`settle` for each of a batch, written in one transaction (the recorder's thread)."""
         ...
 
     def release(self, ticket: int) -> None:
@@ -151,6 +164,7 @@ class SqliteGuardStore:
 
     def __init__(self, path: Path | None) -> None:
         self._lock = threading.Lock()
+        self._db_lock = threading.Lock()  # one statement sequence at a time on the connection
         self._windows: dict[tuple[str, float], _Window] = {}
         self._reserved: dict[int, tuple[str, float]] = {}
         self._held: dict[str, float] = {}
@@ -187,10 +201,11 @@ class SqliteGuardStore:
 
     def _put(self, **values: object) -> None:
         if self._db is not None:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
-                [(k, None if v is None else str(v)) for k, v in values.items()],
-            )
+            with self._db_lock:  # not inside a settlement batch's transaction
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
+                    [(k, None if v is None else str(v)) for k, v in values.items()],
+                )
 
     def _add(self, ts: float, backend: str, usd: float) -> None:
         for key in (TOTAL, backend):
@@ -222,18 +237,34 @@ class SqliteGuardStore:
             return ticket
 
     def settle(self, ticket: int, usd: float, now: float) -> None:
+        self.settle_many((Settled(ticket, usd, now),))
+
+    def settle_many(self, settled: Sequence[Settled]) -> None:
+        rows: list[tuple[float, str, float]] = []
         with self._lock:
-            entry = self._reserved.pop(ticket, None)
-            if entry is None:
-                return
-            self._hold(entry[0], -entry[1])
-            if usd > 0:
-                self._add(now, entry[0], usd)
-        if usd > 0 and self._db is not None:
-            self._db.execute("INSERT INTO spend VALUES (?, ?, ?)", (now, entry[0], usd))
-            if now - self._pruned >= HOUR:  # a delete per settlement was a second write each time
-                self._pruned = now
-                self._db.execute("DELETE FROM spend WHERE ts < ?", (now - DAY,))
+            for ticket, usd, now in settled:
+                entry = self._reserved.pop(ticket, None)
+                if entry is None:
+                    continue
+                self._hold(entry[0], -entry[1])
+                if usd > 0:
+                    self._add(now, entry[0], usd)
+                    rows.append((now, entry[0], usd))
+        if not rows or self._db is None:
+            return
+        # One transaction a batch: an autocommit insert per settlement cost ~22 us each.
+        last = rows[-1][0]
+        with self._db_lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT INTO spend VALUES (?, ?, ?)", rows)
+                if last - self._pruned >= HOUR:  # a delete per settlement was a write each time
+                    self._pruned = last
+                    self._db.execute("DELETE FROM spend WHERE ts < ?", (last - DAY,))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def release(self, ticket: int) -> None:
         with self._lock:

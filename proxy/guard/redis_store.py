@@ -26,7 +26,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from redis.asyncio import Redis
@@ -298,6 +298,10 @@ class RedisGuardStore:
     def settle(self, ticket: int, backend: str, usd: float, now: float) -> None:
         # A request let through unguarded has no reservation: its settlement gets an id of its own.
         self._queue((next(self._ids) if ticket == NO_RESERVATION else ticket, backend, usd, now))
+
+    def settle_many(self, settled: Sequence[tuple[int, str, float, float]]) -> None:
+        for item in settled:
+            self._queue(item)
 
     def release(self, ticket: int, backend: str) -> None:
         if ticket != NO_RESERVATION:

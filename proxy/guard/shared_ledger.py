@@ -2,12 +2,17 @@
 
 With `--workers N` every worker admits requests against the same budgets, so a reservation must
 see what the other workers hold. Each reservation is a row written in a `BEGIN IMMEDIATE`
-transaction (one writer at a time across processes, waiting up to the busy timeout), after the
-transaction has read every other worker's reservations and settled spend. Settled spend is read
-incrementally: each process keeps running window sums (as SqliteGuardStore does) and adds only
-the rows written since its last look, so a reservation costs a few indexed statements however
-much the day has seen. The halt and the resume baseline live in the `state` table, read in the
-same transactions, so a halt by one worker is seen by all.
+transaction (one writer at a time across processes), after the transaction has read the halt,
+every other worker's reservations and the settled spend. Settled spend is read incrementally:
+each process keeps running window sums (as SqliteGuardStore does) and adds only the rows written
+since its last look, so a reservation costs a few indexed statements however much the day has
+seen. The halt and the resume baseline live in the `state` table, read in the same transactions,
+so a halt by one worker is seen by all.
+
+Two connections: the event loop's never waits (busy timeout 0, no checkpoint on commit), so a
+`try_*` call answers Busy at once when another process holds the write lock and the caller waits
+somewhere else; the other one, for threads (settlements on the recorder's thread, the loop's
+retries in a worker thread), waits up to BUSY_MS.
 
 A worker that dies leaves its reservations behind: they are dropped when a worker starts and
 before a budget is declared reached, when their process no longer runs.
@@ -18,8 +23,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple, TypeVar
 
 from driftgate.proxy.guard.ledger import (
     DAY,
@@ -28,6 +34,7 @@ from driftgate.proxy.guard.ledger import (
     TOTAL,
     Halt,
     Limit,
+    Settled,
     _Window,
 )
 
@@ -37,7 +44,29 @@ CREATE TABLE IF NOT EXISTS reserved (
   pid INTEGER NOT NULL, backend TEXT NOT NULL, usd REAL NOT NULL, ts REAL NOT NULL
 )
 """
-BUSY_MS = 10_000  # how long a worker waits for another's transaction (they take microseconds)
+BUSY_MS = 10_000  # how long a thread waits for another process's transaction (they take µs)
+T = TypeVar("T")
+
+
+class Busy(Exception):
+    """Another process holds the file's write lock: the loop's connection does not wait for it."""
+
+
+class Ask(NamedTuple):
+    """One request's admission: its backend, estimated cost, budgets, time, whether a halt stops it."""
+
+    backend: str
+    usd: float
+    limits: tuple[Limit, ...]
+    now: float
+    respect_halt: bool
+
+
+class Over(NamedTuple):
+    """A reservation that does not fit: the first limit it breaks and what that limit holds."""
+
+    limit: Limit
+    spent: float
 
 
 def _alive(pid: int) -> bool:
@@ -50,64 +79,92 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _connect(path: Path, *, waits: bool) -> sqlite3.Connection:
+    db = sqlite3.connect(
+        path, check_same_thread=False, isolation_level=None, timeout=BUSY_MS / 1000
+    )
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # WAL: a power cut may lose, never corrupt
+    if not waits:
+        db.execute("PRAGMA busy_timeout=0")
+        # A checkpoint writes the WAL back and fsyncs: the threads' connection does it.
+        db.execute("PRAGMA wal_autocheckpoint=0")
+    return db
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 class SharedSqliteGuardStore:
     """A GuardStore whose reservations, spend and halt hold across processes sharing `path`."""
 
     def __init__(self, path: Path, pid: int | None = None) -> None:
         self._pid = os.getpid() if pid is None else pid
-        self._lock = threading.Lock()  # the loop reserves, the recorder's thread settles
+        self._mem = threading.Lock()  # the windows, held only inside a write transaction
+        self._lock = threading.Lock()  # the threads' connection, one user at a time
         self._windows: dict[tuple[str, float], _Window] = {}
         self._seen = 0  # the last spend rowid added to the windows
         self._baseline: float | None = None
         self._pruned = 0.0
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            path, check_same_thread=False, isolation_level=None, timeout=BUSY_MS / 1000
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a power cut may lose, never corrupt
-        self._db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+        self._db = _connect(path, waits=True)
         with self._lock:
             self._db.executescript(SCHEMA + ";" + RESERVED)  # idempotent: every worker runs it
-            self._write(self._reclaim)
+            self._write(self._db, lambda db: self._reclaim(db))
+        self._quick = _connect(path, waits=False)
 
-    def _write(self, body: Callable[[], object]) -> None:
-        """Run `body()` in one BEGIN IMMEDIATE transaction (the caller holds the lock)."""
-        self._db.execute("BEGIN IMMEDIATE")
+    # -- transactions -------------------------------------------------------
+    def _write(self, db: sqlite3.Connection, body: Callable[[sqlite3.Connection], T]) -> T:
+        """`body(db)` in one BEGIN IMMEDIATE transaction; Busy when `db` does not wait for it."""
         try:
-            body()
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _busy(exc):
+                raise Busy from None
             raise
-        self._db.execute("COMMIT")
+        try:
+            got = body(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return got
 
-    def _reclaim(self) -> int:
+    def _waiting(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            return self._write(self._db, body)
+
+    # -- what the transactions do ---------------------------------------------
+    def _reclaim(self, db: sqlite3.Connection) -> int:
         """Drop the reservations of processes that no longer run; how many."""
-        pids = [int(p) for (p,) in self._db.execute("SELECT DISTINCT pid FROM reserved")]
+        pids = [int(p) for (p,) in db.execute("SELECT DISTINCT pid FROM reserved")]
         dead = [p for p in pids if p != self._pid and not _alive(p)]
         dropped = 0
         for pid in dead:
-            dropped += self._db.execute("DELETE FROM reserved WHERE pid = ?", (pid,)).rowcount
+            dropped += db.execute("DELETE FROM reserved WHERE pid = ?", (pid,)).rowcount
         return dropped
 
-    def _state(self) -> dict[str, str | None]:
-        return dict(self._db.execute("SELECT key, value FROM state").fetchall())
-
-    def _sync(self) -> dict[str, str | None]:
+    def _sync(self, db: sqlite3.Connection) -> dict[str, str | None]:
         """Bring the windows up to date with the file; the state table as it is now."""
-        state = self._state()
+        state: dict[str, str | None] = dict(db.execute("SELECT key, value FROM state").fetchall())
         baseline = float(state.get("baseline") or 0.0)
-        if baseline != self._baseline:  # first look, or a resume somewhere: recount from it
-            self._baseline = baseline
-            self._windows.clear()
-            self._seen = 0
-        rows = self._db.execute(
-            "SELECT rowid, ts, backend, usd FROM spend WHERE rowid > ? AND ts >= ? ORDER BY rowid",
-            (self._seen, baseline),
-        ).fetchall()
-        for rowid, ts, backend, usd in rows:
-            self._add(float(ts), str(backend), float(usd))
-            self._seen = int(rowid)
+        with self._mem:
+            if baseline != self._baseline:  # first look, or a resume somewhere: recount from it
+                self._baseline = baseline
+                self._windows.clear()
+                self._seen = 0
+            rows = db.execute(
+                "SELECT rowid, ts, backend, usd FROM spend WHERE rowid > ? AND ts >= ? "
+                "ORDER BY rowid",
+                (self._seen, baseline),
+            ).fetchall()
+            for rowid, ts, backend, usd in rows:
+                self._add(float(ts), str(backend), float(usd))
+                self._seen = int(rowid)
         return state
 
     def _add(self, ts: float, backend: str, usd: float) -> None:
@@ -118,123 +175,180 @@ class SharedSqliteGuardStore:
                     window = self._windows[(key, width)] = _Window(width)
                 window.add(ts, usd)
 
-    def _held(self) -> dict[str, float]:
+    def _settled(self, key: str, width: float, now: float) -> float:
+        with self._mem:
+            window = self._windows.get((key, width))
+            return window.sum(now) if window is not None else 0.0
+
+    def _held(self, db: sqlite3.Connection) -> dict[str, float]:
         held: dict[str, float] = {TOTAL: 0.0}
-        for backend, usd in self._db.execute(
-            "SELECT backend, SUM(usd) FROM reserved GROUP BY backend"
-        ):
+        for backend, usd in db.execute("SELECT backend, SUM(usd) FROM reserved GROUP BY backend"):
             held[str(backend)] = float(usd)
             held[TOTAL] += float(usd)
         return held
 
     def _over(
         self, usd: float, limits: tuple[Limit, ...], now: float, held: dict[str, float]
-    ) -> Limit | None:
+    ) -> Over | None:
         for limit in limits:
-            window = self._windows.get((limit.backend, limit.window))
-            settled = window.sum(now) if window is not None else 0.0
-            if settled + held.get(limit.backend, 0.0) + usd > limit.usd:
-                return limit
+            spent = self._settled(limit.backend, limit.window, now) + held.get(limit.backend, 0.0)
+            if spent + usd > limit.usd:
+                return Over(limit, spent)
         return None
+
+    def _halt_in(
+        self, db: sqlite3.Connection, state: dict[str, str | None], now: float
+    ) -> Halt | None:
+        if not state.get("halt_reason"):
+            return None
+        until = state.get("halt_until")
+        halt = Halt(
+            str(state["halt_reason"]),
+            float(state.get("halt_since") or 0.0),
+            float(until) if until else None,
+        )
+        if halt.until is not None and now >= halt.until:
+            _put(db, halt_reason=None, halt_since=None, halt_until=None)
+            return None
+        return halt
+
+    def _admit(self, db: sqlite3.Connection, asks: Sequence[Ask]) -> list[int | Over | Halt]:
+        """Each ask in turn, in one transaction: the halt, or a reservation if it fits."""
+        state = self._sync(db)
+        held = self._held(db)
+        reclaimed = False
+        out: list[int | Over | Halt] = []
+        for backend, usd, limits, now, respect_halt in asks:
+            if respect_halt:
+                halt = self._halt_in(db, state, now)
+                if halt is not None:
+                    out.append(halt)
+                    continue
+            over = self._over(usd, limits, now, held)
+            if over is not None and not reclaimed:
+                reclaimed = True
+                if self._reclaim(db):  # a dead worker's reservations were in the way
+                    held = self._held(db)
+                    over = self._over(usd, limits, now, held)
+            if over is not None:
+                out.append(over)
+                continue
+            cur = db.execute(
+                "INSERT INTO reserved (pid, backend, usd, ts) VALUES (?, ?, ?, ?)",
+                (self._pid, backend, usd, now),
+            )
+            for key in {TOTAL, backend}:
+                held[key] = held.get(key, 0.0) + usd
+            out.append(int(cur.lastrowid or 0))
+        return out
+
+    # -- the event loop's calls: they never wait (Busy instead) ------------------
+    def try_admit(self, asks: Sequence[Ask]) -> list[int | Over | Halt]:
+        """For each ask, in order: the halt (when it respects it), else a reservation id if every
+        limit has room for its `usd`, else the limit it breaks. One transaction for them all;
+        raises Busy rather than wait for another process."""
+        return self._write(self._quick, lambda db: self._admit(db, asks))
+
+    def try_release(self, ticket: int) -> None:
+        """`release`, or Busy."""
+        self._write(
+            self._quick, lambda db: db.execute("DELETE FROM reserved WHERE id = ?", (ticket,))
+        )
+
+    def try_halt(self, halt: Halt) -> None:
+        """`halt`, or Busy."""
+        self._write(self._quick, lambda db: _put_halt(db, halt))
+
+    # -- the threads' calls (the GuardStore seam): they wait ------------------------
+    def admit(self, asks: Sequence[Ask]) -> list[int | Over | Halt]:
+        """`try_admit`, waiting for the other processes' transactions."""
+        return self._waiting(lambda db: self._admit(db, asks))
 
     def reserve(
         self, backend: str, usd: float, limits: tuple[Limit, ...], now: float
     ) -> int | Limit:
         """Reserve `usd` if every limit has room for it across all workers (an id), else the limit."""
-        got: list[int | Limit] = []
-
-        def body() -> None:
-            self._sync()
-            over = self._over(usd, limits, now, self._held())
-            if over is not None and self._reclaim():  # a dead worker's reservations were in the way
-                over = self._over(usd, limits, now, self._held())
-            if over is not None:
-                got.append(over)
-                return
-            cur = self._db.execute(
-                "INSERT INTO reserved (pid, backend, usd, ts) VALUES (?, ?, ?, ?)",
-                (self._pid, backend, usd, now),
-            )
-            got.append(int(cur.lastrowid or 0))
-
-        with self._lock:
-            self._write(body)
-        return got[0]
+        (got,) = self.admit([Ask(backend, usd, limits, now, False)])
+        assert not isinstance(got, Halt)
+        return got.limit if isinstance(got, Over) else got
 
     def settle(self, ticket: int, usd: float, now: float) -> None:
         """Replace reservation `ticket` by the spend it really cost."""
+        self.settle_many((Settled(ticket, usd, now),))
 
-        def body() -> None:
-            row = self._db.execute(
-                "DELETE FROM reserved WHERE id = ? RETURNING backend", (ticket,)
-            ).fetchone()
-            if row is None or usd <= 0:
+    def settle_many(self, settled: Sequence[Settled]) -> None:
+        """Replace each reservation by what it cost, in one transaction."""
+        if not settled:
+            return
+
+        def body(db: sqlite3.Connection) -> None:
+            rows: list[tuple[float, str, float]] = []
+            for ticket, usd, now in settled:
+                row = db.execute(
+                    "DELETE FROM reserved WHERE id = ? RETURNING backend", (ticket,)
+                ).fetchone()
+                if row is not None and usd > 0:
+                    rows.append((now, row[0], usd))
+            if not rows:
                 return
-            self._db.execute("INSERT INTO spend VALUES (?, ?, ?)", (now, row[0], usd))
-            if now - self._pruned >= HOUR:
-                self._pruned = now
+            db.executemany("INSERT INTO spend VALUES (?, ?, ?)", rows)
+            last = rows[-1][0]
+            if last - self._pruned >= HOUR:
+                self._pruned = last
                 # The newest row stays, so rowids keep growing and each worker's `_seen` holds.
-                self._db.execute(
+                db.execute(
                     "DELETE FROM spend WHERE ts < ? AND rowid < (SELECT MAX(rowid) FROM spend)",
-                    (now - DAY,),
+                    (last - DAY,),
                 )
 
-        with self._lock:
-            self._write(body)
+        self._waiting(body)
 
     def release(self, ticket: int) -> None:
         """Drop reservation `ticket` (nothing was spent)."""
-        with self._lock:
-            self._db.execute("DELETE FROM reserved WHERE id = ?", (ticket,))
+        self._waiting(lambda db: db.execute("DELETE FROM reserved WHERE id = ?", (ticket,)))
 
     def spent(self, backend: str, window: float, now: float) -> float:
         """Settled spend plus reservations in the window, across all workers."""
-        with self._lock:
-            self._sync()
-            own = self._windows.get((backend, window))
-            settled = own.sum(now) if own is not None else 0.0
-            return settled + self._held().get(backend, 0.0)
+
+        def body(db: sqlite3.Connection) -> float:
+            self._sync(db)
+            return self._settled(backend, window, now) + self._held(db).get(backend, 0.0)
+
+        return self._waiting(body)
 
     def in_flight(self) -> float:
         """USD reserved by every worker's requests not yet settled."""
         with self._lock:
-            return self._held()[TOTAL]
+            return self._held(self._db)[TOTAL]
 
     def halt(self, halt: Halt) -> None:
         """Stop forwarding in every worker until `halt.until` or a resume."""
-        with self._lock:
-            self._put(halt_reason=halt.reason, halt_since=halt.since, halt_until=halt.until)
+        self._waiting(lambda db: _put_halt(db, halt))
 
     def resume(self, now: float) -> None:
         """Lift the halt everywhere; spend before `now` no longer counts."""
-        with self._lock:
-            self._put(halt_reason=None, halt_since=None, halt_until=None, baseline=now)
+        self._waiting(
+            lambda db: _put(db, halt_reason=None, halt_since=None, halt_until=None, baseline=now)
+        )
 
     def halted(self, now: float) -> Halt | None:
         """The halt in force at `now` (set by any worker), if any; an expired one is lifted."""
-        with self._lock:
-            state = self._state()
-            if not state.get("halt_reason"):
-                return None
-            until = state.get("halt_until")
-            halt = Halt(
-                str(state["halt_reason"]),
-                float(state.get("halt_since") or 0.0),
-                float(until) if until else None,
-            )
-            if halt.until is not None and now >= halt.until:
-                self._put(halt_reason=None, halt_since=None, halt_until=None)
-                return None
-            return halt
-
-    def _put(self, **values: object) -> None:
-        self._db.executemany(
-            "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
-            [(k, None if v is None else str(v)) for k, v in values.items()],
-        )
+        return self._waiting(lambda db: self._halt_in(db, self._sync(db), now))
 
     def close(self) -> None:
         """Drop this process's reservations (its requests are over) and close the file."""
         with self._lock:
             self._db.execute("DELETE FROM reserved WHERE pid = ?", (self._pid,))
             self._db.close()
+            self._quick.close()
+
+
+def _put(db: sqlite3.Connection, **values: object) -> None:
+    db.executemany(
+        "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
+        [(k, None if v is None else str(v)) for k, v in values.items()],
+    )
+
+
+def _put_halt(db: sqlite3.Connection, halt: Halt) -> None:
+    _put(db, halt_reason=halt.reason, halt_since=halt.since, halt_until=halt.until)

@@ -8,18 +8,26 @@ slow store never holds the recorder's thread or a response.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from driftgate.proxy.errors import ConfigError
-from driftgate.proxy.guard.ledger import GuardStore, Halt, Limit, SqliteGuardStore, guard_db_path
+from driftgate.proxy.guard.ledger import (
+    GuardStore,
+    Halt,
+    Limit,
+    Settled,
+    SqliteGuardStore,
+    guard_db_path,
+)
 from driftgate.proxy.guard.shared_ledger import SharedSqliteGuardStore
 
 if TYPE_CHECKING:
     from driftgate.proxy.config import Config
 
 NO_RESERVATION = 0  # the ticket of a request let through while the store was unreachable
+Settlement = tuple[int, str, float, float]  # ticket, backend, usd it cost, when
 
 
 class StoreUnreachable(Exception):
@@ -59,6 +67,10 @@ class GuardState(Protocol):
 
     def settle(self, ticket: int, backend: str, usd: float, now: float) -> None:
         """Replace reservation `ticket` by what it cost (from any thread; never blocks)."""
+        ...
+
+    def settle_many(self, settled: Sequence[Settlement]) -> None:
+        """`settle` for a batch (the recorder's thread): an embedded store writes it at once."""
         ...
 
     def release(self, ticket: int, backend: str) -> None:
@@ -122,6 +134,9 @@ class EmbeddedState:
     def settle(self, ticket: int, backend: str, usd: float, now: float) -> None:
         self.store.settle(ticket, usd, now)
 
+    def settle_many(self, settled: Sequence[Settlement]) -> None:
+        self.store.settle_many([Settled(t, usd, now) for t, _, usd, now in settled])
+
     def release(self, ticket: int, backend: str) -> None:
         self.store.release(ticket)
 
@@ -162,7 +177,9 @@ def open_guard_state(
     if config.state.redis_url is None:
         path = guard_db_path(config.home)
         if config.worker_processes > 1:
-            return EmbeddedState(SharedSqliteGuardStore(path))
+            from driftgate.proxy.guard.shared_state import SharedState
+
+            return SharedState(SharedSqliteGuardStore(path))
         return EmbeddedState(SqliteGuardStore(path))
     try:  # imported here only, so that without redis_url nothing of redis loads
         from driftgate.proxy.guard.redis_store import RedisGuardStore

@@ -57,6 +57,7 @@ class LiveHub:
         self._limit = limit
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subs: set[Subscriber] = set()
+        self._unfed: set[Subscriber] = set()  # streams that read the usage file (workers)
         self.dropped_subscribers = 0
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -66,17 +67,19 @@ class LiveHub:
     @property
     def subscribers(self) -> int:
         """How many clients follow the stream now."""
-        return len(self._subs)
+        return len(self._subs) + len(self._unfed)
 
-    def subscribe(self) -> Subscriber:
-        """A new listener (on the loop)."""
+    def subscribe(self, fed: bool = True) -> Subscriber:
+        """A new listener (on the loop); `fed=False`: one that only learns of the shutdown (its
+        records come from elsewhere) and that this process's records are not handed to."""
         sub = Subscriber(self._limit)
-        self._subs.add(sub)
+        (self._subs if fed else self._unfed).add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
         """Forget a listener."""
         self._subs.discard(sub)
+        self._unfed.discard(sub)
 
     def consume(self, records: Sequence[RequestRecord]) -> None:
         """A record sink: hand the batch to the loop, only while someone is listening."""
@@ -97,7 +100,8 @@ class LiveHub:
 
     def close(self) -> None:
         """End every stream (at shutdown)."""
-        for sub in self._subs:
+        for sub in (*self._subs, *self._unfed):
             sub.closed = True
             sub.wake.set()
         self._subs.clear()
+        self._unfed.clear()

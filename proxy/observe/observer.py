@@ -78,6 +78,9 @@ class Observer:
             self.shared = SharedTotals(metrics_dir(config.home), self.metrics.snapshot)
             self.metrics.peers = self.shared.others
             recorder.add_sink(self.shared.sink)
+        # With N workers the live stream reads every worker's records back from the usage file
+        # they all write (live_tail.py); one worker's own records would be a part of the traffic.
+        self.live_file = recorder.path if config.worker_processes > 1 else None
         if analytics:
             recorder.add_sink(self.live.consume)
         self.otel: OtelSink | None = None

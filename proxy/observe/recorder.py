@@ -44,6 +44,7 @@ class Recorder:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._conn = open_db(db_path) if persist else None
+        self.path = db_path if persist else None  # the file records are written to (None: none)
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[RequestRecord | Job | None, int]] = queue.Queue()
         self._closed = False

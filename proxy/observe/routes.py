@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
+from pathlib import Path
 
 import orjson
 from aiohttp import web
 
 from driftgate.proxy.auth import GatewayKey
 from driftgate.proxy.errors import GatewayError, InvalidRequest
+from driftgate.proxy.observe.live_tail import BATCH, POLL_SECONDS, UsageTail
 from driftgate.proxy.observe.metrics import CONTENT_TYPE
 from driftgate.proxy.observe.observer import Observer
 from driftgate.proxy.observe.pg.url import reason
@@ -79,6 +82,8 @@ class ObserveRoutes:
         self._need_analytics()
         hub = self.observer.live
         resp = web.StreamResponse(headers=STREAM_HEADERS)
+        if self.observer.live_file is not None:
+            return await self._every_worker(request, resp, self.observer.live_file)
         await resp.prepare(request)
         sub = hub.subscribe()
         try:
@@ -100,4 +105,41 @@ class ObserveRoutes:
             pass  # the client left
         finally:
             hub.unsubscribe(sub)
+        return resp
+
+    async def _every_worker(
+        self, request: web.Request, resp: web.StreamResponse, path: Path
+    ) -> web.StreamResponse:
+        """/analytics/stream with N workers: every worker's records, from the usage file."""
+        tail = UsageTail(path)
+        try:
+            await asyncio.to_thread(tail.open)
+        except sqlite3.Error as exc:
+            tail.close()
+            raise GatewayError(f"the usage file cannot be read: {exc}", status=503) from None
+        await resp.prepare(request)
+        sub = self.observer.live.subscribe(fed=False)  # only to end with the app
+        quiet = 0.0
+        try:
+            await resp.write(b": driftgate analytics stream (every worker)\n\n")
+            while not sub.closed:
+                docs = await asyncio.to_thread(tail.take)
+                if docs:
+                    quiet = 0.0
+                    await resp.write(
+                        b"".join(b"event: record\ndata: " + orjson.dumps(d) + b"\n\n" for d in docs)
+                    )
+                    if len(docs) == BATCH:
+                        continue  # behind: read on at once
+                elif quiet >= KEEPALIVE_SECONDS:
+                    quiet = 0.0
+                    await resp.write(b": keep-alive\n\n")
+                await sub.take(POLL_SECONDS)  # the poll interval, cut short by the shutdown
+                quiet += POLL_SECONDS
+            await resp.write_eof()
+        except ConnectionError:
+            pass  # the client left
+        finally:
+            self.observer.live.unsubscribe(sub)
+            await asyncio.to_thread(tail.close)
         return resp

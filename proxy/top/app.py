@@ -21,7 +21,7 @@ from driftgate.proxy.top.analytics_view import analytics_view
 from driftgate.proxy.top.backends_view import backends_view
 from driftgate.proxy.top.client import GatewayClient, GatewayRefused, GatewayUnreachable
 from driftgate.proxy.top.format import clock
-from driftgate.proxy.top.hits_view import COLUMNS, hit_detail, hit_row
+from driftgate.proxy.top.hits_view import COLUMNS, hit_detail, hit_row, hits_source
 from driftgate.proxy.top.state import HITS_KEPT, Hit, TopState
 from driftgate.proxy.top.status_view import status_view
 
@@ -43,6 +43,7 @@ class TopApp(App[None]):
     #banner.down { background: $error; color: $text; text-style: bold; }
     TabbedContent, ContentSwitcher { height: 1fr; }
     TabPane { height: 1fr; padding: 0 1; }
+    #hits-note { height: auto; }
     #hits-table { height: 1fr; }
     #hit-detail-box { height: 16; border-top: solid $accent; }
     """
@@ -71,6 +72,7 @@ class TopApp(App[None]):
         self.status_body = Static(id="status-body")
         self.analytics_body = Static(id="analytics-body")
         self.backends_body = Static(id="backends-body")
+        self.hits_note = Static(id="hits-note")
         self.hits_table: DataTable[object] = DataTable(id="hits-table", cursor_type="row")
         self.hits_table.add_columns(*COLUMNS)
         self.detail = Static(hit_detail(None), id="hit-detail")
@@ -82,6 +84,7 @@ class TopApp(App[None]):
             with TabPane("Analytics", id="analytics"), VerticalScroll():
                 yield self.analytics_body
             with TabPane("Hits", id="hits"):
+                yield self.hits_note
                 yield self.hits_table
                 with VerticalScroll(id="hit-detail-box"):
                     yield self.detail
@@ -148,6 +151,7 @@ class TopApp(App[None]):
         self.status_body.update(status_view(self.state))
         self.analytics_body.update(analytics_view(self.state))
         self.backends_body.update(backends_view(self.state))
+        self.hits_note.update(hits_source(self.state.health))
 
     def _render_banner(self) -> None:
         banner = self.banner

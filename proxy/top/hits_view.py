@@ -114,3 +114,18 @@ def _ratelimit_rows(d: dict[str, Any]) -> list[tuple[str, str]]:
         headers = {}
     rows += [(str(name), str(value)) for name, value in sorted(headers.items())]
     return rows
+
+
+def hits_source(health: dict[str, Any] | None) -> Text:
+    """Whose requests the Hits tab lists: every worker's, or the one worker the stream is on."""
+    worker = (health or {}).get("worker")
+    if not isinstance(worker, dict):
+        return Text("")  # one process: its requests are all of them
+    workers = worker.get("workers", "?")
+    if worker.get("live_stream") == "every worker":
+        return Text(f"requests of all {workers} workers")
+    return Text(
+        f"requests of worker pid {worker.get('pid', '?')} only, 1 of {workers} workers: the "
+        "others' are not listed (every worker's are streamed from the SQLite usage file only)",
+        style="bold yellow",
+    )

@@ -7,6 +7,7 @@ invalid config is refused, the old one kept); one budget holds across two worker
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -21,6 +22,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import orjson
 import pytest
 
 from driftgate.proxy.analytics import usage_db_path
@@ -265,3 +267,59 @@ def test_one_budget_holds_across_two_workers(gateways: Any, fake_anthropic: Fake
     # (each worker with its own budget would have let about twice as much through).
     assert spent <= budget + 1e-9
     assert statuses.count(200) <= 12
+
+
+def test_the_live_stream_on_any_worker_lists_every_workers_requests(
+    gateways: Any, fake_anthropic: FakeAnthropic
+) -> None:
+    gw = gateways(config_text(fake_anthropic.url))
+    health = httpx.get(f"{gw.url}/health", timeout=BOUND).json()
+    assert health["worker"]["live_stream"] == "every worker"
+    sent = [f"live-{i}" for i in range(12)]  # on new connections: the kernel spreads them
+    seen: list[str] = []
+    with httpx.stream("GET", f"{gw.url}/analytics/stream", timeout=BOUND) as resp:
+        assert resp.status_code == 200
+        lines = resp.iter_lines()
+        assert next(lines).startswith(": driftgate analytics stream")  # following from here
+        for text in sent:
+            assert ask(gw.url, text=text).status_code == 200
+        for line in lines:
+            if line.startswith("data: "):
+                seen.append(orjson.loads(line[6:])["request_id"])
+            if len(seen) == len(sent):
+                break
+    # One worker alone would list about half: each of the 12 requests, whichever worker
+    # answered it, arrives once.
+    assert len(seen) == len(set(seen)) == len(sent)
+    with sqlite3.connect(usage_db_path(gw.home)) as db:
+        ids = {r for (r,) in db.execute("SELECT request_id FROM usage")}
+    assert set(seen) == ids
+
+
+def test_driftgate_top_lists_every_workers_requests_and_says_so(
+    gateways: Any, fake_anthropic: FakeAnthropic
+) -> None:
+    from textual.pilot import Pilot
+
+    from driftgate.proxy.top.app import TopApp
+    from driftgate.proxy.top.client import GatewayClient
+    from tests.proxy.top.shown import shown
+    from tests.proxy.top.traffic import until
+
+    gw = gateways(config_text(fake_anthropic.url))
+
+    async def scenario(app: TopApp, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: app.state.streaming, "the live stream to open", BOUND)
+        await pilot.press("3")
+        await until(pilot, lambda: "all 2 workers" in shown(app, "#hits-note"), "the note", BOUND)
+        for i in range(10):  # each on a new connection: both workers answer some
+            resp = await asyncio.to_thread(ask, gw.url, MODEL, f"top-{i}")
+            assert resp.status_code == 200
+        await until(pilot, lambda: app.state.seen == 10, "ten hits", BOUND)
+
+    async def main() -> None:
+        app = TopApp(GatewayClient(gw.url, None), interval=0.2)
+        async with app.run_test(size=(140, 42)) as pilot:
+            await scenario(app, pilot)
+
+    asyncio.run(main())

@@ -15,9 +15,11 @@ from driftgate.proxy.guard.ledger import (
     TOTAL,
     Halt,
     Limit,
+    Settled,
     SqliteGuardStore,
     _Window,
 )
+from driftgate.proxy.guard.shared_ledger import SharedSqliteGuardStore
 
 DAILY_10 = (Limit(TOTAL, DAY, 10.0),)
 
@@ -165,3 +167,33 @@ def test_a_window_never_counts_less_than_the_exact_one(
     longest = sum(usd for ts, usd in spends if now - HOUR - window.grain <= ts)
     got = window.sum(now)
     assert exact - 1e-9 <= got <= longest + 1e-9
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_batch_of_settlements_counts_and_survives_a_restart_as_one_by_one_would(
+    tmp_path: Path, shared: bool
+) -> None:
+    """settle_many (one transaction for a batch) leaves what the same settlements one by one do."""
+    path = tmp_path / "guard.db"
+    store: SqliteGuardStore | SharedSqliteGuardStore = (
+        SharedSqliteGuardStore(path) if shared else SqliteGuardStore(path)
+    )
+    tickets = [store.reserve(b, 2.0, DAILY_10, now=10.0) for b in ("a", "b", "a")]
+    assert all(isinstance(t, int) for t in tickets)
+    a1, b1, a2 = (int(t) for t in tickets)
+    store.settle_many(
+        [
+            Settled(a1, 1.0, 11.0),
+            Settled(b1, 0.0, 11.0),
+            Settled(a2, 0.5, 12.0),
+            Settled(999, 7.0, 12.0),
+        ]
+    )
+    assert store.in_flight() == 0.0
+    assert store.spent(TOTAL, DAY, now=13.0) == 1.5  # an unknown ticket settles nothing
+    assert store.spent("a", HOUR, now=13.0) == 1.5 and store.spent("b", HOUR, now=13.0) == 0.0
+    store.close()
+    again = SqliteGuardStore(path)
+    assert again.spent(TOTAL, DAY, now=14.0) == 1.5
+    assert again.spent("a", DAY, now=14.0) == 1.5
+    again.close()
