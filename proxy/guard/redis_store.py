@@ -300,8 +300,8 @@ class RedisGuardStore:
         self._queue((next(self._ids) if ticket == NO_RESERVATION else ticket, backend, usd, now))
 
     def settle_many(self, settled: Sequence[tuple[int, str, float, float]]) -> None:
-        for item in settled:
-            self._queue(item)
+        for ticket, backend, usd, now in settled:
+            self.settle(ticket, backend, usd, now)
 
     def release(self, ticket: int, backend: str) -> None:
         if ticket != NO_RESERVATION:
