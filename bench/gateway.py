@@ -59,6 +59,8 @@ from targets import (
     DRIFTGATE_OBSERVE_OFF,
     DRIFTGATE_SHAPES_OFF,
     DRIFTGATE_WORKERS_2,
+    DRIFTGATE_WORKERS_2_GUARD,
+    GUARD_ON,
     LITELLM,
     MINIMAL,
     MINIMAL_DRIFTGATE_CLIENT,
@@ -239,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
     if args.guard_on and DRIFTGATE_GUARD not in targets:
         targets.append(DRIFTGATE_GUARD)  # against the driftgate row, whose guard is off
+    if args.baseline is not None and DRIFTGATE_GUARD in targets:
+        targets.append(baseline(args.baseline, GUARD_ON, "-guard", " (guard)"))
     postgres = None
     if args.postgres:
         try:
@@ -256,6 +260,16 @@ def main(argv: list[str] | None = None) -> int:
             )
     if args.workers_2:
         targets.append(DRIFTGATE_WORKERS_2)
+        if args.baseline is not None:
+            targets.append(baseline(args.baseline, "", "-workers-2", " (--workers 2)", 2))
+        if DRIFTGATE_GUARD in targets:  # --guard-on or --redis-guard: two workers, guard on
+            targets.append(DRIFTGATE_WORKERS_2_GUARD)
+            if args.baseline is not None:
+                targets.append(
+                    baseline(
+                        args.baseline, GUARD_ON, "-workers-2-guard", " (--workers 2, guard)", 2
+                    )
+                )
     if not args.skip_litellm:
         targets.append(LITELLM)
     if args.targets:

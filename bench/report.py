@@ -195,6 +195,10 @@ class ScenarioResult:
             out.append(Check(self.name, "driftgate --workers 2 CPU/req vs 1 worker",
                              self.cpu_ratio("driftgate-workers-2", "driftgate"),
                              MAX_WORKERS_CPU_VS_ONE, False))  # fmt: skip
+        if "driftgate-workers-2-guard" in self.rows and "driftgate-guard" in self.rows:
+            out.append(Check(self.name, "driftgate --workers 2 CPU/req vs 1 worker, guard on",
+                             self.cpu_ratio("driftgate-workers-2-guard", "driftgate-guard"),
+                             MAX_WORKERS_CPU_VS_ONE, False))  # fmt: skip
         return out
 
 
@@ -263,6 +267,16 @@ def table(result: ScenarioResult, labels: dict[str, str]) -> str:
         lines.append(
             f"- (the PostgreSQL row's CPU per request is {before:.2f}x the baseline build's)"
         )
+    for row, what in (
+        ("driftgate-guard", "guard on"),
+        ("driftgate-workers-2", "--workers 2"),
+        ("driftgate-workers-2-guard", "--workers 2, guard on"),
+    ):
+        before = result.cpu_ratio(row, f"{row}-baseline")
+        if before is not None:
+            lines.append(
+                f"- (driftgate {what}: CPU per request {before:.2f}x the baseline build's)"
+            )
     return "\n".join(lines)
 
 

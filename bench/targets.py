@@ -146,12 +146,15 @@ def driftgate_command(
     return Command(argv, env, "/health", 60.0)
 
 
-def baseline(source: Path, extra_toml: str = "", row: str = "", label: str = "") -> Target:
+def baseline(
+    source: Path, extra_toml: str = "", row: str = "", label: str = "", workers: int = 1
+) -> Target:
     """driftgate from another checkout of this repository (e.g. main before a change), same config.
 
     Its `proxy/` and `watchers/` are imported through a `driftgate` package shim put first on
     PYTHONPATH, ahead of this checkout's editable install, so both builds run in one benchmark.
-    `extra_toml`, `row` and `label` make it the baseline of another row (the guard in Redis).
+    `extra_toml`, `row` and `label` make it the baseline of another row (the guard in Redis,
+    --workers 2); `workers` > 1 runs it as `--workers N`.
     """
     source = source.resolve()
     if not (source / "proxy" / "app.py").is_file() or not (source / "pyproject.toml").is_file():
@@ -168,6 +171,8 @@ def baseline(source: Path, extra_toml: str = "", row: str = "", label: str = "")
         _baseline_metadata(source, shim.parent)
         cmd = driftgate_command(ctx, "fast", extra_toml, f"-baseline{row}")
         env = cmd.env | {"PYTHONPATH": f"{shim.parent}{os.pathsep}{REPO}"}
+        if workers > 1:
+            return Command([*cmd.argv, "--workers", str(workers)], env, cmd.ready_path, 90.0)
         return Command(cmd.argv, env, cmd.ready_path, cmd.startup_timeout)
 
     return Target(
@@ -248,9 +253,9 @@ def driftgate_guard_redis(redis_url: str) -> Target:
     )
 
 
-def _workers(count: int) -> Callable[[Launch], Command]:
+def _workers(count: int, extra_toml: str = "", variant: str = "") -> Callable[[Launch], Command]:
     def command(ctx: Launch) -> Command:
-        base = driftgate_command(ctx, "fast", "", f"-workers-{count}")
+        base = driftgate_command(ctx, "fast", extra_toml, f"-workers-{count}{variant}")
         return Command([*base.argv, "--workers", str(count)], base.env, base.ready_path, 90.0)
 
     return command
@@ -259,6 +264,11 @@ def _workers(count: int) -> Callable[[Launch], Command]:
 # The `driftgate-workers-2` row: the same gateway as `driftgate` as two worker processes on one
 # port (`--workers 2`); its CPU per request is every process's (supervisor and workers).
 DRIFTGATE_WORKERS_2 = Target("driftgate-workers-2", "driftgate (--workers 2)", _workers(2))
+# With --guard-on too: two workers with the spend guard on, their state in one SQLite file
+# (the shared store), against `driftgate-guard` (one process, guard on).
+DRIFTGATE_WORKERS_2_GUARD = Target(
+    "driftgate-workers-2-guard", "driftgate (--workers 2, guard)", _workers(2, GUARD_ON, "-guard")
+)
 
 
 LITELLM = Target("litellm", "litellm", litellm_command)
