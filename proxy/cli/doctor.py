@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from driftgate.proxy.cli import doctor_checks as checks
+from driftgate.proxy.cli.doctor_responses import responses_store
 from driftgate.proxy.config import load_config
 from driftgate.proxy.errors import ConfigError
 
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     found += checks.port(config)
     found += checks.recorder(config)
     found += checks.guard(config)
+    found += responses_store(config)
     found += checks.daemon(config.home)
     if not args.offline:
         found += checks.github(env, config.watch)

@@ -264,6 +264,10 @@ class RedisConversations:
             log.warning("stored responses: Redis at %s answers again", self.url)
             return
 
+    async def stored(self) -> int:
+        """How many responses the store holds (every gateway's); raises when Redis does not answer."""
+        return int(await self.redis.zcard(self._bound_keys[0]))
+
     def health(self) -> dict[str, Any] | None:
         """For /health: where the conversations live and whether Redis answers."""
         doc: dict[str, Any] = {"kind": "redis", "url": self.url, "reachable": self.up}

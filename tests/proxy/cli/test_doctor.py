@@ -208,6 +208,23 @@ def test_the_guard_s_redis_is_connected_to_and_its_halt_read(
     assert "completions are refused with a 503 (fail = closed)" in failed[0]["fix"]
 
 
+def test_the_responses_stores_redis_is_connected_to_guard_or_not(
+    doctor: Callable[..., tuple[int, dict[str, Any]]], redis_server: RedisServer
+) -> None:
+    config = f'[state]\nredis_url = "{redis_server.url}"\nkey_prefix = "dr:"\n'
+    code, doc = doctor(config, "--offline")
+    assert code == 0
+    said = [f["text"] for f in doc["findings"] if f["section"] == "responses"]
+    assert said == [f"stored conversations in Redis at {redis_server.url}: 0 responses under 'dr:'"]
+    redis_server.stop()
+    code, doc = doctor(config, "--offline")
+    assert code == 1
+    failed = [f for f in doc["findings"] if f["section"] == "responses"]
+    assert failed[0]["level"] == "fail"
+    assert failed[0]["text"].startswith(f"Redis at {redis_server.url} does not answer")
+    assert "continues only the conversations it stored itself (fail = open)" in failed[0]["fix"]
+
+
 def test_an_unset_key_is_one_failure_not_also_a_refused_key(
     doctor: Callable[..., tuple[int, dict[str, Any]]], fake_anthropic: FakeAnthropic
 ) -> None:
