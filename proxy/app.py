@@ -117,6 +117,7 @@ class Gateway:
         self._retired: list[Transport] = []
         self._apply(self._wire(config, None))
         self._tasks: list[asyncio.Task[None]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None  # the app's loop, known from start-up
         self.drain = Drain()
         self.connections = ConnectionBook(config.max_connections)
         self.responder = Responder(self.keeper, self.observer.stats, conversations, self.drain)
@@ -246,7 +247,7 @@ class Gateway:
         """Map every failure to an error in the client's dialect; never a stack trace to a client."""
 
         async def run(request: web.Request) -> web.StreamResponse:
-            task = self.drain.enter()
+            task = self.drain.enter(self.loop)
             began(request)
             try:
                 return await handler(request)
@@ -418,6 +419,7 @@ class Gateway:
 
     async def on_startup(self, app: web.Application) -> None:
         """Start the overlay watcher and the record batcher."""
+        self.loop = asyncio.get_running_loop()
         self._tasks = [asyncio.create_task(self.store.watch()), *self.observer.start()]
         await self.guard.store.start()
         if self.cooldown_board is not None:

@@ -28,6 +28,15 @@ class LineFormatter(logging.Formatter):
         super().__init__(fmt)
         self._second: int | None = None
         self._stamp = ""
+        self._plain = fmt == FORMAT  # the default format, written without the %-style machinery
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The line, as logging.Formatter writes it; the default format by one f-string."""
+        if not self._plain or record.exc_info or record.exc_text or record.stack_info:
+            return super().format(record)
+        record.message = message = record.getMessage()
+        record.asctime = asctime = self.formatTime(record)
+        return f"{asctime} {record.levelname} {record.name}: {message}"
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         """`YYYY-MM-DD HH:MM:SS,mmm` in local time, as logging.Formatter writes it."""

@@ -38,9 +38,10 @@ class Drain:
         """The handler tasks in flight now."""
         return list(self._tasks)
 
-    def enter(self) -> asyncio.Task[object] | None:
-        """Count the current handler task in (returned, to hand to `leave`)."""
-        task = asyncio.current_task()
+    def enter(self, loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Task[object] | None:
+        """Count the current handler task in (returned, to hand to `leave`); `loop`, the running
+        loop when the caller knows it, spares asyncio a getpid(2) call to find it."""
+        task = asyncio.current_task(loop)
         if task is not None:
             self._tasks.add(task)
         return task

@@ -92,8 +92,12 @@ class UpstreamClient:
         data = _request_bytes(target, headers, body)
         conn = self._take(target.key)
         total = timeouts.total
-        deadline = None if total is None else asyncio.get_running_loop().time() + total
-        if conn is None:  # connecting counts against the total bound too
+        if conn is not None:
+            # The pooled connection's loop is the running one: asking asyncio for it costs a
+            # getpid(2) call (Python 3.11 checks the process on every get_running_loop).
+            deadline = None if total is None else conn.loop.time() + total
+        else:  # connecting counts against the total bound too
+            deadline = None if total is None else asyncio.get_running_loop().time() + total
             bound = timeouts.connect if total is None else min(timeouts.connect, total)
             conn = await self._connection(target, bound)
         head = conn.send(data, timeouts.read, deadline)
