@@ -112,16 +112,16 @@ async def intake(
     headers = request.headers
     session = headers.get("x-claude-code-session-id") or headers.get("x-session-id")
     return Flow(
-        endpoint=endpoint.name,
-        client_dialect=endpoint.dialect,
-        raw=raw,
-        body=body,
-        model=model,
-        stream=stream,
-        include_usage=include_usage,
-        headers=headers,
-        query=request.rel_url.raw_query_string,  # as sent: still percent-encoded
-        started=started,
-        session=session,
-        counting=counting,
+        endpoint.name,
+        endpoint.dialect,
+        raw,
+        body,
+        model,
+        stream,
+        include_usage,
+        headers,
+        request.rel_url.raw_query_string,  # as sent: still percent-encoded
+        started,
+        session,
+        counting,
     )

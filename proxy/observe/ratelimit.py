@@ -57,12 +57,14 @@ def parse_ratelimit(headers: Mapping[str, str] | None, now: float) -> RateLimit:
     raw: dict[str, str] = {}
     resets: list[float] = []
     for name, value in headers.items():
-        lower = name.lower()
+        lower = _read.get(name, _UNSEEN)
+        if lower is _UNSEEN:
+            lower = _classify(name)
+        if lower is None:
+            continue
         if lower == "retry-after":
             raw[lower] = value
             out.retry_after_s = parse_retry_after(value, lambda: now)
-            continue
-        if not lower.startswith(PREFIXES):
             continue
         raw[lower] = value
         attr = _FIELDS.get(lower)
@@ -79,6 +81,20 @@ def parse_ratelimit(headers: Mapping[str, str] | None, now: float) -> RateLimit:
     if raw:
         out.raw = orjson.dumps(raw).decode()
     return out
+
+
+_UNSEEN = ""  # a name not classified yet (no header name is empty)
+_CACHE_LIMIT = 4096  # distinct names remembered; past it a name is classified each time
+_read: dict[str, str | None] = {}  # as the upstream spelled it -> lower-cased if read here
+
+
+def _classify(name: str) -> str | None:
+    """`name` lower-cased when it is retry-after or a rate-limit header, else None."""
+    lower = name.lower()
+    read = lower if lower == "retry-after" or lower.startswith(PREFIXES) else None
+    if len(_read) < _CACHE_LIMIT:
+        _read[name] = read
+    return read
 
 
 def _int(value: str) -> int | None:
