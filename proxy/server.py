@@ -39,6 +39,9 @@ def check_listen(config: Config) -> None:
     check_self_loop(config)
 
 
+WILDCARD_HOSTS = ("0.0.0.0", "", "::")
+
+
 def _url(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     if ":" in shown:
@@ -194,13 +197,16 @@ def startup_line(config: Config, url: str, app: web.Application) -> str:
         )
     templates = ", ".join(f"{t['name']} {t['version']}" for t in gw.store.current().summary())
     workers = f" ({config.worker_processes} workers)" if config.worker_processes > 1 else ""
+    everywhere = ""  # the URL shown is loopback's: a wildcard bind says that it is not all
+    if config.host in WILDCARD_HOSTS:
+        everywhere = f" and every other address (bound to {config.host or '0.0.0.0'})"
     database = gw.observer.database
     analytics = ""
     if database is not None:  # the URL with its password masked
         state = "" if database.connected else " (unreachable)"
         analytics = f" | analytics: {database.shown}{state}"
     return (
-        f"driftgate {__version__} listening on {url}{workers} | backends: {backends} | "
+        f"driftgate {__version__} listening on {url}{everywhere}{workers} | backends: {backends} | "
         f"templates: {templates}{analytics}"
     )
 

@@ -29,3 +29,17 @@ def test_startup_line_flags_an_unset_key_variable(tmp_path: Path) -> None:
         line = startup_line(config, gw.url, gw.app)
     assert "groq (openai http://127.0.0.1:9/v1, key from $GQ NOT SET)" in line
     assert "local (openai http://127.0.0.1:9/v1)" in line
+
+
+def test_startup_line_says_a_wildcard_bind_reaches_every_address(tmp_path: Path) -> None:
+    # Started with --host 0.0.0.0 (and a gateway key), the line said only "listening on
+    # http://127.0.0.1:PORT": someone checking what they exposed read "loopback only".
+    config = Config(home=tmp_path, path=tmp_path / "c.toml", host="0.0.0.0", port=0, api_key="k")
+    with GatewayServer(config, env={}) as gw:
+        assert gw.app is not None
+        line = startup_line(config, gw.url, gw.app)
+        loopback = startup_line(
+            Config(home=tmp_path, path=tmp_path / "c.toml", port=0), gw.url, gw.app
+        )
+    assert f"listening on {gw.url} and every other address (bound to 0.0.0.0) | " in line
+    assert "every other address" not in loopback
