@@ -15,7 +15,7 @@ from driftgate.proxy.templates.loader import TemplateSet
 log = logging.getLogger("driftgate.app")
 HOW_TO_ADD = (
     "no backends configured: run `driftgate backend add NAME --kind anthropic|openai --key-env VAR` "
-    "or set ANTHROPIC_API_KEY / OPENAI_API_KEY, then restart `driftgate proxy`"
+    "and send `driftgate proxy` SIGHUP, or set ANTHROPIC_API_KEY / OPENAI_API_KEY and restart it"
 )
 
 

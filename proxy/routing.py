@@ -110,8 +110,8 @@ class Router:
         if not self._backends:
             raise Unroutable(
                 f"model {requested!r} is not routable: no backends are configured. Add one with "
-                "`driftgate backend add NAME --kind anthropic|openai ...`, or set ANTHROPIC_API_KEY "
-                "or OPENAI_API_KEY and restart the gateway"
+                "`driftgate backend add NAME --kind anthropic|openai ...` and send the gateway "
+                "SIGHUP (or restart it), or set ANTHROPIC_API_KEY or OPENAI_API_KEY and restart it"
             )
         primary = self._primary(requested, requested)
         if primary is None:

@@ -235,3 +235,16 @@ def test_routable_follows_a_new_template_set() -> None:
     current["set"] = with_aliases({"big": "claude-opus-4-6"})
     pairs = dict(r.routable())
     assert "opus" not in pairs and pairs["big"] == "anthropic"
+
+
+def test_with_no_backends_the_404_says_a_reload_picks_up_an_added_one() -> None:
+    # `driftgate backend add` then SIGHUP is enough; only new environment keys need a restart.
+    from driftgate.proxy.health import HOW_TO_ADD
+
+    with pytest.raises(Unroutable) as caught:
+        router(config()).resolve("claude-sonnet-4-6")
+    assert (
+        "`driftgate backend add NAME --kind anthropic|openai ...` and send the gateway SIGHUP"
+        in str(caught.value)
+    )
+    assert "SIGHUP" in HOW_TO_ADD
