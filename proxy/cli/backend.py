@@ -249,6 +249,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"without any, the gateway uses keys from the environment: {names}")
         print("add one: driftgate backend add NAME --kind anthropic|openai --key-env VAR")
         return 0
+    print(f"{'NAME':<16} {'KIND':<9} {'BASE_URL':<40} {'KEY':<20} MODELS")
     for row in rows:
         key = row.get("key") or (f"${row['key_env']}" if "key_env" in row else None)
         key = "passthrough" if row.get("auth") == "passthrough" else key or "no key"

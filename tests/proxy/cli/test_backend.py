@@ -240,3 +240,21 @@ def test_a_missing_config_flag_file_is_an_error_for_list_but_add_creates_it(
     assert code == 2 and "new.toml: no such config file" in err
     code, _, _ = run(capsys, "--config", str(path), "backend", "add", "x", "--kind", "openai")
     assert code == 0 and read_table(path)["backends"]["x"] == {"kind": "openai"}
+
+
+def test_list_has_a_header_row_like_usage_and_stats(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "backend", "add", "groq", "--kind", "openai", "--base-url",
+        "https://api.groq.com/openai/v1", "--key-env", "GROQ_API_KEY", "--models", "llama-*")  # fmt: skip
+    code, out, _ = run(capsys, "backend", "list")
+    assert code == 0
+    header, row = out.splitlines()
+    assert header.split() == ["NAME", "KIND", "BASE_URL", "KEY", "MODELS"]
+    assert row.split() == [
+        "groq",
+        "openai",
+        "https://api.groq.com/openai/v1",
+        "$GROQ_API_KEY",
+        "llama-*",
+    ]
