@@ -88,7 +88,8 @@ class RedisConversations:
         self.up = True
         self.down_since: float | None = None
         self.error: str | None = None
-        self.unfiled = 0  # turns kept only in this gateway's memory (Redis did not take them)
+        # Turns Redis did not take (kept in memory here), filed once it answers again.
+        self._unfiled: collections.deque[list[Any]] = collections.deque(maxlen=MEMORY_TURNS)
         self._probe: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -209,9 +210,6 @@ class RedisConversations:
                 self._items.move_to_end(item["id"])
         while len(self._items) > MEMORY_TURNS * 8:
             self._items.popitem(last=False)
-        if not self.up:
-            self.unfiled += 1
-            return
         cap = self.settings
         expire_ms = int((turn.created + cap.store_ttl_seconds) * 1000)
         args = [
@@ -219,11 +217,21 @@ class RedisConversations:
             repr(turn.created), expire_ms, orjson.dumps(turn.items), cap.store_max_items,
             cap.store_max_bytes, repr(self._clock() - cap.store_ttl_seconds), *named,
         ]  # fmt: skip
+        if not self.up:
+            self._unfiled.append(args)
+            return
         try:
             await self._file(keys=self._bound_keys, args=args)
         except FAILURES as exc:
             self._lost(exc)
-            self.unfiled += 1
+            self._unfiled.append(args)
+
+    async def _refile(self) -> None:
+        """Redis answers again: file the turns answered while it did not (oldest first), before
+        requests use it again. Raises what Redis raises."""
+        while self._unfiled:
+            await self._file(keys=self._bound_keys, args=self._unfiled[0])
+            self._unfiled.popleft()
 
     # -- reachability -------------------------------------------------------
     def _why(self) -> str:
@@ -256,6 +264,7 @@ class RedisConversations:
             await asyncio.sleep(self._retry)
             try:
                 await self.redis.ping()
+                await self._refile()
             except FAILURES as exc:
                 self.error = f"{type(exc).__name__}: {exc}"[:300]
                 continue
@@ -274,8 +283,8 @@ class RedisConversations:
         if not self.up:
             doc["unreachable_since"] = self.down_since
             doc["error"] = self.error
-        if self.unfiled:
-            doc["kept_in_memory_only"] = self.unfiled
+        if self._unfiled:
+            doc["kept_in_memory_only"] = len(self._unfiled)
         return doc
 
     async def aclose(self) -> None:

@@ -185,6 +185,8 @@ def test_redis_down_fails_open_with_what_this_host_filed(tmp_path: Any) -> None:
             assert b.up  # the probe noticed: Redis is asked again
             await answered(b, {"input": "three"}, "resp_3", "after")
             assert await stored(a, "resp_3")
+            # What b answered while Redis was away was filed when it came back: a finds it.
+            assert await stored(a, "resp_2") and "kept_in_memory_only" not in (b.health() or {})
 
         run(server, 2, body, state={"timeout_seconds": 1.0})
 
