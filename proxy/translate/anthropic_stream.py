@@ -7,12 +7,11 @@ from typing import Any
 import orjson
 
 from driftgate.proxy.errors import ANTHROPIC_TYPE_BY_STATUS, type_for_status
-from driftgate.proxy.sse import SSEEvent, Usage, anthropic_usage, encode_event, error_end
+from driftgate.proxy.sse import SSEEvent, Usage, anthropic_usage, error_end
 from driftgate.proxy.translate.anthropic_response import (
     STOP_FROM_ANTHROPIC,
     STOP_TO_ANTHROPIC,
     new_message_id,
-    usage_json,
 )
 from driftgate.proxy.translate.input_checks import decode_json, obj_at
 from driftgate.proxy.translate.ir import (
@@ -30,6 +29,7 @@ from driftgate.proxy.translate.ir import (
 from driftgate.proxy.translate.stream_events import MalformedStream
 
 _STATUS_BY_TYPE = {t: s for s, t in ANTHROPIC_TYPE_BY_STATUS.items()}
+_STOP_BYTES = {reason: stop.encode() for reason, stop in STOP_TO_ANTHROPIC.items()}
 # A text delta as the API writes it (compact, keys in this order), read without parsing the object.
 _DELTA_IN_PREFIX = '{"type":"content_block_delta","index":'
 _DELTA_IN_MID = ',"delta":{"type":"text_delta","text":'
@@ -67,7 +67,11 @@ class AnthropicDecoder:
             raise MalformedStream(
                 f"upstream sent an event whose data is not a JSON object: {event.data[:80]!r}"
             )
-        kind = obj.get("type") or event.event
+        return self._object(obj, event.event)
+
+    def _object(self, obj: dict[str, Any], name: str | None) -> list[StreamEvent]:
+        """The neutral events of one event's parsed data (`name`: its event: line)."""
+        kind = obj.get("type") or name
         if kind == "content_block_delta":
             # Most of a stream: text deltas, read without the general path's checks.
             delta = obj.get("delta")
@@ -134,7 +138,10 @@ class AnthropicDecoder:
         return index, text, None if b"\\" in quoted else quoted
 
     def quick_of(self, block: bytes) -> list[StreamEvent] | None:
-        """A ping, a block's stop or the message's stop in the API's layout, from the raw block."""
+        """The events of a block in the usual layout, read from its raw bytes; else None.
+
+        Pings and stops are recognised by their bytes; other events are parsed once, from bytes.
+        """
         if block.startswith(b"event: ping\n"):
             return _NOTHING if block[12:] in _PING_DATA else None
         if block.startswith(_STOP_PREFIX) and block.endswith(b"}"):
@@ -145,6 +152,17 @@ class AnthropicDecoder:
             return _NOTHING if index in self._skipped else [BlockStop(index)]
         if block == _MESSAGE_STOP:
             return [StreamDone()]
+        # Any other event of the usual shape (event line, one data line holding an object) is
+        # parsed straight from its bytes, without the SSEEvent and its decoded strings.
+        if block.startswith(b"event: "):
+            eol = block.find(b"\n")
+            if block.startswith(b"data: {", eol + 1) and block.find(b"\n", eol + 1) < 0:
+                try:
+                    obj = orjson.loads(block[eol + 7 :])
+                except orjson.JSONDecodeError:
+                    return None  # the general path says what is wrong with it
+                if type(obj) is dict:
+                    return self._object(obj, block[7:eol].decode("utf-8", "replace") or None)
         return None
 
     def _text_delta(self, data: str) -> TextDelta | None:
@@ -211,10 +229,6 @@ def _index(obj: dict[str, Any]) -> int:
     return index
 
 
-def _event(name: str, body: dict[str, Any]) -> bytes:
-    return encode_event(orjson.dumps(body), name)
-
-
 # A text delta is most of a stream: its bytes are put together around the one JSON string in it
 # (the same bytes orjson writes for the whole object).
 _TEXT_DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
@@ -227,6 +241,44 @@ _TEXT_START = (
     b'"content_block":{"type":"text","text":""}}\n\n'
 )
 _MESSAGE_STOP_EVENT = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+# Every other delta and block start: fixed but for the index, the delta's kind and one value.
+_DELTA = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+    b'"delta":{"type":"%b","%b":%b}}\n\n'
+)
+_TOOL_START = (
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":%d,'
+    b'"content_block":{"type":"tool_use","id":%b,"name":%b,"input":{}}}\n\n'
+)
+_THINKING_START = (
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":%d,'
+    b'"content_block":{"type":"thinking","thinking":"","signature":""}}\n\n'
+)
+# The message's start and its final delta: fixed but for the id, the model, the stop and the
+# counts (every stream has one of each; a dict and orjson for them cost more than the rest).
+_MESSAGE_START = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":%b,"type":"message",'
+    b'"role":"assistant","model":%b,"content":[],"stop_reason":null,"stop_sequence":null,'
+    b'"usage":%b}}\n\n'
+)
+_MESSAGE_DELTA = (
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"%b",'
+    b'"stop_sequence":%b},"usage":%b}\n\n'
+)
+_USAGE = (
+    b'{"input_tokens":%d,"output_tokens":%d,"cache_creation_input_tokens":%d,'
+    b'"cache_read_input_tokens":%d}'
+)
+
+
+def usage_bytes(usage: Usage) -> bytes:
+    """An Anthropic `usage` object as orjson writes `usage_json(usage)`."""
+    return _USAGE % (
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_write_tokens,
+        usage.cache_read_tokens,
+    )
 
 
 class AnthropicEncoder:
@@ -262,36 +314,25 @@ class AnthropicEncoder:
 
     def _encode(self, ev: StreamEvent) -> bytes:
         if isinstance(ev, TextDelta):
-            return _event("content_block_delta", {"type": "content_block_delta", "index": ev.index,
-                                                  "delta": {"type": "text_delta", "text": ev.text}})  # fmt: skip
+            return _DELTA % (ev.index, b"text_delta", b"text", orjson.dumps(ev.text))
         if isinstance(ev, ArgumentsDelta):
-            delta = {"type": "input_json_delta", "partial_json": ev.fragment}
-            return _event(
-                "content_block_delta",
-                {"type": "content_block_delta", "index": ev.index, "delta": delta},
-            )
+            fragment = orjson.dumps(ev.fragment)
+            return _DELTA % (ev.index, b"input_json_delta", b"partial_json", fragment)
         if isinstance(ev, ThinkingDelta):
             if ev.redacted is not None:
                 return b""  # its block already opened as plain thinking: nothing to add to it
             if ev.signature is not None:
-                delta = {"type": "signature_delta", "signature": ev.signature}
-            else:
-                delta = {"type": "thinking_delta", "thinking": ev.text}
-            return _event(
-                "content_block_delta",
-                {"type": "content_block_delta", "index": ev.index, "delta": delta},
-            )
+                signature = orjson.dumps(ev.signature)
+                return _DELTA % (ev.index, b"signature_delta", b"signature", signature)
+            return _DELTA % (ev.index, b"thinking_delta", b"thinking", orjson.dumps(ev.text))
         if isinstance(ev, BlockStart):
             self._open.append(ev.index)
             if ev.kind == "text":
                 return _TEXT_START % ev.index
-            block: dict[str, Any]
             if ev.kind == "tool_call":
-                block = {"type": "tool_use", "id": ev.tool_id, "name": ev.tool_name, "input": {}}
-            else:
-                block = {"type": "thinking", "thinking": "", "signature": ""}
-            return _event("content_block_start", {"type": "content_block_start", "index": ev.index,
-                                                  "content_block": block})  # fmt: skip
+                name = orjson.dumps(ev.tool_name)
+                return _TOOL_START % (ev.index, orjson.dumps(ev.tool_id), name)
+            return _THINKING_START % ev.index
         if isinstance(ev, BlockStop):
             if ev.index not in self._open:
                 return b""
@@ -313,11 +354,11 @@ class AnthropicEncoder:
         if self._started:
             return b""
         self._started = True
-        message: dict[str, Any] = {
-            "id": msg_id or new_message_id(), "type": "message", "role": "assistant", "model": self._model,
-            "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage_json(self._usage),
-        }  # fmt: skip
-        return _event("message_start", {"type": "message_start", "message": message})
+        return _MESSAGE_START % (
+            orjson.dumps(msg_id or new_message_id()),
+            orjson.dumps(self._model),
+            usage_bytes(self._usage),
+        )
 
     def _close_blocks(self) -> bytes:
         out = b"".join(_BLOCK_STOP % i for i in self._open)
@@ -328,10 +369,6 @@ class AnthropicEncoder:
         if self._ended:
             return b""
         self._ended = True
-        stop = STOP_TO_ANTHROPIC[ev.stop_reason] if ev.stop_reason else "end_turn"
-        body = {
-            "type": "message_delta",
-            "delta": {"stop_reason": stop, "stop_sequence": ev.stop_sequence},
-            "usage": usage_json(self._usage),
-        }
-        return _event("message_delta", body)
+        stop = _STOP_BYTES[ev.stop_reason] if ev.stop_reason else b"end_turn"
+        seq = b"null" if ev.stop_sequence is None else orjson.dumps(ev.stop_sequence)
+        return _MESSAGE_DELTA % (stop, seq, usage_bytes(self._usage))

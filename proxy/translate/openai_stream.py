@@ -9,7 +9,7 @@ from typing import Any, Literal
 import orjson
 
 from driftgate.proxy.errors import OPENAI_TYPE_BY_STATUS, type_for_status
-from driftgate.proxy.sse import DONE, SSEEvent, Usage, encode_event, error_end, openai_usage
+from driftgate.proxy.sse import DONE, SSEEvent, Usage, error_end, openai_usage
 from driftgate.proxy.translate.input_checks import decode_json, obj_at
 from driftgate.proxy.translate.ir import (
     ArgumentsDelta,
@@ -28,18 +28,30 @@ from driftgate.proxy.translate.openai_response import (
     STOP_FROM_OPENAI,
     STOP_TO_OPENAI,
     new_completion_id,
-    usage_json,
 )
 from driftgate.proxy.translate.stream_events import MalformedStream
 
 _STATUS_BY_TYPE = {t: s for s, t in OPENAI_TYPE_BY_STATUS.items() if s in (429, 500)}
 _DONE_EVENT = b"data: [DONE]\n\n"
+_DONE_BLOCK = b"data: [DONE]"
 # The fixed chunks' choices, as orjson writes them (between the chunk's head and its end).
 _ROLE_CHOICES = (
     b'"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,'
     b'"finish_reason":null}]'
 )
 _FINISH_CHOICES = b'"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"%b"}]'
+_CALL_CHOICES = (
+    b'"choices":[{"index":0,"delta":{"tool_calls":[{"index":%d,"id":%b,"type":"function",'
+    b'"function":{"name":%b,"arguments":""}}]},"logprobs":null,"finish_reason":null}]'
+)
+_ARGUMENTS_CHOICES = (
+    b'"choices":[{"index":0,"delta":{"tool_calls":[{"index":%d,"function":{"arguments":%b}}]},'
+    b'"logprobs":null,"finish_reason":null}]'
+)
+_USAGE_CHOICES = (
+    b'"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d,'
+    b'"prompt_tokens_details":{"cached_tokens":%d}}}\n\n'
+)
 
 
 class OpenAIDecoder:
@@ -53,6 +65,7 @@ class OpenAIDecoder:
         self._tools: dict[int, int] = {}  # OpenAI tool_calls[].index -> block index
         self._stop: StopReason | None = None
         self._usage = Usage()
+        self._parsed: tuple[bytes, dict[str, Any]] | None = None  # see text_of
 
     def decode(self, event: SSEEvent) -> list[StreamEvent]:
         """The neutral events one chunk (or [DONE]) means."""
@@ -61,51 +74,65 @@ class OpenAIDecoder:
         obj = None if data == DONE else decode_json(data)
         if type(obj) is not dict:
             if data.strip() == DONE:
-                return [*self._close(), StreamEnd(self._stop or "stop", self._usage), StreamDone()]
+                return self._done()
             raise MalformedStream(
                 f"upstream sent a chunk that is not a JSON object: {event.data[:80]!r}"
             )
+        return self._chunk(obj)
+
+    def _chunk(self, obj: dict[str, Any]) -> list[StreamEvent]:
+        """The neutral events of one parsed chunk."""
         if "error" in obj:
             return [_error(obj["error"])]
-        choices = obj.get("choices")
-        if self._open_kind == "text" and type(choices) is list and len(choices) == 1:
+        if self._open_kind == "text":
             # Most of a stream: more content for the open text block, nothing else in the chunk.
-            choice = choices[0]
-            delta = choice.get("delta") if type(choice) is dict else None
-            if type(delta) is dict and len(delta) == 1 and choice.get("finish_reason") is None:
-                text = delta.get("content")
-                if type(text) is str and type(obj.get("usage")) is not dict:
-                    return [TextDelta(self._open, text)] if text and self._open is not None else []
+            text = _more_text(obj)
+            if text is not None:
+                return [TextDelta(self._open, text)] if text and self._open is not None else []
         out: list[StreamEvent] = []
         if not self._started:
             self._started = True
             out.append(StreamStart(obj["id"] if isinstance(obj.get("id"), str) else None, Usage()))
         if isinstance(obj.get("usage"), dict):
             self._usage = openai_usage(obj["usage"])
+        choices = obj.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             self._choice(choices[0], out)
         return out
 
+    def _done(self) -> list[StreamEvent]:
+        return [*self._close(), StreamEnd(self._stop or "stop", self._usage), StreamDone()]
+
     def text_of(self, block: bytes) -> tuple[int, str, None] | None:
-        """A chunk with only more content for the open text block, from its raw SSE block; else None."""
-        index = self._open
-        if self._open_kind != "text" or index is None or not block.startswith(b"data: {"):
+        """A chunk with only more content for the open text block, from its raw SSE block; else None.
+
+        A chunk it parsed and declined is kept for `quick_of`, which the translator asks next
+        about the same block: each chunk is parsed once.
+        """
+        if not block.startswith(b"data: {"):
             return None
         try:
             obj = orjson.loads(block[6:])
         except orjson.JSONDecodeError:
             return None
-        choices = obj.get("choices")
-        if type(choices) is not list or len(choices) != 1 or "error" in obj:
-            return None
-        choice = choices[0]
-        delta = choice.get("delta") if type(choice) is dict else None
-        if type(delta) is not dict or len(delta) != 1 or choice.get("finish_reason") is not None:
-            return None
-        text = delta.get("content")
-        if type(text) is not str or not text or type(obj.get("usage")) is dict:
-            return None
-        return index, text, None
+        index = self._open
+        if self._open_kind == "text" and index is not None:
+            text = _more_text(obj)
+            if text:
+                return index, text, None
+        self._parsed = (block, obj)
+        return None
+
+    def quick_of(self, block: bytes) -> list[StreamEvent] | None:
+        """The events of the chunk `text_of` just parsed and declined, or of `[DONE]`; else None."""
+        parsed = self._parsed
+        if parsed is not None:
+            self._parsed = None
+            if parsed[0] is block:
+                return self._chunk(parsed[1])
+        if block == _DONE_BLOCK:
+            return self._done()
+        return None
 
     def _choice(self, choice: dict[str, Any], out: list[StreamEvent]) -> None:
         delta = obj_at(choice, "delta")
@@ -157,6 +184,21 @@ class OpenAIDecoder:
             return []
         index, self._open, self._open_kind = self._open, None, None
         return [BlockStop(index)]
+
+
+def _more_text(obj: dict[str, Any]) -> str | None:
+    """The content of a chunk that holds nothing else (one choice, no finish, no usage); else None."""
+    choices = obj.get("choices")
+    if type(choices) is not list or len(choices) != 1 or "error" in obj:
+        return None
+    choice = choices[0]
+    delta = choice.get("delta") if type(choice) is dict else None
+    if type(delta) is not dict or len(delta) != 1 or choice.get("finish_reason") is not None:
+        return None
+    text = delta.get("content")
+    if type(text) is not str or type(obj.get("usage")) is dict:
+        return None
+    return text
 
 
 def _error(raw: Any) -> StreamError:
@@ -222,7 +264,7 @@ class OpenAIEncoder:
 
     def _encode(self, ev: StreamEvent) -> bytes:
         if isinstance(ev, TextDelta):
-            return self._chunk({"content": ev.text})
+            return b"".join((self._text_head, orjson.dumps(ev.text)[1:-1], self._text_tail))
         if isinstance(ev, ArgumentsDelta):
             if ev.index not in self._tools or not ev.fragment:
                 return b""
@@ -231,9 +273,8 @@ class OpenAIEncoder:
         if isinstance(ev, BlockStart) and ev.kind == "tool_call":
             k = self._tools[ev.index] = len(self._tools)
             self._no_args.add(ev.index)
-            call = {"index": k, "id": ev.tool_id, "type": "function",
-                    "function": {"name": ev.tool_name, "arguments": ""}}  # fmt: skip
-            return self._chunk({"tool_calls": [call]})
+            call = _CALL_CHOICES % (k, orjson.dumps(ev.tool_id), orjson.dumps(ev.tool_name))
+            return b"".join((self._head, call, self._end))
         if isinstance(ev, BlockStop):
             return self._empty_arguments(ev.index)
         if isinstance(ev, StreamEnd):
@@ -241,15 +282,18 @@ class OpenAIEncoder:
         if isinstance(ev, StreamDone):
             out = self._empty_arguments() + self._finish("stop")
             if self._include_usage:
-                out += self._raw({"choices": [], "usage": usage_json(self._usage)})
+                u = self._usage
+                prompt = u.input_tokens + u.cache_read_tokens + u.cache_write_tokens
+                usage = (prompt, u.output_tokens, prompt + u.output_tokens, u.cache_read_tokens)
+                out += self._head + _USAGE_CHOICES % usage
             return out + _DONE_EVENT
         if isinstance(ev, ThinkingDelta) and ev.redacted is not None and not self.dropped:
             self.dropped = ("redacted_thinking",)  # opaque: Chat Completions has no field for it
         return b""  # StreamStart (sent above), other block starts, ThinkingDelta
 
     def _arguments(self, index: int, text: str) -> bytes:
-        call = {"index": self._tools[index], "function": {"arguments": text}}
-        return self._chunk({"tool_calls": [call]})
+        call = _ARGUMENTS_CHOICES % (self._tools[index], orjson.dumps(text))
+        return b"".join((self._head, call, self._end))
 
     def _empty_arguments(self, index: int | None = None) -> bytes:
         """A tool call that streamed no input still needs valid JSON arguments: "{}"."""
@@ -268,16 +312,3 @@ class OpenAIEncoder:
         self._finished = True
         finish = STOP_TO_OPENAI[stop] if stop else "stop"
         return b"".join((self._head, _FINISH_CHOICES % finish.encode(), self._end))
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return self._raw({"choices": [choice]})
-
-    def _raw(self, fields: dict[str, Any]) -> bytes:
-        body: dict[str, Any] = {
-            "id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model,
-            **fields,
-        }  # fmt: skip
-        if self._include_usage and "usage" not in body:
-            body["usage"] = None
-        return encode_event(orjson.dumps(body))

@@ -372,7 +372,7 @@ class ResponsesEncoder:
         body = finish(self.response, self._stop, self._usage)
         body["output"] = self.output
         kind = "response.incomplete" if body["status"] == "incomplete" else "response.completed"
-        return self._ev(kind, {"response": body})
+        return self._raw(kind, orjson.dumps(body))
 
     def fail(self, message: str, code: str = "server_error") -> bytes:
         """response.failed: the error, the items finished so far and the usage seen so far."""

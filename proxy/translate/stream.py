@@ -103,7 +103,11 @@ class Translator:
                     if written is not None:
                         out.append(written)
                         continue
-            quick = self._quick(block) if self._quick is not None else None
+            try:
+                quick = self._quick(block) if self._quick is not None else None
+            except MalformedStream as exc:
+                out.append(self.fail(exc.message))
+                break
             if quick is not None:
                 if quick:
                     out.append(self._neutral(quick))

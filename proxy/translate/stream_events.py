@@ -39,6 +39,8 @@ class StreamEncoder(Protocol):
 TextOf = Callable[[bytes], "tuple[int, str, bytes | None] | None"]
 """Raw SSE block -> (block index, text, the text's canonical JSON string or None), or None."""
 QuickOf = Callable[[bytes], "list[StreamEvent] | None"]
-"""Raw SSE block -> its neutral events, for the few fixed layouts a decoder knows; else None."""
+"""Raw SSE block -> its neutral events, for the layouts a decoder reads from bytes; else None.
+
+It may raise MalformedStream like `decode`; None sends the block down the general path."""
 TextEncode = Callable[[int, str, "bytes | None"], "bytes | None"]
 """(block index, text, canonical JSON string or None) -> client bytes, or None."""

@@ -465,3 +465,23 @@ def test_fixed_events_from_templates_equal_orjsons_objects(include_usage: bool) 
     assert anthropic.encode(StreamDone()).endswith(
         encode_event(orjson.dumps({"type": "message_stop"}), "message_stop")
     )
+
+
+@pytest.mark.parametrize("target", ["openai", "responses"])
+def test_an_event_read_from_its_raw_bytes_that_is_malformed_ends_the_stream_once(
+    target: Dialect,
+) -> None:
+    """Events of the usual layout are parsed from their bytes; a bad one still ends the stream."""
+    data = anthropic_text_stream(compact=True)
+    at = data.index(b"event: ping")
+    bad = (
+        b'event: content_block_start\ndata: {"type":"content_block_start","index":"x",'
+        b'"content_block":{"type":"text","text":""}}\n\n'
+    )
+    t = make("anthropic", target)
+    out = t.feed(data[:at] + bad + data[at:])
+    assert t.done and b"no integer index" in out
+    assert t.finish() == b""
+    if target == "openai":
+        read = read_openai(out)
+        assert read.done_count == 1 and read.after_done == 0
