@@ -169,11 +169,16 @@ def anthropic_usage(raw: Any) -> Usage:
     """Usage from an Anthropic `usage` object."""
     if not isinstance(raw, dict):
         return Usage()
+    # Read on every stream's start and end: the counts are checked inline (a JSON number; bool
+    # is not int here), without a function call each.
+    get = raw.get
+    i, o = get("input_tokens"), get("output_tokens")
+    r, w = get("cache_read_input_tokens"), get("cache_creation_input_tokens")
     return Usage(
-        input_tokens=_int(raw.get("input_tokens")),
-        output_tokens=_int(raw.get("output_tokens")),
-        cache_read_tokens=_int(raw.get("cache_read_input_tokens")),
-        cache_write_tokens=_int(raw.get("cache_creation_input_tokens")),
+        i if type(i) is int else 0,
+        o if type(o) is int else 0,
+        r if type(r) is int else 0,
+        w if type(w) is int else 0,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -37,13 +38,14 @@ _PREFIX_LEN = len(_DELTA_IN_PREFIX)
 _MID_LEN = len(_DELTA_IN_MID)
 # The same event as its raw SSE block (event line, data line), for the fast lane.
 _RAW_PREFIX = b"event: content_block_delta\ndata: " + _DELTA_IN_PREFIX.encode()
-_RAW_MID = _DELTA_IN_MID.encode()
 _RAW_PREFIX_LEN = len(_RAW_PREFIX)
-_RAW_MID_LEN = len(_RAW_MID)
+_REST = _DELTA_IN_MID.encode()[1:]  # after the index and its comma
+_REST_LEN = len(_REST)
+_INDEX = {str(i).encode(): i for i in range(64)}  # int() of bytes costs more than this lookup
 _PING_DATA = (b'data: {"type": "ping"}', b'data: {"type":"ping"}')
-_STOP_PREFIX = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":'
-_STOP_PREFIX_LEN = len(_STOP_PREFIX)
-_MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}'
+_STOP = b'data: {"type":"content_block_stop","index":'
+_STOP_LEN = len(_STOP)
+_MESSAGE_STOP = b'data: {"type":"message_stop"}'
 _NOTHING: list[StreamEvent] = []  # never appended to
 
 
@@ -72,98 +74,113 @@ class AnthropicDecoder:
     def _object(self, obj: dict[str, Any], name: str | None) -> list[StreamEvent]:
         """The neutral events of one event's parsed data (`name`: its event: line)."""
         kind = obj.get("type") or name
-        if kind == "content_block_delta":
-            # Most of a stream: text deltas, read without the general path's checks.
-            delta = obj.get("delta")
-            index = obj.get("index")
-            if (
-                type(delta) is dict
-                and type(index) is int
-                and delta.get("type") == "text_delta"
-                and index not in self._skipped
-            ):
-                text = delta.get("text")
-                return [TextDelta(index, text if type(text) is str else "")]
-            return self._delta(obj)
-        if kind == "content_block_start":
-            return self._start(obj)
-        if kind == "content_block_stop":
-            index = _index(obj)
-            return [] if index in self._skipped else [BlockStop(index)]
-        if kind == "message_start":
-            message = obj_at(obj, "message")
-            msg_id = message.get("id") if isinstance(message.get("id"), str) else None
-            return [StreamStart(msg_id, anthropic_usage(message.get("usage")))]
-        if kind == "message_delta":
-            delta = obj_at(obj, "delta")
-            stop = delta.get("stop_reason")
-            seq = delta.get("stop_sequence")
-            return [
-                StreamEnd(
-                    STOP_FROM_ANTHROPIC.get(stop, "stop") if isinstance(stop, str) else None,
-                    anthropic_usage(obj.get("usage")),
-                    seq if isinstance(seq, str) else None,
-                )
-            ]
-        if kind == "message_stop":
-            return [StreamDone()]
-        if kind == "error":
-            err = obj_at(obj, "error")
-            text = str(err.get("message") or "upstream reported an error mid-stream")
-            return [StreamError(text, _STATUS_BY_TYPE.get(str(err.get("type")), 500))]
-        return []  # ping, and event types added after this was written
+        read = _READERS.get(kind) if type(kind) is str else None
+        return [] if read is None else read(self, obj)  # [] for pings and newer event types
 
     def text_of(self, block: bytes) -> tuple[int, str, bytes | None] | None:
         """A text delta in the API's own layout, straight from its raw SSE block; else None.
 
-        Only the text is parsed (as a JSON string). Without a backslash the upstream's JSON
-        string is byte for byte what orjson writes for the text, so an encoder may copy it.
+        Only the text is parsed (as a JSON string). When the JSON string is as long as the text
+        plus its quotes it has no escape and no multi-byte character: it is byte for byte what
+        orjson writes for the text, so an encoder may copy it.
         """
-        if not block.startswith(_RAW_PREFIX):
+        if block[:_RAW_PREFIX_LEN] != _RAW_PREFIX:
             return None
-        comma = block.find(b",", _RAW_PREFIX_LEN)
-        digits = block[_RAW_PREFIX_LEN:comma]
-        if not (digits.isdigit() and block.startswith(_RAW_MID, comma) and block.endswith(b"}}")):
+        digits, _, rest = block[_RAW_PREFIX_LEN:].partition(b",")
+        index = _INDEX.get(digits)
+        if index is None:
+            if not digits.isdigit():
+                return None
+            index = int(digits)
+        if rest[:_REST_LEN] != _REST or rest[-2:] != b"}}" or index in self._skipped:
             return None
-        index = int(digits)
-        if index in self._skipped:
-            return None
-        quoted = block[comma + _RAW_MID_LEN : -2]
+        quoted = rest[_REST_LEN:-2]
         try:
             text = orjson.loads(quoted)
         except orjson.JSONDecodeError:
             return None
         if type(text) is not str:
             return None
-        return index, text, None if b"\\" in quoted else quoted
+        return index, text, quoted if len(quoted) == len(text) + 2 else None
 
     def quick_of(self, block: bytes) -> list[StreamEvent] | None:
-        """The events of a block in the usual layout, read from its raw bytes; else None.
+        """The events of a block in the usual layout (an event line, then one data line holding
+        an object), read from its raw bytes; else None (the general path reads it).
 
-        Pings and stops are recognised by their bytes; other events are parsed once, from bytes.
+        Pings and stops are recognised by their bytes; the other events are parsed once.
         """
-        if block.startswith(b"event: ping\n"):
-            return _NOTHING if block[12:] in _PING_DATA else None
-        if block.startswith(_STOP_PREFIX) and block.endswith(b"}"):
-            digits = block[_STOP_PREFIX_LEN:-1]
-            if not digits.isdigit():
-                return None
-            index = int(digits)
-            return _NOTHING if index in self._skipped else [BlockStop(index)]
-        if block == _MESSAGE_STOP:
+        head, _, data = block.partition(b"\n")
+        name = _EVENT_NAMES.get(head)
+        if name is None:
+            return None
+        if name == "ping":
+            return _NOTHING if data in _PING_DATA else None
+        if name == "content_block_stop":
+            if data[:_STOP_LEN] == _STOP and data[-1:] == b"}":
+                digits = data[_STOP_LEN:-1]
+                index = _INDEX.get(digits)
+                if index is None:
+                    if not digits.isdigit():
+                        return None
+                    index = int(digits)
+                return _NOTHING if index in self._skipped else [BlockStop(index)]
+        elif name == "message_stop" and data == _MESSAGE_STOP:
             return [StreamDone()]
-        # Any other event of the usual shape (event line, one data line holding an object) is
-        # parsed straight from its bytes, without the SSEEvent and its decoded strings.
-        if block.startswith(b"event: "):
-            eol = block.find(b"\n")
-            if block.startswith(b"data: {", eol + 1) and block.find(b"\n", eol + 1) < 0:
-                try:
-                    obj = orjson.loads(block[eol + 7 :])
-                except orjson.JSONDecodeError:
-                    return None  # the general path says what is wrong with it
-                if type(obj) is dict:
-                    return self._object(obj, block[7:eol].decode("utf-8", "replace") or None)
-        return None
+        if data[:7] != b"data: {":
+            return None
+        try:
+            obj = orjson.loads(
+                data[6:]
+            )  # a second data line is not JSON: the general path joins it
+        except orjson.JSONDecodeError:
+            return None  # the general path says what is wrong with it
+        return self._object(obj, name)
+
+    def _message_start(self, obj: dict[str, Any]) -> list[StreamEvent]:
+        message = obj.get("message")
+        if type(message) is not dict:
+            return [StreamStart(None, Usage())]
+        msg_id = message.get("id")
+        usage = anthropic_usage(message.get("usage"))
+        return [StreamStart(msg_id if type(msg_id) is str else None, usage)]
+
+    def _message_delta(self, obj: dict[str, Any]) -> list[StreamEvent]:
+        delta = obj_at(obj, "delta")
+        stop = delta.get("stop_reason")
+        seq = delta.get("stop_sequence")
+        return [
+            StreamEnd(
+                STOP_FROM_ANTHROPIC.get(stop, "stop") if isinstance(stop, str) else None,
+                anthropic_usage(obj.get("usage")),
+                seq if isinstance(seq, str) else None,
+            )
+        ]
+
+    def _block_delta(self, obj: dict[str, Any]) -> list[StreamEvent]:
+        # Most of a stream: text deltas, read without the general path's checks.
+        delta = obj.get("delta")
+        index = obj.get("index")
+        if (
+            type(delta) is dict
+            and type(index) is int
+            and delta.get("type") == "text_delta"
+            and index not in self._skipped
+        ):
+            text = delta.get("text")
+            return [TextDelta(index, text if type(text) is str else "")]
+        return self._delta(obj)
+
+    def _block_stop(self, obj: dict[str, Any]) -> list[StreamEvent]:
+        index = _index(obj)
+        return [] if index in self._skipped else [BlockStop(index)]
+
+    def _message_stop(self, obj: dict[str, Any]) -> list[StreamEvent]:
+        return [StreamDone()]
+
+    def _error(self, obj: dict[str, Any]) -> list[StreamEvent]:
+        err = obj_at(obj, "error")
+        text = str(err.get("message") or "upstream reported an error mid-stream")
+        return [StreamError(text, _STATUS_BY_TYPE.get(str(err.get("type")), 500))]
 
     def _text_delta(self, data: str) -> TextDelta | None:
         """A text delta in the API's own layout, reading only its text as JSON; else None.
@@ -220,6 +237,20 @@ class AnthropicDecoder:
         if kind == "signature_delta":
             return [ThinkingDelta(index, signature=str(delta.get("signature", "")))]
         return []
+
+
+# The events read, by type; any other type (ping, newer ones) means nothing to another dialect.
+_READERS: dict[str, Callable[[AnthropicDecoder, dict[str, Any]], list[StreamEvent]]] = {
+    "content_block_delta": AnthropicDecoder._block_delta,
+    "content_block_start": AnthropicDecoder._start,
+    "content_block_stop": AnthropicDecoder._block_stop,
+    "message_start": AnthropicDecoder._message_start,
+    "message_delta": AnthropicDecoder._message_delta,
+    "message_stop": AnthropicDecoder._message_stop,
+    "error": AnthropicDecoder._error,
+}
+# An event line -> the event's name, for the events read from their raw bytes.
+_EVENT_NAMES = {f"event: {name}".encode(): name for name in (*_READERS, "ping")}
 
 
 def _index(obj: dict[str, Any]) -> int:

@@ -61,6 +61,7 @@ class _Item:
     summary_open: bool = False
     added: bool = False  # output_item.added went out
     delta_bytes: tuple[bytes, bytes] | None = None  # the prebuilt parts of its delta events
+    text_delta: bytes = b""  # an added message's output_text.delta, but for (%d seq, %b delta)
     field: StringFieldStream | None = None
 
 
@@ -70,7 +71,6 @@ _DELTA_EVENT = {
     "tool_call": "response.function_call_arguments.delta",
     "custom": "response.custom_tool_call_input.delta",
 }
-_TEXT_DELTA_END = b',"logprobs":[]}\n\n'
 _DELTA_END = {
     "text": b',"logprobs":[]}\n\n',
     "thinking": b"}\n\n",
@@ -79,6 +79,20 @@ _DELTA_END = {
 }
 
 
+# The events that carry the whole Response object, and a message's text delta; every %% stands
+# for a value (ids are ASCII letters and digits: no JSON escaping, no %% in them).
+_STARTED = (
+    b'event: response.created\ndata: {"type":"response.created","sequence_number":%d,'
+    b'"response":%b}\n\n'
+    b'event: response.in_progress\ndata: {"type":"response.in_progress","sequence_number":%d,'
+    b'"response":%b}\n\n'
+)
+_RESPONSE_EVENT = b'event: %b\ndata: {"type":"%b","sequence_number":%d,"response":%b}\n\n'
+_TEXT_DELTA = (
+    b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+    b'"sequence_number":%%d,"item_id":"%s","output_index":%d,"content_index":0,"delta":%%b,'
+    b'"logprobs":[]}\n\n'
+)
 _TEXT_OPEN = (
     b'event: response.output_item.added\ndata: {"type":"response.output_item.added",'
     b'"sequence_number":%d,"output_index":%d,"item":{"id":"%s","type":"message",'
@@ -171,35 +185,34 @@ class ResponsesEncoder:
     def text(self, index: int, text: str, quoted: bytes | None) -> bytes | None:
         """An output_text.delta for an open message item; None when the general path must run."""
         item = self._open.get(index)
-        if item is None or not text or not item.added or item.kind != "text":
+        if item is None or not item.text_delta or not text:
             return None
         item.chunks.append(text)
         seq = self._seq
         self._seq = seq + 1
-        head, tail = item.delta_bytes or self._delta_bytes(item)
-        return b"".join((head, b"%d" % seq, tail, quoted or orjson.dumps(text), _TEXT_DELTA_END))
+        return item.text_delta % (seq, quoted or orjson.dumps(text))
 
     def encode(self, ev: StreamEvent) -> bytes:
         """Client bytes for one neutral event."""
-        if type(ev) is TextDelta and ev.text:  # most of a stream: straight to its bytes
-            item = self._open.get(ev.index)
-            if item is not None and item.added and item.kind == "text":
-                item.chunks.append(ev.text)
-                return self._delta(item, ev.text)
-        head = b""
-        if not self._started:
-            self._started = True
-            started = orjson.dumps(self.response)
-            head = self._raw("response.created", started) + self._raw(
-                "response.in_progress", started
-            )
-        return head + self._encode(ev)
+        if type(ev) is TextDelta and ev.text:
+            written = self.text(ev.index, ev.text, None)
+            if written is not None:  # most of a stream: straight to its bytes
+                return written
+        start = type(ev) is StreamStart
+        if self._started:
+            return b"" if start else self._encode(ev)
+        self._started = True
+        started = orjson.dumps(self.response)
+        seq = self._seq
+        self._seq = seq + 2
+        head = _STARTED % (seq, started, seq + 1, started)
+        return head if start else head + self._encode(ev)
 
     def _raw(self, kind: str, response: bytes) -> bytes:
         seq = self._seq
         self._seq = seq + 1
-        return (b"event: " + kind.encode() + b'\ndata: {"type":"' + kind.encode()
-                + b'","sequence_number":' + str(seq).encode() + b',"response":' + response + b"}\n\n")  # fmt: skip
+        name = kind.encode()
+        return _RESPONSE_EVENT % (name, name, seq, response)
 
     def _encode(self, ev: StreamEvent) -> bytes:
         if isinstance(ev, TextDelta):
@@ -269,6 +282,7 @@ class ResponsesEncoder:
         if item.kind == "text":
             # Message items open and close every answer: written from templates (ids are
             # ASCII letters and digits, so they need no JSON escaping).
+            item.text_delta = _TEXT_DELTA % (item.item_id.encode(), index)
             seq = self._seq
             self._seq = seq + 2
             return _TEXT_OPEN % (
