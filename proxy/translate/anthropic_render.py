@@ -133,9 +133,11 @@ def _render_messages(messages: tuple[Message, ...], dropped: list[str]) -> list[
             content = texts[0] if len(texts) == 1 else [{"type": "text", "text": t} for t in texts]
             out.append({"role": "system", "content": content})
             continue
-        blocks = [
-            b for p in m.parts if (b := _render_part(p, f"messages[{i}]", dropped)) is not None
-        ]
+        parts = m.parts
+        if len(parts) == 1 and type(parts[0]) is TextPart:  # the common turn: one text
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": parts[0].text}]
+        else:
+            blocks = [b for p in parts if (b := _render_part(p, i, dropped)) is not None]
         if not blocks and m.parts:
             continue  # all of it was dropped (unsigned thinking): an empty turn would be refused
         # Tool results and the user's next words arrive as separate OpenAI messages: one turn here.
@@ -150,7 +152,7 @@ def _render_messages(messages: tuple[Message, ...], dropped: list[str]) -> list[
     return out
 
 
-def _render_part(p: Part, where: str, dropped: list[str]) -> dict[str, Any] | None:
+def _render_part(p: Part, i: int, dropped: list[str]) -> dict[str, Any] | None:
     if isinstance(p, TextPart):
         return {"type": "text", "text": p.text}
     if isinstance(p, ImagePart):
@@ -162,7 +164,7 @@ def _render_part(p: Part, where: str, dropped: list[str]) -> dict[str, Any] | No
             "type": "tool_use",
             "id": tool_id(p.id),
             "name": p.name,
-            "input": arguments_object(p.arguments, where, strict=True),
+            "input": arguments_object(p.arguments, f"messages[{i}]", strict=True),
         }
     if isinstance(p, ToolResultPart):
         out: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_id(p.tool_call_id)}

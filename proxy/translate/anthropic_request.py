@@ -48,6 +48,7 @@ _BLOCK_KEYS = {
     "thinking": frozenset({"type", "thinking", "signature"}),
     "redacted_thinking": frozenset({"type", "data"}),
 }
+_NO_CHOICE: tuple[None, None] = (None, None)
 _TOOL_KEYS = frozenset({"name", "description", "input_schema", "type", "cache_control"})
 _EFFORT: dict[str, Effort] = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}  # fmt: skip
 
@@ -70,35 +71,43 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
         system: tuple[TextPart, ...] = (TextPart(raw_system),) if raw_system else ()
     else:
         system = _system(raw_system, "system", dropped)
-    tools = _tools(body.get("tools"), dropped)
-    choice, parallel = _tool_choice(body.get("tool_choice"), dropped)
+    raw_tools, raw_choice = body.get("tools"), body.get("tool_choice")
+    tools = _tools(raw_tools, dropped) if raw_tools is not None else ()
+    choice, parallel = _tool_choice(raw_choice, dropped) if raw_choice is not None else _NO_CHOICE
     user = None
     if body.get("metadata") is not None:
         metadata = as_dict(body["metadata"], "metadata")
         user = metadata.get("user_id") if isinstance(metadata.get("user_id"), str) else None
         dropped += [f"metadata.{k}" for k in metadata if k != "user_id"]
     stop = body.get("stop_sequences")
-    reasoning = _thinking(body.get("thinking"), dropped)
+    thinking = body.get("thinking")
+    reasoning = _thinking(thinking, dropped) if thinking is not None else None
     if body.get("output_config") is not None:
         reasoning = _output_config(
             as_dict(body["output_config"], "output_config"), reasoning, dropped
         )
+    get = body.get
+    max_tokens, temperature, top_p, top_k = (
+        get("max_tokens"), get("temperature"), get("top_p"), get("top_k"),
+    )  # fmt: skip
+    # Positional, in ChatRequest's field order: keyword arguments cost twice as much here.
     return ChatRequest(
-        messages=tuple(messages),
-        system=system,
-        max_tokens=opt_int(body.get("max_tokens"), "max_tokens"),
-        temperature=opt_number(body.get("temperature"), "temperature"),
-        top_p=opt_number(body.get("top_p"), "top_p"),
-        top_k=opt_int(body.get("top_k"), "top_k"),
-        stop=tuple([as_str(s, "stop_sequences[]") for s in as_list(stop, "stop_sequences")])
+        tuple(messages),
+        system,
+        None if max_tokens is None else opt_int(max_tokens, "max_tokens"),
+        None if temperature is None else opt_number(temperature, "temperature"),
+        None if top_p is None else opt_number(top_p, "top_p"),
+        None if top_k is None else opt_int(top_k, "top_k"),
+        tuple([as_str(s, "stop_sequences[]") for s in as_list(stop, "stop_sequences")])
         if stop
         else (),
-        tools=tools,
-        tool_choice=choice,
-        parallel_tool_calls=parallel,
-        reasoning=reasoning,
-        user=user,
-        dropped=unique(dropped) if dropped else (),
+        False,  # stream: the intake's decision, set by translate_request
+        tools,
+        choice,
+        parallel,
+        reasoning,
+        user,
+        unique(dropped) if dropped else (),
     )
 
 

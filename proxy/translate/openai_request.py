@@ -62,14 +62,18 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
     dropped = [k for k in body if k not in _KNOWN]
     system: list[TextPart] = []
     messages: list[Message] = []
+    # Field paths such as messages[0] are built only for an error message.
     for i, raw in enumerate(as_list(body.get("messages"), "messages")):
-        _message(as_dict(raw, f"messages[{i}]"), f"messages[{i}]", system, messages, dropped)
+        if not isinstance(raw, dict):
+            as_dict(raw, f"messages[{i}]")
+        _message(raw, i, system, messages, dropped)
     stop = body.get("stop")
-    stops = [stop] if isinstance(stop, str) else as_list(stop or [], "stop")
+    stops = [stop] if isinstance(stop, str) else as_list(stop, "stop") if stop else ()
     max_tokens = body.get("max_completion_tokens")
     if max_tokens is None:
         max_tokens = body.get("max_tokens")
-    choice = _tool_choice(body.get("tool_choice"), dropped)
+    raw_choice = body.get("tool_choice")
+    choice = _tool_choice(raw_choice, dropped) if raw_choice is not None else None
     parallel = body.get("parallel_tool_calls")
     effort = body.get("reasoning_effort")
     level = None
@@ -78,46 +82,58 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
             level = _EFFORT[effort]
         else:
             dropped.append("reasoning_effort")  # a level newer than this gateway
+    temperature, top_p, user = body.get("temperature"), body.get("top_p"), body.get("user")
+    # Positional, in ChatRequest's field order: keyword arguments cost twice as much here.
     return ChatRequest(
-        messages=tuple(messages),
-        system=tuple(system),
-        max_tokens=opt_int(max_tokens, "max_completion_tokens"),
-        temperature=opt_number(body.get("temperature"), "temperature"),
-        top_p=opt_number(body.get("top_p"), "top_p"),
-        stop=tuple(as_str(s, "stop[]") for s in stops),
-        tools=_tools(body.get("tools"), dropped),
-        tool_choice=choice,
-        parallel_tool_calls=parallel if isinstance(parallel, bool) else None,
-        reasoning=Reasoning(effort=level) if level else None,
-        user=body["user"] if isinstance(body.get("user"), str) else None,
-        dropped=unique(dropped),
+        tuple(messages),
+        tuple(system),
+        None if max_tokens is None else opt_int(max_tokens, "max_completion_tokens"),
+        None if temperature is None else opt_number(temperature, "temperature"),
+        None if top_p is None else opt_number(top_p, "top_p"),
+        None,  # top_k: Chat Completions has none
+        tuple([as_str(s, "stop[]") for s in stops]) if stops else (),
+        False,  # stream: the intake's decision, set by translate_request
+        _tools(body["tools"], dropped) if body.get("tools") else (),
+        choice,
+        parallel if isinstance(parallel, bool) else None,
+        Reasoning(effort=level) if level else None,
+        user if isinstance(user, str) else None,
+        unique(dropped) if dropped else (),
     )
 
 
 def _message(
-    raw: dict[str, Any], where: str, system: list[TextPart], out: list[Message], dropped: list[str]
+    raw: dict[str, Any], i: int, system: list[TextPart], out: list[Message], dropped: list[str]
 ) -> None:
     role = raw.get("role")
     if len(raw) > 2:
         if "name" in raw:
             dropped.append("messages.name")
         dropped.extend(f"messages.{k}" for k in raw if k not in _MESSAGE_KEYS)
+    content = raw.get("content")
+    if role == "user" and isinstance(content, str):  # the common turn: one string
+        out.append(Message("user", (TextPart(content),)))
+        return
+    where = f"messages[{i}]"
     if role == "system" or role == "developer":
-        texts = [p for p in _content(raw.get("content"), where, dropped) if type(p) is TextPart]
+        if isinstance(content, str):
+            texts = [TextPart(content)]
+        else:
+            texts = [p for p in _content(content, where, dropped) if type(p) is TextPart]
         if not out:
             system.extend(texts)  # the leading instructions: the system prompt
         elif texts:
             out.append(Message("system", tuple(texts)))  # mid-conversation: kept in place
         return
     if role == "user":
-        parts = _content(raw.get("content"), where, dropped)
-        if parts or raw.get("content") in (None, "", []):
+        parts = _content(content, where, dropped)
+        if parts or content in (None, "", []):
             out.append(Message("user", tuple(parts)))
         return
     if role == "tool":
-        content = [p for p in _content(raw.get("content"), where, dropped) if p != TextPart("")]
+        results = [p for p in _content(content, where, dropped) if p != TextPart("")]
         result = ToolResultPart(
-            as_str(raw.get("tool_call_id"), f"{where}.tool_call_id"), tuple(content)
+            as_str(raw.get("tool_call_id"), f"{where}.tool_call_id"), tuple(results)
         )
         if (
             out

@@ -72,25 +72,46 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
     if isinstance(raw_input, str):
         messages.append(Message("user", (TextPart(raw_input),)))
     elif raw_input is not None:
+        # Field paths such as input[0] are built only for an error message.
         for i, item in enumerate(as_list(raw_input, "input")):
-            _item(as_dict(item, f"input[{i}]"), f"input[{i}]", system, messages, dropped)
-    reasoning = _reasoning(body.get("reasoning"), dropped)
+            if not isinstance(item, dict):
+                as_dict(item, f"input[{i}]")
+            content = item.get("content")
+            if (
+                item.get("role") == "user"
+                and isinstance(content, str)
+                and item.get("type", "message") == "message"
+                and content
+            ):  # the common item: a user message as one string
+                _add(messages, "user", [TextPart(content)])
+                continue
+            _item(item, f"input[{i}]", system, messages, dropped)
+    raw = body.get("reasoning")
+    reasoning = _reasoning(raw, dropped) if raw is not None else None
     parallel = body.get("parallel_tool_calls")
     user = body.get("user") or body.get("safety_identifier")
+    tools, choice, text = body.get("tools"), body.get("tool_choice"), body.get("text")
+    max_tokens, temperature, top_p = (
+        body.get("max_output_tokens"), body.get("temperature"), body.get("top_p"),
+    )  # fmt: skip
+    response_format = _text_format(text, dropped) if text is not None else None
+    # Positional, in ChatRequest's field order: keyword arguments cost twice as much here.
     return ChatRequest(
-        messages=tuple(messages),
-        system=tuple(system),
-        max_tokens=opt_int(body.get("max_output_tokens"), "max_output_tokens"),
-        temperature=opt_number(body.get("temperature"), "temperature"),
-        top_p=opt_number(body.get("top_p"), "top_p"),
-        stream=body.get("stream") is True,
-        tools=_tools(body.get("tools"), dropped),
-        tool_choice=_tool_choice(body.get("tool_choice"), dropped),
-        parallel_tool_calls=parallel if isinstance(parallel, bool) else None,
-        reasoning=reasoning,
-        user=user if isinstance(user, str) else None,
-        dropped=unique(dropped),
-        response_format=_text_format(body.get("text"), dropped),
+        tuple(messages),
+        tuple(system),
+        None if max_tokens is None else opt_int(max_tokens, "max_output_tokens"),
+        None if temperature is None else opt_number(temperature, "temperature"),
+        None if top_p is None else opt_number(top_p, "top_p"),
+        None,  # top_k: the Responses API has none
+        (),  # stop: nor stop sequences
+        body.get("stream") is True,
+        _tools(tools, dropped) if tools else (),
+        _tool_choice(choice, dropped) if choice is not None else None,
+        parallel if isinstance(parallel, bool) else None,
+        reasoning,
+        user if isinstance(user, str) else None,
+        unique(dropped),
+        response_format,
     )
 
 
