@@ -157,7 +157,7 @@ class Conversations:
                 self._reader.execute("PRAGMA busy_timeout=2000")
             return self._reader.execute(sql, (key,)).fetchone()
         except sqlite3.Error as exc:
-            _log.warning("stored responses unreadable: %s", type(exc).__name__)
+            _log.warning("stored responses unreadable (%s): %s", self._path, exc)
             return None
 
     # -- response side ------------------------------------------------------
@@ -248,8 +248,12 @@ class Conversations:
                     "SELECT id, created, length(items) FROM turns ORDER BY created"
                 ).fetchall()
                 items = db.execute("SELECT id, created FROM items ORDER BY created").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):  # else another worker is creating the file
+                _log.warning("stored responses unreadable at start-up (%s): %s", path, exc)
+            return
         except sqlite3.Error as exc:
-            _log.warning("stored responses unreadable: %s", type(exc).__name__)
+            _log.warning("stored responses unreadable at start-up (%s): %s", path, exc)
             return
         for response_id, created, size in turns:
             self._add(response_id, created, size or 0)

@@ -88,9 +88,14 @@ class WorkerConversations(Conversations):
         job = self._reads.submit(self._read, loaded, start, MAX_CHAIN - walked, wanted)
         try:
             await asyncio.wait_for(asyncio.wrap_future(job), READ_SECONDS)
-        except (TimeoutError, sqlite3.Error, OSError) as exc:
-            _log.warning("stored responses unreadable: %s", type(exc).__name__)
-            loaded.unreachable = f"{self._path} did not answer ({type(exc).__name__})"
+        except TimeoutError:
+            _log.warning(
+                "stored responses unreadable: %s did not answer in %g s", self._path, READ_SECONDS
+            )
+            loaded.unreachable = f"{self._path} did not answer in {READ_SECONDS:g} s"
+        except (sqlite3.Error, OSError) as exc:
+            _log.warning("stored responses unreadable (%s): %s", self._path, exc)
+            loaded.unreachable = f"{self._path} could not be read: {exc}"
         return loaded
 
     def _read(self, loaded: Loaded, start: str | None, most: int, wanted: list[str]) -> None:

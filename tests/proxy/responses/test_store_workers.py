@@ -184,3 +184,20 @@ def test_a_filing_whose_request_was_cancelled_leaves_the_writer_working(tmp_path
         ]  # fmt: skip
 
     run(tmp_path / "responses.sqlite3", 2, body, Clock())
+
+
+def test_a_worker_starting_while_another_creates_the_file_warns_of_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The first start of --workers 2: one worker has made the file, its tables are not there yet.
+    path = tmp_path / "responses.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE being_made (x)")
+
+    async def body(a: WorkerConversations) -> None:
+        await answered(a, {"input": "one"}, "resp_1", "first")
+        assert await stored(a, "resp_1")
+
+    with caplog.at_level("WARNING", "driftgate.responses"):
+        run(path, 1, body, Clock())
+    assert "unreadable" not in caplog.text
