@@ -41,6 +41,7 @@ from driftgate.proxy.guard.redis_lane import Arg, ScriptLane, bulks, command
 from driftgate.proxy.guard.redis_lane import supported as lane_supported
 from driftgate.proxy.guard.settings import StateSettings, redact_url
 from driftgate.proxy.guard.state import NO_RESERVATION, Refusal, Snapshot, StoreUnreachable
+from driftgate.proxy.upstream.failure_words import in_words
 
 log = logging.getLogger("driftgate.guard")
 FAILURES = (RedisError, OSError, asyncio.TimeoutError)
@@ -413,7 +414,7 @@ class RedisGuardStore:
 
     def _lost(self, exc: BaseException) -> None:
         """Redis did not answer: stop asking it on the request path; probe until it is back."""
-        self.error = f"{type(exc).__name__}: {exc}"[:300] if str(exc) else type(exc).__name__
+        self.error = in_words(exc)[:300]
         was_up, self.up = self.up, False
         if self._lane is not None:
             self._lane.close()  # calls out fail now; a new connection once Redis answers again
@@ -437,7 +438,7 @@ class RedisGuardStore:
             try:
                 await self.redis.ping()
             except FAILURES as exc:
-                self.error = f"{type(exc).__name__}: {exc}"[:300]
+                self.error = in_words(exc)[:300]
                 continue
             self.up = True
             self.down_since = None

@@ -46,6 +46,7 @@ from driftgate.proxy.responses.turns import (
     previous_of,
     referenced,
 )
+from driftgate.proxy.upstream.failure_words import in_words
 
 log = logging.getLogger("driftgate.responses")
 FAILURES = (RedisError, OSError, asyncio.TimeoutError)
@@ -245,7 +246,7 @@ class RedisConversations:
 
     def _lost(self, exc: BaseException) -> None:
         """Redis did not answer: stop asking it on the request path; probe until it is back."""
-        self.error = f"{type(exc).__name__}: {exc}"[:300] if str(exc) else type(exc).__name__
+        self.error = in_words(exc)[:300]
         if not self.up:
             return
         self.up = False
@@ -266,7 +267,7 @@ class RedisConversations:
                 await self.redis.ping()
                 await self._refile()
             except FAILURES as exc:
-                self.error = f"{type(exc).__name__}: {exc}"[:300]
+                self.error = in_words(exc)[:300]
                 continue
             self.up = True
             self.down_since = None

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from driftgate.proxy.cooldown import Cooldowns
 from driftgate.proxy.guard.settings import StateSettings, redact_url
+from driftgate.proxy.upstream.failure_words import in_words
 
 log = logging.getLogger("driftgate.cooldowns")
 FAILURES = (RedisError, OSError, asyncio.TimeoutError)
@@ -160,7 +161,7 @@ class RedisCooldowns:
                 self._cooldowns.heard(name, int(ms) / 1000)
 
     def _failed(self, exc: BaseException, what: str) -> None:
-        self.error = f"{type(exc).__name__}: {exc}"[:300] if str(exc) else type(exc).__name__
+        self.error = in_words(exc)[:300]
         if self.up:
             self.up = False
             log.warning(

@@ -218,6 +218,8 @@ def test_an_unreachable_redis_answers_at_once_and_is_found_again(
         with pytest.raises(StoreUnreachable):
             await a.admit("a", 1.0, DAILY_10, 1.0, True)
         assert a.health()["reachable"] is False
+        # Why, in words: not an exception class ("ConnectionError: Error 111 ...").
+        assert a.health()["error"] == "connection refused (nothing is listening there)"
         loop = asyncio.get_running_loop()
         started = loop.time()
         with pytest.raises(StoreUnreachable):  # no second try on the request path
