@@ -19,6 +19,10 @@ CREDENTIAL = 2  # replaced by the backend's configured key (or passed through wh
 ANTHROPIC = 3  # anthropic-* other than anthropic-beta
 ANTHROPIC_BETA = 4  # filtered by the template's beta_policy before it travels
 OPENAI = 5  # openai-* (OpenAI-Beta, OpenAI-Organization, OpenAI-Project...)
+# anthropic-version: the version of the dialect the gateway itself read the request in. Across
+# dialects it is consumed by the translation, not lost: not sent, and not named as dropped
+# (naming it on every translated request hid the headers that were lost).
+DIALECT_VERSION = 6
 
 # RFC 9110 7.6.1 hop-by-hop fields, plus the framing and body coding the gateway recomputes: the
 # body sent is JSON the gateway read (decoded from any Content-Encoding), with its own length.
@@ -55,6 +59,8 @@ def classify(lower: str) -> int:
     if lower in CREDENTIAL_NAMES:
         return CREDENTIAL
     if lower.startswith("anthropic-"):
+        if lower == "anthropic-version":
+            return DIALECT_VERSION
         return ANTHROPIC_BETA if lower == "anthropic-beta" else ANTHROPIC
     if lower.startswith("openai-"):
         return OPENAI
@@ -85,9 +91,13 @@ class Rule(NamedTuple):
     drop: frozenset[int]
 
 
-SAME_DIALECT = Rule(frozenset({FORWARD, ANTHROPIC, ANTHROPIC_BETA, OPENAI}), frozenset())
+SAME_DIALECT = Rule(
+    frozenset({FORWARD, ANTHROPIC, ANTHROPIC_BETA, OPENAI, DIALECT_VERSION}), frozenset()
+)
 TO_OPENAI = Rule(frozenset({FORWARD, OPENAI}), frozenset({ANTHROPIC, ANTHROPIC_BETA}))
-TO_ANTHROPIC = Rule(frozenset({FORWARD, ANTHROPIC, ANTHROPIC_BETA}), frozenset({OPENAI}))
+TO_ANTHROPIC = Rule(
+    frozenset({FORWARD, ANTHROPIC, ANTHROPIC_BETA, DIALECT_VERSION}), frozenset({OPENAI})
+)
 
 
 def rule_for(client_vendor: str, backend_dialect: str) -> Rule:

@@ -8,6 +8,7 @@ from driftgate.proxy.client_headers import (
     ANTHROPIC,
     ANTHROPIC_BETA,
     CREDENTIAL,
+    DIALECT_VERSION,
     FORWARD,
     OPENAI,
     OWNED,
@@ -28,7 +29,8 @@ def test_classes() -> None:
     assert classify("proxy-authorization") == OWNED  # hop-by-hop: for a proxy on this hop
     for name in ("authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie"):
         assert classify(name) == CREDENTIAL, name
-    assert classify("anthropic-version") == ANTHROPIC
+    assert classify("anthropic-version") == DIALECT_VERSION
+    assert classify("anthropic-dangerous-direct-browser-access") == ANTHROPIC
     assert classify("anthropic-beta") == ANTHROPIC_BETA
     assert classify("openai-beta") == OPENAI
     for name in ("x-stainless-os", "session-id", "x-claude-code-session-id", "user-agent",
@@ -56,7 +58,7 @@ def test_connection_tokens_and_repeats() -> None:
     creds = forwardable(client, out, TO_OPENAI, dropped)
     assert out == {"x-multi": "a, b"}
     assert creds == {"x-api-key": "sk-c"}
-    assert dropped == ["header:anthropic-beta", "header:anthropic-version"]
+    assert dropped == ["header:anthropic-beta"]  # anthropic-version: read by the gateway, not lost
     same: dict[str, str] = {}
     assert forwardable(client, same, SAME_DIALECT, []) == {"x-api-key": "sk-c"}
     assert same == {"x-multi": "a, b", "anthropic-beta": "b1", "anthropic-version": "v"}
