@@ -381,10 +381,17 @@ class Gateway:
             self.observer.stats,
             probes,
         )
+        problems: list[str] = doc.setdefault("problems", [])
         if self.observer.database is not None:
-            doc["analytics"] = self.observer.database.state()  # the URL without its password
+            doc["analytics"] = db = self.observer.database.state()  # the URL without its password
+            if not db["connected"] and db.get("error"):
+                problems.append(f"analytics: PostgreSQL at {db['url']} is unreachable "
+                                f"({db['error']}); records wait in memory, then are dropped")  # fmt: skip
         if self.cooldown_board is not None:
-            doc["cooldowns"] = self.cooldown_board.health()
+            doc["cooldowns"] = board = self.cooldown_board.health()
+            if board.get("reachable") is False:
+                problems.append(f"cooldowns: Redis at {board.get('url')} is unreachable "
+                                f"({board.get('error')}); each gateway keeps its own")  # fmt: skip
         if self.config.worker_processes > 1:
             # connections and recent error rates are this worker's; guard and cooldowns are shared
             doc["worker"] = {
@@ -396,14 +403,31 @@ class Gateway:
         stored = self.conversations.health()
         if stored is not None:
             doc["responses_store"] = stored
-            if not stored["reachable"] and doc["status"] == "ok":
-                doc["status"] = "degraded"  # conversations continue on the host that stored them
+            if not stored["reachable"]:
+                problems.append(f"stored Responses conversations: Redis at {stored['url']} is "
+                                f"unreachable ({stored.get('error')}); follow-ups resolve only "
+                                "on the host that stored them")  # fmt: skip
+                if doc["status"] == "ok":
+                    doc["status"] = (
+                        "degraded"  # conversations continue on the host that stored them
+                    )
         if self.guard.enabled:
             doc["guard"] = await self.guard.state()
             if doc["guard"]["state"] == "halted":
                 doc["status"] = "halted"  # the gateway answers, but refuses completions
-            elif doc["guard"]["state"] == "store_unreachable" and doc["status"] == "ok":
-                doc["status"] = "degraded"  # requests go unguarded (open) or are refused (closed)
+            elif doc["guard"]["state"] == "store_unreachable":
+                store = doc["guard"].get("store", {})
+                then = ("requests go unguarded" if store.get("fail") == "open"
+                        else "completions are refused")  # fmt: skip
+                where = f" at {store['url']}" if store.get("url") else ""
+                problems.append(f"spend guard: its store{where} is unreachable "
+                                f"({store.get('error')}); {then} until it answers")  # fmt: skip
+                if doc["status"] == "ok":
+                    doc["status"] = (
+                        "degraded"  # requests go unguarded (open) or are refused (closed)
+                    )
+        if not problems:
+            del doc["problems"]
         return web.Response(body=orjson.dumps(doc), content_type=JSON_CT)
 
     async def resume_guard(self, request: web.Request) -> web.StreamResponse:

@@ -166,6 +166,9 @@ def test_redis_down_fails_open_then_recovers(
         doc = health["responses_store"]
         assert doc["reachable"] is False and doc["kept_in_memory_only"] == 1
         assert health["status"] == "degraded"
+        # Degraded says why, in words, among the problems.
+        (said,) = [p for p in health["problems"] if p.startswith("stored Responses")]
+        assert "connection refused" in said and "only on the host that stored them" in said
         server.start()
         deadline = time.monotonic() + BOUND
         while not all(_health(gw)["responses_store"]["reachable"] for gw in (a, b)):

@@ -187,6 +187,9 @@ def test_redis_restarted_mid_run_fails_as_configured_then_recovers(
     assert doc["status"] == "degraded" and doc["guard"]["state"] == "store_unreachable"
     store = doc["guard"]["store"]
     assert store["reachable"] is False and store["fail"] == fail
+    (said,) = [p for p in doc["problems"] if p.startswith("spend guard")]
+    then = "requests go unguarded" if fail == "open" else "completions are refused"
+    assert "connection refused" in said and then in said
     assert store["unguarded_requests"] == (1 if fail == "open" else 0)
     metrics = httpx.get(f"{gw.url}/metrics", timeout=BOUND).text
     assert "driftgate_guard_store_up 0.0" in metrics
