@@ -105,12 +105,36 @@ class Watermark:
         self._map.close()
 
 
+OPEN_SECONDS = 10.0  # most a writer retries opening a file other workers are setting up
+
+
 def open_db(path: Path) -> sqlite3.Connection:
-    """The file, made private if new, in WAL mode, with the schema (safe from several workers)."""
+    """The file, made private if new, in WAL mode, with the schema (safe from several workers).
+
+    Workers starting together open a new file at once: switching it to WAL can answer "database
+    is locked" at once, without the busy timeout's wait, so the open is tried again for a while
+    (on the writer's thread, never the event loop)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # conversation content: private
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    deadline = time.monotonic() + OPEN_SECONDS
+    while True:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            _set_up(conn)
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+            continue
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+
+def _set_up(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -122,7 +146,6 @@ def open_db(path: Path) -> sqlite3.Connection:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return conn
 
 
 def write(conn: sqlite3.Connection, job: Put) -> None:

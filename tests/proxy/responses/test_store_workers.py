@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from driftgate.proxy.errors import InvalidRequest
 from driftgate.proxy.responses.settings import ResponsesSettings
+from driftgate.proxy.responses.sqlite_file import open_db
 from driftgate.proxy.responses.workers_store import WorkerConversations
 
 
@@ -201,3 +203,24 @@ def test_a_worker_starting_while_another_creates_the_file_warns_of_nothing(
     with caplog.at_level("WARNING", "driftgate.responses"):
         run(path, 1, body, Clock())
     assert "unreadable" not in caplog.text
+
+
+def test_workers_opening_a_new_file_at_once_all_get_it(tmp_path: Path) -> None:
+    # Switching a new file to WAL can answer "database is locked" at once, past the busy
+    # timeout: a fresh-clone CI run lost a worker's store to it. Many fresh files, three at once.
+    for n in range(200):
+        path = tmp_path / f"{n}.sqlite3"
+        errors: list[BaseException] = []
+
+        def open_it(path: Path = path, errors: list[BaseException] = errors) -> None:
+            try:
+                open_db(path).close()
+            except sqlite3.Error as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [], (n, errors)
