@@ -198,26 +198,22 @@ class RecordKeeper:
 
     def unanswered(self, flow: Flow, status: int, reason: str | None = None) -> None:
         """No upstream answer (client gone: 499; every route failed: 502/504; shutdown: 503)."""
-        route = _route(flow)
-        self._add(
-            Finished(
-                _asked(flow),
-                route,
-                "anthropic" if route.backend.kind == "anthropic" else "openai",
-                status,
-                None,
-                Usage(),
-                0.0,
-                self._since(flow),
-                self._wall(),
-                flow.templates,
-                None,
-                reason,
-            )
-        )
+        self._no_answer(flow, _route(flow), status, flow.templates, reason)
 
     def refused(self, flow: Flow, route: Route, status: int, outcome: str, reason: str) -> None:
         """The gateway refused the request before forwarding it (the spend guard): no usage."""
+        self._no_answer(flow, route, status, None, reason, outcome)
+
+    def _no_answer(
+        self,
+        flow: Flow,
+        route: Route,
+        status: int,
+        templates: Any,
+        reason: str | None,
+        *outcome: str,
+    ) -> None:
+        """A record with no usage: nothing answered, or the gateway refused first."""
         self._add(
             Finished(
                 _asked(flow),
@@ -229,10 +225,10 @@ class RecordKeeper:
                 0.0,
                 self._since(flow),
                 self._wall(),
-                None,
+                templates,
                 None,
                 reason,
-                outcome,
+                *outcome,
             )
         )
 
