@@ -1,4 +1,4 @@
-"""The aiohttp application: endpoints wired to intake -> route -> forward -> respond -> record."""
+"""The gateway application: endpoints wired to intake -> route -> forward -> respond -> record."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import orjson
-from aiohttp import web
 
 from driftgate.proxy.auth import GatewayKey, anthropic_version, backend_auth
 from driftgate.proxy.config import Config
@@ -46,9 +45,13 @@ from driftgate.proxy.respond.responder import Responder
 from driftgate.proxy.responses.store import open_store
 from driftgate.proxy.responses.turns import ConversationStore
 from driftgate.proxy.routing import Route, Router
-from driftgate.proxy.serve.connections import ConnectionBook, began, ended
+from driftgate.proxy.serve.connections import ConnectionBook
 from driftgate.proxy.serve.drain import Drain, shutting_down, uncancel_for_shutdown
+from driftgate.proxy.serve.protocol import Handler, Reply
 from driftgate.proxy.serve.reload import live_part, restart_only_changes
+from driftgate.proxy.serve.request import Request
+from driftgate.proxy.serve.response import Response
+from driftgate.proxy.serve.router import App
 from driftgate.proxy.shared.board import open_cooldown_board
 from driftgate.proxy.templates.store import TemplateStore
 from driftgate.proxy.upstream import make_transport
@@ -62,8 +65,7 @@ from driftgate.proxy.upstream.settings import (
 from driftgate.proxy.upstream.transport import Transport
 
 log = logging.getLogger("driftgate.app")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway")
+GATEWAY_KEY = "gateway"  # app[GATEWAY_KEY] is the Gateway
 
 
 @dataclass(slots=True)
@@ -231,7 +233,7 @@ class Gateway:
                 self._retired.remove(transport)
                 await transport.close()
 
-    async def take(self, request: web.Request, endpoint: Endpoint) -> Flow:
+    async def take(self, request: Request, endpoint: Endpoint) -> Flow:
         """Authenticate and read the request into a Flow; its shape goes to the shape log."""
         self.key.check(request.headers)
         flow = await intake(request, endpoint, self.config, self.clock)
@@ -246,14 +248,13 @@ class Gateway:
     def guarded(self, handler: Handler, dialect: Dialect | None) -> Handler:
         """Map every failure to an error in the client's dialect; never a stack trace to a client."""
 
-        async def run(request: web.Request) -> web.StreamResponse:
+        async def run(request: Request) -> Reply:
             task = self.drain.enter(self.loop)
-            began(request)
             try:
                 return await handler(request)
             except asyncio.CancelledError:
                 # Cut by the shutdown before any answer went out: say so in the client's dialect.
-                if request.writer.output_size or not uncancel_for_shutdown(self.drain):
+                if request.conn.answer_started or not uncancel_for_shutdown(self.drain):
                     raise
                 resp = error_response(shutting_down(), dialect or _guess_dialect(request))
                 return await _hang_up(request, resp)
@@ -273,7 +274,6 @@ class Gateway:
                 generic = GatewayError("the gateway hit an unexpected error; see its log")
                 return error_response(generic, dialect or _guess_dialect(request))
             finally:
-                ended(request)
                 self.drain.leave(task)
 
         return run
@@ -282,7 +282,7 @@ class Gateway:
         """`guarded` for a long-lived stream a shutdown should not wait for (the live analytics):
         not counted in flight; it ends when the app shuts down (`on_shutdown`)."""
 
-        async def run(request: web.Request) -> web.StreamResponse:
+        async def run(request: Request) -> Reply:
             try:
                 return await handler(request)
             except GatewayError as exc:
@@ -298,7 +298,7 @@ class Gateway:
         """The handler of a completion or token-count endpoint: intake, then complete or count."""
         take, complete, count = self.take, self.complete, self.count
 
-        async def handle(request: web.Request) -> web.StreamResponse:
+        async def handle(request: Request) -> Reply:
             flow = await take(request, endpoint)
             if endpoint.counts:
                 return await count(request, flow)
@@ -306,7 +306,7 @@ class Gateway:
 
         return handle
 
-    async def count(self, request: web.Request, flow: Flow) -> web.StreamResponse:
+    async def count(self, request: Request, flow: Flow) -> Reply:
         """A token count: forwarded to the routes whose backend speaks the client's dialect,
         estimated by the gateway when none does."""
         routes = self.router.resolve(flow.model)
@@ -317,8 +317,8 @@ class Gateway:
         return await self.responder.estimated(request, flow, routes[0], doc, tokens)
 
     async def complete(
-        self, request: web.Request, flow: Flow, routes: list[Route] | None = None
-    ) -> web.StreamResponse:
+        self, request: Request, flow: Flow, routes: list[Route] | None = None
+    ) -> Reply:
         """Route, forward, respond; the respond step records the outcome."""
         templates = flow.templates = self.store.current()
         if routes is None:
@@ -356,7 +356,7 @@ class Gateway:
             self.guard.check_headers(answer.response.headers)
         return await self.responder.respond(request, flow, answer)
 
-    async def models(self, request: web.Request) -> web.StreamResponse:
+    async def models(self, request: Request) -> Reply:
         """GET /v1/models in the asking SDK's shape."""
         self.key.check(request.headers)
         routable = self.router.routable()
@@ -365,9 +365,9 @@ class Gateway:
             if wants_anthropic_shape(request.headers)
             else openai_models(routable)
         )
-        return web.Response(body=orjson.dumps(doc), content_type=JSON_CT)
+        return Response(body=orjson.dumps(doc), content_type=JSON_CT)
 
-    async def health(self, request: web.Request) -> web.StreamResponse:
+    async def health(self, request: Request) -> Reply:
         """GET /health (open: it shows nothing secret); ?probe=1 also probes every backend."""
         probes = None
         if request.query.get("probe", "") not in ("", "0", "false"):
@@ -428,20 +428,20 @@ class Gateway:
                     )
         if not problems:
             del doc["problems"]
-        return web.Response(body=orjson.dumps(doc), content_type=JSON_CT)
+        return Response(body=orjson.dumps(doc), content_type=JSON_CT)
 
-    async def resume_guard(self, request: web.Request) -> web.StreamResponse:
+    async def resume_guard(self, request: Request) -> Reply:
         """POST /guard/resume: lift the spend guard's halt (what `driftgate resume` calls)."""
         self.key.check(request.headers)
         was = await self.guard.resume() if self.guard.enabled else False
         doc = {"resumed": was, "via": "gateway", "guard": await self.guard.state()}
-        return web.Response(body=orjson.dumps(doc), content_type=JSON_CT)
+        return Response(body=orjson.dumps(doc), content_type=JSON_CT)
 
-    async def not_found(self, request: web.Request) -> web.StreamResponse:
+    async def not_found(self, request: Request) -> Reply:
         """Anything else: a 404 in the dialect the client seems to speak."""
         raise NotFound(f"no such endpoint: {request.method} {request.path}")
 
-    async def on_startup(self, app: web.Application) -> None:
+    async def on_startup(self, app: App) -> None:
         """Start the overlay watcher and the record batcher."""
         self.loop = asyncio.get_running_loop()
         self._tasks = [asyncio.create_task(self.store.watch()), *self.observer.start()]
@@ -451,11 +451,11 @@ class Gateway:
         if self.shapes is not None:
             self.shapes.start()
 
-    async def on_shutdown(self, app: web.Application) -> None:
+    async def on_shutdown(self, app: App) -> None:
         """Before open connections are waited for: end the live analytics streams."""
         self.observer.shutdown()
 
-    async def on_cleanup(self, app: web.Application) -> None:
+    async def on_cleanup(self, app: App) -> None:
         """Stop the background tasks, close the upstream connections, flush the recorder."""
         for task in self._tasks:
             task.cancel()
@@ -479,13 +479,11 @@ async def _closed(store: GuardState) -> None:
     await store.close()
 
 
-async def _hang_up(request: web.Request, resp: web.Response) -> web.Response:
-    """Send `resp`, then close the connection at once (not after aiohttp's lingering read)."""
+async def _hang_up(request: Request, resp: Response) -> Response:
+    """Send `resp`, then close the connection at once (what the client sent is not read on)."""
     resp.force_close()
     with contextlib.suppress(ConnectionError):
         await resp.prepare(request)
-        await resp.write_eof()
-    request.protocol.force_close()
     return resp
 
 
@@ -521,7 +519,7 @@ def _spend_guard(
     return guard
 
 
-def _guess_dialect(request: web.Request) -> Dialect:
+def _guess_dialect(request: Request) -> Dialect:
     if request.path.startswith("/v1/messages") or wants_anthropic_shape(request.headers):
         return "anthropic"
     return "openai"
@@ -549,7 +547,7 @@ def create_app(
     conversations: ConversationStore | None = None,
     shapes: ShapeLog | None = None,
     wall: Callable[[], float] = time.time,
-) -> web.Application:
+) -> App:
     """The gateway app; `env` (default os.environ) is only read for backend keys, once."""
     store = store or TemplateStore(config.templates_dir, logging.getLogger("driftgate.templates"))
     gw = Gateway(
@@ -563,18 +561,18 @@ def create_app(
         shapes or open_shape_log(config),
         wall,
     )
-    app = web.Application(client_max_size=config.max_body_bytes)
+    app = App()
     app[GATEWAY_KEY] = gw
     for endpoint in ENDPOINTS:
-        app.router.add_post(endpoint.path, gw.guarded(gw.endpoint(endpoint), endpoint.dialect))
-    app.router.add_get("/v1/models", gw.guarded(gw.models, None))
-    app.router.add_get("/health", gw.guarded(gw.health, None))
-    app.router.add_post("/guard/resume", gw.guarded(gw.resume_guard, None))
+        app.add("POST", endpoint.path, gw.guarded(gw.endpoint(endpoint), endpoint.dialect))
+    app.add("GET", "/v1/models", gw.guarded(gw.models, None))
+    app.add("GET", "/health", gw.guarded(gw.health, None))
+    app.add("POST", "/guard/resume", gw.guarded(gw.resume_guard, None))
     observe = ObserveRoutes(gw.observer, gw.key)
-    app.router.add_get("/metrics", gw.guarded(observe.metrics, None))
-    app.router.add_get("/analytics", gw.guarded(observe.analytics, None))
-    app.router.add_get("/analytics/stream", gw.untracked(observe.stream))
-    app.router.add_route("*", "/{tail:.*}", gw.guarded(gw.not_found, None))
+    app.add("GET", "/metrics", gw.guarded(observe.metrics, None))
+    app.add("GET", "/analytics", gw.guarded(observe.analytics, None))
+    app.add("GET", "/analytics/stream", gw.untracked(observe.stream))
+    app.fallback(gw.guarded(gw.not_found, None))
     app.on_startup.append(gw.on_startup)
     app.on_shutdown.append(gw.on_shutdown)
     app.on_cleanup.append(gw.on_cleanup)

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 from driftgate.proxy.config import Config
 from driftgate.proxy.endpoints import Endpoint
 from driftgate.proxy.errors import (
-    BodyTooLarge,
     InvalidRequest,
-    RequestTimeout,
 )
 from driftgate.proxy.flow import Flow
+from driftgate.proxy.serve.request import Request
 
 _JSON_KINDS = {
     str: "a string",
@@ -25,42 +22,6 @@ _JSON_KINDS = {
     list: "an array",
     dict: "an object",
 }
-
-
-async def read_body(request: web.Request, limit: int, timeout: float) -> bytes:
-    """The body within `timeout` seconds, refusing more than `limit` bytes: by Content-Length
-    first, then while reading."""
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        raise BodyTooLarge(
-            f"request body is {declared} bytes; this gateway accepts at most {limit}"
-        )
-    content = request.content
-    try:
-        if content.is_eof():
-            # The usual case: the whole body came with the head. Taken as it is, with no timer
-            # and none of request.read()'s two awaits and copy into a bytearray.
-            raw = content.read_nowait()
-            if len(raw) > limit:
-                raise BodyTooLarge(_over(limit))
-            return raw
-        async with asyncio.timeout(timeout):
-            return await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise BodyTooLarge(_over(limit)) from exc
-    except TimeoutError as exc:
-        raise RequestTimeout(
-            f"the request body did not arrive within {timeout:g} s (gateway.body_timeout)"
-        ) from exc
-    except web.RequestPayloadError as exc:
-        raise InvalidRequest(
-            "the request body's framing is not valid (Content-Length, chunked encoding or "
-            "Content-Encoding)"
-        ) from exc
-
-
-def _over(limit: int) -> str:
-    return f"request body is over {limit} bytes, the most this gateway accepts"
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -91,14 +52,14 @@ def wants_stream(value: Any) -> bool:
 
 
 async def intake(
-    request: web.Request,
+    request: Request,
     endpoint: Endpoint,
     limits: Config,
     clock: Callable[[], float],
 ) -> Flow:
     """Read, parse and check the request into a Flow (`limits`: max_body_bytes, body_timeout)."""
     started = clock()
-    raw = await read_body(request, limits.max_body_bytes, limits.body_timeout)
+    raw = await request.read(limits.max_body_bytes, limits.body_timeout)
     body = parse_body(raw)
     model = body.get("model")
     if not isinstance(model, str) or not model:
@@ -120,7 +81,7 @@ async def intake(
         stream,
         include_usage,
         headers,
-        request.rel_url.raw_query_string,  # as sent: still percent-encoded
+        request.raw_query,  # as sent: still percent-encoded
         started,
         session,
         counting,

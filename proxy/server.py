@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-
 from driftgate.proxy import __version__
 from driftgate.proxy.app import GATEWAY_KEY, Gateway, create_app
 from driftgate.proxy.auth import check_bind
@@ -24,7 +22,9 @@ from driftgate.proxy.errors import ConfigError
 from driftgate.proxy.observe.json_logs import setup_logging
 from driftgate.proxy.redact import RedactingFilter
 from driftgate.proxy.self_loop import check_self_loop
-from driftgate.proxy.serve.connections import ConnectionBook, client_protocols, ensure_fd_limit
+from driftgate.proxy.serve.connections import ConnectionBook, ensure_fd_limit
+from driftgate.proxy.serve.listener import HttpServer, Limits
+from driftgate.proxy.serve.router import App
 
 log = logging.getLogger("driftgate.server")
 
@@ -51,41 +51,38 @@ def _url(host: str, port: int) -> str:
 
 @dataclass(slots=True)
 class Serving:
-    """A started gateway: the app's runner, the listening socket, its client connections."""
+    """A started gateway: the app, its HTTP server, the listening socket, its client connections."""
 
-    runner: web.AppRunner
+    app: App
+    server: HttpServer
     listener: asyncio.AbstractServer
     book: ConnectionBook
     port: int
 
 
-async def _start_site(config: Config, app: web.Application, *, reuse_port: bool = False) -> Serving:
-    handler_kwargs: dict[str, Any] = {
-        "access_log": None,
-        "keepalive_timeout": config.idle_timeout,  # aiohttp's keep-alive timer is the idle limit
-    }
-    # handler_cancellation: a client that hangs up cancels its handler, and so its upstream request.
-    # shutdown_timeout: by the time the runner cleans up, `stop_serving` has drained the requests.
-    runner = web.AppRunner(
-        app,
-        handle_signals=False,
-        handler_cancellation=True,
-        shutdown_timeout=1.0,
-        **handler_kwargs,
-    )
-    await runner.setup()
-    assert runner.server is not None
+HANDLERS_SETTLE = 1.0  # seconds handlers ended by the shutdown hooks (live streams) get to end
+
+
+async def _start_site(config: Config, app: App, *, reuse_port: bool = False) -> Serving:
+    await app.startup()
     book = app[GATEWAY_KEY].connections
-    factory = client_protocols(runner.server, book, config.head_timeout, **handler_kwargs)
+    limits = Limits(
+        head_timeout=config.head_timeout,
+        body_timeout=config.body_timeout,
+        idle_timeout=config.idle_timeout,
+        max_body=config.max_body_bytes,
+    )
+    server = HttpServer(app, book, limits)
     try:
         listener = await asyncio.get_running_loop().create_server(
-            factory, config.host or None, config.port, reuse_port=reuse_port or None
+            server.factory, config.host or None, config.port, reuse_port=reuse_port or None
         )
     except BaseException:
-        await runner.cleanup()  # closes the upstream connections and the recorder
+        await app.shutdown()
+        await app.cleanup()  # closes the upstream connections and the recorder
         raise
     port = int(listener.sockets[0].getsockname()[1])
-    return Serving(runner, listener, book, port)
+    return Serving(app, server, listener, book, port)
 
 
 async def stop_serving(serving: Serving, grace: float) -> int:
@@ -93,11 +90,9 @@ async def stop_serving(serving: Serving, grace: float) -> int:
     seconds, end the rest as the gateway's doing, then clean up (records flushed). How many
     requests were cut."""
     serving.listener.close()  # new connections are refused from here on
-    server = serving.runner.server
-    if server is not None:
-        for conn in server.connections:
-            conn.close()  # idle keep-alive connections close now; busy ones after their answer
-    drain = serving.runner.app[GATEWAY_KEY].drain
+    serving.server.close_idle()  # idle keep-alive connections close now; busy ones after
+    gw: Gateway = serving.app[GATEWAY_KEY]
+    drain = gw.drain
     log.info(
         "stopping: not accepting connections; %d request(s) in flight, grace %gs "
         "(signal again to cut them now)",
@@ -105,7 +100,10 @@ async def stop_serving(serving: Serving, grace: float) -> int:
         grace,
     )
     cut = await drain.wait(grace)
-    await serving.runner.cleanup()
+    await serving.app.shutdown()  # ends the live analytics streams
+    await serving.server.settle(HANDLERS_SETTLE)
+    await serving.server.close()
+    await serving.app.cleanup()
     return cut
 
 
@@ -121,7 +119,7 @@ class GatewayServer:
         self._serving: Serving | None = None
         self.port = 0
         self.url = ""
-        self.app: web.Application | None = None
+        self.app: App | None = None
 
     def start(self) -> None:
         """Start listening on config.host:config.port (0 picks a free port)."""
@@ -178,7 +176,7 @@ class GatewayServer:
         self.stop()
 
 
-def startup_line(config: Config, url: str, app: web.Application) -> str:
+def startup_line(config: Config, url: str, app: App) -> str:
     """One line: where it listens, the backends (redacted), the templates loaded."""
     gw = app[GATEWAY_KEY]
     if config.backends:

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import orjson
-from aiohttp import web
 
 from driftgate.proxy.auth import GatewayKey
 from driftgate.proxy.errors import GatewayError, InvalidRequest
@@ -17,6 +16,9 @@ from driftgate.proxy.observe.metrics import CONTENT_TYPE
 from driftgate.proxy.observe.observer import Observer
 from driftgate.proxy.observe.pg.url import reason
 from driftgate.proxy.observe.summary import BadWindow, Summary, parse_window, summarise_window
+from driftgate.proxy.serve.protocol import Reply
+from driftgate.proxy.serve.request import Request
+from driftgate.proxy.serve.response import Response, StreamResponse
 
 KEEPALIVE_SECONDS = 15.0
 STREAM_HEADERS = {
@@ -33,15 +35,15 @@ class ObserveRoutes:
         self.observer = observer
         self.key = key
 
-    async def metrics(self, request: web.Request) -> web.StreamResponse:
+    async def metrics(self, request: Request) -> Reply:
         """GET /metrics: the Prometheus text format."""
         self.key.check(request.headers)
         if self.observer.metrics is None:
             raise GatewayError("metrics are off ([metrics] enabled = false)", status=404)
         body = self.observer.metrics.render()
-        return web.Response(body=body, headers={"content-type": CONTENT_TYPE})
+        return Response(body=body, headers={"content-type": CONTENT_TYPE})
 
-    async def analytics(self, request: web.Request) -> web.StreamResponse:
+    async def analytics(self, request: Request) -> Reply:
         """GET /analytics?window=60m: totals per model, backend, client and session."""
         self.key.check(request.headers)
         self._need_analytics()
@@ -70,18 +72,18 @@ class ObserveRoutes:
         doc["recorder"] = {"backlog": recorder.backlog, "dropped": recorder.dropped}
         if database is not None:
             doc["database"] = database.state()
-        return web.Response(body=orjson.dumps(doc), content_type="application/json")
+        return Response(body=orjson.dumps(doc), content_type="application/json")
 
     def _need_analytics(self) -> None:
         if not self.observer.config.analytics.enabled:
             raise GatewayError("analytics are off ([analytics] enabled = false)", status=404)
 
-    async def stream(self, request: web.Request) -> web.StreamResponse:
+    async def stream(self, request: Request) -> Reply:
         """GET /analytics/stream: one `record` event per finished request, as it is recorded."""
         self.key.check(request.headers)
         self._need_analytics()
         hub = self.observer.live
-        resp = web.StreamResponse(headers=STREAM_HEADERS)
+        resp = StreamResponse(headers=STREAM_HEADERS)
         if self.observer.live_file is not None:
             return await self._every_worker(request, resp, self.observer.live_file)
         await resp.prepare(request)
@@ -107,9 +109,7 @@ class ObserveRoutes:
             hub.unsubscribe(sub)
         return resp
 
-    async def _every_worker(
-        self, request: web.Request, resp: web.StreamResponse, path: Path
-    ) -> web.StreamResponse:
+    async def _every_worker(self, request: Request, resp: StreamResponse, path: Path) -> Reply:
         """/analytics/stream with N workers: every worker's records, from the usage file."""
         tail = UsageTail(path)
         try:

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 from driftgate.proxy.errors import UpstreamTimeout, UpstreamUnavailable
 from driftgate.proxy.flow import Flow
@@ -29,6 +28,9 @@ from driftgate.proxy.respond.whole import whole_body
 from driftgate.proxy.responses.turns import ConversationStore, Expanded
 from driftgate.proxy.routing import Route
 from driftgate.proxy.serve.drain import SHUTDOWN_REASON, SHUTDOWN_STATUS, Drain
+from driftgate.proxy.serve.protocol import Reply
+from driftgate.proxy.serve.request import Request
+from driftgate.proxy.serve.response import Response
 from driftgate.proxy.translate.responses_stream import ResponsesEncoder
 from driftgate.proxy.translate.stream import Translator
 
@@ -48,7 +50,7 @@ class Responder:
         self.conversations = conversations
         self.drain = drain
 
-    async def respond(self, request: web.Request, flow: Flow, answer: Answer) -> web.StreamResponse:
+    async def respond(self, request: Request, flow: Flow, answer: Answer) -> Reply:
         """The client's response to `answer` (whole or streamed, as forward found it), recorded."""
         headers = answer_headers(flow, answer.prepared, answer.response)
         if flow.streamed:
@@ -56,11 +58,11 @@ class Responder:
         return await self._whole(request, flow, answer, headers)
 
     async def estimated(
-        self, request: web.Request, flow: Flow, route: Route, doc: dict[str, Any], tokens: int
-    ) -> web.StreamResponse:
+        self, request: Request, flow: Flow, route: Route, doc: dict[str, Any], tokens: int
+    ) -> Reply:
         """A count the gateway estimated itself (no upstream counts for this route), recorded."""
         flow.route = route
-        resp = web.Response(
+        resp = Response(
             body=orjson.dumps(doc),
             content_type=JSON_CT,
             headers=estimate_headers(route.backend.name),
@@ -89,18 +91,18 @@ class Responder:
 
     async def _whole(
         self,
-        request: web.Request,
+        request: Request,
         flow: Flow,
         answer: Answer,
         headers: dict[str, str],
-    ) -> web.StreamResponse:
+    ) -> Reply:
         """Send a whole answer (relayed as sent, or translated once) and record it."""
         p = answer.prepared
         raw = answer.body or b""
         whole = whole_body(flow, answer.status, raw)
         if whole.dropped:
             also_dropped(headers, p.dropped, whole.dropped)
-        resp = web.Response(
+        resp = Response(
             status=whole.status,
             body=whole.body,
             content_type=whole_content_type(flow, answer.response),
@@ -131,11 +133,11 @@ class Responder:
 
     async def _stream(
         self,
-        request: web.Request,
+        request: Request,
         flow: Flow,
         answer: Answer,
         headers: dict[str, str],
-    ) -> web.StreamResponse:
+    ) -> Reply:
         """Relay an upstream stream (tapped, or translated across dialects) and record it."""
         p = answer.prepared
         headers.update(SSE_HEADERS)

@@ -9,8 +9,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from aiohttp import web
-
 from driftgate.proxy.errors import GatewayError
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.forward import Answer
@@ -18,6 +16,8 @@ from driftgate.proxy.respond.headers import DROPPED
 from driftgate.proxy.respond.outcome import StreamResult
 from driftgate.proxy.respond.tap import stream_tap
 from driftgate.proxy.serve.drain import Drain, shutting_down, uncancel_for_shutdown
+from driftgate.proxy.serve.request import Request
+from driftgate.proxy.serve.response import StreamResponse
 from driftgate.proxy.translate import stream_translator
 from driftgate.proxy.upstream.errors import (
     UpstreamDisconnected,
@@ -45,13 +45,6 @@ class StreamProcessor(Protocol):
     def done(self) -> bool: ...
 
 
-class _SSEResponse(web.StreamResponse):
-    """A stream response whose headers go out with its first bytes, not alone at prepare."""
-
-    # One send fewer per stream: a short stream goes out as one write (bench/README.md).
-    _send_headers_immediately = False
-
-
 class ClientGone(Exception):
     """The client closed its connection while we were writing to it."""
 
@@ -69,14 +62,14 @@ def processor(flow: Flow) -> StreamProcessor:
     )
 
 
-async def _write(resp: web.StreamResponse, data: bytes) -> None:
+async def _write(resp: StreamResponse, data: bytes) -> None:
     try:
         await resp.write(data)
     except ConnectionError as exc:  # includes aiohttp's ClientConnectionResetError
         raise ClientGone from exc
 
 
-async def _end(resp: web.StreamResponse, data: bytes) -> None:
+async def _end(resp: StreamResponse, data: bytes) -> None:
     try:
         await resp.write_eof(data)
     except ConnectionError as exc:
@@ -93,17 +86,17 @@ def _malformed(proc: StreamProcessor) -> str | None:
 
 
 async def relay_stream(
-    request: web.Request,
+    request: Request,
     answer: Answer,
     proc: StreamProcessor,
     headers: dict[str, str],
     drain: Drain,
     before_end: Callable[[], Awaitable[None]] | None = None,
-) -> tuple[web.StreamResponse, StreamResult]:
+) -> tuple[StreamResponse, StreamResult]:
     """Write each upstream chunk through `proc` to the client as it arrives; end well-formed
     (`before_end` runs once the last events are known, before they are sent)."""
     upstream = answer.response
-    resp = _SSEResponse(status=200, headers=headers)
+    resp = StreamResponse(status=200, headers=headers)  # its head goes with the first bytes
     upstream_error: str | None = None
     clean = False
     try:
@@ -120,7 +113,7 @@ async def relay_stream(
             if last:
                 await _write(resp, last)  # the headers go with it
                 last = b""
-            elif writer is not None:
+            else:
                 writer.send_headers()  # nothing to relay yet: the client still sees the stream start
         if not _ended(proc):
             try:

@@ -6,21 +6,8 @@ from __future__ import annotations
 from http import HTTPStatus
 
 import orjson
-from aiohttp.http_exceptions import (
-    BadStatusLine,
-    ContentLengthError,
-    HttpProcessingError,
-    LineTooLong,
-    TransferEncodingError,
-)
 
-from driftgate.proxy.errors import (
-    Dialect,
-    GatewayError,
-    HeadersTooLarge,
-    InvalidRequest,
-    error_body,
-)
+from driftgate.proxy.errors import Dialect, GatewayError, error_body
 
 # Where a request line's target starts tells the dialect: enough bytes for any method name.
 _TARGETS: tuple[tuple[bytes, Dialect], ...] = (
@@ -42,35 +29,6 @@ def dialect_of_head(head: bytes) -> Dialect | None:
         if target.startswith(prefix):
             return dialect
     return None
-
-
-def protocol_error(exc: HttpProcessingError, max_field_size: int, max_headers: int) -> GatewayError:
-    """A sentence for what was wrong with the request, never quoting it (aiohttp's messages do)."""
-    said = exc.message if isinstance(exc.message, str) else ""
-    if isinstance(exc, LineTooLong):
-        return HeadersTooLarge(
-            f"the request line or a header is longer than {max_field_size} bytes, "
-            "the most this gateway accepts"
-        )
-    if "Too many headers" in said:
-        return HeadersTooLarge(
-            f"the request has more than {max_headers} headers, the most this gateway accepts"
-        )
-    if "Host" in said:
-        return InvalidRequest("the request has no Host header; HTTP/1.1 requires one")
-    if isinstance(exc, BadStatusLine):
-        return InvalidRequest(
-            "the request line is not valid HTTP (expected: METHOD /path HTTP/1.1)"
-        )
-    if (
-        isinstance(exc, (ContentLengthError, TransferEncodingError))
-        or "Content-Length" in said
-        or "Transfer-Encoding" in said
-    ):
-        return InvalidRequest("the request's Content-Length or Transfer-Encoding is not valid")
-    if "header" in said.lower():
-        return InvalidRequest("a request header is malformed")
-    return InvalidRequest("the request is not valid HTTP/1.1")
 
 
 def json_error(exc: GatewayError, dialect: Dialect | None) -> bytes:

@@ -1,0 +1,172 @@
+"""A client request as the gateway's own HTTP/1.1 server hands it to a handler: the head parsed,
+the body read by the connection (within the body deadline and the size limit)."""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, unquote
+
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+
+from driftgate.proxy.errors import BodyTooLarge, InvalidRequest, RequestTimeout
+
+if TYPE_CHECKING:
+    from driftgate.proxy.serve.protocol import ClientConnection
+
+_DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+class Request:
+    """One request: method, path, query, headers; `read()` gives the body (decoded)."""
+
+    __slots__ = (
+        "_body",
+        "_chunks",
+        "_complete",
+        "_size",
+        "_too_large",
+        "_waiter",
+        "conn",
+        "content_length",
+        "headers",
+        "keep_alive",
+        "method",
+        "path",
+        "raw_query",
+        "version",
+    )
+
+    def __init__(
+        self,
+        conn: ClientConnection,
+        method: str,
+        target: bytes,
+        headers: CIMultiDict[str],
+        version: str,
+        keep_alive: bool,
+    ) -> None:
+        self.conn = conn
+        self.method = method
+        path, _, query = target.partition(b"?")
+        # Percent-decoded like aiohttp's request.path; the query stays as sent (still encoded).
+        text = path.decode("latin-1")
+        self.path = unquote(text) if "%" in text else text
+        self.raw_query = query.decode("latin-1")
+        self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(headers)
+        self.version = version
+        self.keep_alive = keep_alive
+        length = headers.get("Content-Length")
+        self.content_length = int(length) if length is not None and length.isdigit() else None
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._complete = False
+        self._too_large = False
+        self._body: bytes | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        """The query string's parameters, decoded."""
+        return MultiDictProxy(MultiDict(parse_qsl(self.raw_query, keep_blank_values=True)))
+
+    @property
+    def remote(self) -> str | None:
+        """The client's address."""
+        return self.conn.peer
+
+    # The connection's side: body bytes as they arrive.
+
+    def feed(self, data: bytes, limit: int) -> None:
+        """Body bytes; past `limit` they are dropped and the request marked too large."""
+        if self._too_large:
+            return
+        self._size += len(data)
+        if self._size > limit:
+            self._too_large = True
+            self._chunks.clear()
+            return
+        self._chunks.append(data)
+
+    @property
+    def body_complete(self) -> bool:
+        """Whether the body has ended (the connection can take the next request)."""
+        return self._complete
+
+    def complete(self) -> None:
+        """The body has ended."""
+        self._complete = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def abort(self) -> None:
+        """The connection closed before the body ended."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionResetError("the client closed the connection"))
+
+    # The handler's side.
+
+    async def read(self, limit: int | None = None, timeout: float | None = None) -> bytes:
+        """The whole body (decoded per Content-Encoding), within `timeout` seconds and `limit`
+        bytes (the connection's own limits when not given)."""
+        if self._body is not None:
+            return self._body
+        conn = self.conn
+        limit = conn.max_body if limit is None else limit
+        declared = self.content_length
+        if declared is not None and declared > limit:
+            raise BodyTooLarge(
+                f"request body is {declared} bytes; this gateway accepts at most {limit}"
+            )
+        if not self._complete:
+            waiter = self._waiter = conn.loop.create_future()
+            conn.body_wanted(self)
+            try:
+                async with asyncio.timeout(conn.body_timeout if timeout is None else timeout):
+                    await waiter
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"the request body did not arrive within "
+                    f"{conn.body_timeout if timeout is None else timeout:g} s "
+                    "(gateway.body_timeout)"
+                ) from None
+        if self._too_large:
+            raise BodyTooLarge(_over(limit))
+        chunks = self._chunks
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if len(raw) > limit:
+            raise BodyTooLarge(_over(limit))
+        encoding = self.headers.get("Content-Encoding")
+        if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+            raw = _decode(raw, encoding.strip().lower(), limit)
+        self._body = raw
+        return raw
+
+
+def _over(limit: int) -> str:
+    return f"request body is over {limit} bytes, the most this gateway accepts"
+
+
+def _decode(raw: bytes, encoding: str, limit: int) -> bytes:
+    """A gzip or deflate body inflated, never past `limit` bytes."""
+    wbits = _DECODERS.get(encoding)
+    if wbits is None:
+        raise InvalidRequest(
+            f"the request body's Content-Encoding {encoding[:32]!r} is not supported "
+            "(send it uncompressed, gzip or deflate)"
+        )
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(raw, limit + 1)
+    except zlib.error:
+        raise InvalidRequest(
+            f"the request body is not valid {encoding} data (Content-Encoding)"
+        ) from None
+    if len(out) > limit:
+        raise BodyTooLarge(_over(limit))
+    if not inflater.eof:
+        raise InvalidRequest(f"the request body's {encoding} data ends early (Content-Encoding)")
+    return out

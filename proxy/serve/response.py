@@ -1,0 +1,163 @@
+"""Answers written by the gateway's own HTTP/1.1 server: a whole `Response`, or a `StreamResponse`
+sent chunk by chunk (chunked transfer encoding) with the client's back-pressure honoured."""
+
+from __future__ import annotations
+
+import time
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from driftgate.proxy.serve.request import Request
+
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+_DATE = ["", -1]  # the Date header's value, formatted once a second
+
+
+def _date() -> str:
+    now = int(time.time())
+    if now != _DATE[1]:
+        _DATE[0] = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))
+        _DATE[1] = now
+    return str(_DATE[0])
+
+
+def head_bytes(status: int, headers: dict[str, str], framing: str, close: bool) -> bytes:
+    """The status line and headers; `framing` is the Content-Length or Transfer-Encoding line."""
+    lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    closing = "Connection: close\r\n" if close else ""
+    reason = _REASONS.get(status, "Unknown")
+    text = f"HTTP/1.1 {status} {reason}\r\n{lines}{framing}Date: {_date()}\r\n{closing}\r\n"
+    # A header name or value holding a line break would split the head: refuse to send it.
+    if text.count("\n") != len(headers) + 3 + bool(framing) + close:
+        raise ValueError("a response header holds a line break")
+    return text.encode("utf-8")
+
+
+class Response:
+    """A whole answer: status, headers and body, sent in one write."""
+
+    __slots__ = ("body", "close", "headers", "prepared", "status")
+
+    def __init__(
+        self,
+        *,
+        status: int = 200,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers = dict(headers) if headers else {}
+        if content_type is not None:
+            self.headers["content-type"] = content_type
+        self.close = False  # close the connection once it is sent
+        self.prepared = False
+
+    def force_close(self) -> None:
+        """Close the connection after this answer."""
+        self.close = True
+
+    async def prepare(self, request: Request) -> None:
+        """Send it now (ConnectionResetError when the client has gone)."""
+        if self.prepared:
+            return
+        conn = request.conn
+        close = self.close or conn.must_close(request)
+        head = head_bytes(self.status, self.headers, f"Content-Length: {len(self.body)}\r\n", close)
+        self.prepared = True
+        conn.send(head if request.method == "HEAD" else head + self.body, close)
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        """Nothing left to send (`prepare` sent it all)."""
+
+
+class StreamResponse:
+    """A streamed answer: the head goes with the first bytes; each write is one chunk."""
+
+    __slots__ = ("_conn", "_head", "_raw", "close", "ended", "headers", "prepared", "status")
+
+    def __init__(self, *, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.headers = dict(headers) if headers else {}
+        self.close = False
+        self.prepared = False
+        self.ended = False
+        self._conn: _Writable | None = None
+        self._head = b""
+        self._raw = False  # an HTTP/1.0 client: no chunked framing, the close ends the body
+
+    def force_close(self) -> None:
+        """Close the connection after this answer."""
+        self.close = True
+
+    async def prepare(self, request: Request) -> StreamResponse:
+        """Fix the head; it is sent with the first chunk (or by `send_headers`)."""
+        if not self.prepared:
+            conn = request.conn
+            self._raw = request.version == "1.0"
+            if self._raw:
+                self.close = True
+            close = self.close or conn.must_close(request)
+            self.close = close
+            framing = "" if self._raw else "Transfer-Encoding: chunked\r\n"
+            self._head = head_bytes(self.status, self.headers, framing, close)
+            self._conn = conn
+            self.prepared = True
+        return self
+
+    def send_headers(self) -> None:
+        """Send the head now, before any body bytes."""
+        if self._head:
+            head, self._head = self._head, b""
+            self._connection().write(head)
+
+    async def write(self, data: bytes) -> None:
+        """One chunk (ConnectionResetError when the client has gone); waits while the client
+        reads slower than the gateway writes."""
+        if not data:
+            return
+        conn = self._connection()
+        framed = data if self._raw else b"%x\r\n%s\r\n" % (len(data), data)
+        if self._head:
+            framed = self._head + framed
+            self._head = b""
+        conn.write(framed)
+        if conn.paused:
+            await conn.drain()
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        """The last bytes and the end of the body."""
+        if self.ended:
+            return
+        conn = self._connection()
+        if self._raw:
+            tail = data
+        elif data:
+            tail = b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data)
+        else:
+            tail = b"0\r\n\r\n"
+        if self._head:
+            tail = self._head + tail
+            self._head = b""
+        self.ended = True
+        conn.send(tail, self.close)
+        if conn.paused:
+            await conn.drain()
+
+    def _connection(self) -> _Writable:
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("StreamResponse written before prepare()")
+        return conn
+
+
+class _Writable(Protocol):
+    """What a response needs of its connection (ClientConnection)."""
+
+    paused: bool
+
+    def write(self, data: bytes) -> None: ...
+    def send(self, data: bytes, close: bool) -> None: ...
+    async def drain(self) -> None: ...
