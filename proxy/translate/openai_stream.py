@@ -66,6 +66,8 @@ class OpenAIDecoder:
         self._stop: StopReason | None = None
         self._usage = Usage()
         self._parsed: tuple[bytes, dict[str, Any]] | None = None  # see text_of
+        # (head, tail, len(head), -len(tail)): a content chunk's bytes around its string (_learn)
+        self._lane: tuple[bytes, bytes, int, int] | None = None
 
     def decode(self, event: SSEEvent) -> list[StreamEvent]:
         """The neutral events one chunk (or [DONE]) means."""
@@ -103,22 +105,36 @@ class OpenAIDecoder:
     def _done(self) -> list[StreamEvent]:
         return [*self._close(), StreamEnd(self._stop or "stop", self._usage), StreamDone()]
 
-    def text_of(self, block: bytes) -> tuple[int, str, None] | None:
+    def text_of(self, block: bytes) -> tuple[int, str, bytes | None] | None:
         """A chunk with only more content for the open text block, from its raw SSE block; else None.
 
-        A chunk it parsed and declined is kept for `quick_of`, which the translator asks next
-        about the same block: each chunk is parsed once.
+        A chunk in the layout `_learn` took from an earlier one is read by its string alone; any
+        other is parsed whole. A chunk it parsed and declined is kept for `quick_of`, which the
+        translator asks next about the same block: each chunk is parsed once.
         """
+        index = self._open
+        lane = self._lane
+        if lane is not None and self._open_kind == "text" and index is not None:
+            head, tail, start, end = lane
+            if block[:start] == head and block[end:] == tail:
+                quoted = block[start:end]
+                try:
+                    text = orjson.loads(quoted)
+                except orjson.JSONDecodeError:
+                    text = None
+                if type(text) is str and text:
+                    return index, text, quoted if len(quoted) == len(text) + 2 else None
         if not block.startswith(b"data: {"):
             return None
         try:
             obj = orjson.loads(block[6:])
         except orjson.JSONDecodeError:
             return None
-        index = self._open
         if self._open_kind == "text" and index is not None:
             text = _more_text(obj)
             if text:
+                if lane is None:
+                    self._lane = _learn(block, text)
                 return index, text, None
         self._parsed = (block, obj)
         return None
@@ -199,6 +215,34 @@ def _more_text(obj: dict[str, Any]) -> str | None:
     if type(text) is not str or type(obj.get("usage")) is dict:
         return None
     return text
+
+
+def _learn(block: bytes, text: str) -> tuple[bytes, bytes, int, int] | None:
+    """The bytes before and after the content string of a chunk `_more_text` took; None if unsure.
+
+    A Chat chunk repeats its id, model and created, and every content chunk of a stream differs
+    only in its string: a later chunk with this head and tail around a JSON string is the same
+    chunk with other text, so only that string needs parsing. The string is the one after the
+    chunk's only `"content"`, written as orjson writes `text`; a probe (the same bytes around
+    another string) must read as a content chunk with that string, so a field spelled alike
+    elsewhere in the chunk is never taken for it.
+    """
+    at = block.find(b'"content"')
+    if at < 0 or block.count(b'"content"') != 1 or not block.endswith(b"}"):
+        return None
+    at += 11 if block[at + 9 : at + 11] == b": " else 10  # compact, or json.dumps' default layout
+    quoted = orjson.dumps(text)
+    end = at + len(quoted)
+    if block[at:end] != quoted:
+        return None  # written otherwise (escapes, spaces): the next content chunk may do
+    head, tail = block[:at], block[end:]
+    try:
+        probe = orjson.loads(head[6:] + b'"\\u0000probe"' + tail)
+    except orjson.JSONDecodeError:
+        return None
+    if type(probe) is not dict or _more_text(probe) != "\x00probe":
+        return None
+    return head, tail, at, -len(tail)
 
 
 def _error(raw: Any) -> StreamError:

@@ -13,8 +13,15 @@ def _a(event: str, body: dict[str, Any], compact: bool = False) -> bytes:
     return f"event: {event}\ndata: {data}\n\n".encode()
 
 
-def _o(body: dict[str, Any] | str) -> bytes:
-    data = body if isinstance(body, str) else json.dumps(body)
+def _o(body: dict[str, Any] | str, compact: bool = False) -> bytes:
+    if isinstance(body, str):
+        data = body
+    else:
+        data = (
+            json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+            if compact
+            else json.dumps(body)
+        )
     return f"data: {data}\n\n".encode()
 
 
@@ -103,14 +110,22 @@ def _usage_chunk() -> dict[str, Any]:
 
 
 def openai_text_stream(
-    with_usage: bool = True, text_parts: tuple[str, ...] = ("Hel", "lo ✓", "!")
+    with_usage: bool = True,
+    text_parts: tuple[str, ...] = ("Hel", "lo ✓", "!"),
+    compact: bool = False,
+    vary: bool = False,
 ) -> bytes:
-    """A text answer, with the include_usage chunk before [DONE]."""
-    out = [_o(_chunk({"role": "assistant", "content": "", "refusal": None}))]
-    out += [_o(_chunk({"content": t})) for t in text_parts]
-    out.append(_o(_chunk({}, "stop")))
+    """A text answer, with the include_usage chunk before [DONE] (`compact`: the API's own
+    layout; `vary`: each chunk with its own `created`, so no two chunks share their bytes)."""
+    out = [_o(_chunk({"role": "assistant", "content": "", "refusal": None}), compact)]
+    for n, t in enumerate(text_parts):
+        chunk = _chunk({"content": t})
+        if vary:
+            chunk["created"] += n + 1
+        out.append(_o(chunk, compact))
+    out.append(_o(_chunk({}, "stop"), compact))
     if with_usage:
-        out.append(_o(_usage_chunk()))
+        out.append(_o(_usage_chunk(), compact))
     out.append(_o("[DONE]"))
     return b"".join(out)
 

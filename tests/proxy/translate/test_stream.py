@@ -485,3 +485,63 @@ def test_an_event_read_from_its_raw_bytes_that_is_malformed_ends_the_stream_once
     if target == "openai":
         read = read_openai(out)
         assert read.done_count == 1 and read.after_done == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.text(min_size=1), min_size=1, max_size=5).map(tuple),
+    st.sampled_from(["anthropic", "responses"]),
+    st.booleans(),
+)
+def test_chat_content_chunks_read_by_their_string_translate_like_any_other(
+    parts: tuple[str, ...], target: Dialect, compact: bool
+) -> None:
+    """Content chunks that repeat the first one's bytes around their string are read by the string
+    alone; chunks that differ elsewhere (each its own `created`) are parsed whole. Same events."""
+    same = run(make("openai", target), openai_text_stream(text_parts=parts, compact=compact))
+    differ = run(
+        make("openai", target), openai_text_stream(text_parts=parts, compact=compact, vary=True)
+    )
+    assert _events(same) == _events(differ)
+    if target == "anthropic":
+        message = read_anthropic(same).message
+        assert message is not None
+        assert "".join(b.text for b in message.content if b.type == "text") == "".join(parts)
+
+
+def _chat(delta: dict[str, object], **first: object) -> bytes:
+    chunk = {**first, "id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+             "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}  # fmt: skip
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+def _text_of(data: bytes) -> str:
+    message = read_anthropic(data).message
+    assert message is not None
+    return "".join(b.text for b in message.content if b.type == "text")
+
+
+def test_a_chat_chunk_unlike_the_learned_one_is_parsed_whole() -> None:
+    """After the first content chunk, a chunk with the same head that also finishes, carries usage,
+    or holds more than a string where the text goes, is read in full."""
+    role = _chat({"role": "assistant", "content": ""})
+    first = _chat({"content": "a"})
+    finishing = first.replace(b'"a"},"finish_reason":null', b'"b"},"finish_reason":"length"')
+    assert finishing != first
+    usage = first.replace(b'"a"}', b'"c"}').replace(
+        b"null}]}", b'null}],"usage":{"prompt_tokens":3,"completion_tokens":4}}'
+    )
+    not_a_string = first.replace(b'"a"', b'["d"]')
+    t = make("openai", "anthropic")
+    out = t.feed(role + first + usage + not_a_string + finishing + b"data: [DONE]\n\n")
+    assert _text_of(out) == "acb"  # the array is no content; the stop is the finishing chunk's
+    assert b'"stop_reason":"max_tokens"' in out and t.usage.output_tokens == 4
+
+
+def test_a_field_spelled_like_content_elsewhere_keeps_chat_chunks_parsed_whole() -> None:
+    """The string read by its bytes must be the delta's content, never a look-alike field."""
+    role = _chat({"role": "assistant", "content": ""})
+    # An upstream's own field before the choices, first written like the content, then not.
+    chunks = [_chat({"content": "x"}, meta={"content": m}) for m in "xxyz"]
+    t = make("openai", "anthropic")
+    assert _text_of(t.feed(role + b"".join(chunks) + b"data: [DONE]\n\n")) == "xxxx"
