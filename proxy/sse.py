@@ -64,7 +64,7 @@ class SSEParser:
         any block into its SSEEvent.
         """
         buf = self._buf + chunk if self._buf else chunk
-        if b"\r" in buf:
+        if buf.find(b"\r") >= 0:  # `in` first tries the operand as an int, and fails
             held = b""
             if buf.endswith(b"\r"):  # may be the first half of a \r\n split across chunks
                 buf, held = buf[:-1], b"\r"
@@ -186,17 +186,21 @@ def openai_usage(raw: Any) -> Usage:
     """Usage from an OpenAI `usage` object; prompt_tokens includes the cached ones, so subtract them."""
     if not isinstance(raw, dict):
         return Usage()
-    details = raw.get("prompt_tokens_details")
-    cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
-    prompt = _int(raw.get("prompt_tokens"))
-    out_details = raw.get("completion_tokens_details")
+    # Read once per stream, as anthropic_usage: the counts checked inline, Usage built positionally.
+    get = raw.get
+    details = get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if type(details) is dict else 0
+    cached = cached if type(cached) is int else 0
+    prompt, completion = get("prompt_tokens"), get("completion_tokens")
+    prompt = prompt - cached if type(prompt) is int and prompt > cached else 0
+    out_details = get("completion_tokens_details")
+    reasoning = out_details.get("reasoning_tokens") if type(out_details) is dict else 0
     return Usage(
-        input_tokens=max(prompt - cached, 0),
-        output_tokens=_int(raw.get("completion_tokens")),
-        cache_read_tokens=cached,
-        reasoning_tokens=_int(out_details.get("reasoning_tokens"))
-        if isinstance(out_details, dict)
-        else 0,
+        prompt,
+        completion if type(completion) is int else 0,
+        cached,
+        0,
+        reasoning if type(reasoning) is int else 0,
     )
 
 

@@ -277,7 +277,7 @@ class OpenAIEncoder:
         self._head = b""  # `data: {"id":...,"model":...,` once the id is known
         self._end = b',"usage":null}\n\n' if include_usage else b"}\n\n"
         self._text_head = b""
-        self._text_tail = b'"},"logprobs":null,"finish_reason":null}]' + (
+        self._text_tail = b'},"logprobs":null,"finish_reason":null}]' + (
             b',"usage":null}\n\n' if include_usage else b"}\n\n"
         )
 
@@ -285,13 +285,12 @@ class OpenAIEncoder:
         """A content chunk from its text (and its JSON string, when known); None before the start."""
         if not self._started:
             return None
-        inner = quoted[1:-1] if quoted is not None else orjson.dumps(text)[1:-1]
-        return b"".join((self._text_head, inner, self._text_tail))
+        return b"".join((self._text_head, quoted or orjson.dumps(text), self._text_tail))
 
     def encode(self, ev: StreamEvent) -> bytes:
         """Client bytes for one neutral event."""
         if type(ev) is TextDelta and self._started:
-            return b"".join((self._text_head, orjson.dumps(ev.text)[1:-1], self._text_tail))
+            return b"".join((self._text_head, orjson.dumps(ev.text), self._text_tail))
         if isinstance(ev, StreamError):
             return error_end("openai", ev.message, type_for_status(ev.status, "openai"))
         head = b""
@@ -302,13 +301,13 @@ class OpenAIEncoder:
                 b'data: {"id":%b,"object":"chat.completion.chunk","created":%d,"model":%b,'
                 % (orjson.dumps(self._id), self._created, orjson.dumps(self._model))
             )
-            self._text_head = self._head + b'"choices":[{"index":0,"delta":{"content":"'
+            self._text_head = self._head + b'"choices":[{"index":0,"delta":{"content":'
             head = b"".join((self._head, _ROLE_CHOICES, self._end))
         return head + self._encode(ev)
 
     def _encode(self, ev: StreamEvent) -> bytes:
         if isinstance(ev, TextDelta):
-            return b"".join((self._text_head, orjson.dumps(ev.text)[1:-1], self._text_tail))
+            return b"".join((self._text_head, orjson.dumps(ev.text), self._text_tail))
         if isinstance(ev, ArgumentsDelta):
             if ev.index not in self._tools or not ev.fragment:
                 return b""

@@ -24,6 +24,10 @@ from driftgate.proxy.translate.stream_events import (
 )
 
 
+def _no_text(index: int, text: str, quoted: bytes | None) -> bytes | None:
+    return None  # never called: without a decoder's text_of there is no fast lane
+
+
 class StreamTranslator(Protocol):
     """What the gateway drives: upstream bytes in, client bytes out."""
 
@@ -94,17 +98,18 @@ class Translator:
         depends on what the blocks before it opened, skipped or closed.
         """
         out: list[bytes] = []
-        fast = self._fast
+        text_of, text = self._fast if self._fast is not None else (None, _no_text)
+        quick_of = self._quick
         for block in blocks:
-            if fast is not None:
-                hit = fast[0](block)
+            if text_of is not None:
+                hit = text_of(block)
                 if hit is not None:
-                    written = fast[1](*hit)
+                    written = text(*hit)
                     if written is not None:
                         out.append(written)
                         continue
             try:
-                quick = self._quick(block) if self._quick is not None else None
+                quick = quick_of(block) if quick_of is not None else None
             except MalformedStream as exc:
                 out.append(self.fail(exc.message))
                 break
