@@ -159,7 +159,8 @@ class RedisConversations:
                 chain.append(turn)
                 current = turn.previous
             history = [item for turn in reversed(chain) for item in turn.items]
-        out = {k: v for k, v in body.items() if k != "previous_response_id"}
+        out = body.copy()  # in C, where a comprehension leaving the key out ran in Python
+        out.pop("previous_response_id", None)
         out["input"] = history + own
         return Expanded(out, previous, own, body.get("store") is not False, self._clock())
 

@@ -98,7 +98,8 @@ class Conversations:
         items = input_items(body.get("input"))
         own = [self._resolve(i, loaded) if i.get("type") == "item_reference" else i for i in items]
         history = self._history(previous, loaded) if previous else []
-        out = {k: v for k, v in body.items() if k != "previous_response_id"}
+        out = body.copy()  # in C, where a comprehension leaving the key out ran in Python
+        out.pop("previous_response_id", None)
         out["input"] = history + own
         return Expanded(out, previous, own, body.get("store") is not False, self._clock())
 
