@@ -82,11 +82,12 @@ class OpenAIDecoder:
             )
         return self._chunk(obj)
 
-    def _chunk(self, obj: dict[str, Any]) -> list[StreamEvent]:
-        """The neutral events of one parsed chunk."""
+    def _chunk(self, obj: dict[str, Any], plain: bool = True) -> list[StreamEvent]:
+        """The neutral events of one parsed chunk (`plain` False: `text_of` found it is not plain
+        content, so that is not looked for again)."""
         if "error" in obj:
             return [_error(obj["error"])]
-        if self._open_kind == "text":
+        if plain and self._open_kind == "text":
             # Most of a stream: more content for the open text block, nothing else in the chunk.
             text = _more_text(obj)
             if text is not None:
@@ -145,7 +146,7 @@ class OpenAIDecoder:
         if parsed is not None:
             self._parsed = None
             if parsed[0] is block:
-                return self._chunk(parsed[1])
+                return self._chunk(parsed[1], False)
         if block == _DONE_BLOCK:
             return self._done()
         return None
