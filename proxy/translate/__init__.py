@@ -106,7 +106,9 @@ def translate_response(
     """
     parsed = adapter(source).parse_response(body)
     rendered, dropped = adapter(target).render_response(parsed, model, request)
-    return ResponseTranslation(rendered, header_names(unique(dropped)), parsed.usage)
+    return ResponseTranslation(
+        rendered, header_names(unique(dropped)) if dropped else (), parsed.usage
+    )
 
 
 def stream_translator(

@@ -72,15 +72,14 @@ def parse_response(body: dict[str, Any]) -> ChatResponse:
             parts.append(ThinkingPart(str(block.get("thinking", "")), block.get("signature")))
         elif kind == "redacted_thinking":
             parts.append(ThinkingPart("", redacted=str(block.get("data", ""))))
-    stop = body.get("stop_reason")
+    stop, rid, sequence = body.get("stop_reason"), body.get("id"), body.get("stop_sequence")
+    # Positional, in ChatResponse's field order: keyword arguments cost twice as much here.
     return ChatResponse(
-        id=body.get("id") if isinstance(body.get("id"), str) else None,
-        parts=tuple(parts),
-        stop_reason=STOP_FROM_ANTHROPIC.get(stop, "stop") if isinstance(stop, str) else None,
-        usage=anthropic_usage(body.get("usage")),
-        stop_sequence=body.get("stop_sequence")
-        if isinstance(body.get("stop_sequence"), str)
-        else None,
+        rid if isinstance(rid, str) else None,
+        tuple(parts),
+        STOP_FROM_ANTHROPIC.get(stop, "stop") if isinstance(stop, str) else None,
+        anthropic_usage(body.get("usage")),
+        sequence if isinstance(sequence, str) else None,
     )
 
 

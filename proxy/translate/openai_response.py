@@ -83,12 +83,14 @@ def parse_response(body: dict[str, Any]) -> ChatResponse:
     finish = choice.get("finish_reason")
     rid = body.get("id")
     created = body.get("created")
+    # Positional, in ChatResponse's field order: keyword arguments cost twice as much here.
     return ChatResponse(
-        id=rid if isinstance(rid, str) else None,
-        parts=tuple(parts),
-        stop_reason=STOP_FROM_OPENAI.get(finish, "stop") if isinstance(finish, str) else None,
-        usage=openai_usage(body.get("usage")),
-        created=created if isinstance(created, int) else None,
+        rid if isinstance(rid, str) else None,
+        tuple(parts),
+        STOP_FROM_OPENAI.get(finish, "stop") if isinstance(finish, str) else None,
+        openai_usage(body.get("usage")),
+        None,
+        created if isinstance(created, int) else None,
     )
 
 
