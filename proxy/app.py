@@ -47,6 +47,7 @@ from driftgate.proxy.responses.turns import ConversationStore
 from driftgate.proxy.routing import Route, Router
 from driftgate.proxy.serve.connections import ConnectionBook
 from driftgate.proxy.serve.drain import Drain, shutting_down, uncancel_for_shutdown
+from driftgate.proxy.serve.event_loop import loop_name
 from driftgate.proxy.serve.protocol import Handler, Reply
 from driftgate.proxy.serve.reload import live_part, restart_only_changes
 from driftgate.proxy.serve.request import Request
@@ -382,6 +383,7 @@ class Gateway:
             probes,
         )
         problems: list[str] = doc.setdefault("problems", [])
+        doc["event_loop"] = loop_name(asyncio.get_running_loop())
         if self.observer.database is not None:
             doc["analytics"] = db = self.observer.database.state()  # the URL without its password
             if not db["connected"] and db.get("error"):

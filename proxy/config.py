@@ -38,6 +38,7 @@ from driftgate.proxy.observe.settings import (
 )
 from driftgate.proxy.observe.shape_settings import ShapeSettings
 from driftgate.proxy.responses.settings import ResponsesSettings
+from driftgate.proxy.serve.event_loop import EVENT_LOOPS
 
 BACKEND_KINDS: tuple[str, ...] = ("anthropic", "openai")
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error")
@@ -365,6 +366,8 @@ class Config:
     )
     max_connections: int = setting(4096, "open client connections; beyond it a 503", min=1)
     shutdown_grace: float = setting(30.0, "seconds in-flight requests may finish on SIGTERM", min=0)
+    event_loop: str = setting("auto", "auto (uvloop when installed), uvloop or asyncio",
+                              choices=EVENT_LOOPS)  # fmt: skip
     workers: Any = setting(1, "worker processes sharing the port: a number, or auto (one per core)",
                            env="DRIFTGATE_WORKERS", check=workers_problem)  # fmt: skip
     api_key: str | None = None  # DRIFTGATE_API_KEY: required from clients when not on loopback

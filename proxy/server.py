@@ -23,6 +23,7 @@ from driftgate.proxy.observe.json_logs import setup_logging
 from driftgate.proxy.redact import RedactingFilter
 from driftgate.proxy.self_loop import check_self_loop
 from driftgate.proxy.serve.connections import ConnectionBook, ensure_fd_limit
+from driftgate.proxy.serve.event_loop import loop_factory
 from driftgate.proxy.serve.listener import HttpServer, Limits
 from driftgate.proxy.serve.router import App
 
@@ -125,7 +126,7 @@ class GatewayServer:
         """Start listening on config.host:config.port (0 picks a free port)."""
         ready = threading.Event()
         failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
+        loop = loop_factory(self.config.event_loop)()
         self._loop = loop
 
         async def boot() -> None:
@@ -221,6 +222,7 @@ def run_forever(
     link, leaves Ctrl-C to the supervisor and drains when the supervisor goes away.
     """
     check_listen(config)
+    new_loop = loop_factory(config.event_loop)
     worker = link is not None
     setup_logging(config.log_level, config.log_format, worker=worker)
 
@@ -270,7 +272,8 @@ def run_forever(
             await stop_serving(serving, gw.config.shutdown_grace)
 
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=new_loop) as runner:
+            runner.run(main())
     except KeyboardInterrupt:
         pass
     except OSError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+from typing import cast
 
 from driftgate.proxy.errors import Overloaded
 from driftgate.proxy.serve.protocol_errors import dialect_of_head, wire_error
@@ -74,8 +75,7 @@ class RefusedConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Wait briefly for the request line, so the answer is in the client's dialect."""
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self._timer = self._loop.call_later(REFUSED_WAIT, self._answer, b"")
 
     def data_received(self, data: bytes) -> None:
