@@ -105,30 +105,72 @@ local function reclaim(resv, info, H, now)
   many('ZREM', resv, dead)
 end
 
--- Settlements in ARGV[first .. last], 4 each: id, usd, ts, window lists ("held field<TAB>seconds"
--- a line each). A reservation already reclaimed still records its spend; an id already in
--- `settled` (a call sent again after its reply was lost) records nothing.
+-- A lease (an instance's slice of the budget, spent locally) gives back `amount` of what it holds,
+-- or everything ('*': its last request settled, or it was given up with none in flight).
+local function give_back(k, H, gives, drops)
+  for id, amount in pairs(gives) do
+    local entry = redis.call('HGET', k.info, id)
+    if entry then
+      local tab = string.find(entry, '\t', 1, true)
+      local backend, usd = string.sub(entry, 1, tab - 1), tonumber(string.sub(entry, tab + 1))
+      local g = usd
+      if not drops[id] then g = math.min(usd, amount) end
+      hold(H, 'total', -g)
+      hold(H, 'b:' .. backend, -g)
+      if drops[id] then
+        redis.call('HDEL', k.info, id)
+        redis.call('ZREM', k.resv, id)
+      else
+        redis.call('HSET', k.info, id, backend .. '\t' .. string.format('%.17g', usd - g))
+      end
+    end
+  end
+end
+
+-- Settlements in ARGV[first .. last], 5 each: id, usd, ts, window lists ("held field<TAB>seconds"
+-- a line each), and what it gives back to a lease ("" | "LEASE AMOUNT" | "LEASE *"). A reservation
+-- already reclaimed still records its spend; an id already in `settled` (a call sent again after
+-- its reply was lost) records and gives back nothing.
 local function settle(k, H, prefix, now, keep, first, last)
   redis.call('ZREMRANGEBYSCORE', k.settled, '-inf', now)
   local done, windows, order = {}, {}, {}
-  for i = first, last, 4 do
-    local id, usd, ts = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local gives, drops, leased = {}, {}, false
+  for i = first, last, 5 do
+    local id, usd, ts, op = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 4]
     local entry = redis.call('HGET', k.info, id)
     if entry then
       unhold(H, entry)
       done[#done + 1] = id
     end
-    if tonumber(usd) > 0 and redis.call('ZADD', k.settled, 'NX', keep, id) == 1 then
-      for field, seconds in string.gmatch(ARGV[i + 3], '([^\t\n]*)\t(%d+)') do
-        local key = prefix .. field .. ':' .. seconds
-        local w = windows[key]
-        if not w then
-          w = {seconds = tonumber(seconds), sum = 0, items = {}}
-          windows[key] = w
-          order[#order + 1] = key
+    local fresh = nil
+    if op ~= '' then
+      fresh = redis.call('ZADD', k.settled, 'NX', keep, id) == 1
+      if fresh then
+        local sp = string.find(op, ' ', 1, true)
+        local lease, amount = string.sub(op, 1, sp - 1), string.sub(op, sp + 1)
+        if amount == '*' then
+          drops[lease] = true
+          gives[lease] = gives[lease] or 0
+        else
+          gives[lease] = (gives[lease] or 0) + tonumber(amount)
         end
-        w.items[#w.items + 1] = ts .. ' ' .. usd
-        w.sum = w.sum + tonumber(usd)
+        leased = true
+      end
+    end
+    if tonumber(usd) > 0 then
+      if fresh == nil then fresh = redis.call('ZADD', k.settled, 'NX', keep, id) == 1 end
+      if fresh then
+        for field, seconds in string.gmatch(ARGV[i + 3], '([^\t\n]*)\t(%d+)') do
+          local key = prefix .. field .. ':' .. seconds
+          local w = windows[key]
+          if not w then
+            w = {seconds = tonumber(seconds), sum = 0, items = {}}
+            windows[key] = w
+            order[#order + 1] = key
+          end
+          w.items[#w.items + 1] = ts .. ' ' .. usd
+          w.sum = w.sum + tonumber(usd)
+        end
       end
     end
   end
@@ -136,6 +178,7 @@ local function settle(k, H, prefix, now, keep, first, last)
     many('HDEL', k.info, done)
     many('ZREM', k.resv, done)
   end
+  if leased then give_back(k, H, gives, drops) end
   for _, key in ipairs(order) do
     local w = windows[key]
     many('RPUSH', key, w.items)
@@ -159,24 +202,38 @@ end
 
 # The settlements waiting, then the reservations of every request that asked during one turn of
 # a gateway's event loop, in the order they asked: the same answers as one call each, for one
-# round trip. KEYS: resv, info, held, sums, halt, windows, settled. ARGV: the window lists'
-# prefix, now, expires_at, then as SETTLE takes them the gateway's clock and until when a
-# settlement id is remembered, the number of settlements, the settlements (4 each), then per
-# request: its reservation id, usd, backend, respect_halt (1/0), its limits ("held
-# field<TAB>seconds<TAB>usd" a line each; the window list is PREFIX .. field .. ':' .. seconds).
-# -> per request "o" | "l<TAB>limit (1-based)<TAB>spent" | "h<TAB>since<TAB>until<TAB>reason"
+# round trip; then the leases asked for, after every request is answered (so a lease never changes
+# an answer in the call that grants it). KEYS: resv, info, held, sums, halt, windows, settled.
+# ARGV: the window lists' prefix, now, expires_at, then as SETTLE takes them the gateway's clock
+# and until when a settlement id is remembered, the number of settlements, the number of leases,
+# when a lease granted now expires, the settlements (5 each), the leases (5 each: lease id,
+# backend, limits, usd wanted, least worth granting), then per request: its reservation id, usd,
+# backend, respect_halt (1/0), its limits ("held field<TAB>seconds<TAB>usd" a line each; the
+# window list is PREFIX .. field .. ':' .. seconds).
+# -> per request "o" | "l<TAB>limit (1-based)<TAB>spent" | "h<TAB>since<TAB>until<TAB>reason",
+#    then per lease the USD granted ("0": none).
 RESERVE = (
     PRELUDE
     + r"""
 local k = {resv = KEYS[1], info = KEYS[2], sums = KEYS[4], windows = KEYS[6], settled = KEYS[7]}
 local H = new_held(KEYS[3])
 local now = tonumber(ARGV[2])
-local asks = 7 + 4 * tonumber(ARGV[6])
-if asks > 7 then settle(k, H, ARGV[1], ARGV[4], ARGV[5], 7, asks - 1) end
+local leases = 9 + 5 * tonumber(ARGV[6])
+local asks = leases + 5 * tonumber(ARGV[7])
+if leases > 9 then settle(k, H, ARGV[1], ARGV[4], ARGV[5], 9, leases - 1) end
 reclaim(KEYS[1], KEYS[2], H, ARGV[2])
 local h = current_halt(KEYS[5], now)
 local halted = h and ('h\t' .. h[2] .. '\t' .. h[3] .. '\t' .. h[1])
 local sums = {}  -- window list -> its settled sum (nothing settles during the loop)
+local function spent_of(field, seconds)
+  local key = ARGV[1] .. field .. ':' .. seconds
+  local sum = sums[key]
+  if not sum then
+    sum = window_sum(KEYS[4], key, now - tonumber(seconds))
+    sums[key] = sum
+  end
+  return sum + held_of(H, field)
+end
 local held, infos, out = {}, {}, {}
 for i = asks, #ARGV, 5 do
   local id, usd_s, backend = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -190,13 +247,7 @@ for i = asks, #ARGV, 5 do
     local n = 0
     for field, seconds, budget in string.gmatch(ARGV[i + 4], '([^\t\n]*)\t(%d+)\t([^\n]*)') do
       n = n + 1
-      local key = ARGV[1] .. field .. ':' .. seconds
-      local sum = sums[key]
-      if not sum then
-        sum = window_sum(KEYS[4], key, now - tonumber(seconds))
-        sums[key] = sum
-      end
-      local spent = sum + held_of(H, field)
+      local spent = spent_of(field, seconds)
       if spent + usd > tonumber(budget) then
         answer = 'l\t' .. n .. '\t' .. string.format('%.17g', spent)
         break
@@ -214,6 +265,39 @@ for i = asks, #ARGV, 5 do
   end
   out[#out + 1] = answer
 end
+-- A lease takes at most an eighth of the room left under each of its limits, and none while
+-- halted: near the end of a budget leases shrink, then stop, and requests reserve one by one.
+for i = leases, asks - 1, 5 do
+  local id, backend = ARGV[i], ARGV[i + 1]
+  local grant = 0
+  local again = redis.call('HGET', KEYS[2], id)  -- the call is a retry: the lease is held already
+  if again then
+    out[#out + 1] = string.sub(again, string.find(again, '\t', 1, true) + 1)
+  elseif not halted then
+    local room = nil
+    for field, seconds, budget in string.gmatch(ARGV[i + 2], '([^\t\n]*)\t(%d+)\t([^\n]*)') do
+      local left = tonumber(budget) - spent_of(field, seconds)
+      if room == nil or left < room then room = left end
+    end
+    if room ~= nil then
+      grant = math.min(tonumber(ARGV[i + 3]), room / 8)
+      if grant < tonumber(ARGV[i + 4]) then grant = 0 end
+    end
+  end
+  if again then
+    grant = 0
+  elseif grant > 0 then
+    held[#held + 1] = ARGV[8]
+    held[#held + 1] = id
+    infos[#infos + 1] = id
+    infos[#infos + 1] = backend .. '\t' .. string.format('%.17g', grant)
+    hold(H, 'total', grant)
+    hold(H, 'b:' .. backend, grant)
+    out[#out + 1] = string.format('%.17g', grant)
+  else
+    out[#out + 1] = '0'
+  end
+end
 if #held > 0 then
   many('ZADD', KEYS[1], held)
   many('HSET', KEYS[2], infos)
@@ -226,7 +310,7 @@ return out
 # Settlements alone (when no reservation is asked to carry them). KEYS: resv, info, held, sums,
 # windows, settled. ARGV: the window lists' prefix, the gateway's clock (ids remembered until
 # before it are forgotten), until when these ids are remembered, then per settlement: its id,
-# usd, ts, its window lists.
+# usd, ts, its window lists, what it gives back to a lease.
 SETTLE = (
     PRELUDE
     + r"""

@@ -27,7 +27,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -47,10 +47,21 @@ log = logging.getLogger("driftgate.guard")
 FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 MAX_PENDING = 100_000  # settlements kept while Redis is unreachable; the oldest go first
 BATCH = 500  # settlements per script call
-Settlement = tuple[int, str, float, float]  # id, backend, usd, ts
+# id, backend, usd, ts, what it gives back to a lease (b"": nothing; None: not yet looked up)
+Settlement = tuple[int, str, float, float, bytes | None]
+Resolved = tuple[int, str, float, float, bytes]
 MAX_CALLS = 2  # RESERVE calls out at once (the asks meanwhile wait for the next)
 # Seconds a settlement waits for a reservation call to carry it before it is sent on its own.
 SETTLE_DELAY = 0.002
+# Seconds (of the guard's clock, and of the loop's) a lease is spent before it is given back: how
+# late a halt set by another gateway can be noticed by a gateway spending a lease.
+LEASE_SECONDS = 0.5
+LEASE_REQUESTS = (
+    16,
+    64,
+    4096,
+)  # a lease's size in requests like the one asking: least, first, most
+Leasing = Literal["busy", "always", "never"]
 
 
 def _who(backend: str) -> str:
@@ -71,7 +82,12 @@ class RedisGuardStore:
         settings: StateSettings,
         limits_for: Callable[[str], tuple[Limit, ...]],
         wall: Callable[[], float] = time.time,
+        leasing: Leasing = "busy",
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
+        """`leasing`: take budget leases when requests ask concurrently ("busy"), for every
+        reservation ("always", for tests), or never (one round trip per request); each lease is
+        drawn from for `lease_seconds` at most."""
         assert settings.redis_url is not None
         self.url = redact_url(settings.redis_url)
         self._limits_for = limits_for
@@ -115,6 +131,9 @@ class RedisGuardStore:
         self._reserve_head = bulks([*head, *self._reserve_keys])
         self._reserve_head_count = len(head) + len(self._reserve_keys)
         self._settle = self.redis.register_script(redis_scripts.SETTLE)
+        head = ["EVALSHA", self._settle.sha, len(self._settle_keys)]
+        self._settle_head = bulks([*head, *self._settle_keys])
+        self._settle_head_count = len(head) + len(self._settle_keys)
         self._snapshot = self.redis.register_script(redis_scripts.SNAPSHOT)
         self._resume = self.redis.register_script(redis_scripts.RESUME)
         # Each backend's budgets as the scripts read them, encoded once (the hot path only joins).
@@ -128,6 +147,17 @@ class RedisGuardStore:
         self.error: str | None = None
         self.lost_settlements = 0
         self._pending: deque[Settlement] = deque()
+        self._leasing = leasing
+        self._lease_seconds = lease_seconds
+        self._leases: dict[str, _Lease] = {}  # backend -> the lease its requests draw from
+        self._drawn: dict[int, tuple[_Lease, float]] = {}  # a drawn request's id -> lease, usd
+        self._lease_size: dict[str, int] = {}  # backend -> requests its next lease is asked for
+        self._lease_asked: set[str] = set()  # backends with a lease asked for in a call out
+        # A call that asks for a lease is the only one out: no request is ever judged in Redis
+        # while a lease of this gateway's is held there without the gateway knowing.
+        self._lease_call = False
+        self._busy = False  # requests asked together since the last lease was asked for
+        self._renew: set[str] = set()  # backends whose lease was used up: ask again, even alone
         self._scheduled = False
         self._delayed: asyncio.TimerHandle | None = None
         self._flushing = False
@@ -142,6 +172,7 @@ class RedisGuardStore:
         self._settle_windows = {}
         self._settle_specs = {}
         self._specs = {}
+        self._give_up_leases()  # granted against the old budgets
 
     def window_key(self, limit: Limit) -> str:
         """The list holding the settled spend that `limit` reads."""
@@ -189,6 +220,24 @@ class RedisGuardStore:
     ) -> int | Refusal | Halt:
         if not self.up:
             raise StoreUnreachable(self.error)
+        lease = self._leases.get(backend)
+        if lease is not None:
+            if (
+                usd <= lease.left
+                and now <= lease.until
+                and respect_halt
+                and (lease.limits is limits or lease.limits == limits)
+            ):
+                # Within this gateway's slice of the budget: no round trip.
+                lease.left -= usd
+                lease.out += 1
+                ticket = next(self._ids)
+                self._drawn[ticket] = (lease, usd)
+                return ticket
+            if respect_halt and lease.limits == limits:
+                # Spent, expired: given back in the call this request makes, before it is
+                # checked, so the request sees the budget as if there had been no lease.
+                self._give_up(lease, used_up=usd > lease.left)
         loop = self._loop
         if loop is None:  # made by a reload, after the app's start-up
             loop = self._loop = asyncio.get_running_loop()
@@ -209,7 +258,9 @@ class RedisGuardStore:
     def _send_asks(self) -> None:
         """One script call for the asks waiting (and the settlements): on the lane when it is
         connected, with no task; else on a task that connects it first (or on redis-py)."""
-        asks, self._asks = self._asks, []
+        if self._lease_call:  # the asks wait for the lease it may grant
+            return
+        asks, self._asks = self._draw_waiting(self._asks), []
         if not asks:
             return
         if not self.up or self._closed:  # the call before them failed: so do they, at once
@@ -217,77 +268,93 @@ class RedisGuardStore:
                 if not ask.answer.done():
                     ask.answer.set_exception(StoreUnreachable(self.error))
             return
+        # Requests asking together, or while a call is out, want a lease: asked for in the next
+        # call sent with none out.
+        busy = self._busy or len(asks) > 1 or self._asking > 0
+        leases: list[_LeaseAsk] = []
+        if self._asking == 0:
+            leases, busy = self._leases_to_ask(asks, busy), False
+        self._busy = busy
+        self._lease_call = bool(leases)
         self._asking += 1
         now = max(ask.now for ask in asks)
         # The settlements waiting ride along: one call instead of two, and the reservations see
         # the latest spend.
-        pending = self._pending
-        batch = [pending.popleft() for _ in range(min(BATCH, len(pending)))]
+        batch = self._take()
         wall = self._wall()
         args: list[bytes | str | int] = [
             self._spend, _num(now), _num(now + self._ttl), _num(wall), _num(wall + self._ttl),
-            len(batch),
+            len(batch), len(leases), _num(now + self._lease_seconds + self._ttl),
         ]  # fmt: skip
-        for ticket, backend, usd, ts in batch:
-            args += (ticket, _num(usd), _num(ts), self._settle_spec(backend))
+        for ticket, backend, usd, ts, op in batch:
+            args += (ticket, _num(usd), _num(ts), self._settle_spec(backend), op)
+        for want in leases:
+            name, limits = self._spec(want.backend, want.limits)
+            args += (want.id, name, limits, _num(want.usd), _num(want.least))
         for ask in asks:
             name, limits = self._spec(ask.backend, ask.limits)
             args += (ask.ticket, _num(ask.usd), name, b"1" if ask.respect_halt else b"0", limits)
+        call = _Call(asks, leases, batch, args, now)
         lane = self._lane
         if lane is not None and lane.ready:
-            lane.call(
-                self._reserve_command(args), lambda reply: self._replied(asks, batch, args, reply)
-            )
+            lane.call(self._reserve_command(args), lambda reply: self._replied(call, reply))
         else:
-            self._spawn(self._reserve_slowly(asks, batch, args))
+            self._spawn(self._reserve_slowly(call))
 
     def _reserve_command(self, args: list[Arg]) -> bytes:
         return command(self._reserve_head, self._reserve_head_count, args)
 
-    def _replied(
-        self, asks: list[_Ask], batch: list[Settlement], args: list[Arg], reply: Any
-    ) -> None:
+    def _replied(self, call: _Call, reply: Any) -> None:
         if not self._closed and (
             isinstance(reply, NoScriptError)
             or (isinstance(reply, RedisConnectionError) and self.up)
         ):
             # Redis forgot the script (a restart), or the connection broke (a restart, a reply
             # lost on the way): once more, on a new connection; the ids make a repeat harmless.
-            self._spawn(self._reserve_slowly(asks, batch, args))
+            self._spawn(self._reserve_slowly(call))
             return
-        self._answered(asks, batch, reply)
+        self._answered(call, reply)
 
-    async def _reserve_slowly(
-        self, asks: list[_Ask], batch: list[Settlement], args: list[Arg]
-    ) -> None:
+    async def _reserve_slowly(self, call: _Call) -> None:
         """The call when the lane must (re)connect or load the script first, or on redis-py."""
         reply: Any
         try:
             if self._lane is None:
-                reply = await self._reserve(keys=self._reserve_keys, args=args)
+                reply = await self._reserve(keys=self._reserve_keys, args=call.args)
             else:
-                reply = await self._lane.ask(self._reserve_command(args))
+                reply = await self._lane.ask(self._reserve_command(call.args))
                 if isinstance(reply, NoScriptError):
                     await self.redis.script_load(redis_scripts.RESERVE)
-                    reply = await self._lane.ask(self._reserve_command(args))
+                    reply = await self._lane.ask(self._reserve_command(call.args))
         except FAILURES as exc:
             reply = exc
-        self._answered(asks, batch, reply)
+        self._answered(call, reply)
 
-    def _answered(self, asks: list[_Ask], batch: list[Settlement], reply: Any) -> None:
-        """Each request's future gets its answer, or the failure."""
+    def _answered(self, call: _Call, reply: Any) -> None:
+        """Each request's future gets its answer, or the failure; leases granted are kept."""
         self._asking -= 1
+        asks = call.asks
+        if call.leases:
+            self._lease_call = False
+        for want in call.leases:
+            self._lease_asked.discard(want.backend)
         if self._asks and not self._closed and self._loop is not None:
             self._loop.call_soon(self._send_asks)
         if isinstance(reply, BaseException):
-            self._pending.extendleft(reversed(batch))  # sent again later: counted once all the same
+            # Sent again later: counted once all the same.
+            self._pending.extendleft(reversed(call.batch))
             self._lost(reply)
+            for want in call.leases:  # a lease the script may have granted is given back
+                self._pending.append((next(self._ids), want.backend, 0.0, 0.0, b"%d *" % want.id))
             for ask in asks:
                 # The script may have run with its reply lost: give back what it may hold.
-                self._queue((ask.ticket, ask.backend, 0.0, 0.0))
+                self._queue((ask.ticket, ask.backend, 0.0, 0.0, None))
                 if not ask.answer.done():
                     ask.answer.set_exception(StoreUnreachable(self.error))
             return
+        if call.leases:
+            self._leased(call, reply[len(asks) :])
+            reply = reply[: len(asks)]
         for ask, answer in zip(asks, reply, strict=True):
             got = _answer(answer, ask)
             if ask.answer.done():  # its request is gone (the client hung up): give it back
@@ -296,9 +363,126 @@ class RedisGuardStore:
                 continue
             ask.answer.set_result(got)
 
+    def _leases_to_ask(self, asks: list[_Ask], busy: bool) -> list[_LeaseAsk]:
+        """The leases this call asks for: under concurrency (or when one was used up), one per
+        backend whose requests have budgets and no lease yet."""
+        if self._leasing == "never":
+            return []
+        busy = busy or self._leasing == "always"
+        wants: list[_LeaseAsk] = []
+        for ask in asks:
+            backend = ask.backend
+            if (
+                not (busy or backend in self._renew)
+                or not ask.respect_halt
+                or not ask.limits
+                or ask.usd <= 0
+                or backend in self._leases
+                or backend in self._lease_asked
+            ):
+                continue
+            self._renew.discard(backend)
+            self._lease_asked.add(backend)
+            size = self._lease_size.get(backend, LEASE_REQUESTS[1])
+            least = ask.usd * LEASE_REQUESTS[0]
+            wants.append(_LeaseAsk(next(self._ids), backend, ask.limits, ask.usd * size, least))
+        return wants
+
+    def _draw_waiting(self, asks: list[_Ask]) -> list[_Ask]:
+        """Answer the waiting asks that fit a lease (granted since they asked); the rest, in
+        order, go to Redis, with the lease they did not fit given back before them."""
+        sent: list[_Ask] = []
+        for ask in asks:
+            if ask.answer.done():  # its request is gone: nothing to hold
+                continue
+            lease = self._leases.get(ask.backend)
+            if lease is not None and ask.respect_halt and lease.limits == ask.limits:
+                if ask.usd <= lease.left and ask.now <= lease.until:
+                    lease.left -= ask.usd
+                    lease.out += 1
+                    self._drawn[ask.ticket] = (lease, ask.usd)
+                    ask.answer.set_result(ask.ticket)
+                    continue
+                self._give_up(lease, used_up=ask.usd > lease.left)
+            sent.append(ask)
+        return sent
+
+    def _leased(self, call: _Call, grants: list[bytes]) -> None:
+        """Keep the leases the script granted; each is drawn from for `lease_seconds` at most."""
+        for want, got in zip(call.leases, grants, strict=True):
+            usd = float(got)
+            if usd <= 0:
+                continue
+            until = call.now + self._lease_seconds
+            lease = _Lease(want.id, want.backend, want.limits, usd, until)
+            if self._closed or not self.up or self._loop is None:
+                lease.left = 0.0
+                self._give_up(lease, used_up=False)
+                continue
+            old = self._leases.get(want.backend)
+            if old is not None:
+                self._give_up(old, used_up=False)
+            self._leases[want.backend] = lease
+            lease.timer = self._loop.call_later(self._lease_seconds, self._give_up, lease, False)
+
+    def _give_up(self, lease: _Lease, used_up: bool) -> None:
+        """Stop drawing from `lease` and give back what it holds unspent; what its requests in
+        flight hold is given back as each settles (all of it with the last one)."""
+        if lease.retired:
+            return
+        lease.retired = True
+        backend = lease.backend
+        if self._leases.get(backend) is lease:
+            del self._leases[backend]
+        if lease.timer is not None:
+            lease.timer.cancel()
+        size = self._lease_size.get(backend, LEASE_REQUESTS[1])
+        if used_up:  # the next lease is asked for at once, twice as large
+            self._lease_size[backend] = min(size * 2, LEASE_REQUESTS[2])
+            self._renew.add(backend)
+        elif lease.left > lease.usd / 2:
+            self._lease_size[backend] = max(size // 2, LEASE_REQUESTS[0])
+        unused, lease.left = lease.left, 0.0
+        if lease.out == 0:
+            op = b"%d *" % lease.id
+        elif unused > 0:
+            op = b"%d %s" % (lease.id, _num(unused).encode())
+        else:
+            return
+        self._pending.append((next(self._ids), backend, 0.0, 0.0, op))
+        if self._loop is not None and not self._closed:
+            self._kick()
+
+    def _give_up_leases(self) -> None:
+        for lease in list(self._leases.values()):
+            self._give_up(lease, used_up=False)
+
+    def _take(self) -> list[Resolved]:
+        """Up to BATCH pending settlements, each with what it gives back to its lease (the
+        loop's thread: leases are counted only there)."""
+        pending, drawn = self._pending, self._drawn
+        batch: list[Resolved] = []
+        for _ in range(min(BATCH, len(pending))):
+            ticket, backend, usd, ts, op = pending.popleft()
+            if op is None:
+                got = drawn.pop(ticket, None)
+                if got is None:
+                    op = b""
+                else:
+                    lease, held = got
+                    lease.out -= 1
+                    if lease.retired and lease.out == 0:
+                        op = b"%d *" % lease.id
+                    else:
+                        op = b"%d %s" % (lease.id, _num(held).encode())
+            batch.append((ticket, backend, usd, ts, op))
+        return batch
+
     def settle(self, ticket: int, backend: str, usd: float, now: float) -> None:
         # A request let through unguarded has no reservation: its settlement gets an id of its own.
-        self._queue((next(self._ids) if ticket == NO_RESERVATION else ticket, backend, usd, now))
+        self._queue(
+            (next(self._ids) if ticket == NO_RESERVATION else ticket, backend, usd, now, None)
+        )
 
     def settle_many(self, settled: Sequence[tuple[int, str, float, float]]) -> None:
         for ticket, backend, usd, now in settled:
@@ -306,7 +490,7 @@ class RedisGuardStore:
 
     def release(self, ticket: int, backend: str) -> None:
         if ticket != NO_RESERVATION:
-            self._queue((ticket, backend, 0.0, 0.0))
+            self._queue((ticket, backend, 0.0, 0.0, None))
 
     def _queue(self, item: Settlement) -> None:
         """From any thread: keep the settlement and have the loop send it (one wake-up a batch)."""
@@ -343,7 +527,7 @@ class RedisGuardStore:
         self._flushing = True
         try:
             while self._pending and self.up:
-                batch = [self._pending.popleft() for _ in range(min(BATCH, len(self._pending)))]
+                batch = self._take()
                 try:
                     await self._send(batch)
                 except FAILURES as exc:
@@ -355,16 +539,34 @@ class RedisGuardStore:
         if self._pending and self.up:
             self._kick()
 
-    async def _send(self, batch: list[Settlement]) -> None:
+    async def _send(self, batch: list[Resolved]) -> None:
         # Ids are remembered as long as a reservation lives: a batch sent again within that time
         # (its reply lost, or Redis away meanwhile) is counted once.
         now = self._wall()
-        args: list[bytes | str | int] = [self._spend, _num(now), _num(now + self._ttl)]
-        for ticket, backend, usd, ts in batch:
-            args += (ticket, _num(usd), _num(ts), self._settle_spec(backend))
-        await self._settle(keys=self._settle_keys, args=args)
+        args: list[Arg] = [self._spend, _num(now), _num(now + self._ttl)]
+        for ticket, backend, usd, ts, op in batch:
+            args += (ticket, _num(usd), _num(ts), self._settle_spec(backend), op)
+        lane = self._lane
+        if lane is None:
+            await self._settle(keys=self._settle_keys, args=args)
+            return
+        packed = command(self._settle_head, self._settle_head_count, args)
+        try:
+            reply = await lane.ask(packed)
+        except RedisConnectionError:
+            if self._closed:
+                raise
+            # A connection broken while idle (a restart), or a reply lost on the way: once more,
+            # on a new connection; the ids make a repeat harmless.
+            reply = await lane.ask(packed)
+        if isinstance(reply, NoScriptError):
+            await self.redis.script_load(redis_scripts.SETTLE)
+            reply = await lane.ask(packed)
+        if isinstance(reply, Exception):
+            raise reply
 
     def halt(self, halt: Halt) -> None:
+        self._give_up_leases()  # this gateway's next requests ask Redis, and see the halt
         self._spawn(self._write_halt(halt))
 
     async def _write_halt(self, halt: Halt) -> None:
@@ -416,6 +618,7 @@ class RedisGuardStore:
         """Redis did not answer: stop asking it on the request path; probe until it is back."""
         self.error = in_words(exc)[:300]
         was_up, self.up = self.up, False
+        self._give_up_leases()  # sent once Redis answers again (they expire there meanwhile)
         if self._lane is not None:
             self._lane.close()  # calls out fail now; a new connection once Redis answers again
         if not was_up:
@@ -465,6 +668,7 @@ class RedisGuardStore:
         no new probe), so a loop closed next finds no task still pending.
         """
         await self._stop_probe()
+        self._give_up_leases()
         await self.flush()
         self._closed = True
         if self._delayed is not None:
@@ -482,6 +686,45 @@ class RedisGuardStore:
             probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await probe
+
+
+class _Lease:
+    """A slice of the budget this gateway holds in Redis and spends locally, request by request."""
+
+    __slots__ = ("backend", "id", "left", "limits", "out", "retired", "timer", "until", "usd")
+
+    def __init__(
+        self, lease_id: int, backend: str, limits: tuple[Limit, ...], usd: float, until: float
+    ) -> None:
+        self.id = lease_id
+        self.backend = backend
+        self.limits = limits  # the budgets it was granted under
+        self.usd = usd  # granted
+        self.left = usd  # not yet drawn
+        self.out = 0  # requests drawn from it and not yet settled
+        self.until = until  # the guard's clock: drawn from until then
+        self.retired = False
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class _LeaseAsk(NamedTuple):
+    """A lease asked for in a reservation call."""
+
+    id: int
+    backend: str
+    limits: tuple[Limit, ...]
+    usd: float  # wanted
+    least: float  # not worth holding below this
+
+
+class _Call(NamedTuple):
+    """One RESERVE call: its requests, the leases it asks for, the settlements it carries."""
+
+    asks: list[_Ask]
+    leases: list[_LeaseAsk]
+    batch: list[Resolved]
+    args: list[Arg]
+    now: float
 
 
 class _Ask(NamedTuple):

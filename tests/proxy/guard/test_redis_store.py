@@ -339,7 +339,7 @@ def test_a_settlement_whose_reply_was_lost_counts_once(
 ) -> None:
     """The script ran, its reply never came back, the call was sent again: one spend, not two.
 
-    Lost once, redis-py's own retry sends it again at once; lost twice, the store counts Redis as
+    Lost once, the store sends it again at once on a new connection; lost twice, it counts Redis as
     unreachable and sends the batch again when its probe finds Redis back.
     """
 
