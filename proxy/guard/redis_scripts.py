@@ -8,6 +8,9 @@ set: settlement id -> until when it is remembered) and `halt` (hash: reason, sin
 window is trimmed from its head when it is read, as the embedded store's windows are, so a
 reservation costs O(1) amortised however many requests the day saw.
 
+A lease (a gateway's slice of a budget, see redis_store) is a reservation like any other in
+`resv` and `resv:info`; the settlements of the requests drawn from it give back their share.
+
 Ids are made by the gateways (unique per process), so a call whose reply was lost can be sent
 again: a reservation already held is answered as held, and a settlement already counted is not
 counted twice.

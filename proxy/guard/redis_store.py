@@ -11,6 +11,12 @@ expire, so a gateway killed mid-request leaks nothing past `reservation_seconds`
 reservation and settlement has an id made here, so a call sent again after its reply was lost
 holds or counts nothing twice.
 
+Under concurrency a call also asks for a lease: a slice of the budget held in Redis like a
+reservation, from which this gateway admits requests itself, with no round trip, for
+`lease_seconds` at most (see `_Lease`). Redis judges a request only once this gateway's lease is
+given back or known, so a lease never refuses what the budget has room for; it holds every request
+drawn from it until that request settles, so the bound above counts leases as reservations.
+
 When a call fails or takes longer than `timeout_seconds`, Redis counts as unreachable: requests
 are answered at once without trying it (the guard fails open or closed) and one probe every
 `retry_seconds` notices when it is back. Settlements wait in memory meanwhile and are sent then.
