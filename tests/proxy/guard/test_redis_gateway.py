@@ -329,3 +329,27 @@ def test_resume_with_no_gateway_running_lifts_the_halt_in_redis(
             await store.close()
 
     assert asyncio.run(halted()) is False
+
+
+def test_busy_gateways_count_every_request_once_and_hold_nothing_when_idle(
+    start: Callable[..., GatewayServer], shared_redis: RedisServer
+) -> None:
+    # A budget far above what the run spends: concurrent requests make each gateway take leases
+    # (a slice of the budget it admits requests from itself), given back once they are idle.
+    state = _state(shared_redis)
+    guard = GuardSettings(daily_usd=1000.0)
+    gateways = [start(guard, state), start(guard, state)]
+    assert _claude(gateways[0].url).content
+    one = _until(lambda: (d := _guard(gateways[0].url))["guard"]["in_flight_usd"] == 0 and d,
+                 "the first request settled")  # fmt: skip
+    each = _total_spent(one)
+    assert each > 0
+    urls = [gw.url for gw in gateways] * 20
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        assert set(pool.map(_try, urls)) == {200}
+    for gw in gateways:
+        doc = _until(
+            lambda gw=gw: (d := _guard(gw.url))["guard"]["in_flight_usd"] == 0 and d, "idle"
+        )
+        # /health rounds to 6 places; one request missing or counted twice is 1/41 off
+        assert _total_spent(doc) == pytest.approx(41 * each, rel=0.005)
