@@ -13,7 +13,7 @@ holds or counts nothing twice.
 
 Under concurrency a call also asks for a lease: a slice of the budget held in Redis like a
 reservation, from which this gateway admits requests itself, with no round trip, for
-`lease_seconds` at most (see `_Lease`). Redis judges a request only once this gateway's lease is
+`lease_seconds` at most (redis_leases). Redis judges a request only once this gateway's lease is
 given back or known, so a lease never refuses what the budget has room for; it holds every request
 drawn from it until that request settles, so the bound above counts leases as reservations.
 
@@ -33,7 +33,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -45,6 +45,7 @@ from driftgate.proxy.guard import redis_scripts
 from driftgate.proxy.guard.ledger import TOTAL, Halt, Limit
 from driftgate.proxy.guard.redis_lane import Arg, ScriptLane, bulks, command
 from driftgate.proxy.guard.redis_lane import supported as lane_supported
+from driftgate.proxy.guard.redis_leases import LEASE_SECONDS, LeaseAsk, Leases, Leasing
 from driftgate.proxy.guard.settings import StateSettings, redact_url
 from driftgate.proxy.guard.state import NO_RESERVATION, Refusal, Snapshot, StoreUnreachable
 from driftgate.proxy.upstream.failure_words import in_words
@@ -59,15 +60,6 @@ Resolved = tuple[int, str, float, float, bytes]
 MAX_CALLS = 2  # RESERVE calls out at once (the asks meanwhile wait for the next)
 # Seconds a settlement waits for a reservation call to carry it before it is sent on its own.
 SETTLE_DELAY = 0.002
-# Seconds (of the guard's clock, and of the loop's) a lease is spent before it is given back: how
-# late a halt set by another gateway can be noticed by a gateway spending a lease.
-LEASE_SECONDS = 0.5
-LEASE_REQUESTS = (
-    16,
-    64,
-    4096,
-)  # a lease's size in requests like the one asking: least, first, most
-Leasing = Literal["busy", "always", "never"]
 
 
 def _who(backend: str) -> str:
@@ -153,17 +145,13 @@ class RedisGuardStore:
         self.error: str | None = None
         self.lost_settlements = 0
         self._pending: deque[Settlement] = deque()
-        self._leasing = leasing
-        self._lease_seconds = lease_seconds
-        self._leases: dict[str, _Lease] = {}  # backend -> the lease its requests draw from
-        self._drawn: dict[int, tuple[_Lease, float]] = {}  # a drawn request's id -> lease, usd
-        self._lease_size: dict[str, int] = {}  # backend -> requests its next lease is asked for
-        self._lease_asked: set[str] = set()  # backends with a lease asked for in a call out
+        self.leases = Leases(
+            leasing, lease_seconds, lambda: next(self._ids), self._give_back_to_lease
+        )
         # A call that asks for a lease is the only one out: no request is ever judged in Redis
         # while a lease of this gateway's is held there without the gateway knowing.
         self._lease_call = False
         self._busy = False  # requests asked together since the last lease was asked for
-        self._renew: set[str] = set()  # backends whose lease was used up: ask again, even alone
         self._scheduled = False
         self._delayed: asyncio.TimerHandle | None = None
         self._flushing = False
@@ -178,7 +166,7 @@ class RedisGuardStore:
         self._settle_windows = {}
         self._settle_specs = {}
         self._specs = {}
-        self._give_up_leases()  # granted against the old budgets
+        self.leases.give_up_all()  # granted against the old budgets
 
     def window_key(self, limit: Limit) -> str:
         """The list holding the settled spend that `limit` reads."""
@@ -226,29 +214,14 @@ class RedisGuardStore:
     ) -> int | Refusal | Halt:
         if not self.up:
             raise StoreUnreachable(self.error)
-        lease = self._leases.get(backend)
-        if lease is not None:
-            if (
-                usd <= lease.left
-                and now <= lease.until
-                and respect_halt
-                and (lease.limits is limits or lease.limits == limits)
-            ):
-                # Within this gateway's slice of the budget: no round trip.
-                lease.left -= usd
-                lease.out += 1
-                ticket = next(self._ids)
-                self._drawn[ticket] = (lease, usd)
-                return ticket
-            if respect_halt and lease.limits == limits:
-                # Spent, expired: given back in the call this request makes, before it is
-                # checked, so the request sees the budget as if there had been no lease.
-                self._give_up(lease, used_up=usd > lease.left)
+        ticket = next(self._ids)
+        if self.leases.draw(ticket, backend, usd, limits, now, respect_halt):
+            return ticket  # within this gateway's slice of the budget: no round trip
         loop = self._loop
         if loop is None:  # made by a reload, after the app's start-up
             loop = self._loop = asyncio.get_running_loop()
         answer: asyncio.Future[int | Refusal | Halt] = loop.create_future()
-        self._asks.append(_Ask(next(self._ids), backend, usd, limits, respect_halt, now, answer))
+        self._asks.append(_Ask(ticket, backend, usd, limits, respect_halt, now, answer))
         # With nothing out, the first request's call goes now. Those asking after it in this
         # turn of the loop, or while calls are out, share the next call: under load a call
         # carries many; alone, a request waits for none.
@@ -277,9 +250,13 @@ class RedisGuardStore:
         # Requests asking together, or while a call is out, want a lease: asked for in the next
         # call sent with none out.
         busy = self._busy or len(asks) > 1 or self._asking > 0
-        leases: list[_LeaseAsk] = []
+        leases: list[LeaseAsk] = []
         if self._asking == 0:
-            leases, busy = self._leases_to_ask(asks, busy), False
+            for ask in asks:
+                want = self.leases.wanted(ask.backend, ask.usd, ask.limits, ask.respect_halt, busy)
+                if want is not None:
+                    leases.append(want)
+            busy = False
         self._busy = busy
         self._lease_call = bool(leases)
         self._asking += 1
@@ -290,7 +267,7 @@ class RedisGuardStore:
         wall = self._wall()
         args: list[bytes | str | int] = [
             self._spend, _num(now), _num(now + self._ttl), _num(wall), _num(wall + self._ttl),
-            len(batch), len(leases), _num(now + self._lease_seconds + self._ttl),
+            len(batch), len(leases), _num(now + self.leases.seconds + self._ttl),
         ]  # fmt: skip
         for ticket, backend, usd, ts, op in batch:
             args += (ticket, _num(usd), _num(ts), self._settle_spec(backend), op)
@@ -342,16 +319,13 @@ class RedisGuardStore:
         asks = call.asks
         if call.leases:
             self._lease_call = False
-        for want in call.leases:
-            self._lease_asked.discard(want.backend)
         if self._asks and not self._closed and self._loop is not None:
             self._loop.call_soon(self._send_asks)
         if isinstance(reply, BaseException):
             # Sent again later: counted once all the same.
             self._pending.extendleft(reversed(call.batch))
             self._lost(reply)
-            for want in call.leases:  # a lease the script may have granted is given back
-                self._pending.append((next(self._ids), want.backend, 0.0, 0.0, b"%d *" % want.id))
+            self.leases.granted(call.leases, None, call.now, None)  # any granted goes back
             for ask in asks:
                 # The script may have run with its reply lost: give back what it may hold.
                 self._queue((ask.ticket, ask.backend, 0.0, 0.0, None))
@@ -359,7 +333,8 @@ class RedisGuardStore:
                     ask.answer.set_exception(StoreUnreachable(self.error))
             return
         if call.leases:
-            self._leased(call, reply[len(asks) :])
+            loop = None if self._closed or not self.up else self._loop
+            self.leases.granted(call.leases, reply[len(asks) :], call.now, loop)
             reply = reply[: len(asks)]
         for ask, answer in zip(asks, reply, strict=True):
             got = _answer(answer, ask)
@@ -369,31 +344,6 @@ class RedisGuardStore:
                 continue
             ask.answer.set_result(got)
 
-    def _leases_to_ask(self, asks: list[_Ask], busy: bool) -> list[_LeaseAsk]:
-        """The leases this call asks for: under concurrency (or when one was used up), one per
-        backend whose requests have budgets and no lease yet."""
-        if self._leasing == "never":
-            return []
-        busy = busy or self._leasing == "always"
-        wants: list[_LeaseAsk] = []
-        for ask in asks:
-            backend = ask.backend
-            if (
-                not (busy or backend in self._renew)
-                or not ask.respect_halt
-                or not ask.limits
-                or ask.usd <= 0
-                or backend in self._leases
-                or backend in self._lease_asked
-            ):
-                continue
-            self._renew.discard(backend)
-            self._lease_asked.add(backend)
-            size = self._lease_size.get(backend, LEASE_REQUESTS[1])
-            least = ask.usd * LEASE_REQUESTS[0]
-            wants.append(_LeaseAsk(next(self._ids), backend, ask.limits, ask.usd * size, least))
-        return wants
-
     def _draw_waiting(self, asks: list[_Ask]) -> list[_Ask]:
         """Answer the waiting asks that fit a lease (granted since they asked); the rest, in
         order, go to Redis, with the lease they did not fit given back before them."""
@@ -401,87 +351,27 @@ class RedisGuardStore:
         for ask in asks:
             if ask.answer.done():  # its request is gone: nothing to hold
                 continue
-            lease = self._leases.get(ask.backend)
-            if lease is not None and ask.respect_halt and lease.limits == ask.limits:
-                if ask.usd <= lease.left and ask.now <= lease.until:
-                    lease.left -= ask.usd
-                    lease.out += 1
-                    self._drawn[ask.ticket] = (lease, ask.usd)
-                    ask.answer.set_result(ask.ticket)
-                    continue
-                self._give_up(lease, used_up=ask.usd > lease.left)
-            sent.append(ask)
+            if self.leases.draw(
+                ask.ticket, ask.backend, ask.usd, ask.limits, ask.now, ask.respect_halt
+            ):
+                ask.answer.set_result(ask.ticket)
+            else:
+                sent.append(ask)
         return sent
 
-    def _leased(self, call: _Call, grants: list[bytes]) -> None:
-        """Keep the leases the script granted; each is drawn from for `lease_seconds` at most."""
-        for want, got in zip(call.leases, grants, strict=True):
-            usd = float(got)
-            if usd <= 0:
-                continue
-            until = call.now + self._lease_seconds
-            lease = _Lease(want.id, want.backend, want.limits, usd, until)
-            if self._closed or not self.up or self._loop is None:
-                lease.left = 0.0
-                self._give_up(lease, used_up=False)
-                continue
-            old = self._leases.get(want.backend)
-            if old is not None:
-                self._give_up(old, used_up=False)
-            self._leases[want.backend] = lease
-            lease.timer = self._loop.call_later(self._lease_seconds, self._give_up, lease, False)
-
-    def _give_up(self, lease: _Lease, used_up: bool) -> None:
-        """Stop drawing from `lease` and give back what it holds unspent; what its requests in
-        flight hold is given back as each settles (all of it with the last one)."""
-        if lease.retired:
-            return
-        lease.retired = True
-        backend = lease.backend
-        if self._leases.get(backend) is lease:
-            del self._leases[backend]
-        if lease.timer is not None:
-            lease.timer.cancel()
-        size = self._lease_size.get(backend, LEASE_REQUESTS[1])
-        if used_up:  # the next lease is asked for at once, twice as large
-            self._lease_size[backend] = min(size * 2, LEASE_REQUESTS[2])
-            self._renew.add(backend)
-        elif lease.left > lease.usd / 2:
-            self._lease_size[backend] = max(size // 2, LEASE_REQUESTS[0])
-        unused, lease.left = lease.left, 0.0
-        if lease.out == 0:
-            op = b"%d *" % lease.id
-        elif unused > 0:
-            op = b"%d %s" % (lease.id, _num(unused).encode())
-        else:
-            return
+    def _give_back_to_lease(self, backend: str, op: bytes) -> None:
         self._pending.append((next(self._ids), backend, 0.0, 0.0, op))
         if self._loop is not None and not self._closed:
             self._kick()
 
-    def _give_up_leases(self) -> None:
-        for lease in list(self._leases.values()):
-            self._give_up(lease, used_up=False)
-
     def _take(self) -> list[Resolved]:
         """Up to BATCH pending settlements, each with what it gives back to its lease (the
         loop's thread: leases are counted only there)."""
-        pending, drawn = self._pending, self._drawn
+        pending, settled = self._pending, self.leases.settled
         batch: list[Resolved] = []
         for _ in range(min(BATCH, len(pending))):
             ticket, backend, usd, ts, op = pending.popleft()
-            if op is None:
-                got = drawn.pop(ticket, None)
-                if got is None:
-                    op = b""
-                else:
-                    lease, held = got
-                    lease.out -= 1
-                    if lease.retired and lease.out == 0:
-                        op = b"%d *" % lease.id
-                    else:
-                        op = b"%d %s" % (lease.id, _num(held).encode())
-            batch.append((ticket, backend, usd, ts, op))
+            batch.append((ticket, backend, usd, ts, settled(ticket) if op is None else op))
         return batch
 
     def settle(self, ticket: int, backend: str, usd: float, now: float) -> None:
@@ -572,7 +462,7 @@ class RedisGuardStore:
             raise reply
 
     def halt(self, halt: Halt) -> None:
-        self._give_up_leases()  # this gateway's next requests ask Redis, and see the halt
+        self.leases.give_up_all()  # this gateway's next requests ask Redis, and see the halt
         self._spawn(self._write_halt(halt))
 
     async def _write_halt(self, halt: Halt) -> None:
@@ -624,7 +514,7 @@ class RedisGuardStore:
         """Redis did not answer: stop asking it on the request path; probe until it is back."""
         self.error = in_words(exc)[:300]
         was_up, self.up = self.up, False
-        self._give_up_leases()  # sent once Redis answers again (they expire there meanwhile)
+        self.leases.give_up_all()  # sent once Redis answers again (they expire there meanwhile)
         if self._lane is not None:
             self._lane.close()  # calls out fail now; a new connection once Redis answers again
         if not was_up:
@@ -674,7 +564,7 @@ class RedisGuardStore:
         no new probe), so a loop closed next finds no task still pending.
         """
         await self._stop_probe()
-        self._give_up_leases()
+        self.leases.give_up_all()
         await self.flush()
         self._closed = True
         if self._delayed is not None:
@@ -694,40 +584,11 @@ class RedisGuardStore:
                 await probe
 
 
-class _Lease:
-    """A slice of the budget this gateway holds in Redis and spends locally, request by request."""
-
-    __slots__ = ("backend", "id", "left", "limits", "out", "retired", "timer", "until", "usd")
-
-    def __init__(
-        self, lease_id: int, backend: str, limits: tuple[Limit, ...], usd: float, until: float
-    ) -> None:
-        self.id = lease_id
-        self.backend = backend
-        self.limits = limits  # the budgets it was granted under
-        self.usd = usd  # granted
-        self.left = usd  # not yet drawn
-        self.out = 0  # requests drawn from it and not yet settled
-        self.until = until  # the guard's clock: drawn from until then
-        self.retired = False
-        self.timer: asyncio.TimerHandle | None = None
-
-
-class _LeaseAsk(NamedTuple):
-    """A lease asked for in a reservation call."""
-
-    id: int
-    backend: str
-    limits: tuple[Limit, ...]
-    usd: float  # wanted
-    least: float  # not worth holding below this
-
-
 class _Call(NamedTuple):
     """One RESERVE call: its requests, the leases it asks for, the settlements it carries."""
 
     asks: list[_Ask]
-    leases: list[_LeaseAsk]
+    leases: list[LeaseAsk]
     batch: list[Resolved]
     args: list[Arg]
     now: float

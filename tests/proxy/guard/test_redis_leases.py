@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftgate.proxy.guard.ledger import DAY, HOUR, TOTAL, Halt, Limit, SqliteGuardStore
-from driftgate.proxy.guard.redis_store import Leasing, RedisGuardStore
+from driftgate.proxy.guard.redis_leases import Leasing
+from driftgate.proxy.guard.redis_store import RedisGuardStore
 from driftgate.proxy.guard.settings import StateSettings
 from driftgate.proxy.guard.state import EmbeddedState, Refusal
 from tests.fakes.redis_server import RedisServer
@@ -150,7 +151,7 @@ def test_a_gateway_that_dies_holding_a_lease_leaks_nothing_after_expiry(
         try:
             await body(dead, alive)
         finally:
-            dead._leases.clear()  # it died: nothing of it is given back
+            dead.leases.forget()  # it died: nothing of it is given back
 
     run(shared_redis, ["always", "never"], dying)
 
@@ -265,7 +266,7 @@ def test_three_gateways_with_leases_never_overspend_beyond_what_reservations_und
                 under += cost if now >= at + TTL else max(0.0, cost - usd)
             elif step[0] == "die":
                 held = [h for h in held if h[0] != step[1]]  # those requests never settle
-                gateways[step[1]]._leases.clear()  # nor is its lease given back
+                gateways[step[1]].leases.forget()  # nor is its lease given back
             elif step[0] == "tick":
                 now += step[1]
             assert spent <= budget + under + 1e-9
