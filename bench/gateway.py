@@ -60,6 +60,7 @@ from targets import (
     DRIFTGATE_SHAPES_OFF,
     DRIFTGATE_WORKERS_2,
     DRIFTGATE_WORKERS_2_GUARD,
+    DRIFTGATE_WORKERS_2_SPREAD,
     GUARD_ON,
     LITELLM,
     MINIMAL,
@@ -142,6 +143,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--workers-2",
         action="store_true",
         help="add a row: driftgate --workers 2 (checks CPU per request <= 1.1x one worker's)",
+    )
+    p.add_argument(
+        "--workers-spread",
+        action="store_true",
+        help="with --workers-2: add a row with the two workers on CPUs 0-1 (beside the upstream "
+        "and wrk) instead of the one CPU of every other row, to compare the pinnings in one run",
     )
     p.add_argument(
         "--targets", help="comma-separated rows to run (default all), e.g. minimal,driftgate"
@@ -260,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     if args.workers_2:
         targets.append(DRIFTGATE_WORKERS_2)
+        if args.workers_spread:
+            targets.append(DRIFTGATE_WORKERS_2_SPREAD)
         if args.baseline is not None:
             targets.append(baseline(args.baseline, "", "-workers-2", " (--workers 2)", 2))
         if DRIFTGATE_GUARD in targets:  # --guard-on or --redis-guard: two workers, guard on

@@ -50,8 +50,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def pinned(argv: Sequence[str], cpu: int | None) -> list[str]:
-    """`argv` under `taskset -c cpu` when a CPU is given and taskset exists."""
+def pinned(argv: Sequence[str], cpu: int | str | None) -> list[str]:
+    """`argv` under `taskset -c cpu` when a CPU (or a list, "0,1") is given and taskset exists."""
     if cpu is None or shutil.which("taskset") is None:
         return list(argv)
     return ["taskset", "-c", str(cpu), *argv]

@@ -267,6 +267,12 @@ def table(result: ScenarioResult, labels: dict[str, str]) -> str:
         lines.append(
             f"- (the PostgreSQL row's CPU per request is {before:.2f}x the baseline build's)"
         )
+    spread = result.cpu_ratio("driftgate-workers-2-spread", "driftgate")
+    if spread is not None:
+        lines.append(
+            f"- (--workers 2 on CPUs 0-1, beside the upstream and wrk: CPU per request {spread:.2f}x "
+            "one process's; not checked)"
+        )
     for row, what in (
         ("driftgate-guard", "guard on"),
         ("driftgate-workers-2", "--workers 2"),

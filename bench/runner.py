@@ -36,6 +36,13 @@ class Plan:
     driftgate_args: tuple[str, ...] = ()
 
 
+def target_cpus(target: Target, plan: Plan) -> int | str | None:
+    """Where a row runs: the target CPU, or with `spread` that and the upstream and wrk's CPU."""
+    if not target.spread or plan.target_cpu is None or plan.load_cpu is None:
+        return plan.target_cpu
+    return f"{plan.target_cpu},{plan.load_cpu}"
+
+
 @dataclass(frozen=True)
 class Running:
     """A target that is up: the port wrk hits and the process whose RSS we read."""
@@ -88,7 +95,8 @@ def start_target(group: ProcessGroup, target: Target, upstream: Started, upstrea
     port = free_port()
     upstream_url = f"http://127.0.0.1:{upstream_port}"
     cmd = target.command(Launch(upstream_url, port, workdir, plan.driftgate_args))
-    proc = group.start(target.name, pinned(cmd.argv, plan.target_cpu), env=cmd.env, cwd=workdir)
+    argv = pinned(cmd.argv, target_cpus(target, plan))
+    proc = group.start(target.name, argv, env=cmd.env, cwd=workdir)
     wait_http(proc, f"http://127.0.0.1:{port}{cmd.ready_path}", cmd.startup_timeout)
     return Running(target, port, proc)
 

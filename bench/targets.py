@@ -37,11 +37,16 @@ class Command:
 
 @dataclass(frozen=True)
 class Target:
-    """One row: `command` is None for `direct` (wrk talks to the upstream itself)."""
+    """One row: `command` is None for `direct` (wrk talks to the upstream itself).
+
+    `spread` runs the row on CPUs 0-1, beside the upstream and wrk, instead of the one CPU every
+    other row has (bench/README.md, "Pinning the workers rows").
+    """
 
     name: str
     label: str
     command: Callable[[Launch], Command] | None
+    spread: bool = False
 
 
 def _base_env(home: Path) -> dict[str, str]:
@@ -264,6 +269,14 @@ def _workers(count: int, extra_toml: str = "", variant: str = "") -> Callable[[L
 # The `driftgate-workers-2` row: the same gateway as `driftgate` as two worker processes on one
 # port (`--workers 2`); its CPU per request is every process's (supervisor and workers).
 DRIFTGATE_WORKERS_2 = Target("driftgate-workers-2", "driftgate (--workers 2)", _workers(2))
+# With --workers-spread: the same two workers on CPUs 0-1, a core each in name, the second
+# sharing its core with the upstream and wrk; for comparison, not checked.
+DRIFTGATE_WORKERS_2_SPREAD = Target(
+    "driftgate-workers-2-spread",
+    "driftgate (--workers 2, CPUs 0-1)",
+    _workers(2, "", "-spread"),
+    spread=True,
+)
 # With --guard-on too: two workers with the spend guard on, their state in one SQLite file
 # (the shared store), against `driftgate-guard` (one process, guard on).
 DRIFTGATE_WORKERS_2_GUARD = Target(

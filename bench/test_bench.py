@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fast_upstream import decode_chunked
-from processes import BenchError, ProcessGroup, Started, cpu_seconds, rss_mb, wait_http
+from processes import BenchError, ProcessGroup, Started, cpu_seconds, pinned, rss_mb, wait_http
 from report import (
     Check,
     Row,
@@ -20,7 +20,9 @@ from report import (
     issue9_checks,
     minimal_normalised,
 )
+from runner import Plan, target_cpus
 from scenarios import SCENARIOS, Scenario, check_once
+from targets import DRIFTGATE_WORKERS_2, DRIFTGATE_WORKERS_2_SPREAD
 from wrk_runner import WrkResult, parse_summary
 
 BENCH = Path(__file__).resolve().parent
@@ -223,3 +225,12 @@ def test_the_spend_guard_row_is_checked_against_the_driftgate_row() -> None:
     assert {c.what: c.verdict for c in result.checks()}[what] == "FAIL"  # 0.895 < 0.9
     result.rows["driftgate-guard"].load = _run(181, 0.2)
     assert {c.what: c.verdict for c in result.checks()}[what] == "PASS"
+
+
+def test_the_spread_workers_row_runs_beside_the_load_and_the_others_on_one_cpu() -> None:
+    plan = Plan(3.0, 1.0, 1, 0, 1)
+    assert target_cpus(DRIFTGATE_WORKERS_2, plan) == 0
+    assert target_cpus(DRIFTGATE_WORKERS_2_SPREAD, plan) == "0,1"
+    unpinned = Plan(3.0, 1.0, 1, None, None)
+    assert target_cpus(DRIFTGATE_WORKERS_2_SPREAD, unpinned) is None
+    assert pinned(["x"], "0,1")[:3] in (["taskset", "-c", "0,1"], ["x"])
