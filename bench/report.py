@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,14 @@ class ScenarioResult:
     name: str
     title: str
     rows: dict[str, Row] = field(default_factory=dict)
+    # Each row's CPU µs per request in every round, in order (None: that round had no clean run)
+    cpu_rounds: dict[str, list[float | None]] = field(default_factory=dict)
+
+    def paired_cpu_ratios(self, a: str, b: str) -> list[float]:
+        """cpu_us(a) / cpu_us(b) round by round: the rows of one round ran seconds apart, so a
+        burst of outside load that lasted a round weighs on both sides of its ratio."""
+        pairs = zip(self.cpu_rounds.get(a, []), self.cpu_rounds.get(b, []), strict=False)
+        return [x / y for x, y in pairs if x is not None and y]
 
     def ratio(self, a: str, b: str) -> float | None:
         """rps(a) / rps(b), when both were measured."""
@@ -273,6 +282,14 @@ def table(result: ScenarioResult, labels: dict[str, str]) -> str:
             f"- (--workers 2 on CPUs 0-1, beside the upstream and wrk: CPU per request {spread:.2f}x "
             "one process's; not checked)"
         )
+    for row in ("driftgate-workers-2", "driftgate-workers-2-spread"):
+        paired = result.paired_cpu_ratios(row, "driftgate")
+        if len(paired) > 1:
+            shown = ", ".join(f"{x:.2f}" for x in paired)
+            lines.append(
+                f"- ({row} CPU per request against one process's, round by round: {shown}; "
+                f"median {statistics.median(paired):.2f})"
+            )
     for row, what in (
         ("driftgate-guard", "guard on"),
         ("driftgate-workers-2", "--workers 2"),
@@ -413,6 +430,7 @@ def write_json(path: Path, meta: dict[str, Any], results: list[ScenarioResult],
                     "x_minimal": r.ratio(name, "minimal"),
                     "x_litellm": r.ratio(name, "litellm"),
                     "cpu_us_per_req": row.cpu_us,
+                    "cpu_us_per_req_rounds": r.cpu_rounds.get(name),
                     "x_minimal_by_cpu": r.cpu_ratio("minimal", name),
                     "error": row.error,
                     "wrk_c16": asdict(row.load) if row.load else None,

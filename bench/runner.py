@@ -156,3 +156,6 @@ def measure_all(group: ProcessGroup, wrk: str, running: list[Running], results: 
                 )
         for name, rows in runs.items():
             result.rows[name] = best_of(rows)
+            result.cpu_rounds[name] = [
+                r.cpu_us if r.load is not None and r.load.clean else None for r in rows
+            ]

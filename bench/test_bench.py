@@ -19,6 +19,7 @@ from report import (
     cross_checks,
     issue9_checks,
     minimal_normalised,
+    table,
 )
 from runner import Plan, target_cpus
 from scenarios import SCENARIOS, Scenario, check_once
@@ -234,3 +235,18 @@ def test_the_spread_workers_row_runs_beside_the_load_and_the_others_on_one_cpu()
     unpinned = Plan(3.0, 1.0, 1, None, None)
     assert target_cpus(DRIFTGATE_WORKERS_2_SPREAD, unpinned) is None
     assert pinned(["x"], "0,1")[:3] in (["taskset", "-c", "0,1"], ["x"])
+
+
+def test_the_workers_row_is_also_shown_round_by_round_against_one_process() -> None:
+    result = ScenarioResult("openai", "non-streaming")
+    result.rows = {"driftgate": Row("driftgate", cpu_us=200.0)}
+    result.rows["driftgate-workers-2"] = Row("driftgate-workers-2", cpu_us=210.0)
+    result.cpu_rounds = {
+        "driftgate": [200.0, 300.0, None],
+        "driftgate-workers-2": [210.0, 390.0, 250.0],
+    }
+    assert result.paired_cpu_ratios("driftgate-workers-2", "driftgate") == [1.05, 1.3]
+    shown = table(result, {})
+    assert "round by round: 1.05, 1.30; median 1.18" in shown
+    result.cpu_rounds["driftgate"] = [200.0, None, None]
+    assert "round by round" not in table(result, {})  # one pair is no spread to show
