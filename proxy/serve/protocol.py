@@ -283,6 +283,11 @@ class ClientConnection(asyncio.Protocol):
         except Exception:
             log.exception("answering %s %s failed", request.method, request.path)
             self._keep = False
+            if not self.answer_started and self.transport is not None:
+                # Never a traceback or a silent close: a 500 in the dialect the path implies.
+                line = f"{request.method} {request.path} ".encode("utf-8", "surrogateescape")
+                error = GatewayError("the gateway hit an unexpected error; see its log")
+                self.transport.write(wire_error(error, dialect_of_head(line)))
         finally:
             self._done(request, answer)
 

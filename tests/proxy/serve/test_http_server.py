@@ -179,3 +179,36 @@ def test_head_gets_the_headers_of_get_and_no_body(gateway: Any) -> None:
     assert head_only[2] == b""  # no body after HEAD's headers: the next bytes are GET's answer
     assert int(split(b"HTTP/1.1 200" + head_only[0] + b"\r\n\r\n")[1]["content-length"]) > 0
     assert orjson.loads(second.partition(b"\r\n\r\n")[2])["status"] == "ok"
+
+
+def test_a_handler_that_fails_outside_the_app_guard_still_gets_a_500_in_dialect() -> None:
+    import asyncio
+
+    from driftgate.proxy.serve.connections import ConnectionBook
+    from driftgate.proxy.serve.listener import HttpServer, Limits
+    from driftgate.proxy.serve.request import Request
+    from driftgate.proxy.serve.response import Response
+    from driftgate.proxy.serve.router import App
+
+    async def broken(request: Request) -> Response:
+        raise RuntimeError("a bug with a secret sk-ant-S3CRET in its message")
+
+    async def scenario() -> bytes:
+        app = App()
+        app.add("POST", "/v1/messages", broken)
+        server = HttpServer(app, ConnectionBook(8), Limits(5.0, 5.0, 5.0, 1 << 20))
+        listener = await asyncio.get_running_loop().create_server(server.factory, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(post(message("hi")))
+        received = await asyncio.wait_for(reader.read(), BOUND)  # to the close
+        writer.close()
+        listener.close()
+        await server.close()
+        return received
+
+    received = asyncio.run(scenario())
+    status, headers, body = split(received)
+    assert status == 500 and headers["connection"] == "close"
+    assert body["type"] == "error" and "unexpected error" in body["error"]["message"]
+    assert b"S3CRET" not in received and b"Traceback" not in received
