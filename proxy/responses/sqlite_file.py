@@ -31,6 +31,7 @@ from driftgate.proxy.responses.settings import ResponsesSettings
 from driftgate.proxy.responses.turns import Turn
 
 PRUNE_EVERY = 100  # expired rows are deleted from SQLite every this many writes
+BATCH = 256  # filings written in one transaction when they queue up (one commit for all)
 _log = logging.getLogger("driftgate.responses")
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS turns ("
@@ -240,33 +241,60 @@ class Writer:
                 self._in_transaction(conn, None)  # a restart with smaller bounds
         except sqlite3.Error as exc:
             _log.warning("stored responses: could not prune (%s)", type(exc).__name__)
-        while True:
-            job = self._queue.get()
-            if isinstance(job, _Stop):
-                break
-            try:
-                self._in_transaction(conn, job)
-                if isinstance(job, Put):
-                    written += 1
-                    if written % PRUNE_EVERY == 0:
-                        prune(conn, self._clock() - ttl)
-            except Exception as exc:  # the thread must outlive any one write
-                _log.warning("could not store a response: %s", type(exc).__name__)
-                if isinstance(job, Put):
-                    _answer(job.done, exc)
+        stop = False
+        while not stop:
+            jobs, stop = self._take()
+            if not jobs:
+                continue
+            try:  # the usual case: every job of the batch in one transaction (one commit)
+                self._in_transaction(conn, jobs)
+            except Exception:
+                for job in jobs:  # one job's failure must not lose the others: alone, each
+                    try:
+                        self._in_transaction(conn, [job])
+                    except Exception as exc:  # the thread must outlive any one write
+                        _log.warning("could not store a response: %s", type(exc).__name__)
+                        if isinstance(job, Put):
+                            _answer(job.done, exc)
+                    else:
+                        if isinstance(job, Put):
+                            _answer(job.done, None)
             else:
-                if isinstance(job, Put):
-                    _answer(job.done, None)
+                for job in jobs:
+                    if isinstance(job, Put):
+                        _answer(job.done, None)
+            puts = sum(isinstance(job, Put) for job in jobs)
+            if (written + puts) // PRUNE_EVERY > written // PRUNE_EVERY:
+                try:
+                    prune(conn, self._clock() - ttl)
+                except sqlite3.Error as exc:
+                    _log.warning("stored responses: could not prune (%s)", type(exc).__name__)
+            written += puts
         conn.close()
 
-    def _in_transaction(self, conn: sqlite3.Connection, job: Put | Evict | None) -> None:
+    def _take(self) -> tuple[list[Put | Evict], bool]:
+        """The next job and those queued behind it (up to BATCH); True when a stop came."""
+        jobs: list[Put | Evict] = []
+        job = self._queue.get()
+        while not isinstance(job, _Stop):
+            jobs.append(job)
+            if len(jobs) >= BATCH:
+                return jobs, False
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return jobs, False
+        return jobs, True
+
+    def _in_transaction(self, conn: sqlite3.Connection, jobs: list[Put | Evict] | None) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if isinstance(job, Put):
-                write(conn, job)
-            elif isinstance(job, Evict):
-                conn.executemany("DELETE FROM turns WHERE id = ?", [(i,) for i in job.ids])
-                conn.execute("DELETE FROM items WHERE created < ?", (job.items_before,))
+            for job in jobs or ():
+                if isinstance(job, Put):
+                    write(conn, job)
+                else:
+                    conn.executemany("DELETE FROM turns WHERE id = ?", [(i,) for i in job.ids])
+                    conn.execute("DELETE FROM items WHERE created < ?", (job.items_before,))
             if self._watermark is not None:
                 evicted = evict_over(conn, self._settings)
                 if evicted is not None:
