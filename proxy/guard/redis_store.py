@@ -58,8 +58,9 @@ BATCH = 500  # settlements per script call
 Settlement = tuple[int, str, float, float, bytes | None]
 Resolved = tuple[int, str, float, float, bytes]
 MAX_CALLS = 2  # RESERVE calls out at once (the asks meanwhile wait for the next)
-# Seconds a settlement waits for a reservation call to carry it before it is sent on its own.
-SETTLE_DELAY = 0.002
+# Seconds a settlement waits for a reservation call to carry it before it is sent on its own:
+# under leases (few reservation calls) the settlements' own calls, one per this many seconds.
+SETTLE_DELAY = 0.01
 
 
 def _who(backend: str) -> str:
