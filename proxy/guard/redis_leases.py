@@ -84,7 +84,7 @@ class Leases:
         self._drawn: dict[int, tuple[Lease, float]] = {}  # a drawn request's id -> lease, usd
         self._size: dict[str, int] = {}  # backend -> requests its next lease is asked for
         self._asked: set[str] = set()  # backends with a lease asked for in a call out
-        self._renew: set[str] = set()  # backends whose lease was used up: ask again, even alone
+        self._renew: set[str] = set()  # backends whose last lease was well used: ask again at once
 
     def draw(
         self,
@@ -170,8 +170,10 @@ class Leases:
         if used_up:  # the next lease is asked for at once, twice as large
             self._size[backend] = min(size * 2, LEASE_REQUESTS[2])
             self._renew.add(backend)
-        elif lease.left > lease.usd / 2:
+        elif lease.left > lease.usd / 2:  # half of it unspent: the next is half as large
             self._size[backend] = max(size // 2, LEASE_REQUESTS[0])
+        else:  # well used when it ended: the next is asked for at once
+            self._renew.add(backend)
         unused, lease.left = lease.left, 0.0
         if lease.out == 0:
             self._give_back(backend, b"%d *" % lease.id)
