@@ -68,6 +68,7 @@ class ClientConnection(asyncio.Protocol):
         self._head_start = b""  # the first bytes of the head being read: its dialect
         self._in_head = False
         self._head_bytes = 0  # bytes received while a head was unfinished
+        self._upgraded = b""  # a head that asked to switch protocols, rebuilt without the ask
         self.head_since: float | None = None  # when the unfinished head's first bytes came
         self.idle_since: float | None = None  # when the connection last had nothing to do
         self._receiving: Request | None = None  # the request whose body is being read
@@ -106,11 +107,9 @@ class ClientConnection(asyncio.Protocol):
         elif self._receiving is None and not self._head_start:
             self._head_start = data[:4096]
         try:
-            self._parser.feed_data(data)
+            self._feed(data)
         except _Refused as refused:
             self._refuse(refused.error)
-        except httptools.HttpParserUpgrade:
-            self._keep = False  # no protocol switch here: answer this request, then close
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__ or exc.__cause__
             if isinstance(cause, _Refused):
@@ -123,6 +122,25 @@ class ClientConnection(asyncio.Protocol):
         else:
             if self._in_head and self.head_since is None:
                 self.head_since = self.loop.time()
+
+    def _feed(self, data: bytes) -> None:
+        """Parse `data`. A head asking to switch protocols (`Upgrade: h2c`, as curl --http2
+        sends) is read again without the ask: this server speaks HTTP/1.1 only, and what
+        follows such a head is its body, not another protocol."""
+        while True:
+            try:
+                self._parser.feed_data(data)
+                return
+            except httptools.HttpParserUpgrade as upgrade:
+                head, self._upgraded = self._upgraded, b""
+                if not head:
+                    raise _Refused(
+                        InvalidRequest(
+                            "the request asks to switch protocols, which this gateway does not do"
+                        )
+                    ) from None
+                self._parser = httptools.HttpRequestParser(self)
+                data = head + data[int(upgrade.args[0]) :]
 
     def pause_writing(self) -> None:
         """The client is not reading: writers wait."""
@@ -188,6 +206,14 @@ class ClientConnection(asyncio.Protocol):
         if version == "1.1" and "Host" not in headers:
             raise _Refused(InvalidRequest("the request has no Host header; HTTP/1.1 requires one"))
         target = self._url[0] if len(self._url) == 1 else b"".join(self._url)
+        if parser.should_upgrade():
+            method = parser.get_method()
+            if method == b"CONNECT":
+                raise _Refused(InvalidRequest(
+                    "CONNECT is not supported: this gateway is not a forward proxy"
+                ))  # fmt: skip
+            self._upgraded = _without_upgrade(method, target, version, self._headers)
+            return  # read again from the rebuilt head (see _feed)
         request = Request(
             self,
             parser.get_method().decode("ascii"),
@@ -354,6 +380,27 @@ class ClientConnection(asyncio.Protocol):
         self.closing = True
         if self._current is None and self.transport is not None:
             self.transport.close()
+
+
+_UPGRADE_HEADERS = frozenset({"upgrade", "http2-settings"})
+
+
+def _without_upgrade(
+    method: bytes, target: bytes, version: str, headers: list[tuple[str, str]]
+) -> bytes:
+    """The head again with Upgrade (and its Connection token) left out."""
+    lines = [b"%s %s HTTP/%s" % (method, target, version.encode("ascii"))]
+    for name, value in headers:
+        lower = name.lower()
+        if lower in _UPGRADE_HEADERS:
+            continue
+        if lower == "connection":
+            tokens = [t for t in value.split(",") if t.strip().lower() not in _UPGRADE_HEADERS]
+            if not tokens:
+                continue
+            value = ",".join(tokens)
+        lines.append(f"{name}: {value}".encode("utf-8", "surrogateescape"))
+    return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
 def parse_error(exc: httptools.HttpParserError) -> GatewayError:

@@ -212,3 +212,32 @@ def test_a_handler_that_fails_outside_the_app_guard_still_gets_a_500_in_dialect(
     assert status == 500 and headers["connection"] == "close"
     assert body["type"] == "error" and "unexpected error" in body["error"]["message"]
     assert b"S3CRET" not in received and b"Traceback" not in received
+
+
+def test_a_request_asking_to_upgrade_is_answered_over_http_1_1_with_its_body(
+    gateway: Any, fake_anthropic: FakeAnthropic
+) -> None:
+    body = message("after an h2c upgrade ask")
+    ask = (
+        "Connection: Upgrade, HTTP2-Settings",
+        "Upgrade: h2c",
+        "HTTP2-Settings: AAMAAABkAAQAAP__",
+    )
+    with connect(gateway) as sock:
+        sock.sendall(post(body, *ask) + post(message("next on the same connection")))
+        answers = read_answers(sock, 2)
+    assert [a[0] for a in answers] == [200, 200]
+    sent = fake_anthropic.requests[-2:]
+    assert [r.json["messages"][0]["content"] for r in sent] == [
+        "after an h2c upgrade ask",
+        "next on the same connection",
+    ]
+    assert "upgrade" not in sent[0].headers and "http2-settings" not in sent[0].headers
+
+
+def test_connect_is_refused_in_json(gateway: Any) -> None:
+    with connect(gateway) as sock:
+        sock.sendall(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        received, _ = read_to_eof(sock)
+    status, _, body = split(received)
+    assert status == 400 and "not a forward proxy" in body["error"]["message"]
