@@ -68,6 +68,7 @@ class OpenAIDecoder:
         self._parsed: tuple[bytes, dict[str, Any]] | None = None  # see text_of
         # (head, tail, len(head), -len(tail)): a content chunk's bytes around its string (_learn)
         self._lane: tuple[bytes, bytes, int, int] | None = None
+        self._learning = True  # until a lane is learned, or a probe says there is none
 
     def decode(self, event: SSEEvent) -> list[StreamEvent]:
         """The neutral events one chunk (or [DONE]) means."""
@@ -134,8 +135,11 @@ class OpenAIDecoder:
         if self._open_kind == "text" and index is not None:
             text = _more_text(obj)
             if text:
-                if lane is None:
-                    self._lane = _learn(block, text)
+                if self._learning:
+                    learned = _learn(block, text)
+                    if learned is not True:  # a lane, or False: there is none to be had
+                        self._learning = False
+                        self._lane = learned or None
                 return index, text, None
         self._parsed = (block, obj)
         return None
@@ -218,8 +222,9 @@ def _more_text(obj: dict[str, Any]) -> str | None:
     return text
 
 
-def _learn(block: bytes, text: str) -> tuple[bytes, bytes, int, int] | None:
-    """The bytes before and after the content string of a chunk `_more_text` took; None if unsure.
+def _learn(block: bytes, text: str) -> tuple[bytes, bytes, int, int] | bool:
+    """The bytes before and after the content string of a chunk `_more_text` took; True when
+    this chunk does not show them (a later one may), False when the probe refused them.
 
     A Chat chunk repeats its id, model and created, and every content chunk of a stream differs
     only in its string: a later chunk with this head and tail around a JSON string is the same
@@ -230,19 +235,19 @@ def _learn(block: bytes, text: str) -> tuple[bytes, bytes, int, int] | None:
     """
     at = block.find(b'"content"')
     if at < 0 or block.count(b'"content"') != 1 or not block.endswith(b"}"):
-        return None
+        return True
     at += 11 if block[at + 9 : at + 11] == b": " else 10  # compact, or json.dumps' default layout
     quoted = orjson.dumps(text)
     end = at + len(quoted)
     if block[at:end] != quoted:
-        return None  # written otherwise (escapes, spaces): the next content chunk may do
+        return True  # written otherwise (escapes, spaces): the next content chunk may do
     head, tail = block[:at], block[end:]
     try:
         probe = orjson.loads(head[6:] + b'"\\u0000probe"' + tail)
     except orjson.JSONDecodeError:
-        return None
+        return False
     if type(probe) is not dict or _more_text(probe) != "\x00probe":
-        return None
+        return False
     return head, tail, at, -len(tail)
 
 
