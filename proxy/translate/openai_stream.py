@@ -136,13 +136,20 @@ class OpenAIDecoder:
             text = _more_text(obj)
             if text:
                 if self._learning:
-                    learned = _learn(block, text)
-                    if learned is not True:  # a lane, or False: there is none to be had
-                        self._learning = False
-                        self._lane = learned or None
+                    self._learn(block, text)
                 return index, text, None
+        elif self._learning and index is None:
+            text = _more_text(obj)  # the content chunk that opens the text block teaches too
+            if text:
+                self._learn(block, text)
         self._parsed = (block, obj)
         return None
+
+    def _learn(self, block: bytes, text: str) -> None:
+        learned = _learn(block, text)
+        if learned is not True:  # a lane, or False: there is none to be had
+            self._learning = False
+            self._lane = learned or None
 
     def quick_of(self, block: bytes) -> list[StreamEvent] | None:
         """The events of the chunk `text_of` just parsed and declined, or of `[DONE]`; else None."""
