@@ -247,7 +247,8 @@ class ClientConnection(asyncio.Protocol):
     def body_wanted(self, request: Request) -> None:
         """A handler waits for a body that has not all come: a client that asked to be told
         (Expect: 100-continue) is told to send it; reading resumes if it was paused."""
-        if request.headers.get("Expect", "").lower() == "100-continue" and self.transport:
+        expect = request.headers.get("Expect", "").lower() == "100-continue"
+        if expect and request.version != "1.0" and self.transport:  # 1.0 has no 100 (RFC 9110)
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if self._reading_paused and self.transport is not None:
             self.transport.resume_reading()
@@ -258,7 +259,7 @@ class ClientConnection(asyncio.Protocol):
         return (
             not (self._keep and request.keep_alive)
             or self.closing
-            or self._broken is not None
+            or (self._broken is not None and not self._waiting)
             or not request.body_complete  # a body left unread would be taken for the next head
         )
 
@@ -326,7 +327,7 @@ class ClientConnection(asyncio.Protocol):
         if answer is None or answer.close or self.must_close(request):
             self._keep = False
         if not self._keep:
-            if self._broken is not None:
+            if self._broken is not None and self._broken is not _TOLD:
                 self._refuse(self._broken)
             transport.close()
             return
@@ -344,8 +345,12 @@ class ClientConnection(asyncio.Protocol):
         if transport is None:
             return
         if self._current is not None:  # answer what is in progress first, then this
-            self._broken = error
-            self._keep = False
+            receiving, self._receiving = self._receiving, None
+            if receiving is not None:  # the error is in this request's body: its handler says it
+                receiving.fail(error)
+                self._broken = _TOLD
+            else:
+                self._broken = error
             return
         if isinstance(error, RequestTimeout):
             self.server.book.head_timeouts += 1
@@ -363,7 +368,9 @@ class ClientConnection(asyncio.Protocol):
         """Close the connection if its head is late or it has idled too long."""
         if self.transport is None:
             return
-        if self.head_since is not None and now - self.head_since >= head_timeout:
+        if self._reading_paused:
+            self.head_since = now if self.head_since is not None else None  # our pause, not theirs
+        elif self.head_since is not None and now - self.head_since >= head_timeout:
             self.head_since = None
             self._refuse(RequestTimeout(
                 f"the request head did not arrive within {head_timeout:g} s (gateway.head_timeout)"
@@ -381,6 +388,8 @@ class ClientConnection(asyncio.Protocol):
         if self._current is None and self.transport is not None:
             self.transport.close()
 
+
+_TOLD = GatewayError("told the handler")  # a body error its handler answers
 
 _UPGRADE_HEADERS = frozenset({"upgrade", "http2-settings"})
 

@@ -25,6 +25,7 @@ class Request:
         "_body",
         "_chunks",
         "_complete",
+        "_error",
         "_size",
         "_too_large",
         "_waiter",
@@ -49,6 +50,9 @@ class Request:
     ) -> None:
         self.conn = conn
         self.method = method
+        if target.startswith((b"http://", b"https://")):  # absolute-form (RFC 9112 3.2.2)
+            slash = target.find(b"/", target.index(b"//") + 2)
+            target = target[slash:] if slash >= 0 else b"/"
         path, _, query = target.partition(b"?")
         # Percent-decoded like aiohttp's request.path; the query stays as sent (still encoded).
         text = path.decode("latin-1")
@@ -65,6 +69,7 @@ class Request:
         self._too_large = False
         self._body: bytes | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._error: Exception | None = None
 
     @property
     def query(self) -> MultiDictProxy[str]:
@@ -107,6 +112,13 @@ class Request:
         if waiter is not None and not waiter.done():
             waiter.set_exception(ConnectionResetError("the client closed the connection"))
 
+    def fail(self, error: Exception) -> None:
+        """The body cannot be read (malformed framing): `read()` raises `error`."""
+        self._error = error
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+
     # The handler's side.
 
     async def read(self, limit: int | None = None, timeout: float | None = None) -> bytes:
@@ -121,6 +133,8 @@ class Request:
             raise BodyTooLarge(
                 f"request body is {declared} bytes; this gateway accepts at most {limit}"
             )
+        if self._error is not None:
+            raise self._error
         if not self._complete:
             waiter = self._waiter = conn.loop.create_future()
             conn.body_wanted(self)
@@ -151,22 +165,32 @@ def _over(limit: int) -> str:
 
 
 def _decode(raw: bytes, encoding: str, limit: int) -> bytes:
-    """A gzip or deflate body inflated, never past `limit` bytes."""
+    """A gzip or deflate body inflated, never past `limit` bytes (every member of a gzip body;
+    deflate with or without its zlib header, as clients send both)."""
     wbits = _DECODERS.get(encoding)
     if wbits is None:
         raise InvalidRequest(
             f"the request body's Content-Encoding {encoding[:32]!r} is not supported "
             "(send it uncompressed, gzip or deflate)"
         )
-    inflater = zlib.decompressobj(wbits)
+    if wbits == zlib.MAX_WBITS and raw and raw[0] & 0x0F != 8:
+        wbits = -zlib.MAX_WBITS  # raw deflate: no zlib header
+    out = b""
+    rest = raw
     try:
-        out = inflater.decompress(raw, limit + 1)
+        while True:
+            inflater = zlib.decompressobj(wbits)
+            out += inflater.decompress(rest, limit + 1 - len(out))
+            if len(out) > limit:
+                raise BodyTooLarge(_over(limit))
+            if not inflater.eof:
+                raise InvalidRequest(
+                    f"the request body's {encoding} data ends early (Content-Encoding)"
+                )
+            rest = inflater.unused_data
+            if not rest or wbits != _DECODERS["gzip"]:
+                return out
     except zlib.error:
         raise InvalidRequest(
             f"the request body is not valid {encoding} data (Content-Encoding)"
         ) from None
-    if len(out) > limit:
-        raise BodyTooLarge(_over(limit))
-    if not inflater.eof:
-        raise InvalidRequest(f"the request body's {encoding} data ends early (Content-Encoding)")
-    return out

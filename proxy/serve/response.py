@@ -22,16 +22,20 @@ def _date() -> str:
     return str(_DATE[0])
 
 
-def head_bytes(status: int, headers: dict[str, str], framing: str, close: bool) -> bytes:
+def head_bytes(
+    status: int, headers: dict[str, str], framing: str, close: bool, http10: bool = False
+) -> bytes:
     """The status line and headers; `framing` is the Content-Length or Transfer-Encoding line."""
     lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     closing = "Connection: close\r\n" if close else ""
+    if http10 and not close:  # an HTTP/1.0 client keeps the connection only when told so
+        closing = "Connection: keep-alive\r\n"
     reason = _REASONS.get(status, "Unknown")
     text = f"HTTP/1.1 {status} {reason}\r\n{lines}{framing}Date: {_date()}\r\n{closing}\r\n"
     # A header name or value holding a line break would split the head: refuse to send it.
-    if text.count("\n") != len(headers) + 3 + bool(framing) + close:
+    if text.count("\n") != len(headers) + 3 + bool(framing) + bool(closing):
         raise ValueError("a response header holds a line break")
-    return text.encode("utf-8")
+    return text.encode("utf-8", "surrogateescape")
 
 
 class Response:
@@ -65,7 +69,13 @@ class Response:
             return
         conn = request.conn
         close = self.close or conn.must_close(request)
-        head = head_bytes(self.status, self.headers, f"Content-Length: {len(self.body)}\r\n", close)
+        head = head_bytes(
+            self.status,
+            self.headers,
+            f"Content-Length: {len(self.body)}\r\n",
+            close,
+            request.version == "1.0",
+        )
         self.prepared = True
         conn.send(head if request.method == "HEAD" else head + self.body, close)
 
@@ -76,7 +86,17 @@ class Response:
 class StreamResponse:
     """A streamed answer: the head goes with the first bytes; each write is one chunk."""
 
-    __slots__ = ("_conn", "_head", "_raw", "close", "ended", "headers", "prepared", "status")
+    __slots__ = (
+        "_conn",
+        "_head",
+        "_head_only",
+        "_raw",
+        "close",
+        "ended",
+        "headers",
+        "prepared",
+        "status",
+    )
 
     def __init__(self, *, status: int = 200, headers: dict[str, str] | None = None) -> None:
         self.status = status
@@ -87,6 +107,7 @@ class StreamResponse:
         self._conn: _Writable | None = None
         self._head = b""
         self._raw = False  # an HTTP/1.0 client: no chunked framing, the close ends the body
+        self._head_only = False  # a HEAD request: the head, never a body
 
     def force_close(self) -> None:
         """Close the connection after this answer."""
@@ -97,6 +118,7 @@ class StreamResponse:
         if not self.prepared:
             conn = request.conn
             self._raw = request.version == "1.0"
+            self._head_only = request.method == "HEAD"
             if self._raw:
                 self.close = True
             close = self.close or conn.must_close(request)
@@ -105,6 +127,10 @@ class StreamResponse:
             self._head = head_bytes(self.status, self.headers, framing, close)
             self._conn = conn
             self.prepared = True
+            if self._head_only:  # the head is the whole answer
+                head, self._head = self._head, b""
+                self.ended = True
+                conn.send(head, close)
         return self
 
     def send_headers(self) -> None:
@@ -118,6 +144,8 @@ class StreamResponse:
         reads slower than the gateway writes."""
         if not data:
             return
+        if self._head_only:
+            raise ConnectionResetError("a HEAD request: no body")  # stream handlers stop here
         conn = self._connection()
         framed = data if self._raw else b"%x\r\n%s\r\n" % (len(data), data)
         if self._head:

@@ -307,7 +307,12 @@ class Connection(asyncio.Protocol):
         if status < 200:
             return  # an interim answer (100 Continue, 103 Early Hints): the real one follows
         headers = CIMultiDict(
-            [(n.decode("latin-1"), v.decode("latin-1").strip(" \t")) for n, v in raw]
+            # As the gateway's server decodes request headers (and aiohttp did): a client gets
+            # the upstream's bytes back when the value is encoded again.
+            [
+                (n.decode("latin-1"), v.decode("utf-8", "surrogateescape").strip(" \t"))
+                for n, v in raw
+            ]
         )
         delimited = (
             "Content-Length" not in headers
