@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.fakes.server_thread import closed_port
+from tests.fakes.server_thread import free_port
 
 USER = "driftgate"
 PASSWORD = "pg-test-secret-7f3a"  # a credential the tests check never shows up anywhere
@@ -171,7 +171,7 @@ class PgCluster:
         data = self.root / f"data{len(self.servers)}"
         subprocess.run(["cp", "-a", str(self.template), str(data)], check=True)
         for attempt in range(5):  # a free port can be taken between finding and binding it
-            server = PgServer(self.bin, data, closed_port(), options)
+            server = PgServer(self.bin, data, free_port(), options)
             try:
                 server.start()
             except RuntimeError:

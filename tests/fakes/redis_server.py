@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.server_thread import closed_port
+from tests.fakes.server_thread import free_port
 
 BOUND = 10.0  # seconds redis-server may take to start or stop
 
@@ -51,7 +51,7 @@ class RedisServer:
     def start(self) -> RedisServer:
         """Start on a free port (the first time) or on the same port (after stop)."""
         for _ in range(5):  # a free port can be taken between finding and binding it
-            port = self.port or closed_port()
+            port = self.port or free_port()
             proc = subprocess.Popen(
                 ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                  "--save", "", "--appendonly", "no", "--dir", str(self.folder),

@@ -96,8 +96,20 @@ class ServerThread:
         self.stop()
 
 
+_HELD: list[socket.socket] = []  # bound, never listening: connections to them are refused
+
+
 def closed_port() -> int:
-    """A loopback port nothing listens on (bound once, then released)."""
+    """A loopback port nothing listens on, for as long as the tests run: it stays bound here
+    (never listening), so no other test's server can be given it while it is in use."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _HELD.append(sock)
+    return int(sock.getsockname()[1])
+
+
+def free_port() -> int:
+    """A loopback port free now, for a server a test starts on it (bound once, then released)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

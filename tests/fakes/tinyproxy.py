@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.fakes.server_thread import closed_port
+from tests.fakes.server_thread import free_port
 
 CONFIG = """\
 Port {port}
@@ -57,7 +57,7 @@ def running_tinyproxy(
     """Start tinyproxy in the foreground on a free port; stop it afterwards."""
     folder.mkdir(parents=True, exist_ok=True)
     for _ in range(5):  # a free port can be taken between finding and binding it: try another
-        port = closed_port()
+        port = free_port()
         conf = CONFIG.format(port=port, folder=folder)
         if credentials is not None:
             conf += f"BasicAuth {credentials[0]} {credentials[1]}\n"

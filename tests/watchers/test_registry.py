@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from driftgate.watchers.errors import RegistryError
 from driftgate.watchers.npm.registry import NpmRegistry
 from driftgate.watchers.npm.registry_url import DEFAULT_REGISTRY, resolve_registry_url
 from tests.fakes.npm_fixtures import Verdaccio, package_tgz, sri_sha512, unique_package
+from tests.fakes.server_thread import closed_port
 
 # --- registry URL resolution -----------------------------------------------------------------
 
@@ -54,7 +54,7 @@ def test_credentials_in_a_registry_url_never_reach_an_error(tmp_path: Path) -> N
     assert "s3cretpw" not in str(caught.value)
     with httpx.Client() as client:
         reg = NpmRegistry(
-            f"http://user:s3cretpw@127.0.0.1:{_closed_port()}/",
+            f"http://user:s3cretpw@127.0.0.1:{closed_port()}/",
             client=client,
             cache_dir=tmp_path,
             sleep=lambda _s: None,
@@ -73,17 +73,11 @@ def test_invalid_package_names_are_refused_before_any_request(name: str, tmp_pat
     assert reg.bytes_transferred == 0
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_registry_down_is_a_registry_error(tmp_path: Path) -> None:
     with httpx.Client(timeout=5) as client:
         waits: list[float] = []
         reg = NpmRegistry(
-            f"http://127.0.0.1:{_closed_port()}/",
+            f"http://127.0.0.1:{closed_port()}/",
             client=client,
             cache_dir=tmp_path,
             sleep=waits.append,
