@@ -177,6 +177,8 @@ def test_metric_labels_only_carry_routed_model_names(
         lambda: (
             (f := scrape(gw.url))
             and sample(f, "driftgate_requests_total", model="other") == 1
+            # both requests' records (they may come in two of the keeper's batches)
+            and sample(f, "driftgate_requests_total", model="gpt-4o", status="200") == 1
             and f
         )
     )
