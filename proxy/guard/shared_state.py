@@ -18,7 +18,13 @@ from typing import Any
 
 from driftgate.proxy.guard.ledger import Halt, Limit, Settled
 from driftgate.proxy.guard.shared_ledger import Ask, Busy, Over, SharedSqliteGuardStore
-from driftgate.proxy.guard.state import Refusal, Settlement, Snapshot, StoreUnreachable
+from driftgate.proxy.guard.state import (
+    Refusal,
+    Settlement,
+    Snapshot,
+    StoreUnreachable,
+    snapshot_of,
+)
 
 QUICK_TRIES = 3  # no-wait attempts, a loop iteration apart, before waiting in a thread
 
@@ -140,12 +146,7 @@ class SharedState:
         return await asyncio.to_thread(self.store.halted, now)
 
     async def snapshot(self, limits: tuple[Limit, ...], now: float) -> Snapshot:
-        return await asyncio.to_thread(self._snapshot, limits, now)
-
-    def _snapshot(self, limits: tuple[Limit, ...], now: float) -> Snapshot:
-        store = self.store
-        spent = {limit: store.spent(limit.backend, limit.window, now) for limit in limits}
-        return Snapshot(spent, store.in_flight(), store.halted(now))
+        return await asyncio.to_thread(snapshot_of, self.store, limits, now)
 
     def health(self) -> dict[str, Any] | None:
         return None

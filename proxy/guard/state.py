@@ -110,6 +110,14 @@ class GuardState(Protocol):
         ...
 
 
+def snapshot_of(
+    store: GuardStore | SharedSqliteGuardStore, limits: tuple[Limit, ...], now: float
+) -> Snapshot:
+    """What a SQLite-backed store holds now: spend per limit, in flight, the halt."""
+    spent = {limit: store.spent(limit.backend, limit.window, now) for limit in limits}
+    return Snapshot(spent, store.in_flight(), store.halted(now))
+
+
 class EmbeddedState:
     """The embedded store (SQLite and memory, one gateway): every answer is immediate."""
 
@@ -150,9 +158,7 @@ class EmbeddedState:
         return self.store.halted(now)
 
     async def snapshot(self, limits: tuple[Limit, ...], now: float) -> Snapshot:
-        store = self.store
-        spent = {limit: store.spent(limit.backend, limit.window, now) for limit in limits}
-        return Snapshot(spent, store.in_flight(), store.halted(now))
+        return snapshot_of(self.store, limits, now)
 
     def health(self) -> dict[str, Any] | None:
         return None
