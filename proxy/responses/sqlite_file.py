@@ -32,6 +32,7 @@ from driftgate.proxy.responses.turns import Turn
 
 PRUNE_EVERY = 100  # expired rows are deleted from SQLite every this many writes
 BATCH = 256  # filings written in one transaction when they queue up (one commit for all)
+GATHER_SECONDS = 0.05  # in one process, how long the writer lets filings gather before a commit
 _log = logging.getLogger("driftgate.responses")
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS turns ("
@@ -198,11 +199,17 @@ class Writer:
         settings: ResponsesSettings,
         clock: Callable[[], float] = time.time,
         watermark: Watermark | None = None,
+        gather: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._path = path
         self._settings = settings
         self._clock = clock
         self._watermark = watermark  # set with workers: bounds kept across them, published here
+        # Seconds a batch may wait for more filings (one commit for all): only when nobody waits
+        # for a filing (one process; with workers a request waits until the file holds its turn).
+        self._gather = gather
+        self._sleep = sleep
         self._queue: queue.Queue[Put | Evict | _Stop] = queue.Queue(maxsize=10_000)
         self._thread = threading.Thread(target=self._run, name="driftgate-responses", daemon=True)
 
@@ -273,9 +280,12 @@ class Writer:
         conn.close()
 
     def _take(self) -> tuple[list[Put | Evict], bool]:
-        """The next job and those queued behind it (up to BATCH); True when a stop came."""
+        """The next job and those queued behind it (up to BATCH; with `gather`, those queued
+        within that time too); True when a stop came."""
         jobs: list[Put | Evict] = []
         job = self._queue.get()
+        if self._gather > 0 and not isinstance(job, _Stop) and getattr(job, "done", None) is None:
+            self._sleep(self._gather)  # let the filings of the next moments join this commit
         while not isinstance(job, _Stop):
             jobs.append(job)
             if len(jobs) >= BATCH:

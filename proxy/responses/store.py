@@ -30,7 +30,7 @@ import orjson
 
 from driftgate.proxy.errors import ConfigError, InvalidRequest
 from driftgate.proxy.responses.settings import ResponsesSettings
-from driftgate.proxy.responses.sqlite_file import Evict, Put, Watermark, Writer
+from driftgate.proxy.responses.sqlite_file import GATHER_SECONDS, Evict, Put, Watermark, Writer
 from driftgate.proxy.responses.turns import (
     MAX_CHAIN,
     ConversationStore,
@@ -82,7 +82,10 @@ class Conversations:
         self._writer: Writer | None = None
         self._closed = False
         if path is not None:
-            self._writer = Writer(path, self.settings, clock, watermark)
+            # One process: nobody reads the file before the answer ends, so filings may gather
+            # for a moment and share a commit. Workers wait for theirs: no gathering there.
+            gather = GATHER_SECONDS if watermark is None else 0.0
+            self._writer = Writer(path, self.settings, clock, watermark, gather)
             if watermark is None:
                 self._load_index(path)  # may queue an eviction for the writer, which starts next
             self._writer.start()

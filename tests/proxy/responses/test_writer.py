@@ -42,3 +42,40 @@ def test_queued_filings_are_written_together_and_a_bad_one_fails_alone(tmp_path:
         ids = {row[0] for row in db.execute("SELECT id FROM turns")}
         items = db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
     assert ids == {f"resp_{n}" for n in range(40)} and items == 40
+
+
+def test_in_one_process_filings_gather_for_a_moment_and_share_one_commit(tmp_path: Path) -> None:
+    path = tmp_path / "responses.sqlite3"
+    naps: list[float] = []
+    later = [put(n) for n in range(1, 30)]
+
+    def nap(seconds: float) -> None:  # the filings of the next moments arrive while it waits
+        naps.append(seconds)
+        for job in later:
+            writer.put(job)
+
+    writer = Writer(path, ResponsesSettings(), clock=lambda: 1.0e9, gather=0.05, sleep=nap)
+    first = Put("resp_0", Turn(None, 1.0e9, []), b"[]", [], None)  # nobody waits for it
+    writer.start()
+    writer.put(first)
+    for job in later:
+        assert job.done is not None
+        job.done.result(timeout=5)  # committed together with the first
+    writer.stop()
+    assert naps == [0.05]  # one wait for all thirty, none at the stop
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM turns").fetchone()[0] == 30
+
+
+def test_a_filing_someone_waits_for_is_committed_without_gathering(tmp_path: Path) -> None:
+    naps: list[float] = []
+    writer = Writer(
+        tmp_path / "responses.sqlite3", ResponsesSettings(), gather=0.05, sleep=naps.append
+    )
+    writer.start()
+    job = put(1)
+    writer.put(job)
+    assert job.done is not None
+    assert job.done.exception(timeout=5) is None
+    writer.stop()
+    assert naps == []
