@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from driftgate.proxy.responses.settings import ResponsesSettings
-from driftgate.proxy.responses.sqlite_file import Put, Writer
+from driftgate.proxy.responses.sqlite_file import BATCH, Put, Writer
 from driftgate.proxy.responses.turns import Turn
 
 
@@ -79,3 +79,22 @@ def test_a_filing_someone_waits_for_is_committed_without_gathering(tmp_path: Pat
     assert job.done.exception(timeout=5) is None
     writer.stop()
     assert naps == []
+
+
+def test_a_writer_behind_takes_the_next_batch_without_pausing(tmp_path: Path) -> None:
+    naps: list[float] = []
+    writer = Writer(
+        tmp_path / "responses.sqlite3",
+        ResponsesSettings(),
+        clock=lambda: 1.0e9,
+        gather=0.05,
+        sleep=naps.append,
+    )
+    jobs = [Put(f"resp_{n}", Turn(None, 1.0e9, []), b"[]", [], None) for n in range(BATCH + 10)]
+    for job in jobs:
+        writer.put(job)
+    writer.start()  # a full batch, then the ten left: written at once, not after another pause
+    writer.stop()
+    assert naps == [0.05]
+    with sqlite3.connect(tmp_path / "responses.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM turns").fetchone()[0] == BATCH + 10
