@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from driftgate.proxy.observe.records import INSERT, RequestRecord, as_stored
+from driftgate.proxy.observe.records import RequestRecord, as_stored
+from driftgate.proxy.observe.usage_insert import UsageInsert
 from driftgate.proxy.observe.usage_db import open_db, prune, summarise
 
 RecordSink = Callable[[Sequence[RequestRecord]], None]
@@ -44,6 +45,7 @@ class Recorder:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._conn = open_db(db_path) if persist else None
+        self._insert = UsageInsert()
         self.path = db_path if persist else None  # the file records are written to (None: none)
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[RequestRecord | Job | None, int]] = queue.Queue()
@@ -152,7 +154,7 @@ class Recorder:
             return
         try:
             with self._lock, self._conn:
-                self._conn.executemany(INSERT, rows)
+                self._insert.insert(self._conn, rows)
                 now = self._clock()
                 if self._retention is not None and now >= self._next_prune:
                     self._next_prune = now + PRUNE_EVERY

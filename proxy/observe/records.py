@@ -63,7 +63,6 @@ class RequestRecord(NamedTuple):
 
 
 COLUMNS: tuple[str, ...] = RequestRecord._fields
-INSERT = f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
 def as_stored(rec: RequestRecord) -> RequestRecord:
