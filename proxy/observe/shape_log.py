@@ -25,10 +25,12 @@ from driftgate.proxy.observe.shape_extract import shape_of
 log = logging.getLogger("driftgate.shapes")
 FLUSH_SECONDS = 0.5
 # Requests whose shape is taken per flush; the others are only counted, and each shape taken
-# stands for its share of them. Taking a shape costs ~25-30 us of CPU (and the GIL the request
-# path needs), and holding every request's headers until the flush made the garbage collector
-# walk them: past this many a flush, a request costs the request path one counter increment.
-SAMPLE_PER_FLUSH = 200
+# stands for its share of them. Taking a shape costs far more CPU than the rest of what a request
+# leaves to be done after its answer (and holds the GIL the request path needs), and holding
+# every request's headers until the flush made the garbage collector walk them: past this many a
+# flush, a request costs the request path one counter increment. 100 shapes a second still takes
+# every request's shape below 100 requests a second; above, a shape's counts are estimates.
+SAMPLE_PER_FLUSH = 50
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS shapes (
