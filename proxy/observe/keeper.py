@@ -22,7 +22,7 @@ import orjson
 from driftgate.proxy.errors import Dialect
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.observe.client_agent import client_of
-from driftgate.proxy.observe.log_output import BATCHED, end_batch
+from driftgate.proxy.observe.log_output import BATCHED, direct_handler, end_batch
 from driftgate.proxy.observe.pricing import Prices, priced, prices
 from driftgate.proxy.observe.ratelimit import parse_ratelimit
 from driftgate.proxy.observe.recorder import Recorder
@@ -340,13 +340,26 @@ def _records(
             settle(settled)
         except Exception:  # the records are still written and logged
             log.exception("spend guard: could not settle %d requests", len(settled))
+    _log_lines(rows, reasons, log_json)
+    return rows
+
+
+def _log_lines(rows: list[RequestRecord], reasons: list[str | None], log_json: bool) -> None:
+    """One log line per request, stamped when it finished (not when the batch was written)."""
+    handler = None if log_json else direct_handler(log)
+    if handler is not None:  # the default stderr text log: lines straight to its handler
+        lines = []
+        for rec, reason in zip(rows, reasons, strict=True):
+            level = _level(rec)
+            if log.isEnabledFor(level):
+                lines.append((rec.ts, level, _line(rec, reason)))
+        if lines:
+            handler.write_lines(log.name, lines)
+        return
     logged = False
     made: logging.LogRecord | None = None
-    for rec, reason in zip(rows, reasons, strict=True):
-        # One log record per request, stamped when it finished (not when the batch was written)
-        # and at WARNING when the gateway or upstream failed it (a refusal is the guard doing its
-        # job: it warned once when it halted); built only if shown.
-        level = logging.WARNING if rec.status >= 500 and rec.outcome is None else logging.INFO
+    for rec, reason in zip(rows, reasons, strict=True):  # a record each, built only if shown
+        level = _level(rec)
         if log.isEnabledFor(level):
             if made is None:
                 made = log.makeRecord(log.name, level, __file__, 0, "%s", (), None)
@@ -357,7 +370,12 @@ def _records(
             logged = True
     if logged:
         end_batch(log)
-    return rows
+
+
+def _level(rec: RequestRecord) -> int:
+    """WARNING when the gateway or upstream failed the request, else INFO (a refusal is the guard
+    doing its job: it warned once when it halted)."""
+    return logging.WARNING if rec.status >= 500 and rec.outcome is None else logging.INFO
 
 
 def _request_record(made: logging.LogRecord, level: int, line: str, ts: float) -> logging.LogRecord:

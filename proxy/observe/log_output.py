@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import TextIO
+from collections.abc import Sequence
+from typing import TextIO, cast
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 BATCHED = "batched"  # a LogRecord attribute: part of a batch, written at the batch's end
@@ -28,11 +29,11 @@ class LineFormatter(logging.Formatter):
         super().__init__(fmt)
         self._second: int | None = None
         self._stamp = ""
-        self._plain = fmt == FORMAT  # the default format, written without the %-style machinery
+        self.plain = fmt == FORMAT  # the default format, written without the %-style machinery
 
     def format(self, record: logging.LogRecord) -> str:
         """The line, as logging.Formatter writes it; the default format by one f-string."""
-        if not self._plain or record.exc_info or record.exc_text or record.stack_info:
+        if not self.plain or record.exc_info or record.exc_text or record.stack_info:
             return super().format(record)
         record.message = message = record.getMessage()
         record.asctime = asctime = self.formatTime(record)
@@ -42,11 +43,19 @@ class LineFormatter(logging.Formatter):
         """`YYYY-MM-DD HH:MM:SS,mmm` in local time, as logging.Formatter writes it."""
         if datefmt is not None:
             return super().formatTime(record, datefmt)
-        second = int(record.created)
+        return f"{self._stamp_of(int(record.created))},{int(record.msecs):03d}"
+
+    def line(self, created: float, levelname: str, name: str, message: str) -> str:
+        """The line `format` writes for a record of this time, level, logger and message."""
+        second = int(created)
+        msecs = int((created - second) * 1000.0)  # as LogRecord and keeper's records compute it
+        return f"{self._stamp_of(second)},{msecs:03d} {levelname} {name}: {message}"
+
+    def _stamp_of(self, second: int) -> str:
         if second != self._second:
             self._stamp = time.strftime(self.default_time_format, self.converter(second))
             self._second = second
-        return f"{self._stamp},{int(record.msecs):03d}"
+        return self._stamp
 
 
 class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -67,6 +76,28 @@ class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
             raise
         except Exception:
             self.handleError(record)
+
+    def write_lines(self, name: str, lines: Sequence[tuple[float, int, str]]) -> None:
+        """Write lines of logger `name` (time, level, message) as records would be written.
+
+        Only for a handler `direct_handler` returned: no record is made, filtered or formatted.
+        """
+        formatter = cast(LineFormatter, self.formatter)
+        terminator, level = self.terminator, self.level
+        self.acquire()
+        try:
+            held = self._held
+            for created, levelno, message in lines:
+                if levelno >= level:
+                    line = formatter.line(created, logging.getLevelName(levelno), name, message)
+                    held.append(line + terminator)
+            self._write_held()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(logging.makeLogRecord({"name": name, "msg": "request lines"}))
+        finally:
+            self.release()
 
     def flush(self) -> None:
         """Write the held lines, then flush the stream."""
@@ -92,6 +123,28 @@ class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
             stream.write("".join(chunk))
         if stream and hasattr(stream, "flush"):
             stream.flush()
+
+
+def direct_handler(logger: logging.Logger) -> LogHandler | None:
+    """The one handler that would write `logger`'s records, when writing its lines straight to it
+    is the same as logging them: a LogHandler in the default text format, no filter, no other
+    handler on the way (a test's capture, a user's handler). Else None: log records as usual."""
+    if logger.disabled or logger.filters:
+        return None
+    found: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        found += current.handlers
+        current = current.parent if current.propagate else None
+    if len(found) != 1:
+        return None
+    (handler,) = found
+    if type(handler) is not LogHandler or handler.filters:
+        return None
+    formatter = handler.formatter
+    if type(formatter) is not LineFormatter or not formatter.plain:
+        return None
+    return handler
 
 
 def end_batch(logger: logging.Logger) -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from driftgate.proxy.observe.records import RequestRecord, as_stored
-from driftgate.proxy.observe.usage_insert import UsageInsert
 from driftgate.proxy.observe.usage_db import open_db, prune, summarise
+from driftgate.proxy.observe.usage_insert import UsageInsert
 
 RecordSink = Callable[[Sequence[RequestRecord]], None]
 Job = Callable[[], list[RequestRecord]]

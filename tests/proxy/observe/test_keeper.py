@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 import orjson
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from driftgate.proxy.config import BackendConfig
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.observe.keeper import RecordKeeper
+from driftgate.proxy.observe.log_output import LineFormatter, LogHandler, direct_handler
 from driftgate.proxy.observe.recorder import Recorder
 from driftgate.proxy.observe.records import RequestRecord
 from driftgate.proxy.routing import Route
@@ -113,6 +115,36 @@ def test_each_request_is_one_log_record_with_its_own_time_and_level(
     assert [int(r.msecs) for r in records] == [250, 500, 750]
     assert all("\n" not in r.getMessage() for r in records)
     assert records[2].getMessage().endswith(" 502 250 ms")
+
+
+def test_with_the_gateways_own_log_handler_alone_lines_go_straight_to_it(tmp_path: Path) -> None:
+    finished = iter([1_700_000_000.25, 1_700_000_002.75])
+    keeper = RecordKeeper(
+        Recorder(None), owned=True, clock=lambda: 0.25, wall=lambda: next(finished)
+    )
+    keeper.whole_done(_flow(), 200, ANSWER, 0.1)
+    keeper.unanswered(_flow(), 502)
+    request_log = logging.getLogger("driftgate.requests")
+    was = request_log.handlers[:], request_log.propagate, request_log.level
+    path = tmp_path / "gateway.log"
+    with path.open("w") as stream:
+        handler = LogHandler(stream)
+        request_log.handlers[:], request_log.propagate = [handler], False
+        request_log.setLevel(logging.INFO)
+        try:
+            assert direct_handler(request_log) is handler  # the path this test is about
+            keeper.close()
+        finally:
+            request_log.handlers[:], request_log.propagate = was[0], was[1]
+            request_log.setLevel(was[2])
+    stamp = LineFormatter().formatTime
+    lines = path.read_text().splitlines()
+    assert lines == [
+        f"{stamp(logging.makeLogRecord({'created': 1_700_000_000.25, 'msecs': 250.0}))} INFO "
+        "driftgate.requests: messages claude-sonnet-4-6 -> anthropic (claude-sonnet-4-6) 200 250 ms",
+        f"{stamp(logging.makeLogRecord({'created': 1_700_000_002.75, 'msecs': 750.0}))} WARNING "
+        "driftgate.requests: messages claude-sonnet-4-6 -> anthropic (claude-sonnet-4-6) 502 250 ms",
+    ]
 
 
 def test_a_job_that_fails_does_not_stop_the_recorder() -> None:

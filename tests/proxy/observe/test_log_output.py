@@ -5,7 +5,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from driftgate.proxy.observe.log_output import FORMAT, LineFormatter, LogHandler, end_batch
+from driftgate.proxy.observe.log_output import (
+    FORMAT,
+    LineFormatter,
+    LogHandler,
+    direct_handler,
+    end_batch,
+)
 
 
 def _logger(name: str, handler: logging.Handler) -> logging.Logger:
@@ -70,3 +76,43 @@ def test_a_batch_goes_out_in_few_writes_each_whole_lines_within_pipe_buf() -> No
     assert all(len(w.encode()) <= 4096 and w.endswith("\n") for w in stream.writes)
     lines = "".join(stream.writes).splitlines()
     assert [ln[-64:-61] for ln in lines] == [f"{i:03d}" for i in range(100)]  # all, in order
+
+
+def test_a_plain_chain_has_a_direct_handler_and_anything_else_on_the_way_has_none() -> None:
+    handler = LogHandler(_Writes())  # type: ignore[arg-type]
+    log = _logger("test.log_output.direct", handler)
+    assert direct_handler(log) is handler
+    log.addFilter(lambda record: True)
+    assert direct_handler(log) is None  # a filter must see each record
+    log.filters.clear()
+    other = logging.NullHandler()
+    log.addHandler(other)
+    assert direct_handler(log) is None  # another handler (a test's capture) must see them
+    log.removeHandler(other)
+    handler.setFormatter(
+        LineFormatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    )
+    assert direct_handler(log) is None  # not the default format
+    handler.setFormatter(logging.Formatter())
+    assert direct_handler(log) is None
+
+
+def test_lines_written_directly_are_the_lines_logging_writes() -> None:
+    times = (1_700_000_000.0, 1_700_000_000.9994, 1_700_000_001.05, 1_700_000_061.5)
+    levels = (logging.INFO, logging.WARNING, logging.INFO, logging.INFO)
+    lines = [
+        (t, lv, f"messages m -> b (m) 200 {n} ms")
+        for n, (t, lv) in enumerate(zip(times, levels, strict=True))
+    ]
+    through_logging, direct = _Writes(), _Writes()
+    log = _logger("test.log_output.same", LogHandler(through_logging))  # type: ignore[arg-type]
+    for created, level, message in lines:
+        record = _record(log, message, created, batched=True)
+        record.levelno, record.levelname = level, logging.getLevelName(level)
+        log.handle(record)
+    end_batch(log)
+    handler = LogHandler(direct)  # type: ignore[arg-type]
+    handler.setLevel(logging.INFO)
+    handler.write_lines(log.name, [*lines, (times[0], logging.DEBUG, "below the handler's level")])
+    assert "".join(direct.writes) == "".join(through_logging.writes)
+    assert len("".join(direct.writes).splitlines()) == 4
