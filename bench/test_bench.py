@@ -250,3 +250,17 @@ def test_the_workers_row_is_also_shown_round_by_round_against_one_process() -> N
     assert "round by round: 1.05, 1.30; median 1.18" in shown
     result.cpu_rounds["driftgate"] = [200.0, None, None]
     assert "round by round" not in table(result, {})  # one pair is no spread to show
+
+
+def test_record_cost_runs_every_part_and_records_each_request(tmp_path: Path) -> None:
+    from record_cost import PARTS, Parts, run
+
+    parts = Parts(tmp_path)
+    try:
+        spent = dict.fromkeys(PARTS, 0.0)
+        run(parts, 150, spent)
+        assert parts.recorder.summary()[0]["requests"] == 150
+        run(parts, 70, spent, frozenset({"insert"}))
+        assert parts.recorder.summary()[0]["requests"] == 150  # left out: nothing written
+    finally:
+        parts.close()
