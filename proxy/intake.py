@@ -59,7 +59,9 @@ async def intake(
 ) -> Flow:
     """Read, parse and check the request into a Flow (`limits`: max_body_bytes, body_timeout)."""
     started = clock()
-    raw = await request.read(limits.max_body_bytes, limits.body_timeout)
+    raw = request.read_now(limits.max_body_bytes)
+    if raw is None:  # the body is still on its way
+        raw = await request.read(limits.max_body_bytes, limits.body_timeout)
     body = parse_body(raw)
     model = body.get("model")
     if not isinstance(model, str) or not model:

@@ -86,9 +86,9 @@ def normalise(
     caps = facts.get("capabilities") or {}
     limit = facts.get("max_output_tokens")
     keys = _LIMITED[dialect]
-    if False not in caps.values() and not _over(body, keys, limit):
-        # Every check below changes or refuses something only for a capability the model lacks
-        # or a token count over its limit: with neither, the body goes as it is.
+    if not _acts_on(body, dialect, caps) and not _over(body, keys, limit):
+        # Every check below changes or refuses something only for a field the model lacks the
+        # capability for or a token count over its limit: with neither, the body goes as it is.
         return Normalised(body, {})
     edit = _Edit(body)
     if translated:
@@ -101,6 +101,33 @@ def normalise(
         _openai_capabilities(edit, route.model, caps, convert_unsupported)
         _clamp(edit, keys, limit)
     return edit.result()
+
+
+# The body field each capability's checks below read, by dialect: a capability the model lacks
+# matters only when the body carries that field (gpt-4o-mini lacks reasoning, yet a request
+# without reasoning_effort has nothing to change).
+_FIELD_OF: dict[str, dict[str, str]] = {
+    "anthropic": {
+        "thinking": "thinking",
+        "adaptive_thinking": "thinking",
+        "tools": "tools",
+        "vision": "messages",
+    },
+    "openai": {"reasoning": "reasoning_effort", "tools": "tools", "vision": "messages"},
+}
+
+
+def _acts_on(body: dict[str, Any], dialect: str, caps: Any) -> bool:
+    """Whether `body` carries a field that a capability the model lacks would change or refuse."""
+    if False not in caps.values():
+        return False
+    fields = _FIELD_OF[dialect]
+    for name, value in caps.items():
+        if value is False:
+            field_name = fields.get(name)
+            if field_name is not None and field_name in body:
+                return True
+    return False
 
 
 # The token counts each dialect's body may carry, clamped to the model's max_output_tokens.

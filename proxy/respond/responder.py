@@ -50,12 +50,13 @@ class Responder:
         self.conversations = conversations
         self.drain = drain
 
-    async def respond(self, request: Request, flow: Flow, answer: Answer) -> Reply:
-        """The client's response to `answer` (whole or streamed, as forward found it), recorded."""
+    def respond(self, request: Request, flow: Flow, answer: Answer) -> Awaitable[Reply]:
+        """The client's response to `answer` (whole or streamed, as forward found it), recorded
+        (the coroutine of the step that answers: no coroutine of its own)."""
         headers = answer_headers(flow, answer.prepared, answer.response)
         if flow.streamed:
-            return await self._stream(request, flow, answer, headers)
-        return await self._whole(request, flow, answer, headers)
+            return self._stream(request, flow, answer, headers)
+        return self._whole(request, flow, answer, headers)
 
     async def estimated(
         self, request: Request, flow: Flow, route: Route, doc: dict[str, Any], tokens: int
@@ -67,8 +68,7 @@ class Responder:
             content_type=JSON_CT,
             headers=estimate_headers(route.backend.name),
         )
-        await resp.prepare(request)
-        await resp.write_eof()
+        resp.send(request)
         self.keeper.estimated(flow, tokens)
         return resp
 
@@ -114,8 +114,7 @@ class Responder:
                 # Filed before the client has the id: its next request may reach another worker
                 # or host.
                 await self.conversations.file(p.expanded, whole.rendered)
-            await resp.prepare(request)
-            await resp.write_eof()
+            resp.send(request)  # the whole answer in one write: nothing to await
         except ConnectionError:
             status = CLIENT_GONE  # the client left while the answer was being written
         except asyncio.CancelledError:

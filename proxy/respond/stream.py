@@ -63,15 +63,33 @@ def processor(flow: Flow) -> StreamProcessor:
 
 
 async def _write(resp: StreamResponse, data: bytes) -> None:
-    try:
-        await resp.write(data)
-    except ConnectionError as exc:  # includes aiohttp's ClientConnectionResetError
-        raise ClientGone from exc
+    if _put(resp, data):
+        await _drained(resp)
 
 
 async def _end(resp: StreamResponse, data: bytes) -> None:
+    if _put_end(resp, data):
+        await _drained(resp)
+
+
+# The writes without a coroutine: a coroutine only when the client reads slower than we write.
+def _put(resp: StreamResponse, data: bytes) -> bool:
     try:
-        await resp.write_eof(data)
+        return resp.put(data)
+    except ConnectionError as exc:
+        raise ClientGone from exc
+
+
+def _put_end(resp: StreamResponse, data: bytes) -> bool:
+    try:
+        return resp.end(data)
+    except ConnectionError as exc:
+        raise ClientGone from exc
+
+
+async def _drained(resp: StreamResponse) -> None:
+    try:
+        await resp.drain()
     except ConnectionError as exc:
         raise ClientGone from exc
 
@@ -108,10 +126,11 @@ async def relay_stream(
         if dropped:
             named = [d for d in resp.headers.get(DROPPED, "").split(",") if d]
             resp.headers[DROPPED] = ",".join([*named, *(d for d in dropped if d not in named)])
-        writer = await resp.prepare(request)
+        writer = resp.prepare_now(request)
         if not _ended(proc):
             if last:
-                await _write(resp, last)  # the headers go with it
+                if _put(resp, last):  # the headers go with it
+                    await _drained(resp)
                 last = b""
             else:
                 writer.send_headers()  # nothing to relay yet: the client still sees the stream start
@@ -122,8 +141,8 @@ async def relay_stream(
                     if _ended(proc):
                         last = out or b""  # a tap hands back only the events before a malformed one
                         break
-                    if out:
-                        await _write(resp, out)
+                    if out and _put(resp, out):
+                        await _drained(resp)
                 else:
                     clean = True
             except (UpstreamError, TimeoutError) as exc:
@@ -138,7 +157,8 @@ async def relay_stream(
             last += proc.finish()
         if before_end is not None:
             await before_end()
-        await _end(resp, last)
+        if _put_end(resp, last):
+            await _drained(resp)
         if proc.done and upstream_error is None and not clean:
             # Usually the terminal event came with the body's end: no drain (its wait_for, a task
             # and a timer, cost ~10 us a stream).

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from driftgate.proxy.serve.connections import ConnectionBook, RefusedConnection
@@ -39,9 +40,10 @@ class HttpServer:
         self.connections: set[ClientConnection] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
-    async def handler(self, request: Request) -> Reply:
-        """Dispatch a request to its route's handler."""
-        return await self.app.handler_for(request.method, request.path)(request)
+    def handler(self, request: Request) -> Awaitable[Reply]:
+        """Dispatch a request to its route's handler (its coroutine, awaited by the connection:
+        no coroutine of our own between them)."""
+        return self.app.handler_for(request.method, request.path)(request)
 
     def factory(self) -> asyncio.BaseProtocol:
         """The listening socket's protocol for a new connection."""

@@ -302,7 +302,7 @@ class ClientConnection(asyncio.Protocol):
         try:
             answer = await self.server.handler(request)
             if isinstance(answer, Response):
-                await answer.prepare(request)
+                answer.send(request)  # once: a handler that sent it already is not sent again
             elif not answer.ended:
                 self._keep = False  # a stream left unfinished: only closing ends it for the client
         except (ConnectionError, asyncio.CancelledError):

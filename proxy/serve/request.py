@@ -147,6 +147,26 @@ class Request:
                     f"{conn.body_timeout if timeout is None else timeout:g} s "
                     "(gateway.body_timeout)"
                 ) from None
+        return self._whole(limit)
+
+    def read_now(self, limit: int) -> bytes | None:
+        """The whole body (as `read` gives it) when all of it has arrived, else None: the usual
+        request, whose body came with its head, is read without a coroutine."""
+        if self._body is not None:
+            return self._body
+        if not self._complete:
+            return None
+        declared = self.content_length
+        if declared is not None and declared > limit:
+            raise BodyTooLarge(
+                f"request body is {declared} bytes; this gateway accepts at most {limit}"
+            )
+        return self._whole(limit)
+
+    def _whole(self, limit: int) -> bytes:
+        """The body that has all arrived, within `limit` bytes and decoded."""
+        if self._error is not None:
+            raise self._error
         if self._too_large:
             raise BodyTooLarge(_over(limit))
         chunks = self._chunks

@@ -65,6 +65,11 @@ class Response:
 
     async def prepare(self, request: Request) -> None:
         """Send it now (ConnectionResetError when the client has gone)."""
+        self.send(request)
+
+    def send(self, request: Request) -> None:
+        """Send it now, once, without a coroutine (ConnectionResetError when the client has
+        gone): what `prepare` does, for callers that need not await."""
         if self.prepared:
             return
         conn = request.conn
@@ -115,6 +120,10 @@ class StreamResponse:
 
     async def prepare(self, request: Request) -> StreamResponse:
         """Fix the head; it is sent with the first chunk (or by `send_headers`)."""
+        return self.prepare_now(request)
+
+    def prepare_now(self, request: Request) -> StreamResponse:
+        """`prepare` without a coroutine (it never waits)."""
         if not self.prepared:
             conn = request.conn
             self._raw = request.version == "1.0"
@@ -142,8 +151,14 @@ class StreamResponse:
     async def write(self, data: bytes) -> None:
         """One chunk (ConnectionResetError when the client has gone); waits while the client
         reads slower than the gateway writes."""
+        if self.put(data):
+            await self._connection().drain()
+
+    def put(self, data: bytes) -> bool:
+        """`write` without the wait: True when the client reads slower than the gateway writes
+        (then await `drain` before the next)."""
         if not data:
-            return
+            return False
         if self._head_only:
             raise ConnectionResetError("a HEAD request: no body")  # stream handlers stop here
         conn = self._connection()
@@ -152,13 +167,22 @@ class StreamResponse:
             framed = self._head + framed
             self._head = b""
         conn.write(framed)
-        if conn.paused:
-            await conn.drain()
+        return conn.paused
 
     async def write_eof(self, data: bytes = b"") -> None:
         """The last bytes and the end of the body."""
+        if self.end(data):
+            await self._connection().drain()
+
+    async def drain(self) -> None:
+        """Wait until the client has read enough of what was written."""
+        await self._connection().drain()
+
+    def end(self, data: bytes = b"") -> bool:
+        """`write_eof` without the wait: True when the client reads slower than the gateway
+        writes (then await `drain`)."""
         if self.ended:
-            return
+            return False
         conn = self._connection()
         if self._raw:
             tail = data
@@ -171,8 +195,7 @@ class StreamResponse:
             self._head = b""
         self.ended = True
         conn.send(tail, self.close)
-        if conn.paused:
-            await conn.drain()
+        return conn.paused
 
     def _connection(self) -> _Writable:
         conn = self._conn

@@ -101,7 +101,14 @@ class UpstreamClient:
             bound = timeouts.connect if total is None else min(timeouts.connect, total)
             conn = await self._connection(target, bound)
         head = conn.send(data, timeouts.read, deadline)
-        resp = await conn.bounded(head)
+        if timeouts.read is None:  # no bound per wait (the total's timer runs): await it as is
+            try:
+                resp = await head
+            except asyncio.CancelledError:
+                conn.close()
+                raise
+        else:
+            resp = await conn.bounded(head)
         if resp.status == 407 and target.proxy is not None:
             resp.close()
             raise proxy_refusal(target.proxy, 407)

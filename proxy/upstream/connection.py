@@ -97,7 +97,11 @@ class UpstreamResponse:
                 raise self._error
             if self._done:
                 return b""
-            await self._wait()
+            waiter = self._waiter = self._conn.loop.create_future()
+            try:
+                await self._conn.bounded(waiter)
+            finally:
+                self._waiter = None
             if not self._chunks:
                 if self._error is not None:
                     raise self._error
