@@ -243,20 +243,23 @@ class Forwarder:
                         f"backend {route.backend.name!r} {what}: {exc}"  # no secrets: host, port, reason
                     )
                     break
+                status = answer.response.status
+                if status < 400:  # the usual answer: counted, any cooldown cleared, returned
+                    self.stats.ok(route.backend.name)
+                    self._cooldowns.ok(route.backend.name)
+                    return _answered(flow, answer)
                 if _refused_translated_reasoning(answer):
                     # A model without reasoning (unknown to the templates) refused the field the
                     # gateway wrote: answer without it, now and for later requests to that model.
                     self._no_reasoning.add((route.backend.name, route.model))
                     prepared = self.prepare(flow, route, templates, convert_unsupported)
                     continue
-                kind = kind_of_status(answer.status)
+                kind = kind_of_status(status)
                 if kind is None:
                     self.stats.ok(route.backend.name)
                 else:
                     self.stats.failed(route.backend.name, kind)
-                if not _retryable(answer.status):
-                    if answer.status < 400:
-                        self._cooldowns.ok(route.backend.name)
+                if not _retryable(status):
                     return _answered(flow, answer)
                 retry_after = parse_retry_after(answer.response.headers.get("retry-after"))
                 self._cooldowns.fail(route.backend.name, retry_after)

@@ -39,6 +39,9 @@ MAX_HEADERS = 128
 MAX_HEAD_BYTES = MAX_FIELD * 16  # a head (or what came in its packets) past this is refused
 MAX_PIPELINED = 8  # requests read ahead of their answers before reading pauses
 Reply = Response | StreamResponse
+_NAMES: dict[bytes, str] = {}  # header names as sent -> decoded
+_NAMES_KEPT = 4096  # distinct names remembered; past it a name is decoded each time
+_NAME_KEPT_BYTES = 64  # a longer name is decoded each time (the memo stays small)
 Handler = Callable[[Request], Awaitable[Reply]]
 
 
@@ -192,10 +195,14 @@ class ClientConnection(asyncio.Protocol):
             raise _Refused(HeadersTooLarge(
                 f"the request has more than {MAX_HEADERS} headers, the most this gateway accepts"
             ))  # fmt: skip
-        # As aiohttp decodes them: the upstream client encodes them back to the same bytes.
-        self._headers.append(
-            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-        )
+        # As aiohttp decodes them: the upstream client encodes them back to the same bytes. A
+        # name is decoded once and remembered (clients send the same few names every request).
+        text = _NAMES.get(name)
+        if text is None:
+            text = name.decode("utf-8", "surrogateescape")
+            if len(_NAMES) < _NAMES_KEPT and len(name) <= _NAME_KEPT_BYTES:
+                _NAMES[name] = text
+        self._headers.append((text, value.decode("utf-8", "surrogateescape")))
 
     def on_headers_complete(self) -> None:
         self._in_head = False

@@ -50,14 +50,7 @@ class Request:
     ) -> None:
         self.conn = conn
         self.method = method
-        if target.startswith((b"http://", b"https://")):  # absolute-form (RFC 9112 3.2.2)
-            slash = target.find(b"/", target.index(b"//") + 2)
-            target = target[slash:] if slash >= 0 else b"/"
-        path, _, query = target.partition(b"?")
-        # Percent-decoded like aiohttp's request.path; the query stays as sent (still encoded).
-        text = path.decode("latin-1")
-        self.path = unquote(text) if "%" in text else text
-        self.raw_query = query.decode("latin-1")
+        self.path, self.raw_query = _TARGETS.get(target) or _split_target(target)
         self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(headers)
         self.version = version
         self.keep_alive = keep_alive
@@ -178,6 +171,25 @@ class Request:
             raw = _decode(raw, encoding.strip().lower(), limit)
         self._body = raw
         return raw
+
+
+_TARGETS: dict[bytes, tuple[str, str]] = {}  # request targets as sent -> (path, query)
+_TARGETS_KEPT = 1024  # clients post to the same few targets; past this a target is split each time
+
+
+def _split_target(target: bytes) -> tuple[str, str]:
+    """The path (percent-decoded, like aiohttp's request.path) and the query (as sent, still
+    encoded) of a request target; remembered for the next request to it."""
+    raw = target
+    if target.startswith((b"http://", b"https://")):  # absolute-form (RFC 9112 3.2.2)
+        slash = target.find(b"/", target.index(b"//") + 2)
+        target = target[slash:] if slash >= 0 else b"/"
+    path, _, query = target.partition(b"?")
+    text = path.decode("latin-1")
+    split = (unquote(text) if "%" in text else text, query.decode("latin-1"))
+    if len(_TARGETS) < _TARGETS_KEPT and len(raw) <= 256:  # longer ones are split each time
+        _TARGETS[raw] = split
+    return split
 
 
 def _over(limit: int) -> str:

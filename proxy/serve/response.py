@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from driftgate.proxy.serve.request import Request
 
-_REASONS = {s.value: s.phrase for s in HTTPStatus}
+_STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n" for s in HTTPStatus}
 _DATE = ["", -1]  # the Date header's value, formatted once a second
 
 
@@ -26,12 +26,12 @@ def head_bytes(
     status: int, headers: dict[str, str], framing: str, close: bool, http10: bool = False
 ) -> bytes:
     """The status line and headers; `framing` is the Content-Length or Transfer-Encoding line."""
-    lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    lines = "".join([f"{k}: {v}\r\n" for k, v in headers.items()])
     closing = "Connection: close\r\n" if close else ""
     if http10 and not close:  # an HTTP/1.0 client keeps the connection only when told so
         closing = "Connection: keep-alive\r\n"
-    reason = _REASONS.get(status, "Unknown")
-    text = f"HTTP/1.1 {status} {reason}\r\n{lines}{framing}Date: {_date()}\r\n{closing}\r\n"
+    start = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} Unknown\r\n"
+    text = f"{start}{lines}{framing}Date: {_date()}\r\n{closing}\r\n"
     # A header name or value holding a line break would split the head: refuse to send it.
     if text.count("\n") != len(headers) + 3 + bool(framing) + bool(closing):
         raise ValueError("a response header holds a line break")

@@ -27,6 +27,18 @@ MAX_HEADERS = 256
 PAUSE_ABOVE = 1 << 21  # buffered body bytes at which reading pauses until the relay catches up
 
 
+_NAMES: dict[bytes, str] = {}  # response header names as sent -> decoded
+_NAMES_KEPT = 4096  # distinct names remembered; past it a name is decoded each time
+
+
+def _name(raw: bytes) -> str:
+    """A response header name decoded, remembered (an upstream sends the same names each time)."""
+    name = raw.decode("latin-1")
+    if len(_NAMES) < _NAMES_KEPT and len(raw) <= 64:  # a longer name is decoded each time
+        _NAMES[raw] = name
+    return name
+
+
 class UpstreamResponse:
     """Status, headers, and a body read as it arrives (`readany`) or whole (`read`)."""
 
@@ -310,11 +322,12 @@ class Connection(asyncio.Protocol):
             return
         if status < 200:
             return  # an interim answer (100 Continue, 103 Early Hints): the real one follows
+        names = _NAMES
         headers = CIMultiDict(
             # As the gateway's server decodes request headers (and aiohttp did): a client gets
             # the upstream's bytes back when the value is encoded again.
             [
-                (n.decode("latin-1"), v.decode("utf-8", "surrogateescape").strip(" \t"))
+                (names.get(n) or _name(n), v.decode("utf-8", "surrogateescape").strip(" \t"))
                 for n, v in raw
             ]
         )
