@@ -49,6 +49,7 @@ CREDENTIAL_NAMES = frozenset({"authorization", "x-api-key", "api-key", "x-goog-a
 OWNED_PREFIXES = ("proxy-", "x-driftgate-")
 PASSTHROUGH_NAMES = frozenset({"x-api-key", "authorization"})
 _CACHE_LIMIT = 4096  # distinct raw names remembered; past it a name is classified each time
+_CACHED_NAME_CHARS = 64  # a longer name is classified each time: the memo stays small
 _kinds: dict[str, tuple[str, int]] = {}
 
 
@@ -73,7 +74,7 @@ def kind_of(name: str) -> tuple[str, int]:
     if kind is None:
         lower = name.lower()
         kind = (lower, classify(lower))
-        if len(_kinds) < _CACHE_LIMIT:
+        if len(_kinds) < _CACHE_LIMIT and len(name) <= _CACHED_NAME_CHARS:
             _kinds[name] = kind
     return kind
 

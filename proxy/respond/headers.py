@@ -89,7 +89,7 @@ def _classify(name: str) -> str | None:
     """`name` lower-cased when a client may act on it, else None; remembered per spelling."""
     lower = name.lower()
     passed = lower if lower in PASS_HEADERS or lower.startswith(PASS_PREFIXES) else None
-    if len(_passing) < _CACHE_LIMIT:
+    if len(_passing) < _CACHE_LIMIT and len(name) <= 64:  # a longer name: classified each time
         _passing[name] = passed
     return passed
 

@@ -68,7 +68,7 @@ class ClientConnection(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._url: list[bytes] = []
         self._headers: list[tuple[str, str]] = []
-        self._head_start = b""  # the first bytes of the head being read: its dialect
+        self._head_start = b""  # the bytes the head being read starts with: its dialect
         self._in_head = False
         self._head_bytes = 0  # bytes received while a head was unfinished
         self._upgraded = b""  # a head that asked to switch protocols, rebuilt without the ask
@@ -108,7 +108,7 @@ class ClientConnection(asyncio.Protocol):
                 ))  # fmt: skip
                 return
         elif self._receiving is None and not self._head_start:
-            self._head_start = data[:4096]
+            self._head_start = data  # its request line: what dialect_of_head reads
         try:
             self._feed(data)
         except _Refused as refused:

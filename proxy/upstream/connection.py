@@ -24,6 +24,9 @@ from driftgate.proxy.upstream.errors import (
 
 _T = TypeVar("_T")
 MAX_HEADERS = 256
+# Loops fire a timer up to a clock tick before its time (uvloop counts milliseconds): a deadline
+# that close is due, as it was when each bound had a timer of its own.
+_TIMER_SLACK = 0.001
 PAUSE_ABOVE = 1 << 21  # buffered body bytes at which reading pauses until the relay catches up
 
 
@@ -272,7 +275,15 @@ class Connection(asyncio.Protocol):
         self._raw_headers: list[tuple[bytes, bytes]] = []
         self._keep_alive = False
         self._read: float | None = None
-        self._total: asyncio.TimerHandle | None = None
+        # The bounds as deadlines (loop time), checked by one timer per connection that is
+        # moved only when a deadline comes sooner than it fires: a request on a kept connection
+        # sets a float instead of starting and cancelling a timer (the total bound is minutes
+        # long, so a timer set for an earlier request is still pending and is re-armed for the
+        # later deadline when it fires).
+        self._total_at: float | None = None  # the whole exchange ends by then
+        self._read_at: float | None = None  # the wait for bytes under way ends by then
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -292,7 +303,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._stop_total()
+        self._stop_timer()
         self._pool.lost(self)
         resp = self._response
         if resp is not None and resp.close_delimited and exc is None and not resp.received_all:
@@ -378,26 +389,25 @@ class Connection(asyncio.Protocol):
         self._keep_alive = False
         self._read = read
         head = self._head = self.loop.create_future()
+        self._total_at = deadline
         if deadline is not None:
-            self._total = self.loop.call_at(deadline, self._expire, "total")
+            self._arm(deadline)
         self._transport.write(data)
         return head
 
     async def bounded(self, fut: asyncio.Future[_T]) -> _T:
         """Await `fut` under the read bound; on cancellation the connection is dropped."""
-        timer = (
-            self.loop.call_later(self._read, self._expire, "read")
-            if self._read is not None
-            else None
-        )
+        read = self._read
+        if read is not None:
+            when = self._read_at = self.loop.time() + read
+            self._arm(when)
         try:
             return await fut
         except asyncio.CancelledError:
             self.close()
             raise
         finally:
-            if timer is not None:
-                timer.cancel()
+            self._read_at = None
 
     def pause_reading(self) -> None:
         if self._transport is not None and not self.closed:
@@ -426,7 +436,7 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         """Drop the connection (pending waits fail with UpstreamDisconnected)."""
-        self._stop_total()
+        self._stop_timer()
         if self._transport is not None and not self.closed:
             self.closed = True
             self._transport.abort()
@@ -442,9 +452,37 @@ class Connection(asyncio.Protocol):
         self.close()
 
     def _stop_total(self) -> None:
-        if self._total is not None:
-            self._total.cancel()
-            self._total = None
+        self._total_at = None  # a pending timer finds nothing due and lapses
+
+    def _stop_timer(self) -> None:
+        self._total_at = None
+        self._read_at = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self, when: float) -> None:
+        """Have the timer fire by `when` (a timer due sooner is kept: it re-arms when it fires)."""
+        timer = self._timer
+        if timer is None or when < self._timer_at:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(when, self._on_timer)
+            self._timer_at = when
+
+    def _on_timer(self) -> None:
+        """A deadline may be due: expire the exchange, or wait on for the next deadline."""
+        self._timer = None
+        total, read = self._total_at, self._read_at
+        if total is None and read is None:
+            return  # nothing under way (the exchange ended, or the connection is idle)
+        now = self.loop.time() + _TIMER_SLACK
+        if total is not None and now >= total:
+            self._expire("total")
+        elif read is not None and now >= read:
+            self._expire("read")
+        else:
+            self._arm(min(t for t in (total, read) if t is not None))
 
     def _fail(self, exc: UpstreamError) -> None:
         head = self._head
