@@ -343,48 +343,58 @@ class AnthropicEncoder:
         if type(ev) is TextDelta and self._started:
             head = _TEXT_DELTA_HEADS.get(ev.index) or _text_delta_head(ev.index)
             return b"".join((head, orjson.dumps(ev.text), _TEXT_DELTA_TAIL))
-        if isinstance(ev, StreamError):
+        if type(ev) is StreamError:
             return error_end("anthropic", ev.message, type_for_status(ev.status, "anthropic"))
-        head = b"" if self._started or isinstance(ev, StreamStart) else self._message_start(None)
-        return head + self._encode(ev)
+        # One lookup by the event's type instead of a chain of isinstance checks.
+        kind = type(ev)
+        write = _WRITERS[kind]
+        if self._started or kind is StreamStart:
+            return write(self, ev)
+        return self._message_start(None) + write(self, ev)
 
-    def _encode(self, ev: StreamEvent) -> bytes:
-        if isinstance(ev, TextDelta):
-            return _DELTA % (ev.index, b"text_delta", b"text", orjson.dumps(ev.text))
-        if isinstance(ev, ArgumentsDelta):
-            fragment = orjson.dumps(ev.fragment)
-            return _DELTA % (ev.index, b"input_json_delta", b"partial_json", fragment)
-        if isinstance(ev, ThinkingDelta):
-            if ev.redacted is not None:
-                return b""  # its block already opened as plain thinking: nothing to add to it
-            if ev.signature is not None:
-                signature = orjson.dumps(ev.signature)
-                return _DELTA % (ev.index, b"signature_delta", b"signature", signature)
-            return _DELTA % (ev.index, b"thinking_delta", b"thinking", orjson.dumps(ev.text))
-        if isinstance(ev, BlockStart):
-            self._open.append(ev.index)
-            if ev.kind == "text":
-                return _TEXT_START % ev.index
-            if ev.kind == "tool_call":
-                name = orjson.dumps(ev.tool_name)
-                return _TOOL_START % (ev.index, orjson.dumps(ev.tool_id), name)
-            return _THINKING_START % ev.index
-        if isinstance(ev, BlockStop):
-            if ev.index not in self._open:
-                return b""
-            self._open.remove(ev.index)
-            return _BLOCK_STOP % ev.index
-        if isinstance(ev, StreamStart):
-            return self._message_start(ev.id)
-        if isinstance(ev, StreamEnd):
+    def _text_delta(self, ev: TextDelta) -> bytes:
+        return _DELTA % (ev.index, b"text_delta", b"text", orjson.dumps(ev.text))
+
+    def _arguments_delta(self, ev: ArgumentsDelta) -> bytes:
+        fragment = orjson.dumps(ev.fragment)
+        return _DELTA % (ev.index, b"input_json_delta", b"partial_json", fragment)
+
+    def _thinking_delta(self, ev: ThinkingDelta) -> bytes:
+        if ev.redacted is not None:
+            return b""  # its block already opened as plain thinking: nothing to add to it
+        if ev.signature is not None:
+            signature = orjson.dumps(ev.signature)
+            return _DELTA % (ev.index, b"signature_delta", b"signature", signature)
+        return _DELTA % (ev.index, b"thinking_delta", b"thinking", orjson.dumps(ev.text))
+
+    def _block_start(self, ev: BlockStart) -> bytes:
+        self._open.append(ev.index)
+        if ev.kind == "text":
+            return _TEXT_START % ev.index
+        if ev.kind == "tool_call":
+            name = orjson.dumps(ev.tool_name)
+            return _TOOL_START % (ev.index, orjson.dumps(ev.tool_id), name)
+        return _THINKING_START % ev.index
+
+    def _block_stop(self, ev: BlockStop) -> bytes:
+        if ev.index not in self._open:
+            return b""
+        self._open.remove(ev.index)
+        return _BLOCK_STOP % ev.index
+
+    def _stream_start(self, ev: StreamStart) -> bytes:
+        return self._message_start(ev.id)
+
+    def _stream_end(self, ev: StreamEnd) -> bytes:
+        if self._open:
             return self._close_blocks() + self._message_delta(ev)
-        # StreamDone
-        tail = (
-            b""
-            if self._ended
-            else self._close_blocks() + self._message_delta(StreamEnd("stop", Usage()))
-        )
-        return tail + _MESSAGE_STOP_EVENT
+        return self._message_delta(ev)
+
+    def _stream_done(self, ev: StreamDone) -> bytes:
+        if self._ended:
+            return _MESSAGE_STOP_EVENT
+        end = self._close_blocks() + self._message_delta(StreamEnd("stop", Usage()))
+        return end + _MESSAGE_STOP_EVENT
 
     def _message_start(self, msg_id: str | None) -> bytes:
         if self._started:
@@ -408,3 +418,16 @@ class AnthropicEncoder:
         stop = _STOP_BYTES[ev.stop_reason] if ev.stop_reason else b"end_turn"
         seq = b"null" if ev.stop_sequence is None else orjson.dumps(ev.stop_sequence)
         return _MESSAGE_DELTA % (stop, seq, usage_bytes(self._usage))
+
+
+# The encoder's writer for each neutral event type but TextDelta's usual case and StreamError.
+_WRITERS: dict[type, Callable[[AnthropicEncoder, Any], bytes]] = {
+    TextDelta: AnthropicEncoder._text_delta,
+    ArgumentsDelta: AnthropicEncoder._arguments_delta,
+    ThinkingDelta: AnthropicEncoder._thinking_delta,
+    BlockStart: AnthropicEncoder._block_start,
+    BlockStop: AnthropicEncoder._block_stop,
+    StreamStart: AnthropicEncoder._stream_start,
+    StreamEnd: AnthropicEncoder._stream_end,
+    StreamDone: AnthropicEncoder._stream_done,
+}

@@ -65,7 +65,8 @@ class OpenAIDecoder:
         self._tools: dict[int, int] = {}  # OpenAI tool_calls[].index -> block index
         self._stop: StopReason | None = None
         self._usage = Usage()
-        self._parsed: tuple[bytes, dict[str, Any]] | None = None  # see text_of
+        # (block, chunk, its plain content or None): the chunk text_of parsed and declined
+        self._parsed: tuple[bytes, dict[str, Any], str | None] | None = None
         # (head, tail, len(head), -len(tail)): a content chunk's bytes around its string (_learn)
         self._lane: tuple[bytes, bytes, int, int] | None = None
         self._learning = True  # until a lane is learned, or a probe says there is none
@@ -132,17 +133,15 @@ class OpenAIDecoder:
             obj = orjson.loads(block[6:])
         except orjson.JSONDecodeError:
             return None
-        if self._open_kind == "text" and index is not None:
-            text = _more_text(obj)
-            if text:
+        text = _more_text(obj)
+        if text:
+            if index is not None and self._open_kind == "text":
                 if self._learning:
                     self._learn(block, text)
                 return index, text, None
-        elif self._learning and index is None:
-            text = _more_text(obj)  # the content chunk that opens the text block teaches too
-            if text:
-                self._learn(block, text)
-        self._parsed = (block, obj)
+            if self._learning and index is None:
+                self._learn(block, text)  # the content chunk that opens the text block teaches too
+        self._parsed = (block, obj, text)
         return None
 
     def _learn(self, block: bytes, text: str) -> None:
@@ -157,13 +156,32 @@ class OpenAIDecoder:
         if parsed is not None:
             self._parsed = None
             if parsed[0] is block:
+                text = parsed[2]
+                if text and self._open is None:
+                    return self._open_text(parsed[1], text)
                 return self._chunk(parsed[1], False)
         if block == _DONE_BLOCK:
             return self._done()
         return None
 
+    def _open_text(self, obj: dict[str, Any], text: str) -> list[StreamEvent]:
+        """The events of a chunk of plain content when no block is open: what `_chunk` makes of
+        it (the start when it is the first chunk, the text block's start, its text), read once."""
+        out: list[StreamEvent] = []
+        if not self._started:
+            self._started = True
+            out.append(StreamStart(obj["id"] if isinstance(obj.get("id"), str) else None, Usage()))
+        index = self._open = self._next
+        self._next = index + 1
+        self._open_kind = "text"
+        out.append(BlockStart(index, "text"))
+        out.append(TextDelta(index, text))
+        return out
+
     def _choice(self, choice: dict[str, Any], out: list[StreamEvent]) -> None:
-        delta = obj_at(choice, "delta")
+        delta = choice.get("delta")
+        if type(delta) is not dict:
+            delta = obj_at(choice, "delta")
         # OpenAI-compatible servers (DeepSeek, vLLM, OpenRouter) stream reasoning under these names.
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
@@ -172,9 +190,10 @@ class OpenAIDecoder:
         if isinstance(content, str) and content:
             out.append(TextDelta(self._block("text", out), content))
         calls = delta.get("tool_calls")
-        for position, call in enumerate(calls if isinstance(calls, list) else []):
-            if isinstance(call, dict):
-                self._tool_call(call, position, out)
+        if calls and isinstance(calls, list):
+            for position, call in enumerate(calls):
+                if isinstance(call, dict):
+                    self._tool_call(call, position, out)
         finish = choice.get("finish_reason")
         if isinstance(finish, str):
             self._stop = STOP_FROM_OPENAI.get(finish, "stop")
