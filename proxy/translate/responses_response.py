@@ -40,8 +40,7 @@ _ECHO_DEFAULTS: dict[str, Any] = {
     "truncation": "disabled",
     "user": None,
 }
-_ABSENT = object()
-_NO_REQUEST: dict[str, Any] = {}
+_ECHO_KEYS = frozenset(_ECHO_DEFAULTS)
 # A Response object's keys in their order, with the defaults (a copy per response; the mutable
 # defaults are never changed in place: `finish` and the encoders assign new values).
 _SKELETON: dict[str, Any] = {
@@ -93,9 +92,12 @@ def skeleton(
     body["created_at"] = created
     body["model"] = model
     body["output"] = []
-    for key, value in (request or _NO_REQUEST).items():
-        default = _ECHO_DEFAULTS.get(key, _ABSENT)
-        if default is not _ABSENT:
+    if request:
+        # Only the echoed keys the request holds (a set operation in C, not a loop over every
+        # key); each is already in its place in `body`, so the order stays the skeleton's.
+        for key in request.keys() & _ECHO_KEYS:
+            value = request[key]
+            default = _ECHO_DEFAULTS[key]
             body[key] = default if value is None and default is not None else value
     return body
 

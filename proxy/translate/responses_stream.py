@@ -128,7 +128,8 @@ class ResponsesEncoder:
     ) -> None:
         self._usage = usage  # the translator's running total, shared
         self._seq = 0
-        self._custom = custom_tool_names(request) if request else frozenset()
+        self._request = request  # its custom tools' names are read at the first tool call
+        self._custom: frozenset[str] | None = None
         self.response = skeleton(new_id("resp_"), model, request, int(clock()))
         self.output: list[dict[str, Any]] = []  # finished output items, in order
         self._open: dict[int, _Item] = {}
@@ -215,51 +216,66 @@ class ResponsesEncoder:
         return _RESPONSE_EVENT % (name, name, seq, response)
 
     def _encode(self, ev: StreamEvent) -> bytes:
-        if isinstance(ev, TextDelta):
-            item = self._item(ev.index, "text")
-            return self._open_block(item) + self._text(item, ev.text)
-        if isinstance(ev, ArgumentsDelta):
-            call = self._open.get(ev.index)
-            if call is None or not ev.fragment:
-                return b""
-            return self._arguments(call, ev.fragment)
-        if isinstance(ev, ThinkingDelta):
-            item = self._item(ev.index, "thinking")
-            if ev.redacted is not None:
-                item.redacted = (item.redacted or "") + ev.redacted
-                return self._open_block(item)
-            if ev.signature is not None:
-                item.signature = (item.signature or "") + ev.signature
-                return self._open_block(item)
-            return self._open_block(item) + self._summary(item, ev.text)
-        if isinstance(ev, BlockStart):
-            if ev.index in self._open:
-                return b""
-            if ev.kind == "tool_call":
-                custom = (ev.tool_name or "") in self._custom
-                item = _Item("custom" if custom else "tool_call", self._next_index(),
-                             new_id("ctc_" if custom else "fc_"), ev.tool_name or "",
-                             ev.tool_id or new_id("call_"))  # fmt: skip
-                if custom:
-                    item.field = StringFieldStream(CUSTOM_INPUT)
-            else:
-                item = _Item(
-                    ev.kind, self._next_index(), new_id("msg_" if ev.kind == "text" else "rs_")
-                )
-            self._open[ev.index] = item
+        # One lookup by the event's type instead of a chain of isinstance checks.
+        return _WRITERS[type(ev)](self, ev)
+
+    def _text_delta(self, ev: TextDelta) -> bytes:
+        item = self._item(ev.index, "text")
+        return self._open_block(item) + self._text(item, ev.text)
+
+    def _arguments_delta(self, ev: ArgumentsDelta) -> bytes:
+        call = self._open.get(ev.index)
+        if call is None or not ev.fragment:
+            return b""
+        return self._arguments(call, ev.fragment)
+
+    def _thinking_delta(self, ev: ThinkingDelta) -> bytes:
+        item = self._item(ev.index, "thinking")
+        if ev.redacted is not None:
+            item.redacted = (item.redacted or "") + ev.redacted
             return self._open_block(item)
-        if isinstance(ev, BlockStop):
-            # A stop for a block never started (a tool-call-only answer, say) closes nothing.
-            ended = self._open.pop(ev.index, None)
-            return b"" if ended is None else self._close(ended)
-        if isinstance(ev, StreamEnd):
-            self._stop = ev.stop_reason
-            return self._close_all()
-        if isinstance(ev, StreamDone):
-            return self._close_all() + self._complete()
-        if isinstance(ev, StreamError):
-            return self.fail(ev.message, type_for_status(ev.status, "responses"))
-        return b""  # StreamStart: response.created went out already
+        if ev.signature is not None:
+            item.signature = (item.signature or "") + ev.signature
+            return self._open_block(item)
+        return self._open_block(item) + self._summary(item, ev.text)
+
+    def _block_start(self, ev: BlockStart) -> bytes:
+        if ev.index in self._open:
+            return b""
+        if ev.kind == "tool_call":
+            if self._custom is None:
+                request = self._request
+                self._custom = custom_tool_names(request) if request else frozenset()
+            custom = (ev.tool_name or "") in self._custom
+            item = _Item("custom" if custom else "tool_call", self._next_index(),
+                         new_id("ctc_" if custom else "fc_"), ev.tool_name or "",
+                         ev.tool_id or new_id("call_"))  # fmt: skip
+            if custom:
+                item.field = StringFieldStream(CUSTOM_INPUT)
+        else:
+            item = _Item(
+                ev.kind, self._next_index(), new_id("msg_" if ev.kind == "text" else "rs_")
+            )
+        self._open[ev.index] = item
+        return self._open_block(item)
+
+    def _block_stop(self, ev: BlockStop) -> bytes:
+        # A stop for a block never started (a tool-call-only answer, say) closes nothing.
+        ended = self._open.pop(ev.index, None)
+        return b"" if ended is None else self._close(ended)
+
+    def _stream_end(self, ev: StreamEnd) -> bytes:
+        self._stop = ev.stop_reason
+        return self._close_all()
+
+    def _stream_done(self, ev: StreamDone) -> bytes:
+        return self._close_all() + self._complete()
+
+    def _stream_error(self, ev: StreamError) -> bytes:
+        return self.fail(ev.message, type_for_status(ev.status, "responses"))
+
+    def _stream_start(self, ev: StreamStart) -> bytes:
+        return b""  # response.created went out already
 
     def _next_index(self) -> int:
         return len(self.output) + len(self._open)
@@ -407,6 +423,20 @@ class ResponsesEncoder:
 
 def _output_index(item: _Item) -> int:
     return item.output_index
+
+
+# The encoder's writer for each neutral event type.
+_WRITERS: dict[type, Callable[[ResponsesEncoder, Any], bytes]] = {
+    TextDelta: ResponsesEncoder._text_delta,
+    ArgumentsDelta: ResponsesEncoder._arguments_delta,
+    ThinkingDelta: ResponsesEncoder._thinking_delta,
+    BlockStart: ResponsesEncoder._block_start,
+    BlockStop: ResponsesEncoder._block_stop,
+    StreamStart: ResponsesEncoder._stream_start,
+    StreamEnd: ResponsesEncoder._stream_end,
+    StreamDone: ResponsesEncoder._stream_done,
+    StreamError: ResponsesEncoder._stream_error,
+}
 
 
 class ResponsesDecoder:
