@@ -32,6 +32,9 @@ from driftgate.proxy.translate.openai_response import (
 from driftgate.proxy.translate.stream_events import MalformedStream
 
 _STATUS_BY_TYPE = {t: s for s, t in OPENAI_TYPE_BY_STATUS.items() if s in (429, 500)}
+# The counts of a start, and of an end before any usage chunk: all zero. One object for every
+# stream (a Usage per stream costs a Python-level __init__); an event's usage is only ever read.
+_NO_USAGE = Usage()
 _DONE_EVENT = b"data: [DONE]\n\n"
 _DONE_BLOCK = b"data: [DONE]"
 # The fixed chunks' choices, as orjson writes them (between the chunk's head and its end).
@@ -64,7 +67,7 @@ class OpenAIDecoder:
         self._open_kind: str | None = None  # "text" or "thinking" while such a block is open
         self._tools: dict[int, int] = {}  # OpenAI tool_calls[].index -> block index
         self._stop: StopReason | None = None
-        self._usage = Usage()
+        self._usage = _NO_USAGE
         # (block, chunk, its plain content or None): the chunk text_of parsed and declined
         self._parsed: tuple[bytes, dict[str, Any], str | None] | None = None
         # (head, tail, len(head), -len(tail)): a content chunk's bytes around its string (_learn)
@@ -97,7 +100,9 @@ class OpenAIDecoder:
         out: list[StreamEvent] = []
         if not self._started:
             self._started = True
-            out.append(StreamStart(obj["id"] if isinstance(obj.get("id"), str) else None, Usage()))
+            out.append(
+                StreamStart(obj["id"] if isinstance(obj.get("id"), str) else None, _NO_USAGE)
+            )
         if isinstance(obj.get("usage"), dict):
             self._usage = openai_usage(obj["usage"])
         choices = obj.get("choices")
@@ -170,7 +175,9 @@ class OpenAIDecoder:
         out: list[StreamEvent] = []
         if not self._started:
             self._started = True
-            out.append(StreamStart(obj["id"] if isinstance(obj.get("id"), str) else None, Usage()))
+            out.append(
+                StreamStart(obj["id"] if isinstance(obj.get("id"), str) else None, _NO_USAGE)
+            )
         index = self._open = self._next
         self._next = index + 1
         self._open_kind = "text"

@@ -356,7 +356,6 @@ class ResponsesEncoder:
         out = self._open_block(item)  # a block that streamed nothing is still shown whole
         index = item.output_index
         text = "".join(item.chunks)
-        base = {"item_id": item.item_id, "output_index": index}
         if item.kind == "text":
             done = message_item(item.item_id, text)
             self.output.append(done)
@@ -366,7 +365,8 @@ class ResponsesEncoder:
             quoted = orjson.dumps(text)
             return out + _TEXT_CLOSE % (seq, iid, index, quoted, seq + 1, iid, index, quoted,
                                         seq + 2, index, iid, quoted)  # fmt: skip
-        elif item.kind == "thinking":
+        base = {"item_id": item.item_id, "output_index": index}
+        if item.kind == "thinking":
             if item.summary_open:
                 out += self._ev(
                     "response.reasoning_summary_text.done",
