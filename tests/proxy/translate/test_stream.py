@@ -545,3 +545,40 @@ def test_a_field_spelled_like_content_elsewhere_keeps_chat_chunks_parsed_whole()
     chunks = [_chat({"content": "x"}, meta={"content": m}) for m in "xxyz"]
     t = make("openai", "anthropic")
     assert _text_of(t.feed(role + b"".join(chunks) + b"data: [DONE]\n\n")) == "xxxx"
+
+
+@pytest.mark.parametrize("target", ["anthropic", "responses"])
+def test_a_chat_stream_that_opens_with_content_starts_the_message_then_its_block(
+    target: Dialect,
+) -> None:
+    """No role chunk: the first content chunk (read once, for the start, the block and the text)
+    starts the message under the chunk's id, then opens the text block."""
+    stream = _chat({"content": "hi"}) + _chat({"content": " there"}) + b"data: [DONE]\n\n"
+    out = run(make("openai", target), stream)
+    names = [line[7:] for line in out.split(b"\n") if line.startswith(b"event: ")]
+    if target == "anthropic":
+        assert names[:3] == [b"message_start", b"content_block_start", b"content_block_delta"]
+        assert b'"id":"c1"' in out
+        assert _text_of(out) == "hi there"
+    else:
+        assert names[:5] == [b"response.created", b"response.in_progress",
+                             b"response.output_item.added", b"response.content_part.added",
+                             b"response.output_text.delta"]  # fmt: skip
+        assert b'"text":"hi there"' in out
+
+
+def test_content_after_reasoning_closes_the_thinking_block_first() -> None:
+    """A content chunk while a reasoning block is open takes the general path: the thinking block
+    closes, then the text block opens."""
+    stream = (
+        _chat({"role": "assistant", "content": ""})
+        + _chat({"reasoning_content": "hmm"})
+        + _chat({"content": "yes"})
+        + _chat({"content": "!"})
+        + b"data: [DONE]\n\n"
+    )
+    out = run(make("openai", "anthropic"), stream)
+    message = read_anthropic(out).message
+    assert message is not None
+    assert [b.type for b in message.content] == ["thinking", "text"]
+    assert _text_of(out) == "yes!"
