@@ -262,9 +262,9 @@ def _learn(block: bytes, text: str) -> tuple[bytes, bytes, int, int] | bool:
     A Chat chunk repeats its id, model and created, and every content chunk of a stream differs
     only in its string: a later chunk with this head and tail around a JSON string is the same
     chunk with other text, so only that string needs parsing. The string is the one after the
-    chunk's only `"content"`, written as orjson writes `text`; a probe (the same bytes around
-    another string) must read as a content chunk with that string, so a field spelled alike
-    elsewhere in the chunk is never taken for it.
+    chunk's only `"content"`, written as orjson writes `text`. When a key may be written with an
+    escape, a probe (the same bytes around another string) must read as a content chunk with
+    that string, so a field spelled alike elsewhere in the chunk is never taken for it.
     """
     at = block.find(b'"content"')
     if at < 0 or block.count(b'"content"') != 1 or not block.endswith(b"}"):
@@ -275,12 +275,16 @@ def _learn(block: bytes, text: str) -> tuple[bytes, bytes, int, int] | bool:
     if block[at:end] != quoted:
         return True  # written otherwise (escapes, spaces): the next content chunk may do
     head, tail = block[:at], block[end:]
-    try:
-        probe = orjson.loads(head[6:] + b'"\\u0000probe"' + tail)
-    except orjson.JSONDecodeError:
-        return False
-    if type(probe) is not dict or _more_text(probe) != "\x00probe":
-        return False
+    if head.find(b"\\") >= 0 or tail.find(b"\\") >= 0:
+        # An escape outside the string: a key may be spelled with one (`"con\\u0074ent"`), so
+        # the `"content"` found may not be the delta's. Without one every key is written as
+        # itself, and the only `"content"` key, followed by the delta's own text, is the delta's.
+        try:
+            probe = orjson.loads(head[6:] + b'"\\u0000probe"' + tail)
+        except orjson.JSONDecodeError:
+            return False
+        if type(probe) is not dict or _more_text(probe) != "\x00probe":
+            return False
     return head, tail, at, -len(tail)
 
 

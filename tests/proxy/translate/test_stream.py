@@ -582,3 +582,17 @@ def test_content_after_reasoning_closes_the_thinking_block_first() -> None:
     assert message is not None
     assert [b.type for b in message.content] == ["thinking", "text"]
     assert _text_of(out) == "yes!"
+
+
+def test_a_content_key_spelled_with_an_escape_keeps_chat_chunks_parsed_whole() -> None:
+    """The delta's key written `"con\\u0074ent"` and a field `"content"` elsewhere holding the same
+    text at first: the field is never taken for the delta's content (the probe refuses it)."""
+    role = _chat({"role": "assistant", "content": ""})
+    chunks = [
+        b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","meta":'
+        b'{"content":"%b"},"choices":[{"index":0,"delta":{"con\\u0074ent":"q"},'
+        b'"finish_reason":null}]}\n\n' % m
+        for m in (b"q", b"r", b"s")
+    ]
+    t = make("openai", "anthropic")
+    assert _text_of(t.feed(role + b"".join(chunks) + b"data: [DONE]\n\n")) == "qqq"
