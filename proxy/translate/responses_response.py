@@ -40,7 +40,6 @@ _ECHO_DEFAULTS: dict[str, Any] = {
     "truncation": "disabled",
     "user": None,
 }
-_ECHO_KEYS = frozenset(_ECHO_DEFAULTS)
 # A Response object's keys in their order, with the defaults (a copy per response; the mutable
 # defaults are never changed in place: `finish` and the encoders assign new values).
 _SKELETON: dict[str, Any] = {
@@ -93,12 +92,12 @@ def skeleton(
     body["model"] = model
     body["output"] = []
     if request:
-        # Only the echoed keys the request holds (a set operation in C, not a loop over every
-        # key); each is already in its place in `body`, so the order stays the skeleton's.
-        for key in request.keys() & _ECHO_KEYS:
-            value = request[key]
-            default = _ECHO_DEFAULTS[key]
-            body[key] = default if value is None and default is not None else value
+        echoed = _ECHO_DEFAULTS
+        for key in request:  # each echoed key is already in its place: the order stays
+            if key in echoed:
+                value = request[key]
+                default = echoed[key]
+                body[key] = default if value is None and default is not None else value
     return body
 
 
