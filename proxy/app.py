@@ -30,7 +30,7 @@ from driftgate.proxy.forward import Forwarder
 from driftgate.proxy.guard.guard import GuardRefused, SpendGuard, budget_table
 from driftgate.proxy.guard.state import GuardState, open_guard_state
 from driftgate.proxy.health import health, missing_keys, warn_about_backends
-from driftgate.proxy.intake import intake
+from driftgate.proxy.intake import flow_of, intake
 from driftgate.proxy.models_list import anthropic_models, openai_models, wants_anthropic_shape
 from driftgate.proxy.observe.observer import Observer
 from driftgate.proxy.observe.pg.url import url_secrets
@@ -237,7 +237,12 @@ class Gateway:
     async def take(self, request: Request, endpoint: Endpoint) -> Flow:
         """Authenticate and read the request into a Flow; its shape goes to the shape log."""
         self.key.check(request.headers)
-        flow = await intake(request, endpoint, self.config, self.clock)
+        config = self.config
+        raw = request.read_now(config.max_body_bytes)  # usually here with the head: no coroutine
+        if raw is None:
+            flow = await intake(request, endpoint, config, self.clock)
+        else:
+            flow = flow_of(request, endpoint, raw, self.clock())
         if self.shapes is not None:
             self.shapes.offer(endpoint.name, flow.headers, flow.raw)
         return flow

@@ -291,7 +291,9 @@ class Forwarder:
             ):
                 first = await resp.readany()
                 return Answer(p, resp, None, first, self._clock() - flow.started)
-            body = await resp.read()
+            body = resp.read_now()
+            if body is None:  # still on its way
+                body = await resp.read()
         except BaseException:
             resp.close()
             raise

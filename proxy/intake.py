@@ -62,6 +62,11 @@ async def intake(
     raw = request.read_now(limits.max_body_bytes)
     if raw is None:  # the body is still on its way
         raw = await request.read(limits.max_body_bytes, limits.body_timeout)
+    return flow_of(request, endpoint, raw, started)
+
+
+def flow_of(request: Request, endpoint: Endpoint, raw: bytes, started: float) -> Flow:
+    """Parse and check a request whose body `raw` has been read into a Flow."""
     body = parse_body(raw)
     model = body.get("model")
     if not isinstance(model, str) or not model:

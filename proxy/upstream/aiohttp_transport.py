@@ -108,6 +108,10 @@ class AiohttpResponse:
             parts.append(data)
         return b"".join(parts)
 
+    def read_now(self) -> bytes | None:
+        """None: aiohttp's body is read by awaiting it (`read`)."""
+        return None
+
     async def _next(self) -> bytes:
         decoder = self._decoder
         if decoder is None:

@@ -137,6 +137,13 @@ class UpstreamResponse:
             raise self._error
         return self._take_all()
 
+    def read_now(self) -> bytes | None:
+        """The rest of the body when it has all arrived and is decoded (as `read` gives it, with
+        no coroutine: a small answer comes with its head), else None."""
+        if not self._done or self._error is not None:
+            return None
+        return self._take_all()
+
     def _take_all(self) -> bytes:
         chunks = self._chunks
         data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)

@@ -49,6 +49,9 @@ class Response(Protocol):
     async def read(self) -> bytes:
         """The rest of the body."""
 
+    def read_now(self) -> bytes | None:
+        """The rest of the body when all of it is in hand (no wait), else None: then `read`."""
+
     def release(self) -> None:
         """Give the connection back for reuse when the answer was read whole, else close it."""
 
