@@ -391,6 +391,10 @@ class ResponsesEncoder:
     def _close_all(self) -> bytes:
         if not self._open:
             return b""
+        if len(self._open) == 1:  # the usual case: one message left open
+            (item,) = self._open.values()
+            self._open.clear()
+            return self._close(item)
         items = sorted(self._open.values(), key=_output_index)
         self._open.clear()
         return b"".join(self._close(i) for i in items)
