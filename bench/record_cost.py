@@ -5,7 +5,7 @@ at INFO into a file), it does what the gateway does once a translate-stream answ
 sent, on one thread and in the gateway's own order: the loop's part (the record keeper's
 `stream_done`, the shape log's `offer`), then, per batch, what the recorder's thread does
 (records and log lines, the SQLite insert, the sinks: /metrics and the live stream) and what the
-shape log's thread does (its sampled shapes, upserted). No HTTP, no translation: what is left is
+shape log's thread does (its sampled shapes, upserted). Log lines pass the gateway's redaction. No HTTP, no translation: what is left is
 the part of a request's CPU that proxy/observe/ owns.
 
     .venv/bin/python bench/record_cost.py                 # µs per request, each part
@@ -39,6 +39,7 @@ from driftgate.proxy.observe import keeper as keeper_module
 from driftgate.proxy.observe.log_output import LogHandler
 from driftgate.proxy.observe.observer import Observer
 from driftgate.proxy.observe.shape_log import ShapeLog, connect
+from driftgate.proxy.redact import RedactingFilter, Redactor
 from driftgate.proxy.respond.outcome import StreamResult
 from driftgate.proxy.routing import Route
 from driftgate.proxy.sse import Usage
@@ -71,6 +72,7 @@ class Parts:
         path = home / "bench.toml"
         config = config_from_table(parse_toml(path, text), path, {"DRIFTGATE_HOME": str(home)})
         templates = load_bundled()
+        self.config = config
         self.observer = Observer(config, lambda: templates, Cooldowns(30.0), time.monotonic)
         self.keeper = self.observer.keeper
         self.recorder = self.observer.recorder
@@ -149,9 +151,12 @@ def main() -> None:
         home = Path(tmp)
         log_file = (home / "gateway.log").open("w")
         level = logging.WARNING if "log" in args.skip else logging.INFO
-        logging.basicConfig(level=level, handlers=[LogHandler(log_file)])
+        handler = LogHandler(log_file)
+        logging.basicConfig(level=level, handlers=[handler])
         skip = frozenset(args.skip)
         parts = Parts(home)
+        # As `driftgate proxy` does (server.py): every line passes the gateway's redaction.
+        handler.addFilter(RedactingFilter(Redactor(b.key for b in parts.config.backends)))
         spent = dict.fromkeys(PARTS, 0.0)
         try:
             if args.count is not None:

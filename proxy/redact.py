@@ -54,6 +54,10 @@ class RedactingFilter(logging.Filter):
         super().__init__()
         self._redactor = redactor
 
+    def message(self, text: str) -> str:
+        """The message a record of `text` leaves this filter with (no traceback)."""
+        return self._redactor.text(text)
+
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record in place (message, args, traceback text); never drop it."""
         record.msg = self._redactor.text(record.getMessage())

@@ -15,6 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import TextIO, cast
 
+from driftgate.proxy.redact import RedactingFilter
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 BATCHED = "batched"  # a LogRecord attribute: part of a batch, written at the batch's end
 # Lines go out in writes of at most this many characters (<= 4,096 bytes in UTF-8, PIPE_BUF):
@@ -80,15 +82,19 @@ class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def write_lines(self, name: str, lines: Sequence[tuple[float, int, str]]) -> None:
         """Write lines of logger `name` (time, level, message) as records would be written.
 
-        Only for a handler `direct_handler` returned: no record is made, filtered or formatted.
+        Only for a handler `direct_handler` returned: no record is made or formatted, and its
+        filters (redaction) rewrite each message as they would rewrite a record's.
         """
         formatter = cast(LineFormatter, self.formatter)
         terminator, level = self.terminator, self.level
+        rewrites = [cast(RedactingFilter, f).message for f in self.filters]
         self.acquire()
         try:
             held = self._held
             for created, levelno, message in lines:
                 if levelno >= level:
+                    for rewrite in rewrites:
+                        message = rewrite(message)
                     line = formatter.line(created, logging.getLevelName(levelno), name, message)
                     held.append(line + terminator)
             self._write_held()
@@ -127,8 +133,9 @@ class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 def direct_handler(logger: logging.Logger) -> LogHandler | None:
     """The one handler that would write `logger`'s records, when writing its lines straight to it
-    is the same as logging them: a LogHandler in the default text format, no filter, no other
-    handler on the way (a test's capture, a user's handler). Else None: log records as usual."""
+    is the same as logging them: a LogHandler in the default text format, filtered by nothing but
+    the gateway's redaction, no other handler on the way (a test's capture, a user's handler).
+    Else None: log records as usual."""
     if logger.disabled or logger.filters:
         return None
     found: list[logging.Handler] = []
@@ -139,8 +146,10 @@ def direct_handler(logger: logging.Logger) -> LogHandler | None:
     if len(found) != 1:
         return None
     (handler,) = found
-    if type(handler) is not LogHandler or handler.filters:
+    if type(handler) is not LogHandler:
         return None
+    if not all(type(f) is RedactingFilter for f in handler.filters):
+        return None  # a filter that may drop or change a record must see it
     formatter = handler.formatter
     if type(formatter) is not LineFormatter or not formatter.plain:
         return None

@@ -12,6 +12,7 @@ from driftgate.proxy.observe.log_output import (
     direct_handler,
     end_batch,
 )
+from driftgate.proxy.redact import RedactingFilter, Redactor
 
 
 def _logger(name: str, handler: logging.Handler) -> logging.Logger:
@@ -82,8 +83,13 @@ def test_a_plain_chain_has_a_direct_handler_and_anything_else_on_the_way_has_non
     handler = LogHandler(_Writes())  # type: ignore[arg-type]
     log = _logger("test.log_output.direct", handler)
     assert direct_handler(log) is handler
+    handler.addFilter(RedactingFilter(Redactor(["bench-key"])))
+    assert direct_handler(log) is handler  # the gateway's redaction is applied to each line
+    handler.addFilter(lambda record: True)
+    assert direct_handler(log) is None  # any other filter must see each record
+    handler.filters[1:] = []
     log.addFilter(lambda record: True)
-    assert direct_handler(log) is None  # a filter must see each record
+    assert direct_handler(log) is None
     log.filters.clear()
     other = logging.NullHandler()
     log.addHandler(other)
@@ -101,18 +107,26 @@ def test_lines_written_directly_are_the_lines_logging_writes() -> None:
     times = (1_700_000_000.0, 1_700_000_000.9994, 1_700_000_001.05, 1_700_000_061.5)
     levels = (logging.INFO, logging.WARNING, logging.INFO, logging.INFO)
     lines = [
-        (t, lv, f"messages m -> b (m) 200 {n} ms")
-        for n, (t, lv) in enumerate(zip(times, levels, strict=True))
+        (t, lv, f"messages {model} -> b (m) 200 {n} ms")
+        for n, (t, lv, model) in enumerate(
+            zip(times, levels, ("m", "sk-abcdefghijklmnop", "secret-key-1", "m"), strict=True)
+        )
     ]
     through_logging, direct = _Writes(), _Writes()
-    log = _logger("test.log_output.same", LogHandler(through_logging))  # type: ignore[arg-type]
+    redacting = RedactingFilter(Redactor(["secret-key-1"]))
+    logging_handler = LogHandler(through_logging)  # type: ignore[arg-type]
+    logging_handler.addFilter(redacting)
+    log = _logger("test.log_output.same", logging_handler)
     for created, level, message in lines:
         record = _record(log, message, created, batched=True)
         record.levelno, record.levelname = level, logging.getLevelName(level)
         log.handle(record)
     end_batch(log)
     handler = LogHandler(direct)  # type: ignore[arg-type]
+    handler.addFilter(redacting)
     handler.setLevel(logging.INFO)
     handler.write_lines(log.name, [*lines, (times[0], logging.DEBUG, "below the handler's level")])
     assert "".join(direct.writes) == "".join(through_logging.writes)
-    assert len("".join(direct.writes).splitlines()) == 4
+    written = "".join(direct.writes)
+    assert len(written.splitlines()) == 4
+    assert "sk-abcdefghijklmnop" not in written and "secret-key-1" not in written
