@@ -121,15 +121,16 @@ class GatewayMetrics:
                     )
                 model, backend = key
                 requests[(model, backend, status_label(r.status))] += 1
-                for kind, count in (
-                    ("input", r.input_tokens),
-                    ("output", r.output_tokens),
-                    ("cache_read", r.cache_read_tokens),
-                    ("cache_write", r.cache_write_tokens),
-                    ("reasoning", r.reasoning_tokens),
-                ):
-                    if count:
-                        tokens[(model, backend, kind)] += count
+                if r.input_tokens:
+                    tokens[(model, backend, "input")] += r.input_tokens
+                if r.output_tokens:
+                    tokens[(model, backend, "output")] += r.output_tokens
+                if r.cache_read_tokens:
+                    tokens[(model, backend, "cache_read")] += r.cache_read_tokens
+                if r.cache_write_tokens:
+                    tokens[(model, backend, "cache_write")] += r.cache_write_tokens
+                if r.reasoning_tokens:
+                    tokens[(model, backend, "reasoning")] += r.reasoning_tokens
                 if r.cost_usd:
                     costs[key] += r.cost_usd
                 if r.endpoint in COUNTING or r.outcome is not None:
