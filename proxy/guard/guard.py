@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftgate.proxy.errors import Dialect, GatewayError
-from driftgate.proxy.guard.estimate import estimate_usd
+from driftgate.proxy.guard.estimate import PriceMemo, estimate_usd
 from driftgate.proxy.guard.ledger import DAY, HOUR, TOTAL, Halt, Limit
 from driftgate.proxy.guard.settings import GuardSettings
 from driftgate.proxy.guard.state import NO_RESERVATION, GuardState, Refusal, StoreUnreachable
@@ -113,6 +113,7 @@ class SpendGuard:
         self._values = frozenset(v.lower() for v in settings.header_values)
         self._warned: set[str] = set()
         self._unpriced: set[str] = set()  # models already named as unpriced (bounded)
+        self._prices = PriceMemo()
         self.fail_open = fail_open  # a shared store that cannot answer lets requests through
         self.unguarded = 0  # requests let through unguarded while the store was unreachable
 
@@ -134,7 +135,13 @@ class SpendGuard:
             return None
         now = self.wall()
         usd = estimate_usd(
-            raw_size, body, model, dialect, templates, self.settings.default_max_tokens
+            raw_size,
+            body,
+            model,
+            dialect,
+            templates,
+            self.settings.default_max_tokens,
+            self._prices,
         )
         if usd == 0.0 and model not in self._unpriced and len(self._unpriced) < UNPRICED_NAMED:
             self._unpriced.add(model)
