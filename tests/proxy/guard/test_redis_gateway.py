@@ -227,6 +227,7 @@ def test_a_gateway_killed_mid_request_leaks_no_reservation_after_expiry(
         redis_url = "{redis_server.url}"
         key_prefix = "{prefix}"
         reservation_seconds = 1
+        timeout_seconds = 5
         """)
     )
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
@@ -245,8 +246,9 @@ def test_a_gateway_killed_mid_request_leaks_no_reservation_after_expiry(
         url = line.split("listening on ")[1].split()[0]
         fake_anthropic.script(Behaviour.stall(BOUND))
         threading.Thread(target=_try, args=(url,), daemon=True).start()
-        store = RedisGuardStore(
-            StateSettings(redis_url=redis_server.url, key_prefix=prefix), lambda _b: ()
+        store = RedisGuardStore(  # a loaded machine is no outage (as _gateway's stores)
+            StateSettings(redis_url=redis_server.url, key_prefix=prefix, timeout_seconds=5.0),
+            lambda _b: (),
         )
         limits = (Limit(TOTAL, DAY, 5.0),)
 
