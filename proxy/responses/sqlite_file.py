@@ -33,6 +33,7 @@ from driftgate.proxy.responses.turns import Turn
 PRUNE_EVERY = 100  # expired rows are deleted from SQLite every this many writes
 BATCH = 256  # filings written in one transaction when they queue up (one commit for all)
 GATHER_SECONDS = 0.05  # in one process, how long the writer lets filings gather before a commit
+GATHER_STEPS = 10  # the pause is taken in steps; it ends early once a batch's worth is waiting
 _log = logging.getLogger("driftgate.responses")
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS turns ("
@@ -291,7 +292,12 @@ class Writer:
             and not isinstance(job, _Stop)
             and getattr(job, "done", None) is None
         ):
-            self._sleep(self._gather)  # let the filings of the next moments join this commit
+            # Let the filings of the next moments join this commit, but never more than a batch:
+            # memory keeps the latest turns only, and one that left it must be in the file.
+            for _ in range(GATHER_STEPS):
+                if self._queue.qsize() >= BATCH - 1:
+                    break
+                self._sleep(self._gather / GATHER_STEPS)
         self._behind = False
         while not isinstance(job, _Stop):
             jobs.append(job)

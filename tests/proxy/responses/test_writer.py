@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from driftgate.proxy.responses.settings import ResponsesSettings
 from driftgate.proxy.responses.sqlite_file import BATCH, Put, Writer
@@ -50,9 +52,10 @@ def test_in_one_process_filings_gather_for_a_moment_and_share_one_commit(tmp_pat
     later = [put(n) for n in range(1, 30)]
 
     def nap(seconds: float) -> None:  # the filings of the next moments arrive while it waits
+        if not naps:
+            for job in later:
+                writer.put(job)
         naps.append(seconds)
-        for job in later:
-            writer.put(job)
 
     writer = Writer(path, ResponsesSettings(), clock=lambda: 1.0e9, gather=0.05, sleep=nap)
     first = Put("resp_0", Turn(None, 1.0e9, []), b"[]", [], None)  # nobody waits for it
@@ -62,7 +65,7 @@ def test_in_one_process_filings_gather_for_a_moment_and_share_one_commit(tmp_pat
         assert job.done is not None
         job.done.result(timeout=5)  # committed together with the first
     writer.stop()
-    assert naps == [0.05]  # one wait for all thirty, none at the stop
+    assert sum(naps) == pytest.approx(0.05)  # one pause for all thirty, none at the stop
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT COUNT(*) FROM turns").fetchone()[0] == 30
 
@@ -95,6 +98,36 @@ def test_a_writer_behind_takes_the_next_batch_without_pausing(tmp_path: Path) ->
         writer.put(job)
     writer.start()  # a full batch, then the ten left: written at once, not after another pause
     writer.stop()
-    assert naps == [0.05]
+    assert naps == []
     with sqlite3.connect(tmp_path / "responses.sqlite3") as db:
         assert db.execute("SELECT COUNT(*) FROM turns").fetchone()[0] == BATCH + 10
+
+
+def test_the_pause_ends_once_a_batch_is_waiting(tmp_path: Path) -> None:
+    """Memory keeps the latest turns only: a turn must reach the file before it leaves memory,
+    so filings never gather beyond a batch, however fast they come."""
+    naps: list[float] = []
+    arrived = threading.Event()
+    burst = [Put(f"resp_{n}", Turn(None, 1.0e9, []), b"[]", [], None) for n in range(1, BATCH)]
+
+    def nap(seconds: float) -> None:  # a batch's worth arrives during the first step
+        if not naps:
+            for job in burst:
+                writer.put(job)
+            arrived.set()
+        naps.append(seconds)
+
+    writer = Writer(
+        tmp_path / "responses.sqlite3",
+        ResponsesSettings(),
+        clock=lambda: 1.0e9,
+        gather=0.05,
+        sleep=nap,
+    )
+    writer.start()
+    writer.put(Put("resp_0", Turn(None, 1.0e9, []), b"[]", [], None))
+    assert arrived.wait(timeout=5)
+    writer.stop()
+    assert len(naps) == 1 and naps[0] < 0.05
+    with sqlite3.connect(tmp_path / "responses.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM turns").fetchone()[0] == BATCH
