@@ -211,7 +211,6 @@ class Writer:
         # for a filing (one process; with workers a request waits until the file holds its turn).
         self._gather = gather
         self._sleep = sleep
-        self._behind = False  # the last batch took BATCH jobs (more were queued)
         self._queue: queue.Queue[Put | Evict | _Stop] = queue.Queue(maxsize=10_000)
         self._thread = threading.Thread(target=self._run, name="driftgate-responses", daemon=True)
 
@@ -286,23 +285,16 @@ class Writer:
         within that time too); True when a stop came."""
         jobs: list[Put | Evict] = []
         job = self._queue.get()
-        if (
-            self._gather > 0
-            and not self._behind  # the last batch was full: more wait already, no pause
-            and not isinstance(job, _Stop)
-            and getattr(job, "done", None) is None
-        ):
+        if self._gather > 0 and not isinstance(job, _Stop) and getattr(job, "done", None) is None:
             # Let the filings of the next moments join this commit, but never more than a batch:
             # memory keeps the latest turns only, and one that left it must be in the file.
             for _ in range(GATHER_STEPS):
                 if self._queue.qsize() >= BATCH - 1:
                     break
                 self._sleep(self._gather / GATHER_STEPS)
-        self._behind = False
         while not isinstance(job, _Stop):
             jobs.append(job)
             if len(jobs) >= BATCH:
-                self._behind = True
                 return jobs, False
             try:
                 job = self._queue.get_nowait()
