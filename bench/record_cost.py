@@ -27,11 +27,14 @@ import pstats
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
-from targets import DRIFTGATE_CONFIG
+import orjson
+from targets import DRIFTGATE_CONFIG, GUARD_ON
 
+from driftgate.proxy.app import _spend_guard
 from driftgate.proxy.config import config_from_table, parse_toml
 from driftgate.proxy.cooldown import Cooldowns
 from driftgate.proxy.flow import Flow
@@ -61,14 +64,16 @@ UPSTREAM_HEADERS = {
 }
 BATCH = 70  # requests per record batch: 50 ms (keeper.FLUSH_EVERY) at ~1,400 req/s
 SHAPE_EVERY = 700  # requests per shape flush: 0.5 s at ~1,400 req/s
-PARTS = ("loop", "records", "insert", "sinks", "shapes")
+PARTS = ("loop", "guard", "records", "insert", "sinks", "shapes")
 
 
 class Parts:
     """The gateway's post-answer machinery, built from the benchmark's config."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, guard: bool = False) -> None:
         text = DRIFTGATE_CONFIG.format(port=3456, upstream="http://127.0.0.1:1")
+        if guard:
+            text += GUARD_ON
         path = home / "bench.toml"
         config = config_from_table(parse_toml(path, text), path, {"DRIFTGATE_HOME": str(home)})
         templates = load_bundled()
@@ -81,6 +86,17 @@ class Parts:
         backend = next(b for b in config.backends if b.name == "fake-openai")
         self.route = Route(backend, "gpt-4o-mini", "gpt-4o-mini")
         self.templates = templates
+        self.guard = _spend_guard(config, time.time, self.observer, None)
+        self.guard_spent = 0.0  # CPU seconds the guard's settlements took on the recorder's thread
+        if self.guard.enabled:
+            settle = self.guard.settle_many
+
+            def timed(settled: list[tuple[Any, float | None]]) -> None:
+                t0 = time.process_time()
+                settle(settled)
+                self.guard_spent += time.process_time() - t0
+
+            self.keeper.settle = timed
         usage = Usage()
         usage.input_tokens, usage.output_tokens = 12, 9
         self.result = StreamResult(usage, False, None)
@@ -93,10 +109,35 @@ class Parts:
             translated=True, streamed=True,
         )  # fmt: skip
 
+    def admit(self, flow: Flow, body: dict[str, Any]) -> None:
+        """The guard's reservation, as the app makes it before forwarding (none when it is off)."""
+        if not self.guard.enabled:
+            return
+        route = self.route
+        admit = self.guard.admit(
+            len(flow.raw), body, route.backend.name, route.model, "openai",
+            self.templates,
+        )  # fmt: skip
+        try:
+            admit.send(None)  # the embedded store answers at once: the coroutine never waits
+        except StopIteration as done:
+            flow.ticket = done.value
+        else:
+            raise RuntimeError("the embedded guard store waited")
+
     def close(self) -> None:
         """Stop the recorder's thread and close the files."""
         self.shape_db.close()
         self.observer.close()
+        _sync(self.guard.store.close())
+
+
+def _sync(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    raise RuntimeError("expected a coroutine that never waits")
 
 
 def run(
@@ -109,6 +150,10 @@ def run(
     while done < count:
         n = min(BATCH, count - done)
         flows = [parts.flow() for _ in range(n)]
+        bodies = [orjson.loads(flow.raw) for flow in flows]  # intake parsed them already
+        tg = clock()
+        for flow, body in zip(flows, bodies, strict=True):  # the loop's part before forwarding
+            parts.admit(flow, body)
         t0 = clock()
         for flow in flows:  # the loop's part: after each answer
             if "shapes" not in skip:
@@ -128,7 +173,10 @@ def run(
         if "shapes" not in skip and (done % SHAPE_EVERY < n or done == count):
             shapes.flush(parts.shape_db)  # the shape log's thread
         t5 = clock()
-        for name, spent_s in zip(PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+        settling, parts.guard_spent = parts.guard_spent, 0.0  # on the recorder's thread
+        guard = t0 - tg + settling  # its reservations and its settlements
+        times = (t1 - t0, guard, t2 - t1 - settling, t3 - t2, t4 - t3, t5 - t4)
+        for name, spent_s in zip(PARTS, times, strict=True):
             spent[name] += spent_s
 
 
@@ -139,6 +187,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=21000, help="requests per measured round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--guard", action="store_true", help="with the spend guard on (the --guard-on row's budget)"
+    )
     parser.add_argument(
         "--skip",
         action="append",
@@ -154,7 +205,7 @@ def main() -> None:
         handler = LogHandler(log_file)
         logging.basicConfig(level=level, handlers=[handler])
         skip = frozenset(args.skip)
-        parts = Parts(home)
+        parts = Parts(home, args.guard)
         # As `driftgate proxy` does (server.py): every line passes the gateway's redaction.
         handler.addFilter(RedactingFilter(Redactor(b.key for b in parts.config.backends)))
         spent = dict.fromkeys(PARTS, 0.0)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from driftgate.proxy.errors import Dialect, GatewayError
 from driftgate.proxy.guard.estimate import PriceMemo, estimate_usd
@@ -49,9 +48,8 @@ class GuardStoreUnreachable(GuardRefused):
     openai_code = "spend_guard_unavailable"
 
 
-@dataclass(frozen=True, slots=True)
-class Ticket:
-    """A reservation held by one request until it is settled."""
+class Ticket(NamedTuple):
+    """A reservation held by one request until it is settled (a tuple: made on every request)."""
 
     id: int
     backend: str
@@ -199,7 +197,7 @@ class SpendGuard:
         """`settle` for a batch of requests (the recorder's thread), one store call for all."""
         if settled:
             now = self.wall()
-            self.store.settle_many([(t.id, t.backend, usd or 0.0, now) for t, usd in settled])
+            self.store.settle_many([(t[0], t[1], usd or 0.0, now) for t, usd in settled])
 
     def release(self, ticket: Ticket | None) -> None:
         """The request never reached an upstream: drop its reservation."""

@@ -70,12 +70,19 @@ class GuardStore(Protocol):
         """Reserve `usd` if every limit has room for it (an id), else the first limit it breaks."""
         ...
 
+    def admit(
+        self, backend: str, usd: float, limits: tuple[Limit, ...], now: float, respect_halt: bool
+    ) -> int | Limit | Halt:
+        """The halt in force (when `respect_halt`), else `reserve`: one look at the store."""
+        ...
+
     def settle(self, ticket: int, usd: float, now: float) -> None:
         """Replace reservation `ticket` by the spend it really cost."""
         ...
 
-    def settle_many(self, settled: Sequence[Settled]) -> None:
-        """`settle` for each of a batch, written in one transaction (the recorder's thread)."""
+    def settle_many(self, settled: Sequence[tuple[int, float, float]]) -> None:
+        """`settle` for each of a batch of (ticket, usd, now) (`Settled` or plain tuples), written
+        in one transaction (the recorder's thread)."""
         ...
 
     def release(self, ticket: int) -> None:
@@ -224,36 +231,62 @@ class SqliteGuardStore:
         for key in (TOTAL, backend):
             self._held[key] = self._held.get(key, 0.0) + usd
 
+    def admit(
+        self, backend: str, usd: float, limits: tuple[Limit, ...], now: float, respect_halt: bool
+    ) -> int | Limit | Halt:
+        with self._lock:
+            if respect_halt and self._halt is not None:
+                halt = self._halted(now)
+                if halt is not None:
+                    return halt
+            return self._reserve(backend, usd, limits, now)
+
     def reserve(
         self, backend: str, usd: float, limits: tuple[Limit, ...], now: float
     ) -> int | Limit:
         with self._lock:
-            for limit in limits:
-                if self._sum(limit.backend, limit.window, now) + usd > limit.usd:
-                    return limit
-            ticket = next(self._ids)
-            self._reserved[ticket] = (backend, usd)
-            self._hold(backend, usd)
-            return ticket
+            return self._reserve(backend, usd, limits, now)
+
+    def _reserve(
+        self, backend: str, usd: float, limits: tuple[Limit, ...], now: float
+    ) -> int | Limit:
+        for limit in limits:
+            if self._sum(limit.backend, limit.window, now) + usd > limit.usd:
+                return limit
+        ticket = next(self._ids)
+        self._reserved[ticket] = (backend, usd)
+        held = self._held
+        held[TOTAL] = held.get(TOTAL, 0.0) + usd
+        held[backend] = held.get(backend, 0.0) + usd
+        return ticket
 
     def settle(self, ticket: int, usd: float, now: float) -> None:
         self.settle_many((Settled(ticket, usd, now),))
 
-    def settle_many(self, settled: Sequence[Settled]) -> None:
-        rows: list[tuple[float, str, float]] = []
+    def settle_many(self, settled: Sequence[tuple[int, float, float]]) -> None:
+        # A batch's settlements to one backend at one time are one sum: one entry in each window
+        # and one row in the file (a row per settlement was most of what the guard cost a request).
+        sums: dict[tuple[str, float], float] = {}
         with self._lock:
+            reserved = self._reserved
+            freed: dict[str, float] = {}
             for ticket, usd, now in settled:
-                entry = self._reserved.pop(ticket, None)
+                entry = reserved.pop(ticket, None)
                 if entry is None:
                     continue
-                self._hold(entry[0], -entry[1])
+                backend = entry[0]
+                freed[backend] = freed.get(backend, 0.0) + entry[1]
                 if usd > 0:
-                    self._add(now, entry[0], usd)
-                    rows.append((now, entry[0], usd))
-        if not rows or self._db is None:
+                    key = (backend, now)
+                    sums[key] = sums.get(key, 0.0) + usd
+            for backend, usd in freed.items():
+                self._hold(backend, -usd)
+            for (backend, now), usd in sums.items():
+                self._add(now, backend, usd)
+        if not sums or self._db is None:
             return
-        # One transaction a batch: an autocommit insert per settlement cost ~22 us each.
-        last = rows[-1][0]
+        rows = [(now, backend, usd) for (backend, now), usd in sums.items()]
+        last = max(row[0] for row in rows)
         with self._db_lock:
             self._db.execute("BEGIN")
             try:
@@ -293,12 +326,15 @@ class SqliteGuardStore:
 
     def halted(self, now: float) -> Halt | None:
         with self._lock:
-            halt = self._halt
-            if halt is not None and halt.until is not None and now >= halt.until:
-                self._halt = None
-                self._put(halt_reason=None, halt_since=None, halt_until=None)
-                return None
-            return halt
+            return self._halted(now)
+
+    def _halted(self, now: float) -> Halt | None:
+        halt = self._halt
+        if halt is not None and halt.until is not None and now >= halt.until:
+            self._halt = None
+            self._put(halt_reason=None, halt_since=None, halt_until=None)
+            return None
+        return halt
 
     def close(self) -> None:
         if self._db is not None:

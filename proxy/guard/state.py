@@ -17,7 +17,6 @@ from driftgate.proxy.guard.ledger import (
     GuardStore,
     Halt,
     Limit,
-    Settled,
     SqliteGuardStore,
     guard_db_path,
 )
@@ -130,11 +129,7 @@ class EmbeddedState:
         self, backend: str, usd: float, limits: tuple[Limit, ...], now: float, respect_halt: bool
     ) -> int | Refusal | Halt:
         store = self.store
-        if respect_halt:
-            halt = store.halted(now)
-            if halt is not None:
-                return halt
-        got = store.reserve(backend, usd, limits, now)
+        got = store.admit(backend, usd, limits, now, respect_halt)
         if isinstance(got, Limit):
             return Refusal(got, store.spent(got.backend, got.window, now))
         return got
@@ -143,7 +138,7 @@ class EmbeddedState:
         self.store.settle(ticket, usd, now)
 
     def settle_many(self, settled: Sequence[Settlement]) -> None:
-        self.store.settle_many([Settled(t, usd, now) for t, _, usd, now in settled])
+        self.store.settle_many([(t, usd, now) for t, _, usd, now in settled])
 
     def release(self, ticket: int, backend: str) -> None:
         self.store.release(ticket)
