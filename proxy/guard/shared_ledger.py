@@ -276,23 +276,25 @@ class SharedSqliteGuardStore:
         """Replace reservation `ticket` by the spend it really cost."""
         self.settle_many((Settled(ticket, usd, now),))
 
-    def settle_many(self, settled: Sequence[Settled]) -> None:
+    def settle_many(self, settled: Sequence[tuple[int, float, float]]) -> None:
         """Replace each reservation by what it cost, in one transaction."""
         if not settled:
             return
 
         def body(db: sqlite3.Connection) -> None:
-            rows: list[tuple[float, str, float]] = []
+            sums: dict[tuple[float, str], float] = {}  # one row per backend and time a batch
             for ticket, usd, now in settled:
                 row = db.execute(
                     "DELETE FROM reserved WHERE id = ? RETURNING backend", (ticket,)
                 ).fetchone()
                 if row is not None and usd > 0:
-                    rows.append((now, row[0], usd))
-            if not rows:
+                    key = (now, row[0])
+                    sums[key] = sums.get(key, 0.0) + usd
+            if not sums:
                 return
+            rows = [(now, backend, usd) for (now, backend), usd in sums.items()]
             db.executemany("INSERT INTO spend VALUES (?, ?, ?)", rows)
-            last = rows[-1][0]
+            last = max(row[0] for row in rows)
             if last - self._pruned >= HOUR:
                 self._pruned = last
                 # The newest row stays, so rowids keep growing and each worker's `_seen` holds.

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from driftgate.proxy.guard.ledger import Halt, Limit, Settled
+from driftgate.proxy.guard.ledger import Halt, Limit
 from driftgate.proxy.guard.shared_ledger import Ask, Busy, Over, SharedSqliteGuardStore
 from driftgate.proxy.guard.state import (
     Refusal,
@@ -114,7 +114,7 @@ class SharedState:
         self.store.settle(ticket, usd, now)
 
     def settle_many(self, settled: Sequence[Settlement]) -> None:
-        self.store.settle_many([Settled(t, usd, now) for t, _, usd, now in settled])
+        self.store.settle_many([(t, usd, now) for t, _, usd, now in settled])
 
     def release(self, ticket: int, backend: str) -> None:
         try:

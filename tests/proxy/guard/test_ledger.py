@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,40 @@ def test_a_batch_of_settlements_counts_and_survives_a_restart_as_one_by_one_woul
     assert again.spent(TOTAL, DAY, now=14.0) == 1.5
     assert again.spent("a", DAY, now=14.0) == 1.5
     again.close()
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_batch_writes_one_spend_row_per_backend_and_time(tmp_path: Path, shared: bool) -> None:
+    """A batch's settlements to one backend at one time are one row (their sum) in the file."""
+    path = tmp_path / "guard.db"
+    store: SqliteGuardStore | SharedSqliteGuardStore = (
+        SharedSqliteGuardStore(path) if shared else SqliteGuardStore(path)
+    )
+    backends = ["a", "b"] * 35
+    tickets = [store.reserve(b, 0.1, DAILY_10, now=10.0) for b in backends]
+    store.settle_many([(int(t), 0.01, 11.0) for t in tickets])  # plain tuples, as the guard sends
+    store.settle_many([])
+    assert store.in_flight() == pytest.approx(0.0)
+    assert store.spent("a", DAY, now=12.0) == pytest.approx(0.35)
+    assert store.spent(TOTAL, DAY, now=12.0) == pytest.approx(0.70)
+    store.close()
+    with sqlite3.connect(path) as db:
+        rows = sorted(db.execute("SELECT ts, backend, usd FROM spend").fetchall())
+    assert [(ts, backend) for ts, backend, _ in rows] == [(11.0, "a"), (11.0, "b")]
+    assert [usd for _, _, usd in rows] == [pytest.approx(0.35), pytest.approx(0.35)]
+    again = SqliteGuardStore(path)
+    assert again.spent(TOTAL, DAY, now=12.0) == pytest.approx(0.70)
+    assert again.spent("b", HOUR, now=12.0) == pytest.approx(0.35)
+    again.close()
+
+
+def test_admit_answers_the_halt_before_reserving_and_lifts_an_expired_one() -> None:
+    store = SqliteGuardStore(None)
+    store.halt(Halt("over", since=0.0, until=100.0))
+    assert store.admit("a", 1.0, DAILY_10, 50.0, True) == Halt("over", 0.0, 100.0)
+    assert store.in_flight() == 0.0
+    ticket = store.admit("a", 1.0, DAILY_10, 50.0, False)  # warn: the halt is not asked
+    assert isinstance(ticket, int)
+    assert isinstance(store.admit("a", 1.0, DAILY_10, 100.0, True), int)  # expired: lifted
+    assert store.halted(100.0) is None
+    assert store.admit("a", 9.0, DAILY_10, 101.0, True) == DAILY_10[0]
