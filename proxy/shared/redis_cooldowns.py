@@ -30,6 +30,10 @@ from driftgate.proxy.upstream.failure_words import in_words
 
 log = logging.getLogger("driftgate.cooldowns")
 FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+# uvloop raises RuntimeError ("the handler is closed"), not OSError, when a write meets a
+# connection the server already closed (the subscription's health-check PING after a restart),
+# and redis-py passes it on: the listener treats it as Redis gone, never as its own end.
+LISTEN_FAILURES = (*FAILURES, RuntimeError)
 LISTEN_WAKE = 1.0  # seconds a read of the subscription waits before the loop looks again
 HEALTH_CHECK = 5  # seconds: an idle subscription PINGs, so a dead connection is noticed
 
@@ -67,7 +71,9 @@ class RedisCooldowns:
         settings: StateSettings,
         cooldowns: Cooldowns,
         backends: Callable[[], Iterable[str]],
+        listener: Redis | None = None,
     ) -> None:
+        """`listener`: the client the subscription uses (default: one made from the URL)."""
         assert settings.redis_url is not None
         self.url = redact_url(settings.redis_url)
         self._cooldowns = cooldowns
@@ -83,7 +89,7 @@ class RedisCooldowns:
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         # The subscription waits for messages as long as there are none: no socket timeout.
-        self._listener: Redis = Redis.from_url(
+        self._listener: Redis = listener or Redis.from_url(
             settings.redis_url,
             socket_connect_timeout=settings.timeout_seconds,
             health_check_interval=HEALTH_CHECK,
@@ -125,11 +131,11 @@ class RedisCooldowns:
                     message = await pubsub.get_message(timeout=LISTEN_WAKE)
                     if message is not None:
                         await self._heard(message)
-            except FAILURES as exc:
+            except LISTEN_FAILURES as exc:
                 self.subscribed.clear()
                 self._failed(exc, "cooldowns stay this gateway's own until it is back")
             finally:
-                with contextlib.suppress(*FAILURES):
+                with contextlib.suppress(*LISTEN_FAILURES):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(self._retry)
 
@@ -183,5 +189,6 @@ class RedisCooldowns:
                 await self._listen
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        await self.redis.aclose()
-        await self._listener.aclose()
+        for client in (self.redis, self._listener):  # best effort: Redis may be gone already
+            with contextlib.suppress(*LISTEN_FAILURES):
+                await client.aclose()

@@ -1,7 +1,9 @@
-"""Backend cooldowns shared by two real gateways on one real redis-server ([state] redis_url)."""
+"""Backend cooldowns shared by two real gateways on one real redis-server ([state] redis_url),
+and the board's subscription surviving a closed connection."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 import uuid
@@ -10,8 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+import uvloop
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 
+from driftgate.proxy.cooldown import Cooldowns
 from driftgate.proxy.guard.settings import StateSettings
+from driftgate.proxy.shared.redis_cooldowns import RedisCooldowns
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.redis_server import RedisServer
 from tests.fakes.scripted import Behaviour
@@ -175,3 +182,54 @@ def test_redis_gone_keeps_cooldowns_per_gateway_and_back_shares_them_again(
     assert r.headers["x-driftgate-backend"] == "second"
     key = f"{state.key_prefix}cool:primary"
     _until(lambda: _pttl(redis_server, key) > 10_000, "b's cooldown never reached Redis")
+
+
+class _ClosedOnce(PubSub):
+    """A real subscription whose second read fails as uvloop fails a write on a closed
+    connection (RuntimeError, "the handler is closed"), as after a Redis restart."""
+
+    failures = 0
+
+    async def get_message(self, *args: Any, **kwargs: Any) -> Any:
+        got = await super().get_message(*args, **kwargs)
+        if got is None and not _ClosedOnce.failures:
+            _ClosedOnce.failures += 1
+            raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+        return got
+
+
+class _Listener(Redis):
+    def pubsub(self, **kwargs: Any) -> PubSub:
+        return _ClosedOnce(self.connection_pool, **kwargs)
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        raise RuntimeError("the handler is closed")  # and closing it fails the same way
+
+
+def test_the_subscription_outlives_a_closed_connection_error_and_closes_cleanly(
+    redis_server: RedisServer,
+) -> None:
+    state = _state(redis_server)
+
+    async def run() -> tuple[float, int]:
+        ours, theirs = Cooldowns(30.0), Cooldowns(30.0)
+        listener = _Listener.from_url(redis_server.url)
+        board = RedisCooldowns(state, ours, lambda: ["primary"], listener=listener)
+        other = RedisCooldowns(state, theirs, lambda: ["primary"])
+        await board.start()
+        await asyncio.wait_for(board.subscribed.wait(), BOUND)
+        while not _ClosedOnce.failures:  # the listener's next idle read fails once...
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(board.subscribed.wait(), BOUND)  # ...and it subscribes again
+        other.shared("primary", 20.0)
+        deadline = time.monotonic() + BOUND
+        while not ours.cooling("primary") and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await other.close()
+        await board.close()  # the listener client's failing close is not the gateway's stop
+        return ours.cooling("primary"), _ClosedOnce.failures
+
+    cooling, failures = uvloop.run(run())
+    assert failures == 1
+    assert 10.0 < cooling <= 20.0  # heard from the other gateway after the failure
