@@ -1,5 +1,6 @@
-"""The stored conversations' SQLite file (DRIFTGATE_HOME/responses.sqlite3): its schema, one
-writer thread per process, and the bounds kept across every process that writes it.
+"""The stored conversations' SQLite file (DRIFTGATE_HOME/responses.sqlite3): its schema, what
+is written and read, and the bounds kept across every process that writes it (each process has
+one writer thread: proxy/responses/writer.py).
 
 With --workers N each worker writes the same file. Totals of the turns table (count, bytes) are
 kept by triggers, so a writer sees every worker's turns in one row and evicts the oldest, whoever
@@ -10,18 +11,12 @@ turns they hold in memory.
 
 from __future__ import annotations
 
-import concurrent.futures
-import logging
 import math
 import mmap
 import os
-import queue
 import sqlite3
 import struct
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +25,6 @@ import orjson
 from driftgate.proxy.responses.settings import ResponsesSettings
 from driftgate.proxy.responses.turns import Turn
 
-PRUNE_EVERY = 100  # expired rows are deleted from SQLite every this many writes
-BATCH = 256  # filings written in one transaction when they queue up (one commit for all)
-GATHER_SECONDS = 0.05  # in one process, how long the writer lets filings gather before a commit
-GATHER_STEPS = 10  # the pause is taken in steps; it ends early once a batch's worth is waiting
-_log = logging.getLogger("driftgate.responses")
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS turns ("
     " id TEXT PRIMARY KEY, previous TEXT, created REAL NOT NULL, items BLOB NOT NULL)",
@@ -55,30 +45,6 @@ _UPSERT = (
     "INSERT INTO turns VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
     " previous = excluded.previous, created = excluded.created, items = excluded.items"
 )
-
-
-@dataclass(slots=True)
-class Put:
-    """Writer job: one turn and its named items; `done` is set once they are committed."""
-
-    response_id: str
-    turn: Turn
-    blob: bytes
-    named: list[dict[str, Any]]
-    done: concurrent.futures.Future[None] | None = None
-
-
-@dataclass(slots=True)
-class Evict:
-    """Writer job: these turns are gone, and every item older than the oldest turn kept."""
-
-    ids: list[str]
-    items_before: float
-
-
-@dataclass(slots=True)
-class _Stop:
-    jobs: list[Put | Evict] = field(default_factory=list)
 
 
 class Watermark:
@@ -151,13 +117,22 @@ def _set_up(conn: sqlite3.Connection) -> None:
         raise
 
 
-def write(conn: sqlite3.Connection, job: Put) -> None:
-    """File one turn and its named items (inside the caller's transaction)."""
-    conn.execute(_UPSERT, (job.response_id, job.turn.previous, job.turn.created, job.blob))
-    conn.executemany(
-        "INSERT OR REPLACE INTO items VALUES (?, ?, ?)",
-        [(i["id"], job.turn.created, orjson.dumps(i)) for i in job.named],
-    )
+def write(
+    conn: sqlite3.Connection,
+    turns: list[tuple[str, str | None, float, bytes]],
+    items: list[tuple[str, float, bytes]],
+) -> None:
+    """File turns (id, previous, created, items) and named items (id, created, item), inside the
+    caller's transaction."""
+    conn.executemany(_UPSERT, turns)
+    conn.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?)", items)
+
+
+def delete(conn: sqlite3.Connection, ids: list[tuple[str]], items_before: float) -> None:
+    """Delete these turns and every item older than `items_before` (inside the caller's
+    transaction)."""
+    conn.executemany("DELETE FROM turns WHERE id = ?", ids)
+    conn.execute("DELETE FROM items WHERE created < ?", (items_before,))
 
 
 def prune(conn: sqlite3.Connection, before: float) -> None:
@@ -189,155 +164,6 @@ def evict_over(conn: sqlite3.Connection, settings: ResponsesSettings) -> float |
     # An item is as old as the turn that brought it: those older than every kept turn go too.
     conn.execute("DELETE FROM items WHERE created < ?", (kept if kept is not None else math.inf,))
     return math.nextafter(last, math.inf)
-
-
-class Writer:
-    """One thread that writes this process's turns to the file, in order, off the event loop."""
-
-    def __init__(
-        self,
-        path: Path,
-        settings: ResponsesSettings,
-        clock: Callable[[], float] = time.time,
-        watermark: Watermark | None = None,
-        gather: float = 0.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._path = path
-        self._settings = settings
-        self._clock = clock
-        self._watermark = watermark  # set with workers: bounds kept across them, published here
-        # Seconds a batch may wait for more filings (one commit for all): only when nobody waits
-        # for a filing (one process; with workers a request waits until the file holds its turn).
-        self._gather = gather
-        self._sleep = sleep
-        self._queue: queue.Queue[Put | Evict | _Stop] = queue.Queue(maxsize=10_000)
-        self._thread = threading.Thread(target=self._run, name="driftgate-responses", daemon=True)
-
-    def start(self) -> None:
-        """Start the thread (after the jobs known at start-up are queued)."""
-        self._thread.start()
-
-    def put(self, job: Put | Evict) -> bool:
-        """Queue `job`; False when the queue is full (the change stays in memory only)."""
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            _log.warning("stored responses: write queue full, a change was kept in memory only")
-            return False
-        return True
-
-    def stop(self) -> None:
-        """Write what is queued, then end the thread."""
-        self._queue.put(_Stop())
-        self._thread.join()
-
-    def _run(self) -> None:
-        try:
-            conn = open_db(self._path)
-        except (OSError, sqlite3.Error) as exc:
-            _log.warning(
-                "stored responses are kept in memory only: cannot open %s (%s)", self._path, exc
-            )
-            self._fail_all(exc)
-            return
-        ttl = self._settings.store_ttl_seconds
-        written = 0
-        try:
-            prune(conn, self._clock() - ttl)
-            if self._watermark is not None:
-                self._in_transaction(conn, None)  # a restart with smaller bounds
-        except sqlite3.Error as exc:
-            _log.warning("stored responses: could not prune (%s)", type(exc).__name__)
-        stop = False
-        while not stop:
-            jobs, stop = self._take()
-            if not jobs:
-                continue
-            try:  # the usual case: every job of the batch in one transaction (one commit)
-                self._in_transaction(conn, jobs)
-            except Exception:
-                for job in jobs:  # one job's failure must not lose the others: alone, each
-                    try:
-                        self._in_transaction(conn, [job])
-                    except Exception as exc:  # the thread must outlive any one write
-                        _log.warning("could not store a response: %s", type(exc).__name__)
-                        if isinstance(job, Put):
-                            _answer(job.done, exc)
-                    else:
-                        if isinstance(job, Put):
-                            _answer(job.done, None)
-            else:
-                for job in jobs:
-                    if isinstance(job, Put):
-                        _answer(job.done, None)
-            puts = sum(isinstance(job, Put) for job in jobs)
-            if (written + puts) // PRUNE_EVERY > written // PRUNE_EVERY:
-                try:
-                    prune(conn, self._clock() - ttl)
-                except sqlite3.Error as exc:
-                    _log.warning("stored responses: could not prune (%s)", type(exc).__name__)
-            written += puts
-        conn.close()
-
-    def _take(self) -> tuple[list[Put | Evict], bool]:
-        """The next job and those queued behind it (up to BATCH; with `gather`, those queued
-        within that time too); True when a stop came."""
-        jobs: list[Put | Evict] = []
-        job = self._queue.get()
-        if self._gather > 0 and not isinstance(job, _Stop) and getattr(job, "done", None) is None:
-            # Let the filings of the next moments join this commit, but never more than a batch:
-            # memory keeps the latest turns only, and one that left it must be in the file.
-            for _ in range(GATHER_STEPS):
-                if self._queue.qsize() >= BATCH - 1:
-                    break
-                self._sleep(self._gather / GATHER_STEPS)
-        while not isinstance(job, _Stop):
-            jobs.append(job)
-            if len(jobs) >= BATCH:
-                return jobs, False
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                return jobs, False
-        return jobs, True
-
-    def _in_transaction(self, conn: sqlite3.Connection, jobs: list[Put | Evict] | None) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for job in jobs or ():
-                if isinstance(job, Put):
-                    write(conn, job)
-                else:
-                    conn.executemany("DELETE FROM turns WHERE id = ?", [(i,) for i in job.ids])
-                    conn.execute("DELETE FROM items WHERE created < ?", (job.items_before,))
-            if self._watermark is not None:
-                evicted = evict_over(conn, self._settings)
-                if evicted is not None:
-                    self._watermark.raise_to(evicted)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-    def _fail_all(self, exc: BaseException) -> None:
-        """The file cannot be opened: answer every filing that waits, now and later."""
-        while True:
-            job = self._queue.get()
-            if isinstance(job, _Stop):
-                return
-            if isinstance(job, Put):
-                _answer(job.done, exc)
-
-
-def _answer(done: concurrent.futures.Future[None] | None, exc: BaseException | None) -> None:
-    """Tell whoever waits for a filing how it went (nobody, if their request was cancelled)."""
-    if done is None or not done.set_running_or_notify_cancel():
-        return
-    if exc is None:
-        done.set_result(None)
-    else:
-        done.set_exception(exc)
 
 
 def read_turn(conn: sqlite3.Connection, response_id: str) -> Turn | None:

@@ -30,7 +30,7 @@ import orjson
 
 from driftgate.proxy.errors import ConfigError, InvalidRequest
 from driftgate.proxy.responses.settings import ResponsesSettings
-from driftgate.proxy.responses.sqlite_file import GATHER_SECONDS, Evict, Put, Watermark, Writer
+from driftgate.proxy.responses.sqlite_file import Watermark
 from driftgate.proxy.responses.turns import (
     MAX_CHAIN,
     ConversationStore,
@@ -42,6 +42,7 @@ from driftgate.proxy.responses.turns import (
     not_found,
     previous_of,
 )
+from driftgate.proxy.responses.writer import GATHER_SECONDS, Evict, Put, Writer
 
 if TYPE_CHECKING:
     from driftgate.proxy.config import Config
@@ -204,11 +205,11 @@ class Conversations:
         """Memory let go of an item (the index still knows it is in the file)."""
 
     def _filed(self, job: Put) -> bool:
-        """Index the turn, queue it for the file, and keep the bounds."""
+        """Index the turn, keep the bounds, and queue both for the file (one job)."""
         self._add(job.response_id, job.turn.created, len(job.blob))
+        job.evicted = self._evict()
         if self._writer is not None:
             self._writer.put(job)
-        self._evict()
         return True
 
     def _add(self, response_id: str, created: float, size: int) -> None:
@@ -218,8 +219,9 @@ class Conversations:
         self._index[response_id] = (created, size)
         self._bytes += size
 
-    def _evict(self) -> None:
-        """Past store_max_items or store_max_bytes: forget the oldest turns (and older items)."""
+    def _evict(self) -> Evict | None:
+        """Past store_max_items or store_max_bytes: forget the oldest turns (and older items);
+        what the file must delete, or None."""
         cap = self.settings
         gone: list[str] = []
         while self._index and (
@@ -230,7 +232,7 @@ class Conversations:
             self._turns.pop(response_id, None)
             gone.append(response_id)
         if not gone:
-            return
+            return None
         # An item is as old as the turn that brought it: those older than every kept turn go too.
         before = next(iter(self._index.values()))[0] if self._index else float("inf")
         while self._item_index:
@@ -239,8 +241,7 @@ class Conversations:
                 break
             self._item_index.popitem(last=False)
             self._items.pop(item_id, None)
-        if self._writer is not None:
-            self._writer.put(Evict(gone, before))
+        return Evict(gone, before)
 
     def _load_index(self, path: Path) -> None:
         """What an earlier run stored (ids, times, sizes), at start-up; then the bounds apply."""
@@ -263,7 +264,9 @@ class Conversations:
             self._add(response_id, created, size or 0)
         for item_id, created in items:
             self._item_index[item_id] = created
-        self._evict()
+        evicted = self._evict()
+        if evicted is not None and self._writer is not None:
+            self._writer.put(evicted)
 
     def health(self) -> dict[str, Any] | None:
         """Nothing to report for /health: the file is this host's."""

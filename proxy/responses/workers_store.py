@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from driftgate.proxy.responses.settings import ResponsesSettings
-from driftgate.proxy.responses.sqlite_file import Put, Watermark, read_item, read_turn
+from driftgate.proxy.responses.sqlite_file import Watermark, read_item, read_turn
 from driftgate.proxy.responses.store import Conversations
 from driftgate.proxy.responses.turns import (
     MAX_CHAIN,
@@ -31,6 +31,7 @@ from driftgate.proxy.responses.turns import (
     previous_of,
     referenced,
 )
+from driftgate.proxy.responses.writer import Put
 
 WATERMARK_NAME = "responses.evicted"
 READ_SECONDS = 5.0  # most a worker waits on the file for turns another worker stored

@@ -13,8 +13,8 @@ import orjson
 import pytest
 
 from driftgate.proxy.responses.settings import ResponsesSettings
-from driftgate.proxy.responses.sqlite_file import BATCH, GATHER_STEPS, Put, Writer
 from driftgate.proxy.responses.turns import Turn
+from driftgate.proxy.responses.writer import BATCH, GATHER_STEPS, Put, Writer
 
 
 def put(n: int, created: Any = 1.0e9) -> Put:
