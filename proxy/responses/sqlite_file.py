@@ -6,7 +6,8 @@ With --workers N each worker writes the same file. Totals of the turns table (co
 kept by triggers, so a writer sees every worker's turns in one row and evicts the oldest, whoever
 filed them, in the transaction that went past a bound. Which turns are gone is published in a
 watermark file (every turn created before it was deleted) that workers read before trusting the
-turns they hold in memory.
+turns they hold in memory. One process keeps no totals in the file (its memory indexes every
+turn): it drops the triggers and the totals row, and workers opening the file later count again.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS items_created ON items (created)",
     "CREATE TABLE IF NOT EXISTS totals ("
     " one INTEGER PRIMARY KEY CHECK (one = 1), turns INTEGER NOT NULL, bytes INTEGER NOT NULL)",
+)
+_TRIGGERS = ("turns_added", "turns_changed", "turns_gone")
+# With workers: the totals (counted once, when the row is missing) and the triggers keeping them.
+_SHARED = (
     "INSERT OR IGNORE INTO totals SELECT 1, count(*), coalesce(sum(length(items)), 0) FROM turns",
     "CREATE TRIGGER IF NOT EXISTS turns_added AFTER INSERT ON turns BEGIN"
     " UPDATE totals SET turns = turns + 1, bytes = bytes + length(NEW.items); END",
@@ -41,10 +46,15 @@ _SCHEMA = (
     "CREATE TRIGGER IF NOT EXISTS turns_gone AFTER DELETE ON turns BEGIN"
     " UPDATE totals SET turns = turns - 1, bytes = bytes - length(OLD.items); END",
 )
+# One process: its memory indexes every turn and keeps the bounds, so nothing reads the totals.
+# A trigger on every insert and delete also makes each a statement with its own journal: they
+# go, and so does the totals row, which workers opening the file later count again.
+_ALONE = (*(f"DROP TRIGGER IF EXISTS {name}" for name in _TRIGGERS), "DELETE FROM totals")
 _UPSERT = (
     "INSERT INTO turns VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
     " previous = excluded.previous, created = excluded.created, items = excluded.items"
 )
+_UPSERT_FIRST = _UPSERT.replace("(?, ?, ?, ?)", "(?, NULL, ?, ?)")  # a conversation's first turn
 
 
 class Watermark:
@@ -77,8 +87,10 @@ class Watermark:
 OPEN_SECONDS = 10.0  # most a writer retries opening a file other workers are setting up
 
 
-def open_db(path: Path) -> sqlite3.Connection:
-    """The file, made private if new, in WAL mode, with the schema (safe from several workers).
+def open_db(path: Path, shared: bool = True) -> sqlite3.Connection:
+    """The file, made private if new, in WAL mode, with the schema (safe from several workers);
+    `shared`: written by several workers, which keep its totals (else by one process, which
+    does not).
 
     Workers starting together open a new file at once: switching it to WAL can answer "database
     is locked" at once, without the busy timeout's wait, so the open is tried again for a while
@@ -90,7 +102,7 @@ def open_db(path: Path) -> sqlite3.Connection:
     while True:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
-            _set_up(conn)
+            _set_up(conn, shared)
         except sqlite3.OperationalError as exc:
             conn.close()
             if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -103,13 +115,13 @@ def open_db(path: Path) -> sqlite3.Connection:
         return conn
 
 
-def _set_up(conn: sqlite3.Connection) -> None:
+def _set_up(conn: sqlite3.Connection, shared: bool) -> None:
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("BEGIN IMMEDIATE")  # workers opening a new file together take turns
     try:
-        for statement in _SCHEMA:
+        for statement in (*_SCHEMA, *(_SHARED if shared else _ALONE)):
             conn.execute(statement)
         conn.execute("COMMIT")
     except BaseException:
@@ -119,12 +131,20 @@ def _set_up(conn: sqlite3.Connection) -> None:
 
 def write(
     conn: sqlite3.Connection,
-    turns: list[tuple[str, str | None, float, bytes]],
-    items: list[tuple[str, float, bytes]],
+    turns: list[tuple[str, str, float, bytearray]],
+    firsts: list[tuple[str, float, bytearray]],
+    items: list[tuple[str, float, bytearray]],
 ) -> None:
-    """File turns (id, previous, created, items) and named items (id, created, item), inside the
-    caller's transaction."""
-    conn.executemany(_UPSERT, turns)
+    """File turns (id, previous, created, items), first turns (id, created, items) and named
+    items (id, created, item), inside the caller's transaction.
+
+    Blobs come as bytearray and a first turn's missing `previous` is NULL in the statement: the
+    sqlite3 module binds str, float and bytearray as they are, but looks for an adapter for
+    bytes and None (an attribute lookup that fails, and a formatted error, per value)."""
+    if turns:
+        conn.executemany(_UPSERT, turns)
+    if firsts:
+        conn.executemany(_UPSERT_FIRST, firsts)
     conn.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?)", items)
 
 

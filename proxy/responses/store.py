@@ -74,7 +74,7 @@ class Conversations:
         self._clock = clock
         self._path = path
         self._turns: collections.OrderedDict[str, Turn] = collections.OrderedDict()
-        self._items: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+        self._items: dict[str, dict[str, Any]] = {}  # those of the turns in memory, by id
         # Every stored turn (id -> created, bytes) and item (id -> created), oldest first.
         self._index: collections.OrderedDict[str, tuple[float, int]] = collections.OrderedDict()
         self._item_index: collections.OrderedDict[str, float] = collections.OrderedDict()
@@ -187,19 +187,33 @@ class Conversations:
         output = [i for i in response.get("output") or () if isinstance(i, dict)]
         # Its age counts from the request, not from when the answer finished being sent: a
         # client that got the answer cannot see it aged by the time the gateway took to file it.
-        turn = Turn(expanded.previous, expanded.asked or self._clock(), expanded.own + output)
-        blob = orjson.dumps(turn.items)
-        self._turns[response_id] = turn
-        if len(self._turns) > MEMORY_TURNS:
-            self._turns.popitem(last=False)
-        named = [i for i in turn.items if isinstance(i.get("id"), str)]
+        created = expanded.asked or self._clock()
+        items = expanded.own + output
+        turn = Turn(expanded.previous, created, items)
+        blob = orjson.dumps(items)
+        turns = self._turns
+        turns[response_id] = turn
+        if len(turns) > MEMORY_TURNS:
+            self._dropped_turn(turns.popitem(last=False)[1])
+        named = [i for i in items if isinstance(i.get("id"), str)]
+        memory, index = self._items, self._item_index
         for item in named:
-            self._items[item["id"]] = item
-            self._item_index[item["id"]] = turn.created
-            self._item_index.move_to_end(item["id"])
-        while len(self._items) > MEMORY_TURNS * 8:
-            self._dropped_item(self._items.popitem(last=False)[0])
+            item_id = item["id"]
+            memory[item_id] = item
+            again = item_id in index
+            index[item_id] = created
+            if again:
+                index.move_to_end(item_id)
         return self._filed(Put(response_id, turn, blob, named, done))
+
+    def _dropped_turn(self, turn: Turn) -> None:
+        """Memory let go of a turn, and of its items unless a later turn brought them again."""
+        memory = self._items
+        for item in turn.items:
+            item_id = item.get("id")
+            if isinstance(item_id, str) and memory.get(item_id) is item:
+                del memory[item_id]
+                self._dropped_item(item_id)
 
     def _dropped_item(self, item_id: str) -> None:
         """Memory let go of an item (the index still knows it is in the file)."""
@@ -222,25 +236,27 @@ class Conversations:
     def _evict(self) -> Evict | None:
         """Past store_max_items or store_max_bytes: forget the oldest turns (and older items);
         what the file must delete, or None."""
-        cap = self.settings
-        gone: list[str] = []
-        while self._index and (
-            len(self._index) > cap.store_max_items or self._bytes > cap.store_max_bytes
-        ):
-            response_id, (_, size) = self._index.popitem(last=False)
-            self._bytes -= size
-            self._turns.pop(response_id, None)
-            gone.append(response_id)
-        if not gone:
+        cap, index = self.settings, self._index
+        most_items, most_bytes = cap.store_max_items, cap.store_max_bytes
+        if len(index) <= most_items and self._bytes <= most_bytes:
             return None
+        gone: list[str] = []
+        while index and (len(index) > most_items or self._bytes > most_bytes):
+            response_id, (_, size) = index.popitem(last=False)
+            self._bytes -= size
+            turn = self._turns.pop(response_id, None)
+            if turn is not None:
+                self._dropped_turn(turn)
+            gone.append(response_id)
         # An item is as old as the turn that brought it: those older than every kept turn go too.
-        before = next(iter(self._index.values()))[0] if self._index else float("inf")
-        while self._item_index:
-            item_id, created = next(iter(self._item_index.items()))
+        before = next(iter(index.values()))[0] if index else float("inf")
+        items, memory = self._item_index, self._items
+        while items:
+            item_id, created = next(iter(items.items()))
             if created >= before:
                 break
-            self._item_index.popitem(last=False)
-            self._items.pop(item_id, None)
+            items.popitem(last=False)
+            memory.pop(item_id, None)
         return Evict(gone, before)
 
     def _load_index(self, path: Path) -> None:

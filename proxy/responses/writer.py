@@ -119,7 +119,7 @@ class Writer:
 
     def _run(self) -> None:
         try:
-            conn = open_db(self._path)
+            conn = open_db(self._path, shared=self._watermark is not None)
         except (OSError, sqlite3.Error) as exc:
             _log.warning(
                 "stored responses are kept in memory only: cannot open %s (%s)", self._path, exc
@@ -214,8 +214,9 @@ class Writer:
 def _write_jobs(conn: sqlite3.Connection, jobs: list[Put | Evict]) -> None:
     """A batch's filings and evictions with one statement of each kind where order allows: the
     turns and items first, then the evicted turns and the items older than every kept turn."""
-    turns: list[tuple[str, str | None, float, bytes]] = []
-    items: list[tuple[str, float, bytes]] = []
+    turns: list[tuple[str, str, float, bytearray]] = []
+    firsts: list[tuple[str, float, bytearray]] = []
+    items: list[tuple[str, float, bytearray]] = []
     gone: list[tuple[str]] = []
     evicted: set[str] = set()
     before = float("-inf")
@@ -223,17 +224,21 @@ def _write_jobs(conn: sqlite3.Connection, jobs: list[Put | Evict]) -> None:
         evict: Evict | None = job if isinstance(job, Evict) else job.evicted
         if isinstance(job, Put):
             if job.response_id in evicted:  # filed again after its eviction: that goes first
-                write(conn, turns, items)
+                write(conn, turns, firsts, items)
                 delete(conn, gone, before)
-                turns, items, gone, evicted, before = [], [], [], set(), float("-inf")
-            created = job.turn.created
-            turns.append((job.response_id, job.turn.previous, created, job.blob))
-            items += [(i["id"], created, orjson.dumps(i)) for i in job.named]
+                turns, firsts, items, gone = [], [], [], []
+                evicted, before = set(), float("-inf")
+            turn, created = job.turn, job.turn.created
+            if turn.previous is None:
+                firsts.append((job.response_id, created, bytearray(job.blob)))
+            else:
+                turns.append((job.response_id, turn.previous, created, bytearray(job.blob)))
+            items += [(i["id"], created, bytearray(orjson.dumps(i))) for i in job.named]
         if evict is not None:
             gone += [(i,) for i in evict.ids]
             evicted.update(evict.ids)
             before = max(before, evict.items_before)
-    write(conn, turns, items)
+    write(conn, turns, firsts, items)
     if gone:
         delete(conn, gone, before)
 

@@ -165,3 +165,17 @@ def test_the_byte_cap_evicts_the_oldest_first() -> None:
         clock.now += 1
         answered(conv, {"input": str(n)}, f"resp_{n}", str(n) * 1500)  # ~1.6 KB a turn
     assert [_stored(conv, f"resp_{n}") for n in range(4)] == [False, False, True, True]
+
+
+def test_an_item_a_later_turn_brought_again_outlives_the_first_turn_in_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(store_mod, "MEMORY_TURNS", 3)
+    conv = Conversations(None)  # no file: what memory lets go of is gone
+    answered(conv, {"input": "zero"}, "resp_0", "first")
+    again = {"id": "msg_resp_0", "type": "message", "role": "assistant", "content": "first"}
+    answered(conv, {"input": [again, {"role": "user", "content": "one"}]}, "resp_1", "x")
+    for n in range(2, 4):  # resp_0 leaves memory, resp_1 stays
+        answered(conv, {"input": str(n)}, f"resp_{n}", "x")
+    ref = conv.expand({"input": [{"type": "item_reference", "id": "msg_resp_0"}]})
+    assert ref.body["input"] == [again]

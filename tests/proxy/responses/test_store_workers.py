@@ -224,3 +224,36 @@ def test_workers_opening_a_new_file_at_once_all_get_it(tmp_path: Path) -> None:
         for t in threads:
             t.join()
         assert errors == [], (n, errors)
+
+
+def test_workers_count_again_what_one_process_filed_without_totals(tmp_path: Path) -> None:
+    """One process keeps no totals in the file (no triggers); workers opening it later count
+    every turn, and keep counting; one process again drops them."""
+    path = tmp_path / "responses.sqlite3"
+
+    def file(conn: sqlite3.Connection, ids: range) -> None:
+        conn.executemany(
+            "INSERT INTO turns VALUES (?, NULL, 1.0, ?)", [(f"resp_{n}", b"12345") for n in ids]
+        )
+
+    def totals(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+        return conn.execute("SELECT turns, bytes FROM totals").fetchall()
+
+    alone = open_db(path, shared=False)
+    file(alone, range(3))
+    assert totals(alone) == []
+    alone.close()
+    shared = open_db(path)
+    assert totals(shared) == [(3, 15)]
+    file(shared, range(3, 5))
+    shared.execute("DELETE FROM turns WHERE id = 'resp_0'")
+    assert totals(shared) == [(4, 20)]
+    shared.close()
+    alone = open_db(path, shared=False)
+    file(alone, range(5, 7))
+    alone.close()
+    again = open_db(path)
+    try:
+        assert totals(again) == [(6, 30)]
+    finally:
+        again.close()

@@ -14,7 +14,7 @@ import pytest
 
 from driftgate.proxy.responses.settings import ResponsesSettings
 from driftgate.proxy.responses.turns import Turn
-from driftgate.proxy.responses.writer import BATCH, GATHER_STEPS, Put, Writer
+from driftgate.proxy.responses.writer import BATCH, GATHER_STEPS, Evict, Put, Writer
 
 
 def put(n: int, created: Any = 1.0e9) -> Put:
@@ -131,3 +131,25 @@ def test_the_pause_ends_once_a_batch_is_waiting(tmp_path: Path) -> None:
     assert len(naps) == 1 and naps[0] < 0.05
     with sqlite3.connect(tmp_path / "responses.sqlite3") as db:
         assert db.execute("SELECT COUNT(*) FROM turns").fetchone()[0] == BATCH
+
+
+def test_a_batch_files_and_evicts_in_order_even_when_an_evicted_id_is_filed_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "responses.sqlite3"
+    writer = Writer(path, ResponsesSettings(), clock=lambda: 1.0e9)
+    first, second, again = put(1, created=1.0e9), put(2, created=1.0e9 + 1), put(1, 1.0e9 + 2)
+    second.evicted = Evict(["resp_1"], 1.0e9 + 1)  # filing resp_2 pushed resp_1 out
+    for job in (first, second, again):  # then resp_1 is filed again: it stays
+        writer.put(job)
+    writer.start()  # one batch
+    writer.stop()
+    with sqlite3.connect(path) as db:
+        turns = dict(db.execute("SELECT id, created FROM turns").fetchall())
+        items = dict(db.execute("SELECT id, created FROM items").fetchall())
+    assert turns == {"resp_1": 1.0e9 + 2, "resp_2": 1.0e9 + 1}
+    assert items == {"msg_1": 1.0e9 + 2, "msg_2": 1.0e9 + 1}
+    assert all(
+        job.done is not None and job.done.exception(timeout=5) is None
+        for job in (first, second, again)
+    )
