@@ -8,7 +8,7 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -255,7 +255,7 @@ class Gateway:
         """Map every failure to an error in the client's dialect; never a stack trace to a client."""
 
         async def run(request: Request) -> Reply:
-            task = self.drain.enter(self.loop)
+            task = self.drain.enter(request.conn.task)  # asyncio.current_task is a Python call
             try:
                 return await handler(request)
             except asyncio.CancelledError:
@@ -323,12 +323,12 @@ class Gateway:
         return await self.responder.estimated(request, flow, routes[0], doc, tokens)
 
     async def complete(
-        self, request: Request, flow: Flow, routes: list[Route] | None = None
+        self, request: Request, flow: Flow, routes: Sequence[Route] | None = None
     ) -> Reply:
         """Route, forward, respond; the respond step records the outcome."""
         templates = flow.templates = self.store.current()
         if routes is None:
-            routes = self.router.resolve(flow.model)
+            routes = self.router.resolve(flow.model, templates)
         flow.route = routes[0]  # what a record names until a route answers
         if flow.client_dialect == "responses" and not all(
             r.backend.serves_responses for r in routes

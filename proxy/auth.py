@@ -157,6 +157,9 @@ class UpstreamHeaders(NamedTuple):
     dropped: tuple[str, ...]
 
 
+_new_tuple = tuple.__new__
+
+
 def upstream_headers(
     auth: BackendAuth,
     client_headers: Mapping[str, str],
@@ -187,4 +190,5 @@ def upstream_headers(
                     headers[name] = cred
         if "anthropic-version" not in headers:
             headers["anthropic-version"] = default_version
-    return UpstreamHeaders(headers, header_names(tuple(named)) if named else ())
+    # tuple.__new__: a NamedTuple's own __new__ is a Python function, one more call a request
+    return _new_tuple(UpstreamHeaders, (headers, header_names(tuple(named)) if named else ()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,7 +115,7 @@ class Forwarder:
             self._version = (templates, version)
         return version
 
-    def candidates(self, routes: list[Route]) -> list[Route]:
+    def candidates(self, routes: Sequence[Route]) -> Sequence[Route]:
         """Routes whose backend is not cooling; if all are, the one that frees soonest."""
         if not self._cooldowns.anything_cooling:
             return routes  # the usual case: nothing cools, so no clock read per route
@@ -212,7 +212,7 @@ class Forwarder:
         )
 
     async def send(
-        self, flow: Flow, routes: list[Route], templates: TemplateSet, convert_unsupported: bool
+        self, flow: Flow, routes: Sequence[Route], templates: TemplateSet, convert_unsupported: bool
     ) -> Answer:
         """The first answer that is not a retryable failure; else the last failure (or raise 502/504)."""
         last: Answer | None = None

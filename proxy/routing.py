@@ -61,19 +61,22 @@ class Router:
                     )
         self._seen: TemplateSet | None = None
         self._aliases: dict[str, dict[str, str]] = {}
-        self._cache: dict[str, list[Route]] = {}
+        self._cache: dict[str, tuple[Route, ...]] = {}
         self._routable: list[tuple[str, str]] | None = None
 
-    def resolve(self, model: str) -> list[Route]:
-        """Primary route first, then the configured fallbacks; Unroutable when nothing serves it."""
-        self._refresh()
+    def resolve(self, model: str, templates: TemplateSet | None = None) -> tuple[Route, ...]:
+        """Primary route first, then the configured fallbacks; Unroutable when nothing serves it.
+
+        `templates`: the set in force, when the caller has it already (else it is asked for).
+        """
+        self._refresh(templates)
         cached = self._cache.get(model)
         if cached is None:
-            cached = self._resolve_uncached(model)
+            cached = tuple(self._resolve_uncached(model))
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
             self._cache[model] = cached
-        return list(cached)
+        return cached
 
     def routable(self) -> list[tuple[str, str]]:
         """(model id, backend name) pairs for /v1/models: template models, explicit ids, aliases."""
@@ -97,8 +100,9 @@ class Router:
         self._routable = list(out.items())
         return list(self._routable)
 
-    def _refresh(self) -> None:
-        current = self._templates()
+    def _refresh(self, current: TemplateSet | None = None) -> None:
+        if current is None:
+            current = self._templates()
         if current is self._seen:
             return
         self._seen = current

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from driftgate.proxy.errors import Overloaded
 
@@ -38,10 +39,11 @@ class Drain:
         """The handler tasks in flight now."""
         return list(self._tasks)
 
-    def enter(self, loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Task[object] | None:
-        """Count the current handler task in (returned, to hand to `leave`); `loop`, the running
-        loop when the caller knows it, spares asyncio a getpid(2) call to find it."""
-        task = asyncio.current_task(loop)
+    def enter(self, task: asyncio.Task[Any] | None = None) -> asyncio.Task[object] | None:
+        """Count the handler task in (returned, to hand to `leave`): `task`, the one the server
+        runs the request in, or else the current one."""
+        if task is None:
+            task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
         return task

@@ -76,7 +76,7 @@ class ClientConnection(asyncio.Protocol):
         self.idle_since: float | None = None  # when the connection last had nothing to do
         self._receiving: Request | None = None  # the request whose body is being read
         self._current: Request | None = None  # the request being answered
-        self._task: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[None] | None = None  # the one answering the current request
         self._waiting: deque[Request] = deque()
         self._keep = True  # keep the connection open after the current answer
         self._reading_paused = False
@@ -168,8 +168,8 @@ class ClientConnection(asyncio.Protocol):
             if request is not None:
                 request.abort()
         self._waiting.clear()
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
 
     # httptools' callbacks
 
@@ -294,15 +294,10 @@ class ClientConnection(asyncio.Protocol):
             self._drain = self.loop.create_future()
         await asyncio.shield(self._drain)
 
-    @property
-    def task(self) -> asyncio.Task[None] | None:
-        """The task answering the current request, if any."""
-        return self._task
-
     def _start(self, request: Request) -> None:
         self._current = request
         self.answer_started = False
-        self._task = self.loop.create_task(self._answer(request))
+        self.task = self.loop.create_task(self._answer(request))
 
     async def _answer(self, request: Request) -> None:
         answer: Reply | None = None
@@ -327,7 +322,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _done(self, request: Request, answer: Reply | None) -> None:
         self._current = None
-        self._task = None
+        self.task = None
         transport = self.transport
         if transport is None:
             return

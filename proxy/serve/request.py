@@ -24,11 +24,11 @@ class Request:
     __slots__ = (
         "_body",
         "_chunks",
-        "_complete",
         "_error",
         "_size",
         "_too_large",
         "_waiter",
+        "body_complete",
         "conn",
         "content_length",
         "headers",
@@ -58,7 +58,7 @@ class Request:
         self.content_length = int(length) if length is not None and length.isdigit() else None
         self._chunks: list[bytes] = []
         self._size = 0
-        self._complete = False
+        self.body_complete = False  # the body has ended (the connection can take the next request)
         self._too_large = False
         self._body: bytes | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -87,14 +87,9 @@ class Request:
             return
         self._chunks.append(data)
 
-    @property
-    def body_complete(self) -> bool:
-        """Whether the body has ended (the connection can take the next request)."""
-        return self._complete
-
     def complete(self) -> None:
         """The body has ended."""
-        self._complete = True
+        self.body_complete = True
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -128,7 +123,7 @@ class Request:
             )
         if self._error is not None:
             raise self._error
-        if not self._complete:
+        if not self.body_complete:
             waiter = self._waiter = conn.loop.create_future()
             conn.body_wanted(self)
             try:
@@ -147,7 +142,7 @@ class Request:
         request, whose body came with its head, is read without a coroutine."""
         if self._body is not None:
             return self._body
-        if not self._complete:
+        if not self.body_complete:
             return None
         declared = self.content_length
         if declared is not None and declared > limit:

@@ -224,19 +224,22 @@ class UpstreamResponse:
             self._wake()
 
     # Called by the connection.
-    def feed(self, data: bytes) -> None:
-        if self._decoder is not None or self._error is not None:
-            if self._error is None:
-                self._decoder.push(data)  # type: ignore[union-attr]
-                self._pump()
+    def feed_parts(self, parts: list[bytes]) -> None:
+        """The body pieces one read of the socket held (a chunked stream: one per chunk), taken
+        together: the checks and the reader's wake-up once per read, not once per chunk."""
+        if self._error is not None:
             return
-        # The identity body, once per chunk of every stream: kept inline.
-        received = self._received = self._received + len(data)
+        if self._decoder is not None:
+            self._decoder.push(parts[0] if len(parts) == 1 else b"".join(parts))
+            self._pump()
+            return
+        n = len(parts[0]) if len(parts) == 1 else sum(map(len, parts))
+        received = self._received = self._received + n
         if received > self._max:
             self._abort(too_large(self._max))
             return
-        self._chunks.append(data)
-        size = self._size = self._size + len(data)
+        self._chunks.extend(parts)
+        size = self._size = self._size + n
         if size > self.peak_buffered:
             self.peak_buffered = size
         if size > PAUSE_ABOVE and not self._greedy:
@@ -280,6 +283,7 @@ class Connection(asyncio.Protocol):
         self._head: asyncio.Future[UpstreamResponse] | None = None
         self._response: UpstreamResponse | None = None
         self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._parts: list[bytes] = []  # body pieces parsed from the read under way
         self._keep_alive = False
         self._read: float | None = None
         # The bounds as deadlines (loop time), checked by one timer per connection that is
@@ -303,10 +307,20 @@ class Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
+            self._parts = []
             self.close()  # a 101 or an Upgrade: already failed in on_headers_complete
+            return
         except httptools.HttpParserError as exc:
+            self._parts = []
             self._fail(UpstreamProtocolError(f"malformed HTTP response: {exc}"))
             self.close()
+            return
+        parts = self._parts
+        if parts:  # the body pieces of this read, handed over at once
+            self._parts = []
+            resp = self._response
+            if resp is not None:
+                resp.feed_parts(parts)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -366,13 +380,17 @@ class Connection(asyncio.Protocol):
             head.set_result(resp)
 
     def on_body(self, body: bytes) -> None:
-        if self._response is not None:
-            self._response.feed(body)
+        # Once per chunk of a chunked body: kept to an append (data_received hands them over).
+        self._parts.append(body)
 
     def on_message_complete(self) -> None:
         resp = self._response
         if resp is None:
             return  # the end of an interim answer
+        parts = self._parts
+        if parts:  # the body's last pieces go in before its end
+            self._parts = []
+            resp.feed_parts(parts)
         self._keep_alive = self._parser.should_keep_alive()
         self._stop_total()
         resp.finish()
@@ -393,6 +411,7 @@ class Connection(asyncio.Protocol):
         assert self._transport is not None
         self._response = None
         self._raw_headers = []
+        self._parts = []
         self._keep_alive = False
         self._read = read
         head = self._head = self.loop.create_future()

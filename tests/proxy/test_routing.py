@@ -204,11 +204,14 @@ def test_fallback_to_an_unknown_backend_is_a_config_error() -> None:
         router(config(ANTH, fallbacks={"opus": ["nope:gpt-4o"]}))
 
 
-def test_resolve_returns_a_fresh_list_each_time() -> None:
+def test_resolve_hands_out_its_memo_immutable() -> None:
+    """The routes are remembered per model and handed out as they are (no copy per request), so
+    they are a tuple: no caller can change what the next request is routed by."""
     r = router(config(ANTH, OPENAI, fallbacks={"opus": ["openai:gpt-5.4"]}))
     first = r.resolve("opus")
-    first.pop()
-    assert len(r.resolve("opus")) == 2
+    assert isinstance(first, tuple)
+    assert len(first) == 2
+    assert r.resolve("opus") is first
 
 
 def test_routable_lists_template_models_explicit_ids_and_aliases() -> None:
