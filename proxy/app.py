@@ -330,12 +330,13 @@ class Gateway:
         if routes is None:
             routes = self.router.resolve(flow.model, templates)
         flow.route = routes[0]  # what a record names until a route answers
-        if flow.client_dialect == "responses" and not all(
-            r.backend.serves_responses for r in routes
-        ):
-            # A shared store (workers, Redis) reads what the request refers to before it is
-            # translated; a request that refers to nothing stored reads nothing.
-            flow.stored = await self.conversations.load(flow.body)
+        if flow.client_dialect == "responses":
+            for r in routes:
+                if not r.backend.serves_responses:
+                    # A shared store (workers, Redis) reads what the request refers to before it
+                    # is translated; a request that refers to nothing stored reads nothing.
+                    flow.stored = await self.conversations.load(flow.body)
+                    break
         if self.guard.enabled and not flow.counting:  # a count is never billed, so never held
             first = routes[0]
             try:

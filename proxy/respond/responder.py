@@ -99,7 +99,7 @@ class Responder:
         """Send a whole answer (relayed as sent, or translated once) and record it."""
         p = answer.prepared
         raw = answer.body or b""
-        whole = whole_body(flow, answer.status, raw)
+        whole = whole_body(flow, answer.response.status, raw)
         if whole.dropped:
             also_dropped(headers, p.dropped, whole.dropped)
         resp = Response(

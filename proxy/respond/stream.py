@@ -138,7 +138,7 @@ async def relay_stream(
             try:
                 while chunk := await upstream.readany():
                     out = proc.feed(chunk)
-                    if _ended(proc):
+                    if proc.done or _malformed(proc) is not None:
                         last = out or b""  # a tap hands back only the events before a malformed one
                         break
                     if out and _put(resp, out):

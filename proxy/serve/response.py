@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import time
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from driftgate.proxy.serve.request import Request
 
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n" for s in HTTPStatus}
-_DATE = ["", -1]  # the Date header's value, formatted once a second
+_DATE: list[Any] = ["", -1]  # the Date header's value and its second, formatted once a second
 
 
-def _date() -> str:
-    now = int(time.time())
-    if now != _DATE[1]:
-        _DATE[0] = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))
-        _DATE[1] = now
-    return str(_DATE[0])
+def _date(now: int) -> str:
+    """The Date header's value for second `now`, remembered for the rest of that second."""
+    _DATE[0] = text = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))
+    _DATE[1] = now
+    return text
 
 
 def head_bytes(
@@ -31,7 +30,9 @@ def head_bytes(
     if http10 and not close:  # an HTTP/1.0 client keeps the connection only when told so
         closing = "Connection: keep-alive\r\n"
     start = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} Unknown\r\n"
-    text = f"{start}{lines}{framing}Date: {_date()}\r\n{closing}\r\n"
+    now = int(time.time())
+    date = _DATE[0] if now == _DATE[1] else _date(now)
+    text = f"{start}{lines}{framing}Date: {date}\r\n{closing}\r\n"
     # A header name or value holding a line break would split the head: refuse to send it.
     if text.count("\n") != len(headers) + 3 + bool(framing) + bool(closing):
         raise ValueError("a response header holds a line break")
