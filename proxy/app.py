@@ -8,7 +8,7 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -234,17 +234,26 @@ class Gateway:
                 self._retired.remove(transport)
                 await transport.close()
 
-    async def take(self, request: Request, endpoint: Endpoint) -> Flow:
-        """Authenticate and read the request into a Flow; its shape goes to the shape log."""
+    def take_now(self, request: Request, endpoint: Endpoint) -> Flow | None:
+        """Authenticate and read the request into a Flow when its body has all come (usually
+        with its head: no coroutine), else None (`take` waits for it); its shape goes to the
+        shape log."""
         self.key.check(request.headers)
-        config = self.config
-        raw = request.read_now(config.max_body_bytes)  # usually here with the head: no coroutine
+        raw = request.read_now(self.config.max_body_bytes)
         if raw is None:
-            flow = await intake(request, endpoint, config, self.clock)
-        else:
-            flow = flow_of(request, endpoint, raw, self.clock())
+            return None
+        flow = flow_of(request, endpoint, raw, self.clock())
         if self.shapes is not None:
             self.shapes.offer(endpoint.name, flow.headers, flow.raw)
+        return flow
+
+    async def take(self, request: Request, endpoint: Endpoint) -> Flow:
+        """`take_now` for a body still on its way: waits for it (within the body deadline)."""
+        flow = self.take_now(request, endpoint)
+        if flow is None:
+            flow = await intake(request, endpoint, self.config, self.clock)
+            if self.shapes is not None:
+                self.shapes.offer(endpoint.name, flow.headers, flow.raw)
         return flow
 
     def transport(self, backend: str) -> Transport:
@@ -302,13 +311,16 @@ class Gateway:
 
     def endpoint(self, endpoint: Endpoint) -> Handler:
         """The handler of a completion or token-count endpoint: intake, then complete or count."""
-        take, complete, count = self.take, self.complete, self.count
+        take_now, take = self.take_now, self.take
+        answer = self.count if endpoint.counts else self.complete
 
-        async def handle(request: Request) -> Reply:
-            flow = await take(request, endpoint)
-            if endpoint.counts:
-                return await count(request, flow)
-            return await complete(request, flow)
+        def handle(request: Request) -> Awaitable[Reply]:
+            # The coroutine of the step that answers: none of its own, nor one to read a body
+            # that came with its head.
+            flow = take_now(request, endpoint)
+            if flow is None:
+                return _when_read(request, endpoint, take, answer)
+            return answer(request, flow)
 
         return handle
 
@@ -480,6 +492,17 @@ class Gateway:
         if self.cooldown_board is not None:
             await self.cooldown_board.close()
         await self.conversations.aclose()
+
+
+async def _when_read(
+    request: Request,
+    endpoint: Endpoint,
+    take: Callable[[Request, Endpoint], Awaitable[Flow]],
+    answer: Callable[[Request, Flow], Awaitable[Reply]],
+) -> Reply:
+    """Answer a request whose body was still on its way when its handler ran."""
+    flow = await take(request, endpoint)
+    return await answer(request, flow)
 
 
 async def _closed(store: GuardState) -> None:

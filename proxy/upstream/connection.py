@@ -166,12 +166,12 @@ class UpstreamResponse:
 
     def release(self) -> None:
         """Give the connection back for reuse when the answer is complete, else close it."""
-        if self._conn.current is self:  # once only: the connection may serve another by now
+        if self._conn._response is self:  # once only: the connection may serve another by now
             self._conn.release(self._done and self._error is None)
 
     def close(self) -> None:
         """Drop the connection now: the upstream sees the request abandoned."""
-        if self._conn.current is self:
+        if self._conn._response is self:
             self._conn.close()
 
     async def _wait(self) -> None:
@@ -337,7 +337,7 @@ class Connection(asyncio.Protocol):
     # httptools callbacks
     def on_message_begin(self) -> None:
         resp = self._response
-        if resp is not None and resp.received_all:
+        if resp is not None and resp._raw_done:  # (received_all, without a property call)
             raise UpstreamProtocolError("bytes after the complete response")  # then closed
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -392,7 +392,7 @@ class Connection(asyncio.Protocol):
             self._parts = []
             resp.feed_parts(parts)
         self._keep_alive = self._parser.should_keep_alive()
-        self._stop_total()
+        self._total_at = None  # the exchange is over: a pending timer finds nothing due
         resp.finish()
 
     # used by the client and the response
@@ -445,7 +445,7 @@ class Connection(asyncio.Protocol):
 
     def release(self, complete: bool) -> None:
         """Back to the pool after a complete keep-alive exchange; otherwise closed."""
-        self._stop_total()
+        self._total_at = None
         transport = self._transport
         if (
             complete
@@ -476,9 +476,6 @@ class Connection(asyncio.Protocol):
     def _expire(self, which: str) -> None:
         self._fail(UpstreamTimeout(f"the upstream did not answer within the {which} time bound"))
         self.close()
-
-    def _stop_total(self) -> None:
-        self._total_at = None  # a pending timer finds nothing due and lapses
 
     def _stop_timer(self) -> None:
         self._total_at = None
