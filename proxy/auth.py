@@ -89,6 +89,8 @@ class BackendAuth:
     stream_timeout: Timeouts
     whole_timeout: Timeouts
     dialect: Dialect = field(init=False)
+    # the client dialects this backend takes as they are (what `serves` says, decided once)
+    takes: frozenset[Dialect] = field(init=False, repr=False)
     # base_headers but the user-agent, which a client's own replaces
     owned_headers: Mapping[str, str] = field(init=False, repr=False)
     _urls: Mapping[str, str] = field(init=False, repr=False)
@@ -107,12 +109,12 @@ class BackendAuth:
         object.__setattr__(self, "owned_headers", owned)
         dialect: Dialect = "anthropic" if self.backend.kind == "anthropic" else "openai"
         object.__setattr__(self, "dialect", dialect)
+        takes = {dialect, "responses"} if self.backend.serves_responses else {dialect}
+        object.__setattr__(self, "takes", frozenset(takes))
 
     def serves(self, dialect: Dialect) -> bool:
         """Whether this backend takes requests in `dialect` as they are."""
-        if dialect == "responses":
-            return self.backend.serves_responses
-        return dialect == self.dialect
+        return dialect in self.takes
 
     def url(self, endpoint: str) -> str:
         """The upstream URL for `endpoint` ("messages", "count_tokens", "chat", "responses"...)."""

@@ -130,7 +130,7 @@ class Forwarder:
     ) -> Prepared:
         """Translate (across dialects) and normalise the body for `route`, and build its headers."""
         auth = self._auths[route.backend.name]
-        target: Dialect = flow.client_dialect if auth.serves(flow.client_dialect) else auth.dialect
+        target: Dialect = flow.client_dialect if flow.client_dialect in auth.takes else auth.dialect
         dropped: tuple[str, ...] = ()
         adjusted: tuple[str, ...] = ()
         translated = target != flow.client_dialect
