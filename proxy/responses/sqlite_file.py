@@ -7,7 +7,8 @@ kept by triggers, so a writer sees every worker's turns in one row and evicts th
 filed them, in the transaction that went past a bound. Which turns are gone is published in a
 watermark file (every turn created before it was deleted) that workers read before trusting the
 turns they hold in memory. One process keeps no totals in the file (its memory indexes every
-turn): it drops the triggers and the totals row, and workers opening the file later count again.
+turn): it drops the triggers and the totals row, and workers (opening the file later, or
+writing to it when one process opened it meanwhile) count again.
 """
 
 from __future__ import annotations
@@ -166,7 +167,12 @@ def prune(conn: sqlite3.Connection, before: float) -> None:
 def evict_over(conn: sqlite3.Connection, settings: ResponsesSettings) -> float | None:
     """Past store_max_items or store_max_bytes counting every worker's turns: delete the oldest
     (and the items older than the oldest kept); the new watermark, or None when within bounds."""
-    count, size = conn.execute("SELECT turns, bytes FROM totals").fetchone()
+    row = conn.execute("SELECT turns, bytes FROM totals").fetchone()
+    if row is None:  # one process opened the file since (it drops the totals): count again
+        for statement in _SHARED:
+            conn.execute(statement)
+        row = conn.execute("SELECT turns, bytes FROM totals").fetchone()
+    count, size = row
     if count <= settings.store_max_items and size <= settings.store_max_bytes:
         return None
     gone: list[tuple[str]] = []

@@ -148,7 +148,7 @@ class WorkerConversations(Conversations):
             return
         try:
             await asyncio.wait_for(asyncio.wrap_future(done), FILE_SECONDS)
-        except (TimeoutError, sqlite3.Error, OSError) as exc:
+        except Exception as exc:  # a filing that failed never costs the answer or its record
             _log.warning("could not store a response for other workers: %s", type(exc).__name__)
 
     def _dropped_item(self, item_id: str) -> None:

@@ -213,7 +213,8 @@ class Writer:
 
 def _write_jobs(conn: sqlite3.Connection, jobs: list[Put | Evict]) -> None:
     """A batch's filings and evictions with one statement of each kind where order allows: the
-    turns and items first, then the evicted turns and the items older than every kept turn."""
+    turns and items first, then the evicted turns and the items older than every kept turn
+    (as if each had gone in queue order: nothing filed after an eviction is deleted by it)."""
     turns: list[tuple[str, str, float, bytearray]] = []
     firsts: list[tuple[str, float, bytearray]] = []
     items: list[tuple[str, float, bytearray]] = []
@@ -223,7 +224,9 @@ def _write_jobs(conn: sqlite3.Connection, jobs: list[Put | Evict]) -> None:
     for job in jobs:
         evict: Evict | None = job if isinstance(job, Evict) else job.evicted
         if isinstance(job, Put):
-            if job.response_id in evicted:  # filed again after its eviction: that goes first
+            # Filed again after its eviction, or older than an eviction's item cutoff (a turn
+            # of a request that began before the kept ones): the evictions so far go first.
+            if job.response_id in evicted or (evicted and job.turn.created < before):
                 write(conn, turns, firsts, items)
                 delete(conn, gone, before)
                 turns, firsts, items, gone = [], [], [], []

@@ -257,3 +257,23 @@ def test_workers_count_again_what_one_process_filed_without_totals(tmp_path: Pat
         assert totals(again) == [(6, 30)]
     finally:
         again.close()
+
+
+def test_a_one_process_gateway_opening_the_file_does_not_stop_the_workers_filing(
+    tmp_path: Path,
+) -> None:
+    """One process opening the file drops its totals (a second `driftgate proxy` on the same
+    home, even one that then fails to bind): the workers count again and keep filing."""
+    path = tmp_path / "responses.sqlite3"
+    clock = Clock()
+
+    async def body(w: WorkerConversations) -> None:
+        await answered(w, {"input": "one"}, "resp_1", "first")
+        open_db(path, shared=False).close()
+        await answered(w, {"input": "two", "previous_response_id": "resp_1"}, "resp_2", "second")
+        assert await stored(w, "resp_2")
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            assert db.execute("SELECT turns FROM totals").fetchall() == [(2,)]
+            assert db.execute("SELECT COUNT(*) FROM turns").fetchone() == (2,)
+
+    run(path, 1, body, clock)

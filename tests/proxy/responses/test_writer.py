@@ -153,3 +153,36 @@ def test_a_batch_files_and_evicts_in_order_even_when_an_evicted_id_is_filed_agai
         job.done is not None and job.done.exception(timeout=5) is None
         for job in (first, second, again)
     )
+
+
+def _with_eviction(job: Put, ids: list[str], items_before: float) -> Put:
+    job.evicted = Evict(ids, items_before)
+    return job
+
+
+def test_a_batch_deletes_only_what_each_eviction_would_have_in_queue_order(
+    tmp_path: Path,
+) -> None:
+    """An eviction's item cutoff never reaches a turn filed after it in the same batch: a turn
+    of a request that began earlier than the kept one, or one filed after a turn too big for
+    the byte cap took everything with it."""
+    path = tmp_path / "responses.sqlite3"
+    writer = Writer(path, ResponsesSettings(), clock=lambda: 2000.0)
+    jobs = [
+        put(0, created=999.0),
+        _with_eviction(put(1, created=1001.0), ["resp_0"], 1001.0),  # finished first
+        _with_eviction(put(2, created=1000.0), ["resp_1"], 1000.0),  # began first: kept
+        _with_eviction(put(3, created=1500.0), ["resp_2", "resp_3"], float("inf")),  # too big
+        put(4, created=1600.0),
+    ]
+    for job in jobs:
+        assert writer.put(job)
+    writer.start()  # one batch
+    writer.stop()
+    for job in jobs:
+        assert job.done is not None and job.done.exception(timeout=5) is None
+    with sqlite3.connect(path) as db:
+        turns = {row[0] for row in db.execute("SELECT id FROM turns")}
+        items = {row[0] for row in db.execute("SELECT id FROM items")}
+    assert turns == {"resp_4"}
+    assert items == {"msg_4"}
