@@ -49,11 +49,19 @@ _FIELDS = {
 }
 
 
+# What an answer with no rate-limit header gives (most answers of most upstreams): one instance,
+# never changed, instead of a new one per request.
+NO_LIMITS = RateLimit()
+
+
 def parse_ratelimit(headers: Mapping[str, str] | None, now: float) -> RateLimit:
-    """The rate-limit facts in `headers` (an upstream answer's), `now` as Unix time for resets."""
-    out = RateLimit()
+    """The rate-limit facts in `headers` (an upstream answer's), `now` as Unix time for resets.
+
+    Read-only: an answer without rate-limit headers gives the shared NO_LIMITS.
+    """
     if not headers:
-        return out
+        return NO_LIMITS
+    out = NO_LIMITS
     raw: dict[str, str] = {}
     resets: list[float] = []
     for name, value in headers.items():
@@ -62,6 +70,8 @@ def parse_ratelimit(headers: Mapping[str, str] | None, now: float) -> RateLimit:
             lower = _classify(name)
         if lower is None:
             continue
+        if out is NO_LIMITS:
+            out = RateLimit()
         if lower == "retry-after":
             raw[lower] = value
             out.retry_after_s = parse_retry_after(value, lambda: now)

@@ -67,3 +67,13 @@ def test_nothing_or_garbage_leaves_fields_empty() -> None:
         {"x-ratelimit-limit-requests": "lots", "x-ratelimit-reset-tokens": "soon"}, NOW
     )
     assert junk.requests_limit is None and junk.reset_s is None and junk.raw is not None
+
+
+def test_answers_without_rate_limit_headers_share_one_empty_result_that_stays_empty() -> None:
+    plain = parse_ratelimit({"content-type": "text/event-stream", "request-id": "r1"}, NOW)
+    assert plain is parse_ratelimit(None, NOW) is parse_ratelimit({}, NOW)
+    limited = parse_ratelimit({"x-ratelimit-limit-requests": "50", "retry-after": "2"}, NOW)
+    assert limited is not plain and limited.requests_limit == 50
+    fields = ("requests_limit", "requests_remaining", "tokens_limit", "tokens_remaining",
+              "reset_s", "retry_after_s", "raw")  # fmt: skip
+    assert all(getattr(plain, name) is None for name in fields)

@@ -8,7 +8,7 @@ import pytest
 
 from driftgate.proxy.observe.records import COLUMNS, RequestRecord
 from driftgate.proxy.observe.usage_db import open_db
-from driftgate.proxy.observe.usage_insert import NULLABLE, PLANS_KEPT, UsageInsert
+from driftgate.proxy.observe.usage_insert import CHUNK, NULLABLE, PLANS_KEPT, UsageInsert
 
 FULL = RequestRecord(
     1000.25, "anthropic", "claude-sonnet-4-6", "anthropic", "anthropic", "messages", 200, True,
@@ -65,3 +65,24 @@ def test_the_statements_kept_are_bounded() -> None:
         inserter.insert(conn, rows)
     assert len(inserter._plans) <= PLANS_KEPT
     assert len(_read(conn)) == len(rows)
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 31, 32, 33, 63, 70, 101])
+def test_runs_of_any_length_go_many_rows_a_statement_in_order(length: int) -> None:
+    """A run longer than a statement's rows is split; every row reads back, in order."""
+    conn = open_db(None)
+    rows = [FULL._replace(ts=float(i), request_id=f"req_{i}") for i in range(length)]
+    rows += [BARE._replace(ts=float(1000 + i)) for i in range(length)]  # another set of columns
+    rows += [FULL._replace(ts=float(2000 + i)) for i in range(3)]
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    with conn:
+        UsageInsert().insert(conn, rows)
+    conn.set_trace_callback(None)
+    assert _read(conn) == rows
+    inserts = [s for s in statements if s.startswith("INSERT")]
+
+    def statements_for(run: int) -> int:  # CHUNK rows a statement, then halves: 32, 16, ... 1
+        return run // CHUNK + bin(run % CHUNK).count("1")
+
+    assert len(inserts) == 2 * statements_for(length) + statements_for(3)
