@@ -6,10 +6,13 @@ sent, on one thread and in the gateway's own order: the loop's part (the record 
 `stream_done`, the shape log's `offer`), then, per batch, what the recorder's thread does
 (records and log lines, the SQLite insert, the sinks: /metrics and the live stream) and what the
 shape log's thread does (its sampled shapes, upserted). Log lines pass the gateway's redaction. No HTTP, no translation: what is left is
-the part of a request's CPU that proxy/observe/ owns.
+the part of a request's CPU that proxy/observe/ owns. With `--guard`, the spend guard's part
+too (proxy/guard/): the reservation the app makes before forwarding and, on the recorder's
+thread, the batch's settlement.
 
     .venv/bin/python bench/record_cost.py                 # µs per request, each part
     .venv/bin/python bench/record_cost.py --profile       # cProfile of the whole
+    .venv/bin/python bench/record_cost.py --guard         # with the spend guard on (its own part)
 
 On a busy machine the µs move with the load; instructions do not. Counted with valgrind (the
 difference between two counts, so start-up drops out):
