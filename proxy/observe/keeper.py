@@ -51,6 +51,9 @@ FLUSH_EVERY = 0.05  # seconds between batches
 
 
 Settle = Callable[[list[tuple[Any, float | None]]], None]
+# A NamedTuple of all its fields made from a tuple of them: a record's generated __new__ is a
+# Python function of 30 arguments (9 for Asked) that only packs them into that tuple again.
+_make: Any = tuple.__new__
 
 
 class Asked(NamedTuple):
@@ -72,17 +75,21 @@ class Asked(NamedTuple):
 
 
 def _asked(flow: Flow) -> Asked:
-    return Asked(
-        flow.endpoint,
-        flow.client_dialect,
-        flow.model,
-        flow.stream,
-        flow.include_usage,
-        flow.session,
-        flow.headers.get("user-agent"),
-        flow.counting,
-        flow.ticket,
+    asked: Asked = _make(
+        Asked,
+        (
+            flow.endpoint,
+            flow.client_dialect,
+            flow.model,
+            flow.stream,
+            flow.include_usage,
+            flow.session,
+            flow.headers.get("user-agent"),
+            flow.counting,
+            flow.ticket,
+        ),
     )
+    return asked
 
 
 def _route(flow: Flow) -> Route:
@@ -485,35 +492,39 @@ def _row(item: Finished, tables: dict[tuple[str, str, int], Prices | None]) -> R
     if headers is not None:
         request_id = headers.get("request-id") or headers.get("x-request-id")
     client, version = client_of(flow.user_agent)
-    return RequestRecord(
-        item.ts,
-        route.backend.name,
-        route.model,
-        flow.client_dialect,
-        item.upstream,
-        flow.endpoint,
-        item.status,
-        flow.stream,
-        int(usage.input_tokens),
-        0 if is_count else int(usage.output_tokens),
-        int(usage.cache_read_tokens),
-        int(usage.cache_write_tokens),
-        item.latency * 1000.0,
-        item.ttfb * 1000.0 if item.ttfb else None,
-        flow.session,
-        cost,
-        request_id[:128] if request_id else f"{_ID_PREFIX}{_next_id()}",
-        client,
-        version,
-        flow.model,
-        0 if is_count else int(getattr(usage, "reasoning_tokens", 0)),
-        limits.requests_limit,
-        limits.requests_remaining,
-        limits.tokens_limit,
-        limits.tokens_remaining,
-        limits.reset_s,
-        limits.retry_after_s,
-        limits.raw,
-        item.outcome,
-        item.reason[:REASON_LIMIT] if item.reason else None,
+    record: RequestRecord = _make(
+        RequestRecord,
+        (
+            item.ts,
+            route.backend.name,
+            route.model,
+            flow.client_dialect,
+            item.upstream,
+            flow.endpoint,
+            item.status,
+            flow.stream,
+            int(usage.input_tokens),
+            0 if is_count else int(usage.output_tokens),
+            int(usage.cache_read_tokens),
+            int(usage.cache_write_tokens),
+            item.latency * 1000.0,
+            item.ttfb * 1000.0 if item.ttfb else None,
+            flow.session,
+            cost,
+            request_id[:128] if request_id else f"{_ID_PREFIX}{_next_id()}",
+            client,
+            version,
+            flow.model,
+            0 if is_count else int(getattr(usage, "reasoning_tokens", 0)),
+            limits.requests_limit,
+            limits.requests_remaining,
+            limits.tokens_limit,
+            limits.tokens_remaining,
+            limits.reset_s,
+            limits.retry_after_s,
+            limits.raw,
+            item.outcome,
+            item.reason[:REASON_LIMIT] if item.reason else None,
+        ),
     )
+    return record

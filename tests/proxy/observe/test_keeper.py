@@ -171,3 +171,25 @@ def test_usage_read_while_translating_is_recorded_without_reading_the_body_again
     row = recorder.summary()[0]
     assert (row["input_tokens"], row["output_tokens"]) == (7, 3)
     keeper.close()
+
+
+def test_records_and_what_was_asked_carry_every_field_by_name() -> None:
+    """Both are made from a tuple of their fields: a field missing or extra must show here."""
+    from driftgate.proxy.observe.keeper import Asked, _asked, _records
+
+    flow = _flow()
+    asked = _asked(flow)
+    assert type(asked) is Asked and len(asked) == len(Asked._fields)
+    assert asked.ticket is None and asked.counting is False and asked.model == flow.model
+    recorder = Recorder(None)
+    keeper = RecordKeeper(recorder, owned=True, clock=lambda: 1.5, wall=lambda: 1000.0)
+    keeper.whole_done(flow, 200, ANSWER, 0.25, headers={"request-id": "req_1"})
+    (record,) = _records(keeper._pending)
+    recorder.close()
+    assert type(record) is RequestRecord and len(record) == len(RequestRecord._fields)
+    assert record._asdict() == {
+        **record._asdict(),
+        "ts": 1000.0, "backend": "anthropic", "model": "claude-sonnet-4-6", "status": 200,
+        "input_tokens": 10, "output_tokens": 4, "latency_ms": 1500.0, "ttfb_ms": 250.0,
+        "request_id": "req_1", "model_requested": "claude-sonnet-4-6", "reason": None,
+    }  # fmt: skip
