@@ -46,6 +46,11 @@ _PING_DATA = (b'data: {"type": "ping"}', b'data: {"type":"ping"}')
 _STOP = b'data: {"type":"content_block_stop","index":'
 _STOP_LEN = len(_STOP)
 _MESSAGE_STOP = b'data: {"type":"message_stop"}'
+# A text block's start, as the API writes it: nothing in it but its index.
+_START = b'data: {"type":"content_block_start","index":'
+_START_LEN = len(_START)
+_TEXT_START_TAIL = b',"content_block":{"type":"text","text":""}}'
+_TEXT_START_TAIL_LEN = -len(_TEXT_START_TAIL)
 _NOTHING: list[StreamEvent] = []  # never appended to
 
 
@@ -54,6 +59,11 @@ class AnthropicDecoder:
 
     def __init__(self) -> None:
         self._skipped: set[int] = set()
+        # The last text delta's block bytes before its string, their length and its index: the
+        # next deltas of the same block start with them (checked with one comparison).
+        self._lane: bytes | None = None
+        self._lane_len = 0
+        self._lane_index = 0
 
     def decode(self, event: SSEEvent) -> list[StreamEvent]:
         """The neutral events one Anthropic SSE event means."""
@@ -84,17 +94,26 @@ class AnthropicDecoder:
         plus its quotes it has no escape and no multi-byte character: it is byte for byte what
         orjson writes for the text, so an encoder may copy it.
         """
-        if block[:_RAW_PREFIX_LEN] != _RAW_PREFIX:
-            return None
-        digits, _, rest = block[_RAW_PREFIX_LEN:].partition(b",")
-        index = _INDEX.get(digits)
-        if index is None:
-            if not digits.isdigit():
+        lane = self._lane
+        if lane is not None and block.startswith(lane) and block.endswith(b"}}"):
+            index = self._lane_index
+            quoted = block[self._lane_len : -2]
+        else:
+            if block[:_RAW_PREFIX_LEN] != _RAW_PREFIX:
                 return None
-            index = int(digits)
-        if rest[:_REST_LEN] != _REST or rest[-2:] != b"}}" or index in self._skipped:
-            return None
-        quoted = rest[_REST_LEN:-2]
+            digits, _, rest = block[_RAW_PREFIX_LEN:].partition(b",")
+            found = _INDEX.get(digits)
+            if found is None:
+                if not digits.isdigit():
+                    return None
+                found = int(digits)
+            index = found
+            if rest[:_REST_LEN] != _REST or rest[-2:] != b"}}" or index in self._skipped:
+                return None
+            quoted = rest[_REST_LEN:-2]
+            self._lane = block[: -len(quoted) - 2]
+            self._lane_len = len(self._lane)
+            self._lane_index = index
         try:
             text = orjson.loads(quoted)
         except orjson.JSONDecodeError:
@@ -115,6 +134,14 @@ class AnthropicDecoder:
             return None
         if name == "ping":
             return _NOTHING if data in _PING_DATA else None
+        if (
+            name == "content_block_start"
+            and data[:_START_LEN] == _START
+            and data.endswith(_TEXT_START_TAIL)
+        ):
+            index = _INDEX.get(data[_START_LEN:_TEXT_START_TAIL_LEN])
+            if index is not None:
+                return [BlockStart(index, "text")]
         if name == "content_block_stop":
             if data[:_STOP_LEN] == _STOP and data[-1:] == b"}":
                 digits = data[_STOP_LEN:-1]
@@ -220,6 +247,7 @@ class AnthropicDecoder:
             return [BlockStart(index, "thinking"),
                     ThinkingDelta(index, redacted=data if isinstance(data, str) else "")]  # fmt: skip
         self._skipped.add(index)
+        self._lane = None  # its deltas are skipped: not one may take the lane
         return []
 
     def _delta(self, obj: dict[str, Any]) -> list[StreamEvent]:

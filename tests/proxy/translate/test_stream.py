@@ -596,3 +596,43 @@ def test_a_content_key_spelled_with_an_escape_keeps_chat_chunks_parsed_whole() -
     ]
     t = make("openai", "anthropic")
     assert _text_of(t.feed(role + b"".join(chunks) + b"data: [DONE]\n\n")) == "qqq"
+
+
+@pytest.mark.parametrize("target", ["openai", "responses"])
+def test_deltas_of_interleaved_blocks_keep_their_own_index(target: Dialect) -> None:
+    """A text delta's bytes before its string are remembered for the next delta: a block whose
+    index starts with the same digits (1, then 10) or a skipped block must not take them."""
+    events: list[tuple[str, dict[str, object]]] = [
+        ("message_start", {"type": "message_start", "message": {"id": "msg_i", "type": "message",
+         "role": "assistant", "content": [], "model": "c", "stop_reason": None,
+         "stop_sequence": None, "usage": {"input_tokens": 3, "output_tokens": 1}}}),
+    ]  # fmt: skip
+    for index in (1, 10):
+        start = {"type": "content_block_start", "index": index,
+                 "content_block": {"type": "text", "text": ""}}  # fmt: skip
+        events.append(("content_block_start", start))
+    events.append(("content_block_start", {"type": "content_block_start", "index": 2,
+                                           "content_block": {"type": "some_future_block"}}))  # fmt: skip
+    for index, text in (
+        (1, "a"),
+        (1, "é"),
+        (10, "X"),
+        (10, "Z"),
+        (1, "b"),
+        (2, "hidden"),
+        (10, "Y"),
+    ):
+        delta = {"type": "content_block_delta", "index": index,
+                 "delta": {"type": "text_delta", "text": text}}  # fmt: skip
+        events.append(("content_block_delta", delta))
+    events += [
+        ("content_block_stop", {"type": "content_block_stop", "index": 1}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 10}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                           "stop_sequence": None}, "usage": {"output_tokens": 5}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]  # fmt: skip
+    data = b"".join(encode_event(json.dumps(body), name) for name, body in events)
+    compact = run(make("anthropic", target), _compact(data))
+    assert _events(compact) == _events(run(make("anthropic", target), data, seed=3))
+    assert b"hidden" not in compact and b'"a"' in compact and b'"Y"' in compact
