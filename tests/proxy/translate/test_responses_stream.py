@@ -24,6 +24,7 @@ from driftgate.proxy.translate.ir import (
     ThinkingDelta,
 )
 from driftgate.proxy.translate.json_field_stream import StringFieldStream
+from driftgate.proxy.translate.responses_response import finish, skeleton
 from driftgate.proxy.translate.responses_stream import _DELTA_EVENT, ResponsesEncoder, _Item
 from tests.fakes.responses_order import check_order
 
@@ -214,3 +215,64 @@ def test_message_item_templates_equal_the_documented_objects(text: str) -> None:
     assert [{k: v for k, v in e.items() if k != "sequence_number"} for e in out] == expected
     assert [e["sequence_number"] for e in out] == list(range(2, 2 + len(out)))
     assert enc.output == [item]
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=6,
+)
+echoed_keys = st.sampled_from(sorted(skeleton("r", "m", None, 0)))
+requests = st.dictionaries(echoed_keys | st.text(), json_values, max_size=6)
+counts = st.integers(0, 2**40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(requests, st.text(), st.lists(st.text(), max_size=3), st.sampled_from([None, "stop", "length", "content_filter", "tool_calls"]),
+       st.builds(Usage, counts, counts, counts, counts, counts), st.booleans(), st.booleans())  # fmt: skip
+def test_the_response_object_is_written_as_orjson_writes_it(
+    request: dict[str, Any],
+    model: str,
+    texts: list[str],
+    stop: Any,
+    usage: Usage,
+    with_tool: bool,
+    unstored: bool,
+) -> None:
+    """The Response object in response.created and the final event equals orjson's writing of
+    the object the non-streamed path builds, and the dict a stored turn keeps is that object, for
+    a turn that is to be stored and one that is not."""
+    if unstored:
+        request = {**request, "store": False}
+    elif request.get("store") is False:
+        request = {**request, "store": None}  # the default: stored
+    shared = Usage()
+    enc = ResponsesEncoder(model, shared, False, lambda: 7.0, request)
+    raw = enc.encode(StreamStart(None, Usage()))
+    events = [BlockStart(0, "text"), *(TextDelta(0, t) for t in texts), BlockStop(0)]
+    if with_tool:
+        events += [BlockStart(1, "tool_call", "call_1", "f"), ArgumentsDelta(1, '{"a":1}')]
+    shared.merge(usage)
+    for ev in [*events, StreamEnd(stop, usage), StreamDone()]:
+        raw += enc.encode(ev)
+    blocks = [ev.data.encode() for ev in SSEParser().feed(raw)]
+    expected = skeleton(enc.response_id, model, request, 7)
+    assert blocks[0] == b'{"type":"response.created","sequence_number":0,"response":%b}' % (
+        orjson.dumps(expected)
+    )
+    assert enc.succeeded
+    finished = enc.response
+    assert finished["output"] == enc.output and len(enc.output) == 1 + with_tool
+    assert finished["output"][0]["content"][0]["text"] == "".join(texts)
+    kind = "response.incomplete" if finished["status"] == "incomplete" else "response.completed"
+    body = orjson.dumps(finish({**expected, "output": enc.output}, stop, shared))
+    assert blocks[-1] == b'{"type":"%b","sequence_number":%d,"response":%b}' % (
+        kind.encode(),
+        len(blocks) - 1,
+        body,
+    )
+    assert orjson.loads(body) == finished
