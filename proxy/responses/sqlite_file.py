@@ -19,6 +19,7 @@ import os
 import sqlite3
 import struct
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ _UPSERT = (
     "INSERT INTO turns VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
     " previous = excluded.previous, created = excluded.created, items = excluded.items"
 )
-_UPSERT_FIRST = _UPSERT.replace("(?, ?, ?, ?)", "(?, NULL, ?, ?)")  # a conversation's first turn
+_UPSERT_ROWS = _UPSERT.replace("(?, ?, ?, ?)", "{rows}")  # a row's placeholders once a row
 
 
 class Watermark:
@@ -130,6 +131,32 @@ def _set_up(conn: sqlite3.Connection, shared: bool) -> None:
         raise
 
 
+CHUNK = 64  # rows a statement writes or deletes: a batch is a few statements, not one a row
+_SQL: dict[tuple[str, str, int], str] = {}
+
+
+def _chunked(conn: sqlite3.Connection, sql: str, row: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run `sql` over `rows`, its `{rows}` written out as `row` (a row's placeholders) once a row,
+    CHUNK rows a statement, the rest in powers of two: few distinct statements, each prepared
+    once and cached.
+
+    A statement a row would pay, for each row, the sqlite3 module's call, binding and reset and
+    SQLite's statement start and end: most of what writing a turn cost."""
+    if not rows:
+        return
+    width = len(rows[0])
+    flat = [value for values in rows for value in values]
+    start, size, count = 0, CHUNK, len(rows)
+    while start < count:
+        while size > count - start:
+            size //= 2
+        text = _SQL.get((sql, row, size))
+        if text is None:
+            text = _SQL[(sql, row, size)] = sql.format(rows=", ".join([row] * size))
+        conn.execute(text, flat[start * width : (start + size) * width])
+        start += size
+
+
 def write(
     conn: sqlite3.Connection,
     turns: list[tuple[str, str, float, bytearray]],
@@ -142,17 +169,15 @@ def write(
     Blobs come as bytearray and a first turn's missing `previous` is NULL in the statement: the
     sqlite3 module binds str, float and bytearray as they are, but looks for an adapter for
     bytes and None (an attribute lookup that fails, and a formatted error, per value)."""
-    if turns:
-        conn.executemany(_UPSERT, turns)
-    if firsts:
-        conn.executemany(_UPSERT_FIRST, firsts)
-    conn.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?)", items)
+    _chunked(conn, _UPSERT_ROWS, "(?, ?, ?, ?)", turns)
+    _chunked(conn, _UPSERT_ROWS, "(?, NULL, ?, ?)", firsts)
+    _chunked(conn, "INSERT OR REPLACE INTO items VALUES {rows}", "(?, ?, ?)", items)
 
 
 def delete(conn: sqlite3.Connection, ids: list[tuple[str]], items_before: float) -> None:
     """Delete these turns and every item older than `items_before` (inside the caller's
     transaction)."""
-    conn.executemany("DELETE FROM turns WHERE id = ?", ids)
+    _chunked(conn, "DELETE FROM turns WHERE id IN ({rows})", "?", ids)
     conn.execute("DELETE FROM items WHERE created < ?", (items_before,))
 
 

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from driftgate.proxy.responses.settings import ResponsesSettings
+from driftgate.proxy.responses.sqlite_file import CHUNK
 from driftgate.proxy.responses.turns import Turn
 from driftgate.proxy.responses.writer import BATCH, GATHER_STEPS, Evict, Put, Writer
 
@@ -186,3 +187,27 @@ def test_a_batch_deletes_only_what_each_eviction_would_have_in_queue_order(
         items = {row[0] for row in db.execute("SELECT id FROM items")}
     assert turns == {"resp_4"}
     assert items == {"msg_4"}
+
+
+def test_a_batch_of_any_size_is_written_and_evicted_exactly(tmp_path: Path) -> None:
+    """Rows go CHUNK to a statement and the rest in powers of two: every count comes out whole."""
+    path = tmp_path / "responses.sqlite3"
+    writer = Writer(path, ResponsesSettings(), clock=lambda: 1.0e9)
+    count = 2 * CHUNK + 23  # 64 + 64 + 16 + 4 + 2 + 1
+    jobs = [put(n, created=1.0e9 + n) for n in range(count)]
+    for n, job in enumerate(jobs):
+        if n % 3:  # two turns in three continue the one before; the rest start a conversation
+            job.turn.previous = f"resp_{n - 1}"
+    jobs[-1].evicted = Evict([f"resp_{n}" for n in range(CHUNK + 5)], 1.0e9 + CHUNK + 5)
+    for job in jobs:
+        writer.put(job)
+    writer.start()  # one batch
+    writer.stop()
+    with sqlite3.connect(path) as db:
+        turns = db.execute("SELECT id, previous, created, items FROM turns").fetchall()
+        items = {row[0] for row in db.execute("SELECT id FROM items")}
+    kept = range(CHUNK + 5, count)
+    assert sorted(turns) == sorted(
+        (f"resp_{n}", f"resp_{n - 1}" if n % 3 else None, 1.0e9 + n, jobs[n].blob) for n in kept
+    )
+    assert items == {f"msg_{n}" for n in kept}
