@@ -14,8 +14,6 @@ _PATTERNS = re.compile(
     r"|\b(sk-[A-Za-z0-9_\-]{8,})"
 )
 
-_TRIGGERS = ("sk-", "api", "authorization")
-
 
 class Redactor:
     """Masks the given secrets and anything that looks like a credential."""
@@ -34,11 +32,20 @@ class Redactor:
             if secret in value:
                 value = value.replace(secret, redact_secret(secret))
         lowered = value.lower()
-        # Every _PATTERNS match holds one of these: skipping the regex when none is there took
-        # redacting a batch of request log lines from ~3.0 us a line to ~0.2 us.
-        if not any(word in lowered for word in _TRIGGERS):
+        # Every _PATTERNS match holds one of these words: skipping the regex when none is there
+        # took redacting a batch of request log lines from ~3.0 us a line to ~0.2 us (tested one
+        # by one, not by a generator over a tuple of them: a third of the time again).
+        if "sk-" not in lowered and "api" not in lowered and "authorization" not in lowered:
             return value
         return _PATTERNS.sub(_mask, value)
+
+
+def key_shapes_masked(name: str) -> str:
+    """`name` (a model name a client chose) with anything shaped like an API key masked: the
+    gateway forwards what the client sent, but records and shows only the masked form."""
+    if "sk-" not in name:
+        return name
+    return _PATTERNS.sub(_mask, name)
 
 
 def _mask(match: re.Match[str]) -> str:

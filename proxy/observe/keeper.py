@@ -28,6 +28,7 @@ from driftgate.proxy.observe.ratelimit import parse_ratelimit
 from driftgate.proxy.observe.recorder import Recorder
 from driftgate.proxy.observe.records import REASON_LIMIT, RequestRecord
 from driftgate.proxy.observe.usage_db import usage_db_path
+from driftgate.proxy.redact import key_shapes_masked
 from driftgate.proxy.respond.outcome import StreamResult
 from driftgate.proxy.routing import Route
 from driftgate.proxy.serve.drain import SHUTDOWN_REASON, SHUTDOWN_STATUS
@@ -497,7 +498,7 @@ def _row(item: Finished, tables: dict[tuple[str, str, int], Prices | None]) -> R
         (
             item.ts,
             route.backend.name,
-            route.model,
+            key_shapes_masked(route.model),  # a key pasted as the model is never recorded
             flow.client_dialect,
             item.upstream,
             flow.endpoint,
@@ -514,7 +515,7 @@ def _row(item: Finished, tables: dict[tuple[str, str, int], Prices | None]) -> R
             request_id[:128] if request_id else f"{_ID_PREFIX}{_next_id()}",
             client,
             version,
-            flow.model,
+            key_shapes_masked(flow.model),
             0 if is_count else int(getattr(usage, "reasoning_tokens", 0)),
             limits.requests_limit,
             limits.requests_remaining,

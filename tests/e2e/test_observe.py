@@ -310,3 +310,24 @@ def test_a_live_stream_does_not_hold_up_a_shutdown(
     gw.stop()
     assert time.monotonic() - started < 30  # the stream is not a request in flight (grace 60 s)
     assert ended.wait(10)
+
+
+def test_a_key_sent_as_the_model_is_forwarded_as_sent_and_recorded_masked(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    """A client that pastes its key where the model goes: the upstream gets what was sent (and
+    answers as it will), but the record (`driftgate usage`, /metrics, exports) keeps no key."""
+    key_shaped = "sk-proj-Zq8mX2vN4bR7tY1uK9wE3sL6"
+    recorder = Recorder(tmp_path / "usage.sqlite3")
+    config = Config(home=tmp_path, path=tmp_path / "c.toml", port=0,
+                    backends=(fake_openai.backend(models=["sk-*"]),))  # fmt: skip
+    with GatewayServer(config, recorder=recorder, env={}) as gw:
+        oai = openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-client-o", max_retries=0)
+        reply = oai.chat.completions.create(
+            model=key_shaped, messages=[{"role": "user", "content": "hi"}]
+        )
+        [record] = wait_until(lambda: len(r := _records(recorder)) == 1 and r)
+    recorder.close()
+    assert reply.model == key_shaped  # the fake answers with the model it was sent
+    assert record.model_requested == record.model == "sk-p…L6"
+    assert key_shaped not in (tmp_path / "usage.sqlite3").read_bytes().decode("latin-1")
