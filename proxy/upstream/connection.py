@@ -236,6 +236,12 @@ class UpstreamResponse:
         n = len(parts[0]) if len(parts) == 1 else sum(map(len, parts))
         received = self._received = self._received + n
         if received > self._max:
+            room = self._max - (received - n)
+            for part in parts:  # the pieces within the bound still go out, then the error
+                if len(part) > room:
+                    break
+                self._append(part)
+                room -= len(part)
             self._abort(too_large(self._max))
             return
         self._chunks.extend(parts)
@@ -311,7 +317,9 @@ class Connection(asyncio.Protocol):
             self.close()  # a 101 or an Upgrade: already failed in on_headers_complete
             return
         except httptools.HttpParserError as exc:
-            self._parts = []
+            parts, self._parts = self._parts, []
+            if parts and self._response is not None:  # what came before the fault goes out
+                self._response.feed_parts(parts)
             self._fail(UpstreamProtocolError(f"malformed HTTP response: {exc}"))
             self.close()
             return

@@ -924,3 +924,47 @@ def test_https_post_to_an_untrusted_server_raises_connect_error(
             assert srv.requests == []
 
     run(scenario())
+
+
+# -- what one socket read held before a fault -----------------------------------------------
+
+
+async def _pieces_then_error(raw: bytes, limit: int | None = None) -> tuple[list[bytes], str]:
+    """The body pieces a reader gets from `raw` (sent in one write) and the error after them."""
+    settings = TransportSettings() if limit is None else TransportSettings(max_response_bytes=limit)
+    got: list[bytes] = []
+    async with Server(once(raw)) as srv:
+        client = UpstreamClient(settings)
+        try:
+            resp = await post(client, srv.url + "/")
+            with pytest.raises(UpstreamError) as err:
+                await drain(resp, got)
+            resp.release()
+        finally:
+            await client.close()
+    return got, type(err.value).__name__
+
+
+def test_events_read_with_a_malformed_chunk_still_reach_the_reader_first() -> None:
+    sent = CHUNKED_HEAD + chunk(b"event: message_stop\ndata: {}\n\n") + b"ZZ\r\n"
+    got, error = run(_pieces_then_error(sent))
+    assert b"".join(got) == b"event: message_stop\ndata: {}\n\n"
+    assert error == "UpstreamProtocolError"
+
+
+def test_pieces_within_max_response_bytes_reach_the_reader_before_the_error() -> None:
+    sent = CHUNKED_HEAD + chunk(b"a" * 1000) + chunk(b"b" * 1000)
+    got, error = run(_pieces_then_error(sent, limit=1500))
+    assert b"".join(got) == b"a" * 1000
+    assert error == "UpstreamTooLarge"
+
+
+def test_what_decodes_before_a_corrupt_gzip_piece_reaches_the_reader_first() -> None:
+    events = b"data: one\n\n" * 50
+    packer = zlib.compressobj(wbits=31)  # gzip
+    good = packer.compress(events) + packer.flush(zlib.Z_FULL_FLUSH)  # a block boundary
+    head = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+    sent = head + chunk(good) + chunk(b"\xff" * 8)  # a block of the reserved type: undecodable
+    got, error = run(_pieces_then_error(sent))
+    assert b"".join(got) == events
+    assert error == "UpstreamProtocolError"
