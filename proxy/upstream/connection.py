@@ -230,8 +230,11 @@ class UpstreamResponse:
         if self._error is not None:
             return
         if self._decoder is not None:
-            self._decoder.push(parts[0] if len(parts) == 1 else b"".join(parts))
-            self._pump()
+            for part in parts:  # one by one: what decodes before a corrupt piece still goes out
+                self._decoder.push(part)
+                self._pump()
+                if self._error is not None:
+                    return
             return
         n = len(parts[0]) if len(parts) == 1 else sum(map(len, parts))
         received = self._received = self._received + n
