@@ -154,9 +154,10 @@ class SpendGuard:
             got = await self.store.admit(backend, usd, self.limits_for(backend), now, halting)
             if isinstance(got, Refusal):
                 limit, spent = got.limit, got.spent
-                reason = (
+                reason = (  # the request's own estimate too: alone it may be what breaks it
                     f"the {limit.name} of {dollars(limit.usd)} is reached "
-                    f"({dollars(spent)} spent or in flight)"
+                    f"({dollars(spent)} spent or in flight, and a request estimated at up to "
+                    f"{dollars(usd)})"
                 )
                 if halting:
                     raise self._halted(self.trip(reason, now))
