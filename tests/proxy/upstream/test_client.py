@@ -535,7 +535,9 @@ def test_concurrent_posts_each_get_their_own_response() -> None:
             await w.drain()
 
     async def one(c: UpstreamClient, url: str, i: int) -> tuple[str, bytes]:
-        resp = await post(c, url, b"%d" % i, {"X-Request-Id": str(i)})
+        # 20 connections at once on a loaded machine: generous timeouts (this test is not theirs)
+        roomy = Timeouts(connect=10.0, total=20.0, read=10.0)
+        resp = await post(c, url, b"%d" % i, {"X-Request-Id": str(i)}, roomy)
         try:
             return resp.headers["X-Request-Id"], await resp.read()
         finally:
