@@ -12,6 +12,7 @@ from driftgate.proxy.sse import Usage
 from driftgate.proxy.translate.adapters import adapter
 from driftgate.proxy.translate.input_checks import header_names, unique
 from driftgate.proxy.translate.ir import ChatRequest, TextPart
+from driftgate.proxy.translate.plain_request import BUILDERS
 from driftgate.proxy.translate.sampling import fit_sampling
 from driftgate.proxy.translate.stream import StreamTranslator, Translator
 from driftgate.proxy.translate.upstream_error import translate_error
@@ -57,16 +58,32 @@ def translate_request(
     """
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
-    ir = adapter(source).parse_request(body)
-    ir.stream = stream
-    adjusted = fit_sampling(ir, source, target)
     out = adapter(target)
     in_place = (
         out.mid_conversation_system if mid_conversation_system is None else mid_conversation_system
     )
+    build = BUILDERS.get((source, target))
+    if build is not None:  # a conversation of plain strings: built straight, no IR
+        plain = build(body, model, stream, in_place)
+        if plain is not None:
+            return RequestTranslation(plain, ())
+    return through_ir(body, source, target, model, stream, in_place)
+
+
+def through_ir(
+    body: dict[str, Any], source: Dialect, target: Dialect, model: str, stream: bool, in_place: bool
+) -> RequestTranslation:
+    """translate_request through the IR: parse `body`, fit its sampling, render it for `target`.
+
+    `in_place`: mid-conversation system messages stay where they are (else they join the
+    system prompt).
+    """
+    ir = adapter(source).parse_request(body)
+    ir.stream = stream
+    adjusted = fit_sampling(ir, source, target)
     if not in_place:
         ir = hoist_system(ir)
-    rendered, dropped = out.render_request(ir, model)
+    rendered, dropped = adapter(target).render_request(ir, model)
     names = unique([*ir.dropped, *dropped]) if dropped else ir.dropped
     return RequestTranslation(rendered, header_names(names) if names else (), adjusted)
 
