@@ -57,42 +57,6 @@ Settle = Callable[[list[tuple[Any, float | None]]], None]
 _make: Any = tuple.__new__
 
 
-class Asked(NamedTuple):
-    """What the client asked for, as the record needs it.
-
-    Not the Flow itself: holding ~1,500 flows (parsed bodies, header maps) until the next batch
-    made the collector walk them again and again; this cut GC time by a few us a request.
-    """
-
-    endpoint: str
-    client_dialect: Dialect
-    model: str
-    stream: bool
-    include_usage: bool
-    session: str | None
-    user_agent: str | None
-    counting: bool
-    ticket: Any = None  # the spend guard's reservation, settled with the record's cost
-
-
-def _asked(flow: Flow) -> Asked:
-    asked: Asked = _make(
-        Asked,
-        (
-            flow.endpoint,
-            flow.client_dialect,
-            flow.model,
-            flow.stream,
-            flow.include_usage,
-            flow.session,
-            flow.headers.get("user-agent"),
-            flow.counting,
-            flow.ticket,
-        ),
-    )
-    return asked
-
-
 def _route(flow: Flow) -> Route:
     """The route that answered, or was last tried (set before any upstream is asked)."""
     route = flow.route
@@ -102,9 +66,22 @@ def _route(flow: Flow) -> Route:
 
 
 class Finished(NamedTuple):
-    """What is known when a response has been sent; turned into a record later (a tuple: ~0.4 us)."""
+    """What is known when a response has been sent; turned into a record later.
 
-    asked: Asked
+    One flat tuple made once per request from the flow and the answer (the first nine fields
+    are what the client asked for): not the Flow itself, whose parsed body and header map,
+    held ~1,500 at a time until the next batch, the collector walked again and again.
+    """
+
+    endpoint: str
+    client_dialect: Dialect
+    model: str  # the model the client asked for
+    stream: bool
+    include_usage: bool
+    session: str | None
+    user_agent: str | None
+    counting: bool
+    ticket: Any  # the spend guard's reservation, settled with the record's cost
     route: Route
     upstream: Dialect
     status: int
@@ -115,8 +92,36 @@ class Finished(NamedTuple):
     ts: float
     templates: TemplateSet | None
     headers: Mapping[str, str] | None  # the upstream answer's: request id, rate limits
-    reason: str | None = None  # why the gateway ended or refused it (e.g. shutting down)
-    outcome: str | None = None  # why the gateway refused it without forwarding (records.GUARD_*)
+    reason: str | None  # why the gateway ended or refused it (e.g. shutting down)
+    outcome: str | None  # why the gateway refused it without forwarding (records.GUARD_*)
+
+
+def _finished(
+    flow: Flow,
+    route: Route,
+    upstream: Dialect,
+    status: int,
+    usage: Any,
+    latency: float,
+    ts: float,
+    templates: TemplateSet | None,
+    reason: str | None = None,
+    outcome: str | None = None,
+) -> Finished:
+    """A request that ended without an upstream's answer read (refused, unanswered, estimated).
+
+    The answered paths (`whole_done`, `stream_done`) make their tuple inline, in this order.
+    """
+    finished: Finished = _make(
+        Finished,
+        (
+            flow.endpoint, flow.client_dialect, flow.model, flow.stream, flow.include_usage,
+            flow.session, flow.headers.get("user-agent"), flow.counting, flow.ticket,
+            route, upstream, status, None, usage, 0.0, latency, ts, templates, None, reason,
+            outcome,
+        ),
+    )  # fmt: skip
+    return finished
 
 
 class RecordKeeper:
@@ -156,21 +161,23 @@ class RecordKeeper:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """A non-streamed exchange; its usage (unless already known) is read from the body later."""
+        if not self._enabled:
+            return
+        route = flow.route
+        if route is None:
+            raise ValueError("a request is recorded only once it has a route")
         self._add(
-            Finished(
-                _asked(flow),
-                _route(flow),
-                flow.upstream,
-                status,
-                raw,
-                usage,
-                ttfb,
-                self._since(flow),
-                self._wall(),
-                flow.templates,
-                headers,
+            _make(
+                Finished,
+                (
+                    flow.endpoint, flow.client_dialect, flow.model, flow.stream,
+                    flow.include_usage, flow.session, flow.headers.get("user-agent"),
+                    flow.counting, flow.ticket, route, flow.upstream, status, raw, usage, ttfb,
+                    self._clock() - flow.started, self._wall(), flow.templates, headers, None,
+                    None,
+                ),
             )
-        )
+        )  # fmt: skip
 
     def stream_done(
         self,
@@ -180,25 +187,28 @@ class RecordKeeper:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """A streamed exchange, with the usage the tap or translator saw."""
-        status = CLIENT_GONE if result.client_gone else (502 if result.upstream_error else 200)
+        if not self._enabled:
+            return
+        route = flow.route
+        if route is None:
+            raise ValueError("a request is recorded only once it has a route")
         if result.stopped:
-            status = SHUTDOWN_STATUS
+            status, reason = SHUTDOWN_STATUS, SHUTDOWN_REASON
+        else:
+            status = CLIENT_GONE if result.client_gone else (502 if result.upstream_error else 200)
+            reason = None
         self._add(
-            Finished(
-                _asked(flow),
-                _route(flow),
-                flow.upstream,
-                status,
-                None,
-                result.usage,
-                ttfb,
-                self._since(flow),
-                self._wall(),
-                flow.templates,
-                headers,
-                SHUTDOWN_REASON if result.stopped else None,
+            _make(
+                Finished,
+                (
+                    flow.endpoint, flow.client_dialect, flow.model, flow.stream,
+                    flow.include_usage, flow.session, flow.headers.get("user-agent"),
+                    flow.counting, flow.ticket, route, flow.upstream, status, None, result.usage,
+                    ttfb, self._clock() - flow.started, self._wall(), flow.templates, headers,
+                    reason, None,
+                ),
             )
-        )
+        )  # fmt: skip
 
     def client_gone(self, flow: Flow) -> None:
         """The client hung up before any upstream answered: status 499, no usage known."""
@@ -219,57 +229,32 @@ class RecordKeeper:
         status: int,
         templates: Any,
         reason: str | None,
-        *outcome: str,
+        outcome: str | None = None,
     ) -> None:
         """A record with no usage: nothing answered, or the gateway refused first."""
+        upstream: Dialect = "anthropic" if route.backend.kind == "anthropic" else "openai"
+        latency = self._clock() - flow.started
         self._add(
-            Finished(
-                _asked(flow),
-                route,
-                "anthropic" if route.backend.kind == "anthropic" else "openai",
-                status,
-                None,
-                Usage(),
-                0.0,
-                self._since(flow),
-                self._wall(),
-                templates,
-                None,
-                reason,
-                *outcome,
+            _finished(
+                flow, route, upstream, status, Usage(), latency, self._wall(), templates, reason,
+                outcome,
             )
-        )
+        )  # fmt: skip
 
     def estimated(self, flow: Flow, tokens: int) -> None:
         """A count the gateway estimated itself: no output, no cost, never a completion."""
         usage = Usage()
         usage.input_tokens = tokens
-        self._add(
-            Finished(
-                _asked(flow),
-                _route(flow),
-                "openai",
-                200,
-                None,
-                usage,
-                0.0,
-                self._since(flow),
-                self._wall(),
-                None,
-                None,
-            )
-        )
-
-    def _since(self, flow: Flow) -> float:
-        return self._clock() - flow.started
+        latency = self._clock() - flow.started
+        self._add(_finished(flow, _route(flow), "openai", 200, usage, latency, self._wall(), None))
 
     def _add(self, item: Finished) -> None:
         if not self._enabled:
             return
         recorder = self.recorder
-        if len(self._pending) + recorder.backlog >= recorder.limit:
+        if len(self._pending) + recorder.handed - recorder.written >= recorder.limit:
             recorder.dropped += 1  # the writer is behind: count, never grow without bound
-            ticket = item.asked.ticket
+            ticket = item.ticket
             if ticket is not None and self.settle is not None:  # the estimate stands
                 _off_the_loop(self.settle, [(ticket, ticket.reserved)])
             return
@@ -332,12 +317,12 @@ def _records(
     tables: dict[tuple[str, str, int], Prices | None] = {}  # one price lookup per model a batch
     settled: list[tuple[Any, float | None]] = []
     for item in batch:
-        ticket = item.asked.ticket
+        ticket = item.ticket
         try:
             rows.append(_row(item, tables))
             reasons.append(item.reason)
         except Exception:
-            log.exception("could not record usage for a %s request", item.asked.endpoint)
+            log.exception("could not record usage for a %s request", item.endpoint)
             if ticket is not None:
                 settled.append((ticket, ticket.reserved))  # cost unknown: the estimate stands
             continue
@@ -356,11 +341,15 @@ def _log_lines(rows: list[RequestRecord], reasons: list[str | None], log_json: b
     """One log line per request, stamped when it finished (not when the batch was written)."""
     handler = None if log_json else direct_handler(log)
     if handler is not None:  # the default stderr text log: lines straight to its handler
+        info, warning = log.isEnabledFor(logging.INFO), log.isEnabledFor(logging.WARNING)
         lines = []
         for rec, reason in zip(rows, reasons, strict=True):
-            level = _level(rec)
-            if log.isEnabledFor(level):
-                lines.append((rec.ts, level, _line(rec, reason)))
+            # _level, inline: a call per line cost as much as the test
+            if rec.status >= 500 and rec.outcome is None:
+                if warning:
+                    lines.append((rec.ts, logging.WARNING, _line(rec, reason)))
+            elif info:
+                lines.append((rec.ts, logging.INFO, _line(rec, reason)))
         if lines:
             handler.write_lines(log.name, lines)
         return
@@ -441,7 +430,7 @@ def _usage(item: Finished) -> Any:
         except orjson.JSONDecodeError:
             return Usage()
         if isinstance(parsed, dict):
-            if item.asked.counting:
+            if item.counting:
                 usage = Usage()
                 usage.input_tokens = int(parsed.get("input_tokens") or 0)
                 return usage
@@ -455,31 +444,33 @@ def _usage_unreported(item: Finished, usage: Any) -> bool:
     The gateway does not add `stream_options.include_usage` for the client: that would change the
     chunks the client receives (a `usage` key on each, one extra chunk with no choices).
     """
-    flow = item.asked
     return (
-        flow.stream
-        and flow.client_dialect == "openai"
+        item.stream
+        and item.client_dialect == "openai"
         and item.upstream == "openai"
-        and not flow.include_usage
+        and not item.include_usage
         and not (usage.input_tokens or usage.output_tokens)
     )
 
 
 def _row(item: Finished, tables: dict[tuple[str, str, int], Prices | None]) -> RequestRecord:
     """The record of one finished request."""
-    flow, route = item.asked, item.route
-    usage = _usage(item)
-    is_count = flow.counting
+    (
+        endpoint, client_dialect, model_requested, stream, _, session, user_agent, is_count, _,
+        route, upstream, status, _, usage, ttfb, latency, ts, templates, headers, reason, outcome,
+    ) = item  # fmt: skip
+    if usage is None:
+        usage = _usage(item)
     cost: float | None = 0.0
-    if item.outcome is not None:
+    if outcome is not None:
         pass  # refused: nothing was forwarded, nothing spent
-    elif _usage_unreported(item, usage):
+    elif stream and client_dialect == "openai" and _usage_unreported(item, usage):
         cost = None  # unknown, not free: `driftgate usage` marks the total as a lower bound
-    elif not is_count and item.templates is not None:
-        key = (route.model, item.upstream, id(item.templates))  # the batch keeps them alive
+    elif not is_count and templates is not None:
+        key = (route.model, upstream, id(templates))  # the batch keeps them alive
         table = tables.get(key, _MISSING)
         if table is _MISSING:
-            table = tables[key] = prices(route.model, item.upstream, item.templates)
+            table = tables[key] = prices(route.model, upstream, templates)
         cost = priced(
             table,
             usage.input_tokens,
@@ -487,35 +478,34 @@ def _row(item: Finished, tables: dict[tuple[str, str, int], Prices | None]) -> R
             usage.cache_read_tokens,
             usage.cache_write_tokens,
         )
-    headers = item.headers
-    limits = parse_ratelimit(headers, item.ts)
+    limits = parse_ratelimit(headers, ts)
     request_id = None
     if headers is not None:
         request_id = headers.get("request-id") or headers.get("x-request-id")
-    client, version = client_of(flow.user_agent)
+    client, version = client_of(user_agent)
     record: RequestRecord = _make(
         RequestRecord,
         (
-            item.ts,
+            ts,
             route.backend.name,
             key_shapes_masked(route.model),  # a key pasted as the model is never recorded
-            flow.client_dialect,
-            item.upstream,
-            flow.endpoint,
-            item.status,
-            flow.stream,
+            client_dialect,
+            upstream,
+            endpoint,
+            status,
+            stream,
             int(usage.input_tokens),
             0 if is_count else int(usage.output_tokens),
             int(usage.cache_read_tokens),
             int(usage.cache_write_tokens),
-            item.latency * 1000.0,
-            item.ttfb * 1000.0 if item.ttfb else None,
-            flow.session,
+            latency * 1000.0,
+            ttfb * 1000.0 if ttfb else None,
+            session,
             cost,
             request_id[:128] if request_id else f"{_ID_PREFIX}{_next_id()}",
             client,
             version,
-            key_shapes_masked(flow.model),
+            key_shapes_masked(model_requested),
             0 if is_count else int(getattr(usage, "reasoning_tokens", 0)),
             limits.requests_limit,
             limits.requests_remaining,
@@ -524,8 +514,8 @@ def _row(item: Finished, tables: dict[tuple[str, str, int], Prices | None]) -> R
             limits.reset_s,
             limits.retry_after_s,
             limits.raw,
-            item.outcome,
-            item.reason[:REASON_LIMIT] if item.reason else None,
+            outcome,
+            reason[:REASON_LIMIT] if reason else None,
         ),
     )
     return record

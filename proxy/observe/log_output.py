@@ -19,9 +19,12 @@ from driftgate.proxy.redact import RedactingFilter
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 BATCHED = "batched"  # a LogRecord attribute: part of a batch, written at the batch's end
-# Lines go out in writes of at most this many characters (<= 4,096 bytes in UTF-8, PIPE_BUF):
-# a write that size to a pipe is atomic, so the lines of several workers never interleave.
-CHUNK_CHARS = 1024
+# Lines go out in writes of at most this many bytes (PIPE_BUF on Linux): a write that size to a
+# pipe is atomic, so the lines of several workers never interleave. A line counts its length in
+# UTF-8 at most: its characters when it is ASCII, else four bytes a character.
+CHUNK_BYTES = 4096
+_NO_SECOND = -(2**62)  # before any line's second
+_MILLIS = tuple(f",{ms:03d}" for ms in range(1000))  # a line's milliseconds, looked up
 
 
 class LineFormatter(logging.Formatter):
@@ -52,6 +55,10 @@ class LineFormatter(logging.Formatter):
         second = int(created)
         msecs = int((created - second) * 1000.0)  # as LogRecord and keeper's records compute it
         return f"{self._stamp_of(second)},{msecs:03d} {levelname} {name}: {message}"
+
+    def stamp(self, second: int) -> str:
+        """`YYYY-MM-DD HH:MM:SS` of a whole second, in local time (the last one kept)."""
+        return self._stamp_of(second)
 
     def _stamp_of(self, second: int) -> str:
         if second != self._second:
@@ -88,6 +95,8 @@ class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
         formatter = cast(LineFormatter, self.formatter)
         terminator, level = self.terminator, self.level
         rewrites = [cast(RedactingFilter, f).message for f in self.filters]
+        heads: dict[int, str] = {}  # " LEVEL name: " per level, made once a batch
+        second, stamp = _NO_SECOND, ""
         self.acquire()
         try:
             held = self._held
@@ -95,8 +104,16 @@ class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 if levelno >= level:
                     for rewrite in rewrites:
                         message = rewrite(message)
-                    line = formatter.line(created, logging.getLevelName(levelno), name, message)
-                    held.append(line + terminator)
+                    head = heads.get(levelno)
+                    if head is None:
+                        head = heads[levelno] = f" {logging.getLevelName(levelno)} {name}: "
+                    # LineFormatter.line, inline: a batch's lines share their second's stamp
+                    if int(created) != second:
+                        second = int(created)
+                        stamp = formatter.stamp(second)
+                    msecs = int((created - second) * 1000.0)
+                    millis = _MILLIS[msecs] if 0 <= msecs < 1000 else f",{msecs:03d}"
+                    held.append(f"{stamp}{millis}{head}{message}{terminator}")
             self._write_held()
         except RecursionError:
             raise
@@ -119,12 +136,13 @@ class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
         chunk: list[str] = []
         size = 0
         for line in held:
-            if chunk and size + len(line) > CHUNK_CHARS:
+            length = len(line) if line.isascii() else 4 * len(line)
+            if chunk and size + length > CHUNK_BYTES:
                 stream.write("".join(chunk))
                 stream.flush()
                 chunk, size = [], 0
             chunk.append(line)
-            size += len(line)
+            size += length
         if chunk:
             stream.write("".join(chunk))
         if stream and hasattr(stream, "flush"):

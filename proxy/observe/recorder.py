@@ -57,14 +57,14 @@ class Recorder:
         self.limit = limit
         self.dropped = 0  # records not kept because the writer was behind (or closed)
         self.written = 0  # records this recorder has processed
-        self._handed = 0  # records queued so far (the loop's count; `written` is the thread's)
+        self.handed = 0  # records queued so far (the loop's count; `written` is the thread's)
         self._thread = threading.Thread(target=self._run, name="driftgate-usage", daemon=True)
         self._thread.start()
 
     @property
     def backlog(self) -> int:
         """Records queued and not yet written."""
-        return max(0, self._handed - self.written)
+        return max(0, self.handed - self.written)
 
     def add_sink(self, sink: RecordSink) -> None:
         """Call `sink(records)` on the recorder's thread with every batch (add before traffic)."""
@@ -82,10 +82,10 @@ class Recorder:
         self._put(job, count)
 
     def _put(self, item: RequestRecord | Job, count: int) -> None:
-        if self._closed or self._handed - self.written + count > self.limit:
+        if self._closed or self.handed - self.written + count > self.limit:
             self.dropped += count
             return
-        self._handed += count
+        self.handed += count
         self._queue.put_nowait((item, count))
 
     def flush(self) -> None:

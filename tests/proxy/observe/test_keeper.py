@@ -15,7 +15,9 @@ from driftgate.proxy.observe.keeper import RecordKeeper
 from driftgate.proxy.observe.log_output import LineFormatter, LogHandler, direct_handler
 from driftgate.proxy.observe.recorder import Recorder
 from driftgate.proxy.observe.records import RequestRecord
+from driftgate.proxy.respond.outcome import StreamResult
 from driftgate.proxy.routing import Route
+from driftgate.proxy.serve.drain import SHUTDOWN_REASON, SHUTDOWN_STATUS
 from driftgate.proxy.sse import Usage
 from driftgate.proxy.templates import load_bundled
 
@@ -175,15 +177,27 @@ def test_usage_read_while_translating_is_recorded_without_reading_the_body_again
 
 def test_records_and_what_was_asked_carry_every_field_by_name() -> None:
     """Both are made from a tuple of their fields: a field missing or extra must show here."""
-    from driftgate.proxy.observe.keeper import Asked, _asked, _records
+    from driftgate.proxy.observe.keeper import Finished, _records
 
     flow = _flow()
-    asked = _asked(flow)
-    assert type(asked) is Asked and len(asked) == len(Asked._fields)
-    assert asked.ticket is None and asked.counting is False and asked.model == flow.model
     recorder = Recorder(None)
     keeper = RecordKeeper(recorder, owned=True, clock=lambda: 1.5, wall=lambda: 1000.0)
     keeper.whole_done(flow, 200, ANSWER, 0.25, headers={"request-id": "req_1"})
+    keeper.unanswered(flow, 502, "no upstream answered")
+    keeper.estimated(flow, 42)
+    keeper.stream_done(flow, StreamResult(Usage(), False, None, stopped=True), 0.5)
+    for finished in keeper._pending:  # the answered path's inline tuple and _finished's alike
+        assert type(finished) is Finished and len(finished) == len(Finished._fields)
+        assert finished.ticket is None and finished.counting is False
+        assert (finished.model, finished.endpoint) == (flow.model, flow.endpoint)
+        assert finished.user_agent == flow.headers.get("user-agent")
+        assert finished.latency == 1.5 - flow.started and finished.ts == 1000.0
+    assert [f.status for f in keeper._pending] == [200, 502, 200, SHUTDOWN_STATUS]
+    assert [f.reason for f in keeper._pending] == [
+        None, "no upstream answered", None, SHUTDOWN_REASON,
+    ]  # fmt: skip
+    assert keeper._pending[0].raw == ANSWER and keeper._pending[0].ttfb == 0.25
+    del keeper._pending[1:]
     (record,) = _records(keeper._pending)
     recorder.close()
     assert type(record) is RequestRecord and len(record) == len(RequestRecord._fields)

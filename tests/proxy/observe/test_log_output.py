@@ -73,10 +73,21 @@ def test_a_batch_goes_out_in_few_writes_each_whole_lines_within_pipe_buf() -> No
     for i in range(100):
         log.handle(_record(log, f"request {i:03d} " + "x" * 60, 1.0 + i, batched=True))
     end_batch(log)
-    assert 8 <= len(stream.writes) <= 16  # ~130 characters a line: seven or eight a write
+    assert len(stream.writes) == 4  # ~130 characters a line: 31 a write
     assert all(len(w.encode()) <= 4096 and w.endswith("\n") for w in stream.writes)
     lines = "".join(stream.writes).splitlines()
     assert [ln[-64:-61] for ln in lines] == [f"{i:03d}" for i in range(100)]  # all, in order
+
+
+def test_lines_with_wide_characters_still_go_in_writes_within_pipe_buf() -> None:
+    stream = _Writes()
+    log = _logger("test.log_output.wide", LogHandler(stream))  # type: ignore[arg-type]
+    for i in range(100):  # 4 bytes a character in UTF-8: ~300 bytes a line
+        log.handle(_record(log, f"request {i:03d} " + "\U0001f600" * 60, 1.0 + i, batched=True))
+    end_batch(log)
+    assert all(len(w.encode()) <= 4096 and w.endswith("\n") for w in stream.writes)
+    assert len(stream.writes) >= 100 * 300 // 4096
+    assert len("".join(stream.writes).splitlines()) == 100
 
 
 def test_a_plain_chain_has_a_direct_handler_and_anything_else_on_the_way_has_none() -> None:
@@ -104,13 +115,15 @@ def test_a_plain_chain_has_a_direct_handler_and_anything_else_on_the_way_has_non
 
 
 def test_lines_written_directly_are_the_lines_logging_writes() -> None:
-    times = (1_700_000_000.0, 1_700_000_000.9994, 1_700_000_001.05, 1_700_000_061.5)
-    levels = (logging.INFO, logging.WARNING, logging.INFO, logging.INFO)
+    # Seconds shared and not, back in time, milliseconds at both ends, levels interleaved.
+    times = (1_700_000_000.0, 1_700_000_000.9994, 1_700_000_001.05, 1_700_000_061.5,
+             1_700_000_061.0009, 1_700_000_000.999, 12.3456, 0.0)  # fmt: skip
+    levels = (logging.INFO, logging.WARNING, logging.INFO, logging.INFO, logging.WARNING,
+              logging.INFO, logging.ERROR, logging.INFO)  # fmt: skip
+    models = ("m", "sk-abcdefghijklmnop", "secret-key-1", "m", "m", "é", "m", "m")
     lines = [
         (t, lv, f"messages {model} -> b (m) 200 {n} ms")
-        for n, (t, lv, model) in enumerate(
-            zip(times, levels, ("m", "sk-abcdefghijklmnop", "secret-key-1", "m"), strict=True)
-        )
+        for n, (t, lv, model) in enumerate(zip(times, levels, models, strict=True))
     ]
     through_logging, direct = _Writes(), _Writes()
     redacting = RedactingFilter(Redactor(["secret-key-1"]))
@@ -128,5 +141,5 @@ def test_lines_written_directly_are_the_lines_logging_writes() -> None:
     handler.write_lines(log.name, [*lines, (times[0], logging.DEBUG, "below the handler's level")])
     assert "".join(direct.writes) == "".join(through_logging.writes)
     written = "".join(direct.writes)
-    assert len(written.splitlines()) == 4
+    assert len(written.splitlines()) == len(times)
     assert "sk-abcdefghijklmnop" not in written and "secret-key-1" not in written
