@@ -10,13 +10,21 @@ from driftgate.proxy.errors import Dialect, GatewayError
 from driftgate.proxy.guard.estimate import PriceMemo, estimate_usd
 from driftgate.proxy.guard.ledger import DAY, HOUR, TOTAL, Halt, Limit
 from driftgate.proxy.guard.settings import GuardSettings
-from driftgate.proxy.guard.state import NO_RESERVATION, GuardState, Refusal, StoreUnreachable
+from driftgate.proxy.guard.state import (
+    NO_RESERVATION,
+    EmbeddedState,
+    GuardState,
+    Refusal,
+    StoreUnreachable,
+)
 from driftgate.proxy.observe.records import GUARD_HALTED, GUARD_UNAVAILABLE
 from driftgate.proxy.templates.loader import TemplateSet
 
 log = logging.getLogger("driftgate.guard")
 UNPRICED_NAMED = 1000  # models named once each as unpriced; client-chosen names stay bounded
 GUARD_HEADER = "x-driftgate-guard"
+# A Ticket made from a tuple of its fields: its generated __new__ is a Python call per request.
+_make: Any = tuple.__new__
 
 
 class GuardRefused(GatewayError):
@@ -107,6 +115,9 @@ class SpendGuard:
         self.wall = wall
         self.enabled = settings.enabled
         self._limits = _limits(settings)
+        self._total = self._limits[TOTAL]
+        self._halting = settings.action == "halt"
+        self._admit_now = store.admit_now if isinstance(store, EmbeddedState) else None
         self._header = settings.header.lower() if settings.header else None
         self._values = frozenset(v.lower() for v in settings.header_values)
         self._warned: set[str] = set()
@@ -149,9 +160,14 @@ class SpendGuard:
                 "guard it",
                 model,
             )
-        halting = self.settings.action == "halt"
+        halting = self._halting
+        limits = self._limits.get(backend, self._total)
         try:
-            got = await self.store.admit(backend, usd, self.limits_for(backend), now, halting)
+            at_once = self._admit_now
+            if at_once is not None:  # the embedded store: no coroutine to make and drive
+                got = at_once(backend, usd, limits, now, halting)
+            else:
+                got = await self.store.admit(backend, usd, limits, now, halting)
             if isinstance(got, Refusal):
                 limit, spent = got.limit, got.spent
                 reason = (  # the request's own estimate too: alone it may be what breaks it
@@ -173,9 +189,10 @@ class SpendGuard:
             self._show("halted")
             raise self._halted(got)
         assert isinstance(got, int)
-        if not self._warned:
+        if not self._warned and self._shown != "ok":
             self._show("ok")
-        return Ticket(got, backend, usd)
+        ticket: Ticket = _make(Ticket, (got, backend, usd))
+        return ticket
 
     def trip(self, reason: str, now: float) -> Halt:
         """Halt (or warn) for `reason`; the halt lifts after the cooldown, or on resume."""

@@ -128,6 +128,12 @@ class EmbeddedState:
     async def admit(
         self, backend: str, usd: float, limits: tuple[Limit, ...], now: float, respect_halt: bool
     ) -> int | Refusal | Halt:
+        return self.admit_now(backend, usd, limits, now, respect_halt)
+
+    def admit_now(
+        self, backend: str, usd: float, limits: tuple[Limit, ...], now: float, respect_halt: bool
+    ) -> int | Refusal | Halt:
+        """`admit`, answered at once: the guard calls it without a coroutine of its own."""
         store = self.store
         got = store.admit(backend, usd, limits, now, respect_halt)
         if isinstance(got, Limit):
