@@ -26,6 +26,18 @@ class Redactor:
         fresh = {s for s in secrets if s and len(s) >= 4}
         self._secrets = sorted(fresh.union(self._secrets), key=len, reverse=True)
 
+    def leaves(self, value: str) -> bool:
+        """True when `text(value)` is `value` as it is: no secret and no credential-like word in it.
+
+        Exact for any part of `value` too (a part holds no more than the whole): a batch of log
+        lines joined is checked once instead of line by line.
+        """
+        for secret in self._secrets:
+            if secret in value:
+                return False
+        lowered = value.lower()
+        return "sk-" not in lowered and "api" not in lowered and "authorization" not in lowered
+
     def text(self, value: str) -> str:
         """`value` with every secret replaced by its redacted form."""
         for secret in self._secrets:
@@ -64,6 +76,10 @@ class RedactingFilter(logging.Filter):
     def message(self, text: str) -> str:
         """The message a record of `text` leaves this filter with (no traceback)."""
         return self._redactor.text(text)
+
+    def leaves(self, text: str) -> bool:
+        """True when `message(text)` is `text` as it is (and so for any part of `text`)."""
+        return self._redactor.leaves(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record in place (message, args, traceback text); never drop it."""

@@ -117,7 +117,9 @@ class SpendGuard:
         self._limits = _limits(settings)
         self._total = self._limits[TOTAL]
         self._halting = settings.action == "halt"
-        self._admit_now = store.admit_now if isinstance(store, EmbeddedState) else None
+        embedded = store if isinstance(store, EmbeddedState) else None
+        self._admit_now = embedded.admit_now if embedded is not None else None
+        self._settle_at = embedded.settle_at if embedded is not None else None
         self._header = settings.header.lower() if settings.header else None
         self._values = frozenset(v.lower() for v in settings.header_values)
         self._warned: set[str] = set()
@@ -215,6 +217,9 @@ class SpendGuard:
         """`settle` for a batch of requests (the recorder's thread), one store call for all."""
         if settled:
             now = self.wall()
+            if self._settle_at is not None:  # the embedded store takes the pairs as they are
+                self._settle_at(settled, now)
+                return
             self.store.settle_many([(t[0], t[1], usd or 0.0, now) for t, usd in settled])
 
     def release(self, ticket: Ticket | None) -> None:

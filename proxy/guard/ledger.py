@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 DAY = 86_400.0
 HOUR = 3_600.0
@@ -288,9 +288,35 @@ class SqliteGuardStore:
                 self._hold(backend, -usd)
             for (backend, now), usd in sums.items():
                 self._add(now, backend, usd)
-        if not sums or self._db is None:
+        if sums:
+            self._write([(now, backend, usd) for (backend, now), usd in sums.items()])
+
+    def settle_at(self, settled: Sequence[tuple[Sequence[Any], float | None]], now: float) -> None:
+        """`settle_many` of (ticket, usd or None) pairs, all at `now`; a ticket's first item is its
+        id. What the guard hands over as it is: no list of (id, usd, now) made for the batch."""
+        sums: dict[str, float] = {}
+        with self._lock:
+            reserved = self._reserved
+            freed: dict[str, float] = {}
+            for ticket, usd in settled:
+                entry = reserved.pop(ticket[0], None)
+                if entry is None:
+                    continue
+                backend = entry[0]
+                freed[backend] = freed.get(backend, 0.0) + entry[1]
+                if usd and usd > 0:
+                    sums[backend] = sums.get(backend, 0.0) + usd
+            for backend, usd in freed.items():
+                self._hold(backend, -usd)
+            for backend, usd in sums.items():
+                self._add(now, backend, usd)
+        if sums:
+            self._write([(now, backend, usd) for backend, usd in sums.items()])
+
+    def _write(self, rows: list[tuple[float, str, float]]) -> None:
+        """Settled spend rows (time, backend, usd) into the file, in one transaction."""
+        if self._db is None:
             return
-        rows = [(now, backend, usd) for (backend, now), usd in sums.items()]
         last = max(row[0] for row in rows)
         with self._db_lock:
             self._db.execute("BEGIN")

@@ -122,7 +122,7 @@ class EmbeddedState:
 
     kind = "embedded"
 
-    def __init__(self, store: GuardStore) -> None:
+    def __init__(self, store: SqliteGuardStore) -> None:
         self.store = store
 
     async def admit(
@@ -145,6 +145,10 @@ class EmbeddedState:
 
     def settle_many(self, settled: Sequence[Settlement]) -> None:
         self.store.settle_many([(t, usd, now) for t, _, usd, now in settled])
+
+    def settle_at(self, settled: Sequence[tuple[Sequence[Any], float | None]], now: float) -> None:
+        """`settle_many` of the guard's (ticket, usd or None) pairs, all at `now`, as they are."""
+        self.store.settle_at(settled, now)
 
     def release(self, ticket: int, backend: str) -> None:
         self.store.release(ticket)

@@ -94,7 +94,11 @@ class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
         """
         formatter = cast(LineFormatter, self.formatter)
         terminator, level = self.terminator, self.level
-        rewrites = [cast(RedactingFilter, f).message for f in self.filters]
+        filters = [cast(RedactingFilter, f) for f in self.filters]
+        if filters:  # a batch with nothing to redact anywhere is not redacted line by line
+            joined = "\n".join([line[2] for line in lines])
+            filters = [f for f in filters if not f.leaves(joined)]
+        rewrites = [f.message for f in filters]
         heads: dict[int, str] = {}  # " LEVEL name: " per level, made once a batch
         second, stamp = _NO_SECOND, ""
         self.acquire()

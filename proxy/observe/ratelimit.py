@@ -59,7 +59,7 @@ def parse_ratelimit(headers: Mapping[str, str] | None, now: float) -> RateLimit:
 
     Read-only: an answer without rate-limit headers gives the shared NO_LIMITS.
     """
-    if not headers:
+    if not headers or _ignored.issuperset(headers):  # one C-level pass over the names
         return NO_LIMITS
     out = NO_LIMITS
     raw: dict[str, str] = {}
@@ -96,6 +96,7 @@ def parse_ratelimit(headers: Mapping[str, str] | None, now: float) -> RateLimit:
 _UNSEEN = ""  # a name not classified yet (no header name is empty)
 _CACHE_LIMIT = 4096  # distinct names remembered; past it a name is classified each time
 _read: dict[str, str | None] = {}  # as the upstream spelled it -> lower-cased if read here
+_ignored: set[str] = set()  # of those, the names not read here (as spelled)
 
 
 def _classify(name: str) -> str | None:
@@ -104,6 +105,8 @@ def _classify(name: str) -> str | None:
     read = lower if lower == "retry-after" or lower.startswith(PREFIXES) else None
     if len(_read) < _CACHE_LIMIT:
         _read[name] = read
+        if read is None:
+            _ignored.add(name)
     return read
 
 

@@ -6,6 +6,8 @@ import io
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from driftgate.proxy.redact import RedactingFilter, Redactor
 
@@ -61,3 +63,23 @@ def test_the_quick_pre_check_never_skips_a_credential_in_any_case(text: str) -> 
 def test_text_without_any_credential_marker_is_returned_unchanged() -> None:
     line = "messages claude-sonnet-4-6 -> fake-anthropic (claude-sonnet-4-6) 200 12 ms"
     assert Redactor(["not-in-the-line"]).text(line) == line
+
+
+_PIECES = st.sampled_from(
+    ["sk-", "SK-", "api", "Api_Key", "authorization", "x-api-key: ", "=", ":", " ", "\n", "bearer ",
+     SECRET, SECRET[:9], "gpt-4o-mini", "AAAAAAAAAAAA", "(m)", "200", "12 ms", "é"]
+)  # fmt: skip
+
+
+@given(st.lists(st.lists(_PIECES, max_size=8).map("".join), max_size=6))
+def test_what_the_batch_check_leaves_alone_redaction_leaves_alone_line_by_line(
+    lines: list[str],
+) -> None:
+    """`leaves` on a batch's lines joined is exact: True only when no line would change."""
+    redactor = Redactor([SECRET])
+    joined = "\n".join(lines)
+    if redactor.leaves(joined):
+        assert all(redactor.text(line) == line for line in lines)
+    for line in lines:
+        if redactor.text(line) != line:
+            assert not redactor.leaves(line) and not redactor.leaves(joined)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -235,3 +236,46 @@ def test_admit_answers_the_halt_before_reserving_and_lifts_an_expired_one() -> N
     assert isinstance(store.admit("a", 1.0, DAILY_10, 100.0, True), int)  # expired: lifted
     assert store.halted(100.0) is None
     assert store.admit("a", 9.0, DAILY_10, 101.0, True) == DAILY_10[0]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from([None, 0.0, 0.25, 1e-7, 3.0])),
+        max_size=40,
+    ),
+    st.integers(min_value=0, max_value=5),
+)
+@settings(max_examples=60, deadline=None)
+def test_settling_the_guards_pairs_at_once_leaves_what_settle_many_leaves(
+    asks: list[tuple[str, float | None]], unknown: int
+) -> None:
+    """settle_at((ticket, usd or None) pairs, now) == settle_many((id, usd or 0, now) triples):
+    the same windows, the same in flight, the same rows in the file, to the last bit."""
+    paths, stores = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("many", "at"):
+            path = Path(tmp) / f"{name}.db"
+            store = SqliteGuardStore(path)
+            tickets = [store.reserve(b, 0.5, (), now=10.0) for b, _ in asks]
+            pairs = [((int(t), b, 0.5), usd) for t, (b, usd) in zip(tickets, asks, strict=True)]
+            pairs += [((10_000 + i, "a", 0.5), 1.0) for i in range(unknown)]  # never reserved
+            if name == "many":
+                store.settle_many([(t[0], usd or 0.0, 11.0) for t, usd in pairs])
+            else:
+                store.settle_at(pairs, 11.0)
+            paths.append(path)
+            stores.append(store)
+        many, at = stores
+        assert at.in_flight() == many.in_flight()
+        for key in (TOTAL, "a", "b", "c"):
+            for window in (HOUR, DAY):
+                assert at.spent(key, window, now=12.0) == many.spent(key, window, now=12.0)
+        for store in stores:
+            store.close()
+        rows = []
+        for path in paths:
+            with sqlite3.connect(path) as db:
+                rows.append(
+                    db.execute("SELECT ts, backend, usd FROM spend ORDER BY rowid").fetchall()
+                )
+        assert rows[0] == rows[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from driftgate.proxy.observe.ratelimit import parse_ratelimit
 
@@ -77,3 +78,15 @@ def test_answers_without_rate_limit_headers_share_one_empty_result_that_stays_em
     fields = ("requests_limit", "requests_remaining", "tokens_limit", "tokens_remaining",
               "reset_s", "retry_after_s", "raw")  # fmt: skip
     assert all(getattr(plain, name) is None for name in fields)
+
+
+def test_names_seen_without_limits_do_not_hide_a_limit_that_comes_with_them() -> None:
+    """Names known to carry no limit are skipped in one pass; any other name is read."""
+    plain = CIMultiDictProxy(CIMultiDict([("Content-Type", "text/plain"), ("Server", "x")]))
+    assert parse_ratelimit(plain, NOW) is parse_ratelimit(plain, NOW)  # the names now known
+    with_limit = CIMultiDict(plain)
+    with_limit.add("X-RateLimit-Remaining-Tokens", "7")
+    with_limit.add("Server", "again")  # a repeated known name changes nothing
+    got = parse_ratelimit(CIMultiDictProxy(with_limit), NOW)
+    assert got.tokens_remaining == 7
+    assert json.loads(got.raw or "{}") == {"x-ratelimit-remaining-tokens": "7"}
