@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from driftgate.proxy.auth import GatewayKey, anthropic_version, backend_auth
+from driftgate.proxy.auth import BackendAuth, GatewayKey, anthropic_version, backend_auth
 from driftgate.proxy.config import Config
 from driftgate.proxy.cooldown import Cooldowns
 from driftgate.proxy.count_tokens import estimate
@@ -22,7 +22,6 @@ from driftgate.proxy.errors import (
     ConfigError,
     Dialect,
     GatewayError,
-    NotFound,
     RequestTimeout,
 )
 from driftgate.proxy.flow import Flow
@@ -38,6 +37,7 @@ from driftgate.proxy.observe.probe import Prober
 from driftgate.proxy.observe.recorder import Recorder
 from driftgate.proxy.observe.routes import ObserveRoutes
 from driftgate.proxy.observe.shape_log import SAMPLE_PER_FLUSH, ShapeLog
+from driftgate.proxy.other import OtherEndpoints
 from driftgate.proxy.redact import Redactor
 from driftgate.proxy.respond.errors import error_response
 from driftgate.proxy.respond.headers import JSON_CT
@@ -79,6 +79,7 @@ class _Wiring:
     router: Router
     key: GatewayKey
     keyless: frozenset[str]
+    auths: dict[str, BackendAuth]
     forwarder: Forwarder
     prober: Prober
     secrets: list[str | None]
@@ -157,6 +158,7 @@ class Gateway:
                 router=Router(config, store.current),
                 key=key,
                 keyless=missing_keys(config, env),
+                auths=auths,
                 forwarder=Forwarder(
                     by_backend.__getitem__,
                     auths,
@@ -194,6 +196,7 @@ class Gateway:
         self.router = w.router
         self.key = w.key
         self.keyless = w.keyless
+        self.auths = w.auths
         self.forwarder = w.forwarder
         self.prober = w.prober
         self.redactor.add(w.secrets)
@@ -457,10 +460,6 @@ class Gateway:
         doc = {"resumed": was, "via": "gateway", "guard": await self.guard.state()}
         return Response(body=orjson.dumps(doc), content_type=JSON_CT)
 
-    async def not_found(self, request: Request) -> Reply:
-        """Anything else: a 404 in the dialect the client seems to speak."""
-        raise NotFound(f"no such endpoint: {request.method} {request.path}")
-
     async def on_startup(self, app: App) -> None:
         """Start the overlay watcher and the record batcher."""
         self.loop = asyncio.get_running_loop()
@@ -603,7 +602,8 @@ def create_app(
     app.add("GET", "/metrics", gw.guarded(observe.metrics, None))
     app.add("GET", "/analytics", gw.guarded(observe.analytics, None))
     app.add("GET", "/analytics/stream", gw.untracked(observe.stream))
-    app.fallback(gw.guarded(gw.not_found, None))
+    # Anything else: other /v1/ endpoints forwarded as sent (forward_other_endpoints), else a 404.
+    app.fallback(gw.guarded(OtherEndpoints(gw).handle, None))
     app.on_startup.append(gw.on_startup)
     app.on_shutdown.append(gw.on_shutdown)
     app.on_cleanup.append(gw.on_cleanup)

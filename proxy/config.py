@@ -352,6 +352,11 @@ class Config:
                                          env="DRIFTGATE_TEMPLATES_DIR")  # fmt: skip
     # convert, rather than reject, what a model's template marks unsupported
     convert_unsupported: bool = setting(False, "convert what a model's template marks unsupported")
+    forward_other_endpoints: bool = setting(
+        True,
+        "forward /v1/ requests the gateway does not serve itself (embeddings, files, "
+        "batches, Responses retrieval) to a backend as sent; false answers them 404",
+    )
     log_level: str = setting("info", "log level", env="DRIFTGATE_LOG_LEVEL", choices=LOG_LEVELS)
     log_format: str = setting(
         "text", "text, or json: one JSON object per line for log shippers", choices=LOG_FORMATS

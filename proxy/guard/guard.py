@@ -196,6 +196,21 @@ class SpendGuard:
         ticket: Ticket = _make(Ticket, (got, backend, usd))
         return ticket
 
+    async def check_halted(self) -> None:
+        """Raise the halt error while the guard is halted (GuardStoreUnreachable when its store
+        cannot say and [state] fail = "closed"): for requests it cannot price (proxy/other.py)."""
+        if not self.enabled:
+            return
+        try:
+            halt = await self.store.halted(self.wall())
+        except StoreUnreachable:
+            if not self.fail_open:
+                raise _unreachable() from None
+            return
+        if halt is not None:
+            self._show("halted")
+            raise self._halted(halt)
+
     def trip(self, reason: str, now: float) -> Halt:
         """Halt (or warn) for `reason`; the halt lifts after the cooldown, or on resume."""
         if self.settings.action == "warn":

@@ -273,6 +273,42 @@ class AiohttpTransport:
             resp.close()
             raise
 
+    async def request(
+        self, method: str, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
+    ) -> AiohttpResponse:
+        """Send a request of any method; return once the response's status and headers arrived."""
+        if method == "POST":
+            return await self.post(url, body, headers, timeouts)
+        session = self._session or self._open()
+        parsed, proxy, proxy_auth = self._targets.get(url) or self._target(url)
+        bound = aiohttp.ClientTimeout(
+            total=timeouts.total, connect=timeouts.connect, sock_read=timeouts.read
+        )
+        sent = {**headers, "Accept-Encoding": "identity"}
+        if proxy_auth is not None and parsed.scheme == "http":
+            sent.update(proxy_auth)
+        try:
+            resp = await session.request(
+                method,
+                parsed,
+                data=body or None,
+                headers=sent,
+                timeout=bound,
+                allow_redirects=False,
+                proxy=proxy.url if proxy is not None else None,
+                proxy_headers=proxy_auth,
+            )
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise upstream_error(exc) from exc
+        if resp.status == 407 and proxy is not None:
+            resp.close()
+            raise proxy_refusal(proxy, 407)
+        try:
+            return AiohttpResponse(resp, self._settings.max_response_bytes)
+        except UpstreamError:
+            resp.close()
+            raise
+
     async def close(self) -> None:
         """Close every pooled connection."""
         if self._session is not None:

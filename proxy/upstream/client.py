@@ -52,6 +52,7 @@ __all__ = [
 
 _TARGET_CACHE = 1024  # URLs differ only by backend and query string: a small memo suffices
 _IDLE_PER_HOST = 256
+_BODILESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})  # no Content-Length without a body
 
 
 class _Target(NamedTuple):
@@ -102,6 +103,40 @@ class UpstreamClient:
             conn = await self._connection(target, bound)
         head = conn.send(data, timeouts.read, deadline)
         if timeouts.read is None:  # no bound per wait (the total's timer runs): await it as is
+            try:
+                resp = await head
+            except asyncio.CancelledError:
+                conn.close()
+                raise
+        else:
+            resp = await conn.bounded(head)
+        if resp.status == 407 and target.proxy is not None:
+            resp.close()
+            raise proxy_refusal(target.proxy, 407)
+        return resp
+
+    async def request(
+        self, method: str, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
+    ) -> UpstreamResponse:
+        """Send a request of any method (the endpoints the gateway forwards as they are);
+        return once the response's status and headers arrived. A bodiless GET, HEAD or DELETE
+        goes without a Content-Length; after a HEAD the caller closes the response unread."""
+        if method == "POST":
+            return await self.post(url, body, headers, timeouts)
+        key = f"{method} {url}"
+        target = self._targets.get(key) or self._target(url, method, key)
+        if body or method not in _BODILESS:
+            data = _request_bytes(target, headers, body)
+        else:
+            data = _bodiless_request_bytes(target, headers)
+        total = timeouts.total
+        deadline = None if total is None else asyncio.get_running_loop().time() + total
+        conn = self._take(target.key)
+        if conn is None:
+            bound = timeouts.connect if total is None else min(timeouts.connect, total)
+            conn = await self._connection(target, bound)
+        head = conn.send(data, timeouts.read, deadline)
+        if timeouts.read is None:
             try:
                 resp = await head
             except asyncio.CancelledError:
@@ -255,7 +290,7 @@ class UpstreamClient:
             raise
         return conn
 
-    def _target(self, url: str) -> _Target:
+    def _target(self, url: str, method: str = "POST", key: str | None = None) -> _Target:
         try:
             parts = urlsplit(url)
             given_port = parts.port
@@ -277,13 +312,13 @@ class UpstreamClient:
         proxy = self._proxies.choose(scheme, host, port) if self._proxies.active else None
         if proxy is not None and scheme == "http":  # absolute-form, to the proxy
             path = f"http://{host_header}{path}"
-        prefix = f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\n"
+        prefix = f"{method} {path} HTTP/1.1\r\nHost: {host_header}\r\n"
         if proxy is not None and scheme == "http" and proxy.authorization is not None:
             prefix += f"Proxy-Authorization: {proxy.authorization}\r\n"
         target = _Target((scheme, host, port), prefix, prefix.count("\n"), proxy)
         if len(self._targets) >= _TARGET_CACHE:
             self._targets.clear()
-        self._targets[url] = target
+        self._targets[url if key is None else key] = target
         return target
 
 
@@ -304,3 +339,16 @@ def _request_bytes(target: _Target, headers: Mapping[str, str], body: bytes) -> 
     if head.count("\n") != expected or head.count("\r") != expected:
         raise ValueError("a request header name or value contains a line break")
     return head.encode("utf-8", "surrogateescape") + body  # one write: one send for most requests
+
+
+def _bodiless_request_bytes(target: _Target, headers: Mapping[str, str]) -> bytes:
+    """`_request_bytes` for a request without a body: no Content-Length (RFC 9110 8.6)."""
+    lines = [target.prefix]
+    for name, value in headers.items():
+        lines.append(f"{name}: {value}\r\n")
+    lines.append("Accept-Encoding: identity\r\n\r\n")
+    head = "".join(lines)
+    expected = target.lines + len(headers) + 2
+    if head.count("\n") != expected or head.count("\r") != expected:
+        raise ValueError("a request header name or value contains a line break")
+    return head.encode("utf-8", "surrogateescape")

@@ -60,7 +60,7 @@ class Response(Protocol):
 
 
 class Transport(Protocol):
-    """Sends one POST at a time per connection, pooling connections per upstream host."""
+    """Sends one request at a time per connection, pooling connections per upstream host."""
 
     async def post(
         self, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
@@ -69,6 +69,11 @@ class Transport(Protocol):
 
         Raises an `UpstreamError` subclass (errors.py) for every failure, never another type.
         """
+
+    async def request(
+        self, method: str, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
+    ) -> Response:
+        """`post` for any method: the endpoints the gateway forwards as they are (proxy/other.py)."""
 
     async def close(self) -> None:
         """Close every pooled connection."""

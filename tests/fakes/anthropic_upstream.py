@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import anthropic_batches
 from tests.fakes.anthropic_responses import Cache, events, message
 from tests.fakes.anthropic_validation import Invalid, validate_request
 from tests.fakes.reply_plan import Ask, estimate_tokens, plan_reply, text_of
@@ -99,6 +100,7 @@ class FakeAnthropic(FakeUpstream):
         self.cache_read_tokens = cache_read_tokens
         self.cache_creation_tokens = cache_creation_tokens
         self.world = World()  # scripted retirements and refusals (the canary's tests)
+        self.batches: dict[str, dict[str, Any]] = {}  # Message Batches created, by id
         super().__init__(require_auth=require_auth, api_key=api_key)
 
     @property
@@ -112,6 +114,8 @@ class FakeAnthropic(FakeUpstream):
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/v1/models/{model_id}", self._model)
+        app.router.add_post("/v1/messages/batches", self._create_batch)
+        app.router.add_get("/v1/messages/batches/{batch_id}", self._batch)
 
     def error_response(self, status: int, message: str | None = None) -> web.Response:
         """An Anthropic-shaped error."""
@@ -223,3 +227,37 @@ class FakeAnthropic(FakeUpstream):
             ),
             headers=headers,
         )
+
+    def _validate_params(self, params: Any) -> None:
+        model = params.get("model") if isinstance(params, dict) else None
+        validate_request(
+            params,
+            count_tokens=False,
+            mid_conversation_system=isinstance(model, str)
+            and any(fnmatch.fnmatchcase(model, p) for p in self.mid_conversation_system),
+        )
+
+    async def _create_batch(self, request: web.Request) -> web.StreamResponse:
+        refused = self._auth_error(request)
+        if refused is not None:
+            return refused
+        try:
+            created = anthropic_batches.batch(
+                json.loads(await request.read()), self._validate_params
+            )
+        except ValueError:
+            return anthropic_error(400, "The request body is not valid JSON.")
+        except Invalid as exc:
+            return anthropic_error(400, str(exc), error_code=exc.error_code)
+        self.batches[created["id"]] = created
+        return web.json_response(created, headers={"request-id": f"req_fake{next(_ids):06d}"})
+
+    async def _batch(self, request: web.Request) -> web.StreamResponse:
+        refused = self._auth_error(request)
+        if refused is not None:
+            return refused
+        batch_id = request.match_info["batch_id"]
+        found = self.batches.get(batch_id)
+        if found is None:
+            return anthropic_error(404, f"message_batch: {batch_id}")
+        return web.json_response(found)

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes import openai_responses_api
+from tests.fakes import openai_other, openai_responses_api
 from tests.fakes.openai_responses import chunks, completion
 from tests.fakes.openai_validation import Invalid, validate_request
 from tests.fakes.reply_plan import Ask, estimate_tokens, plan_reply, text_of
@@ -154,6 +154,8 @@ class FakeOpenAI(FakeUpstream):
         self.world = World()  # scripted retirements and refusals (the canary's tests)
         self.serves_responses = serves_responses
         self.stored: dict[str, list[dict[str, Any]]] = {}  # response id -> conversation items
+        self.responses: dict[str, dict[str, Any]] = {}  # response id -> the stored Response
+        self.other = openai_other.OtherState()  # uploaded files
         super().__init__(require_auth=require_auth, api_key=api_key)
 
     def add_routes(self, app: web.Application) -> None:
@@ -162,6 +164,13 @@ class FakeOpenAI(FakeUpstream):
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/responses", self._responses)
         app.router.add_post("/v1/responses/input_tokens", self._input_tokens)
+        app.router.add_get("/v1/responses/{response_id}", self._retrieve_response)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/files", self._upload)
+        app.router.add_get("/v1/files", self._files)
+        app.router.add_get("/v1/files/{file_id}", self._file)
+        app.router.add_delete("/v1/files/{file_id}", self._delete_file)
+        app.router.add_get("/v1/files/{file_id}/content", self._file_content)
 
     def error_response(self, status: int, message: str | None = None) -> web.Response:
         """An OpenAI-shaped error."""
@@ -244,6 +253,7 @@ class FakeOpenAI(FakeUpstream):
             raw = body.get("input")
             own = [{"role": "user", "content": raw}] if isinstance(raw, str) else list(raw or [])
             self.stored[response_id] = history + own + final["output"]
+            self.responses[response_id] = final
         if not body.get("stream"):
             return await self.answer(request, final)
         return await self.stream(
@@ -317,3 +327,73 @@ class FakeOpenAI(FakeUpstream):
             ),
             headers=headers,
         )
+
+    async def _retrieve_response(self, request: web.Request) -> web.StreamResponse:
+        refused = self._not_served(request)
+        if refused is not None:
+            return refused
+        rid = request.match_info["response_id"]
+        if rid not in self.responses:
+            return openai_error(404, f"Response with id '{rid}' not found.", code="not_found")
+        return web.json_response(self.responses[rid])
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        refused = self._auth_error(request)
+        if refused is not None:
+            return refused
+        try:
+            body = json.loads(await request.read())
+            answer = openai_other.embeddings(body)
+        except ValueError:
+            return openai_error(400, "We could not parse the JSON body of your request.")
+        except openai_other.Invalid as exc:
+            return openai_error(400, str(exc), param=exc.param)
+        if answer["model"] not in openai_other.EMBEDDING_MODELS:
+            return openai_error(404, f"The model `{answer['model']}` does not exist.")
+        headers = {"x-request-id": f"req_fake{next(_ids):06d}"}
+        return web.json_response(answer, headers=headers)
+
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        refused = self._auth_error(request)
+        if refused is not None:
+            return refused
+        try:
+            return web.json_response(await openai_other.upload(self.other, request))
+        except openai_other.Invalid as exc:
+            return openai_error(400, str(exc), param=exc.param)
+
+    async def _files(self, request: web.Request) -> web.StreamResponse:
+        refused = self._auth_error(request)
+        if refused is not None:
+            return refused
+        try:
+            return web.json_response(openai_other.listing(self.other, request.query))
+        except openai_other.Invalid as exc:
+            return openai_error(400, str(exc), param=exc.param)
+
+    def _stored_file(self, request: web.Request) -> tuple[dict[str, Any], bytes] | web.Response:
+        refused = self._auth_error(request)
+        if refused is not None:
+            return refused
+        file_id = request.match_info["file_id"]
+        found = self.other.files.get(file_id)
+        if found is None:
+            return openai_error(404, f"No such File object: {file_id}", param="id")
+        return found
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        found = self._stored_file(request)
+        return found if isinstance(found, web.Response) else web.json_response(found[0])
+
+    async def _delete_file(self, request: web.Request) -> web.StreamResponse:
+        found = self._stored_file(request)
+        if isinstance(found, web.Response):
+            return found
+        del self.other.files[found[0]["id"]]
+        return web.json_response({"id": found[0]["id"], "object": "file", "deleted": True})
+
+    async def _file_content(self, request: web.Request) -> web.StreamResponse:
+        found = self._stored_file(request)
+        if isinstance(found, web.Response):
+            return found
+        return await openai_other.content(request, found[1])
