@@ -206,8 +206,13 @@ class OtherEndpoints:
         gw = self._gw
         config = gw.config
         path = request.path
-        if not config.forward_other_endpoints or not path.startswith("/v1/") or path in OWN_PATHS:
+        if not path.startswith("/v1/") or path in OWN_PATHS:
             raise NotFound(f"no such endpoint: {request.method} {path}")
+        if not config.forward_other_endpoints:
+            raise NotFound(
+                f"no such endpoint: {request.method} {path} (this gateway does not forward the "
+                "endpoints it does not serve itself: [gateway] forward_other_endpoints = false)"
+            )
         gw.key.check(request.headers)
         dialect = client_dialect(path, request.headers)
         started = gw.clock()

@@ -52,7 +52,8 @@ __all__ = [
 
 _TARGET_CACHE = 1024  # URLs differ only by backend and query string: a small memo suffices
 _IDLE_PER_HOST = 256
-_BODILESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})  # no Content-Length without a body
+# No Content-Length without a body (RFC 9110 8.6); other methods send "0", as aiohttp does.
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 class _Target(NamedTuple):
@@ -119,8 +120,8 @@ class UpstreamClient:
         self, method: str, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
     ) -> UpstreamResponse:
         """Send a request of any method (the endpoints the gateway forwards as they are);
-        return once the response's status and headers arrived. A bodiless GET, HEAD or DELETE
-        goes without a Content-Length; after a HEAD the caller closes the response unread."""
+        return once the response's status and headers arrived. A bodiless GET or HEAD goes
+        without a Content-Length; after a HEAD the caller closes the response unread."""
         if method == "POST":
             return await self.post(url, body, headers, timeouts)
         key = f"{method} {url}"

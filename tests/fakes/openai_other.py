@@ -10,6 +10,8 @@ import hashlib
 import itertools
 import struct
 from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
 from typing import Any
 
 from aiohttp import web
@@ -113,23 +115,38 @@ def file_object(file_id: str, name: str, size: int, purpose: str) -> dict[str, A
     }
 
 
-async def upload(state: OtherState, request: web.Request) -> dict[str, Any]:
+def _form(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]]:
+    """A multipart/form-data body's fields: name -> (filename, bytes); Invalid when malformed."""
+    message = BytesParser(policy=policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart() or message.defects:
+        raise Invalid("Could not parse multipart form")
+    fields: dict[str, tuple[str | None, bytes]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if isinstance(name, str):
+            raw = part.get_payload(decode=True)
+            fields[name] = (part.get_filename(), raw if isinstance(raw, bytes) else b"")
+    return fields
+
+
+def upload(state: OtherState, content_type: str, body: bytes) -> dict[str, Any]:
     """POST /v1/files: a multipart form with `purpose` and `file` (Invalid otherwise)."""
-    if not request.content_type.startswith("multipart/form-data"):
+    if not content_type.startswith("multipart/form-data") or "boundary=" not in content_type:
         raise Invalid("Invalid Content-Type header, expected multipart/form-data with a boundary.")
-    form = await request.post()
-    purpose = form.get("purpose")
-    upload_ = form.get("file")
+    form = _form(content_type, body)
+    purpose = form.get("purpose", (None, b""))[1].decode() if "purpose" in form else None
     if purpose is None:
         raise Invalid("Missing required parameter: 'purpose'.", "purpose")
     if purpose not in FILE_PURPOSES:
         raise Invalid(f"'{purpose}' is not one of {list(FILE_PURPOSES)} - 'purpose'", "purpose")
-    if upload_ is None or isinstance(upload_, str):
+    filename, data = form.get("file", (None, b""))
+    if filename is None:
         raise Invalid("Missing required parameter: 'file'.", "file")
-    content = upload_.file.read()
     file_id = f"file-fake{next(_ids):06d}"
-    obj = file_object(file_id, upload_.filename, len(content), str(purpose))
-    state.files[file_id] = (obj, content)
+    obj = file_object(file_id, filename, len(data), purpose)
+    state.files[file_id] = (obj, data)
     return obj
 
 

@@ -358,7 +358,9 @@ class FakeOpenAI(FakeUpstream):
         if refused is not None:
             return refused
         try:
-            return web.json_response(await openai_other.upload(self.other, request))
+            body = await request.read()
+            answer = openai_other.upload(self.other, request.headers.get("content-type", ""), body)
+            return web.json_response(answer)
         except openai_other.Invalid as exc:
             return openai_error(400, str(exc), param=exc.param)
 

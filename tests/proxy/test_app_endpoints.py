@@ -288,7 +288,8 @@ def test_unroutable_model_lists_what_is_routable(
 
 
 def test_unknown_endpoint_is_a_404_not_found_in_the_dialect(gateway_factory: Factory) -> None:
-    gw = gateway_factory(backends=[])
+    # forward_other_endpoints = false: other /v1/ endpoints too (tests/e2e/test_other_endpoints.py)
+    gw = gateway_factory(backends=[], forward_other_endpoints=False)
     r = httpx.get(gw.url + "/v2/nothing")
     assert r.status_code == 404
     assert r.json() == {
@@ -308,7 +309,9 @@ def test_unknown_endpoint_is_a_404_not_found_in_the_dialect(gateway_factory: Fac
         "type": "error",
         "error": {
             "type": "not_found_error",
-            "message": "no such endpoint: GET /v1/models/claude-sonnet-4-6",
+            "message": "no such endpoint: GET /v1/models/claude-sonnet-4-6 (this gateway does "
+            "not forward the endpoints it does not serve itself: [gateway] "
+            "forward_other_endpoints = false)",
         },
     }
 

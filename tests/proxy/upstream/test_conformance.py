@@ -130,6 +130,34 @@ def test_request_on_the_wire_is_the_same_for_both(kind: str) -> None:
     run(scenario())
 
 
+def test_other_methods_on_the_wire_are_the_same_for_both(kind: str) -> None:
+    """request(): a GET goes without a body or Content-Length, a bodiless DELETE with
+    "Content-Length: 0", a PUT with its body; the pooled connection serves each in turn."""
+
+    async def scenario() -> None:
+        async with Server(keep_alive(lambda _: response(b"{}"))) as srv, opened(kind) as t:
+            for method, body in (("GET", b""), ("DELETE", b""), ("PUT", b"a=1"), ("POST", b"x")):
+                resp = await t.request(
+                    method, srv.url + "/v1/files?limit=2&after=f%2F1", body, {"x-k": "v"}, T
+                )
+                assert await resp.read() == b"{}"
+                resp.release()
+            lines = [r.line for r in srv.requests]
+            assert lines == [
+                "GET /v1/files?limit=2&after=f%2F1 HTTP/1.1",
+                "DELETE /v1/files?limit=2&after=f%2F1 HTTP/1.1",
+                "PUT /v1/files?limit=2&after=f%2F1 HTTP/1.1",
+                "POST /v1/files?limit=2&after=f%2F1 HTTP/1.1",
+            ]
+            get, delete, put, post_ = srv.requests
+            assert "Content-Length" not in get.headers and get.body == b""
+            assert delete.headers["Content-Length"] == "0" and delete.body == b""
+            assert put.headers["Content-Length"] == "3" and put.body == b"a=1"
+            assert post_.body == b"x" and get.headers["x-k"] == "v"
+
+    run(scenario())
+
+
 def test_chunked_body_is_delivered_as_it_arrives(kind: str) -> None:
     """The second chunk is only sent once the client has the first: a buffering client hangs."""
     got_first = asyncio.Event()
