@@ -338,7 +338,8 @@ async def _relay(
     gw: Gateway, request: Request, flow: Flow, upstream: UpstreamResponse, started: float
 ) -> Reply:
     """Answer as the upstream answered: a JSON body whole (its usage recorded), anything else
-    chunk by chunk as it arrives; the upstream connection is freed however it ends."""
+    chunk by chunk as it arrives (whole when it has all come with the head); the upstream
+    connection is freed however it ends."""
     assert flow.route is not None
     headers = _answer_headers(flow.route.backend.name, upstream)
     ttfb = gw.clock() - started
@@ -347,9 +348,9 @@ async def _relay(
         upstream.close()  # a HEAD answer has no body to read
         gw.keeper.whole_done(flow, status, b"", ttfb, None, upstream.headers)
         return Response(status=status, headers=headers)
-    if _is_json(upstream):
+    body = upstream.read_now()  # all in hand already (a 204, a small body): sent whole
+    if body is not None or _is_json(upstream):
         try:
-            body = upstream.read_now()
             if body is None:
                 body = await upstream.read()
         except (UpstreamError, TimeoutError) as exc:
@@ -367,7 +368,8 @@ async def _relay(
             reply.send(request)
         except ConnectionError:
             status = CLIENT_GONE
-        gw.keeper.whole_done(flow, status, body, ttfb, None, upstream.headers)
+        usage_from = body if _is_json(upstream) else b""  # the recorder parses a JSON body only
+        gw.keeper.whole_done(flow, status, usage_from, ttfb, None, upstream.headers)
         return reply
     return await _relay_stream(gw, request, flow, upstream, headers, ttfb)
 

@@ -100,10 +100,12 @@ def test_files_upload_list_content_delete_through_the_sdk(
     assert [f.id for f in listed.data] == [made.id]
     assert fake_openai.last.query == {"purpose": "batch", "limit": "5"}  # the query as sent
     with httpx.stream("GET", f"{gw.url}/v1/files/{made.id}/content") as streamed:
-        assert "content-length" not in streamed.headers  # relayed as it came, not buffered
         assert streamed.headers["content-type"] == "application/octet-stream"
         assert streamed.read() == data  # byte for byte
     assert client.files.content(made.id).content == data
+    head = httpx.head(f"{gw.url}/v1/files/{made.id}/content")
+    assert head.status_code == 200 and head.content == b""  # the head only, the upstream let go
+    assert fake_openai.last.method == "HEAD"
     assert client.files.delete(made.id).deleted is True
     with pytest.raises(openai.NotFoundError, match="No such File"):
         client.files.retrieve(made.id)  # the upstream's own 404, relayed unchanged
