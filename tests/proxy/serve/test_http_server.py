@@ -56,14 +56,14 @@ def test_pipelined_requests_are_answered_in_order(
         sock.sendall(
             b"GET /health HTTP/1.1\r\nHost: gw\r\n\r\n"
             + post(message("first"))
-            + b"GET /v1/nowhere HTTP/1.1\r\nHost: gw\r\n\r\n"
+            + b"GET /v2/nowhere HTTP/1.1\r\nHost: gw\r\n\r\n"
             + post(message("second"))
         )
         answers = read_answers(sock, 4)
     assert [a[0] for a in answers] == [200, 200, 404, 200]
     assert orjson.loads(answers[0][2])["status"] == "ok"
     assert orjson.loads(answers[1][2])["type"] == "message"
-    assert "/v1/nowhere" in orjson.loads(answers[2][2])["error"]["message"]
+    assert "/v2/nowhere" in orjson.loads(answers[2][2])["error"]["message"]
     sent = [r.json["messages"][0]["content"] for r in fake_anthropic.requests[-2:]]
     assert sent == ["first", "second"]
 
