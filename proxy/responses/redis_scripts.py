@@ -1,10 +1,11 @@
 """The Lua scripts of the Redis conversation store: each is one round trip, atomic in Redis.
 
 Keys, under [state] key_prefix P: `P resp:t:ID` a hash (p: previous id, c: created, i: the
-turn's items as JSON) that expires store_ttl_seconds after the request arrived; `P resp:i:ITEM`
-the id of the turn that holds the item, expiring with it; `P resp:order` (sorted set: id by
-created), `P resp:size` (hash: id -> bytes) and `P resp:bytes` (their sum) keep the count and
-size bounds across every gateway.
+turn's items as JSON, n: the ids of its named items as JSON) that expires store_ttl_seconds
+after the request arrived; `P resp:i:ITEM` the id of the latest turn that brought the item (its
+bytes live only in the turn), expiring with it and deleted with it when the bounds evict the
+turn; `P resp:order` (sorted set: id by created), `P resp:size` (hash: id -> bytes) and
+`P resp:bytes` (their sum) keep the count and size bounds across every gateway.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ for _, x in ipairs(redis.call('ZRANGEBYSCORE', order, '-inf', '(' .. ARGV[10], '
 end
 local filed = 0
 if redis.call('EXISTS', tp .. id) == 0 then
-  redis.call('HSET', tp .. id, 'p', ARGV[4], 'c', ARGV[5], 'i', blob)
+  local named = {}
+  for k = 11, #ARGV do
+    named[#named + 1] = ARGV[k]
+  end
+  redis.call('HSET', tp .. id, 'p', ARGV[4], 'c', ARGV[5], 'i', blob, 'n', cjson.encode(named))
   redis.call('PEXPIREAT', tp .. id, ARGV[6])
   redis.call('ZADD', order, ARGV[5], id)
   redis.call('HSET', sizes, id, #blob)
@@ -47,6 +52,14 @@ while n > maxn or b > maxb do
   if #oldest == 0 then break end
   local s = tonumber(redis.call('HGET', sizes, oldest[1]) or '0')
   forget(oldest[1])
+  local named = redis.call('HGET', tp .. oldest[1], 'n')
+  if named then  -- its items go with it, unless a later turn brought one again
+    for _, item in ipairs(cjson.decode(named)) do
+      if redis.call('GET', ip .. item) == oldest[1] then
+        redis.call('DEL', ip .. item)
+      end
+    end
+  end
   redis.call('DEL', tp .. oldest[1])
   n, b = n - 1, b - s
 end

@@ -2,13 +2,22 @@
 is written and read, and the bounds kept across every process that writes it (each process has
 one writer thread: proxy/responses/writer.py).
 
+Layout (schema version 2, PRAGMA user_version): a `turns` row per stored response holds its
+items once (a JSON blob) and the ids of its named items (`named`, a JSON list). With --workers N
+an `items` row maps each named item's id to the turn that holds it (the latest turn that brought
+it), so a worker resolves an `item_reference` to an item another worker filed; the row goes with
+its turn. One process keeps no `items` rows: its memory indexes every stored item (read from
+`named` at start-up). A file of version 1 (an `items` row with the item's bytes again, cut by
+age) is migrated when it is opened: its turns are kept, and the items they hold.
+
 With --workers N each worker writes the same file. Totals of the turns table (count, bytes) are
 kept by triggers, so a writer sees every worker's turns in one row and evicts the oldest, whoever
 filed them, in the transaction that went past a bound. Which turns are gone is published in a
 watermark file (every turn created before it was deleted) that workers read before trusting the
-turns they hold in memory. One process keeps no totals in the file (its memory indexes every
-turn): it drops the triggers and the totals row, and workers (opening the file later, or
-writing to it when one process opened it meanwhile) count again.
+turns they hold in memory. One process keeps no totals and no item rows in the file (its memory
+indexes every turn and item): it drops the triggers, the totals row and the item rows, and
+workers (opening the file later, or writing to it when one process opened it meanwhile) count
+the totals and map the items again.
 """
 
 from __future__ import annotations
@@ -19,28 +28,28 @@ import os
 import sqlite3
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from driftgate.proxy.responses.settings import ResponsesSettings
-from driftgate.proxy.responses.turns import Turn
+from driftgate.proxy.responses.turns import Turn, item_in
 
+VERSION = 2
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS turns ("
-    " id TEXT PRIMARY KEY, previous TEXT, created REAL NOT NULL, items BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS turns (id TEXT PRIMARY KEY, previous TEXT,"
+    " created REAL NOT NULL, items BLOB NOT NULL, named TEXT)",
     "CREATE INDEX IF NOT EXISTS turns_created ON turns (created)",
-    "CREATE TABLE IF NOT EXISTS items (id TEXT PRIMARY KEY, created REAL NOT NULL, item BLOB NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS items_created ON items (created)",
+    "CREATE TABLE IF NOT EXISTS items (id TEXT PRIMARY KEY, turn TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS totals ("
     " one INTEGER PRIMARY KEY CHECK (one = 1), turns INTEGER NOT NULL, bytes INTEGER NOT NULL)",
 )
 _TRIGGERS = ("turns_added", "turns_changed", "turns_gone")
-# With workers: the totals (counted once, when the row is missing) and the triggers keeping them.
+# With workers: the triggers keeping the totals (counted, and the items mapped, by _count_again
+# when the totals row is missing).
 _SHARED = (
-    "INSERT OR IGNORE INTO totals SELECT 1, count(*), coalesce(sum(length(items)), 0) FROM turns",
     "CREATE TRIGGER IF NOT EXISTS turns_added AFTER INSERT ON turns BEGIN"
     " UPDATE totals SET turns = turns + 1, bytes = bytes + length(NEW.items); END",
     "CREATE TRIGGER IF NOT EXISTS turns_changed AFTER UPDATE OF items ON turns BEGIN"
@@ -48,15 +57,27 @@ _SHARED = (
     "CREATE TRIGGER IF NOT EXISTS turns_gone AFTER DELETE ON turns BEGIN"
     " UPDATE totals SET turns = turns - 1, bytes = bytes - length(OLD.items); END",
 )
-# One process: its memory indexes every turn and keeps the bounds, so nothing reads the totals.
-# A trigger on every insert and delete also makes each a statement with its own journal: they
-# go, and so does the totals row, which workers opening the file later count again.
-_ALONE = (*(f"DROP TRIGGER IF EXISTS {name}" for name in _TRIGGERS), "DELETE FROM totals")
-_UPSERT = (
-    "INSERT INTO turns VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-    " previous = excluded.previous, created = excluded.created, items = excluded.items"
+_COUNT_AGAIN = (
+    "INSERT INTO totals SELECT 1, count(*), coalesce(sum(length(items)), 0) FROM turns",
+    "DELETE FROM items",
+    # Oldest first: an item a later turn brought again maps to that turn.
+    "INSERT OR REPLACE INTO items SELECT j.value, t.id FROM turns t, json_each(t.named) j"
+    " WHERE j.type = 'text' ORDER BY t.created",
 )
-_UPSERT_ROWS = _UPSERT.replace("(?, ?, ?, ?)", "{rows}")  # a row's placeholders once a row
+# One process: its memory indexes every turn and item and keeps the bounds, so nothing reads the
+# totals or the item rows. A trigger on every insert and delete also makes each a statement with
+# its own journal: they go, and so do the totals row and the item rows, which workers opening
+# the file later count and map again.
+_ALONE = (
+    *(f"DROP TRIGGER IF EXISTS {name}" for name in _TRIGGERS),
+    "DELETE FROM totals",
+    "DELETE FROM items",
+)
+_UPSERT = (
+    "INSERT INTO turns (id, previous, created, items, named) VALUES {rows} ON CONFLICT (id) DO"
+    " UPDATE SET previous = excluded.previous, created = excluded.created,"
+    " items = excluded.items, named = excluded.named"
+)
 
 
 class Watermark:
@@ -123,12 +144,69 @@ def _set_up(conn: sqlite3.Connection, shared: bool) -> None:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("BEGIN IMMEDIATE")  # workers opening a new file together take turns
     try:
-        for statement in (*_SCHEMA, *(_SHARED if shared else _ALONE)):
+        _migrate(conn)
+        for statement in _SCHEMA:
             conn.execute(statement)
+        if shared:
+            for statement in _SHARED:
+                conn.execute(statement)
+            if conn.execute("SELECT 1 FROM totals").fetchone() is None:
+                count_again(conn)
+        else:
+            for statement in _ALONE:
+                conn.execute(statement)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """A file of an older layout, brought to this one (inside the caller's transaction): version 1
+    kept an `items` row with each named item's bytes again; its turns and their items are kept."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= VERSION:
+        return
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(turns)")}
+    if columns and "named" not in columns:
+        conn.execute("ALTER TABLE turns ADD COLUMN named TEXT NOT NULL DEFAULT '[]'")
+        after = -1
+        while True:  # a few hundred turns at a time: a file may hold store_max_bytes of items
+            rows = conn.execute(
+                "SELECT rowid, items FROM turns WHERE rowid > ? ORDER BY rowid LIMIT 500", (after,)
+            ).fetchall()
+            if not rows:
+                break
+            conn.executemany(
+                "UPDATE turns SET named = ? WHERE rowid = ?",
+                [(named_of(_loaded(blob)), rowid) for rowid, blob in rows],
+            )
+            after = rows[-1][0]
+    if "item" in {row[1] for row in conn.execute("PRAGMA table_info(items)")}:
+        conn.execute("DROP TABLE items")  # its index goes with it; _SCHEMA makes the new one
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'totals'").fetchone():
+            conn.execute("DELETE FROM totals")  # workers count again and map the items
+    conn.execute(f"PRAGMA user_version = {VERSION}")
+
+
+def _loaded(blob: bytes) -> list[Any]:
+    try:
+        items = orjson.loads(blob)
+    except orjson.JSONDecodeError:
+        return []
+    return items if isinstance(items, list) else []
+
+
+def named_of(items: Iterable[Any]) -> str:
+    """The `named` column of a turn holding `items`: the ids of those that have one, as JSON."""
+    ids = [i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)]
+    return orjson.dumps(ids).decode()
+
+
+def count_again(conn: sqlite3.Connection) -> None:
+    """The totals row and the item rows, from the turns (inside the caller's transaction): one
+    process kept neither while it wrote the file."""
+    for statement in _COUNT_AGAIN:
+        conn.execute(statement)
 
 
 CHUNK = 64  # rows a statement writes or deletes: a batch is a few statements, not one a row
@@ -159,61 +237,70 @@ def _chunked(conn: sqlite3.Connection, sql: str, row: str, rows: Sequence[Sequen
 
 def write(
     conn: sqlite3.Connection,
-    turns: list[tuple[str, str, float, bytearray]],
-    firsts: list[tuple[str, float, bytearray]],
-    items: list[tuple[str, float, bytearray]],
+    turns: list[tuple[str, str, float, bytearray, str]],
+    firsts: list[tuple[str, float, bytearray, str]],
+    items: list[tuple[str, str]],
 ) -> None:
-    """File turns (id, previous, created, items), first turns (id, created, items) and named
-    items (id, created, item), inside the caller's transaction.
+    """File turns (id, previous, created, items, named), first turns (id, created, items,
+    named) and item rows (item id, turn id: only with workers), inside the caller's transaction.
 
     Blobs come as bytearray and a first turn's missing `previous` is NULL in the statement: the
     sqlite3 module binds str, float and bytearray as they are, but looks for an adapter for
     bytes and None (an attribute lookup that fails, and a formatted error, per value)."""
-    _chunked(conn, _UPSERT_ROWS, "(?, ?, ?, ?)", turns)
-    _chunked(conn, _UPSERT_ROWS, "(?, NULL, ?, ?)", firsts)
-    _chunked(conn, "INSERT OR REPLACE INTO items VALUES {rows}", "(?, ?, ?)", items)
+    _chunked(conn, _UPSERT, "(?, ?, ?, ?, ?)", turns)
+    _chunked(conn, _UPSERT, "(?, NULL, ?, ?, ?)", firsts)
+    _chunked(conn, "INSERT OR REPLACE INTO items VALUES {rows}", "(?, ?)", items)
 
 
-def delete(conn: sqlite3.Connection, ids: list[tuple[str]], items_before: float) -> None:
-    """Delete these turns and every item older than `items_before` (inside the caller's
-    transaction)."""
+def delete(conn: sqlite3.Connection, ids: list[tuple[str]]) -> None:
+    """Delete these turns (one process: no item rows to go with them), inside the caller's
+    transaction."""
     _chunked(conn, "DELETE FROM turns WHERE id IN ({rows})", "?", ids)
-    conn.execute("DELETE FROM items WHERE created < ?", (items_before,))
 
 
-def prune(conn: sqlite3.Connection, before: float) -> None:
-    """Delete what was stored before `before` (outlived the TTL)."""
+def _forget_items(conn: sqlite3.Connection, gone: Iterable[tuple[str, str]]) -> None:
+    """Delete the item rows of these deleted turns (id, named), unless a later turn brought the
+    item again (its row names that turn)."""
+    conn.executemany(
+        "DELETE FROM items WHERE id = ? AND turn = ?",
+        [(item_id, turn) for turn, named in gone for item_id in orjson.loads(named)],
+    )
+
+
+def prune(conn: sqlite3.Connection, before: float, shared: bool = False) -> None:
+    """Delete what was stored before `before` (outlived the TTL), with workers their item rows."""
     conn.execute("BEGIN IMMEDIATE")
-    conn.execute("DELETE FROM turns WHERE created < ?", (before,))
-    conn.execute("DELETE FROM items WHERE created < ?", (before,))
+    if shared:
+        gone = conn.execute(
+            "DELETE FROM turns WHERE created < ? RETURNING id, named", (before,)
+        ).fetchall()
+        _forget_items(conn, gone)
+    else:
+        conn.execute("DELETE FROM turns WHERE created < ?", (before,))
     conn.execute("COMMIT")
 
 
 def evict_over(conn: sqlite3.Connection, settings: ResponsesSettings) -> float | None:
     """Past store_max_items or store_max_bytes counting every worker's turns: delete the oldest
-    (and the items older than the oldest kept); the new watermark, or None when within bounds."""
+    and their item rows; the new watermark, or None when within bounds."""
     row = conn.execute("SELECT turns, bytes FROM totals").fetchone()
     if row is None:  # one process opened the file since (it drops the totals): count again
-        for statement in _SHARED:
-            conn.execute(statement)
+        count_again(conn)
         row = conn.execute("SELECT turns, bytes FROM totals").fetchone()
     count, size = row
     if count <= settings.store_max_items and size <= settings.store_max_bytes:
         return None
-    gone: list[tuple[str]] = []
+    gone: list[tuple[str, str]] = []
     last = 0.0
-    kept: float | None = None
-    for response_id, length, created in conn.execute(
-        "SELECT id, length(items), created FROM turns ORDER BY created"
+    for response_id, length, created, named in conn.execute(
+        "SELECT id, length(items), created, named FROM turns ORDER BY created"
     ):
         if count <= settings.store_max_items and size <= settings.store_max_bytes:
-            kept = created
             break
-        gone.append((response_id,))
+        gone.append((response_id, named))
         count, size, last = count - 1, size - length, created
-    conn.executemany("DELETE FROM turns WHERE id = ?", gone)
-    # An item is as old as the turn that brought it: those older than every kept turn go too.
-    conn.execute("DELETE FROM items WHERE created < ?", (kept if kept is not None else math.inf,))
+    conn.executemany("DELETE FROM turns WHERE id = ?", [(response_id,) for response_id, _ in gone])
+    _forget_items(conn, gone)
     return math.nextafter(last, math.inf)
 
 
@@ -226,6 +313,13 @@ def read_turn(conn: sqlite3.Connection, response_id: str) -> Turn | None:
 
 
 def read_item(conn: sqlite3.Connection, item_id: str) -> tuple[float, dict[str, Any]] | None:
-    """One stored item (when it was stored, the item) from the file, or None."""
-    row = conn.execute("SELECT created, item FROM items WHERE id = ?", (item_id,)).fetchone()
-    return None if row is None else (row[0], orjson.loads(row[1]))
+    """One stored item (when its turn was stored, the item) from the file, or None (with
+    workers: one process keeps no item rows)."""
+    row = conn.execute(
+        "SELECT t.created, t.items FROM items i JOIN turns t ON t.id = i.turn WHERE i.id = ?",
+        (item_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    item = item_in(orjson.loads(row[1]), item_id)
+    return None if item is None else (row[0], item)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import logging
 import sqlite3
 import time
@@ -30,7 +31,7 @@ import orjson
 
 from driftgate.proxy.errors import ConfigError, InvalidRequest
 from driftgate.proxy.responses.settings import ResponsesSettings
-from driftgate.proxy.responses.sqlite_file import Watermark
+from driftgate.proxy.responses.sqlite_file import Watermark, open_db
 from driftgate.proxy.responses.turns import (
     MAX_CHAIN,
     ConversationStore,
@@ -38,6 +39,7 @@ from driftgate.proxy.responses.turns import (
     Loaded,
     Turn,
     input_items,
+    item_in,
     item_not_found,
     not_found,
     previous_of,
@@ -75,9 +77,10 @@ class Conversations:
         self._path = path
         self._turns: collections.OrderedDict[str, Turn] = collections.OrderedDict()
         self._items: dict[str, dict[str, Any]] = {}  # those of the turns in memory, by id
-        # Every stored turn (id -> created, bytes) and item (id -> created), oldest first.
+        # Every stored turn (id -> created, bytes) and item (id -> the id of the latest turn that
+        # brought it), in filing order: the oldest go first.
         self._index: collections.OrderedDict[str, tuple[float, int]] = collections.OrderedDict()
-        self._item_index: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._item_index: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._bytes = 0
         self._reader: sqlite3.Connection | None = None
         self._writer: Writer | None = None
@@ -89,6 +92,8 @@ class Conversations:
             self._writer = Writer(path, self.settings, clock, watermark, gather)
             if watermark is None:
                 self._load_index(path)  # may queue an eviction for the writer, which starts next
+            else:
+                _open_now(path)  # before the first request reads it: a file of an older layout
             self._writer.start()
 
     # -- request side -------------------------------------------------------
@@ -130,13 +135,17 @@ class Conversations:
         return item
 
     def _item(self, item_id: str, loaded: Loaded | None) -> dict[str, Any] | None:
-        created = self._item_index.get(item_id)
-        if created is None or not self._fresh(created):
+        """An item is stored as long as the latest turn that brought it is."""
+        response_id = self._item_index.get(item_id)
+        if response_id is None:
             return None
         item = self._items.get(item_id)
+        known = self._index.get(response_id)
+        if known is None or not self._fresh(known[0]):
+            return None
         if item is None:
-            row = self._read_now("SELECT item FROM items WHERE id = ?", item_id)
-            item = orjson.loads(row[0]) if row is not None else None
+            turn = self._turn(response_id, loaded)
+            item = item_in(turn.items, item_id) if turn is not None else None
         return item
 
     def _turn(self, response_id: str, loaded: Loaded | None) -> Turn | None:
@@ -195,15 +204,17 @@ class Conversations:
         turns[response_id] = turn
         if len(turns) > MEMORY_TURNS:
             self._dropped_turn(turns.popitem(last=False)[1])
-        named = [i for i in items if isinstance(i.get("id"), str)]
+        named: list[str] = []
         memory, index = self._items, self._item_index
-        for item in named:
-            item_id = item["id"]
-            memory[item_id] = item
-            again = item_id in index
-            index[item_id] = created
-            if again:
-                index.move_to_end(item_id)
+        for item in items:
+            item_id = item.get("id")
+            if isinstance(item_id, str):
+                named.append(item_id)
+                memory[item_id] = item
+                again = item_id in index
+                index[item_id] = response_id
+                if again:
+                    index.move_to_end(item_id)
         return self._filed(Put(response_id, turn, blob, named, done))
 
     def _dropped_turn(self, turn: Turn) -> None:
@@ -234,8 +245,8 @@ class Conversations:
         self._bytes += size
 
     def _evict(self) -> Evict | None:
-        """Past store_max_items or store_max_bytes: forget the oldest turns (and older items);
-        what the file must delete, or None."""
+        """Past store_max_items or store_max_bytes: forget the oldest turns and the items they
+        brought; what the file must delete, or None."""
         cap, index = self.settings, self._index
         most_items, most_bytes = cap.store_max_items, cap.store_max_bytes
         if len(index) <= most_items and self._bytes <= most_bytes:
@@ -248,38 +259,38 @@ class Conversations:
             if turn is not None:
                 self._dropped_turn(turn)
             gone.append(response_id)
-        # An item is as old as the turn that brought it: those older than every kept turn go too.
-        before = next(iter(index.values()))[0] if index else float("inf")
+        # Items come in filing order as turns do: those at the front whose turn is gone, go.
         items, memory = self._item_index, self._items
         while items:
-            item_id, created = next(iter(items.items()))
-            if created >= before:
+            item_id, response_id = next(iter(items.items()))
+            if response_id in index:
                 break
             items.popitem(last=False)
             memory.pop(item_id, None)
-        return Evict(gone, before)
+        return Evict(gone)
 
     def _load_index(self, path: Path) -> None:
-        """What an earlier run stored (ids, times, sizes), at start-up; then the bounds apply."""
+        """What an earlier run stored (ids, times, sizes, item ids), at start-up, migrating a file
+        of an older layout; then the bounds apply."""
         if not path.exists():
             return
         try:
-            with sqlite3.connect(path) as db:
+            db = open_db(path, shared=False)
+            try:
                 turns = db.execute(
-                    "SELECT id, created, length(items) FROM turns ORDER BY created"
+                    "SELECT id, created, length(items), named FROM turns ORDER BY created"
                 ).fetchall()
-                items = db.execute("SELECT id, created FROM items ORDER BY created").fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" not in str(exc):  # else another worker is creating the file
-                _log.warning("stored responses unreadable at start-up (%s): %s", path, exc)
-            return
+            finally:
+                db.close()
         except sqlite3.Error as exc:
             _log.warning("stored responses unreadable at start-up (%s): %s", path, exc)
             return
-        for response_id, created, size in turns:
+        items = self._item_index
+        for response_id, created, size, named in turns:
             self._add(response_id, created, size or 0)
-        for item_id, created in items:
-            self._item_index[item_id] = created
+            for item_id in orjson.loads(named):
+                items[item_id] = response_id
+                items.move_to_end(item_id)
         evicted = self._evict()
         if evicted is not None and self._writer is not None:
             self._writer.put(evicted)
@@ -301,6 +312,13 @@ class Conversations:
     async def aclose(self) -> None:
         """close(), for the app's cleanup."""
         self.close()
+
+
+def _open_now(path: Path) -> None:
+    """A worker's first open of the file (migrated to this layout if it is older), at start-up;
+    if it fails, the writer thread says so when it cannot open it either."""
+    with contextlib.suppress(OSError, sqlite3.Error):
+        open_db(path).close()
 
 
 def open_store(config: Config, clock: Callable[[], float] = time.time) -> ConversationStore:

@@ -97,6 +97,14 @@ def item_not_found(item_id: str, unreachable: str | None = None) -> InvalidReque
     return InvalidRequest(f"Item with id '{item_id}' not found.{why}", param="input")
 
 
+def item_in(items: list[Any], item_id: str) -> dict[str, Any] | None:
+    """The item of a turn with this id (the last, should a turn hold it twice), or None."""
+    for item in reversed(items):
+        if isinstance(item, dict) and item.get("id") == item_id:
+            return item
+    return None
+
+
 def input_items(raw: Any) -> list[dict[str, Any]]:
     """A request's `input` as a list of items (a string is one user message)."""
     if isinstance(raw, str):

@@ -131,8 +131,9 @@ class WorkerConversations(Conversations):
         return turn if turn is not None and self._current(turn.created) else None
 
     def _own_item(self, item_id: str) -> dict[str, Any] | None:
-        created = self._item_index.get(item_id)
-        if created is None or not self._current(created):
+        """An item of a turn this worker holds, unless some worker evicted the turn since."""
+        response_id = self._item_index.get(item_id)
+        if response_id is None or self._own_turn(response_id) is None:
             return None
         return self._items.get(item_id)
 

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -37,21 +36,20 @@ _log = logging.getLogger("driftgate.responses")
 
 @dataclass(slots=True)
 class Evict:
-    """Writer job: these turns are gone, and every item older than the oldest turn kept."""
+    """Writer job (one process): these turns are gone, and the items they brought."""
 
     ids: list[str]
-    items_before: float
 
 
 @dataclass(slots=True)
 class Put:
-    """Writer job: one turn and its named items (then what its filing evicted, if anything);
-    `done` is set once they are committed."""
+    """Writer job: one turn and the ids of its named items (then what its filing evicted, if
+    anything); `done` is set once they are committed."""
 
     response_id: str
     turn: Turn
     blob: bytes
-    named: list[dict[str, Any]]
+    named: list[str]
     done: concurrent.futures.Future[None] | None = None
     evicted: Evict | None = None
 
@@ -76,6 +74,7 @@ class Writer:
         self._settings = settings
         self._clock = clock
         self._watermark = watermark  # set with workers: bounds kept across them, published here
+        self._shared = watermark is not None  # with workers the file maps items to their turns
         # Seconds a batch may wait for more filings (one commit for all): only when nobody waits
         # for a filing (one process; with workers a request waits until the file holds its turn).
         self._gather = gather
@@ -119,7 +118,7 @@ class Writer:
 
     def _run(self) -> None:
         try:
-            conn = open_db(self._path, shared=self._watermark is not None)
+            conn = open_db(self._path, shared=self._shared)
         except (OSError, sqlite3.Error) as exc:
             _log.warning(
                 "stored responses are kept in memory only: cannot open %s (%s)", self._path, exc
@@ -129,7 +128,7 @@ class Writer:
         ttl = self._settings.store_ttl_seconds
         written = 0
         try:
-            prune(conn, self._clock() - ttl)
+            prune(conn, self._clock() - ttl, self._shared)
             if self._watermark is not None:
                 self._in_transaction(conn, None)  # a restart with smaller bounds
         except sqlite3.Error as exc:
@@ -159,7 +158,7 @@ class Writer:
             puts = sum(isinstance(job, Put) for job in jobs)
             if (written + puts) // PRUNE_EVERY > written // PRUNE_EVERY:
                 try:
-                    prune(conn, self._clock() - ttl)
+                    prune(conn, self._clock() - ttl, self._shared)
                 except sqlite3.Error as exc:
                     _log.warning("stored responses: could not prune (%s)", type(exc).__name__)
             written += puts
@@ -191,7 +190,7 @@ class Writer:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if jobs:
-                _write_jobs(conn, jobs)
+                _write_jobs(conn, jobs, self._shared)
             if self._watermark is not None:
                 evicted = evict_over(conn, self._settings)
                 if evicted is not None:
@@ -211,39 +210,38 @@ class Writer:
                 _answer(job.done, exc)
 
 
-def _write_jobs(conn: sqlite3.Connection, jobs: list[Put | Evict]) -> None:
+def _write_jobs(conn: sqlite3.Connection, jobs: list[Put | Evict], shared: bool) -> None:
     """A batch's filings and evictions with one statement of each kind where order allows: the
-    turns and items first, then the evicted turns and the items older than every kept turn
-    (as if each had gone in queue order: nothing filed after an eviction is deleted by it)."""
-    turns: list[tuple[str, str, float, bytearray]] = []
-    firsts: list[tuple[str, float, bytearray]] = []
-    items: list[tuple[str, float, bytearray]] = []
+    turns (and with workers, `shared`, their item rows) first, then the evicted turns (as if
+    each had gone in queue order: a turn filed again after its eviction stays)."""
+    turns: list[tuple[str, str, float, bytearray, str]] = []
+    firsts: list[tuple[str, float, bytearray, str]] = []
+    items: list[tuple[str, str]] = []
     gone: list[tuple[str]] = []
     evicted: set[str] = set()
-    before = float("-inf")
+    dumps = orjson.dumps
     for job in jobs:
         evict: Evict | None = job if isinstance(job, Evict) else job.evicted
         if isinstance(job, Put):
-            # Filed again after its eviction, or older than an eviction's item cutoff (a turn
-            # of a request that began before the kept ones): the evictions so far go first.
-            if job.response_id in evicted or (evicted and job.turn.created < before):
+            response_id = job.response_id
+            if response_id in evicted:  # filed again after its eviction: the evictions go first
                 write(conn, turns, firsts, items)
-                delete(conn, gone, before)
-                turns, firsts, items, gone = [], [], [], []
-                evicted, before = set(), float("-inf")
-            turn, created = job.turn, job.turn.created
+                delete(conn, gone)
+                turns, firsts, items, gone, evicted = [], [], [], [], set()
+            turn, named = job.turn, job.named
+            names = dumps(named).decode() if named else "[]"
             if turn.previous is None:
-                firsts.append((job.response_id, created, bytearray(job.blob)))
+                firsts.append((response_id, turn.created, bytearray(job.blob), names))
             else:
-                turns.append((job.response_id, turn.previous, created, bytearray(job.blob)))
-            items += [(i["id"], created, bytearray(orjson.dumps(i))) for i in job.named]
+                turns.append((response_id, turn.previous, turn.created, bytearray(job.blob), names))
+            if shared:
+                items += [(item_id, response_id) for item_id in named]
         if evict is not None:
             gone += [(i,) for i in evict.ids]
             evicted.update(evict.ids)
-            before = max(before, evict.items_before)
     write(conn, turns, firsts, items)
     if gone:
-        delete(conn, gone, before)
+        delete(conn, gone)
 
 
 def _answer(done: concurrent.futures.Future[None] | None, exc: BaseException | None) -> None:

@@ -158,6 +158,36 @@ def test_the_bounds_count_every_hosts_turns_oldest_first(shared_redis: RedisServ
     run(shared_redis, 2, body, clock, store_max_items=3, store_max_bytes=4096)
 
 
+def test_an_evicted_turns_item_keys_go_with_it_unless_a_later_turn_brought_one(
+    shared_redis: RedisServer,
+) -> None:
+    clock = Clock()
+    kept = {"id": "in_k", "type": "message", "role": "user", "content": "kept"}
+
+    async def body(a: RedisConversations, b: RedisConversations) -> None:
+        clock.now += 1
+        await answered(
+            a, {"input": [kept, {"id": "in_1", "role": "user", "content": "1"}]}, "r1", "x"
+        )
+        clock.now += 1
+        await answered(b, {"input": [kept]}, "r2", "y")  # in_k's key now names r2
+        clock.now += 1
+        await answered(a, {"input": "three"}, "r3", "z")  # past store_max_items: r1 goes
+        assert await texts(b, {"input": [{"type": "item_reference", "id": "in_k"}]}) == ["kept"]
+
+    prefix = run(shared_redis, 2, body, clock, store_max_items=2)
+
+    async def check() -> None:
+        redis = Redis.from_url(shared_redis.url)
+        try:
+            keys = sorted(k.decode() for k in await redis.keys(f"{prefix}resp:i:*"))
+            assert keys == [f"{prefix}resp:i:{i}" for i in ("in_k", "msg_r2", "msg_r3")]
+        finally:
+            await redis.aclose()
+
+    asyncio.run(check())
+
+
 def test_redis_down_fails_open_with_what_this_host_filed(tmp_path: Any) -> None:
     from tests.fakes.redis_server import running_redis
 

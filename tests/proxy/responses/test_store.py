@@ -149,13 +149,19 @@ def test_the_item_cap_evicts_the_oldest_first(tmp_path: Path) -> None:
     again = Conversations(path, ResponsesSettings(store_max_items=1), clock=clock)
     try:
         assert [_stored(again, f"resp_{n}") for n in range(3)] == [False, False, True]
+        with pytest.raises(InvalidRequest):
+            again.expand({"input": [{"type": "item_reference", "id": "msg_resp_1"}]})
+        assert again.expand({"input": [{"type": "item_reference", "id": "msg_resp_2"}]}).body
     finally:
         again.close()
     import sqlite3
 
     with sqlite3.connect(path) as db:
-        assert [r[0] for r in db.execute("SELECT id FROM turns")] == ["resp_2"]
-        assert [r[0] for r in db.execute("SELECT id FROM items")] == ["msg_resp_2"]
+        # One turn, its items once (one process keeps no item rows: its memory maps them).
+        assert db.execute("SELECT id, named FROM turns").fetchall() == [
+            ("resp_2", '["msg_resp_2"]')
+        ]
+        assert db.execute("SELECT count(*) FROM items").fetchone() == (0,)
 
 
 def test_the_byte_cap_evicts_the_oldest_first() -> None:

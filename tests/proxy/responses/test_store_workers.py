@@ -227,34 +227,42 @@ def test_workers_opening_a_new_file_at_once_all_get_it(tmp_path: Path) -> None:
 
 
 def test_workers_count_again_what_one_process_filed_without_totals(tmp_path: Path) -> None:
-    """One process keeps no totals in the file (no triggers); workers opening it later count
-    every turn, and keep counting; one process again drops them."""
+    """One process keeps no totals and no item rows in the file (no triggers); workers opening
+    it later count every turn and map every item to the latest turn that brought it, and keep
+    counting; one process again drops them."""
     path = tmp_path / "responses.sqlite3"
 
     def file(conn: sqlite3.Connection, ids: range) -> None:
-        conn.executemany(
-            "INSERT INTO turns VALUES (?, NULL, 1.0, ?)", [(f"resp_{n}", b"12345") for n in ids]
+        conn.executemany(  # each turn brings its own item and again the one of the turn before
+            "INSERT INTO turns VALUES (?, NULL, 1.0 + ?, ?, ?)",
+            [(f"resp_{n}", n, b"12345", f'["a{n}", "a{n - 1}"]') for n in ids],
         )
 
     def totals(conn: sqlite3.Connection) -> list[tuple[int, int]]:
         return conn.execute("SELECT turns, bytes FROM totals").fetchall()
 
+    def items(conn: sqlite3.Connection) -> dict[str, str]:
+        return dict(conn.execute("SELECT id, turn FROM items").fetchall())
+
     alone = open_db(path, shared=False)
     file(alone, range(3))
-    assert totals(alone) == []
+    assert totals(alone) == [] and items(alone) == {}
     alone.close()
     shared = open_db(path)
     assert totals(shared) == [(3, 15)]
+    assert items(shared) == {"a-1": "resp_0", "a0": "resp_1", "a1": "resp_2", "a2": "resp_2"}
     file(shared, range(3, 5))
     shared.execute("DELETE FROM turns WHERE id = 'resp_0'")
     assert totals(shared) == [(4, 20)]
     shared.close()
     alone = open_db(path, shared=False)
     file(alone, range(5, 7))
+    assert items(alone) == {}
     alone.close()
     again = open_db(path)
     try:
         assert totals(again) == [(6, 30)]
+        assert items(again) == {f"a{n}": f"resp_{n + 1}" for n in range(6)} | {"a6": "resp_6"}
     finally:
         again.close()
 

@@ -24,7 +24,7 @@ def put(n: int, created: Any = 1.0e9) -> Put:
         f"resp_{n}",
         Turn(None, created, [item]),
         orjson.dumps([item]),
-        [item],
+        [item["id"]],
         concurrent.futures.Future(),
     )
 
@@ -42,9 +42,8 @@ def test_queued_filings_are_written_together_and_a_bad_one_fails_alone(tmp_path:
     assert isinstance(outcomes.pop("resp_999"), sqlite3.IntegrityError)
     assert set(outcomes.values()) == {None} and len(outcomes) == 40
     with sqlite3.connect(path) as db:
-        ids = {row[0] for row in db.execute("SELECT id FROM turns")}
-        items = db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
-    assert ids == {f"resp_{n}" for n in range(40)} and items == 40
+        turns = dict(db.execute("SELECT id, named FROM turns").fetchall())
+    assert turns == {f"resp_{n}": f'["msg_{n}"]' for n in range(40)}
 
 
 def test_in_one_process_filings_gather_for_a_moment_and_share_one_commit(tmp_path: Path) -> None:
@@ -140,40 +139,38 @@ def test_a_batch_files_and_evicts_in_order_even_when_an_evicted_id_is_filed_agai
     path = tmp_path / "responses.sqlite3"
     writer = Writer(path, ResponsesSettings(), clock=lambda: 1.0e9)
     first, second, again = put(1, created=1.0e9), put(2, created=1.0e9 + 1), put(1, 1.0e9 + 2)
-    second.evicted = Evict(["resp_1"], 1.0e9 + 1)  # filing resp_2 pushed resp_1 out
+    second.evicted = Evict(["resp_1"])  # filing resp_2 pushed resp_1 out
     for job in (first, second, again):  # then resp_1 is filed again: it stays
         writer.put(job)
     writer.start()  # one batch
     writer.stop()
     with sqlite3.connect(path) as db:
         turns = dict(db.execute("SELECT id, created FROM turns").fetchall())
-        items = dict(db.execute("SELECT id, created FROM items").fetchall())
     assert turns == {"resp_1": 1.0e9 + 2, "resp_2": 1.0e9 + 1}
-    assert items == {"msg_1": 1.0e9 + 2, "msg_2": 1.0e9 + 1}
     assert all(
         job.done is not None and job.done.exception(timeout=5) is None
         for job in (first, second, again)
     )
 
 
-def _with_eviction(job: Put, ids: list[str], items_before: float) -> Put:
-    job.evicted = Evict(ids, items_before)
+def _with_eviction(job: Put, ids: list[str]) -> Put:
+    job.evicted = Evict(ids)
     return job
 
 
 def test_a_batch_deletes_only_what_each_eviction_would_have_in_queue_order(
     tmp_path: Path,
 ) -> None:
-    """An eviction's item cutoff never reaches a turn filed after it in the same batch: a turn
-    of a request that began earlier than the kept one, or one filed after a turn too big for
-    the byte cap took everything with it."""
+    """An eviction never reaches a turn filed after it in the same batch: a turn of a request
+    that began earlier than the kept one, or one filed after a turn too big for the byte cap
+    took everything with it."""
     path = tmp_path / "responses.sqlite3"
     writer = Writer(path, ResponsesSettings(), clock=lambda: 2000.0)
     jobs = [
         put(0, created=999.0),
-        _with_eviction(put(1, created=1001.0), ["resp_0"], 1001.0),  # finished first
-        _with_eviction(put(2, created=1000.0), ["resp_1"], 1000.0),  # began first: kept
-        _with_eviction(put(3, created=1500.0), ["resp_2", "resp_3"], float("inf")),  # too big
+        _with_eviction(put(1, created=1001.0), ["resp_0"]),  # finished first
+        _with_eviction(put(2, created=1000.0), ["resp_1"]),  # began first: kept
+        _with_eviction(put(3, created=1500.0), ["resp_2", "resp_3"]),  # too big
         put(4, created=1600.0),
     ]
     for job in jobs:
@@ -184,9 +181,7 @@ def test_a_batch_deletes_only_what_each_eviction_would_have_in_queue_order(
         assert job.done is not None and job.done.exception(timeout=5) is None
     with sqlite3.connect(path) as db:
         turns = {row[0] for row in db.execute("SELECT id FROM turns")}
-        items = {row[0] for row in db.execute("SELECT id FROM items")}
     assert turns == {"resp_4"}
-    assert items == {"msg_4"}
 
 
 def test_a_batch_of_any_size_is_written_and_evicted_exactly(tmp_path: Path) -> None:
@@ -198,16 +193,15 @@ def test_a_batch_of_any_size_is_written_and_evicted_exactly(tmp_path: Path) -> N
     for n, job in enumerate(jobs):
         if n % 3:  # two turns in three continue the one before; the rest start a conversation
             job.turn.previous = f"resp_{n - 1}"
-    jobs[-1].evicted = Evict([f"resp_{n}" for n in range(CHUNK + 5)], 1.0e9 + CHUNK + 5)
+    jobs[-1].evicted = Evict([f"resp_{n}" for n in range(CHUNK + 5)])
     for job in jobs:
         writer.put(job)
     writer.start()  # one batch
     writer.stop()
     with sqlite3.connect(path) as db:
-        turns = db.execute("SELECT id, previous, created, items FROM turns").fetchall()
-        items = {row[0] for row in db.execute("SELECT id FROM items")}
+        turns = db.execute("SELECT id, previous, created, items, named FROM turns").fetchall()
     kept = range(CHUNK + 5, count)
     assert sorted(turns) == sorted(
-        (f"resp_{n}", f"resp_{n - 1}" if n % 3 else None, 1.0e9 + n, jobs[n].blob) for n in kept
+        (f"resp_{n}", f"resp_{n - 1}" if n % 3 else None, 1.0e9 + n, jobs[n].blob, f'["msg_{n}"]')
+        for n in kept
     )
-    assert items == {f"msg_{n}" for n in kept}
