@@ -41,6 +41,7 @@ from driftgate.proxy.responses.turns import (
     StoreUnavailable,
     Turn,
     input_items,
+    item_in,
     item_not_found,
     not_found,
     previous_of,
@@ -83,9 +84,7 @@ class RedisConversations:
         self._file = self.redis.register_script(redis_scripts.FILE)
         self._resolve = self.redis.register_script(redis_scripts.RESOLVE)
         self._turns: collections.OrderedDict[str, Turn] = collections.OrderedDict()
-        self._items: collections.OrderedDict[str, tuple[float, dict[str, Any]]] = (
-            collections.OrderedDict()
-        )
+        self._items: dict[str, str] = {}  # item id -> the turn in _turns that brought it last
         self.up = True
         self.down_since: float | None = None
         self.error: str | None = None
@@ -177,10 +176,10 @@ class RedisConversations:
         item: dict[str, Any] | None = None
         if loaded is not None and loaded.unreachable is None:
             item = loaded.items.get(item_id)
-        else:
-            kept = self._items.get(item_id)
-            if kept is not None and self._fresh(kept[0]):
-                item = kept[1]
+        else:  # Redis could not answer: an item of a turn this gateway filed itself
+            turn = self._turns.get(self._items.get(item_id, ""))
+            if turn is not None and self._fresh(turn.created):
+                item = item_in(turn.items, item_id)
         if item is None:
             raise item_not_found(item_id, loaded.unreachable if loaded else None)
         return item
@@ -203,15 +202,16 @@ class RedisConversations:
         output = [i for i in response.get("output") or () if isinstance(i, dict)]
         turn = Turn(expanded.previous, expanded.asked or self._clock(), expanded.own + output)
         self._turns[response_id] = turn
-        if len(self._turns) > MEMORY_TURNS:
-            self._turns.popitem(last=False)
         named = [i["id"] for i in turn.items if isinstance(i.get("id"), str)]
-        for item in turn.items:
-            if isinstance(item.get("id"), str):
-                self._items[item["id"]] = (turn.created, item)
-                self._items.move_to_end(item["id"])
-        while len(self._items) > MEMORY_TURNS * 8:
-            self._items.popitem(last=False)
+        items = self._items
+        for item_id in named:
+            items[item_id] = response_id
+        if len(self._turns) > MEMORY_TURNS:  # the oldest goes, with the items only it held
+            old_id, old = self._turns.popitem(last=False)
+            for item in old.items:
+                item_id = item.get("id")
+                if isinstance(item_id, str) and items.get(item_id) == old_id:
+                    del items[item_id]
         cap = self.settings
         expire_ms = int((turn.created + cap.store_ttl_seconds) * 1000)
         args = [

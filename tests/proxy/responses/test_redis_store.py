@@ -200,6 +200,10 @@ def test_redis_down_fails_open_with_what_this_host_filed(tmp_path: Any) -> None:
             assert await texts(a, {"input": "two", "previous_response_id": "resp_1"}) == [
                 "one", "first", "two",
             ]  # fmt: skip
+            ref = {"input": [{"type": "item_reference", "id": "msg_resp_1"}]}
+            assert await texts(a, ref) == ["first"]  # an item of a turn a filed: in its memory
+            with pytest.raises(InvalidRequest, match="could not be read"):
+                await texts(b, ref)
             with pytest.raises(InvalidRequest) as info:
                 await texts(b, {"input": "two", "previous_response_id": "resp_1"})
             assert info.value.status == 400
