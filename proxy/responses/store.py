@@ -215,7 +215,7 @@ class Conversations:
                 index[item_id] = response_id
                 if again:
                     index.move_to_end(item_id)
-        return self._filed(Put(response_id, turn, blob, named, done))
+        return self._filed(response_id, turn, blob, named, done)
 
     def _dropped_turn(self, turn: Turn) -> None:
         """Memory let go of a turn, and of its items unless a later turn brought them again."""
@@ -224,17 +224,20 @@ class Conversations:
             item_id = item.get("id")
             if isinstance(item_id, str) and memory.get(item_id) is item:
                 del memory[item_id]
-                self._dropped_item(item_id)
 
-    def _dropped_item(self, item_id: str) -> None:
-        """Memory let go of an item (the index still knows it is in the file)."""
-
-    def _filed(self, job: Put) -> bool:
+    def _filed(
+        self,
+        response_id: str,
+        turn: Turn,
+        blob: bytes,
+        named: list[str],
+        done: concurrent.futures.Future[None] | None,
+    ) -> bool:
         """Index the turn, keep the bounds, and queue both for the file (one job)."""
-        self._add(job.response_id, job.turn.created, len(job.blob))
-        job.evicted = self._evict()
+        self._add(response_id, turn.created, len(blob))
+        evicted = self._evict()
         if self._writer is not None:
-            self._writer.put(job)
+            self._writer.put(Put(response_id, turn, blob, named, done, evicted))
         return True
 
     def _add(self, response_id: str, created: float, size: int) -> None:
@@ -244,9 +247,9 @@ class Conversations:
         self._index[response_id] = (created, size)
         self._bytes += size
 
-    def _evict(self) -> Evict | None:
+    def _evict(self) -> list[str] | None:
         """Past store_max_items or store_max_bytes: forget the oldest turns and the items they
-        brought; what the file must delete, or None."""
+        brought; the ids of the turns the file must delete, or None."""
         cap, index = self.settings, self._index
         most_items, most_bytes = cap.store_max_items, cap.store_max_bytes
         if len(index) <= most_items and self._bytes <= most_bytes:
@@ -261,13 +264,15 @@ class Conversations:
             gone.append(response_id)
         # Items come in filing order as turns do: those at the front whose turn is gone, go.
         items, memory = self._item_index, self._items
-        while items:
-            item_id, response_id = next(iter(items.items()))
+        stale: list[str] = []
+        for item_id, response_id in items.items():
             if response_id in index:
                 break
-            items.popitem(last=False)
+            stale.append(item_id)
+        for item_id in stale:
+            del items[item_id]
             memory.pop(item_id, None)
-        return Evict(gone)
+        return gone
 
     def _load_index(self, path: Path) -> None:
         """What an earlier run stored (ids, times, sizes, item ids), at start-up, migrating a file
@@ -293,7 +298,7 @@ class Conversations:
                 items.move_to_end(item_id)
         evicted = self._evict()
         if evicted is not None and self._writer is not None:
-            self._writer.put(evicted)
+            self._writer.put(Evict(evicted))
 
     def health(self) -> dict[str, Any] | None:
         """Nothing to report for /health: the file is this host's."""

@@ -152,11 +152,25 @@ class WorkerConversations(Conversations):
         except Exception as exc:  # a filing that failed never costs the answer or its record
             _log.warning("could not store a response for other workers: %s", type(exc).__name__)
 
-    def _dropped_item(self, item_id: str) -> None:
-        self._item_index.pop(item_id, None)  # the file has it: any worker reads it from there
+    def _dropped_turn(self, turn: Turn) -> None:
+        """Memory let go of a turn: its items are read from the file from now on."""
+        memory, index = self._items, self._item_index
+        for item in turn.items:
+            item_id = item.get("id")
+            if isinstance(item_id, str) and memory.get(item_id) is item:
+                del memory[item_id]
+                index.pop(item_id, None)
 
-    def _filed(self, job: Put) -> bool:
+    def _filed(
+        self,
+        response_id: str,
+        turn: Turn,
+        blob: bytes,
+        named: list[str],
+        done: concurrent.futures.Future[None] | None,
+    ) -> bool:
         """Queue the turn for the file; the writer keeps the bounds across workers."""
+        job = Put(response_id, turn, blob, named, done)
         return self._writer is not None and self._writer.put(job)
 
     def close(self) -> None:

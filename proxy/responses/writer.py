@@ -51,7 +51,7 @@ class Put:
     blob: bytes
     named: list[str]
     done: concurrent.futures.Future[None] | None = None
-    evicted: Evict | None = None
+    evicted: list[str] | None = None  # the ids of the turns this filing pushed out
 
 
 class _Stop:
@@ -221,7 +221,7 @@ def _write_jobs(conn: sqlite3.Connection, jobs: list[Put | Evict], shared: bool)
     evicted: set[str] = set()
     dumps = orjson.dumps
     for job in jobs:
-        evict: Evict | None = job if isinstance(job, Evict) else job.evicted
+        gone_ids = job.ids if isinstance(job, Evict) else job.evicted
         if isinstance(job, Put):
             response_id = job.response_id
             if response_id in evicted:  # filed again after its eviction: the evictions go first
@@ -236,9 +236,9 @@ def _write_jobs(conn: sqlite3.Connection, jobs: list[Put | Evict], shared: bool)
                 turns.append((response_id, turn.previous, turn.created, bytearray(job.blob), names))
             if shared:
                 items += [(item_id, response_id) for item_id in named]
-        if evict is not None:
-            gone += [(i,) for i in evict.ids]
-            evicted.update(evict.ids)
+        if gone_ids is not None:
+            gone += [(i,) for i in gone_ids]
+            evicted.update(gone_ids)
     write(conn, turns, firsts, items)
     if gone:
         delete(conn, gone)

@@ -15,7 +15,7 @@ import pytest
 from driftgate.proxy.responses.settings import ResponsesSettings
 from driftgate.proxy.responses.sqlite_file import CHUNK
 from driftgate.proxy.responses.turns import Turn
-from driftgate.proxy.responses.writer import BATCH, GATHER_STEPS, Evict, Put, Writer
+from driftgate.proxy.responses.writer import BATCH, GATHER_STEPS, Put, Writer
 
 
 def put(n: int, created: Any = 1.0e9) -> Put:
@@ -139,7 +139,7 @@ def test_a_batch_files_and_evicts_in_order_even_when_an_evicted_id_is_filed_agai
     path = tmp_path / "responses.sqlite3"
     writer = Writer(path, ResponsesSettings(), clock=lambda: 1.0e9)
     first, second, again = put(1, created=1.0e9), put(2, created=1.0e9 + 1), put(1, 1.0e9 + 2)
-    second.evicted = Evict(["resp_1"])  # filing resp_2 pushed resp_1 out
+    second.evicted = ["resp_1"]  # filing resp_2 pushed resp_1 out
     for job in (first, second, again):  # then resp_1 is filed again: it stays
         writer.put(job)
     writer.start()  # one batch
@@ -154,7 +154,7 @@ def test_a_batch_files_and_evicts_in_order_even_when_an_evicted_id_is_filed_agai
 
 
 def _with_eviction(job: Put, ids: list[str]) -> Put:
-    job.evicted = Evict(ids)
+    job.evicted = ids
     return job
 
 
@@ -193,7 +193,7 @@ def test_a_batch_of_any_size_is_written_and_evicted_exactly(tmp_path: Path) -> N
     for n, job in enumerate(jobs):
         if n % 3:  # two turns in three continue the one before; the rest start a conversation
             job.turn.previous = f"resp_{n - 1}"
-    jobs[-1].evicted = Evict([f"resp_{n}" for n in range(CHUNK + 5)])
+    jobs[-1].evicted = [f"resp_{n}" for n in range(CHUNK + 5)]
     for job in jobs:
         writer.put(job)
     writer.start()  # one batch
