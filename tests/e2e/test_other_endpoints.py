@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,13 @@ def test_embeddings_through_the_openai_sdk_with_the_backends_key(
     assert CLIENT_KEY not in str(dict(seen.headers))
     floats = oai(gw).embeddings.create(model=EMBED, input="x", encoding_format="float")
     assert len(floats.data[0].embedding) == 8
+    deadline = time.monotonic() + 10  # records are batched after the answers: a bounded wait
+    counted = 'driftgate_requests_total{backend="openai",model="other",status="200"} 2.0'
+    while counted not in (text := httpx.get(gw.url + "/metrics").text):  # "other": unknown model
+        assert time.monotonic() < deadline, (
+            f"the forwarded requests never reached /metrics:\n{text}"
+        )
+        time.sleep(0.02)
     gw.stop()
     rows = _rows(recorder)
     recorder.close()
