@@ -27,7 +27,7 @@ from driftgate.proxy.translate.ir import (
     TextDelta,
     ThinkingDelta,
 )
-from driftgate.proxy.translate.stream_events import MalformedStream
+from driftgate.proxy.translate.stream_events import MalformedStream, TextLane
 
 _STATUS_BY_TYPE = {t: s for s, t in ANTHROPIC_TYPE_BY_STATUS.items()}
 _STOP_BYTES = {reason: stop.encode() for reason, stop in STOP_TO_ANTHROPIC.items()}
@@ -42,6 +42,17 @@ _RAW_PREFIX_LEN = len(_RAW_PREFIX)
 _REST = _DELTA_IN_MID.encode()[1:]  # after the index and its comma
 _REST_LEN = len(_REST)
 _INDEX = {str(i).encode(): i for i in range(64)}  # int() of bytes costs more than this lookup
+# The lane (see TextLane) of a text block's deltas, by its index.
+_LANES = {
+    i: (
+        _RAW_PREFIX + digits + b"," + _REST,
+        _RAW_PREFIX_LEN + len(digits) + 1 + _REST_LEN,
+        b"}}",
+        -2,
+        i,
+    )
+    for digits, i in _INDEX.items()
+}
 _PING_DATA = (b'data: {"type": "ping"}', b'data: {"type":"ping"}')
 _STOP = b'data: {"type":"content_block_stop","index":'
 _STOP_LEN = len(_STOP)
@@ -59,11 +70,9 @@ class AnthropicDecoder:
 
     def __init__(self) -> None:
         self._skipped: set[int] = set()
-        # The last text delta's block bytes before its string, their length and its index: the
-        # next deltas of the same block start with them (checked with one comparison).
-        self._lane: bytes | None = None
-        self._lane_len = 0
-        self._lane_index = 0
+        # The last text delta's block bytes before its string, their length, its end and its
+        # index: the next deltas of the same block start with them (see TextLane).
+        self.lane: TextLane | None = None
 
     def decode(self, event: SSEEvent) -> list[StreamEvent]:
         """The neutral events one Anthropic SSE event means."""
@@ -94,10 +103,10 @@ class AnthropicDecoder:
         plus its quotes it has no escape and no multi-byte character: it is byte for byte what
         orjson writes for the text, so an encoder may copy it.
         """
-        lane = self._lane
-        if lane is not None and block.startswith(lane) and block.endswith(b"}}"):
-            index = self._lane_index
-            quoted = block[self._lane_len : -2]
+        lane = self.lane
+        if lane is not None and block.startswith(lane[0]) and block.endswith(b"}}"):
+            index = lane[4]
+            quoted = block[lane[1] : -2]
         else:
             if block[:_RAW_PREFIX_LEN] != _RAW_PREFIX:
                 return None
@@ -111,9 +120,8 @@ class AnthropicDecoder:
             if rest[:_REST_LEN] != _REST or rest[-2:] != b"}}" or index in self._skipped:
                 return None
             quoted = rest[_REST_LEN:-2]
-            self._lane = block[: -len(quoted) - 2]
-            self._lane_len = len(self._lane)
-            self._lane_index = index
+            head = block[: -len(quoted) - 2]
+            self.lane = (head, len(head), b"}}", -2, index)
         try:
             text = orjson.loads(quoted)
         except orjson.JSONDecodeError:
@@ -141,6 +149,8 @@ class AnthropicDecoder:
         ):
             index = _INDEX.get(data[_START_LEN:_TEXT_START_TAIL_LEN])
             if index is not None:
+                # Its deltas, as text_of would find them (none of a skipped index's may).
+                self.lane = None if index in self._skipped else _LANES[index]
                 return [BlockStart(index, "text")]
         if name == "content_block_stop":
             if data[:_STOP_LEN] == _STOP and data[-1:] == b"}":
@@ -247,7 +257,7 @@ class AnthropicDecoder:
             return [BlockStart(index, "thinking"),
                     ThinkingDelta(index, redacted=data if isinstance(data, str) else "")]  # fmt: skip
         self._skipped.add(index)
-        self._lane = None  # its deltas are skipped: not one may take the lane
+        self.lane = None  # its deltas are skipped: not one may take the lane
         return []
 
     def _delta(self, obj: dict[str, Any]) -> list[StreamEvent]:
@@ -365,6 +375,15 @@ class AnthropicEncoder:
             return None
         head = _TEXT_DELTA_HEADS.get(index) or _text_delta_head(index)
         return b"".join((head, quoted or orjson.dumps(text), _TEXT_DELTA_TAIL))
+
+    def texts(self, index: int, quoted: list[bytes], texts: list[str]) -> bytes | None:
+        """A run of text deltas of one block from their JSON strings; None before the start."""
+        if not self._started:
+            return None
+        head = _TEXT_DELTA_HEADS.get(index) or _text_delta_head(index)
+        if len(quoted) == 1:
+            return b"".join((head, quoted[0], _TEXT_DELTA_TAIL))
+        return b"".join((head, (_TEXT_DELTA_TAIL + head).join(quoted), _TEXT_DELTA_TAIL))
 
     def encode(self, ev: StreamEvent) -> bytes:
         """Client bytes for one neutral event."""

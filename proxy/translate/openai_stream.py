@@ -29,7 +29,7 @@ from driftgate.proxy.translate.openai_response import (
     STOP_TO_OPENAI,
     new_completion_id,
 )
-from driftgate.proxy.translate.stream_events import MalformedStream
+from driftgate.proxy.translate.stream_events import MalformedStream, TextLane
 
 _STATUS_BY_TYPE = {t: s for s, t in OPENAI_TYPE_BY_STATUS.items() if s in (429, 500)}
 # The counts of a start, and of an end before any usage chunk: all zero. One object for every
@@ -73,6 +73,8 @@ class OpenAIDecoder:
         # (head, tail, len(head), -len(tail)): a content chunk's bytes around its string (_learn)
         self._lane: tuple[bytes, bytes, int, int] | None = None
         self._learning = True  # until a lane is learned, or a probe says there is none
+        # That lane while a text block is open (see TextLane); kept by _relane.
+        self.lane: TextLane | None = None
 
     def decode(self, event: SSEEvent) -> list[StreamEvent]:
         """The neutral events one chunk (or [DONE]) means."""
@@ -154,6 +156,15 @@ class OpenAIDecoder:
         if learned is not True:  # a lane, or False: there is none to be had
             self._learning = False
             self._lane = learned or None
+            self._relane()
+
+    def _relane(self) -> None:
+        """The lane for the open block: the learned one while a text block is open, else None."""
+        lane, index = self._lane, self._open
+        if lane is None or index is None or self._open_kind != "text":
+            self.lane = None
+        else:
+            self.lane = (lane[0], lane[2], lane[1], lane[3], index)
 
     def quick_of(self, block: bytes) -> list[StreamEvent] | None:
         """The events of the chunk `text_of` just parsed and declined, or of `[DONE]`; else None."""
@@ -181,6 +192,7 @@ class OpenAIDecoder:
         index = self._open = self._next
         self._next = index + 1
         self._open_kind = "text"
+        self._relane()
         out.append(BlockStart(index, "text"))
         out.append(TextDelta(index, text))
         return out
@@ -213,6 +225,7 @@ class OpenAIDecoder:
             out.extend(self._close())
             index = self._tools[key] = self._open = self._new_block()
             self._open_kind = "tool_call"
+            self.lane = None
             call_id = (
                 call["id"] if isinstance(call.get("id"), str) else "call_" + uuid.uuid4().hex[:24]
             )
@@ -226,6 +239,7 @@ class OpenAIDecoder:
         if self._open is None or self._open_kind != kind:
             out.extend(self._close())
             self._open, self._open_kind = self._new_block(), kind
+            self._relane()
             out.append(BlockStart(self._open, kind))
         return self._open
 
@@ -237,6 +251,7 @@ class OpenAIDecoder:
         if self._open is None:
             return []
         index, self._open, self._open_kind = self._open, None, None
+        self.lane = None
         return [BlockStop(index)]
 
 
@@ -329,6 +344,15 @@ class OpenAIEncoder:
         if not self._started:
             return None
         return b"".join((self._text_head, quoted or orjson.dumps(text), self._text_tail))
+
+    def texts(self, index: int, quoted: list[bytes], texts: list[str]) -> bytes | None:
+        """A run of content chunks from their JSON strings; None before the start."""
+        if not self._started:
+            return None
+        head, tail = self._text_head, self._text_tail
+        if len(quoted) == 1:
+            return b"".join((head, quoted[0], tail))
+        return b"".join((head, (tail + head).join(quoted), tail))
 
     def encode(self, ev: StreamEvent) -> bytes:
         """Client bytes for one neutral event."""

@@ -43,7 +43,7 @@ from driftgate.proxy.translate.responses_response import (
     reasoning_item,
     skeleton,
 )
-from driftgate.proxy.translate.stream_events import MalformedStream
+from driftgate.proxy.translate.stream_events import MalformedStream, TextLane
 
 
 @dataclass(slots=True)
@@ -192,6 +192,25 @@ class ResponsesEncoder:
         seq = self._seq
         self._seq = seq + 1
         return item.text_delta % (seq, quoted or orjson.dumps(text))
+
+    def texts(self, index: int, quoted: list[bytes], texts: list[str]) -> bytes | None:
+        """A run of output_text.delta events for an open message item (non-empty texts); None
+        when the general path must run."""
+        item = self._open.get(index)
+        if item is None or not item.text_delta:
+            return None
+        item.chunks.extend(texts)
+        seq = self._seq
+        template = item.text_delta
+        if len(quoted) == 1:
+            self._seq = seq + 1
+            return template % (seq, quoted[0])
+        out = []
+        for one in quoted:
+            out.append(template % (seq, one))
+            seq += 1
+        self._seq = seq
+        return b"".join(out)
 
     def encode(self, ev: StreamEvent) -> bytes:
         """Client bytes for one neutral event."""
@@ -445,6 +464,8 @@ _WRITERS: dict[type, Callable[[ResponsesEncoder, Any], bytes]] = {
 
 class ResponsesDecoder:
     """Upstream Responses stream events -> neutral events (output items become blocks)."""
+
+    lane: TextLane | None = None  # no text-delta lane: every event takes the general path
 
     def __init__(self) -> None:
         self._blocks: dict[str, int] = {}  # item id -> block index

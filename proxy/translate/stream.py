@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import orjson
+
 from driftgate.proxy.errors import Dialect, GatewayError
 from driftgate.proxy.sse import SSEEvent, SSEParser, Usage, error_end, event_of
 from driftgate.proxy.translate.ir import (
@@ -21,7 +23,11 @@ from driftgate.proxy.translate.stream_events import (
     StreamEncoder,
     TextEncode,
     TextOf,
+    TextRun,
 )
+
+_loads = orjson.loads
+_dumps = orjson.dumps
 
 
 def _no_text(index: int, text: str, quoted: bytes | None) -> bytes | None:
@@ -70,9 +76,11 @@ class Translator:
         self._quick: QuickOf | None = getattr(decoder, "quick_of", None)
         text_of: TextOf | None = getattr(decoder, "text_of", None)
         text: TextEncode | None = getattr(encoder, "text", None)
-        self._fast: tuple[TextOf, TextEncode] | None = (
-            (text_of, text) if text_of is not None and text is not None else None
-        )
+        both = text_of is not None and text is not None
+        self._text_of: TextOf | None = text_of if both else None
+        self._text: TextEncode = text if text is not None and both else _no_text
+        # Runs of text deltas in the decoder's lane, written by the encoder in one call.
+        self._run: TextRun | None = getattr(encoder, "texts", None)
 
     @property
     def done(self) -> bool:
@@ -91,39 +99,78 @@ class Translator:
             return b""
         return self._blocks(self._parser.blocks(chunk))
 
-    def _blocks(self, blocks: list[bytes]) -> bytes:
-        """Client bytes for whole SSE blocks: text deltas by the fast lane, the rest in general.
+    def _blocks(self, blocks: list[bytes], runs: bool = True) -> bytes:
+        """Client bytes for whole SSE blocks: runs of text deltas in the decoder's lane, each
+        other block by the fast lane or the general path (`runs` False: no runs).
 
-        Each block is done before the next is looked at: whether a block may take the fast lane
-        depends on what the blocks before it opened, skipped or closed.
+        Each block is done before the next is looked at: whether a block may take a lane depends
+        on what the blocks before it opened, skipped or closed. A run holds only text deltas of
+        one block, which change nothing a decoder or encoder decides by, so it is written whole
+        when the next block is not one of them (or the read ends).
         """
+        if not blocks:
+            return b""
         out: list[bytes] = []
-        text_of, text = self._fast if self._fast is not None else (None, _no_text)
+        decoder = self._decoder
+        run = self._run if runs else None
+        lane = decoder.lane if run is not None else None
+        if lane is not None:
+            head, head_len, tail, tail_len, index = lane
+        quoted_run: list[bytes] = []
+        text_run: list[str] = []
+        run_start = 0  # where the run began in `blocks`
+        text_of = self._text_of
+        text = self._text
         quick_of = self._quick
-        for block in blocks:
-            if text_of is not None:
-                hit = text_of(block)
-                if hit is not None:
-                    written = text(*hit)
-                    if written is not None:
-                        out.append(written)
-                        continue
-            try:
-                quick = quick_of(block) if quick_of is not None else None
-            except MalformedStream as exc:
-                out.append(self.fail(exc.message))
-                break
-            if quick is not None:
-                if quick:
-                    out.append(self._neutral(quick))
-                    if self._done:
-                        break
-                continue
-            event = event_of(block)
-            if event is not None:
-                out.append(self._event(event))
+        for at, block in enumerate(blocks):
+            if lane is not None and block[:head_len] == head and block[tail_len:] == tail:
+                quoted = block[head_len:tail_len]
+                try:
+                    value = _loads(quoted)
+                except orjson.JSONDecodeError:
+                    value = None
+                if type(value) is str and value:
+                    if not text_run:
+                        run_start = at
+                    # As long as its text and two quotes: no escape, no multi-byte character,
+                    # so it is what orjson writes for the text.
+                    quoted_run.append(quoted if len(quoted) == len(value) + 2 else _dumps(value))
+                    text_run.append(value)
+                    continue
+            if text_run:  # the run ends here: written at once, or block by block
+                written = run(index, quoted_run, text_run)  # type: ignore[misc]
+                out.append(written or self._blocks(blocks[run_start:at], runs=False))
                 if self._done:
                     break
+                quoted_run, text_run = [], []
+            hit = text_of(block) if text_of is not None else None
+            if hit is not None and (written := text(*hit)) is not None:
+                out.append(written)
+            else:
+                try:
+                    quick = quick_of(block) if quick_of is not None else None
+                except MalformedStream as exc:
+                    out.append(self.fail(exc.message))
+                    break
+                if quick is not None:
+                    if quick:
+                        out.append(self._neutral(quick))
+                        if self._done:
+                            break
+                else:
+                    event = event_of(block)
+                    if event is not None:
+                        out.append(self._event(event))
+                        if self._done:
+                            break
+            if run is not None:
+                lane = decoder.lane
+                if lane is not None:
+                    head, head_len, tail, tail_len, index = lane
+        else:
+            if text_run:
+                written = run(index, quoted_run, text_run)  # type: ignore[misc]
+                out.append(written or self._blocks(blocks[run_start:], runs=False))
         return b"".join(out)
 
     def _event(self, sse: SSEEvent) -> bytes:

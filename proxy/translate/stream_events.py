@@ -19,6 +19,9 @@ class MalformedStream(GatewayError):
 class StreamDecoder(Protocol):
     """Turns one upstream SSE event into neutral stream events."""
 
+    lane: TextLane | None
+    """Where the next text deltas sit in their raw blocks, while the decoder knows (see TextLane)."""
+
     def decode(self, event: SSEEvent) -> list[StreamEvent]:
         """The neutral events `event` means; raises MalformedStream."""
         ...
@@ -44,3 +47,10 @@ QuickOf = Callable[[bytes], "list[StreamEvent] | None"]
 It may raise MalformedStream like `decode`; None sends the block down the general path."""
 TextEncode = Callable[[int, str, "bytes | None"], "bytes | None"]
 """(block index, text, canonical JSON string or None) -> client bytes, or None."""
+TextLane = tuple[bytes, int, bytes, int, int]
+"""(head, len(head), tail, -len(tail), block index): a raw block that starts with head and ends
+with tail, with a JSON string between holding a non-empty text, is one text delta of block index
+and nothing else. Most of a stream is such blocks: the translator reads them itself, in runs."""
+TextRun = Callable[[int, "list[bytes]", "list[str]"], "bytes | None"]
+"""(block index, the deltas' JSON strings as orjson writes them, their texts) -> client bytes for
+the whole run of text deltas, or None when the encoder's state needs the general path."""
