@@ -636,3 +636,32 @@ def test_deltas_of_interleaved_blocks_keep_their_own_index(target: Dialect) -> N
     compact = run(make("anthropic", target), _compact(data))
     assert _events(compact) == _events(run(make("anthropic", target), data, seed=3))
     assert b"hidden" not in compact and b'"a"' in compact and b'"Y"' in compact
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.text(min_size=1), min_size=2, max_size=6).map(tuple),
+    st.sampled_from(["openai", "responses"]),
+)
+def test_a_run_of_lane_deltas_the_encoder_cannot_take_goes_the_general_path(
+    parts: tuple[str, ...], target: Dialect
+) -> None:
+    """Text deltas for a block that opened as thinking: the decoder's lane takes them as a run,
+    the Responses encoder has no message item to write them to and refuses it, and each delta
+    takes the general path; the answer equals the general path's (another layout, per event)."""
+
+    def stream(compact: bool) -> list[bytes]:
+        text = anthropic_text_stream(parts, compact=compact)
+        start = text.index(b"event: content_block_start")
+        block = {"type": "thinking", "thinking": "", "signature": ""}
+        start_data = {"type": "content_block_start", "index": 0, "content_block": block}
+        thinking = b"event: content_block_start\ndata: " + json.dumps(start_data).encode() + b"\n\n"
+        text = text[:start] + thinking + text[text.index(b"event: ping") :]
+        return [block + b"\n\n" for block in text.split(b"\n\n") if block]
+
+    one_run = make("anthropic", target)
+    whole = one_run.feed(b"".join(stream(True))) + one_run.finish()
+    per_event = make("anthropic", target)
+    general = b"".join(per_event.feed(block) for block in stream(False)) + per_event.finish()
+    assert _events(whole) == _events(general)
+    assert len(_events(whole)) >= len(parts) + 3  # every delta written
