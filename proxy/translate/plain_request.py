@@ -36,14 +36,12 @@ _RESPONSES_FIELDS = frozenset(
 _ITEM_KEYS = frozenset({"type", "role", "content"})
 
 
-def _sampling(body: dict[str, Any], temperature_max: float) -> bool:
-    """Whether temperature and top_p, when given, are numbers both dialects take unchanged."""
-    t = body.get("temperature")
+def _sampling(t: Any, p: Any, temperature_max: float) -> bool:
+    """Whether temperature `t` and top_p `p`, when given, are numbers both dialects take unchanged."""
     if t is not None and (
         (type(t) is not float and type(t) is not int) or not 0 <= t <= temperature_max
     ):
         return False
-    p = body.get("top_p")
     return p is None or ((type(p) is float or type(p) is int) and 0 <= p <= 1)
 
 
@@ -52,7 +50,8 @@ def _anthropic_body(
     max_tokens: Any,
     system: list[str],
     messages: list[dict[str, Any]],
-    body: dict[str, Any],
+    t: Any,
+    p: Any,
     stream: bool,
     user: Any,
 ) -> dict[str, Any] | None:
@@ -67,7 +66,6 @@ def _anthropic_body(
             system[0] if len(system) == 1 else [{"type": "text", "text": t} for t in system]
         )
     out["messages"] = messages
-    t, p = body.get("temperature"), body.get("top_p")
     if t is not None:
         out["temperature"] = t
     if p is not None:
@@ -79,35 +77,26 @@ def _anthropic_body(
     return out
 
 
-def _turn(out: list[dict[str, Any]], role: str, text: str) -> None:
-    """Append a text turn to Anthropic messages; a turn of the previous turn's role joins it."""
-    if out:
-        last = out[-1]
-        if last["role"] == role:
-            content = last["content"]
-            if type(content) is str:
-                last["content"] = [
-                    {"type": "text", "text": content},
-                    {"type": "text", "text": text},
-                ]
-            else:
-                content.append({"type": "text", "text": text})
-            return
-    out.append({"role": role, "content": text})
+def _join(last: dict[str, Any], text: str) -> None:
+    """Join a text to the previous Anthropic turn of the same role (one turn, several blocks)."""
+    content = last["content"]
+    if type(content) is str:
+        last["content"] = [{"type": "text", "text": content}, {"type": "text", "text": text}]
+    else:
+        content.append({"type": "text", "text": text})
 
 
 def chat_to_anthropic(
     body: dict[str, Any], model: str, stream: bool, in_place: bool
 ) -> dict[str, Any] | None:
     """A Chat Completions request of string messages as an Anthropic Messages body."""
-    for key in body:
-        if key not in _CHAT_FIELDS:
-            return None
-    messages = body.get("messages")
-    if type(messages) is not list or not _sampling(body, 1.0):
+    if not _CHAT_FIELDS.issuperset(body):
         return None
-    user = body.get("user")
-    if user is not None and type(user) is not str:
+    get = body.get
+    messages, user, t, p = get("messages"), get("user"), get("temperature"), get("top_p")
+    if type(messages) is not list or (user is not None and type(user) is not str):
+        return None
+    if (t is not None or p is not None) and not _sampling(t, p, 1.0):
         return None
     system: list[str] = []
     out: list[dict[str, Any]] = []
@@ -120,7 +109,10 @@ def chat_to_anthropic(
             return None
         if role == "user" or (role == "assistant" and content):
             started = True
-            _turn(out, role, content)
+            if out and out[-1]["role"] == role:
+                _join(out[-1], content)
+            else:
+                out.append({"role": role, "content": content})
         elif role == "system" or role == "developer":
             if not started or not in_place:
                 system.append(content)
@@ -128,29 +120,25 @@ def chat_to_anthropic(
                 out.append({"role": "system", "content": content})
         else:
             return None  # an empty assistant turn, another role
-    max_tokens = body.get("max_completion_tokens")
+    max_tokens = get("max_completion_tokens")
     if max_tokens is None:
-        max_tokens = body.get("max_tokens")
-    return _anthropic_body(model, max_tokens, system, out, body, stream, user)
+        max_tokens = get("max_tokens")
+    return _anthropic_body(model, max_tokens, system, out, t, p, stream, user)
 
 
 def anthropic_to_chat(
     body: dict[str, Any], model: str, stream: bool, in_place: bool
 ) -> dict[str, Any] | None:
     """An Anthropic Messages request of string turns and a string system prompt as a Chat body."""
-    for key in body:
-        if key not in _ANTHROPIC_FIELDS:
-            return None
-    messages = body.get("messages")
-    if type(messages) is not list or not _sampling(body, 1.0):
+    if not _ANTHROPIC_FIELDS.issuperset(body):
         return None
-    system = body.get("system")
-    head: list[str] = []
-    if system is not None:
-        if type(system) is not str:
-            return None
-        if system:
-            head.append(system)
+    get = body.get
+    messages, system, t, p = get("messages"), get("system"), get("temperature"), get("top_p")
+    if type(messages) is not list or (system is not None and type(system) is not str):
+        return None
+    if (t is not None or p is not None) and not _sampling(t, p, 1.0):
+        return None
+    head: list[str] = [system] if system else []
     out: list[dict[str, Any]] = []
     for m in messages:
         if type(m) is not dict or len(m) != 2:
@@ -173,12 +161,11 @@ def anthropic_to_chat(
         first = head[0] if len(head) == 1 else [{"type": "text", "text": t} for t in head]
         out.insert(0, {"role": "system", "content": first})
     result: dict[str, Any] = {"model": model, "messages": out}
-    max_tokens = body.get("max_tokens")
+    max_tokens = get("max_tokens")
     if max_tokens is not None:
         if type(max_tokens) is not int:
             return None
         result["max_tokens"] = max_tokens
-    t, p = body.get("temperature"), body.get("top_p")
     if t is not None:
         result["temperature"] = t
     if p is not None:
@@ -209,9 +196,8 @@ def _responses_input(body: dict[str, Any]) -> list[str] | None:
         content = item.get("content")
         if type(content) is not str or not content or item.get("type", "message") != "message":
             return None
-        for key in item:
-            if key not in _ITEM_KEYS:
-                return None
+        if not _ITEM_KEYS.issuperset(item):
+            return None
         texts.append(content)
     return texts
 
@@ -230,13 +216,13 @@ def responses_to_anthropic(
     body: dict[str, Any], model: str, stream: bool, in_place: bool
 ) -> dict[str, Any] | None:
     """A Responses request of user text (a string or user messages as strings) as an Anthropic body."""
-    for key in body:
-        if key not in _RESPONSES_FIELDS:
-            return None
+    if not _RESPONSES_FIELDS.issuperset(body):
+        return None
     texts = _responses_input(body)
     fits, user = _responses_user(body)
     fits_system, system = _instructions(body)
-    if texts is None or not fits or not fits_system or not _sampling(body, 1.0):
+    t, p = body.get("temperature"), body.get("top_p")
+    if texts is None or not fits or not fits_system or not _sampling(t, p, 1.0):
         return None
     if len(texts) == 1:
         messages: list[dict[str, Any]] = [{"role": "user", "content": texts[0]}]
@@ -244,7 +230,7 @@ def responses_to_anthropic(
         blocks = [{"type": "text", "text": t} for t in texts]
         messages = [{"role": "user", "content": blocks}]
     return _anthropic_body(
-        model, body.get("max_output_tokens"), system, messages, body, stream, user
+        model, body.get("max_output_tokens"), system, messages, t, p, stream, user
     )
 
 
@@ -252,13 +238,13 @@ def responses_to_chat(
     body: dict[str, Any], model: str, stream: bool, in_place: bool
 ) -> dict[str, Any] | None:
     """A Responses request of user text as a Chat Completions body (a backend without Responses)."""
-    for key in body:
-        if key not in _RESPONSES_FIELDS:
-            return None
+    if not _RESPONSES_FIELDS.issuperset(body):
+        return None
     texts = _responses_input(body)
     fits, user = _responses_user(body)
     fits_system, system = _instructions(body)
-    if texts is None or not fits or not fits_system or not _sampling(body, 2.0):
+    t, p = body.get("temperature"), body.get("top_p")
+    if texts is None or not fits or not fits_system or not _sampling(t, p, 2.0):
         return None
     messages: list[dict[str, Any]] = [{"role": "system", "content": system[0]}] if system else []
     if len(texts) == 1:
@@ -271,7 +257,6 @@ def responses_to_chat(
         if type(max_tokens) is not int:
             return None
         result["max_tokens"] = max_tokens
-    t, p = body.get("temperature"), body.get("top_p")
     if t is not None:
         result["temperature"] = t
     if p is not None:
