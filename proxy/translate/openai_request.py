@@ -69,9 +69,9 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
         _message(raw, i, system, messages, dropped)
     stop = body.get("stop")
     stops = [stop] if isinstance(stop, str) else as_list(stop, "stop") if stop else ()
-    max_tokens = body.get("max_completion_tokens")
+    max_tokens, limit_name = body.get("max_completion_tokens"), "max_completion_tokens"
     if max_tokens is None:
-        max_tokens = body.get("max_tokens")
+        max_tokens, limit_name = body.get("max_tokens"), "max_tokens"
     raw_choice = body.get("tool_choice")
     choice = _tool_choice(raw_choice, dropped) if raw_choice is not None else None
     parallel = body.get("parallel_tool_calls")
@@ -87,7 +87,7 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
     return ChatRequest(
         tuple(messages),
         tuple(system),
-        None if max_tokens is None else opt_int(max_tokens, "max_completion_tokens"),
+        None if max_tokens is None else opt_int(max_tokens, limit_name),
         None if temperature is None else opt_number(temperature, "temperature"),
         None if top_p is None else opt_number(top_p, "top_p"),
         None,  # top_k: Chat Completions has none

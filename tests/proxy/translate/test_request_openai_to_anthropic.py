@@ -47,6 +47,12 @@ def test_max_tokens_either_name(field: str) -> None:
     assert body["max_tokens"] == 321
 
 
+@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens"])
+def test_a_token_count_of_the_wrong_type_is_refused_by_the_name_the_client_sent(field: str) -> None:
+    with pytest.raises(InvalidRequest, match=f"^{field} must be an integer"):
+        o2a({field: "64", "messages": [{"role": "user", "content": "x"}]})
+
+
 def test_images_data_url_and_http_url() -> None:
     content = [
         {"type": "text", "text": "Look"},
