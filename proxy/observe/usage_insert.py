@@ -14,7 +14,6 @@ from __future__ import annotations
 import operator
 import sqlite3
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 from driftgate.proxy.observe.records import COLUMNS
@@ -28,7 +27,7 @@ NULLABLE: tuple[str, ...] = (
 )  # fmt: skip
 _NULLABLE_AT = tuple(COLUMNS.index(name) for name in NULLABLE)
 _nullable_of = operator.itemgetter(*_NULLABLE_AT)
-_is_none = partial(operator.is_, None)
+_NONE = type(None)
 PLANS_KEPT = 256  # column sets remembered, each with its statements
 # Rows a statement: every column of 32 rows is 32 * 31 parameters, under the 999 that SQLite
 # before 3.32 allows a statement. Shorter runs go in statements of 16, 8, 4, 2 and 1 rows.
@@ -62,32 +61,34 @@ class UsageInsert:
     """Inserts records into the usage table, one statement per set of NULL columns and run."""
 
     def __init__(self) -> None:
-        self._plans: dict[bytes, _Plan] = {}
+        self._plans: dict[tuple[type, ...], _Plan] = {}
 
     def insert(self, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
         """Insert `rows` (records, in COLUMNS order) in order, in the caller's transaction."""
-        last: bytes | None = None
+        last: tuple[type, ...] | None = None
         run: list[Sequence[Any]] = []
         plan: _Plan | None = None
         for row in rows:
-            empty = bytes(map(_is_none, _nullable_of(row)))
-            if empty != last:
+            # The nullable columns' types say which are NULL: a tuple of them is cheaper to make
+            # than a bytes of `is None` tests through a partial (bench/README.md).
+            kinds = tuple(map(type, _nullable_of(row)))
+            if kinds != last:
                 if plan is not None:
                     _write(conn, plan, run)
                     run = []
-                plan = self._plan(empty)
-                last = empty
+                plan = self._plan(kinds)
+                last = kinds
             run.append(row)
         if plan is not None:
             _write(conn, plan, run)
 
-    def _plan(self, empty: bytes) -> _Plan:
-        plan = self._plans.get(empty)
+    def _plan(self, kinds: tuple[type, ...]) -> _Plan:
+        plan = self._plans.get(kinds)
         if plan is None:
-            left_out = {_NULLABLE_AT[i] for i, is_empty in enumerate(empty) if is_empty}
+            left_out = {_NULLABLE_AT[i] for i, kind in enumerate(kinds) if kind is _NONE}
             if len(self._plans) >= PLANS_KEPT:
                 self._plans.clear()
-            plan = self._plans[empty] = _Plan([i for i in range(len(COLUMNS)) if i not in left_out])
+            plan = self._plans[kinds] = _Plan([i for i in range(len(COLUMNS)) if i not in left_out])
         return plan
 
 

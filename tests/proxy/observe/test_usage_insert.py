@@ -47,6 +47,21 @@ def test_every_mix_of_null_columns_reads_back_as_recorded_in_order() -> None:
     assert _read(conn) == rows  # every column, and ids in the records' order
 
 
+def test_values_of_other_types_in_a_nullable_column_read_back_as_given() -> None:
+    """A column's NULLs are told by its value's type: an int, a float or a str there is bound."""
+    conn = open_db(None)
+    rows = [
+        BARE._replace(ts=1.0, cost_usd=0),  # an int where a float usually is
+        BARE._replace(ts=2.0, cost_usd=0.5),
+        BARE._replace(ts=3.0, cost_usd=None),
+        BARE._replace(ts=4.0, rl_reset_s=7, retry_after_s=1.5, session="s"),
+        BARE._replace(ts=5.0, rl_reset_s=7.25, retry_after_s=2, session=None),
+    ]
+    with conn:
+        UsageInsert().insert(conn, rows)
+    assert _read(conn) == rows  # (a REAL column reads an int back as a float: 0 == 0.0)
+
+
 def test_a_none_in_a_not_null_column_still_fails() -> None:
     conn = open_db(None)
     with pytest.raises(sqlite3.IntegrityError), conn:
