@@ -28,16 +28,33 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"driftgate {__version__}")
-    parser.add_argument(
-        "--config",
-        metavar="PATH",
-        help="config file (default: $DRIFTGATE_HOME/config.toml, ~/.driftgate)",
-    )
+    parser.add_argument("--config", metavar="PATH", help=CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         register: Register = ep.load()
         register(sub)
+    _config_after_the_command(parser)
     return parser
+
+
+CONFIG_HELP = "config file (default: $DRIFTGATE_HOME/config.toml, ~/.driftgate)"
+
+
+def _config_after_the_command(parser: argparse.ArgumentParser) -> None:
+    """`driftgate proxy --config X` works as `driftgate --config X proxy` does, at any depth.
+
+    Each subcommand's parser gets `--config` whose default is left out of the result, so the one
+    given before the command stays unless one is given after it too (then that one wins).
+    """
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for child in set(action.choices.values()):
+            if "--config" not in child._option_string_actions:
+                child.add_argument(
+                    "--config", metavar="PATH", default=argparse.SUPPRESS, help=CONFIG_HELP
+                )
+            _config_after_the_command(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

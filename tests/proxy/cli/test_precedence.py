@@ -58,3 +58,19 @@ def test_an_empty_variable_counts_as_unset(tmp_path: Path) -> None:
 def test_a_flag_out_of_range_is_refused_like_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--port: must be at most 65535, got 70000"):
         resolved(tmp_path, {}, ["--port", "70000"])
+
+
+def test_config_may_follow_the_command_at_any_depth(tmp_path: Path) -> None:
+    # `driftgate proxy --config X` (a new user's first guess) reads X as `driftgate --config X proxy`
+    other = tmp_path / "other.toml"
+    other.write_text("[gateway]\nport = 4100\n")
+    parser = build_parser()
+    after = parser.parse_args(["proxy", "--config", str(other)])
+    assert config_for(after, {"DRIFTGATE_HOME": str(tmp_path)}).port == 4100
+    assert parser.parse_args(["backend", "list", "--config", "b.toml"]).config == "b.toml"
+    # given on both sides, the one after the command wins; given before only, it stays
+    assert (
+        parser.parse_args(["--config", "a.toml", "usage", "--config", "b.toml"]).config == "b.toml"
+    )
+    assert parser.parse_args(["--config", "a.toml", "backend", "list"]).config == "a.toml"
+    assert parser.parse_args(["backend", "list"]).config is None
