@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -92,6 +93,32 @@ def model_of(raw: bytes, content_type: str | None) -> str | None:
         if isinstance(model, str) and model:
             return model
     return None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def forwarded_path(target: bytes, path: str) -> str:
+    """The path to forward, as the client encoded it (an id's `%2F` stays one segment), from
+    the request target as sent; `path` is the same decoded. Refused (the gateway's 404): a
+    path outside /v1/, one of the gateway's own paths in another method, and any path that
+    could reach elsewhere upstream than it reads: a `.`, `..` or empty segment (encoded or
+    not: `/v1/%2e%2e/admin`, `/v1//chat/completions`, a trailing slash) or a control
+    character (an encoded CR LF)."""
+    if target.startswith((b"http://", b"https://")):  # absolute-form, as the server reads it
+        slash = target.find(b"/", target.index(b"//") + 2)
+        target = target[slash:] if slash >= 0 else b"/"
+    raw = target.partition(b"?")[0].decode("latin-1")
+    if not path.startswith("/v1/") or path in OWN_PATHS:
+        raise NotFound(f"no such endpoint: {path}")
+    for segment in raw[4:].split("/"):
+        plain = unquote(segment) if "%" in segment else segment
+        if plain in ("", ".", "..") or _CONTROL.search(plain):
+            raise NotFound(
+                f"no such endpoint: {path} (a path with an empty, '.' or '..' segment or a "
+                "control character is not forwarded)"
+            )
+    return raw
 
 
 def response_id(path: str) -> str | None:
@@ -214,6 +241,7 @@ class OtherEndpoints:
                 "endpoints it does not serve itself: [gateway] forward_other_endpoints = false)"
             )
         gw.key.check(request.headers)
+        upstream_path = forwarded_path(request.target, path)
         dialect = client_dialect(path, request.headers)
         started = gw.clock()
         raw = request.read_now(config.max_body_bytes)
@@ -226,13 +254,15 @@ class OtherEndpoints:
         model = model_of(raw, request.headers.get("content-type"))
         route = choose_route(config, gw.router, path, dialect, model, templates)
         flow = _flow(request, dialect, route, model, started, templates)
+        out = self._outbound(request, upstream_path, dialect, route, model, raw, templates)
         if request.method in BILLING_METHODS and gw.guard.enabled:
-            try:
-                await gw.guard.check_halted()
+            try:  # nothing reserved (it cannot be priced); what its record prices settles
+                flow.ticket = await gw.guard.admit(
+                    len(raw), {}, route.backend.name, route.model, dialect, templates, usd=0.0
+                )
             except GuardRefused as refused:
                 gw.keeper.refused(flow, route, refused.status, refused.outcome, refused.reason)
                 raise
-        out = self._outbound(request, dialect, route, model, raw, templates)
         auth = gw.auths[route.backend.name]
         try:
             resp = await gw.transport(route.backend.name).request(
@@ -250,6 +280,7 @@ class OtherEndpoints:
     def _outbound(
         self,
         request: Request,
+        path: str,
         dialect: Dialect,
         route: Route,
         model: str | None,
@@ -275,7 +306,6 @@ class OtherEndpoints:
             headers["content-type"] = content_type
         elif not body:
             headers.pop("content-type", None)
-        path = request.path
         url = auth.backend.base_url + (path[3:] if auth.dialect == "openai" else path)
         if request.raw_query:
             url = f"{url}?{request.raw_query}"

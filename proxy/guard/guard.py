@@ -140,28 +140,34 @@ class SpendGuard:
         model: str,
         dialect: Dialect,
         templates: TemplateSet,
+        usd: float | None = None,
     ) -> Ticket | None:
-        """Reserve the request's estimated cost, or raise GuardHalted when the guard halts it."""
+        """Reserve the request's estimated cost, or raise GuardHalted when the guard halts it.
+
+        `usd` given: reserve that instead of an estimate (0 for a request the guard cannot price,
+        proxy/other.py: refused while halted, and what its record prices still settles).
+        """
         if not self.enabled:
             return None
         now = self.wall()
-        usd = estimate_usd(
-            raw_size,
-            body,
-            model,
-            dialect,
-            templates,
-            self.settings.default_max_tokens,
-            self._prices,
-        )
-        if usd == 0.0 and model not in self._unpriced and len(self._unpriced) < UNPRICED_NAMED:
-            self._unpriced.add(model)
-            log.warning(
-                "spend guard: model %r has no price in the templates, so its requests count $0 "
-                "against the budgets; add its prices in a template overlay (templates_dir) to "
-                "guard it",
+        if usd is None:
+            usd = estimate_usd(
+                raw_size,
+                body,
                 model,
+                dialect,
+                templates,
+                self.settings.default_max_tokens,
+                self._prices,
             )
+            if usd == 0.0 and model not in self._unpriced and len(self._unpriced) < UNPRICED_NAMED:
+                self._unpriced.add(model)
+                log.warning(
+                    "spend guard: model %r has no price in the templates, so its requests count "
+                    "$0 against the budgets; add its prices in a template overlay (templates_dir) "
+                    "to guard it",
+                    model,
+                )
         halting = self._halting
         limits = self._limits.get(backend, self._total)
         try:
@@ -195,21 +201,6 @@ class SpendGuard:
             self._show("ok")
         ticket: Ticket = _make(Ticket, (got, backend, usd))
         return ticket
-
-    async def check_halted(self) -> None:
-        """Raise the halt error while the guard is halted (GuardStoreUnreachable when its store
-        cannot say and [state] fail = "closed"): for requests it cannot price (proxy/other.py)."""
-        if not self.enabled:
-            return
-        try:
-            halt = await self.store.halted(self.wall())
-        except StoreUnreachable:
-            if not self.fail_open:
-                raise _unreachable() from None
-            return
-        if halt is not None:
-            self._show("halted")
-            raise self._halted(halt)
 
     def trip(self, reason: str, now: float) -> Halt:
         """Halt (or warn) for `reason`; the halt lifts after the cooldown, or on resume."""

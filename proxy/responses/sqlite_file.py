@@ -107,7 +107,9 @@ class Watermark:
         self._map.close()
 
 
-OPEN_SECONDS = 10.0  # most a writer retries opening a file other workers are setting up
+# Most a writer retries opening a file other workers are setting up: one of them migrating a
+# large file of an earlier layout holds it for seconds (a 264 MB file took 3.9 s on a fast disk).
+OPEN_SECONDS = 120.0
 
 
 def open_db(path: Path, shared: bool = True) -> sqlite3.Connection:

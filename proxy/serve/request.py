@@ -36,6 +36,7 @@ class Request:
         "method",
         "path",
         "raw_query",
+        "target",
         "version",
     )
 
@@ -50,6 +51,7 @@ class Request:
     ) -> None:
         self.conn = conn
         self.method = method
+        self.target = target  # as sent (still percent-encoded): what proxy/other.py forwards
         self.path, self.raw_query = _TARGETS.get(target) or _split_target(target)
         self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(headers)
         self.version = version

@@ -4,6 +4,7 @@ to the fakes with the official SDKs: embeddings, files, Responses retrieval, Mes
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -293,3 +294,72 @@ def test_a_client_that_leaves_mid_relay_frees_the_upstream(gateway_factory: Fact
         with httpx.stream("GET", f"{gw.url}/v1/files/file-1/content") as r:
             assert next(r.iter_raw()) == b"first piece"
         assert gone.wait(5), "the gateway kept the upstream connection after the client left"
+
+
+def _capture_upstream(seen: list[str]) -> web.Application:
+    """Answers any path with a priced completion's usage, keeping each request's path as sent."""
+
+    async def any_path(request: web.Request) -> web.Response:
+        seen.append(request.raw_path)
+        usage = {"prompt_tokens": 200_000, "completion_tokens": 0, "total_tokens": 200_000}
+        return web.json_response({"object": "text_completion", "model": "gpt-4o-mini",
+                                  "choices": [], "usage": usage})  # fmt: skip
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", any_path)
+    return app
+
+
+def _raw_status(url: str, method: str, target: str) -> int:
+    """The status of one request sent byte for byte (no client library tidies the target)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: 2\r\nConnection: close\r\n\r\n{}".encode("latin-1")
+        )
+        head = sock.recv(65536)
+    return int(head.split(b" ", 2)[1])
+
+
+def test_the_path_goes_upstream_as_encoded_and_one_that_could_reach_elsewhere_is_refused(
+    gateway_factory: Factory,
+) -> None:
+    seen: list[str] = []
+    with ServerThread(_capture_upstream(seen)) as upstream:
+        backend = BackendConfig(name="o", kind="openai", base_url=upstream.url + "/p/v1", key="k")
+        gw = gateway_factory(backends=[backend])
+        # an id with an encoded slash and question mark stays one segment, encoded as sent
+        assert _raw_status(gw.url, "GET", "/v1/models/acct%2Ffw%2Fx%3Fy") == 200
+        assert seen == ["/p/v1/models/acct%2Ffw%2Fx%3Fy"]
+        escapes = (
+            "/v1/../../admin",  # out of /v1/ and of the backend's prefix
+            "/v1/%2e%2e/%2E%2E/admin",  # the same, encoded
+            "/v1//chat/completions",  # the gateway's own endpoint by another spelling
+            "/v1/chat/completions/",
+            "/v1/./messages",
+            "/v1/files/a%0d%0aX-Evil:%201",  # an encoded CR LF
+        )
+        for target in escapes:
+            assert _raw_status(gw.url, "POST", target) in (400, 404), target
+        assert len(seen) == 1  # none of them reached the upstream
+
+
+def test_what_a_forwarded_answer_costs_counts_against_the_budget(gateway_factory: Factory) -> None:
+    seen: list[str] = []
+    with ServerThread(_capture_upstream(seen)) as upstream:
+        backend = BackendConfig(
+            name="o", kind="openai", base_url=upstream.url + "/v1", key="k", models=("gpt-*",)
+        )
+        gw = gateway_factory(backends=[backend], guard=GuardSettings(daily_usd=0.01))
+        body = {"model": "gpt-4o-mini", "prompt": "x"}
+        first = httpx.post(gw.url + "/v1/completions", json=body)  # 200k tokens: $0.03
+        assert first.status_code == 200
+        deadline = time.monotonic() + 10  # settled after the answer, with its record
+        while not httpx.get(gw.url + "/health").json()["guard"]["limits"][0]["spent_usd"]:
+            assert time.monotonic() < deadline, "the forwarded answer's cost never settled"
+            time.sleep(0.02)
+        second = httpx.post(gw.url + "/v1/completions", json=body)
+        assert second.status_code == 503
+        assert second.json()["error"]["code"] == "spend_guard_halted"
+        assert len(seen) == 1
