@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -32,7 +33,7 @@ from driftgate.proxy.upstream.errors import (
 from driftgate.proxy.upstream.failure_words import in_words
 from driftgate.proxy.upstream.proxies import Proxy, ProxyChooser
 from driftgate.proxy.upstream.settings import DNS_TTL, TransportSettings, tls_context
-from driftgate.proxy.upstream.transport import Timeouts, request_target
+from driftgate.proxy.upstream.transport import BODILESS_METHODS, Timeouts, request_target
 
 MAX_FIELD = 1 << 16
 _SKIP = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
@@ -235,50 +236,16 @@ class AiohttpTransport:
         self._session = session
         return session
 
-    async def post(
+    def post(
         self, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
-    ) -> AiohttpResponse:
+    ) -> Coroutine[Any, Any, AiohttpResponse]:
         """Send a POST; return once the response's status and headers arrived."""
-        session = self._session or self._open()
-        parsed, proxy, proxy_auth = self._targets.get(url) or self._target(url)
-        bound = aiohttp.ClientTimeout(
-            total=timeouts.total, connect=timeouts.connect, sock_read=timeouts.read
-        )
-        sent = {**headers, "Accept-Encoding": "identity"}
-        if proxy_auth is not None and parsed.scheme == "http":
-            sent.update(proxy_auth)  # absolute-form: aiohttp sends proxy_headers only on CONNECT
-        try:
-            resp = await session.post(
-                parsed,
-                data=body,
-                headers=sent,
-                timeout=bound,
-                allow_redirects=False,
-                proxy=proxy.url if proxy is not None else None,
-                proxy_headers=proxy_auth,
-            )
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # before ValueError: TLS
-            raise upstream_error(exc) from exc  # certificate errors are ValueErrors too
-        if resp.status == 407 and proxy is not None:
-            resp.close()
-            raise proxy_refusal(proxy, 407)
-        if resp.status == 101:
-            resp.close()
-            raise UpstreamProtocolError(
-                "the upstream switched protocols (101), which was not asked for"
-            )
-        try:
-            return AiohttpResponse(resp, self._settings.max_response_bytes)
-        except UpstreamError:
-            resp.close()
-            raise
+        return self.request("POST", url, body, headers, timeouts)
 
     async def request(
         self, method: str, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
     ) -> AiohttpResponse:
         """Send a request of any method; return once the response's status and headers arrived."""
-        if method == "POST":
-            return await self.post(url, body, headers, timeouts)
         session = self._session or self._open()
         parsed, proxy, proxy_auth = self._targets.get(url) or self._target(url)
         bound = aiohttp.ClientTimeout(
@@ -291,7 +258,7 @@ class AiohttpTransport:
             resp = await session.request(
                 method,
                 parsed,
-                data=body or None,
+                data=body if body or method not in BODILESS_METHODS else None,
                 headers=sent,
                 timeout=bound,
                 allow_redirects=False,
@@ -303,6 +270,11 @@ class AiohttpTransport:
         if resp.status == 407 and proxy is not None:
             resp.close()
             raise proxy_refusal(proxy, 407)
+        if resp.status == 101:
+            resp.close()
+            raise UpstreamProtocolError(
+                "the upstream switched protocols (101), which was not asked for"
+            )
         try:
             return AiohttpResponse(resp, self._settings.max_response_bytes)
         except UpstreamError:

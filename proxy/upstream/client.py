@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import Mapping
-from typing import NamedTuple
+from collections.abc import Coroutine, Mapping
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from driftgate.proxy.upstream.connection import Connection, UpstreamResponse
@@ -36,7 +36,7 @@ from driftgate.proxy.upstream.errors import (
 from driftgate.proxy.upstream.failure_words import in_words
 from driftgate.proxy.upstream.proxies import Proxy, ProxyChooser
 from driftgate.proxy.upstream.settings import DNS_TTL, TransportSettings, tls_context
-from driftgate.proxy.upstream.transport import Timeouts, request_target
+from driftgate.proxy.upstream.transport import BODILESS_METHODS, Timeouts, request_target
 
 __all__ = [
     "Timeouts",
@@ -53,7 +53,6 @@ __all__ = [
 _TARGET_CACHE = 1024  # URLs differ only by backend and query string: a small memo suffices
 _IDLE_PER_HOST = 256
 # No Content-Length without a body (RFC 9110 8.6); other methods send "0", as aiohttp does.
-_BODILESS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 class _Target(NamedTuple):
@@ -86,12 +85,29 @@ class UpstreamClient:
         self._open: dict[tuple[str, str, int], int] = {}
         self._waiting: dict[tuple[str, str, int], list[asyncio.Future[None]]] = {}
 
-    async def post(
+    def post(
         self, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
-    ) -> UpstreamResponse:
+    ) -> Coroutine[Any, Any, UpstreamResponse]:
         """Send a POST; return once the response's status and headers arrived."""
-        target = self._targets.get(url) or self._target(url)
-        data = _request_bytes(target, headers, body)
+        return self.request("POST", url, body, headers, timeouts)
+
+    async def request(
+        self, method: str, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
+    ) -> UpstreamResponse:
+        """Send a request of any method (a POST: the completions; others: the endpoints the
+        gateway forwards as they are); return once the response's status and headers arrived.
+        A bodiless GET or HEAD goes without a Content-Length; after a HEAD the caller closes the
+        response unread."""
+        if method == "POST":
+            target = self._targets.get(url) or self._target(url)
+            data = _request_bytes(target, headers, body)
+        else:
+            key = f"{method} {url}"
+            target = self._targets.get(key) or self._target(url, method, key)
+            if body or method not in BODILESS_METHODS:
+                data = _request_bytes(target, headers, body)
+            else:
+                data = _bodiless_request_bytes(target, headers)
         conn = self._take(target.key)
         total = timeouts.total
         if conn is not None:
@@ -104,40 +120,6 @@ class UpstreamClient:
             conn = await self._connection(target, bound)
         head = conn.send(data, timeouts.read, deadline)
         if timeouts.read is None:  # no bound per wait (the total's timer runs): await it as is
-            try:
-                resp = await head
-            except asyncio.CancelledError:
-                conn.close()
-                raise
-        else:
-            resp = await conn.bounded(head)
-        if resp.status == 407 and target.proxy is not None:
-            resp.close()
-            raise proxy_refusal(target.proxy, 407)
-        return resp
-
-    async def request(
-        self, method: str, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
-    ) -> UpstreamResponse:
-        """Send a request of any method (the endpoints the gateway forwards as they are);
-        return once the response's status and headers arrived. A bodiless GET or HEAD goes
-        without a Content-Length; after a HEAD the caller closes the response unread."""
-        if method == "POST":
-            return await self.post(url, body, headers, timeouts)
-        key = f"{method} {url}"
-        target = self._targets.get(key) or self._target(url, method, key)
-        if body or method not in _BODILESS:
-            data = _request_bytes(target, headers, body)
-        else:
-            data = _bodiless_request_bytes(target, headers)
-        total = timeouts.total
-        deadline = None if total is None else asyncio.get_running_loop().time() + total
-        conn = self._take(target.key)
-        if conn is None:
-            bound = timeouts.connect if total is None else min(timeouts.connect, total)
-            conn = await self._connection(target, bound)
-        head = conn.send(data, timeouts.read, deadline)
-        if timeouts.read is None:
             try:
                 resp = await head
             except asyncio.CancelledError:

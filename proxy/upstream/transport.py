@@ -13,6 +13,8 @@ from urllib.parse import quote
 
 from multidict import CIMultiDictProxy
 
+# Methods whose request goes without a body or Content-Length when it has none to send.
+BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _URL_SAFE = "/%:@!$&'()*+,;=~?"  # already-escaped text and URL syntax stay as they are
 
 
