@@ -7,6 +7,12 @@ alone (µs per stream, best of several runs). `--profile PAIR` prints a cProfile
     .venv/bin/python bench/stream_cost.py
     .venv/bin/python bench/stream_cost.py --chunks one      # the whole stream in one chunk
     .venv/bin/python bench/stream_cost.py --profile anthropic-responses
+
+On a busy machine the µs move with the load; instructions do not. One pair counted with valgrind
+(the difference between two counts, so start-up drops out):
+
+    valgrind --tool=cachegrind --cache-sim=no .venv/bin/python bench/stream_cost.py \\
+        --count 0 --pair anthropic-responses        # then --count 1000; (I2 - I1) / 1000
 """
 
 from __future__ import annotations
@@ -90,12 +96,25 @@ def main() -> None:
     p.add_argument("-n", type=int, default=300)
     p.add_argument("--repeat", type=int, default=20)
     p.add_argument("--profile", metavar="SOURCE-TARGET")
+    p.add_argument(
+        "--count",
+        type=int,
+        metavar="N",
+        help="run N streams of --pair after 20 of warm-up and exit",
+    )
+    p.add_argument("--pair", metavar="SOURCE-TARGET", default="anthropic-responses")
     args = p.parse_args()
 
     def chunks(source: str) -> list[bytes]:
         events = STREAMS[source]
         return events if args.chunks == "event" else [b"".join(events)]
 
+    if args.count is not None:
+        source, target = args.pair.split("-")
+        run = one_stream(source, target, chunks(source))
+        for _ in range(20 + args.count):
+            run()
+        return
     if args.profile:
         source, target = args.profile.split("-")
         run = one_stream(source, target, chunks(source))
