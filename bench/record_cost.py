@@ -42,7 +42,7 @@ from driftgate.proxy.config import config_from_table, parse_toml
 from driftgate.proxy.cooldown import Cooldowns
 from driftgate.proxy.flow import Flow
 from driftgate.proxy.observe import keeper as keeper_module
-from driftgate.proxy.observe.log_output import LogHandler
+from driftgate.proxy.observe.log_output import WORKER_FORMAT, LogHandler
 from driftgate.proxy.observe.observer import Observer
 from driftgate.proxy.observe.shape_log import ShapeLog, connect
 from driftgate.proxy.redact import RedactingFilter, Redactor
@@ -196,6 +196,11 @@ def main() -> None:
         "--guard", action="store_true", help="with the spend guard on (the --guard-on row's budget)"
     )
     parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="log as a worker of --workers N does (its lines carry its pid)",
+    )
+    parser.add_argument(
         "--skip",
         action="append",
         default=[],
@@ -207,7 +212,7 @@ def main() -> None:
         home = Path(tmp)
         log_file = (home / "gateway.log").open("w")
         level = logging.WARNING if "log" in args.skip else logging.INFO
-        handler = LogHandler(log_file)
+        handler = LogHandler(log_file, WORKER_FORMAT) if args.worker else LogHandler(log_file)
         logging.basicConfig(level=level, handlers=[handler])
         skip = frozenset(args.skip)
         parts = Parts(home, args.guard)

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from driftgate.proxy.observe.log_output import LogHandler
+from driftgate.proxy.observe.log_output import FORMAT, WORKER_FORMAT, LogHandler
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,13 +39,8 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(log_level: str, log_format: str, *, worker: bool = False) -> None:
     """The log format and level of `driftgate proxy` (a worker's lines carry its pid)."""
-    fmt = (
-        "%(asctime)s %(levelname)s %(name)s" + ("[%(process)d]" if worker else "") + ": %(message)s"
-    )
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper(), logging.INFO),
-        handlers=[LogHandler(fmt=fmt)],  # request lines written a batch at a time
-    )
+    lines = LogHandler(fmt=WORKER_FORMAT if worker else FORMAT)  # request lines by the batch
+    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), handlers=[lines])
     if log_format == "json":
         for handler in logging.getLogger().handlers:
             handler.setFormatter(JsonFormatter())

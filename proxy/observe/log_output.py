@@ -10,6 +10,7 @@ the lines it holds), so warnings and errors are never held back.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -18,6 +19,8 @@ from typing import TextIO, cast
 from driftgate.proxy.redact import RedactingFilter
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# A worker of `--workers N`: the same line with the worker's pid after the logger's name.
+WORKER_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
 BATCHED = "batched"  # a LogRecord attribute: part of a batch, written at the batch's end
 # Lines go out in writes of at most this many bytes (PIPE_BUF on Linux): a write that size to a
 # pipe is atomic, so the lines of several workers never interleave. A line counts its length in
@@ -34,15 +37,24 @@ class LineFormatter(logging.Formatter):
         super().__init__(fmt)
         self._second: int | None = None
         self._stamp = ""
-        self.plain = fmt == FORMAT  # the default format, written without the %-style machinery
+        # The two formats the gateway sets are written without the %-style machinery.
+        self.plain = fmt in (FORMAT, WORKER_FORMAT)
+        self._with_pid = fmt == WORKER_FORMAT
 
     def format(self, record: logging.LogRecord) -> str:
-        """The line, as logging.Formatter writes it; the default format by one f-string."""
+        """The line, as logging.Formatter writes it; the gateway's formats by one f-string."""
         if not self.plain or record.exc_info or record.exc_text or record.stack_info:
             return super().format(record)
+        if self._with_pid and type(record.process) is not int:
+            return super().format(record)  # logging.logProcesses off: logging's own error
         record.message = message = record.getMessage()
         record.asctime = asctime = self.formatTime(record)
-        return f"{asctime} {record.levelname} {record.name}: {message}"
+        pid = f"[{record.process}]" if self._with_pid else ""
+        return f"{asctime} {record.levelname} {record.name}{pid}: {message}"
+
+    def name_suffix(self) -> str:
+        """What follows the logger's name in a line written now: `[pid]` in a worker's format."""
+        return f"[{os.getpid()}]" if self._with_pid else ""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         """`YYYY-MM-DD HH:MM:SS,mmm` in local time, as logging.Formatter writes it."""
@@ -100,6 +112,7 @@ class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
             filters = [f for f in filters if not f.leaves(joined)]
         rewrites = [f.message for f in filters]
         heads: dict[int, str] = {}  # " LEVEL name: " per level, made once a batch
+        named = name + formatter.name_suffix()
         second, stamp = _NO_SECOND, ""
         self.acquire()
         try:
@@ -110,7 +123,7 @@ class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
                         message = rewrite(message)
                     head = heads.get(levelno)
                     if head is None:
-                        head = heads[levelno] = f" {logging.getLevelName(levelno)} {name}: "
+                        head = heads[levelno] = f" {logging.getLevelName(levelno)} {named}: "
                     # LineFormatter.line, inline: a batch's lines share their second's stamp
                     if int(created) != second:
                         second = int(created)
@@ -155,9 +168,9 @@ class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 def direct_handler(logger: logging.Logger) -> LogHandler | None:
     """The one handler that would write `logger`'s records, when writing its lines straight to it
-    is the same as logging them: a LogHandler in the default text format, filtered by nothing but
-    the gateway's redaction, no other handler on the way (a test's capture, a user's handler).
-    Else None: log records as usual."""
+    is the same as logging them: a LogHandler in one of the gateway's text formats (a worker's
+    too), filtered by nothing but the gateway's redaction, no other handler on the way (a test's
+    capture, a user's handler). Else None: log records as usual."""
     if logger.disabled or logger.filters:
         return None
     found: list[logging.Handler] = []
@@ -175,6 +188,8 @@ def direct_handler(logger: logging.Logger) -> LogHandler | None:
     formatter = handler.formatter
     if type(formatter) is not LineFormatter or not formatter.plain:
         return None
+    if formatter.name_suffix() and not logging.logProcesses:
+        return None  # a record would carry no pid: logging's own error, not ours
     return handler
 
 

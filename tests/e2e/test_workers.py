@@ -328,3 +328,18 @@ def test_driftgate_top_lists_every_workers_requests_and_says_so(
             await scenario(app, pilot)
 
     asyncio.run(main())
+
+
+def test_each_workers_request_lines_carry_its_pid(
+    gateways: Any, fake_anthropic: FakeAnthropic
+) -> None:
+    gw = gateways(config_text(fake_anthropic.url))
+    workers = gw.workers()
+    for i in range(8):  # on new connections: the kernel spreads them
+        assert ask(gw.url, text=f"pid-{i}").status_code == 200
+    gw.log.wait_for(" driftgate.requests[", times=8)
+    lines = [ln for ln in gw.log.lines if " driftgate.requests[" in ln]
+    # `... INFO driftgate.requests[<pid>]: messages claude-sonnet-4-6 -> anthropic (...) 200 ...`
+    pids = {int(ln.split(" driftgate.requests[", 1)[1].split("]: ", 1)[0]) for ln in lines}
+    assert pids <= set(workers), (pids, workers)
+    assert all("]: messages claude-sonnet-4-6 -> anthropic " in ln for ln in lines), lines

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
 
 from driftgate.proxy.observe.log_output import (
     FORMAT,
+    WORKER_FORMAT,
     LineFormatter,
     LogHandler,
     direct_handler,
@@ -47,8 +49,10 @@ def test_batched_lines_wait_for_the_batch_end_and_others_go_out_at_once(tmp_path
         assert path.read_text().splitlines()[-1].endswith("a warning")  # never held
 
 
-def test_lines_read_as_the_standard_formatter_writes_them() -> None:
-    ours, standard = LineFormatter(), logging.Formatter(FORMAT)
+@pytest.mark.parametrize("fmt", [FORMAT, WORKER_FORMAT], ids=["one-process", "worker"])
+def test_lines_read_as_the_standard_formatter_writes_them(fmt: str) -> None:
+    ours, standard = LineFormatter(fmt), logging.Formatter(fmt)
+    assert ours.plain  # written by the f-string, not by logging's %-style
     log = logging.getLogger("test.log_output.format")
     for created in (1_700_000_000.0, 1_700_000_000.9994, 1_700_000_001.05, 1_700_000_000.5):
         record = _record(log, "chat gpt -> openai (gpt) 200 3 ms", created, batched=True)
@@ -108,16 +112,17 @@ def test_a_plain_chain_has_a_direct_handler_and_anything_else_on_the_way_has_non
     log.addHandler(other)
     assert direct_handler(log) is None  # another handler (a test's capture) must see them
     log.removeHandler(other)
-    handler.setFormatter(
-        LineFormatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
-    )
-    assert direct_handler(log) is None  # not the default format
+    handler.setFormatter(LineFormatter(WORKER_FORMAT))
+    assert direct_handler(log) is handler  # a worker's lines (its pid after the name) too
+    handler.setFormatter(LineFormatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    assert direct_handler(log) is None  # not a format of the gateway's
     handler.setFormatter(logging.Formatter())
     assert direct_handler(log) is None
 
 
+@pytest.mark.parametrize("fmt", [FORMAT, WORKER_FORMAT], ids=["one-process", "worker"])
 @pytest.mark.parametrize("secrets", [True, False], ids=["with-secrets", "nothing-to-redact"])
-def test_lines_written_directly_are_the_lines_logging_writes(secrets: bool) -> None:
+def test_lines_written_directly_are_the_lines_logging_writes(secrets: bool, fmt: str) -> None:
     # Seconds shared and not, back in time, milliseconds at both ends, levels interleaved.
     times = (1_700_000_000.0, 1_700_000_000.9994, 1_700_000_001.05, 1_700_000_061.5,
              1_700_000_061.0009, 1_700_000_000.999, 12.3456, 0.0)  # fmt: skip
@@ -133,6 +138,7 @@ def test_lines_written_directly_are_the_lines_logging_writes(secrets: bool) -> N
     through_logging, direct = _Writes(), _Writes()
     redacting = RedactingFilter(Redactor(["secret-key-1"]))
     logging_handler = LogHandler(through_logging)  # type: ignore[arg-type]
+    logging_handler.setFormatter(logging.Formatter(fmt))  # logging's own %-style formatting
     logging_handler.addFilter(redacting)
     log = _logger("test.log_output.same", logging_handler)
     for created, level, message in lines:
@@ -140,11 +146,13 @@ def test_lines_written_directly_are_the_lines_logging_writes(secrets: bool) -> N
         record.levelno, record.levelname = level, logging.getLevelName(level)
         log.handle(record)
     end_batch(log)
-    handler = LogHandler(direct)  # type: ignore[arg-type]
+    handler = LogHandler(direct, fmt)  # type: ignore[arg-type]
     handler.addFilter(redacting)
     handler.setLevel(logging.INFO)
     handler.write_lines(log.name, [*lines, (times[0], logging.DEBUG, "below the handler's level")])
     assert "".join(direct.writes) == "".join(through_logging.writes)
     written = "".join(direct.writes)
     assert len(written.splitlines()) == len(times)
+    if fmt == WORKER_FORMAT:
+        assert written.count(f" {log.name}[{os.getpid()}]: ") == len(times)
     assert "sk-abcdefghijklmnop" not in written and "secret-key-1" not in written
