@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if args.worker_link is None and config.worker_processes > 1:
         from driftgate.proxy.observe.json_logs import setup_logging
         from driftgate.proxy.serve.supervisor import Supervisor
+        from driftgate.proxy.serve.worker_fork import preload
 
         setup_logging(config.log_level, config.log_format)
 
@@ -90,12 +92,37 @@ def run(args: argparse.Namespace) -> int:
             pinned = ["--host", config.host, "--port", str(port)]
             return [*worker_command(args), *pinned, "--worker-link", str(fd)]
 
-        return Supervisor(config, config.worker_processes, command, load).run()
+        def worker_main(index: int, link: socket.socket, port: int) -> int:
+            # In a fork: what `command` runs, without a new interpreter importing it all again.
+            def pinned_load() -> Config:
+                return config_for(args, os.environ).with_overrides(host=config.host, port=port)
+
+            return run_worker(pinned_load, link)
+
+        preload()
+        supervisor = Supervisor(
+            config, config.worker_processes, command, load, worker_main=worker_main
+        )
+        return supervisor.run()
 
     from driftgate.proxy.server import run_forever  # the server stack loads only for this command
 
     link = socket.socket(fileno=args.worker_link) if args.worker_link is not None else None
     run_forever(config, load, link)
+    return 0
+
+
+def run_worker(load: Callable[[], Config], link: socket.socket) -> int:
+    """A forked worker: its own log handler, its config read as a new worker's, then serve."""
+    from driftgate.proxy.errors import DriftgateError
+    from driftgate.proxy.server import run_forever
+
+    logging.getLogger().handlers.clear()  # the supervisor's: run_forever sets a worker's
+    try:
+        run_forever(load(), load, link)
+    except DriftgateError as exc:  # as `driftgate` itself reports it
+        print(f"driftgate: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import sqlite3
 import time
 import uuid
@@ -41,6 +42,16 @@ _MISSING: Any = object()
 # Request ids the gateway makes when the upstream sent none: unique per process, cheap to make.
 _ID_PREFIX = f"dg-{uuid.uuid4().hex[:12]}-"
 _next_id = itertools.count(1).__next__
+
+
+def _new_id_prefix() -> None:
+    """A forked worker's own prefix: its ids must not repeat the supervisor's or a sibling's."""
+    global _ID_PREFIX, _next_id
+    _ID_PREFIX = f"dg-{uuid.uuid4().hex[:12]}-"
+    _next_id = itertools.count(1).__next__
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
 CLIENT_GONE = 499  # nginx's convention: the client closed the connection first
 FLUSH_EVERY = 0.05  # seconds between batches
 # Handing each record to the recorder's thread as it finishes cost ~60 us a request

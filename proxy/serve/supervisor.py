@@ -10,6 +10,10 @@ new config before it asks the workers to reload it.
 Each worker gets one end of a socket pair: it writes `ready <startup line>` there once it
 listens, and it stops (draining) when the supervisor's end closes, so a supervisor killed with
 SIGKILL leaves no worker behind.
+
+Given a `worker_main`, a worker is forked from the supervisor, which has imported the gateway
+(worker_fork.py); else, or when a fork would not be safe, it is a new interpreter running
+`command`.
 """
 
 from __future__ import annotations
@@ -33,10 +37,13 @@ from driftgate.proxy.config import Config
 from driftgate.proxy.errors import ConfigError
 from driftgate.proxy.observe.metrics_share import clear, metrics_dir
 from driftgate.proxy.serve.reload import live_part, restart_only_changes
+from driftgate.proxy.serve.worker_fork import ForkedWorker, can_fork, fork_worker
 
 log = logging.getLogger("driftgate.supervisor")
 # (worker index, the link's fd in the worker, the port) -> the worker's command line
 WorkerCommand = Callable[[int, int, int], list[str]]
+# (worker index, the worker's end of its link, the port) -> its exit status; run in a fork
+WorkerMain = Callable[[int, socket.socket, int], int]
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,7 @@ class CrashPolicy:
 @dataclass
 class _Worker:
     index: int
-    proc: subprocess.Popen[bytes] | None = None
+    proc: subprocess.Popen[bytes] | ForkedWorker | None = None
     link: socket.socket | None = None
     started: float = 0.0
     ready: bool = False
@@ -102,10 +109,13 @@ class Supervisor:
         policy: CrashPolicy | None = None,
         out: IO[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        worker_main: WorkerMain | None = None,
     ) -> None:
         self.config = config
         self.count = count
         self._command = command
+        self._main = worker_main
+        self._own_fds: list[int] = []  # the supervisor's descriptors a forked worker closes
         self._load = load
         self.policy = policy or CrashPolicy()
         self._out = out or sys.stdout
@@ -132,6 +142,7 @@ class Supervisor:
         os.set_blocking(wake_r, False)
         os.set_blocking(wake_w, False)
         self._sel.register(wake_r, selectors.EVENT_READ, None)
+        self._own_fds = [reserved.fileno(), wake_r, wake_w, self._sel.fileno()]
         caught = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in caught}
         old_wakeup = signal.set_wakeup_fd(wake_w)
@@ -185,10 +196,20 @@ class Supervisor:
     def _spawn(self, worker: _Worker) -> None:
         ours, theirs = socket.socketpair()
         try:
-            worker.proc = subprocess.Popen(
-                self._command(worker.index, theirs.fileno(), self.port),
-                pass_fds=(theirs.fileno(),),
-            )
+            main = self._main
+            if main is not None and can_fork():
+                # Every other worker's link too: a worker holding one would keep that worker
+                # from seeing the supervisor go.
+                links = [w.link.fileno() for w in self._workers if w.link is not None]
+                index, port = worker.index, self.port
+                worker.proc = fork_worker(
+                    lambda: main(index, theirs, port), [*self._own_fds, *links, ours.fileno()]
+                )
+            else:
+                worker.proc = subprocess.Popen(
+                    self._command(worker.index, theirs.fileno(), self.port),
+                    pass_fds=(theirs.fileno(),),
+                )
         finally:
             theirs.close()
         ours.setblocking(False)
@@ -237,9 +258,9 @@ class Supervisor:
         """Notice workers that exited; schedule their restart. True on a crash loop."""
         now = self._clock()
         for worker in self._workers:
-            if worker.proc is None or worker.proc.poll() is None:
+            code = None if worker.proc is None else worker.proc.poll()
+            if worker.proc is None or code is None:
                 continue
-            code = worker.proc.returncode
             pid = worker.proc.pid
             worker.proc = None
             self._close_link(worker)
@@ -322,7 +343,7 @@ class Supervisor:
             if worker.proc is not None:
                 try:
                     worker.proc.wait(self.config.shutdown_grace + 10)
-                except subprocess.TimeoutExpired:
+                except (subprocess.TimeoutExpired, TimeoutError):
                     worker.proc.kill()
                     worker.proc.wait()
 

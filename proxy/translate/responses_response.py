@@ -65,6 +65,16 @@ _ID_PREFIX = os.urandom(8).hex()  # this process's; ids count on from it (a uuid
 _ids = itertools.count(1)
 
 
+def _new_id_prefix() -> None:
+    """A forked worker's own prefix: its ids must not repeat the supervisor's or a sibling's."""
+    global _ID_PREFIX, _ids
+    _ID_PREFIX = os.urandom(8).hex()
+    _ids = itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
+
+
 def new_id(prefix: str) -> str:
     """A synthesised Responses-style id, unique to this process: resp_, msg_, fc_, ctc_, rs_..."""
     return f"{prefix}{_ID_PREFIX}{next(_ids):016x}"

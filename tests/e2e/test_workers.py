@@ -343,3 +343,47 @@ def test_each_workers_request_lines_carry_its_pid(
     pids = {int(ln.split(" driftgate.requests[", 1)[1].split("]: ", 1)[0]) for ln in lines}
     assert pids <= set(workers), (pids, workers)
     assert all("]: messages claude-sonnet-4-6 -> anthropic " in ln for ln in lines), lines
+
+
+def _descriptors(pid: int, *, beyond_stdio: bool = False) -> set[str]:
+    """What a process's descriptors point at (`socket:[inode]`, `pipe:[inode]`), by /proc."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        if beyond_stdio and int(fd.name) <= 2:
+            continue
+        try:
+            found.add(os.readlink(fd))
+        except OSError:
+            continue  # closed meanwhile
+    return {d for d in found if d.startswith(("socket:[", "pipe:["))}
+
+
+def test_workers_are_forked_from_the_supervisor_and_keep_none_of_its_descriptors(
+    gateways: Any, fake_anthropic: FakeAnthropic
+) -> None:
+    gw = gateways(config_text(fake_anthropic.url))
+    supervisor = Path(f"/proc/{gw.proc.pid}/cmdline").read_bytes()
+    workers = gw.workers()
+    # A fork keeps the supervisor's command line; a new interpreter would show --worker-link.
+    assert [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in workers] == [supervisor] * 2
+    # None of the supervisor's sockets (the reserved port, each worker's link) or pipes (its
+    # signal wake-up): a worker holding another's link would keep it from seeing the supervisor go.
+    ours = _descriptors(gw.proc.pid, beyond_stdio=True)
+    assert len([d for d in ours if d.startswith("socket:")]) == 3
+    for pid in workers:
+        assert not (_descriptors(pid) & ours), pid
+    assert ask(gw.url).status_code == 200
+    gw.proc.kill()  # SIGKILL: nothing of the supervisor's runs; each worker sees its link close
+    gw.proc.wait()
+    deadline = time.monotonic() + BOUND
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.05)
+    # Orphans are reaped by init; a zombie's /proc entry says so in its status.
+    left = [
+        pid
+        for pid in workers
+        if Path(f"/proc/{pid}").exists()
+        and "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    ]
+    assert left == []
+    assert gw.log.count("the supervisor went away: stopping") == 2

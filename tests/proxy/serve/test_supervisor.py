@@ -7,6 +7,7 @@ import logging
 import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,35 @@ def test_a_port_another_gateway_holds_with_reuseport_is_a_config_error() -> None
             reserve_port("127.0.0.1", port)
     finally:
         held.close()
+
+
+def test_with_a_second_thread_running_workers_are_new_interpreters_not_forks(
+    tmp_path: Path,
+) -> None:
+    # A fork copies only the forking thread: a lock another thread held stays held in the child.
+    script = (
+        "import os, signal, socket, sys\n"
+        "link = socket.socket(fileno=int(sys.argv[1]))\n"
+        "link.sendall(b'ready exec\\n')\n"
+        "if sys.argv[2] == '0': os.kill(os.getppid(), signal.SIGTERM)\n"
+        "signal.sigwait({signal.SIGTERM})\n"
+    )
+
+    def command(index: int, fd: int, port: int) -> list[str]:
+        return [sys.executable, "-c", script, str(fd), str(index)]
+
+    def forked(index: int, link: socket.socket, port: int) -> int:
+        link.sendall(b"ready forked\n")
+        return 0
+
+    cfg = config(tmp_path)
+    out = io.StringIO()
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        supervisor = Supervisor(cfg, 2, command, lambda: cfg, QUICK, out=out, worker_main=forked)
+        assert supervisor.run() == 0
+    finally:
+        stop.set()
+    assert out.getvalue() == "exec\n"
