@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fast_upstream import decode_chunked
@@ -264,3 +265,40 @@ def test_record_cost_runs_every_part_and_records_each_request(tmp_path: Path) ->
         assert parts.recorder.summary()[0]["requests"] == 150  # left out: nothing written
     finally:
         parts.close()
+
+
+@pytest.mark.parametrize("redis", [False, True])
+def test_guard_cost_settles_every_request_it_reserves(redis: bool, tmp_path: Path) -> None:
+    import asyncio
+    import shutil
+
+    from guard_cost import USD, _guard, _run, _start_redis
+
+    if redis and shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server")
+    proc, url = _start_redis(tmp_path) if redis else (None, None)
+    try:
+        guard, templates = _guard(tmp_path, url)
+
+        async def main() -> dict[str, object]:
+            await guard.store.start()
+            try:
+                await _run(guard, templates, 500, 16)
+                store: Any = guard.store
+                if redis:  # the lease it holds goes back, as on close
+                    store.leases.give_up_all()
+                    await store.flush()
+                return await guard.state()
+            finally:
+                await guard.store.close()
+
+        state = asyncio.run(main())
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+    assert state["in_flight_usd"] == 0.0
+    assert state["limits"] == [  # type: ignore[comparison-overlap]
+        {"name": "daily total budget", "backend": None, "window_hours": 24.0,
+         "usd": 1e9, "spent_usd": pytest.approx(500 * USD)},
+    ]  # fmt: skip

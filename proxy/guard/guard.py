@@ -119,7 +119,8 @@ class SpendGuard:
         self._halting = settings.action == "halt"
         embedded = store if isinstance(store, EmbeddedState) else None
         self._admit_now = embedded.admit_now if embedded is not None else None
-        self._settle_at = embedded.settle_at if embedded is not None else None
+        # Stores that take the guard's (ticket, usd) pairs as they are: no list made per batch.
+        self._settle_at = getattr(store, "settle_at", None)
         self._header = settings.header.lower() if settings.header else None
         self._values = frozenset(v.lower() for v in settings.header_values)
         self._warned: set[str] = set()

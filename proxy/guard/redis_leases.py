@@ -23,13 +23,10 @@ from typing import Literal, NamedTuple
 from driftgate.proxy.guard.ledger import Limit
 
 LEASE_SECONDS = 0.5
+ALL = -1.0  # what a give-back returns to Redis: everything the lease still holds there
 # A lease's size in requests like the one that asked: the least worth holding, the first, the most.
 LEASE_REQUESTS = (16, 64, 4096)
 Leasing = Literal["busy", "always", "never"]  # when leases are asked for (see Leases)
-
-
-def _num(value: float) -> bytes:
-    return repr(float(value)).encode()
 
 
 class Lease:
@@ -65,8 +62,8 @@ class Leases:
     """This gateway's leases, one per backend, and the requests drawn from them.
 
     `leasing`: ask for leases when requests ask concurrently ("busy"), with every reservation call
-    ("always", for tests), or never. `give_back(backend, op)` queues a settlement that gives back
-    to a lease in Redis ("ID AMOUNT", or "ID *" for all it holds).
+    ("always", for tests), or never. `give_back(lease_id, usd)` queues a settlement that gives back
+    `usd` to a lease in Redis (ALL: everything it holds).
     """
 
     def __init__(
@@ -74,7 +71,7 @@ class Leases:
         leasing: Leasing,
         seconds: float,
         new_id: Callable[[], int],
-        give_back: Callable[[str, bytes], None],
+        give_back: Callable[[int, float], None],
     ) -> None:
         self.leasing = leasing
         self.seconds = seconds
@@ -143,7 +140,7 @@ class Leases:
             self._asked.discard(want.backend)
             usd = 0.0 if grants is None else float(grants[i])
             if grants is None or (usd > 0 and loop is None):
-                self._give_back(want.backend, b"%d *" % want.id)
+                self._give_back(want.id, ALL)
                 continue
             if usd <= 0:
                 continue
@@ -176,9 +173,9 @@ class Leases:
             self._renew.add(backend)
         unused, lease.left = lease.left, 0.0
         if lease.out == 0:
-            self._give_back(backend, b"%d *" % lease.id)
+            self._give_back(lease.id, ALL)
         elif unused > 0:
-            self._give_back(backend, b"%d %s" % (lease.id, _num(unused)))
+            self._give_back(lease.id, unused)
 
     def give_up_all(self) -> None:
         """Every lease (a halt, a reload, an outage, closing)."""
@@ -193,13 +190,14 @@ class Leases:
                 lease.timer.cancel()
         self._current.clear()
 
-    def settled(self, ticket: int) -> bytes:
-        """What the settlement of request `ticket` gives back to a lease (b"": not drawn)."""
+    def settled(self, ticket: int) -> tuple[int, float] | None:
+        """The lease request `ticket` was drawn from and what its settlement gives back to it
+        (ALL: everything, its last request settled), or None: not drawn from a lease."""
         got = self._drawn.pop(ticket, None)
         if got is None:
-            return b""
+            return None
         lease, usd = got
         lease.out -= 1
         if lease.retired and lease.out == 0:
-            return b"%d *" % lease.id
-        return b"%d %s" % (lease.id, _num(usd))
+            return lease.id, ALL
+        return lease.id, usd

@@ -4,7 +4,7 @@ Keys (under the prefix): `resv` (sorted set: reservation id -> expiry), `resv:in
 id -> "backend<TAB>usd"), `held` (hash: "total" / "b:NAME" -> USD in flight),
 `spend:WHO:SECONDS` (list of "ts usd" oldest first: settled spend of one sliding window), `sums`
 (hash: window list -> its running total), `windows` (set of window lists), `settled` (sorted
-set: settlement id -> until when it is remembered) and `halt` (hash: reason, since, until). A
+set: settlement batch id -> until when it is remembered) and `halt` (hash: reason, since, until). A
 window is trimmed from its head when it is read, as the embedded store's windows are, so a
 reservation costs O(1) amortised however many requests the day saw.
 
@@ -12,13 +12,14 @@ A lease (a gateway's slice of a budget, see redis_store) is a reservation like a
 `resv` and `resv:info`; the settlements of the requests drawn from it give back their share.
 
 Ids are made by the gateways (unique per process), so a call whose reply was lost can be sent
-again: a reservation already held is answered as held, and a settlement already counted is not
-counted twice.
+again: a reservation already held is answered as held, and a batch of settlements already
+counted (sent again as it was) is not counted twice.
 
 A call carries many requests' reservations and settlements, so the scripts read each hash field
 and window once per call, keep what they change in Lua tables, and write it back with one
 variadic command per key at the end: the cost of a call grows by a lookup or two per request,
-not by a dozen commands.
+not by a dozen commands. Settlements come summed (one amount per backend and time, one per
+lease): a batch drawn from leases costs Redis the same however many requests it settles.
 """
 
 from __future__ import annotations
@@ -130,58 +131,59 @@ local function give_back(k, H, gives, drops)
   end
 end
 
--- Settlements in ARGV[first .. last], 5 each: id, usd, ts, window lists ("held field<TAB>seconds"
--- a line each), and what it gives back to a lease ("" | "LEASE AMOUNT" | "LEASE *"). A reservation
--- already reclaimed still records its spend; an id already in `settled` (a call sent again after
--- its reply was lost) records and gives back nothing.
-local function settle(k, H, prefix, now, keep, first, last)
+-- A batch of settlements from ARGV[first] on, summed by the gateway: the batch's id ("" when it
+-- adds and gives back nothing), how many reservation ids, spend entries and give-backs follow,
+-- then the ids of the requests reserved one by one (each reservation goes), the spend (3 each:
+-- window lists as "held field<TAB>seconds" a line each, ts, usd) and the give-backs to leases
+-- (2 each: lease id, amount or "*" for all it holds). A reservation already reclaimed still
+-- records its spend; a batch id already in `settled` (a call sent again after its reply was lost)
+-- records and gives back nothing.
+local function settle(k, H, prefix, now, keep, first)
   redis.call('ZREMRANGEBYSCORE', k.settled, '-inf', now)
-  local done, windows, order = {}, {}, {}
-  local gives, drops, leased = {}, {}, false
-  for i = first, last, 5 do
-    local id, usd, ts, op = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 4]
-    local entry = redis.call('HGET', k.info, id)
+  local id = ARGV[first]
+  local nids, nspend, ngives = tonumber(ARGV[first + 1]), tonumber(ARGV[first + 2]),
+    tonumber(ARGV[first + 3])
+  local i = first + 4
+  local done = {}
+  for j = i, i + nids - 1 do
+    local entry = redis.call('HGET', k.info, ARGV[j])
     if entry then
       unhold(H, entry)
-      done[#done + 1] = id
-    end
-    local fresh = nil
-    if op ~= '' then
-      fresh = redis.call('ZADD', k.settled, 'NX', keep, id) == 1
-      if fresh then
-        local sp = string.find(op, ' ', 1, true)
-        local lease, amount = string.sub(op, 1, sp - 1), string.sub(op, sp + 1)
-        if amount == '*' then
-          drops[lease] = true
-          gives[lease] = gives[lease] or 0
-        else
-          gives[lease] = (gives[lease] or 0) + tonumber(amount)
-        end
-        leased = true
-      end
-    end
-    if tonumber(usd) > 0 then
-      if fresh == nil then fresh = redis.call('ZADD', k.settled, 'NX', keep, id) == 1 end
-      if fresh then
-        for field, seconds in string.gmatch(ARGV[i + 3], '([^\t\n]*)\t(%d+)') do
-          local key = prefix .. field .. ':' .. seconds
-          local w = windows[key]
-          if not w then
-            w = {seconds = tonumber(seconds), sum = 0, items = {}}
-            windows[key] = w
-            order[#order + 1] = key
-          end
-          w.items[#w.items + 1] = ts .. ' ' .. usd
-          w.sum = w.sum + tonumber(usd)
-        end
-      end
+      done[#done + 1] = ARGV[j]
     end
   end
   if #done > 0 then
     many('HDEL', k.info, done)
     many('ZREM', k.resv, done)
   end
-  if leased then give_back(k, H, gives, drops) end
+  if id == '' or redis.call('ZADD', k.settled, 'NX', keep, id) == 0 then return end
+  i = i + nids
+  local windows, order = {}, {}
+  for j = i, i + 3 * (nspend - 1), 3 do
+    local ts, usd = ARGV[j + 1], ARGV[j + 2]
+    for field, seconds in string.gmatch(ARGV[j], '([^\t\n]*)\t(%d+)') do
+      local key = prefix .. field .. ':' .. seconds
+      local w = windows[key]
+      if not w then
+        w = {seconds = tonumber(seconds), sum = 0, items = {}}
+        windows[key] = w
+        order[#order + 1] = key
+      end
+      w.items[#w.items + 1] = ts .. ' ' .. usd
+      w.sum = w.sum + tonumber(usd)
+    end
+  end
+  i = i + 3 * nspend
+  local gives, drops = {}, {}
+  for j = i, i + 2 * (ngives - 1), 2 do
+    if ARGV[j + 1] == '*' then
+      drops[ARGV[j]] = true
+      gives[ARGV[j]] = 0
+    else
+      gives[ARGV[j]] = tonumber(ARGV[j + 1])
+    end
+  end
+  if ngives > 0 then give_back(k, H, gives, drops) end
   for _, key in ipairs(order) do
     local w = windows[key]
     many('RPUSH', key, w.items)
@@ -208,9 +210,10 @@ end
 # round trip; then the leases asked for, after every request is answered (so a lease never changes
 # an answer in the call that grants it). KEYS: resv, info, held, sums, halt, windows, settled.
 # ARGV: the window lists' prefix, now, expires_at, then as SETTLE takes them the gateway's clock
-# and until when a settlement id is remembered, the number of settlements, the number of leases,
-# when a lease granted now expires, the settlements (5 each), the leases (5 each: lease id,
-# backend, limits, usd wanted, least worth granting), then per request: its reservation id, usd,
+# and until when a batch id is remembered, how many arguments the batch of settlements takes (0:
+# none), the number of leases, when a lease granted now expires, the batch (as `settle` reads
+# it), the leases (5 each: lease id, backend, limits, usd wanted, least worth granting), then per
+# request: its reservation id, usd,
 # backend, respect_halt (1/0), its limits ("held field<TAB>seconds<TAB>usd" a line each; the
 # window list is PREFIX .. field .. ':' .. seconds).
 # -> per request "o" | "l<TAB>limit (1-based)<TAB>spent" | "h<TAB>since<TAB>until<TAB>reason",
@@ -221,9 +224,9 @@ RESERVE = (
 local k = {resv = KEYS[1], info = KEYS[2], sums = KEYS[4], windows = KEYS[6], settled = KEYS[7]}
 local H = new_held(KEYS[3])
 local now = tonumber(ARGV[2])
-local leases = 9 + 5 * tonumber(ARGV[6])
+local leases = 9 + tonumber(ARGV[6])
 local asks = leases + 5 * tonumber(ARGV[7])
-if leases > 9 then settle(k, H, ARGV[1], ARGV[4], ARGV[5], 9, leases - 1) end
+if leases > 9 then settle(k, H, ARGV[1], ARGV[4], ARGV[5], 9) end
 reclaim(KEYS[1], KEYS[2], H, ARGV[2])
 local h = current_halt(KEYS[5], now)
 local halted = h and ('h\t' .. h[2] .. '\t' .. h[3] .. '\t' .. h[1])
@@ -312,14 +315,14 @@ return out
 
 # Settlements alone (when no reservation is asked to carry them). KEYS: resv, info, held, sums,
 # windows, settled. ARGV: the window lists' prefix, the gateway's clock (ids remembered until
-# before it are forgotten), until when these ids are remembered, then per settlement: its id,
-# usd, ts, its window lists, what it gives back to a lease.
+# before it are forgotten), until when these ids are remembered, then the batch of settlements
+# (as `settle` reads it).
 SETTLE = (
     PRELUDE
     + r"""
 local k = {resv = KEYS[1], info = KEYS[2], sums = KEYS[4], windows = KEYS[5], settled = KEYS[6]}
 local H = new_held(KEYS[3])
-settle(k, H, ARGV[1], ARGV[2], ARGV[3], 4, #ARGV)
+settle(k, H, ARGV[1], ARGV[2], ARGV[3], 4)
 write_held(H, KEYS[1])
 return 1
 """

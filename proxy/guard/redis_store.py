@@ -5,11 +5,14 @@ the halt, check each budget's window plus what is in flight, reserve) before it 
 the requests that ask during the same turn of the event loop share that call, which answers each
 as if it had come alone, in order, and up to MAX_CALLS calls are out at once. Settlements are
 queued by the recorder's thread and ride along with the next reservation call, or are sent in a
-batch of their own when none comes within SETTLE_DELAY. With M gateways and R requests in
+batch of their own when none comes within SETTLE_DELAY; a batch goes summed, as the embedded store
+writes it: one amount per backend and time, one per lease it gives back to, and only the ids of
+requests reserved one by one (not drawn from a lease), so Redis's work for a batch does not grow
+with the requests drawn from leases. With M gateways and R requests in
 flight, spend exceeds a budget by at most what those R reservations underestimate. Reservations
 expire, so a gateway killed mid-request leaks nothing past `reservation_seconds`. Every
-reservation and settlement has an id made here, so a call sent again after its reply was lost
-holds or counts nothing twice.
+reservation and every batch of settlements has an id made here, and a batch whose call failed is
+sent again as it was, so a call sent again after its reply was lost holds or counts nothing twice.
 
 Under concurrency a call also asks for a lease: a slice of the budget held in Redis like a
 reservation, from which this gateway admits requests itself, with no round trip, for
@@ -45,7 +48,7 @@ from driftgate.proxy.guard import redis_scripts
 from driftgate.proxy.guard.ledger import TOTAL, Halt, Limit
 from driftgate.proxy.guard.redis_lane import Arg, ScriptLane, bulks, command
 from driftgate.proxy.guard.redis_lane import supported as lane_supported
-from driftgate.proxy.guard.redis_leases import LEASE_SECONDS, LeaseAsk, Leases, Leasing
+from driftgate.proxy.guard.redis_leases import ALL, LEASE_SECONDS, LeaseAsk, Leases, Leasing
 from driftgate.proxy.guard.settings import StateSettings, redact_url
 from driftgate.proxy.guard.state import NO_RESERVATION, Refusal, Snapshot, StoreUnreachable
 from driftgate.proxy.upstream.failure_words import in_words
@@ -54,9 +57,8 @@ log = logging.getLogger("driftgate.guard")
 FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 MAX_PENDING = 100_000  # settlements kept while Redis is unreachable; the oldest go first
 BATCH = 500  # settlements per script call
-# id, backend, usd, ts, what it gives back to a lease (b"": nothing; None: not yet looked up)
-Settlement = tuple[int, str, float, float, bytes | None]
-Resolved = tuple[int, str, float, float, bytes]
+# id, backend, usd, ts, and the lease it gives back to with how much (None: looked up when sent)
+Settlement = tuple[int, str, float, float, tuple[int, float] | None]
 MAX_CALLS = 2  # RESERVE calls out at once (the asks meanwhile wait for the next)
 # Seconds a settlement waits for a reservation call to carry it before it is sent on its own:
 # under leases (few reservation calls) the settlements' own calls, one per this many seconds.
@@ -146,6 +148,7 @@ class RedisGuardStore:
         self.error: str | None = None
         self.lost_settlements = 0
         self._pending: deque[Settlement] = deque()
+        self._unsent: deque[_Batch] = deque()  # batches whose call failed: sent again as they are
         self.leases = Leases(
             leasing, lease_seconds, lambda: next(self._ids), self._give_back_to_lease
         )
@@ -268,10 +271,11 @@ class RedisGuardStore:
         wall = self._wall()
         args: list[bytes | str | int] = [
             self._spend, _num(now), _num(now + self._ttl), _num(wall), _num(wall + self._ttl),
-            len(batch), len(leases), _num(now + self.leases.seconds + self._ttl),
+            0 if batch is None else len(batch.args), len(leases),
+            _num(now + self.leases.seconds + self._ttl),
         ]  # fmt: skip
-        for ticket, backend, usd, ts, op in batch:
-            args += (ticket, _num(usd), _num(ts), self._settle_spec(backend), op)
+        if batch is not None:
+            args += batch.args
         for want in leases:
             name, limits = self._spec(want.backend, want.limits)
             args += (want.id, name, limits, _num(want.usd), _num(want.least))
@@ -323,8 +327,9 @@ class RedisGuardStore:
         if self._asks and not self._closed and self._loop is not None:
             self._loop.call_soon(self._send_asks)
         if isinstance(reply, BaseException):
-            # Sent again later: counted once all the same.
-            self._pending.extendleft(reversed(call.batch))
+            # Sent again later as it was: counted once all the same.
+            if call.batch is not None:
+                self._unsent.appendleft(call.batch)
             self._lost(reply)
             self.leases.granted(call.leases, None, call.now, None)  # any granted goes back
             for ask in asks:
@@ -360,30 +365,63 @@ class RedisGuardStore:
                 sent.append(ask)
         return sent
 
-    def _give_back_to_lease(self, backend: str, op: bytes) -> None:
-        self._pending.append((next(self._ids), backend, 0.0, 0.0, op))
+    def _give_back_to_lease(self, lease_id: int, usd: float) -> None:
+        self._pending.append((NO_RESERVATION, "", 0.0, 0.0, (lease_id, usd)))
         if self._loop is not None and not self._closed:
             self._kick()
 
-    def _take(self) -> list[Resolved]:
-        """Up to BATCH pending settlements, each with what it gives back to its lease (the
-        loop's thread: leases are counted only there)."""
-        pending, settled = self._pending, self.leases.settled
-        batch: list[Resolved] = []
-        for _ in range(min(BATCH, len(pending))):
-            ticket, backend, usd, ts, op = pending.popleft()
-            batch.append((ticket, backend, usd, ts, settled(ticket) if op is None else op))
-        return batch
+    def _take(self) -> _Batch | None:
+        """The next batch to send: one whose call failed, else up to BATCH pending settlements
+        summed (the loop's thread: leases are counted only there)."""
+        if self._unsent:
+            return self._unsent.popleft()
+        pending = self._pending
+        count = min(BATCH, len(pending))
+        if count == 0:
+            return None
+        settled = self.leases.settled
+        ids: list[Arg] = []  # reserved one by one: each reservation goes
+        spend: dict[tuple[str, float], float] = {}  # (backend, ts) -> usd
+        gives: dict[int, float] = {}  # lease id -> usd given back to it (ALL: everything)
+        for _ in range(count):
+            ticket, backend, usd, ts, lease = pending.popleft()
+            if lease is None:
+                lease = settled(ticket)
+            if lease is not None:
+                lease_id, back = lease
+                got = gives.get(lease_id, 0.0)
+                gives[lease_id] = ALL if back == ALL or got == ALL else got + back
+            elif ticket != NO_RESERVATION:
+                ids.append(ticket)
+            if usd > 0:
+                spend[backend, ts] = spend.get((backend, ts), 0.0) + usd
+        # Only what adds or gives back needs the batch's id (kept in `settled`): a reservation
+        # goes once however often its release is sent.
+        args: list[Arg] = [
+            next(self._ids) if spend or gives else b"",
+            len(ids),
+            len(spend),
+            len(gives),
+            *ids,
+        ]
+        for (backend, ts), usd in spend.items():
+            args += (self._settle_spec(backend), _num(ts), _num(usd))
+        for lease_id, back in gives.items():
+            args += (lease_id, b"*" if back == ALL else _num(back))
+        return _Batch(args, count)
 
     def settle(self, ticket: int, backend: str, usd: float, now: float) -> None:
-        # A request let through unguarded has no reservation: its settlement gets an id of its own.
-        self._queue(
-            (next(self._ids) if ticket == NO_RESERVATION else ticket, backend, usd, now, None)
-        )
+        self._queue((ticket, backend, usd, now, None))
 
     def settle_many(self, settled: Sequence[tuple[int, str, float, float]]) -> None:
         for ticket, backend, usd, now in settled:
-            self.settle(ticket, backend, usd, now)
+            self._queue((ticket, backend, usd, now, None))
+
+    def settle_at(self, settled: Sequence[tuple[Sequence[Any], float | None]], now: float) -> None:
+        """`settle_many` of (ticket, usd or None) pairs, all at `now` (a ticket's first two items
+        are its id and backend), as the guard hands them over: no list made for the batch."""
+        for ticket, usd in settled:
+            self._queue((ticket[0], ticket[1], usd or 0.0, now, None))
 
     def release(self, ticket: int, backend: str) -> None:
         if ticket != NO_RESERVATION:
@@ -411,7 +449,7 @@ class RedisGuardStore:
 
     def _kick_now(self) -> None:
         self._delayed = None
-        if not self._flushing and self.up and self._pending and not self._closed:
+        if not self._flushing and self.up and (self._pending or self._unsent) and not self._closed:
             self._spawn(self._flush())
 
     def _spawn(self, coro: Any) -> None:
@@ -423,26 +461,26 @@ class RedisGuardStore:
         """Send the pending settlements, BATCH a script call; on a failure keep them for later."""
         self._flushing = True
         try:
-            while self._pending and self.up:
+            while self.up:
                 batch = self._take()
+                if batch is None:
+                    break
                 try:
                     await self._send(batch)
                 except FAILURES as exc:
-                    self._pending.extendleft(reversed(batch))
+                    self._unsent.appendleft(batch)
                     self._lost(exc)
                     return
         finally:
             self._flushing = False
-        if self._pending and self.up:
+        if (self._pending or self._unsent) and self.up:
             self._kick()
 
-    async def _send(self, batch: list[Resolved]) -> None:
+    async def _send(self, batch: _Batch) -> None:
         # Ids are remembered as long as a reservation lives: a batch sent again within that time
         # (its reply lost, or Redis away meanwhile) is counted once.
         now = self._wall()
-        args: list[Arg] = [self._spend, _num(now), _num(now + self._ttl)]
-        for ticket, backend, usd, ts, op in batch:
-            args += (ticket, _num(usd), _num(ts), self._settle_spec(backend), op)
+        args: list[Arg] = [self._spend, _num(now), _num(now + self._ttl), *batch.args]
         lane = self._lane
         if lane is None:
             await self._settle(keys=self._settle_keys, args=args)
@@ -506,7 +544,7 @@ class RedisGuardStore:
         if not self.up:
             doc["unreachable_since"] = self.down_since
             doc["error"] = self.error
-        doc["pending_settlements"] = len(self._pending)
+        doc["pending_settlements"] = len(self._pending) + sum(b.settlements for b in self._unsent)
         if self.lost_settlements:
             doc["lost_settlements"] = self.lost_settlements
         return doc
@@ -548,7 +586,12 @@ class RedisGuardStore:
 
     async def flush(self) -> None:
         """Wait for the calls on their way, and send the settlements still pending."""
-        while self._tasks or self._asking or self._asks or (self.up and self._pending):
+        while (
+            self._tasks
+            or self._asking
+            or self._asks
+            or (self.up and (self._pending or self._unsent))
+        ):
             if self._tasks:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
             elif self._asking or self._asks:
@@ -585,12 +628,19 @@ class RedisGuardStore:
                 await probe
 
 
+class _Batch(NamedTuple):
+    """Settlements summed for one script call, with the batch's id: sent again as they are."""
+
+    args: list[Arg]  # id, counts, reservation ids, spend (spec, ts, usd), give-backs (lease, usd)
+    settlements: int  # how many it sums
+
+
 class _Call(NamedTuple):
     """One RESERVE call: its requests, the leases it asks for, the settlements it carries."""
 
     asks: list[_Ask]
     leases: list[LeaseAsk]
-    batch: list[Resolved]
+    batch: _Batch | None
     args: list[Arg]
     now: float
 

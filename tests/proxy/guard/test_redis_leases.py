@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis.asyncio import Redis
 
 from driftgate.proxy.guard.ledger import DAY, HOUR, TOTAL, Halt, Limit, SqliteGuardStore
 from driftgate.proxy.guard.redis_leases import Leasing
@@ -92,6 +93,32 @@ def test_requests_within_a_lease_are_answered_without_a_round_trip(
         assert snap.in_flight == 0.0 and snap.spent[ROOMY[0]] == pytest.approx(11 * 0.25)
 
     run(shared_redis, ["always", "never"], body)
+
+
+def test_a_batch_drawn_from_a_lease_costs_redis_one_entry_however_many_it_settles(
+    shared_redis: RedisServer,
+) -> None:
+    """A batch goes summed: one spend entry per window and time, one id remembered, one give-back
+    to the lease, not one of each per request (Redis's work and memory grew with requests)."""
+
+    async def body(a: RedisGuardStore) -> None:
+        first = await a.admit("a", 0.5, ROOMY, 0.0, True)  # takes a lease
+        assert isinstance(first, int)
+        drawn = [_at_once(a.admit("a", 0.5, ROOMY, 0.1, True)) for _ in range(20)]
+        held = (await a.snapshot(ROOMY, 0.1)).in_flight
+        a.settle_many([(t, "a", 0.25, 0.2) for t in drawn])  # one recorder batch, at one time
+        await a.flush()
+        client = Redis.from_url(shared_redis.url)
+        try:
+            assert await client.llen(a.window_key(ROOMY[0])) == 1
+            assert await client.zcard(a._settled) == 1
+        finally:
+            await client.aclose()
+        snap = await a.snapshot(ROOMY, 0.3)
+        assert snap.spent[ROOMY[0]] == pytest.approx(held - 20 * 0.5 + 20 * 0.25)
+        assert snap.in_flight == pytest.approx(held - 20 * 0.5)  # each gave its share back
+
+    run(shared_redis, ["always"], body)
 
 
 def test_one_request_at_a_time_takes_no_lease_unless_told_to(shared_redis: RedisServer) -> None:

@@ -420,3 +420,30 @@ def test_a_waiting_settlement_rides_along_with_the_next_reservation(
         assert (await b.snapshot(DAILY_10, 3.0)).spent[DAILY_10[0]] == 9.0  # not sent twice
 
     run(shared_redis, 2, body)
+
+
+def test_settlements_riding_on_a_reservation_whose_reply_was_lost_count_once(
+    shared_redis: RedisServer,
+) -> None:
+    """Their batch goes again as it was (its id with it) once Redis answers: one spend, not two."""
+
+    async def main() -> None:
+        proxy = await CuttingProxy(shared_redis.port).start()
+        store = _through(proxy)
+        await store.start()
+        try:
+            first = await _ticket(store, 1.0, DAILY_10, 0.0)  # the script is loaded
+            store.settle(first, "a", 0.25, 1.0)  # queued: the next reservation carries it
+            proxy.cut_replies_to(store._reserve.sha.encode(), times=2)  # and its second try
+            with pytest.raises(StoreUnreachable):
+                await store.admit("a", 2.0, DAILY_10, 2.0, True)
+            assert store.health()["pending_settlements"] >= 1
+            await _settled(store)
+            assert proxy.cuts == 2
+            snap = await store.snapshot(DAILY_10, 3.0)
+            assert snap.spent[DAILY_10[0]] == pytest.approx(0.25) and snap.in_flight == 0.0
+        finally:
+            await store.close()
+            await proxy.close()
+
+    asyncio.run(main())
