@@ -24,7 +24,7 @@ from driftgate.proxy.translate.responses_request import (
 )
 
 # What a Response object repeats of its request (so clients read back what they asked for).
-_ECHO_DEFAULTS: dict[str, Any] = {
+ECHO_DEFAULTS: dict[str, Any] = {
     "instructions": None,
     "max_output_tokens": None,
     "metadata": {},
@@ -53,9 +53,9 @@ _SKELETON: dict[str, Any] = {
     "model": "",
     "output": [],
     "usage": None,
-    **_ECHO_DEFAULTS,
+    **ECHO_DEFAULTS,
 }
-_INCOMPLETE: dict[StopReason, str] = {
+INCOMPLETE_REASONS: dict[StopReason, str] = {
     "length": "max_output_tokens",
     "content_filter": "content_filter",
 }
@@ -63,13 +63,19 @@ _INCOMPLETE: dict[StopReason, str] = {
 
 _ID_PREFIX = os.urandom(8).hex()  # this process's; ids count on from it (a uuid4 cost ~2 us)
 _ids = itertools.count(1)
+# An id is the prefix, the process's 16 hex digits and the count's 16. Formatting the count cost
+# most of an id: its last two digits come from a table, the 14 before them change once in 256
+# ids. (the count >> 8, the id's text from the process's digits to those last two)
+_HEX = tuple(f"{n:02x}" for n in range(256))
+_high = (0, f"{_ID_PREFIX}{0:014x}")
 
 
 def _new_id_prefix() -> None:
     """A forked worker's own prefix: its ids must not repeat the supervisor's or a sibling's."""
-    global _ID_PREFIX, _ids
+    global _ID_PREFIX, _ids, _high
     _ID_PREFIX = os.urandom(8).hex()
     _ids = itertools.count(1)
+    _high = (0, f"{_ID_PREFIX}{0:014x}")
 
 
 os.register_at_fork(after_in_child=_new_id_prefix)
@@ -77,7 +83,17 @@ os.register_at_fork(after_in_child=_new_id_prefix)
 
 def new_id(prefix: str) -> str:
     """A synthesised Responses-style id, unique to this process: resp_, msg_, fc_, ctc_, rs_..."""
-    return f"{prefix}{_ID_PREFIX}{next(_ids):016x}"
+    n = next(_ids)
+    high = _high  # read once: another thread may replace it, never change it
+    if high[0] != n >> 8:
+        high = _count_high(n >> 8)
+    return prefix + high[1] + _HEX[n & 255]
+
+
+def _count_high(high: int) -> tuple[int, str]:
+    global _high
+    _high = (high, f"{_ID_PREFIX}{high:014x}")
+    return _high
 
 
 def usage_json(usage: Usage) -> dict[str, Any]:
@@ -102,7 +118,7 @@ def skeleton(
     body["model"] = model
     body["output"] = []
     if request:
-        echoed = _ECHO_DEFAULTS
+        echoed = ECHO_DEFAULTS
         for key in request:  # each echoed key is already in its place: the order stays
             if key in echoed:
                 value = request[key]
@@ -113,7 +129,7 @@ def skeleton(
 
 def finish(body: dict[str, Any], stop: StopReason | None, usage: Usage) -> dict[str, Any]:
     """`body` completed (or incomplete, with the reason) with its usage."""
-    reason = _INCOMPLETE.get(stop) if stop else None
+    reason = INCOMPLETE_REASONS.get(stop) if stop else None
     body["status"] = "incomplete" if reason else "completed"
     body["incomplete_details"] = {"reason": reason} if reason else None
     body["usage"] = usage_json(usage)

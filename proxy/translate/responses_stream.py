@@ -9,13 +9,13 @@ increasing. An item is only ever closed after it was opened.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from driftgate.proxy.errors import type_for_status
 from driftgate.proxy.sse import SSEEvent, Usage, responses_usage
+from driftgate.proxy.translate import responses_events as fixed
 from driftgate.proxy.translate.input_checks import decode_json, obj_at
 from driftgate.proxy.translate.ir import (
     ArgumentsDelta,
@@ -37,32 +37,36 @@ from driftgate.proxy.translate.responses_request import (
     custom_tool_names,
 )
 from driftgate.proxy.translate.responses_response import (
-    finish,
-    message_item,
+    INCOMPLETE_REASONS,
     new_id,
     reasoning_item,
-    skeleton,
+    usage_json,
 )
 from driftgate.proxy.translate.stream_events import MalformedStream, TextLane
 
 
-@dataclass(slots=True)
 class _Item:
-    """One output item being streamed."""
+    """One output item being streamed.
 
-    kind: str  # "text" | "tool_call" | "custom" | "thinking"
-    output_index: int
-    item_id: str
-    name: str = ""
-    call_id: str = ""
-    chunks: list[str] = field(default_factory=list)
+    A plain class whose rarely set fields default on the class: a slotted dataclass's __init__
+    setting all thirteen cost more than the rest of opening a message item."""
+
+    name = ""
+    call_id = ""
     signature: str | None = None
     redacted: str | None = None  # a redacted thinking block's data
-    summary_open: bool = False
-    added: bool = False  # output_item.added went out
+    summary_open = False
+    added = False  # output_item.added went out
     delta_bytes: tuple[bytes, bytes] | None = None  # the prebuilt parts of its delta events
-    text_delta: bytes = b""  # an added message's output_text.delta, but for (%d seq, %b delta)
+    text_delta = b""  # an added message's output_text.delta, but for (%d seq, %b delta)
+    where = b""  # an added message's `,"item_id":"...","output_index":N`
     field: StringFieldStream | None = None
+
+    def __init__(self, kind: str, output_index: int, item_id: str) -> None:
+        self.kind = kind  # "text" | "tool_call" | "custom" | "thinking"
+        self.output_index = output_index
+        self.item_id = item_id
+        self.chunks: list[str] = []
 
 
 _DELTA_EVENT = {
@@ -79,44 +83,21 @@ _DELTA_END = {
 }
 
 
-# The events that carry the whole Response object, and a message's text delta; every %% stands
-# for a value (ids are ASCII letters and digits: no JSON escaping, no %% in them).
-_STARTED = (
-    b'event: response.created\ndata: {"type":"response.created","sequence_number":%d,'
-    b'"response":%b}\n\n'
-    b'event: response.in_progress\ndata: {"type":"response.in_progress","sequence_number":%d,'
-    b'"response":%b}\n\n'
-)
-_RESPONSE_EVENT = b'event: %b\ndata: {"type":"%b","sequence_number":%d,"response":%b}\n\n'
-_TEXT_DELTA = (
-    b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
-    b'"sequence_number":%%d,"item_id":"%s","output_index":%d,"content_index":0,"delta":%%b,'
-    b'"logprobs":[]}\n\n'
-)
-_TEXT_OPEN = (
-    b'event: response.output_item.added\ndata: {"type":"response.output_item.added",'
-    b'"sequence_number":%d,"output_index":%d,"item":{"id":"%s","type":"message",'
-    b'"status":"in_progress","role":"assistant","content":[]}}\n\n'
-    b'event: response.content_part.added\ndata: {"type":"response.content_part.added",'
-    b'"sequence_number":%d,"item_id":"%s","output_index":%d,"content_index":0,'
-    b'"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}}\n\n'
-)
-_TEXT_CLOSE = (
-    b'event: response.output_text.done\ndata: {"type":"response.output_text.done",'
-    b'"sequence_number":%d,"item_id":"%s","output_index":%d,"content_index":0,"text":%s,'
-    b'"logprobs":[]}\n\n'
-    b'event: response.content_part.done\ndata: {"type":"response.content_part.done",'
-    b'"sequence_number":%d,"item_id":"%s","output_index":%d,"content_index":0,'
-    b'"part":{"type":"output_text","text":%s,"annotations":[],"logprobs":[]}}\n\n'
-    b'event: response.output_item.done\ndata: {"type":"response.output_item.done",'
-    b'"sequence_number":%d,"output_index":%d,"item":{"id":"%s","type":"message",'
-    b'"status":"completed","role":"assistant","content":[{"type":"output_text","text":%s,'
-    b'"annotations":[],"logprobs":[]}]}}\n\n'
-)
-
-
 class ResponsesEncoder:
     """Neutral events -> Responses API stream events."""
+
+    # The state every stream starts in (on the class: each set in __init__ costs).
+    _seq = 0
+    _custom: frozenset[str] | None = None  # the request's custom tools, read at the first call
+    # The Response object's bytes, written from templates (responses_events) once the stream
+    # starts: up to its status, its model as JSON, what it echoes of the request.
+    _head = _model_json = _echo = b""
+    _response = b""  # its latest whole bytes: in progress, then as it ended
+    _kept: dict[str, Any] | None = None  # the object of those bytes, once read
+    _started = False
+    _stop: StopReason | None = None
+    _status = "in_progress"
+    finished = False
 
     def __init__(
         self,
@@ -127,25 +108,42 @@ class ResponsesEncoder:
         request: dict[str, Any] | None = None,
     ) -> None:
         self._usage = usage  # the translator's running total, shared
-        self._seq = 0
-        self._request = request  # its custom tools' names are read at the first tool call
-        self._custom: frozenset[str] | None = None
-        self.response = skeleton(new_id("resp_"), model, request, int(clock()))
-        self.output: list[dict[str, Any]] = []  # finished output items, in order
+        self._request = request
+        self._id = new_id("resp_")
+        self._created = int(clock())
+        self._model = model
+        self._output: list[bytes] = []  # finished output items' bytes, in order
         self._open: dict[int, _Item] = {}
-        self._started = False
-        self._stop: StopReason | None = None
-        self.finished = False
 
     @property
     def succeeded(self) -> bool:
         """The stream ended completed or incomplete (not failed, not cut short)."""
-        return self.finished and self.response.get("status") in ("completed", "incomplete")
+        return self.finished and self._status in ("completed", "incomplete")
 
     @property
     def response_id(self) -> str:
         """The id the client sees."""
-        return str(self.response["id"])
+        return self._id
+
+    @property
+    def response(self) -> dict[str, Any]:
+        """The Response object as the client last saw it (a stored turn keeps it)."""
+        if self._kept is None or not self.finished:
+            self._kept = orjson.loads(self._response or self._in_progress())
+        return self._kept
+
+    @property
+    def output(self) -> list[dict[str, Any]]:
+        """The finished output items, in order."""
+        return [orjson.loads(item) for item in self._output]
+
+    def _in_progress(self) -> bytes:
+        """The Response object in progress, its fixed parts written once."""
+        if not self._head:
+            self._head = fixed.response_head(self._id, self._created)
+            self._model_json = fixed.model_json(self._model)
+            self._echo = fixed.echo_bytes(self._request)
+        return fixed.in_progress(self._head, self._model_json, self._echo)
 
     def _ev(self, kind: str, body: dict[str, Any]) -> bytes:
         seq = self._seq
@@ -222,17 +220,10 @@ class ResponsesEncoder:
         if self._started:
             return b"" if start else self._encode(ev)
         self._started = True
-        started = orjson.dumps(self.response)
-        seq = self._seq
-        self._seq = seq + 2
-        head = _STARTED % (seq, started, seq + 1, started)
+        self._response = self._in_progress()
+        self._seq = 2  # nothing went out before these two
+        head = fixed.started(self._response)
         return head if start else head + self._encode(ev)
-
-    def _raw(self, kind: str, response: bytes) -> bytes:
-        seq = self._seq
-        self._seq = seq + 1
-        name = kind.encode()
-        return _RESPONSE_EVENT % (name, name, seq, response)
 
     def _encode(self, ev: StreamEvent) -> bytes:
         # One lookup by the event's type instead of a chain of isinstance checks.
@@ -267,8 +258,9 @@ class ResponsesEncoder:
                 self._custom = custom_tool_names(request) if request else frozenset()
             custom = (ev.tool_name or "") in self._custom
             item = _Item("custom" if custom else "tool_call", self._next_index(),
-                         new_id("ctc_" if custom else "fc_"), ev.tool_name or "",
-                         ev.tool_id or new_id("call_"))  # fmt: skip
+                         new_id("ctc_" if custom else "fc_"))  # fmt: skip
+            item.name = ev.tool_name or ""
+            item.call_id = ev.tool_id or new_id("call_")
             if custom:
                 item.field = StringFieldStream(CUSTOM_INPUT)
         else:
@@ -315,24 +307,21 @@ class ResponsesEncoder:
         item.added = True
         index = item.output_index
         if item.kind == "text":
-            # Message items open and close every answer: written from templates (ids are
-            # ASCII letters and digits, so they need no JSON escaping).
-            item.text_delta = _TEXT_DELTA % (item.item_id.encode(), index)
+            # Message items open and close every answer: written from templates.
             seq = self._seq
             self._seq = seq + 2
-            return _TEXT_OPEN % (
-                seq,
-                index,
-                item.item_id.encode(),
-                seq + 1,
-                item.item_id.encode(),
-                index,
-            )
+            item.where, item.text_delta, events = fixed.text_open(seq, index, item.item_id.encode())
+            return events
         if item.kind == "thinking":
             added = reasoning_item(item.item_id, "", None)
-            return self._ev("response.output_item.added", {"output_index": index, "item": added})
-        added = self._call(item, "", "in_progress")
-        return self._ev("response.output_item.added", {"output_index": index, "item": added})
+        else:
+            added = self._call(item, "", "in_progress")
+        return self._item_event(False, index, orjson.dumps(added))
+
+    def _item_event(self, done: bool, index: int, item: bytes) -> bytes:
+        seq = self._seq
+        self._seq = seq + 1
+        return fixed.item_event(done, seq, index, item)
 
     def _call(self, item: _Item, value: str, status: str) -> dict[str, Any]:
         if item.kind == "custom":
@@ -376,14 +365,12 @@ class ResponsesEncoder:
         index = item.output_index
         text = "".join(item.chunks)
         if item.kind == "text":
-            done = message_item(item.item_id, text)
-            self.output.append(done)
             seq = self._seq
             self._seq = seq + 3
             iid = item.item_id.encode()
-            quoted = orjson.dumps(text)
-            return out + _TEXT_CLOSE % (seq, iid, index, quoted, seq + 1, iid, index, quoted,
-                                        seq + 2, index, iid, quoted)  # fmt: skip
+            events, message = fixed.text_close(seq, index, iid, item.where, orjson.dumps(text))
+            self._output.append(message)
+            return out + events if out else events
         base = {"item_id": item.item_id, "output_index": index}
         if item.kind == "thinking":
             if item.summary_open:
@@ -404,8 +391,9 @@ class ResponsesEncoder:
                 {**base, "name": item.name, "arguments": args},
             )
             done = self._call(item, args, "completed")
-        self.output.append(done)
-        return out + self._ev("response.output_item.done", {"output_index": index, "item": done})
+        written = orjson.dumps(done)
+        self._output.append(written)
+        return out + self._item_event(True, index, written)
 
     def _close_all(self) -> bytes:
         if not self._open:
@@ -422,10 +410,17 @@ class ResponsesEncoder:
         if self.finished:
             return b""
         self.finished = True
-        body = finish(self.response, self._stop, self._usage)
-        body["output"] = self.output
-        kind = "response.incomplete" if body["status"] == "incomplete" else "response.completed"
-        return self._raw(kind, orjson.dumps(body))
+        stop = self._stop
+        reason = INCOMPLETE_REASONS.get(stop) if stop else None
+        usage = fixed.usage_bytes(self._usage)
+        self._response = fixed.ended(
+            self._head, reason, self._model_json, self._output, usage, self._echo
+        )
+        self._status = "incomplete" if reason else "completed"
+        seq = self._seq
+        self._seq = seq + 1
+        kind = b"response.incomplete" if reason else b"response.completed"
+        return fixed.final(kind, seq, self._response)
 
     def fail(self, message: str, code: str = "server_error") -> bytes:
         """response.failed: the error, the items finished so far and the usage seen so far."""
@@ -434,14 +429,18 @@ class ResponsesEncoder:
         head = b""
         if not self._started:
             self._started = True
-            head = self._ev("response.created", {"response": dict(self.response)})
+            head = fixed.created(self._in_progress())
+            self._seq = 1
         self.finished = True
-        body = self.response
-        body["status"] = "failed"
-        body["error"] = {"code": code, "message": message}
-        body["output"] = self.output
-        body["usage"] = finish(dict(body), None, self._usage)["usage"]
-        return head + self._ev("response.failed", {"response": body})
+        error = orjson.dumps({"code": code, "message": message})
+        usage = orjson.dumps(usage_json(self._usage))
+        self._response = fixed.failed(
+            self._head, error, self._model_json, self._output, usage, self._echo
+        )
+        self._status = "failed"
+        seq = self._seq
+        self._seq = seq + 1
+        return head + fixed.final(b"response.failed", seq, self._response)
 
 
 def _output_index(item: _Item) -> int:
