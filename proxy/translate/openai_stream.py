@@ -55,6 +55,16 @@ _USAGE_CHOICES = (
     b'"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d,'
     b'"prompt_tokens_details":{"cached_tokens":%d}}}\n\n'
 )
+# A chunk's end (with `"usage":null` when the client asked for the usage chunk), a content
+# chunk's bytes after its string, and the finish chunk's choices for each stop.
+_END = {True: b',"usage":null}\n\n', False: b"}\n\n"}
+_TEXT_TAIL = {
+    asked: b'},"logprobs":null,"finish_reason":null}]' + end for asked, end in _END.items()
+}
+_FINISHES: dict[StopReason | None, bytes] = {
+    None: _FINISH_CHOICES % b"stop",
+    **{stop: _FINISH_CHOICES % finish.encode() for stop, finish in STOP_TO_OPENAI.items()},
+}
 
 
 class OpenAIDecoder:
@@ -312,6 +322,16 @@ def _error(raw: Any) -> StreamError:
 class OpenAIEncoder:
     """Neutral events -> chat.completion.chunk events ending in `data: [DONE]`; reasoning is dropped."""
 
+    # The state every stream starts in (on the class: each set in __init__ costs).
+    _id: str | None = None
+    _started = False
+    _finished = False
+    dropped: tuple[str, ...] = ()  # what of the upstream's answer the client cannot see
+    # A text chunk is most of a stream: its bytes are put together around the one JSON string in
+    # it (the same bytes orjson writes for the whole object), once the id is known.
+    _head = b""  # `data: {"id":...,"model":...,` once the id is known
+    _text_head = b""
+
     def __init__(
         self,
         model: str,
@@ -324,20 +344,10 @@ class OpenAIEncoder:
         self._usage = usage  # the translator's running total, shared
         self._include_usage = include_usage
         self._created = int(clock())
-        self._id: str | None = None
         self._tools: dict[int, int] = {}  # block index -> OpenAI tool_calls[].index
         self._no_args: set[int] = set()  # tool blocks that have not streamed any arguments yet
-        self._started = False
-        self._finished = False
-        self.dropped: tuple[str, ...] = ()  # what of the upstream's answer the client cannot see
-        # A text chunk is most of a stream: its bytes are put together around the one JSON string
-        # in it (the same bytes orjson writes for the whole object), once the id is known.
-        self._head = b""  # `data: {"id":...,"model":...,` once the id is known
-        self._end = b',"usage":null}\n\n' if include_usage else b"}\n\n"
-        self._text_head = b""
-        self._text_tail = b'},"logprobs":null,"finish_reason":null}]' + (
-            b',"usage":null}\n\n' if include_usage else b"}\n\n"
-        )
+        self._end = _END[include_usage]
+        self._text_tail = _TEXT_TAIL[include_usage]
 
     def text(self, index: int, text: str, quoted: bytes | None) -> bytes | None:
         """A content chunk from its text (and its JSON string, when known); None before the start."""
@@ -363,13 +373,13 @@ class OpenAIEncoder:
         head = b""
         if not self._started:
             self._started = True
-            self._id = (ev.id if isinstance(ev, StreamStart) else None) or new_completion_id()
-            self._head = (
+            self._id = (ev.id if type(ev) is StreamStart else None) or new_completion_id()
+            self._head = head = (
                 b'data: {"id":%b,"object":"chat.completion.chunk","created":%d,"model":%b,'
                 % (orjson.dumps(self._id), self._created, orjson.dumps(self._model))
             )
-            self._text_head = self._head + b'"choices":[{"index":0,"delta":{"content":'
-            head = b"".join((self._head, _ROLE_CHOICES, self._end))
+            self._text_head = head + b'"choices":[{"index":0,"delta":{"content":'
+            head = b"".join((head, _ROLE_CHOICES, self._end))
         return head + self._encode(ev)
 
     def _encode(self, ev: StreamEvent) -> bytes:
@@ -397,16 +407,21 @@ class OpenAIEncoder:
         return self._empty_arguments(ev.index) if self._no_args else b""
 
     def _stream_end(self, ev: StreamEnd) -> bytes:
-        return self._empty_arguments() + self._finish(ev.stop_reason)
+        if self._no_args:
+            return self._empty_arguments() + self._finish(ev.stop_reason)
+        return self._finish(ev.stop_reason)
 
     def _stream_done(self, ev: StreamDone) -> bytes:
-        out = self._empty_arguments() + self._finish("stop")
-        if self._include_usage:
-            u = self._usage
-            prompt = u.input_tokens + u.cache_read_tokens + u.cache_write_tokens
-            usage = (prompt, u.output_tokens, prompt + u.output_tokens, u.cache_read_tokens)
-            out += self._head + _USAGE_CHOICES % usage
-        return out + _DONE_EVENT
+        out = self._empty_arguments() if self._no_args else b""
+        if not self._finished:
+            out += self._finish("stop")
+        if not self._include_usage:
+            return out + _DONE_EVENT
+        u = self._usage
+        prompt = u.input_tokens + u.cache_read_tokens + u.cache_write_tokens
+        usage = _USAGE_CHOICES % (prompt, u.output_tokens, prompt + u.output_tokens,
+                                  u.cache_read_tokens)  # fmt: skip
+        return b"".join((out, self._head, usage, _DONE_EVENT))
 
     def _thinking_delta(self, ev: ThinkingDelta) -> bytes:
         if ev.redacted is not None and not self.dropped:
@@ -435,8 +450,7 @@ class OpenAIEncoder:
         if self._finished:
             return b""
         self._finished = True
-        finish = STOP_TO_OPENAI[stop] if stop else "stop"
-        return b"".join((self._head, _FINISH_CHOICES % finish.encode(), self._end))
+        return b"".join((self._head, _FINISHES[stop], self._end))
 
 
 # The encoder's writer for each neutral event type but StreamError.

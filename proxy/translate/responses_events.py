@@ -26,21 +26,6 @@ def digits(n: int) -> bytes:
     return _DIGITS[n] if n < _DIGITS_LEN else str(n).encode()
 
 
-_MODELS: dict[str, bytes] = {}  # a model's JSON string: a gateway answers as a few models
-
-
-def model_json(model: str) -> bytes:
-    """`model` as orjson writes it."""
-    if type(model) is not str:  # a client's own value: written as it is
-        return orjson.dumps(model)
-    written = _MODELS.get(model)
-    if written is None:
-        written = orjson.dumps(model)
-        if len(_MODELS) < 64:
-            _MODELS[model] = written
-    return written
-
-
 _DEFAULT_ECHO = orjson.dumps(ECHO_DEFAULTS)[1:-1]
 
 

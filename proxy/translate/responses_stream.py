@@ -141,7 +141,7 @@ class ResponsesEncoder:
         """The Response object in progress, its fixed parts written once."""
         if not self._head:
             self._head = fixed.response_head(self._id, self._created)
-            self._model_json = fixed.model_json(self._model)
+            self._model_json = orjson.dumps(self._model)
             self._echo = fixed.echo_bytes(self._request)
         return fixed.in_progress(self._head, self._model_json, self._echo)
 
