@@ -4,8 +4,8 @@ What the gateway does for a `responses-stored(-stream)` request once its answer 
 the default [responses] bounds and the file in a scratch directory: the event loop's part
 (`remember`: the turn kept in memory, indexed, queued, the bounds kept) and the writer
 thread's (the turn and its items written, the evicted ones deleted, one commit per gathered
-batch). The store is first filled to its bound (store_max_items), so every measured turn
-evicts one, as in the benchmark's steady state. Turns come in bursts of `--burst` (the turns of
+batch), with the gateway's settings of the cyclic collector. The store is first filled to its
+bound (store_max_items), so every measured turn evicts one, as in the benchmark's steady state. Turns come in bursts of `--burst` (the turns of
 the writer's 50 ms gathering pause at ~3,000 req/s) with a pause between, so the writer batches
 as it does under load.
 
@@ -34,6 +34,7 @@ from typing import Any
 from driftgate.proxy.responses.settings import ResponsesSettings
 from driftgate.proxy.responses.store import DB_NAME as DB
 from driftgate.proxy.responses.store import Conversations
+from driftgate.proxy.server import _settle_heap
 
 BODY = {
     "model": "claude-sonnet-4-6",
@@ -96,6 +97,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile the loop's part")
     args = parser.parse_args()
     settings = ResponsesSettings(store_max_items=args.max_items)
+    _settle_heap()  # the gateway's collector settings: at the defaults it ran every few turns
     with tempfile.TemporaryDirectory() as scratch:
         conv = Conversations(None if args.memory else Path(scratch) / DB, settings)
         file_turns(conv, 0, args.max_items, 256, 0.02)  # to the bound (not measured)

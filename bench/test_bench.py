@@ -302,3 +302,22 @@ def test_guard_cost_settles_every_request_it_reserves(redis: bool, tmp_path: Pat
         {"name": "daily total budget", "backend": None, "window_hours": 24.0,
          "usd": 1e9, "spent_usd": pytest.approx(500 * USD)},
     ]  # fmt: skip
+
+
+def test_translate_cost_files_each_stored_turn_as_the_gateway_does(tmp_path: Path) -> None:
+    import sqlite3
+
+    from translate_cost import STORED, one_request
+
+    from driftgate.proxy.responses.settings import ResponsesSettings
+    from driftgate.proxy.responses.store import DB_NAME, Conversations
+
+    for scenario in STORED:
+        path = tmp_path / scenario / DB_NAME
+        store = Conversations(path, ResponsesSettings(store_max_items=3))
+        run = one_request(scenario, store)
+        for _ in range(5):
+            run()
+        store.close()
+        with sqlite3.connect(path) as db:  # each request's turn filed, the bound kept
+            assert db.execute("SELECT count(*) FROM turns").fetchone() == (3,)

@@ -76,11 +76,13 @@ class Conversations:
         self._clock = clock
         self._path = path
         self._turns: collections.OrderedDict[str, Turn] = collections.OrderedDict()
-        self._items: dict[str, dict[str, Any]] = {}  # those of the turns in memory, by id
-        # Every stored turn (id -> created, bytes) and item (id -> the id of the latest turn that
-        # brought it), in filing order: the oldest go first.
-        self._index: collections.OrderedDict[str, tuple[float, int]] = collections.OrderedDict()
-        self._item_index: collections.OrderedDict[str, str] = collections.OrderedDict()
+        # Every stored turn (id -> created, bytes, the ids of its named items), in filing order:
+        # the oldest go first. An item is found through its turn: item id -> the id of the
+        # latest turn that brought it.
+        self._index: collections.OrderedDict[str, tuple[float, int, list[str]]] = (
+            collections.OrderedDict()
+        )
+        self._item_index: dict[str, str] = {}
         self._bytes = 0
         self._reader: sqlite3.Connection | None = None
         self._writer: Writer | None = None
@@ -139,14 +141,8 @@ class Conversations:
         response_id = self._item_index.get(item_id)
         if response_id is None:
             return None
-        item = self._items.get(item_id)
-        known = self._index.get(response_id)
-        if known is None or not self._fresh(known[0]):
-            return None
-        if item is None:
-            turn = self._turn(response_id, loaded)
-            item = item_in(turn.items, item_id) if turn is not None else None
-        return item
+        turn = self._turn(response_id, loaded)
+        return item_in(turn.items, item_id) if turn is not None else None
 
     def _turn(self, response_id: str, loaded: Loaded | None) -> Turn | None:
         known = self._index.get(response_id)
@@ -198,32 +194,13 @@ class Conversations:
         # client that got the answer cannot see it aged by the time the gateway took to file it.
         created = expanded.asked or self._clock()
         items = expanded.own + output
-        turn = Turn(expanded.previous, created, items)
-        blob = orjson.dumps(items)
-        turns = self._turns
-        turns[response_id] = turn
-        if len(turns) > MEMORY_TURNS:
-            self._dropped_turn(turns.popitem(last=False)[1])
         named: list[str] = []
-        memory, index = self._items, self._item_index
         for item in items:
             item_id = item.get("id")
             if isinstance(item_id, str):
                 named.append(item_id)
-                memory[item_id] = item
-                again = item_id in index
-                index[item_id] = response_id
-                if again:
-                    index.move_to_end(item_id)
-        return self._filed(response_id, turn, blob, named, done)
-
-    def _dropped_turn(self, turn: Turn) -> None:
-        """Memory let go of a turn, and of its items unless a later turn brought them again."""
-        memory = self._items
-        for item in turn.items:
-            item_id = item.get("id")
-            if isinstance(item_id, str) and memory.get(item_id) is item:
-                del memory[item_id]
+        turn = Turn(expanded.previous, created, items)
+        return self._filed(response_id, turn, orjson.dumps(items), named, done)
 
     def _filed(
         self,
@@ -233,45 +210,42 @@ class Conversations:
         named: list[str],
         done: concurrent.futures.Future[None] | None,
     ) -> bool:
-        """Index the turn, keep the bounds, and queue both for the file (one job)."""
-        self._add(response_id, turn.created, len(blob))
-        evicted = self._evict()
+        """Keep the turn in memory, index it and its items, keep the bounds, and queue the turn
+        and what it evicted for the file (one job)."""
+        turns = self._turns
+        turns[response_id] = turn
+        if len(turns) > MEMORY_TURNS:
+            turns.popitem(last=False)  # its items are found through the file from now on
+        index, items = self._index, self._item_index
+        old = index.pop(response_id, None)
+        if old is not None:  # filed again: its earlier items go unless it brings them again
+            self._bytes -= old[1]
+            _forget(items, response_id, old[2])
+        size = len(blob)
+        index[response_id] = (turn.created, size, named)
+        self._bytes += size
+        for item_id in named:
+            items[item_id] = response_id
+        cap = self.settings
+        evicted = None
+        if len(index) > cap.store_max_items or self._bytes > cap.store_max_bytes:
+            evicted = self._evict()
         if self._writer is not None:
             self._writer.put(Put(response_id, turn, blob, named, done, evicted))
         return True
 
-    def _add(self, response_id: str, created: float, size: int) -> None:
-        old = self._index.pop(response_id, None)
-        if old is not None:
-            self._bytes -= old[1]
-        self._index[response_id] = (created, size)
-        self._bytes += size
-
-    def _evict(self) -> list[str] | None:
+    def _evict(self) -> list[str]:
         """Past store_max_items or store_max_bytes: forget the oldest turns and the items they
-        brought; the ids of the turns the file must delete, or None."""
-        cap, index = self.settings, self._index
+        brought last; the ids of the turns the file must delete."""
+        cap, index, turns, items = self.settings, self._index, self._turns, self._item_index
         most_items, most_bytes = cap.store_max_items, cap.store_max_bytes
-        if len(index) <= most_items and self._bytes <= most_bytes:
-            return None
         gone: list[str] = []
         while index and (len(index) > most_items or self._bytes > most_bytes):
-            response_id, (_, size) = index.popitem(last=False)
+            response_id, (_, size, named) = index.popitem(last=False)
             self._bytes -= size
-            turn = self._turns.pop(response_id, None)
-            if turn is not None:
-                self._dropped_turn(turn)
+            turns.pop(response_id, None)
+            _forget(items, response_id, named)
             gone.append(response_id)
-        # Items come in filing order as turns do: those at the front whose turn is gone, go.
-        items, memory = self._item_index, self._items
-        stale: list[str] = []
-        for item_id, response_id in items.items():
-            if response_id in index:
-                break
-            stale.append(item_id)
-        for item_id in stale:
-            del items[item_id]
-            memory.pop(item_id, None)
         return gone
 
     def _load_index(self, path: Path) -> None:
@@ -290,15 +264,18 @@ class Conversations:
         except sqlite3.Error as exc:
             _log.warning("stored responses unreadable at start-up (%s): %s", path, exc)
             return
-        items = self._item_index
+        index, items = self._index, self._item_index
         for response_id, created, size, named in turns:
-            self._add(response_id, created, size or 0)
-            for item_id in orjson.loads(named):
+            ids = orjson.loads(named)
+            index[response_id] = (created, size or 0, ids)  # each id once: the table's key
+            self._bytes += size or 0
+            for item_id in ids:
                 items[item_id] = response_id
-                items.move_to_end(item_id)
-        evicted = self._evict()
-        if evicted is not None and self._writer is not None:
-            self._writer.put(Evict(evicted))
+        cap = self.settings
+        if len(index) > cap.store_max_items or self._bytes > cap.store_max_bytes:
+            evicted = self._evict()
+            if self._writer is not None:
+                self._writer.put(Evict(evicted))
 
     def health(self) -> dict[str, Any] | None:
         """Nothing to report for /health: the file is this host's."""
@@ -317,6 +294,13 @@ class Conversations:
     async def aclose(self) -> None:
         """close(), for the app's cleanup."""
         self.close()
+
+
+def _forget(items: dict[str, str], response_id: str, named: list[str]) -> None:
+    """Let go of the items a turn that is gone brought, unless a later turn brought them again."""
+    for item_id in named:
+        if items.get(item_id) == response_id:
+            del items[item_id]
 
 
 def _open_now(path: Path) -> None:

@@ -22,12 +22,13 @@ from typing import Any
 
 from driftgate.proxy.responses.settings import ResponsesSettings
 from driftgate.proxy.responses.sqlite_file import Watermark, read_item, read_turn
-from driftgate.proxy.responses.store import Conversations
+from driftgate.proxy.responses.store import MEMORY_TURNS, Conversations
 from driftgate.proxy.responses.turns import (
     MAX_CHAIN,
     Expanded,
     Loaded,
     Turn,
+    item_in,
     previous_of,
     referenced,
 )
@@ -133,9 +134,8 @@ class WorkerConversations(Conversations):
     def _own_item(self, item_id: str) -> dict[str, Any] | None:
         """An item of a turn this worker holds, unless some worker evicted the turn since."""
         response_id = self._item_index.get(item_id)
-        if response_id is None or self._own_turn(response_id) is None:
-            return None
-        return self._items.get(item_id)
+        turn = self._own_turn(response_id) if response_id is not None else None
+        return item_in(turn.items, item_id) if turn is not None else None
 
     def _current(self, created: float) -> bool:
         """Fresh, and not older than what some worker evicted to keep the bounds."""
@@ -152,15 +152,6 @@ class WorkerConversations(Conversations):
         except Exception as exc:  # a filing that failed never costs the answer or its record
             _log.warning("could not store a response for other workers: %s", type(exc).__name__)
 
-    def _dropped_turn(self, turn: Turn) -> None:
-        """Memory let go of a turn: its items are read from the file from now on."""
-        memory, index = self._items, self._item_index
-        for item in turn.items:
-            item_id = item.get("id")
-            if isinstance(item_id, str) and memory.get(item_id) is item:
-                del memory[item_id]
-                index.pop(item_id, None)
-
     def _filed(
         self,
         response_id: str,
@@ -169,7 +160,18 @@ class WorkerConversations(Conversations):
         named: list[str],
         done: concurrent.futures.Future[None] | None,
     ) -> bool:
-        """Queue the turn for the file; the writer keeps the bounds across workers."""
+        """Keep the turn in memory and queue it for the file; the writer keeps the bounds across
+        workers. Memory indexes the items of the turns it holds only: the others are the file's."""
+        turns, items = self._turns, self._item_index
+        turns[response_id] = turn
+        for item_id in named:
+            items[item_id] = response_id
+        if len(turns) > MEMORY_TURNS:
+            old_id, old = turns.popitem(last=False)
+            for item in old.items:
+                held = item.get("id")
+                if isinstance(held, str) and items.get(held) == old_id:
+                    del items[held]
         job = Put(response_id, turn, blob, named, done)
         return self._writer is not None and self._writer.put(job)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +186,61 @@ def test_an_item_a_later_turn_brought_again_outlives_the_first_turn_in_memory(
         answered(conv, {"input": str(n)}, f"resp_{n}", "x")
     ref = conv.expand({"input": [{"type": "item_reference", "id": "msg_resp_0"}]})
     assert ref.body["input"] == [again]
+
+
+def test_an_item_of_a_turn_memory_let_go_of_is_read_through_its_turn_in_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_mod, "MEMORY_TURNS", 2)
+    path = tmp_path / "responses.sqlite3"
+    conv = Conversations(path)
+    try:
+        twice = [
+            {"id": "in_0", "type": "message", "role": "user", "content": "first"},
+            {"id": "in_0", "type": "message", "role": "user", "content": "second"},
+        ]
+        answered(conv, {"input": twice}, "resp_0", "answer 0")
+        for n in range(1, 4):  # resp_0 leaves memory
+            answered(conv, {"input": str(n)}, f"resp_{n}", f"answer {n}")
+        _wait_for_rows(path, 4)
+        ref = conv.expand({"input": [{"type": "item_reference", "id": "in_0"}]})
+        assert ref.body["input"] == [twice[1]]  # a turn holding an id twice: the last
+        ref = conv.expand({"input": [{"type": "item_reference", "id": "msg_resp_0"}]})
+        assert ref.body["input"][0]["content"][0]["text"] == "answer 0"
+    finally:
+        conv.close()
+
+
+def test_a_turn_filed_again_under_its_id_keeps_only_its_new_items() -> None:
+    conv = Conversations(None, ResponsesSettings(store_max_items=2))
+    old = {"id": "in_old", "type": "message", "role": "user", "content": "old"}
+    new = {"id": "in_new", "type": "message", "role": "user", "content": "new"}
+    answered(conv, {"input": [old]}, "resp_0", "x")
+    answered(conv, {"input": [new]}, "resp_0", "y")  # the same id again
+    with pytest.raises(InvalidRequest):
+        conv.expand({"input": [{"type": "item_reference", "id": "in_old"}]})
+    assert conv.expand({"input": [{"type": "item_reference", "id": "in_new"}]}).body["input"] == [
+        new
+    ]
+    for n in range(1, 3):  # resp_0 goes, with its items
+        answered(conv, {"input": str(n)}, f"resp_{n}", "z")
+    assert not _stored(conv, "resp_0")
+    assert sorted(conv._item_index) == ["msg_resp_1", "msg_resp_2"]  # nothing of resp_0 left
+
+
+def _wait_for_rows(path: Path, count: int) -> None:
+    """Until the writer thread has committed `count` turns to the file (or 5 s passed)."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        if path.exists():
+            with contextlib.closing(sqlite3.connect(path)) as db:
+                try:
+                    if db.execute("SELECT count(*) FROM turns").fetchone()[0] >= count:
+                        return
+                except sqlite3.OperationalError:
+                    pass
+        time.sleep(0.02)
+    raise AssertionError(f"the writer did not file {count} turns")

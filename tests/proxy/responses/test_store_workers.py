@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from driftgate.proxy.errors import InvalidRequest
+from driftgate.proxy.responses import workers_store as workers_mod
 from driftgate.proxy.responses.settings import ResponsesSettings
 from driftgate.proxy.responses.sqlite_file import open_db
 from driftgate.proxy.responses.workers_store import WorkerConversations
@@ -285,3 +286,22 @@ def test_a_one_process_gateway_opening_the_file_does_not_stop_the_workers_filing
             assert db.execute("SELECT COUNT(*) FROM turns").fetchone() == (2,)
 
     run(path, 1, body, clock)
+
+
+def test_a_worker_reads_the_items_of_turns_its_memory_let_go_of_from_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workers_mod, "MEMORY_TURNS", 2)
+
+    async def body(a: WorkerConversations) -> None:
+        for n in range(4):
+            await answered(a, {"input": str(n)}, f"resp_{n}", f"answer {n}")
+        held = {"input": [{"type": "item_reference", "id": "msg_resp_3"}]}
+        assert await texts(a, held) == ["answer 3"]
+        assert a.reads == 0  # its turn is in memory: the item is found through it
+        gone = {"input": [{"type": "item_reference", "id": "msg_resp_0"}]}
+        assert await texts(a, gone) == ["answer 0"]
+        assert a.reads == 1  # memory let go of resp_0 and its items: read from the file
+        assert len(a._item_index) == 2  # only the items of the turns memory holds
+
+    run(tmp_path / "responses.sqlite3", 1, body, Clock())
