@@ -14,10 +14,12 @@ as it does under load.
     .venv/bin/python bench/store_cost.py --memory         # no file: the loop's part alone
 
 On a busy machine the µs move with the load; instructions do not. Counted with valgrind (the
-difference between two counts, so start-up and the fill drop out):
+difference between two counts, so start-up and the fill drop out; a fixed hash seed, so dict
+layouts repeat between the two):
 
-    valgrind --tool=cachegrind --cache-sim=no .venv/bin/python bench/store_cost.py \\
-        --count 0        # then --count 4000; (I2 - I1) / 4000, less the same with --dry
+    PYTHONHASHSEED=0 valgrind --tool=cachegrind --cache-sim=no \\
+        .venv/bin/python bench/store_cost.py --count 0
+    # then --count 4000; (I2 - I1) / 4000, less the same with --dry
 """
 
 from __future__ import annotations

@@ -13,10 +13,12 @@ bound first (every turn filed evicts one): the event loop's part and the writer 
     .venv/bin/python bench/translate_cost.py --only translate-stream --profile
 
 On a busy machine the µs move with the load; instructions do not. Counted with valgrind (the
-difference between two counts, so start-up drops out):
+difference between two counts, so start-up drops out; a fixed hash seed, so dict layouts repeat
+between the two):
 
-    valgrind --tool=cachegrind --cache-sim=no .venv/bin/python bench/translate_cost.py \\
-        --only translate-stream --count 0        # then --count 1000; (I2 - I1) / 1000
+    PYTHONHASHSEED=0 valgrind --tool=cachegrind --cache-sim=no \\
+        .venv/bin/python bench/translate_cost.py --only translate-stream --count 0
+    # then --count 1000; (I2 - I1) / 1000
 """
 
 from __future__ import annotations

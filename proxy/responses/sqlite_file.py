@@ -14,10 +14,11 @@ With --workers N each worker writes the same file. Totals of the turns table (co
 kept by triggers, so a writer sees every worker's turns in one row and evicts the oldest, whoever
 filed them, in the transaction that went past a bound. Which turns are gone is published in a
 watermark file (every turn created before it was deleted) that workers read before trusting the
-turns they hold in memory. One process keeps no totals and no item rows in the file (its memory
-indexes every turn and item): it drops the triggers, the totals row and the item rows, and
-workers (opening the file later, or writing to it when one process opened it meanwhile) count
-the totals and map the items again.
+turns they hold in memory; an index of the turns by age finds the oldest and the expired. One
+process keeps no totals, no item rows and no index by age in the file (its memory indexes every
+turn and item, in filing order): it drops the triggers, the totals row, the item rows and the
+index, and workers (opening the file later, or writing to it when one process opened it
+meanwhile) count the totals, map the items and index the turns again.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import os
 import sqlite3
 import struct
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +42,17 @@ VERSION = 2
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS turns (id TEXT PRIMARY KEY, previous TEXT,"
     " created REAL NOT NULL, items BLOB NOT NULL, named TEXT)",
-    "CREATE INDEX IF NOT EXISTS turns_created ON turns (created)",
     "CREATE TABLE IF NOT EXISTS items (id TEXT PRIMARY KEY, turn TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS totals ("
     " one INTEGER PRIMARY KEY CHECK (one = 1), turns INTEGER NOT NULL, bytes INTEGER NOT NULL)",
 )
 _TRIGGERS = ("turns_added", "turns_changed", "turns_gone")
-# With workers: the triggers keeping the totals (counted, and the items mapped, by _count_again
-# when the totals row is missing).
+_BY_AGE = "CREATE INDEX IF NOT EXISTS turns_created ON turns (created)"
+# With workers: the turns by age (the oldest are evicted, the expired pruned) and the triggers
+# keeping the totals (counted, and the items mapped, by _count_again when the totals row is
+# missing).
 _SHARED = (
+    _BY_AGE,
     "CREATE TRIGGER IF NOT EXISTS turns_added AFTER INSERT ON turns BEGIN"
     " UPDATE totals SET turns = turns + 1, bytes = bytes + length(NEW.items); END",
     "CREATE TRIGGER IF NOT EXISTS turns_changed AFTER UPDATE OF items ON turns BEGIN"
@@ -58,18 +61,21 @@ _SHARED = (
     " UPDATE totals SET turns = turns - 1, bytes = bytes - length(OLD.items); END",
 )
 _COUNT_AGAIN = (
+    _BY_AGE,
     "INSERT INTO totals SELECT 1, count(*), coalesce(sum(length(items)), 0) FROM turns",
     "DELETE FROM items",
     # Oldest first: an item a later turn brought again maps to that turn.
     "INSERT OR REPLACE INTO items SELECT j.value, t.id FROM turns t, json_each(t.named) j"
     " WHERE j.type = 'text' ORDER BY t.created",
 )
-# One process: its memory indexes every turn and item and keeps the bounds, so nothing reads the
-# totals or the item rows. A trigger on every insert and delete also makes each a statement with
-# its own journal: they go, and so do the totals row and the item rows, which workers opening
-# the file later count and map again.
+# One process: its memory indexes every turn and item, keeps the bounds and finds the expired
+# turns, so nothing reads the totals, the item rows or the turns by age. A trigger on every insert
+# and delete also makes each a statement with its own journal, and the index by age is a third
+# b-tree each insert and delete changes: they go, and so do the totals row and the item rows,
+# which workers opening the file later count, map and index again.
 _ALONE = (
     *(f"DROP TRIGGER IF EXISTS {name}" for name in _TRIGGERS),
+    "DROP INDEX IF EXISTS turns_created",
     "DELETE FROM totals",
     "DELETE FROM items",
 )
@@ -205,8 +211,8 @@ def named_of(items: Iterable[Any]) -> str:
 
 
 def count_again(conn: sqlite3.Connection) -> None:
-    """The totals row and the item rows, from the turns (inside the caller's transaction): one
-    process kept neither while it wrote the file."""
+    """The totals row, the item rows and the turns by age, from the turns (inside the caller's
+    transaction): one process kept none of them while it wrote the file."""
     for statement in _COUNT_AGAIN:
         conn.execute(statement)
 
@@ -215,18 +221,14 @@ CHUNK = 64  # rows a statement writes or deletes: a batch is a few statements, n
 _SQL: dict[tuple[str, str, int], str] = {}
 
 
-def _chunked(conn: sqlite3.Connection, sql: str, row: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Run `sql` over `rows`, its `{rows}` written out as `row` (a row's placeholders) once a row,
-    CHUNK rows a statement, the rest in powers of two: few distinct statements, each prepared
-    once and cached.
+def _chunked(conn: sqlite3.Connection, sql: str, row: str, width: int, flat: list[Any]) -> None:
+    """Run `sql` over the rows in `flat` (`width` values a row, one after another), its `{rows}`
+    written out as `row` (a row's placeholders) once a row, CHUNK rows a statement, the rest in
+    powers of two: few distinct statements, each prepared once and cached.
 
     A statement a row would pay, for each row, the sqlite3 module's call, binding and reset and
     SQLite's statement start and end: most of what writing a turn cost."""
-    if not rows:
-        return
-    width = len(rows[0])
-    flat = [value for values in rows for value in values]
-    start, size, count = 0, CHUNK, len(rows)
+    start, size, count = 0, CHUNK, len(flat) // width
     while start < count:
         while size > count - start:
             size //= 2
@@ -237,27 +239,23 @@ def _chunked(conn: sqlite3.Connection, sql: str, row: str, rows: Sequence[Sequen
         start += size
 
 
-def write(
-    conn: sqlite3.Connection,
-    turns: list[tuple[str, str, float, bytearray, str]],
-    firsts: list[tuple[str, float, bytearray, str]],
-    items: list[tuple[str, str]],
-) -> None:
-    """File turns (id, previous, created, items, named), first turns (id, created, items,
-    named) and item rows (item id, turn id: only with workers), inside the caller's transaction.
+def write(conn: sqlite3.Connection, turns: list[Any], firsts: list[Any], items: list[str]) -> None:
+    """File turns (id, previous, created, items, named, one after another), first turns (id,
+    created, items, named) and item rows (item id, turn id: only with workers), inside the
+    caller's transaction.
 
     Blobs come as bytearray and a first turn's missing `previous` is NULL in the statement: the
     sqlite3 module binds str, float and bytearray as they are, but looks for an adapter for
     bytes and None (an attribute lookup that fails, and a formatted error, per value)."""
-    _chunked(conn, _UPSERT, "(?, ?, ?, ?, ?)", turns)
-    _chunked(conn, _UPSERT, "(?, NULL, ?, ?, ?)", firsts)
-    _chunked(conn, "INSERT OR REPLACE INTO items VALUES {rows}", "(?, ?)", items)
+    _chunked(conn, _UPSERT, "(?, ?, ?, ?, ?)", 5, turns)
+    _chunked(conn, _UPSERT, "(?, NULL, ?, ?, ?)", 4, firsts)
+    _chunked(conn, "INSERT OR REPLACE INTO items VALUES {rows}", "(?, ?)", 2, items)
 
 
-def delete(conn: sqlite3.Connection, ids: list[tuple[str]]) -> None:
+def delete(conn: sqlite3.Connection, ids: list[str]) -> None:
     """Delete these turns (one process: no item rows to go with them), inside the caller's
     transaction."""
-    _chunked(conn, "DELETE FROM turns WHERE id IN ({rows})", "?", ids)
+    _chunked(conn, "DELETE FROM turns WHERE id IN ({rows})", "?", 1, ids)
 
 
 def _forget_items(conn: sqlite3.Connection, gone: Iterable[tuple[str, str]]) -> None:
@@ -270,7 +268,9 @@ def _forget_items(conn: sqlite3.Connection, gone: Iterable[tuple[str, str]]) -> 
 
 
 def prune(conn: sqlite3.Connection, before: float, shared: bool = False) -> None:
-    """Delete what was stored before `before` (outlived the TTL), with workers their item rows."""
+    """Delete what was stored before `before` (outlived the TTL), with workers their item rows
+    (one process, whose file has no index by age, prunes this way at start-up only: then its
+    memory finds the expired turns)."""
     conn.execute("BEGIN IMMEDIATE")
     if shared:
         gone = conn.execute(

@@ -44,7 +44,7 @@ from driftgate.proxy.responses.turns import (
     not_found,
     previous_of,
 )
-from driftgate.proxy.responses.writer import GATHER_SECONDS, Evict, Put, Writer
+from driftgate.proxy.responses.writer import GATHER_SECONDS, PRUNE_EVERY, Evict, Put, Writer
 
 if TYPE_CHECKING:
     from driftgate.proxy.config import Config
@@ -84,6 +84,7 @@ class Conversations:
         )
         self._item_index: dict[str, str] = {}
         self._bytes = 0
+        self._unpruned = 0  # filings since the index was last looked at for expired turns
         self._reader: sqlite3.Connection | None = None
         self._writer: Writer | None = None
         self._closed = False
@@ -230,6 +231,10 @@ class Conversations:
         evicted = None
         if len(index) > cap.store_max_items or self._bytes > cap.store_max_bytes:
             evicted = self._evict()
+        self._unpruned += 1
+        if self._unpruned >= PRUNE_EVERY:
+            self._unpruned = 0
+            evicted = self._expire(evicted)
         if self._writer is not None:
             self._writer.put(Put(response_id, turn, blob, named, done, evicted))
         return True
@@ -248,9 +253,31 @@ class Conversations:
             gone.append(response_id)
         return gone
 
+    def _expire(self, gone: list[str] | None) -> list[str] | None:
+        """Forget the turns at the front of the index that outlived the TTL, and the items they
+        brought last; `gone` and their ids (for the file to delete), or None when none expired.
+
+        Turns are indexed in filing order, which is their age's but for the time a request took:
+        one that began before the front turn goes once it is at the front."""
+        index, turns, items = self._index, self._turns, self._item_index
+        before = self._clock() - self.settings.store_ttl_seconds
+        expired: list[str] = []
+        while index:
+            response_id, (created, size, named) = next(iter(index.items()))
+            if created > before:  # fresh, as reads count it
+                break
+            del index[response_id]
+            self._bytes -= size
+            turns.pop(response_id, None)
+            _forget(items, response_id, named)
+            expired.append(response_id)
+        if not expired:
+            return gone
+        return expired if gone is None else gone + expired
+
     def _load_index(self, path: Path) -> None:
         """What an earlier run stored (ids, times, sizes, item ids), at start-up, migrating a file
-        of an older layout; then the bounds apply."""
+        of an older layout; then the bounds and the TTL apply."""
         if not path.exists():
             return
         try:
@@ -272,10 +299,12 @@ class Conversations:
             for item_id in ids:
                 items[item_id] = response_id
         cap = self.settings
+        evicted = None
         if len(index) > cap.store_max_items or self._bytes > cap.store_max_bytes:
             evicted = self._evict()
-            if self._writer is not None:
-                self._writer.put(Evict(evicted))
+        evicted = self._expire(evicted)
+        if evicted is not None and self._writer is not None:
+            self._writer.put(Evict(evicted))
 
     def health(self) -> dict[str, Any] | None:
         """Nothing to report for /health: the file is this host's."""

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -26,7 +27,7 @@ from driftgate.proxy.responses.sqlite_file import (
 )
 from driftgate.proxy.responses.turns import Turn
 
-PRUNE_EVERY = 100  # expired rows are deleted from SQLite every this many writes
+PRUNE_EVERY = 100  # expired turns are looked for every this many filings
 BATCH = 256  # filings written in one transaction when they queue up (one commit for all)
 GATHER_SECONDS = 0.05  # in one process, how long the writer lets filings gather before a commit
 GATHER_STEPS = 10  # the pause is taken in steps; it ends early once a batch's worth is waiting
@@ -153,10 +154,11 @@ class Writer:
                             _answer(job.done, None)
             else:
                 for job in jobs:
-                    if isinstance(job, Put):
+                    if isinstance(job, Put) and job.done is not None:
                         _answer(job.done, None)
             puts = sum(isinstance(job, Put) for job in jobs)
-            if (written + puts) // PRUNE_EVERY > written // PRUNE_EVERY:
+            # One process: the loop finds the expired turns and queues them as evictions.
+            if self._shared and (written + puts) // PRUNE_EVERY > written // PRUNE_EVERY:
                 try:
                     prune(conn, self._clock() - ttl, self._shared)
                 except sqlite3.Error as exc:
@@ -213,15 +215,15 @@ class Writer:
 def _write_jobs(conn: sqlite3.Connection, jobs: list[Put | Evict], shared: bool) -> None:
     """A batch's filings and evictions with one statement of each kind where order allows: the
     turns (and with workers, `shared`, their item rows) first, then the evicted turns (as if
-    each had gone in queue order: a turn filed again after its eviction stays)."""
-    turns: list[tuple[str, str, float, bytearray, str]] = []
-    firsts: list[tuple[str, float, bytearray, str]] = []
-    items: list[tuple[str, str]] = []
-    gone: list[tuple[str]] = []
+    each had gone in queue order: a turn filed again after its eviction stays). Rows go into
+    flat lists of values, as the statements bind them."""
+    turns: list[Any] = []  # id, previous, created, items, named: a turn after another
+    firsts: list[Any] = []  # id, created, items, named
+    items: list[str] = []  # item id, turn id
+    gone: list[str] = []
     evicted: set[str] = set()
     dumps = orjson.dumps
     for job in jobs:
-        gone_ids = job.ids if isinstance(job, Evict) else job.evicted
         if isinstance(job, Put):
             response_id = job.response_id
             if response_id in evicted:  # filed again after its eviction: the evictions go first
@@ -231,13 +233,17 @@ def _write_jobs(conn: sqlite3.Connection, jobs: list[Put | Evict], shared: bool)
             turn, named = job.turn, job.named
             names = dumps(named).decode() if named else "[]"
             if turn.previous is None:
-                firsts.append((response_id, turn.created, bytearray(job.blob), names))
+                firsts += (response_id, turn.created, bytearray(job.blob), names)
             else:
-                turns.append((response_id, turn.previous, turn.created, bytearray(job.blob), names))
+                turns += (response_id, turn.previous, turn.created, bytearray(job.blob), names)
             if shared:
-                items += [(item_id, response_id) for item_id in named]
-        if gone_ids is not None:
-            gone += [(i,) for i in gone_ids]
+                for item_id in named:
+                    items += (item_id, response_id)
+            gone_ids = job.evicted
+        else:
+            gone_ids = job.ids
+        if gone_ids:
+            gone += gone_ids
             evicted.update(gone_ids)
     write(conn, turns, firsts, items)
     if gone:

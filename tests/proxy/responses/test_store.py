@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from driftgate.proxy.errors import InvalidRequest
 from driftgate.proxy.responses import store as store_mod
 from driftgate.proxy.responses.settings import ResponsesSettings
 from driftgate.proxy.responses.store import Conversations
+from driftgate.proxy.responses.writer import PRUNE_EVERY
 
 TTL = ResponsesSettings().store_ttl_seconds
 
@@ -230,9 +233,6 @@ def test_a_turn_filed_again_under_its_id_keeps_only_its_new_items() -> None:
 
 def _wait_for_rows(path: Path, count: int) -> None:
     """Until the writer thread has committed `count` turns to the file (or 5 s passed)."""
-    import sqlite3
-    import time
-
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
         if path.exists():
@@ -244,3 +244,26 @@ def _wait_for_rows(path: Path, count: int) -> None:
                     pass
         time.sleep(0.02)
     raise AssertionError(f"the writer did not file {count} turns")
+
+
+def test_one_process_deletes_expired_turns_from_the_file_as_it_files(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "responses.sqlite3"
+    conv = Conversations(path, ResponsesSettings(store_ttl_seconds=60), clock=clock)
+    try:
+        answered(conv, {"input": "old"}, "resp_old", "x")
+        answered(conv, {"input": "older", "previous_response_id": "resp_old"}, "resp_1", "y")
+        clock.now += 61
+        for n in range(2, PRUNE_EVERY + 2):  # the index is looked at every PRUNE_EVERY filings
+            answered(conv, {"input": str(n)}, f"resp_{n}", "z")
+        assert not _stored(conv, "resp_old")
+        with pytest.raises(InvalidRequest):
+            conv.expand({"input": [{"type": "item_reference", "id": "msg_resp_1"}]})
+        kept = [f"resp_{n}" for n in range(2, PRUNE_EVERY + 2)]
+        assert sorted(conv._item_index) == sorted(f"msg_{i}" for i in kept)
+    finally:
+        conv.close()  # what is queued is written: the file was opened once, nothing pruned then
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert {r[0] for r in db.execute("SELECT id FROM turns")} == set(kept)
+        by_age = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'turns_created'")
+        assert by_age.fetchone() is None  # memory finds the expired: no index by age

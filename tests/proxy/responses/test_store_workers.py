@@ -228,9 +228,9 @@ def test_workers_opening_a_new_file_at_once_all_get_it(tmp_path: Path) -> None:
 
 
 def test_workers_count_again_what_one_process_filed_without_totals(tmp_path: Path) -> None:
-    """One process keeps no totals and no item rows in the file (no triggers); workers opening
-    it later count every turn and map every item to the latest turn that brought it, and keep
-    counting; one process again drops them."""
+    """One process keeps no totals, no item rows and no index by age in the file (no triggers);
+    workers opening it later count every turn, map every item to the latest turn that brought
+    it and index the turns by age, and keep counting; one process again drops them."""
     path = tmp_path / "responses.sqlite3"
 
     def file(conn: sqlite3.Connection, ids: range) -> None:
@@ -247,9 +247,10 @@ def test_workers_count_again_what_one_process_filed_without_totals(tmp_path: Pat
 
     alone = open_db(path, shared=False)
     file(alone, range(3))
-    assert totals(alone) == [] and items(alone) == {}
+    assert totals(alone) == [] and items(alone) == {} and not _by_age(alone)
     alone.close()
     shared = open_db(path)
+    assert _by_age(shared)
     assert totals(shared) == [(3, 15)]
     assert items(shared) == {"a-1": "resp_0", "a0": "resp_1", "a1": "resp_2", "a2": "resp_2"}
     file(shared, range(3, 5))
@@ -258,7 +259,7 @@ def test_workers_count_again_what_one_process_filed_without_totals(tmp_path: Pat
     shared.close()
     alone = open_db(path, shared=False)
     file(alone, range(5, 7))
-    assert items(alone) == {}
+    assert items(alone) == {} and not _by_age(alone)
     alone.close()
     again = open_db(path)
     try:
@@ -284,6 +285,7 @@ def test_a_one_process_gateway_opening_the_file_does_not_stop_the_workers_filing
         with contextlib.closing(sqlite3.connect(path)) as db:
             assert db.execute("SELECT turns FROM totals").fetchall() == [(2,)]
             assert db.execute("SELECT COUNT(*) FROM turns").fetchone() == (2,)
+            assert _by_age(db)  # the turns indexed by age again, for the bounds and the TTL
 
     run(path, 1, body, clock)
 
@@ -305,3 +307,9 @@ def test_a_worker_reads_the_items_of_turns_its_memory_let_go_of_from_the_file(
         assert len(a._item_index) == 2  # only the items of the turns memory holds
 
     run(tmp_path / "responses.sqlite3", 1, body, Clock())
+
+
+def _by_age(conn: sqlite3.Connection) -> bool:
+    """The file has its index of the turns by age (workers keep one, one process drops it)."""
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'turns_created'").fetchone()
+    return found is not None
