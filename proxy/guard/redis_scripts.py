@@ -2,8 +2,9 @@
 
 Keys (under the prefix): `resv` (sorted set: reservation id -> expiry), `resv:info` (hash:
 id -> "backend<TAB>usd"), `held` (hash: "total" / "b:NAME" -> USD in flight),
-`spend:WHO:SECONDS` (list of "ts usd" oldest first: settled spend of one sliding window), `sums`
-(hash: window list -> its running total), `windows` (set of window lists), `settled` (sorted
+`spend:WHO:SECONDS` (list of "ts usd" oldest first: settled spend of one sliding window, ts the
+newest of the spend an entry sums), `sums` (hash: window list -> its running total, and
+"LIST|first" -> when the spend its last entry sums began), `windows` (set of window lists), `settled` (sorted
 set: settlement batch id -> until when it is remembered) and `halt` (hash: reason, since, until). A
 window is trimmed from its head when it is read, as the embedded store's windows are, so a
 reservation costs O(1) amortised however many requests the day saw.
@@ -45,7 +46,7 @@ local function window_sum(sums, key, start)
   while true do
     local head = redis.call('LINDEX', key, 0)
     if not head then
-      if total ~= 0 or trimmed then redis.call('HDEL', sums, key) end
+      if total ~= 0 or trimmed then redis.call('HDEL', sums, key, key .. '|first') end
       return 0
     end
     local sp = string.find(head, ' ', 1, true)
@@ -56,6 +57,29 @@ local function window_sum(sums, key, start)
   end
   if trimmed then redis.call('HSET', sums, key, string.format('%.17g', total)) end
   return total
+end
+
+-- Spend at `ts` within width/1000 seconds of the first spend of the window's last entry joins
+-- that entry, which leaves the window with its newest spend, as the embedded store's buckets do:
+-- a window holds ~1,000 entries however many batches a day sees, and counts an entry's older
+-- spend at most width/1000 seconds longer than an exact window would (more, never less). The
+-- last entry's first time is kept in `sums` beside the window's total.
+local function add_spend(sums, key, seconds, ts, usd)
+  local mark = key .. '|first'
+  local last = redis.call('LINDEX', key, -1)
+  local t = tonumber(ts)
+  if last then
+    local first = tonumber(redis.call('HGET', sums, mark) or '')
+    if first and t >= first and t - first < seconds / 1000 then
+      local sp = string.find(last, ' ', 1, true)
+      local newest = math.max(tonumber(string.sub(last, 1, sp - 1)), t)
+      local merged = tonumber(string.sub(last, sp + 1)) + usd
+      redis.call('LSET', key, -1, string.format('%.17g %.17g', newest, merged))
+      return
+    end
+  end
+  redis.call('RPUSH', key, ts .. ' ' .. string.format('%.17g', usd))
+  redis.call('HSET', sums, mark, ts)
 end
 
 -- What is in flight, per `held` field, read once and written back by write_held.
@@ -169,7 +193,7 @@ local function settle(k, H, prefix, now, keep, first)
         windows[key] = w
         order[#order + 1] = key
       end
-      w.items[#w.items + 1] = ts .. ' ' .. usd
+      w.items[#w.items + 1] = {ts, tonumber(usd)}
       w.sum = w.sum + tonumber(usd)
     end
   end
@@ -186,7 +210,7 @@ local function settle(k, H, prefix, now, keep, first)
   if ngives > 0 then give_back(k, H, gives, drops) end
   for _, key in ipairs(order) do
     local w = windows[key]
-    many('RPUSH', key, w.items)
+    for _, item in ipairs(w.items) do add_spend(k.sums, key, w.seconds, item[1], item[2]) end
     redis.call('HINCRBYFLOAT', k.sums, key, string.format('%.17g', w.sum))
     -- A window nobody wrote to for longer than its width holds nothing that counts.
     redis.call('PEXPIRE', key, (w.seconds + 60) * 1000)

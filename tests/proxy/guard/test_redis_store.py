@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis.asyncio import Redis
 
 from driftgate.proxy.guard.ledger import DAY, HOUR, TOTAL, Halt, Limit, SqliteGuardStore
 from driftgate.proxy.guard.redis_store import RedisGuardStore
@@ -447,3 +448,36 @@ def test_settlements_riding_on_a_reservation_whose_reply_was_lost_count_once(
             await proxy.close()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("kind", ["embedded", "redis"])
+def test_both_stores_sum_spend_close_in_time_into_one_window_entry(
+    kind: str, shared_redis: RedisServer
+) -> None:
+    """Spend within window/1000 s of an entry's first joins it and leaves with its newest: a
+    window holds ~1,000 entries however many batches a day sees (Redis kept one per batch)."""
+    hourly = Limit("a", HOUR, 5.0)  # 3.6 s a bucket
+    limits = (hourly, *DAILY_10)  # 86.4 s a bucket
+
+    async def body(store: GuardState) -> None:
+        tickets = [await _ticket(store, 0.5, limits, 0.0) for _ in range(4)]
+        for ticket, ts in zip(tickets, [0.0, 1.0, 2.0, 5.0], strict=True):
+            store.settle(ticket, "a", 1.0, ts)  # a batch each
+            if isinstance(store, RedisGuardStore):
+                await store.flush()
+        if isinstance(store, RedisGuardStore):
+            client = Redis.from_url(shared_redis.url)
+            try:
+                assert await client.llen(store.window_key(hourly)) == 2  # 0-2 s, then 5 s
+                assert await client.llen(store.window_key(DAILY_10[0])) == 1
+            finally:
+                await client.aclose()
+        spent = [(await store.snapshot(limits, HOUR + t)).spent[hourly] for t in (1.5, 2.5, 5.5)]
+        assert spent == [4.0, 1.0, 0.0]  # the first entry goes with its newest spend (2 s)
+        daily = [(await store.snapshot(limits, DAY + t)).spent[DAILY_10[0]] for t in (4.0, 5.5)]
+        assert daily == [4.0, 0.0]
+
+    if kind == "redis":
+        run(shared_redis, 1, body)
+    else:
+        asyncio.run(body(EmbeddedState(SqliteGuardStore(None))))
