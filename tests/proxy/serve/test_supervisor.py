@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -103,10 +105,9 @@ def test_with_a_second_thread_running_workers_are_new_interpreters_not_forks(
 ) -> None:
     # A fork copies only the forking thread: a lock another thread held stays held in the child.
     script = (
-        "import os, signal, socket, sys\n"
+        "import signal, socket, sys\n"
         "link = socket.socket(fileno=int(sys.argv[1]))\n"
         "link.sendall(b'ready exec\\n')\n"
-        "if sys.argv[2] == '0': os.kill(os.getppid(), signal.SIGTERM)\n"
         "signal.sigwait({signal.SIGTERM})\n"
     )
 
@@ -119,12 +120,18 @@ def test_with_a_second_thread_running_workers_are_new_interpreters_not_forks(
 
     cfg = config(tmp_path)
     out = io.StringIO()
-    stop = threading.Event()
-    other = threading.Thread(target=stop.wait, daemon=True)
+
+    def stop_once_announced() -> None:
+        # The second thread; it stops the supervisor once both workers are ready (a worker that
+        # stopped it at once raced the other's start-up: nothing announced on a loaded machine).
+        deadline = time.monotonic() + 60
+        while not out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    other = threading.Thread(target=stop_once_announced, daemon=True)
     other.start()
-    try:
-        supervisor = Supervisor(cfg, 2, command, lambda: cfg, QUICK, out=out, worker_main=forked)
-        assert supervisor.run() == 0
-    finally:
-        stop.set()
+    supervisor = Supervisor(cfg, 2, command, lambda: cfg, QUICK, out=out, worker_main=forked)
+    assert supervisor.run() == 0
+    other.join()
     assert out.getvalue() == "exec\n"
