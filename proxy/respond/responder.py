@@ -142,8 +142,11 @@ class Responder:
         headers.update(SSE_HEADERS)
         proc = processor(flow)
         before_end = None
-        if p.expanded is not None and self.conversations.shared and isinstance(proc, Translator):
-            before_end = self._filer(p.expanded, proc)
+        # A turn the client asked not to store is never kept: its Response object (a dict the
+        # encoder builds only when read) is not asked for.
+        stored = p.expanded if p.expanded is not None and p.expanded.store else None
+        if stored is not None and self.conversations.shared and isinstance(proc, Translator):
+            before_end = self._filer(stored, proc)
         try:
             stream_resp, result = await relay_stream(
                 request, answer, proc, headers, self.drain, before_end
@@ -156,10 +159,10 @@ class Responder:
         if result.upstream_error is not None:
             self.stats.stream_broke(p.route.backend.name)
         self.keeper.stream_done(flow, result, answer.ttfb, answer.response.headers)
-        if p.expanded is not None and before_end is None and isinstance(proc, Translator):
+        if stored is not None and before_end is None and isinstance(proc, Translator):
             encoder = proc.encoder
             if isinstance(encoder, ResponsesEncoder) and encoder.succeeded:
-                self.conversations.remember(p.expanded, encoder.response)
+                self.conversations.remember(stored, encoder.response)
         return stream_resp
 
     def _filer(self, expanded: Expanded, proc: Translator) -> Callable[[], Awaitable[None]]:

@@ -69,13 +69,19 @@ def in_progress(head: bytes, model: bytes, echo: bytes) -> bytes:
 
 
 def ended(
-    head: bytes, reason: str | None, model: bytes, output: list[bytes], usage: bytes, echo: bytes
+    seq: int,
+    head: bytes,
+    reason: str | None,
+    model: bytes,
+    output: list[bytes],
+    usage: bytes,
+    echo: bytes,
 ) -> bytes:
-    """The Response object of response.completed (`reason` None) or response.incomplete."""
+    """response.completed (`reason` None) or response.incomplete, sequence number `seq`."""
+    kind = _FINAL[b"response.incomplete" if reason else b"response.completed"]
     items = b",".join(output)
-    return b"".join(
-        (head, _ENDED[reason], model, b',"output":[', items, b'],"usage":', usage, b",", echo, b"}")
-    )
+    return b"".join((kind, digits(seq), b',"response":', head, _ENDED[reason], model,
+                     b',"output":[', items, b'],"usage":', usage, b",", echo, b"}}\n\n"))  # fmt: skip
 
 
 def failed(
@@ -110,12 +116,14 @@ def usage_bytes(usage: Usage) -> bytes:
 _CREATED = (
     b'event: response.created\ndata: {"type":"response.created","sequence_number":0,"response":'
 )
-_STARTED = b'}\n\nevent: response.in_progress\ndata: {"type":"response.in_progress","sequence_number":1,"response":'  # fmt: skip
+_STARTED = b'}}\n\nevent: response.in_progress\ndata: {"type":"response.in_progress","sequence_number":1,"response":'  # fmt: skip
 
 
-def started(response: bytes) -> bytes:
+def started(head: bytes, model: bytes, echo: bytes) -> bytes:
     """response.created and response.in_progress, the first two events of every stream."""
-    return b"".join((_CREATED, response, _STARTED, response, b"}\n\n"))
+    return b"".join((_CREATED, head, _IN_PROGRESS, model, b',"output":[],"usage":null,', echo,
+                     _STARTED, head, _IN_PROGRESS, model, b',"output":[],"usage":null,', echo,
+                     b"}}\n\n"))  # fmt: skip
 
 
 def created(response: bytes) -> bytes:

@@ -38,8 +38,11 @@ from driftgate.proxy.translate.responses_request import (
 )
 from driftgate.proxy.translate.responses_response import (
     INCOMPLETE_REASONS,
+    finish,
+    message_item,
     new_id,
     reasoning_item,
+    skeleton,
     usage_json,
 )
 from driftgate.proxy.translate.stream_events import MalformedStream, TextLane
@@ -92,8 +95,8 @@ class ResponsesEncoder:
     # The Response object's bytes, written from templates (responses_events) once the stream
     # starts: up to its status, its model as JSON, what it echoes of the request.
     _head = _model_json = _echo = b""
-    _response = b""  # its latest whole bytes: in progress, then as it ended
-    _kept: dict[str, Any] | None = None  # the object of those bytes, once read
+    _kept: dict[str, Any] | None = None  # the Response object as it ended, once read
+    _error: dict[str, str] | None = None  # what failed it
     _started = False
     _stop: StopReason | None = None
     _status = "in_progress"
@@ -113,6 +116,9 @@ class ResponsesEncoder:
         self._created = int(clock())
         self._model = model
         self._output: list[bytes] = []  # finished output items' bytes, in order
+        # The same items for the Response object's dict: a message as (its id, its text), made
+        # into its dict only when a stored turn reads it (parsing the bytes would cost more).
+        self._items: list[dict[str, Any] | tuple[str, str]] = []
         self._open: dict[int, _Item] = {}
 
     @property
@@ -128,22 +134,36 @@ class ResponsesEncoder:
     @property
     def response(self) -> dict[str, Any]:
         """The Response object as the client last saw it (a stored turn keeps it)."""
-        if self._kept is None or not self.finished:
-            self._kept = orjson.loads(self._response or self._in_progress())
-        return self._kept
+        if self._kept is not None:
+            return self._kept
+        body = skeleton(self._id, self._model, self._request, self._created)
+        if not self.finished:
+            return body
+        status = self._status
+        if status == "failed":
+            body["status"] = status
+            body["error"] = self._error
+            body["output"] = self.output
+            body["usage"] = usage_json(self._usage)
+        else:
+            finish(body, self._stop, self._usage)
+            body["output"] = self.output
+        self._kept = body
+        return body
 
     @property
     def output(self) -> list[dict[str, Any]]:
         """The finished output items, in order."""
-        return [orjson.loads(item) for item in self._output]
+        out: list[dict[str, Any]] = []
+        for item in self._items:  # a loop: a comprehension is a call of its own
+            out.append(message_item(*item) if isinstance(item, tuple) else item)
+        return out
 
-    def _in_progress(self) -> bytes:
-        """The Response object in progress, its fixed parts written once."""
-        if not self._head:
-            self._head = fixed.response_head(self._id, self._created)
-            self._model_json = orjson.dumps(self._model)
-            self._echo = fixed.echo_bytes(self._request)
-        return fixed.in_progress(self._head, self._model_json, self._echo)
+    def _fixed_parts(self) -> None:
+        """The parts of the Response object every event that carries it repeats, written once."""
+        self._head = fixed.response_head(self._id, self._created)
+        self._model_json = orjson.dumps(self._model)
+        self._echo = fixed.echo_bytes(self._request)
 
     def _ev(self, kind: str, body: dict[str, Any]) -> bytes:
         seq = self._seq
@@ -220,9 +240,9 @@ class ResponsesEncoder:
         if self._started:
             return b"" if start else self._encode(ev)
         self._started = True
-        self._response = self._in_progress()
         self._seq = 2  # nothing went out before these two
-        head = fixed.started(self._response)
+        self._fixed_parts()
+        head = fixed.started(self._head, self._model_json, self._echo)
         return head if start else head + self._encode(ev)
 
     def _encode(self, ev: StreamEvent) -> bytes:
@@ -289,7 +309,7 @@ class ResponsesEncoder:
         return b""  # response.created went out already
 
     def _next_index(self) -> int:
-        return len(self.output) + len(self._open)
+        return len(self._output) + len(self._open)
 
     def _item(self, index: int, kind: str) -> _Item:
         """The open item at `index`, opening one when the source sent no start."""
@@ -370,6 +390,7 @@ class ResponsesEncoder:
             iid = item.item_id.encode()
             events, message = fixed.text_close(seq, index, iid, item.where, orjson.dumps(text))
             self._output.append(message)
+            self._items.append((item.item_id, text))
             return out + events if out else events
         base = {"item_id": item.item_id, "output_index": index}
         if item.kind == "thinking":
@@ -393,6 +414,7 @@ class ResponsesEncoder:
             done = self._call(item, args, "completed")
         written = orjson.dumps(done)
         self._output.append(written)
+        self._items.append(done)
         return out + self._item_event(True, index, written)
 
     def _close_all(self) -> bytes:
@@ -413,14 +435,12 @@ class ResponsesEncoder:
         stop = self._stop
         reason = INCOMPLETE_REASONS.get(stop) if stop else None
         usage = fixed.usage_bytes(self._usage)
-        self._response = fixed.ended(
-            self._head, reason, self._model_json, self._output, usage, self._echo
-        )
         self._status = "incomplete" if reason else "completed"
         seq = self._seq
         self._seq = seq + 1
-        kind = b"response.incomplete" if reason else b"response.completed"
-        return fixed.final(kind, seq, self._response)
+        return fixed.ended(
+            seq, self._head, reason, self._model_json, self._output, usage, self._echo
+        )
 
     def fail(self, message: str, code: str = "server_error") -> bytes:
         """response.failed: the error, the items finished so far and the usage seen so far."""
@@ -429,18 +449,20 @@ class ResponsesEncoder:
         head = b""
         if not self._started:
             self._started = True
-            head = fixed.created(self._in_progress())
+            self._fixed_parts()
+            head = fixed.created(fixed.in_progress(self._head, self._model_json, self._echo))
             self._seq = 1
         self.finished = True
-        error = orjson.dumps({"code": code, "message": message})
+        self._error = {"code": code, "message": message}
+        error = orjson.dumps(self._error)
         usage = orjson.dumps(usage_json(self._usage))
-        self._response = fixed.failed(
+        response = fixed.failed(
             self._head, error, self._model_json, self._output, usage, self._echo
         )
         self._status = "failed"
         seq = self._seq
         self._seq = seq + 1
-        return head + fixed.final(b"response.failed", seq, self._response)
+        return head + fixed.final(b"response.failed", seq, response)
 
 
 def _output_index(item: _Item) -> int:
