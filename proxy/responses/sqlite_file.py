@@ -61,7 +61,7 @@ _SHARED = (
     " UPDATE totals SET turns = turns - 1, bytes = bytes - length(OLD.items); END",
 )
 _COUNT_AGAIN = (
-    _BY_AGE,
+    *_SHARED,  # the triggers too: a worker counting again after one process dropped them
     "INSERT INTO totals SELECT 1, count(*), coalesce(sum(length(items)), 0) FROM turns",
     "DELETE FROM items",
     # Oldest first: an item a later turn brought again maps to that turn.
@@ -211,8 +211,9 @@ def named_of(items: Iterable[Any]) -> str:
 
 
 def count_again(conn: sqlite3.Connection) -> None:
-    """The totals row, the item rows and the turns by age, from the turns (inside the caller's
-    transaction): one process kept none of them while it wrote the file."""
+    """The totals row, the item rows, the turns by age and the triggers keeping the totals, from
+    the turns (inside the caller's transaction): one process kept none of them while it wrote
+    the file, and dropped the triggers when it opened it."""
     for statement in _COUNT_AGAIN:
         conn.execute(statement)
 

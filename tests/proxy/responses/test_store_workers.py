@@ -286,6 +286,11 @@ def test_a_one_process_gateway_opening_the_file_does_not_stop_the_workers_filing
             assert db.execute("SELECT turns FROM totals").fetchall() == [(2,)]
             assert db.execute("SELECT COUNT(*) FROM turns").fetchone() == (2,)
             assert _by_age(db)  # the turns indexed by age again, for the bounds and the TTL
+        # and the totals kept from then on: the triggers are back, not only the row
+        await answered(w, {"input": "three", "previous_response_id": "resp_2"}, "resp_3", "3")
+        assert await stored(w, "resp_3")
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            assert db.execute("SELECT turns FROM totals").fetchall() == [(3,)]
 
     run(path, 1, body, clock)
 
