@@ -277,7 +277,7 @@ class ResponsesEncoder:
                 request = self._request
                 self._custom = custom_tool_names(request) if request else frozenset()
             custom = (ev.tool_name or "") in self._custom
-            item = _Item("custom" if custom else "tool_call", self._next_index(),
+            item = _Item("custom" if custom else "tool_call", len(self._output) + len(self._open),
                          new_id("ctc_" if custom else "fc_"))  # fmt: skip
             item.name = ev.tool_name or ""
             item.call_id = ev.tool_id or new_id("call_")
@@ -285,7 +285,9 @@ class ResponsesEncoder:
                 item.field = StringFieldStream(CUSTOM_INPUT)
         else:
             item = _Item(
-                ev.kind, self._next_index(), new_id("msg_" if ev.kind == "text" else "rs_")
+                ev.kind,
+                len(self._output) + len(self._open),
+                new_id("msg_" if ev.kind == "text" else "rs_"),
             )
         self._open[ev.index] = item
         return self._open_block(item)
@@ -308,15 +310,14 @@ class ResponsesEncoder:
     def _stream_start(self, ev: StreamStart) -> bytes:
         return b""  # response.created went out already
 
-    def _next_index(self) -> int:
-        return len(self._output) + len(self._open)
-
     def _item(self, index: int, kind: str) -> _Item:
         """The open item at `index`, opening one when the source sent no start."""
         item = self._open.get(index)
         if item is None:
             item = self._open[index] = _Item(
-                kind, self._next_index(), new_id("msg_" if kind == "text" else "rs_")
+                kind,
+                len(self._output) + len(self._open),
+                new_id("msg_" if kind == "text" else "rs_"),
             )
         return item
 
@@ -381,7 +382,8 @@ class ResponsesEncoder:
         return self._delta(item, fragment)
 
     def _close(self, item: _Item) -> bytes:
-        out = self._open_block(item)  # a block that streamed nothing is still shown whole
+        # A block that streamed nothing is still shown whole.
+        out = b"" if item.added else self._open_block(item)
         index = item.output_index
         text = "".join(item.chunks)
         if item.kind == "text":

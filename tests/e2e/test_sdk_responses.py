@@ -268,6 +268,23 @@ def test_streamed_answer_is_stored_too(backend: Backend) -> None:
         assert backend.sent["messages"][1]["content"] == "echo: first words"
 
 
+def test_a_streamed_answer_with_store_false_keeps_nothing(backend: Backend) -> None:
+    """The respond step does not read a translated stream's Response object for a turn the
+    client asked not to store; the turn is still not kept (nor was it before)."""
+    with backend.client.responses.stream(
+        model=backend.model, input="first words", store=False
+    ) as stream:
+        for _ in stream:
+            pass
+        first = stream.get_final_response()
+    assert first.output_text == "echo: first words"
+    with pytest.raises(openai.BadRequestError) as info:
+        backend.client.responses.create(
+            model=backend.model, previous_response_id=first.id, input="more"
+        )
+    assert info.value.code == "previous_response_not_found"
+
+
 def test_item_reference_resolves_a_stored_item(backend: Backend) -> None:
     first = backend.client.responses.create(model=backend.model, input="remember me")
     item_id = first.output[0].id
