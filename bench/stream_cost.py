@@ -86,7 +86,9 @@ def cost_us(run: Callable[[], None], n: int, repeat: int) -> float:
 
 def main() -> None:
     """Print µs per stream for every pair, and each translated pair against its client's tap."""
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument(
         "--chunks",
         choices=["one", "event"],
