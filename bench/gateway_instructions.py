@@ -1,6 +1,7 @@
 """Instructions a request of the whole gateway (one process or `--workers N`), under valgrind.
 
-Starts the fake upstream and the gateway under `valgrind --tool=cachegrind --cache-sim=no
+Starts the fake upstream and the gateway (or, with `--target minimal`, the minimal passthrough
+as bench/targets.py's MINIMAL launches it) under `valgrind --tool=cachegrind --cache-sim=no
 --trace-children=yes` (a forked or started worker is counted too), sends exactly `--requests`
 requests of a scenario over 16 keep-alive connections, then leaves the gateway idle until
 `--hold` seconds after the load began, stops it and sums every process's instructions. Two
@@ -10,6 +11,7 @@ start-up, shutdown and the idle timers taken out:
     .venv/bin/python bench/gateway_instructions.py --requests 480     # I1
     .venv/bin/python bench/gateway_instructions.py --requests 3200    # I2; (I2 - I1) / 2720
     .venv/bin/python bench/gateway_instructions.py --workers 2 --requests 480   # and so on
+    .venv/bin/python bench/gateway_instructions.py --target minimal --requests 480   # the ceiling
 
 Counts still move by a few percent from run to run: how many requests a loop turn finds
 depends on timing, and a turn has a cost of its own. Compare pairs of runs, several of them.
@@ -29,13 +31,14 @@ from pathlib import Path
 from processes import ProcessGroup, free_port, pinned, wait_http
 from runner import Plan, start_upstream
 from scenarios import by_name
-from targets import Launch, baseline, driftgate_command
+from targets import MINIMAL, Command, Launch, baseline, driftgate_command
 
 BENCH_DIR = Path(__file__).resolve().parent
 CONNECTIONS = 16
 
 
-def _send(port: int, path: str, body: bytes, headers: dict[str, str], count: int) -> None:
+def send(port: int, path: str, body: bytes, headers: dict[str, str], count: int) -> None:
+    """`count` requests one after the other on one keep-alive connection, each answered 200."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     try:
         for _ in range(count):
@@ -46,6 +49,17 @@ def _send(port: int, path: str, body: bytes, headers: dict[str, str], count: int
                 raise RuntimeError(f"status {answer.status}")
     finally:
         conn.close()
+
+
+def _command(target: str, source: Path | None, launch: Launch) -> Command:
+    if source is not None:
+        start = baseline(source.resolve()).command
+    elif target == "minimal":
+        start = MINIMAL.command
+    else:
+        return driftgate_command(launch)
+    assert start is not None
+    return start(launch)
 
 
 def main() -> int:
@@ -62,10 +76,23 @@ def main() -> int:
         "--only", default="openai", help="the scenario (openai, anthropic, stream, ...)"
     )
     parser.add_argument("--baseline", type=Path, help="count another checkout instead of this one")
+    parser.add_argument(
+        "--cpu", type=int, default=0, help="the gateway's CPU; the load runs on the other one"
+    )
+    parser.add_argument(
+        "--target",
+        choices=("driftgate", "minimal"),
+        default="driftgate",
+        help="what to count: this gateway, or bench/minimal_passthrough.py (aiohttp)",
+    )
     args = parser.parse_args()
+    if args.target == "minimal" and (args.workers > 1 or args.baseline is not None):
+        parser.error("--workers and --baseline are driftgate's: not with --target minimal")
     scenario = by_name(args.only)
     body, path, headers = scenario.body, scenario.path, dict(scenario.headers)
-    plan = Plan(duration=1, warmup=0, rounds=1, target_cpu=0, load_cpu=1)
+    if args.cpu not in (0, 1):
+        parser.error("--cpu is 0 or 1 (the upstream and the load take the other)")
+    plan = Plan(duration=1, warmup=0, rounds=1, target_cpu=args.cpu, load_cpu=1 - args.cpu)
     with tempfile.TemporaryDirectory(prefix="gateway-instructions-") as tmp:
         work = Path(tmp)
         with ProcessGroup(work / "logs") as group:
@@ -74,23 +101,21 @@ def main() -> int:
             )
             port = free_port()
             launch = Launch(f"http://127.0.0.1:{upstream}", port, work)
-            if args.baseline is None:
-                cmd = driftgate_command(launch)
-            else:
-                start = baseline(args.baseline.resolve()).command
-                assert start is not None
-                cmd = start(launch)
+            cmd = _command(args.target, args.baseline, launch)
             argv = [*cmd.argv, "--workers", str(args.workers)] if args.workers > 1 else cmd.argv
             valgrind = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--trace-children=yes",
                         f"--cachegrind-out-file={work}/cachegrind.%p"]  # fmt: skip
-            gateway = group.start("gateway", pinned([*valgrind, *argv], 0), env=cmd.env, cwd=work)
-            wait_http(gateway, f"http://127.0.0.1:{port}/health", 600)
+            env = cmd.env | {"PYTHONHASHSEED": "0"}  # the same dict layouts every run
+            gateway = group.start(
+                "gateway", pinned([*valgrind, *argv], args.cpu), env=env, cwd=work
+            )
+            wait_http(gateway, f"http://127.0.0.1:{port}{cmd.ready_path}", 600)
             time.sleep(5)  # the rest of start-up, under valgrind
-            os.sched_setaffinity(0, {1})  # the load beside the upstream, as wrk runs
+            os.sched_setaffinity(0, {1 - args.cpu})  # the load beside the upstream, as wrk runs
             each = args.requests // CONNECTIONS
             began = time.monotonic()
             clients = [
-                threading.Thread(target=_send, args=(port, path, body, headers, each))
+                threading.Thread(target=send, args=(port, path, body, headers, each))
                 for _ in range(CONNECTIONS)
             ]
             for client in clients:

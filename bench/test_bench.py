@@ -321,3 +321,22 @@ def test_translate_cost_files_each_stored_turn_as_the_gateway_does(tmp_path: Pat
         store.close()
         with sqlite3.connect(path) as db:  # each request's turn filed, the bound kept
             assert db.execute("SELECT count(*) FROM turns").fetchone() == (3,)
+
+
+def test_cost_table_reads_costs_as_throughput_ratios() -> None:
+    from cost_table import markdown, paired_ratio, target_checks
+
+    costs = {
+        "stream": {"driftgate": [100.0, 100.0, 120.0], "minimal": [120.0, 100.0, 120.0]},
+        "translate-stream": {"driftgate": [140.0, 120.0, 150.0], "minimal": [120.0, 100.0, 120.0]},
+    }
+    ratio = paired_ratio(costs["stream"]["minimal"], costs["stream"]["driftgate"])
+    assert ratio is not None and (ratio.median, ratio.low, ratio.high) == (1.0, 1.0, 1.2)
+    checks = {(c.scenario, c.what.split(" ")[2]): c for c, _ in target_checks(costs)}
+    assert checks[("stream", "minimal")].verdict == "FAIL"  # 1.0 < 1.1: costlier than allowed
+    cross = checks[("translate-stream", "vs")]
+    assert cross.value == pytest.approx(1.25) and cross.verdict == "PASS"  # <= 1.3x stream's
+    assert target_checks({"stream": {"driftgate": [100.0]}})[0][0].verdict == "n/a"
+    text = markdown(costs, "µs", lambda x: f"{x:.0f}")
+    assert "| stream | 100 | 120 | 1.00 | 1.00-1.20 (3) | FAIL |" in text
+    assert "translate-stream: driftgate's cost vs driftgate's in stream <= 1.3: 1.25 PASS" in text
