@@ -36,6 +36,7 @@ import orjson
 from fast_upstream import ANTHROPIC_MESSAGE, OPENAI_COMPLETION, anthropic_events, openai_events
 
 from driftgate.proxy.errors import Dialect
+from driftgate.proxy.respond.responder import turn_output
 from driftgate.proxy.responses.store import DB_NAME, Conversations
 from driftgate.proxy.translate import stream_translator, translate_request, translate_response
 from driftgate.proxy.translate.responses_stream import ResponsesEncoder
@@ -110,7 +111,7 @@ def one_request(scenario: str, store: Conversations | None = None) -> Callable[[
             encoder = proc.encoder
             if store is not None and expanded is not None:
                 assert isinstance(encoder, ResponsesEncoder) and encoder.succeeded
-                store.remember(expanded, encoder.response)
+                store.remember(expanded, turn_output(encoder))
         else:
             whole = translate_response(orjson.loads(answer), upstream, client,
                                        model=body["model"], request=request)  # fmt: skip

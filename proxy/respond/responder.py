@@ -25,7 +25,7 @@ from driftgate.proxy.respond.headers import (
 from driftgate.proxy.respond.outcome import StreamResult
 from driftgate.proxy.respond.stream import processor, relay_stream
 from driftgate.proxy.respond.whole import whole_body
-from driftgate.proxy.responses.turns import ConversationStore, Expanded
+from driftgate.proxy.responses.turns import ConversationStore, Expanded, Output
 from driftgate.proxy.routing import Route
 from driftgate.proxy.serve.drain import SHUTDOWN_REASON, SHUTDOWN_STATUS, Drain
 from driftgate.proxy.serve.protocol import Reply
@@ -142,8 +142,8 @@ class Responder:
         headers.update(SSE_HEADERS)
         proc = processor(flow)
         before_end = None
-        # A turn the client asked not to store is never kept: its Response object (a dict the
-        # encoder builds only when read) is not asked for.
+        # A turn the client asked not to store is never kept: its output items (dicts the encoder
+        # builds only when read) are not asked for.
         stored = p.expanded if p.expanded is not None and p.expanded.store else None
         if stored is not None and self.conversations.shared and isinstance(proc, Translator):
             before_end = self._filer(stored, proc)
@@ -162,7 +162,7 @@ class Responder:
         if stored is not None and before_end is None and isinstance(proc, Translator):
             encoder = proc.encoder
             if isinstance(encoder, ResponsesEncoder) and encoder.succeeded:
-                self.conversations.remember(stored, encoder.response)
+                self.conversations.remember(stored, turn_output(encoder))
         return stream_resp
 
     def _filer(self, expanded: Expanded, proc: Translator) -> Callable[[], Awaitable[None]]:
@@ -171,6 +171,12 @@ class Responder:
         async def file() -> None:
             encoder = proc.encoder
             if isinstance(encoder, ResponsesEncoder) and encoder.succeeded:
-                await self.conversations.file(expanded, encoder.response)
+                await self.conversations.file(expanded, turn_output(encoder))
 
         return file
+
+
+def turn_output(encoder: ResponsesEncoder) -> Output:
+    """What the store keeps of a streamed turn: the items' bytes the client got are filed as
+    they are, and no Response object is built only to be taken apart again."""
+    return Output(encoder.response_id, encoder.output, encoder.output_bytes)

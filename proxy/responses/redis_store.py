@@ -36,6 +36,7 @@ from driftgate.proxy.responses import redis_scripts
 from driftgate.proxy.responses.settings import ResponsesSettings
 from driftgate.proxy.responses.turns import (
     MAX_CHAIN,
+    Answered,
     Expanded,
     Loaded,
     StoreUnavailable,
@@ -43,7 +44,9 @@ from driftgate.proxy.responses.turns import (
     input_items,
     item_in,
     item_not_found,
+    items_blob,
     not_found,
+    output_of,
     previous_of,
     referenced,
 )
@@ -188,19 +191,21 @@ class RedisConversations:
         return self._clock() - created < self.settings.store_ttl_seconds
 
     # -- response side ------------------------------------------------------
-    def remember(self, expanded: Expanded, response: dict[str, Any]) -> None:
+    def remember(self, expanded: Expanded, response: Answered) -> None:
         """File this turn in the background (the respond step uses file(), which it awaits)."""
         task = asyncio.get_running_loop().create_task(self.file(expanded, response))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def file(self, expanded: Expanded, response: dict[str, Any]) -> None:
+    async def file(self, expanded: Expanded, response: Answered) -> None:
         """File this turn in Redis (and in memory, for when Redis is unreachable)."""
-        response_id = response.get("id")
-        if not expanded.store or self._closed or not isinstance(response_id, str):
+        if not expanded.store or self._closed:
             return
-        output = [i for i in response.get("output") or () if isinstance(i, dict)]
-        turn = Turn(expanded.previous, expanded.asked or self._clock(), expanded.own + output)
+        output = output_of(response)
+        if output is None:
+            return
+        response_id = output.response_id
+        turn = Turn(expanded.previous, expanded.asked or self._clock(), expanded.own + output.items)
         self._turns[response_id] = turn
         named = [i["id"] for i in turn.items if isinstance(i.get("id"), str)]
         items = self._items
@@ -216,7 +221,7 @@ class RedisConversations:
         expire_ms = int((turn.created + cap.store_ttl_seconds) * 1000)
         args = [
             self._turn_prefix, self._item_prefix, response_id, turn.previous or "",
-            repr(turn.created), expire_ms, orjson.dumps(turn.items), cap.store_max_items,
+            repr(turn.created), expire_ms, items_blob(expanded.own, output), cap.store_max_items,
             cap.store_max_bytes, repr(self._clock() - cap.store_ttl_seconds), *named,
         ]  # fmt: skip
         if not self.up:

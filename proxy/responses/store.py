@@ -34,6 +34,7 @@ from driftgate.proxy.responses.settings import ResponsesSettings
 from driftgate.proxy.responses.sqlite_file import Watermark, open_db
 from driftgate.proxy.responses.turns import (
     MAX_CHAIN,
+    Answered,
     ConversationStore,
     Expanded,
     Loaded,
@@ -41,7 +42,9 @@ from driftgate.proxy.responses.turns import (
     input_items,
     item_in,
     item_not_found,
+    items_blob,
     not_found,
+    output_of,
     previous_of,
 )
 from driftgate.proxy.responses.writer import GATHER_SECONDS, PRUNE_EVERY, Evict, Put, Writer
@@ -172,36 +175,38 @@ class Conversations:
             return None
 
     # -- response side ------------------------------------------------------
-    def remember(self, expanded: Expanded, response: dict[str, Any]) -> None:
+    def remember(self, expanded: Expanded, response: Answered) -> None:
         """Keep this turn under the response's id, unless the client asked not to store it."""
         self._keep(expanded, response, None)
 
-    async def file(self, expanded: Expanded, response: dict[str, Any]) -> None:
+    async def file(self, expanded: Expanded, response: Answered) -> None:
         """remember(): in one process nobody else needs the turn before the answer ends."""
         self.remember(expanded, response)
 
     def _keep(
         self,
         expanded: Expanded,
-        response: dict[str, Any],
+        response: Answered,
         done: concurrent.futures.Future[None] | None,
     ) -> bool:
         """Keep the turn in memory and queue it for the file; False when it is not kept."""
-        response_id = response.get("id")
-        if not expanded.store or self._closed or not isinstance(response_id, str):
+        if not expanded.store or self._closed:
             return False
-        output = [i for i in response.get("output") or () if isinstance(i, dict)]
+        output = output_of(response)
+        if output is None:
+            return False
         # Its age counts from the request, not from when the answer finished being sent: a
         # client that got the answer cannot see it aged by the time the gateway took to file it.
         created = expanded.asked or self._clock()
-        items = expanded.own + output
+        own = expanded.own
+        items = own + output.items
         named: list[str] = []
         for item in items:
             item_id = item.get("id")
             if isinstance(item_id, str):
                 named.append(item_id)
         turn = Turn(expanded.previous, created, items)
-        return self._filed(response_id, turn, orjson.dumps(items), named, done)
+        return self._filed(output.response_id, turn, items_blob(own, output), named, done)
 
     def _filed(
         self,

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
+
+import orjson
 
 from driftgate.proxy.errors import GatewayError, InvalidRequest
 
@@ -30,6 +32,43 @@ class Expanded:
     own: list[dict[str, Any]]  # this request's own input items (references resolved)
     store: bool
     asked: float = 0.0  # when the request arrived: a stored turn's age counts from here
+
+
+@dataclass(slots=True)
+class Output:
+    """What a stored turn keeps of a Response object: its id, its output items, and the items'
+    JSON as the client was sent it (a streamed answer's encoder wrote each once already)."""
+
+    response_id: str
+    items: list[dict[str, Any]]
+    raw: list[bytes] | None = None  # each item's bytes, equal to orjson's of `items`
+
+
+# A finished Response object (a dict, as a whole answer is rendered) or what a turn needs of it.
+Answered: TypeAlias = "dict[str, Any] | Output"
+
+
+def output_of(response: Answered) -> Output | None:
+    """The id and output items of a Response object (None without a string id)."""
+    if isinstance(response, Output):
+        return response
+    response_id = response.get("id")
+    if not isinstance(response_id, str):
+        return None
+    return Output(response_id, [i for i in response.get("output") or () if isinstance(i, dict)])
+
+
+def items_blob(own: list[dict[str, Any]], output: Output) -> bytes:
+    """The JSON array of a turn's items (its input, then its output), as orjson writes it; an
+    output whose bytes were written already is joined, not serialised again."""
+    raw = output.raw
+    if raw is None:
+        return orjson.dumps(own + output.items)
+    if not raw:
+        return orjson.dumps(own)
+    if not own:
+        return b"[" + b",".join(raw) + b"]"
+    return b"".join((orjson.dumps(own)[:-1], b",", b",".join(raw), b"]"))
 
 
 @dataclass(slots=True)
@@ -64,11 +103,11 @@ class ConversationStore(Protocol):
         """`body` with previous_response_id's conversation and item references written out."""
         ...
 
-    def remember(self, expanded: Expanded, response: dict[str, Any]) -> None:
+    def remember(self, expanded: Expanded, response: Answered) -> None:
         """Keep this turn (after the answer), unless the client asked not to store it."""
         ...
 
-    def file(self, expanded: Expanded, response: dict[str, Any]) -> Awaitable[None]:
+    def file(self, expanded: Expanded, response: Answered) -> Awaitable[None]:
         """Keep this turn where every process sees it (before the answer's end reaches the client)."""
         ...
 

@@ -25,6 +25,7 @@ from driftgate.proxy.responses.sqlite_file import Watermark, read_item, read_tur
 from driftgate.proxy.responses.store import MEMORY_TURNS, Conversations
 from driftgate.proxy.responses.turns import (
     MAX_CHAIN,
+    Answered,
     Expanded,
     Loaded,
     Turn,
@@ -142,7 +143,7 @@ class WorkerConversations(Conversations):
         return created >= self._watermark.get() and self._fresh(created)
 
     # -- response side ------------------------------------------------------
-    async def file(self, expanded: Expanded, response: dict[str, Any]) -> None:
+    async def file(self, expanded: Expanded, response: Answered) -> None:
         """Keep this turn and wait until the file holds it (every worker can read it then)."""
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
         if not self._keep(expanded, response, done):

@@ -152,6 +152,11 @@ class ResponsesEncoder:
         return body
 
     @property
+    def output_bytes(self) -> list[bytes]:
+        """The finished output items' JSON, as the client was sent each (orjson's of `output`)."""
+        return self._output
+
+    @property
     def output(self) -> list[dict[str, Any]]:
         """The finished output items, in order."""
         out: list[dict[str, Any]] = []
