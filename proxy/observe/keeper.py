@@ -53,7 +53,8 @@ def _new_id_prefix() -> None:
 
 os.register_at_fork(after_in_child=_new_id_prefix)
 CLIENT_GONE = 499  # nginx's convention: the client closed the connection first
-FLUSH_EVERY = 0.05  # seconds between batches
+FLUSH_EVERY = 0.05  # seconds between batches (one process)
+FLUSH_EVERY_MAX = 0.2  # the longest a worker of many waits between batches
 # Handing each record to the recorder's thread as it finishes cost ~60 us a request
 # (a thread wake-up and GIL hand-off) and one log call ~40 us; a batch pays that once.
 # Building the batch's records and log lines on the loop cost 9-12 us a request, and flushing
@@ -63,6 +64,19 @@ FLUSH_EVERY = 0.05  # seconds between batches
 
 
 Settle = Callable[[list[tuple[Any, float | None]]], None]
+
+
+def flush_every(workers: int) -> float:
+    """Seconds between one process's batches when `workers` processes share the traffic.
+
+    Each of N workers sees about 1/N of the requests: flushing every N x FLUSH_EVERY keeps a
+    batch as large as one process's, so the usage file takes as many transactions a second (and
+    each recorder thread as many wake-ups a request) as with one process, not N times as many.
+    Capped, so a worker killed outright loses at most FLUSH_EVERY_MAX seconds of records.
+    """
+    return min(FLUSH_EVERY * max(1, workers), FLUSH_EVERY_MAX)
+
+
 # A NamedTuple of all its fields made from a tuple of them: a record's generated __new__ is a
 # Python function of 30 arguments (9 for Asked) that only packs them into that tuple again.
 _make: Any = tuple.__new__
@@ -136,7 +150,8 @@ def _finished(
 
 
 class RecordKeeper:
-    """Collects finished requests; every FLUSH_EVERY seconds turns them into records and log lines.
+    """Collects finished requests; every `every` seconds (FLUSH_EVERY in one process, see
+    `flush_every`) turns them into records and log lines.
 
     `enabled=False` (analytics and metrics both off) keeps nothing at all.
     """
@@ -150,8 +165,10 @@ class RecordKeeper:
         enabled: bool = True,
         log_json: bool = False,
         wall: Callable[[], float] = time.time,
+        every: float = FLUSH_EVERY,
     ) -> None:
         self.recorder = recorder
+        self.every = every  # seconds between batches
         self._owned = owned
         self._clock = clock
         self._wall = wall  # the time of day each request finished (its record and log line)
@@ -272,9 +289,10 @@ class RecordKeeper:
         self._pending.append(item)
 
     async def run(self) -> None:
-        """Flush the batch every FLUSH_EVERY seconds (the app runs this as a task)."""
+        """Flush the batch every `every` seconds (the app runs this as a task)."""
+        every = self.every
         while True:
-            await asyncio.sleep(FLUSH_EVERY)
+            await asyncio.sleep(every)
             if self._pending:
                 self.flush()
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from driftgate.proxy.config import Config
 from driftgate.proxy.cooldown import Cooldowns
 from driftgate.proxy.errors import ConfigError
-from driftgate.proxy.observe.keeper import RecordKeeper, open_recorder
+from driftgate.proxy.observe.keeper import RecordKeeper, flush_every, open_recorder
 from driftgate.proxy.observe.keeper import log as request_log
 from driftgate.proxy.observe.labels import ModelLabels
 from driftgate.proxy.observe.live import LiveHub
@@ -99,6 +99,7 @@ class Observer:
             or self.otel is not None
             or request_log.isEnabledFor(logging.INFO),
             log_json=config.log_format == "json",
+            every=flush_every(config.worker_processes),
         )
 
     def start(self) -> list[asyncio.Task[None]]:

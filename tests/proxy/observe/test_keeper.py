@@ -207,3 +207,55 @@ def test_records_and_what_was_asked_carry_every_field_by_name() -> None:
         "input_tokens": 10, "output_tokens": 4, "latency_ms": 1500.0, "ttfb_ms": 250.0,
         "request_id": "req_1", "model_requested": "claude-sonnet-4-6", "reason": None,
     }  # fmt: skip
+
+
+def test_workers_flush_less_often_each_so_a_batch_stays_one_processs_size() -> None:
+    from driftgate.proxy.observe.keeper import FLUSH_EVERY, FLUSH_EVERY_MAX, flush_every
+
+    assert flush_every(1) == FLUSH_EVERY
+    assert flush_every(2) == pytest.approx(2 * FLUSH_EVERY)
+    assert flush_every(3) == pytest.approx(3 * FLUSH_EVERY)
+    # Many workers: capped, the bound on what a worker killed outright loses from memory.
+    assert flush_every(64) == FLUSH_EVERY_MAX
+    assert FLUSH_EVERY < flush_every(2) <= FLUSH_EVERY_MAX
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_gateways_keeper_flushes_at_its_workers_cadence(tmp_path: Path, workers: int) -> None:
+    from dataclasses import replace
+
+    from driftgate.proxy.config import load_config
+    from driftgate.proxy.cooldown import Cooldowns
+    from driftgate.proxy.observe.keeper import flush_every
+    from driftgate.proxy.observe.observer import Observer
+
+    config = replace(load_config({"DRIFTGATE_HOME": str(tmp_path)}), workers=workers)
+    observer = Observer(config, lambda: BUNDLED, Cooldowns(30.0), lambda: 0.0, Recorder(None))
+    try:
+        assert observer.keeper.every == flush_every(workers)
+    finally:
+        observer.close()
+
+
+def test_run_hands_a_batch_over_once_every_interval_not_sooner() -> None:
+    import asyncio
+
+    recorder = ThreadNotingRecorder()
+    keeper = RecordKeeper(recorder, owned=True, clock=lambda: 0.5, every=0.3)
+
+    async def go() -> tuple[int, int]:
+        task = asyncio.create_task(keeper.run())
+        keeper.whole_done(_flow(), 200, ANSWER, 0.1)
+        await asyncio.sleep(0.1)  # one process's FLUSH_EVERY twice over: not yet a batch
+        before = recorder.jobs
+        for _ in range(100):  # then within a few intervals, one batch
+            await asyncio.sleep(0.05)
+            if recorder.jobs:
+                break
+        task.cancel()
+        return before, recorder.jobs
+
+    before, after = asyncio.run(go())
+    keeper.close()
+    assert (before, after) == (0, 1)
+    assert recorder.written == 1
