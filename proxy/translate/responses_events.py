@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from driftgate.proxy.sse import Usage
-from driftgate.proxy.translate.responses_response import ECHO_DEFAULTS, usage_json
+from driftgate.proxy.translate.responses_response import ECHO_DEFAULTS
 
 # Sequence numbers and output indices as bytes; a table lookup costs less than formatting one.
 _DIGITS = tuple(str(n).encode() for n in range(1024))
@@ -101,16 +101,15 @@ _USAGE = (
 
 
 def usage_bytes(usage: Usage) -> bytes:
-    """A Responses `usage` object as orjson writes `usage_json(usage)`."""
+    """A Responses `usage` object as orjson writes `usage_json(usage)`, at any count.
+
+    orjson refuses integers past 64 bits; JSON has no such limit, and an upstream that reports
+    such a count must still get its stream ended, so they are written in full here.
+    """
     cached = usage.cache_read_tokens
     prompt = usage.input_tokens + cached + usage.cache_write_tokens
     output = usage.output_tokens
-    reasoning = usage.reasoning_tokens
-    total = prompt + output
-    if (prompt | cached | output | reasoning | total) >> 63:
-        # A negative count, or one past 2**63: orjson writes what it can and raises for the rest.
-        return orjson.dumps(usage_json(usage))
-    return _USAGE % (prompt, cached, output, reasoning, total)
+    return _USAGE % (prompt, cached, output, usage.reasoning_tokens, prompt + output)
 
 
 _CREATED = (

@@ -438,16 +438,19 @@ class ResponsesEncoder:
     def _complete(self) -> bytes:
         if self.finished:
             return b""
-        self.finished = True
         stop = self._stop
         reason = INCOMPLETE_REASONS.get(stop) if stop else None
         usage = fixed.usage_bytes(self._usage)
-        self._status = "incomplete" if reason else "completed"
         seq = self._seq
-        self._seq = seq + 1
-        return fixed.ended(
+        out = fixed.ended(
             seq, self._head, reason, self._model_json, self._output, usage, self._echo
         )
+        # Finished only once the last event is built: should building it fail, `fail` still
+        # ends the stream with response.failed.
+        self.finished = True
+        self._status = "incomplete" if reason else "completed"
+        self._seq = seq + 1
+        return out
 
     def fail(self, message: str, code: str = "server_error") -> bytes:
         """response.failed: the error, the items finished so far and the usage seen so far."""
@@ -462,7 +465,7 @@ class ResponsesEncoder:
         self.finished = True
         self._error = {"code": code, "message": message}
         error = orjson.dumps(self._error)
-        usage = orjson.dumps(usage_json(self._usage))
+        usage = fixed.usage_bytes(self._usage)
         response = fixed.failed(
             self._head, error, self._model_json, self._output, usage, self._echo
         )
