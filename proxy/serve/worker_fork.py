@@ -100,8 +100,11 @@ def fork_worker(run: Callable[[], int], close: Iterable[int]) -> ForkedWorker:
             with contextlib.suppress(OSError):
                 os.close(fd)
         code = run()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+    except SystemExit as exc:  # the status the interpreter would give: None is 0, text is 1
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
     except BaseException:
         traceback.print_exc()
     finally:

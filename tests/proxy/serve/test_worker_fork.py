@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import select
 import signal
+import sys
 import time
 
 import pytest
@@ -21,6 +22,16 @@ def test_the_status_run_returns_is_the_exit_status_and_an_exception_is_1() -> No
         raise RuntimeError("a bug in the worker")
 
     assert fork_worker(broken, []).wait(timeout=30) == 1
+
+
+@pytest.mark.parametrize(("code", "status"), [(None, 0), (0, 0), (3, 3), ("stopped: why", 1)])
+def test_sys_exit_in_a_worker_gives_the_status_the_interpreter_would(
+    code: int | str | None, status: int
+) -> None:
+    def exits() -> int:
+        sys.exit(code)
+
+    assert fork_worker(exits, []).wait(timeout=30) == status
 
 
 def test_a_signalled_worker_reads_as_popen_reads_it_and_wait_has_a_bound() -> None:
