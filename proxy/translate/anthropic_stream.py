@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -63,16 +64,41 @@ _START_LEN = len(_START)
 _TEXT_START_TAIL = b',"content_block":{"type":"text","text":""}}'
 _TEXT_START_TAIL_LEN = -len(_TEXT_START_TAIL)
 _NOTHING: list[StreamEvent] = []  # never appended to
+# Every stream's message_start and message_delta in the layouts the API writes them (compact,
+# keys in its order, the usage counts it sends), matched whole and read from their bytes: parsing
+# them whole was the largest fixed cost of a translated stream. Only valid JSON matches (no
+# escapes, no duplicate keys, numbers as JSON writes them, short enough for 64 bits), so a match
+# means what `_message_start` and `_message_delta` read from it; any other layout is parsed.
+_PARTS = {
+    b"n": rb"(0|[1-9][0-9]{0,14})",  # a count, as JSON writes it
+    b"plain": rb'"[ !#-\[\]-~]{0,200}"',  # printable ASCII but the quote and the backslash
+}
+_MESSAGE_START_DATA = re.compile(
+    rb'data: \{"type":"message_start","message":\{(?:"model":%(plain)b,)?'
+    rb'"id":"([A-Za-z0-9_-]{1,200})","type":"message","role":"assistant",(?:"model":%(plain)b,)?'
+    rb'"content":\[\],"stop_reason":null,"stop_sequence":null,"usage":\{"input_tokens":%(n)b,'
+    rb'(?:"cache_creation_input_tokens":%(n)b,"cache_read_input_tokens":%(n)b,'
+    rb'(?:"cache_creation":\{"ephemeral_5m_input_tokens":[0-9]{1,15},'
+    rb'"ephemeral_1h_input_tokens":[0-9]{1,15}\},)?)?'
+    rb'"output_tokens":%(n)b(?:,"service_tier":"[a-z_]{1,40}")?\}\}\}' % _PARTS
+).fullmatch
+_MESSAGE_DELTA_DATA = re.compile(
+    rb'data: \{"type":"message_delta","delta":\{"stop_reason":(?:"([a-z_]{1,40})"|null),'
+    rb'"stop_sequence":null\},"usage":\{(?:"input_tokens":%(n)b,)?'
+    rb'(?:"cache_creation_input_tokens":%(n)b,)?(?:"cache_read_input_tokens":%(n)b,)?'
+    rb'"output_tokens":%(n)b\}\}' % _PARTS
+).fullmatch
 
 
 class AnthropicDecoder:
     """Upstream Anthropic events -> neutral events; blocks no other dialect can show are skipped."""
 
-    def __init__(self) -> None:
-        self._skipped: set[int] = set()
-        # The last text delta's block bytes before its string, their length, its end and its
-        # index: the next deltas of the same block start with them (see TextLane).
-        self.lane: TextLane | None = None
+    # The state every stream starts in, on the class (each set in __init__ costs). The skipped
+    # blocks' indices: a set of its own once the first is skipped (most streams skip none).
+    _skipped: frozenset[int] | set[int] = frozenset()
+    # The last text delta's block bytes before its string, their length, its end and its
+    # index: the next deltas of the same block start with them (see TextLane).
+    lane: TextLane | None = None
 
     def decode(self, event: SSEEvent) -> list[StreamEvent]:
         """The neutral events one Anthropic SSE event means."""
@@ -163,6 +189,17 @@ class AnthropicDecoder:
                 return _NOTHING if index in self._skipped else [BlockStop(index)]
         elif name == "message_stop" and data == _MESSAGE_STOP:
             return [StreamDone()]
+        elif name == "message_delta":
+            found = _MESSAGE_DELTA_DATA(data)
+            if found is not None:
+                stop, i, w, r, o = found.groups()
+                reason = STOP_FROM_ANTHROPIC.get(stop.decode(), "stop") if stop else None
+                return [StreamEnd(reason, _usage(i, o, r, w))]
+        elif name == "message_start":
+            found = _MESSAGE_START_DATA(data)
+            if found is not None:
+                msg_id, i, w, r, o = found.groups()
+                return [StreamStart(msg_id.decode(), _usage(i, o, r, w))]
         if data[:7] != b"data: {":
             return None
         try:
@@ -256,7 +293,9 @@ class AnthropicDecoder:
             data = block.get("data")
             return [BlockStart(index, "thinking"),
                     ThinkingDelta(index, redacted=data if isinstance(data, str) else "")]  # fmt: skip
-        self._skipped.add(index)
+        if type(self._skipped) is frozenset:
+            self._skipped = set()
+        self._skipped.add(index)  # type: ignore[union-attr]
         self.lane = None  # its deltas are skipped: not one may take the lane
         return []
 
@@ -289,6 +328,11 @@ _READERS: dict[str, Callable[[AnthropicDecoder, dict[str, Any]], list[StreamEven
 }
 # An event line -> the event's name, for the events read from their raw bytes.
 _EVENT_NAMES = {f"event: {name}".encode(): name for name in (*_READERS, "ping")}
+
+
+def _usage(i: bytes | None, o: bytes, r: bytes | None, w: bytes | None) -> Usage:
+    """Usage from the counts' digits a layout matched (a count it does not hold is 0)."""
+    return Usage(int(i) if i else 0, int(o), int(r) if r else 0, int(w) if w else 0)
 
 
 def _index(obj: dict[str, Any]) -> int:
