@@ -64,6 +64,7 @@ _START_LEN = len(_START)
 _TEXT_START_TAIL = b',"content_block":{"type":"text","text":""}}'
 _TEXT_START_TAIL_LEN = -len(_TEXT_START_TAIL)
 _NOTHING: list[StreamEvent] = []  # never appended to
+_NONE_SKIPPED: frozenset[int] = frozenset()
 # Every stream's message_start and message_delta in the layouts the API writes them (compact,
 # keys in its order, the usage counts it sends), matched whole and read from their bytes: parsing
 # them whole was the largest fixed cost of a translated stream. Only valid JSON matches (no
@@ -93,12 +94,13 @@ _MESSAGE_DELTA_DATA = re.compile(
 class AnthropicDecoder:
     """Upstream Anthropic events -> neutral events; blocks no other dialect can show are skipped."""
 
-    # The state every stream starts in, on the class (each set in __init__ costs). The skipped
-    # blocks' indices: a set of its own once the first is skipped (most streams skip none).
-    _skipped: frozenset[int] | set[int] = frozenset()
-    # The last text delta's block bytes before its string, their length, its end and its
-    # index: the next deltas of the same block start with them (see TextLane).
-    lane: TextLane | None = None
+    def __init__(self) -> None:
+        # The skipped blocks' indices: a set of its own once the first is skipped (most streams
+        # skip none).
+        self._skipped: frozenset[int] | set[int] = _NONE_SKIPPED
+        # The last text delta's block bytes before its string, their length, its end and its
+        # index: the next deltas of the same block start with them (see TextLane).
+        self.lane: TextLane | None = None
 
     def decode(self, event: SSEEvent) -> list[StreamEvent]:
         """The neutral events one Anthropic SSE event means."""
