@@ -85,6 +85,7 @@ class RedisGuardStore:
         wall: Callable[[], float] = time.time,
         leasing: Leasing = "busy",
         lease_seconds: float = LEASE_SECONDS,
+        max_pending: int = MAX_PENDING,
     ) -> None:
         """`leasing`: take budget leases when requests ask concurrently ("busy"), for every
         reservation ("always", for tests), or never (one round trip per request); each lease is
@@ -147,7 +148,13 @@ class RedisGuardStore:
         self.down_since: float | None = None
         self.error: str | None = None
         self.lost_settlements = 0
+        self._max_pending = max_pending
         self._pending: deque[Settlement] = deque()
+        # Settlements dropped past max_pending, from any thread, until the loop's thread finds
+        # the leases they gave back to; those give-backs then wait in `_gives` (lease id -> usd,
+        # ALL: everything), one per lease however many were dropped, and go with the next batch.
+        self._dropped: deque[Settlement] = deque()
+        self._gives: dict[int, float] = {}
         self._unsent: deque[_Batch] = deque()  # batches whose call failed: sent again as they are
         self.leases = Leases(
             leasing, lease_seconds, lambda: next(self._ids), self._give_back_to_lease
@@ -375,14 +382,17 @@ class RedisGuardStore:
         summed (the loop's thread: leases are counted only there)."""
         if self._unsent:
             return self._unsent.popleft()
+        if self._dropped:
+            self._drop()
         pending = self._pending
         count = min(BATCH, len(pending))
-        if count == 0:
+        if count == 0 and not self._gives:
             return None
         settled = self.leases.settled
         ids: list[Arg] = []  # reserved one by one: each reservation goes
         spend: dict[tuple[str, float], float] = {}  # (backend, ts) -> usd
-        gives: dict[int, float] = {}  # lease id -> usd given back to it (ALL: everything)
+        # lease id -> usd given back to it (ALL: everything)
+        gives, self._gives = self._gives, {}
         for _ in range(count):
             ticket, backend, usd, ts, lease = pending.popleft()
             if lease is None:
@@ -410,6 +420,19 @@ class RedisGuardStore:
             args += (lease_id, b"*" if back == ALL else _num(back))
         return _Batch(args, count)
 
+    def _drop(self) -> None:
+        """The loop's thread: the settlements dropped still give back to their leases (their
+        spend is lost, and counted), so a lease's last request still gives it all back."""
+        dropped, gives, settled = self._dropped, self._gives, self.leases.settled
+        while dropped:
+            ticket, _, _, _, lease = dropped.popleft()
+            if lease is None:
+                lease = settled(ticket)
+            if lease is not None:
+                lease_id, back = lease
+                got = gives.get(lease_id, 0.0)
+                gives[lease_id] = ALL if back == ALL or got == ALL else got + back
+
     def settle(self, ticket: int, backend: str, usd: float, now: float) -> None:
         self._queue((ticket, backend, usd, now, None))
 
@@ -431,8 +454,8 @@ class RedisGuardStore:
         """From any thread: keep the settlement and have the loop send it (one wake-up a batch)."""
         pending = self._pending
         pending.append(item)
-        if len(pending) > MAX_PENDING:
-            pending.popleft()
+        if len(pending) > self._max_pending:
+            self._dropped.append(pending.popleft())
             self.lost_settlements += 1
         if not self._scheduled and self._loop is not None:
             self._scheduled = True
@@ -444,12 +467,15 @@ class RedisGuardStore:
     def _kick(self) -> None:
         """Settlements are waiting: send them in a moment, unless a reservation takes them first."""
         self._scheduled = False
+        if self._dropped:
+            self._drop()
         if self._delayed is None and self._loop is not None and not self._closed:
             self._delayed = self._loop.call_later(SETTLE_DELAY, self._kick_now)
 
     def _kick_now(self) -> None:
         self._delayed = None
-        if not self._flushing and self.up and (self._pending or self._unsent) and not self._closed:
+        waiting = self._pending or self._unsent or self._gives or self._dropped
+        if not self._flushing and self.up and waiting and not self._closed:
             self._spawn(self._flush())
 
     def _spawn(self, coro: Any) -> None:
@@ -473,7 +499,7 @@ class RedisGuardStore:
                     return
         finally:
             self._flushing = False
-        if (self._pending or self._unsent) and self.up:
+        if (self._pending or self._unsent or self._gives or self._dropped) and self.up:
             self._kick()
 
     async def _send(self, batch: _Batch) -> None:
@@ -590,7 +616,7 @@ class RedisGuardStore:
             self._tasks
             or self._asking
             or self._asks
-            or (self.up and (self._pending or self._unsent))
+            or (self.up and (self._pending or self._unsent or self._gives or self._dropped))
         ):
             if self._tasks:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -1,5 +1,6 @@
 """A TCP forwarder on loopback that can lose replies: the request reaches the server, the server
-acts on it, and the connection closes before the answer gets back (a reply lost in transit)."""
+acts on it, and the connection closes before the answer gets back (a reply lost in transit). It
+can also go away for a while (`go_away`, `come_back`): an outage that keeps the server's data."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ class CuttingProxy:
         self._marker: bytes | None = None
         self._left = 0
         self._server: asyncio.Server | None = None
+        self._away = False
+        self._open: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> CuttingProxy:
         """Listen on a free loopback port (in the running loop)."""
@@ -33,9 +36,23 @@ class CuttingProxy:
         """Lose the reply to the next `times` requests whose bytes contain `marker`."""
         self._marker, self._left = marker, times
 
+    def go_away(self) -> None:
+        """Close every connection and each new one at once, until `come_back`."""
+        self._away = True
+        for writer in list(self._open):
+            writer.close()
+
+    def come_back(self) -> None:
+        """Forward new connections again (the server kept its data meanwhile)."""
+        self._away = False
+
     async def _connection(
         self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
     ) -> None:
+        if self._away:
+            client_w.close()
+            return
+        self._open.add(client_w)
         server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target)
         cut = asyncio.Event()  # the next reply on this connection is to be lost
 
@@ -62,6 +79,7 @@ class CuttingProxy:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
+            self._open.discard(client_w)
             for writer in (client_w, server_w):
                 writer.close()
                 with contextlib.suppress(OSError, ConnectionError):

@@ -22,7 +22,8 @@ from driftgate.proxy.guard.ledger import DAY, HOUR, TOTAL, Halt, Limit, SqliteGu
 from driftgate.proxy.guard.redis_leases import Leasing
 from driftgate.proxy.guard.redis_store import RedisGuardStore
 from driftgate.proxy.guard.settings import StateSettings
-from driftgate.proxy.guard.state import EmbeddedState, Refusal
+from driftgate.proxy.guard.state import EmbeddedState, Refusal, StoreUnreachable
+from tests.fakes.cutting_proxy import CuttingProxy
 from tests.fakes.redis_server import RedisServer
 
 TTL = 60.0
@@ -301,3 +302,50 @@ def test_three_gateways_with_leases_never_overspend_beyond_what_reservations_und
             assert snap.spent[limits[0]] <= budget + under + 1e-9
 
     run(shared_redis, ["always", "always", "busy"], body)
+
+
+def test_settlements_dropped_while_redis_is_away_still_give_their_lease_back(
+    shared_redis: RedisServer,
+) -> None:
+    """Past `max_pending` settlements waiting for Redis, the oldest are dropped (their spend is
+    lost, and counted); what they gave back to a lease is not: the lease goes back whole once
+    Redis answers, not when it expires there."""
+
+    async def body() -> None:
+        proxy = await CuttingProxy(shared_redis.port).start()
+        state = StateSettings(
+            redis_url=proxy.url,
+            key_prefix=f"l{uuid.uuid4().hex[:8]}:",
+            timeout_seconds=5.0,
+            retry_seconds=0.05,
+            reservation_seconds=TTL,
+        )
+        a = RedisGuardStore(
+            state, lambda b: ROOMY, leasing="always", lease_seconds=LIFE, max_pending=2
+        )
+        await a.start()
+        try:
+            first = await a.admit("a", 0.1, ROOMY, 0.0, True)  # asks Redis, and takes a lease
+            assert isinstance(first, int)
+            drawn = [_at_once(a.admit("a", 0.1, ROOMY, 0.1, True)) for _ in range(3)]
+            assert (await a.snapshot(ROOMY, 0.1)).in_flight > 0.1
+            proxy.go_away()
+            with pytest.raises(StoreUnreachable):  # an outage: the lease is given up
+                await a.admit("b", 0.1, ROOMY, 0.2, True)
+            for ticket in [*drawn, first]:
+                a.settle(ticket, "a", 0.05, 0.3)
+            # Kept: the last two; dropped: the first settlements and what the outage queued before
+            # them (the lease's unspent part, the failed call's release and lease).
+            assert a.health()["pending_settlements"] == 2 and a.lost_settlements >= 3
+            proxy.come_back()
+            while not a.up:  # the probe finds it (bounded by the test's timeout)
+                await asyncio.sleep(0.01)
+            await a.flush()
+            snap = await a.snapshot(ROOMY, 0.4)
+            assert snap.in_flight == 0.0  # nothing held for a lease nobody draws from
+            assert snap.spent[ROOMY[0]] == pytest.approx(2 * 0.05)  # the two kept
+        finally:
+            await a.close()
+            await proxy.close()
+
+    asyncio.run(body())
