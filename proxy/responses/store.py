@@ -218,15 +218,20 @@ class Conversations:
     ) -> bool:
         """Keep the turn in memory, index it and its items, keep the bounds, and queue the turn
         and what it evicted for the file (one job)."""
-        turns = self._turns
-        turns[response_id] = turn
-        if len(turns) > MEMORY_TURNS:
-            turns.popitem(last=False)  # its items are found through the file from now on
-        index, items = self._index, self._item_index
+        turns, index, items = self._turns, self._index, self._item_index
         old = index.pop(response_id, None)
         if old is not None:  # filed again: its earlier items go unless it brings them again
+            turns.pop(response_id, None)  # and it leaves memory in its new filing's place
             self._bytes -= old[1]
             _forget(items, response_id, old[2])
+        turns[response_id] = turn
+        if len(turns) > MEMORY_TURNS:
+            # Its items are found through the file from then on: a turn leaves memory once the
+            # file holds it, so memory keeps the filings the writer has not committed yet too.
+            writer = self._writer
+            keep = MEMORY_TURNS if writer is None else MEMORY_TURNS + writer.queued - writer.written
+            while len(turns) > keep:
+                turns.popitem(last=False)
         size = len(blob)
         index[response_id] = (turn.created, size, named)
         self._bytes += size

@@ -167,12 +167,15 @@ class WorkerConversations(Conversations):
         turns[response_id] = turn
         for item_id in named:
             items[item_id] = response_id
-        if len(turns) > MEMORY_TURNS:
-            old_id, old = turns.popitem(last=False)
-            for item in old.items:
-                held = item.get("id")
-                if isinstance(held, str) and items.get(held) == old_id:
-                    del items[held]
+        if len(turns) > MEMORY_TURNS:  # as in one process: once the file holds the turn
+            writer = self._writer
+            keep = MEMORY_TURNS if writer is None else MEMORY_TURNS + writer.queued - writer.written
+            while len(turns) > keep:
+                old_id, old = turns.popitem(last=False)
+                for item in old.items:
+                    held = item.get("id")
+                    if isinstance(held, str) and items.get(held) == old_id:
+                        del items[held]
         job = Put(response_id, turn, blob, named, done)
         return self._writer is not None and self._writer.put(job)
 

@@ -84,6 +84,10 @@ class Writer:
         # wakes the thread when it sleeps, so a job costs the loop no lock while it is awake.
         self._jobs: collections.deque[Put | Evict | _Stop] = collections.deque()
         self._wake = threading.Event()
+        # Filings queued (counted by the loop) and written or failed (by the thread, after the
+        # commit): the difference is how many of the latest filings the file does not hold yet.
+        self.queued = 0
+        self.written = 0
         self._thread = threading.Thread(target=self._run, name="driftgate-responses", daemon=True)
 
     def start(self) -> None:
@@ -96,6 +100,8 @@ class Writer:
             _log.warning("stored responses: write queue full, a change was kept in memory only")
             return False
         self._jobs.append(job)
+        if type(job) is Put:
+            self.queued += 1
         if not self._wake.is_set():
             self._wake.set()
         return True
@@ -157,6 +163,7 @@ class Writer:
                     if isinstance(job, Put) and job.done is not None:
                         _answer(job.done, None)
             puts = sum(isinstance(job, Put) for job in jobs)
+            self.written += puts
             # One process: the loop finds the expired turns and queues them as evictions.
             if self._shared and (written + puts) // PRUNE_EVERY > written // PRUNE_EVERY:
                 try:
@@ -209,6 +216,7 @@ class Writer:
             if isinstance(job, _Stop):
                 return
             if isinstance(job, Put):
+                self.written += 1
                 _answer(job.done, exc)
 
 

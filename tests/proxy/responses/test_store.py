@@ -267,3 +267,30 @@ def test_one_process_deletes_expired_turns_from_the_file_as_it_files(tmp_path: P
         assert {r[0] for r in db.execute("SELECT id FROM turns")} == set(kept)
         by_age = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'turns_created'")
         assert by_age.fetchone() is None  # memory finds the expired: no index by age
+
+
+def test_a_turn_stays_in_memory_until_the_file_holds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More filings queued than memory holds (the writer held up by another writer's lock): the
+    oldest of them still resolves, and memory is bounded again once the writer caught up."""
+    monkeypatch.setattr(store_mod, "MEMORY_TURNS", 2)
+    path = tmp_path / "responses.sqlite3"
+    conv = Conversations(path)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        answered(conv, {"input": "zero"}, "resp_0", "answer 0")
+        _wait_for_rows(path, 1)  # the writer has the file open
+        blocker.execute("BEGIN IMMEDIATE")  # and now waits for this lock
+        answered(conv, {"input": "one"}, "resp_1", "answer 1")
+        for n in range(2, 6):  # resp_1 is the oldest of five filings the file does not hold
+            answered(conv, {"input": str(n)}, f"resp_{n}", f"answer {n}")
+        assert _stored(conv, "resp_1")
+        blocker.execute("COMMIT")
+        _wait_for_rows(path, 6)
+        answered(conv, {"input": "six"}, "resp_6", "answer 6")
+        assert len(conv._turns) == 2  # the file holds the others
+        assert _stored(conv, "resp_1")  # read from the file now
+    finally:
+        blocker.close()
+        conv.close()

@@ -318,3 +318,26 @@ def _by_age(conn: sqlite3.Connection) -> bool:
     """The file has its index of the turns by age (workers keep one, one process drops it)."""
     found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'turns_created'").fetchone()
     return found is not None
+
+
+def test_a_worker_holds_a_turn_until_the_file_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More filings queued than memory holds (the writer held up by another writer's lock):
+    the oldest of them still resolves from memory, not from a file that does not hold it yet."""
+    monkeypatch.setattr(workers_mod, "MEMORY_TURNS", 2)
+    path = tmp_path / "responses.sqlite3"
+
+    async def body(w: WorkerConversations) -> None:
+        await answered(w, {"input": "zero"}, "resp_0", "answer 0")  # the writer has the file
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as blocker:
+            blocker.execute("BEGIN IMMEDIATE")
+            for n in range(1, 6):  # queued without waiting for the file
+                out = {"id": f"msg_resp_{n}", "type": "message", "role": "assistant",
+                       "content": [{"type": "output_text", "text": str(n)}]}  # fmt: skip
+                w.remember(w.expand({"input": str(n)}), {"id": f"resp_{n}", "output": [out]})
+            assert await stored(w, "resp_1")
+            assert w.reads == 0
+            blocker.execute("COMMIT")
+
+    run(path, 1, body, Clock())
