@@ -18,18 +18,23 @@ turns they hold in memory; an index of the turns by age finds the oldest and the
 process keeps no totals, no item rows and no index by age in the file (its memory indexes every
 turn and item, in filing order): it drops the triggers, the totals row, the item rows and the
 index, and workers (opening the file later, or writing to it when one process opened it
-meanwhile) count the totals, map the items and index the turns again.
+meanwhile) count the totals, map the items and index the turns again. It drops them only when
+no worker is live on the file (each holds a shared lock on `responses.sqlite3.workers` while it
+runs): a one-process gateway started on the home of running workers leaves what they rely on
+alone (its triggers keep the totals counting its turns too).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import math
 import mmap
 import os
 import sqlite3
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +118,39 @@ class Watermark:
         self._map.close()
 
 
+class WorkersLive:
+    """A worker's hold on the file's `.workers` lock (shared, for as long as the worker runs): one
+    process opening the file meanwhile leaves the structures the workers keep in it alone."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = _lock_file(path)
+        fcntl.flock(self._fd, fcntl.LOCK_SH)  # waits out one process setting up the file
+
+    def close(self) -> None:
+        """Let go (closing the descriptor unlocks it; the kernel does that for a killed worker)."""
+        os.close(self._fd)
+
+
+def _lock_file(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path.with_name(path.name + ".workers"), os.O_RDWR | os.O_CREAT, 0o600)
+
+
+@contextlib.contextmanager
+def _alone(path: Path) -> Iterator[bool]:
+    """Whether no worker is live on the file (then none starts until the block ends)."""
+    fd = _lock_file(path)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+        else:
+            yield True
+    finally:
+        os.close(fd)
+
+
 # Most a writer retries opening a file other workers are setting up: one of them migrating a
 # large file of an earlier layout holds it for seconds (a 264 MB file took 3.9 s on a fast disk).
 OPEN_SECONDS = 120.0
@@ -133,7 +171,11 @@ def open_db(path: Path, shared: bool = True) -> sqlite3.Connection:
     while True:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
-            _set_up(conn, shared)
+            if shared:
+                _set_up(conn, True, False)
+            else:
+                with _alone(path) as alone:
+                    _set_up(conn, False, alone)
         except sqlite3.OperationalError as exc:
             conn.close()
             if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -146,7 +188,7 @@ def open_db(path: Path, shared: bool = True) -> sqlite3.Connection:
         return conn
 
 
-def _set_up(conn: sqlite3.Connection, shared: bool) -> None:
+def _set_up(conn: sqlite3.Connection, shared: bool, alone: bool) -> None:
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -160,7 +202,7 @@ def _set_up(conn: sqlite3.Connection, shared: bool) -> None:
                 conn.execute(statement)
             if conn.execute("SELECT 1 FROM totals").fetchone() is None:
                 count_again(conn)
-        else:
+        elif alone:  # live workers count, map and look up by age in the file: it stays so
             for statement in _ALONE:
                 conn.execute(statement)
         conn.execute("COMMIT")

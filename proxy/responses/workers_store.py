@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from driftgate.proxy.responses.settings import ResponsesSettings
-from driftgate.proxy.responses.sqlite_file import Watermark, read_item, read_turn
+from driftgate.proxy.responses.sqlite_file import Watermark, WorkersLive, read_item, read_turn
 from driftgate.proxy.responses.store import MEMORY_TURNS, Conversations
 from driftgate.proxy.responses.turns import (
     MAX_CHAIN,
@@ -53,6 +53,7 @@ class WorkerConversations(Conversations):
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._live = WorkersLive(path)  # before the file is opened: one process keeps off it
         self._watermark = Watermark(path.with_name(WATERMARK_NAME))
         self._reads = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="driftgate-responses-read"
@@ -186,3 +187,4 @@ class WorkerConversations(Conversations):
         super().close()
         self._reads.shutdown(wait=True)
         self._watermark.close()
+        self._live.close()

@@ -18,6 +18,7 @@ from driftgate.proxy.errors import InvalidRequest
 from driftgate.proxy.responses import workers_store as workers_mod
 from driftgate.proxy.responses.settings import ResponsesSettings
 from driftgate.proxy.responses.sqlite_file import open_db
+from driftgate.proxy.responses.store import Conversations
 from driftgate.proxy.responses.workers_store import WorkerConversations
 
 
@@ -341,3 +342,33 @@ def test_a_worker_holds_a_turn_until_the_file_does(
             blocker.execute("COMMIT")
 
     run(path, 1, body, Clock())
+
+
+def test_one_process_on_the_file_of_live_workers_drops_nothing_they_keep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-process gateway opening the file live workers use (a second `driftgate proxy` on the
+    same home) leaves their totals, triggers, item rows and index by age alone: a worker still
+    resolves an item its memory let go of without filing first, and the totals count the one
+    process's turns too. With no worker live, one process drops them as before."""
+    monkeypatch.setattr(workers_mod, "MEMORY_TURNS", 1)
+    path = tmp_path / "responses.sqlite3"
+    clock = Clock()
+
+    async def body(w: WorkerConversations) -> None:
+        await answered(w, {"input": "one"}, "resp_1", "first")
+        await answered(w, {"input": "two"}, "resp_2", "second")  # memory let go of resp_1
+        alone = Conversations(path, clock=clock)
+        out = {"id": "msg_alone", "type": "message", "role": "assistant", "content": "x"}
+        alone.remember(alone.expand({"input": "three"}), {"id": "resp_3", "output": [out]})
+        alone.close()  # its turn is written
+        ref = {"input": [{"type": "item_reference", "id": "msg_resp_1"}]}
+        assert await texts(w, ref) == ["first"]
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            assert db.execute("SELECT turns FROM totals").fetchall() == [(3,)]
+            assert _by_age(db)
+
+    run(path, 1, body, clock)
+    with contextlib.closing(open_db(path, shared=False)) as db:  # no worker live now
+        assert not _by_age(db)
+        assert db.execute("SELECT count(*) FROM items").fetchone() == (0,)
