@@ -38,13 +38,13 @@ from driftgate.proxy.responses.turns import (
     ConversationStore,
     Expanded,
     Loaded,
+    Output,
     Turn,
     input_items,
     item_in,
     item_not_found,
     items_blob,
     not_found,
-    output_of,
     previous_of,
 )
 from driftgate.proxy.responses.writer import GATHER_SECONDS, PRUNE_EVERY, Evict, Put, Writer
@@ -192,21 +192,27 @@ class Conversations:
         """Keep the turn in memory and queue it for the file; False when it is not kept."""
         if not expanded.store or self._closed:
             return False
-        output = output_of(response)
-        if output is None:
-            return False
+        own = expanded.own
+        if isinstance(response, Output):  # a stream's: its items' bytes were written already
+            response_id: Any = response.response_id
+            items = own + response.items
+            blob = items_blob(own, response)
+        else:  # a whole answer's Response object, read as it is (no Output made of it first)
+            response_id = response.get("id")
+            if not isinstance(response_id, str):
+                return False
+            items = own + [i for i in response.get("output") or () if isinstance(i, dict)]
+            blob = orjson.dumps(items)
         # Its age counts from the request, not from when the answer finished being sent: a
         # client that got the answer cannot see it aged by the time the gateway took to file it.
         created = expanded.asked or self._clock()
-        own = expanded.own
-        items = own + output.items
         named: list[str] = []
         for item in items:
             item_id = item.get("id")
             if isinstance(item_id, str):
                 named.append(item_id)
         turn = Turn(expanded.previous, created, items)
-        return self._filed(output.response_id, turn, items_blob(own, output), named, done)
+        return self._filed(response_id, turn, blob, named, done)
 
     def _filed(
         self,
