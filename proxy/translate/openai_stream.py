@@ -24,6 +24,13 @@ from driftgate.proxy.translate.ir import (
     TextDelta,
     ThinkingDelta,
 )
+from driftgate.proxy.translate.openai_chunks import (
+    CONTENT_HEAD,
+    FINISH_TAILS,
+    HEAD,
+    ROLE_TAILS,
+    USAGE_HEAD,
+)
 from driftgate.proxy.translate.openai_response import (
     STOP_FROM_OPENAI,
     STOP_TO_OPENAI,
@@ -85,6 +92,13 @@ class OpenAIDecoder:
         self._learning = True  # until a lane is learned, or a probe says there is none
         # That lane while a text block is open (see TextLane); kept by _relane.
         self.lane: TextLane | None = None
+        # The first chunk's head, when HEAD took it (see openai_chunks), and its length.
+        self._head = b""
+        self._head_len = 0
+        # (block, its events): a finish or usage chunk text_of read from its bytes; (block, its
+        # text): content text_of read from its bytes with no block open. Both for quick_of.
+        self._quick: tuple[bytes, list[StreamEvent]] | None = None
+        self._opening: tuple[bytes, str] | None = None
 
     def decode(self, event: SSEEvent) -> list[StreamEvent]:
         """The neutral events one chunk (or [DONE]) means."""
@@ -128,8 +142,9 @@ class OpenAIDecoder:
     def text_of(self, block: bytes) -> tuple[int, str, bytes | None] | None:
         """A chunk with only more content for the open text block, from its raw SSE block; else None.
 
-        A chunk in the layout `_learn` took from an earlier one is read by its string alone; any
-        other is parsed whole. A chunk it parsed and declined is kept for `quick_of`, which the
+        A chunk in the layout `_learn` took from an earlier one (or the role chunk showed) is read
+        by its string alone; a finish or usage chunk with the first chunk's head by its bytes after
+        it (for `quick_of`); any other is parsed whole. A chunk it parsed and declined is kept for `quick_of`, which the
         translator asks next about the same block: each chunk is parsed once.
         """
         index = self._open
@@ -144,6 +159,25 @@ class OpenAIDecoder:
                     text = None
                 if type(text) is str and text:
                     return index, text, quoted if len(quoted) == len(text) + 2 else None
+        elif lane is not None and index is None:
+            # Content in the lane with no block open: quick_of opens the text block.
+            head, tail, start, end = lane
+            if block[:start] == head and block[end:] == tail:
+                try:
+                    text = orjson.loads(block[start:end])
+                except orjson.JSONDecodeError:
+                    text = None
+                if type(text) is str and text:
+                    self._opening = (block, text)
+                    return None
+        if not self._started:
+            return None  # the first chunk: quick_of reads its head
+        head_len = self._head_len
+        if head_len and block[:head_len] == self._head:
+            events = self._fixed(block[head_len:])
+            if events is not None:
+                self._quick = (block, events)
+                return None
         if not block.startswith(b"data: {"):
             return None
         try:
@@ -177,7 +211,18 @@ class OpenAIDecoder:
             self.lane = (lane[0], lane[2], lane[1], lane[3], index)
 
     def quick_of(self, block: bytes) -> list[StreamEvent] | None:
-        """The events of the chunk `text_of` just parsed and declined, or of `[DONE]`; else None."""
+        """The events of the chunk `text_of` just parsed and declined (or read from its bytes), of
+        a first chunk in the API's layout (see openai_chunks), or of `[DONE]`; else None."""
+        quick = self._quick
+        if quick is not None:
+            self._quick = None
+            if quick[0] is block:
+                return quick[1]
+        opening = self._opening
+        if opening is not None:
+            self._opening = None
+            if opening[0] is block:
+                return self._open_text({}, opening[1])
         parsed = self._parsed
         if parsed is not None:
             self._parsed = None
@@ -188,6 +233,38 @@ class OpenAIDecoder:
                 return self._chunk(parsed[1], False)
         if block == _DONE_BLOCK:
             return self._done()
+        return self._first(block) if not self._started else None
+
+    def _first(self, block: bytes) -> list[StreamEvent] | None:
+        """The first chunk: its head, checked once and kept, and its events when it is the role
+        chunk (a content chunk's layout follows from its layout); else None."""
+        found = HEAD(block)
+        if found is None:
+            return None
+        end = found.end()
+        self._head, self._head_len = block[:end], end
+        tail = ROLE_TAILS.get(block[end:])
+        if tail is None:
+            return None
+        self._started = True
+        head = self._head + CONTENT_HEAD
+        self._lane = (head, tail, len(head), -len(tail))
+        return [StreamStart(found[1].decode(), _NO_USAGE)]
+
+    def _fixed(self, rest: bytes) -> list[StreamEvent] | None:
+        """The events of a finish or usage chunk from its bytes after the head; else None."""
+        stop = FINISH_TAILS.get(rest)
+        if stop is not None:
+            self._stop = stop
+            return self._close()
+        if rest[:10] == USAGE_HEAD and rest[-1:] == b"}":
+            try:
+                usage = orjson.loads(rest[10:-1])
+            except orjson.JSONDecodeError:
+                return None
+            if type(usage) is dict:
+                self._usage = openai_usage(usage)
+                return []
         return None
 
     def _open_text(self, obj: dict[str, Any], text: str) -> list[StreamEvent]:
