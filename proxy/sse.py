@@ -63,16 +63,7 @@ class SSEParser:
         A stream translator reads the usual events straight from these bytes; `event_of` turns
         any block into its SSEEvent.
         """
-        buf = self._buf + chunk if self._buf else chunk
-        if buf.find(b"\r") >= 0:  # `in` first tries the operand as an int, and fails
-            held = b""
-            if buf.endswith(b"\r"):  # may be the first half of a \r\n split across chunks
-                buf, held = buf[:-1], b"\r"
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        else:
-            held = b""
-        blocks = buf.split(b"\n\n")
-        self._buf = blocks.pop() + held
+        blocks, self._buf = split_blocks(self._buf + chunk if self._buf else chunk)
         return blocks
 
     def flush(self) -> list[SSEEvent]:
@@ -84,8 +75,29 @@ class SSEParser:
 
     def flush_blocks(self) -> list[bytes]:
         """At EOF: the raw event still pending when the stream lacked its final blank line."""
-        rest, self._buf = self._buf.rstrip(b"\r\n"), b""
-        return [rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n")] if rest else []
+        rest, self._buf = self._buf, b""
+        return last_block(rest)
+
+
+def split_blocks(buf: bytes) -> tuple[list[bytes], bytes]:
+    """The whole raw events in `buf` (line ends made \\n, without their blank line) and the
+    unfinished tail that waits for more bytes (an SSEParser's state, for holders of their own)."""
+    if buf.find(b"\r") >= 0:  # `in` first tries the operand as an int, and fails
+        held = b""
+        if buf.endswith(b"\r"):  # may be the first half of a \r\n split across chunks
+            buf, held = buf[:-1], b"\r"
+        buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    else:
+        held = b""
+    blocks = buf.split(b"\n\n")
+    return blocks, blocks.pop() + held
+
+
+def last_block(rest: bytes) -> list[bytes]:
+    """At EOF: the raw event in the unfinished tail `rest`, when the stream lacked its final
+    blank line."""
+    rest = rest.rstrip(b"\r\n")
+    return [rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n")] if rest else []
 
 
 def event_of(block: bytes) -> SSEEvent | None:

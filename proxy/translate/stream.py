@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
 from driftgate.proxy.errors import Dialect, GatewayError
-from driftgate.proxy.sse import SSEEvent, SSEParser, Usage, error_end, event_of
+from driftgate.proxy.sse import SSEEvent, Usage, error_end, event_of, last_block, split_blocks
 from driftgate.proxy.translate.ir import (
     StreamDone,
     StreamEnd,
@@ -18,20 +19,47 @@ from driftgate.proxy.translate.ir import (
 )
 from driftgate.proxy.translate.stream_events import (
     MalformedStream,
-    QuickOf,
     StreamDecoder,
     StreamEncoder,
-    TextEncode,
-    TextOf,
-    TextRun,
 )
 
 _loads = orjson.loads
 _dumps = orjson.dumps
 
 
-def _no_text(index: int, text: str, quoted: bytes | None) -> bytes | None:
+def _no_text(encoder: object, index: int, text: str, quoted: bytes | None) -> bytes | None:
     return None  # never called: without a decoder's text_of there is no fast lane
+
+
+class _Hooks(NamedTuple):
+    """The lanes a pair of decoder and encoder classes offer (see stream_events), as the classes'
+    functions: looked up once per pair, not per stream (a missing attribute's `getattr` raises
+    and catches an AttributeError), and called with the decoder or encoder first."""
+
+    quick_of: Callable[[Any, bytes], list[StreamEvent] | None] | None
+    text_of: Callable[[Any, bytes], tuple[int, str, bytes | None] | None] | None
+    text: Callable[[Any, int, str, bytes | None], bytes | None]
+    texts: Callable[[Any, int, list[bytes], list[str]], bytes | None] | None
+
+
+_HOOKS: dict[tuple[type, type], _Hooks] = {}
+
+
+def _hooks_of(kinds: tuple[type, type]) -> _Hooks:
+    """The lanes of a (decoder class, encoder class) pair, kept for the pair's next streams."""
+    decoder, encoder = kinds
+    text_of = getattr(decoder, "text_of", None)
+    text = getattr(encoder, "text", None)
+    both = text_of is not None and text is not None
+    hooks = _Hooks(
+        getattr(decoder, "quick_of", None),
+        text_of if both else None,
+        text if text is not None and both else _no_text,
+        # Runs of text deltas in the decoder's lane, written by the encoder in one call.
+        getattr(encoder, "texts", None),
+    )
+    _HOOKS[kinds] = hooks
+    return hooks
 
 
 class StreamTranslator(Protocol):
@@ -64,23 +92,16 @@ class Translator:
         self, target: Dialect, decoder: StreamDecoder, encoder: StreamEncoder, usage: Usage
     ) -> None:
         self._target: Dialect = target
-        self._parser = SSEParser()
         self._decoder = decoder
         self.encoder = encoder
         self.usage = usage
+        # Set here, not on the class: an attribute read through the class is not specialised.
         self._done = False
-        # The text-delta fast lane, when both sides offer it (see stream_events).
-        self._decode = decoder.decode
-        self._encode = encoder.encode
-        # Events a decoder reads from their raw block without the SSE parse (see stream_events).
-        self._quick: QuickOf | None = getattr(decoder, "quick_of", None)
-        text_of: TextOf | None = getattr(decoder, "text_of", None)
-        text: TextEncode | None = getattr(encoder, "text", None)
-        both = text_of is not None and text is not None
-        self._text_of: TextOf | None = text_of if both else None
-        self._text: TextEncode = text if text is not None and both else _no_text
-        # Runs of text deltas in the decoder's lane, written by the encoder in one call.
-        self._run: TextRun | None = getattr(encoder, "texts", None)
+        self._buf = b""  # the unfinished tail of the upstream's bytes (see split_blocks)
+        # Which lanes the pair offers, found once per pair of classes (see _Hooks).
+        kinds = (type(decoder), type(encoder))
+        hooks = _HOOKS.get(kinds)
+        self._hooks = hooks if hooks is not None else _hooks_of(kinds)
 
     @property
     def done(self) -> bool:
@@ -97,7 +118,8 @@ class Translator:
         """Client bytes for a raw upstream chunk (any chunking)."""
         if self._done:
             return b""
-        return self._blocks(self._parser.blocks(chunk))
+        blocks, self._buf = split_blocks(self._buf + chunk if self._buf else chunk)
+        return self._blocks(blocks)
 
     def _blocks(self, blocks: list[bytes], runs: bool = True) -> bytes:
         """Client bytes for whole SSE blocks: runs of text deltas in the decoder's lane, each
@@ -112,16 +134,16 @@ class Translator:
             return b""
         out: list[bytes] = []
         decoder = self._decoder
-        run = self._run if runs else None
+        encoder = self.encoder
+        quick_of, text_of, text, run = self._hooks
+        if not runs:
+            run = None
         lane = decoder.lane if run is not None else None
         if lane is not None:
             head, head_len, tail, tail_len, index = lane
         quoted_run: list[bytes] = []
         text_run: list[str] = []
         run_start = 0  # where the run began in `blocks`
-        text_of = self._text_of
-        text = self._text
-        quick_of = self._quick
         for at, block in enumerate(blocks):
             if lane is not None and block[:head_len] == head and block[tail_len:] == tail:
                 quoted = block[head_len:tail_len]
@@ -138,17 +160,17 @@ class Translator:
                     text_run.append(value)
                     continue
             if text_run:  # the run ends here: written at once, or block by block
-                written = run(index, quoted_run, text_run)  # type: ignore[misc]
+                written = run(encoder, index, quoted_run, text_run)  # type: ignore[misc]
                 out.append(written or self._blocks(blocks[run_start:at], runs=False))
                 if self._done:
                     break
                 quoted_run, text_run = [], []
-            hit = text_of(block) if text_of is not None else None
-            if hit is not None and (written := text(*hit)) is not None:
+            hit = text_of(decoder, block) if text_of is not None else None
+            if hit is not None and (written := text(encoder, *hit)) is not None:
                 out.append(written)
             else:
                 try:
-                    quick = quick_of(block) if quick_of is not None else None
+                    quick = quick_of(decoder, block) if quick_of is not None else None
                 except MalformedStream as exc:
                     out.append(self.fail(exc.message))
                     break
@@ -169,21 +191,21 @@ class Translator:
                     head, head_len, tail, tail_len, index = lane
         else:
             if text_run:
-                written = run(index, quoted_run, text_run)  # type: ignore[misc]
+                written = run(encoder, index, quoted_run, text_run)  # type: ignore[misc]
                 out.append(written or self._blocks(blocks[run_start:], runs=False))
         return b"".join(out)
 
     def _event(self, sse: SSEEvent) -> bytes:
         """Client bytes for one upstream event, by the general path (decoder, neutral events, encoder)."""
         try:
-            decoded = self._decode(sse)
+            decoded = self._decoder.decode(sse)
         except MalformedStream as exc:
             return self.fail(exc.message)
         return self._neutral(decoded) if decoded else b""
 
     def _neutral(self, decoded: list[StreamEvent]) -> bytes:
         """Client bytes for the neutral events of one upstream event."""
-        encode = self._encode
+        encode = self.encoder.encode
         out: list[bytes] = []
         for ev in decoded:
             kind = type(ev)
@@ -202,7 +224,8 @@ class Translator:
         """Upstream EOF: closing events, or an error event when the stream was cut short."""
         if self._done:
             return b""
-        out = self._blocks(self._parser.flush_blocks())
+        rest, self._buf = self._buf, b""
+        out = self._blocks(last_block(rest))
         if self._done:
             return out
         return out + self.fail("upstream stream ended before its final event")

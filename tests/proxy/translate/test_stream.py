@@ -665,3 +665,40 @@ def test_a_run_of_lane_deltas_the_encoder_cannot_take_goes_the_general_path(
     general = b"".join(per_event.feed(block) for block in stream(False)) + per_event.finish()
     assert _events(whole) == _events(general)
     assert len(_events(whole)) >= len(parts) + 3  # every delta written
+
+
+def test_a_pair_of_classes_has_its_lanes_looked_up_once() -> None:
+    """The lanes (quick_of, text_of, text, texts) are found once per pair of decoder and encoder
+    classes, not per stream; a decoder without text_of gets no text lane."""
+    first = stream_translator("openai", "anthropic", model="m", include_usage=True)
+    second = stream_translator("openai", "anthropic", model="n", include_usage=False)
+    assert first._hooks is second._hooks
+    assert first._hooks.text_of is not None and first._hooks.texts is not None
+    bridged = stream_translator("responses", "anthropic", model="m", include_usage=True)
+    assert bridged._hooks.text_of is None and bridged._hooks.quick_of is None
+    assert bridged._hooks.text(None, 0, "x", None) is None
+
+
+def test_a_stream_split_anywhere_keeps_its_unfinished_tail_for_the_next_chunk() -> None:
+    whole = (
+        b"".join(
+            encode_event(orjson.dumps(c))
+            for c in (
+                {
+                    "id": "c",
+                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}],
+                },
+                {"id": "c", "choices": [{"index": 0, "delta": {"content": "Hi"}}]},
+                {"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            )
+        )
+        + b"data: [DONE]\n\n"
+    )
+    one = stream_translator("openai", "anthropic", model="m", include_usage=True)
+    expected = one.feed(whole) + one.finish()
+    crlf = whole.replace(b"\n", b"\r\n")
+    for raw in (whole, crlf):
+        for cut in range(1, len(raw)):
+            split = stream_translator("openai", "anthropic", model="m", include_usage=True)
+            got = split.feed(raw[:cut]) + split.feed(raw[cut:]) + split.finish()
+            assert got == expected, cut
