@@ -77,6 +77,10 @@ local function add_spend(sums, key, seconds, ts, usd)
       redis.call('LSET', key, -1, string.format('%.17g %.17g', newest, merged))
       return
     end
+  else
+    -- No list: it expired (nothing was written to it for its width and a minute) or never was;
+    -- the total kept for it in `sums` is of spend no longer there, and starts again from zero.
+    redis.call('HDEL', sums, key)
   end
   redis.call('RPUSH', key, ts .. ' ' .. string.format('%.17g', usd))
   redis.call('HSET', sums, mark, ts)
@@ -212,7 +216,8 @@ local function settle(k, H, prefix, now, keep, first)
     local w = windows[key]
     for _, item in ipairs(w.items) do add_spend(k.sums, key, w.seconds, item[1], item[2]) end
     redis.call('HINCRBYFLOAT', k.sums, key, string.format('%.17g', w.sum))
-    -- A window nobody wrote to for longer than its width holds nothing that counts.
+    -- A window nobody wrote to for longer than its width holds nothing that counts (its total
+    -- in `sums` goes with it: read as 0 when the list is gone, reset when spend comes again).
     redis.call('PEXPIRE', key, (w.seconds + 60) * 1000)
     redis.call('SADD', k.windows, key)
   end

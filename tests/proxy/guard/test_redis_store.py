@@ -481,3 +481,34 @@ def test_both_stores_sum_spend_close_in_time_into_one_window_entry(
         run(shared_redis, 1, body)
     else:
         asyncio.run(body(EmbeddedState(SqliteGuardStore(None))))
+
+
+def test_spend_after_a_window_list_expired_does_not_count_its_old_total(
+    shared_redis: RedisServer,
+) -> None:
+    """Redis expires a window's list a minute after its width without writes; its running total
+    lives in `sums`, which does not expire. Spend settled next, before anything read the window,
+    once added to that stale total, so the budget counted spend long gone (and tripped early)."""
+    hourly = Limit("a", HOUR, 5.0)
+
+    async def body(a: RedisGuardStore) -> None:
+        ticket = await _ticket(a, 1.0, DAILY_10, 0.0)
+        a.settle(ticket, "a", 1.0, 0.0)
+        await a.flush()
+        key = a.window_key(hourly)
+        client = Redis.from_url(shared_redis.url)
+        try:  # what Redis does an hour and a minute later, now
+            assert await client.pexpire(key, 1)
+            while await client.exists(key):
+                await asyncio.sleep(0.005)
+        finally:
+            await client.aclose()
+        # Two hours on: a request checked against the day only (the hourly window is not read).
+        ticket = await _ticket(a, 0.5, DAILY_10, 2 * HOUR)
+        a.settle(ticket, "a", 0.5, 2 * HOUR)
+        await a.flush()
+        snap = await a.snapshot((hourly, *DAILY_10), 2 * HOUR + 1)
+        assert snap.spent[hourly] == 0.5
+        assert snap.spent[DAILY_10[0]] == 1.5  # the day's window did not expire
+
+    run(shared_redis, 1, body)
