@@ -27,7 +27,7 @@ from driftgate.proxy.observe.log_output import BATCHED, direct_handler, end_batc
 from driftgate.proxy.observe.pricing import Prices, priced, prices
 from driftgate.proxy.observe.ratelimit import parse_ratelimit
 from driftgate.proxy.observe.recorder import Recorder
-from driftgate.proxy.observe.records import REASON_LIMIT, RequestRecord
+from driftgate.proxy.observe.records import MOST, REASON_LIMIT, RequestRecord
 from driftgate.proxy.observe.usage_db import usage_db_path
 from driftgate.proxy.redact import key_shapes_masked
 from driftgate.proxy.respond.outcome import StreamResult
@@ -467,6 +467,18 @@ def _usage(item: Finished) -> Any:
     return Usage()
 
 
+def _kept(usage: Any) -> Usage:
+    """`usage` with each count past what the usage table keeps recorded as its largest (an
+    upstream reported 2**64 tokens: a bug of its own, which must not stop the recorder)."""
+    return Usage(
+        min(int(usage.input_tokens), MOST),
+        min(int(usage.output_tokens), MOST),
+        min(int(usage.cache_read_tokens), MOST),
+        min(int(usage.cache_write_tokens), MOST),
+        min(int(getattr(usage, "reasoning_tokens", 0)), MOST),
+    )
+
+
 def _usage_unreported(item: Finished, usage: Any) -> bool:
     """An OpenAI stream relayed as is, whose client did not ask for usage: the upstream sent none.
 
@@ -490,6 +502,9 @@ def _row(item: Finished, tables: dict[tuple[str, str, int], Prices | None]) -> R
     ) = item  # fmt: skip
     if usage is None:
         usage = _usage(item)
+    if max(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
+           usage.cache_write_tokens) > MOST:  # fmt: skip
+        usage = _kept(usage)
     cost: float | None = 0.0
     if outcome is not None:
         pass  # refused: nothing was forwarded, nothing spent

@@ -15,6 +15,7 @@ from datetime import datetime
 import orjson
 
 from driftgate.proxy.cooldown import parse_retry_after
+from driftgate.proxy.observe.records import MOST
 
 PREFIXES = ("anthropic-ratelimit-", "x-ratelimit-")
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?"
@@ -111,10 +112,12 @@ def _classify(name: str) -> str | None:
 
 
 def _int(value: str) -> int | None:
+    """The header's integer; None when it is none, or past what the usage table keeps."""
     try:
-        return int(value.strip())
+        number = int(value.strip())
     except ValueError:
         return None
+    return number if -MOST - 1 <= number <= MOST else None
 
 
 def _reset_seconds(value: str, now: float) -> float | None:

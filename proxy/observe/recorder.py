@@ -159,7 +159,8 @@ class Recorder:
                 if self._retention is not None and now >= self._next_prune:
                     self._next_prune = now + PRUNE_EVERY
                     prune(self._conn, now - self._retention)
-        except sqlite3.Error as exc:  # a full disk must not take the gateway down
+        # A full disk, or a number past what SQLite keeps, must not take the gateway down.
+        except (sqlite3.Error, OverflowError) as exc:
             _log.warning("usage: %d records not written: %s", len(rows), exc)
 
     def _feed(self, records: list[RequestRecord]) -> None:

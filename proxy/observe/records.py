@@ -17,6 +17,7 @@ COUNT_TOKENS = "count_tokens"
 GUARD_HALTED = "guard_halted"  # the spend guard is halted (a budget is reached, or a header rule)
 GUARD_UNAVAILABLE = "guard_unavailable"  # the guard's store is unreachable and fails closed
 REASON_LIMIT = 500  # characters of a reason kept
+MOST = 2**63 - 1  # the largest integer SQLite (and PostgreSQL's bigint) keeps: counts stop there
 
 
 class RequestRecord(NamedTuple):

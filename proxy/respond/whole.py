@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +48,17 @@ def whole_body(flow: Flow, status: int, raw: bytes) -> WholeBody:
         msg = f"upstream returned a response that could not be translated: {why}"
         err = translate_error(502, msg.encode(), upstream, flow.client_dialect)
         return WholeBody(502, orjson.dumps(err))
-    return WholeBody(status, orjson.dumps(tr.body), tr.dropped, tr.usage, tr.body)
+    return WholeBody(status, _json(tr.body), tr.dropped, tr.usage, tr.body)
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    """orjson's bytes, or past 64 bits (where orjson raises: a usage count an upstream sent that
+    large, or the sum of cached and uncached tokens a translated usage reports) the standard
+    library's, in the same compact form with every integer in full."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _unreadable(exc: Exception, upstream: Dialect) -> str:
