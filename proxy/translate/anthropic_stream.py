@@ -383,26 +383,14 @@ _THINKING_START = (
 _MESSAGE_START = (
     b'event: message_start\ndata: {"type":"message_start","message":{"id":%b,"type":"message",'
     b'"role":"assistant","model":%b,"content":[],"stop_reason":null,"stop_sequence":null,'
-    b'"usage":%b}}\n\n'
+    b'"usage":{"input_tokens":%d,"output_tokens":%d,"cache_creation_input_tokens":%d,'
+    b'"cache_read_input_tokens":%d}}}\n\n'
 )
 _MESSAGE_DELTA = (
     b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"%b",'
-    b'"stop_sequence":%b},"usage":%b}\n\n'
+    b'"stop_sequence":%b},"usage":{"input_tokens":%d,"output_tokens":%d,'
+    b'"cache_creation_input_tokens":%d,"cache_read_input_tokens":%d}}\n\n'
 )
-_USAGE = (
-    b'{"input_tokens":%d,"output_tokens":%d,"cache_creation_input_tokens":%d,'
-    b'"cache_read_input_tokens":%d}'
-)
-
-
-def usage_bytes(usage: Usage) -> bytes:
-    """An Anthropic `usage` object as orjson writes `usage_json(usage)`."""
-    return _USAGE % (
-        usage.input_tokens,
-        usage.output_tokens,
-        usage.cache_write_tokens,
-        usage.cache_read_tokens,
-    )
 
 
 class AnthropicEncoder:
@@ -493,10 +481,14 @@ class AnthropicEncoder:
         if self._started:
             return b""
         self._started = True
+        usage = self._usage  # its counts written into the event's one template
         return _MESSAGE_START % (
             orjson.dumps(msg_id or new_message_id()),
             orjson.dumps(self._model),
-            usage_bytes(self._usage),
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_write_tokens,
+            usage.cache_read_tokens,
         )
 
     def _close_blocks(self) -> bytes:
@@ -510,7 +502,15 @@ class AnthropicEncoder:
         self._ended = True
         stop = _STOP_BYTES[ev.stop_reason] if ev.stop_reason else b"end_turn"
         seq = b"null" if ev.stop_sequence is None else orjson.dumps(ev.stop_sequence)
-        return _MESSAGE_DELTA % (stop, seq, usage_bytes(self._usage))
+        usage = self._usage
+        return _MESSAGE_DELTA % (
+            stop,
+            seq,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_write_tokens,
+            usage.cache_read_tokens,
+        )
 
 
 # The encoder's writer for each neutral event type but TextDelta's usual case and StreamError.
