@@ -288,12 +288,16 @@ class ResponsesEncoder:
             item.call_id = ev.tool_id or new_id("call_")
             if custom:
                 item.field = StringFieldStream(CUSTOM_INPUT)
+        elif ev.kind == "text":  # every answer's message item: opened here at once
+            index = len(self._output) + len(self._open)
+            item = self._open[ev.index] = _Item("text", index, new_id("msg_"))
+            item.added = True
+            seq = self._seq
+            self._seq = seq + 2
+            item.where, item.text_delta, events = fixed.text_open(seq, index, item.item_id.encode())
+            return events
         else:
-            item = _Item(
-                ev.kind,
-                len(self._output) + len(self._open),
-                new_id("msg_" if ev.kind == "text" else "rs_"),
-            )
+            item = _Item(ev.kind, len(self._output) + len(self._open), new_id("rs_"))
         self._open[ev.index] = item
         return self._open_block(item)
 
