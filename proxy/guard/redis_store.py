@@ -69,6 +69,13 @@ def _who(backend: str) -> str:
     return "total" if backend == TOTAL else f"b:{backend}"
 
 
+def _give_back(gives: dict[int, float], lease: tuple[int, float]) -> None:
+    """Add what one settlement gives back to its lease (ALL: everything) to a batch's `gives`."""
+    lease_id, back = lease
+    got = gives.get(lease_id, 0.0)
+    gives[lease_id] = ALL if back == ALL or got == ALL else got + back
+
+
 def _num(value: float) -> str:
     return repr(float(value))
 
@@ -398,9 +405,7 @@ class RedisGuardStore:
             if lease is None:
                 lease = settled(ticket)
             if lease is not None:
-                lease_id, back = lease
-                got = gives.get(lease_id, 0.0)
-                gives[lease_id] = ALL if back == ALL or got == ALL else got + back
+                _give_back(gives, lease)
             elif ticket != NO_RESERVATION:
                 ids.append(ticket)
             if usd > 0:
@@ -429,9 +434,7 @@ class RedisGuardStore:
             if lease is None:
                 lease = settled(ticket)
             if lease is not None:
-                lease_id, back = lease
-                got = gives.get(lease_id, 0.0)
-                gives[lease_id] = ALL if back == ALL or got == ALL else got + back
+                _give_back(gives, lease)
 
     def settle(self, ticket: int, backend: str, usd: float, now: float) -> None:
         self._queue((ticket, backend, usd, now, None))
