@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 from driftgate.proxy.errors import GatewayError
@@ -35,22 +34,17 @@ class StreamEncoder(Protocol):
         ...
 
 
-# The text-delta fast lane: most of a stream is text deltas. A decoder that can read one straight
-# from its raw SSE block offers `text_of`, an encoder that can write one from the text (and, when
-# the decoder has it, the text's JSON string as orjson would write it) offers `text`. Either
-# answers None when the event or its own state needs the general path.
-TextOf = Callable[[bytes], "tuple[int, str, bytes | None] | None"]
-"""Raw SSE block -> (block index, text, the text's canonical JSON string or None), or None."""
-QuickOf = Callable[[bytes], "list[StreamEvent] | None"]
-"""Raw SSE block -> its neutral events, for the layouts a decoder reads from bytes; else None.
-
-It may raise MalformedStream like `decode`; None sends the block down the general path."""
-TextEncode = Callable[[int, str, "bytes | None"], "bytes | None"]
-"""(block index, text, canonical JSON string or None) -> client bytes, or None."""
+# The text-delta fast lane: most of a stream is text deltas. A decoder or encoder may offer these
+# methods (stream.py finds them once per pair of classes); each answers None when the event or its
+# own state needs the general path:
+# - decoder `text_of(block)`: raw SSE block -> (block index, text, the text's JSON string as
+#   orjson writes it, or None), or None; offered to the translator only with an encoder's `text`;
+# - decoder `quick_of(block)`: raw SSE block -> its neutral events, for the layouts the decoder
+#   reads from bytes; it may raise MalformedStream like `decode`;
+# - encoder `text(index, text, quoted)`: client bytes for one text delta;
+# - encoder `texts(index, quoted_list, text_list)`: client bytes for a whole run of text deltas
+#   in the decoder's lane (TextLane).
 TextLane = tuple[bytes, int, bytes, int, int]
 """(head, len(head), tail, -len(tail), block index): a raw block that starts with head and ends
 with tail, with a JSON string between holding a non-empty text, is one text delta of block index
 and nothing else. Most of a stream is such blocks: the translator reads them itself, in runs."""
-TextRun = Callable[[int, "list[bytes]", "list[str]"], "bytes | None"]
-"""(block index, the deltas' JSON strings as orjson writes them, their texts) -> client bytes for
-the whole run of text deltas, or None when the encoder's state needs the general path."""
