@@ -503,7 +503,7 @@ def _row(item: Finished, tables: dict[tuple[str, str, int], Prices | None]) -> R
     if usage is None:
         usage = _usage(item)
     if max(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
-           usage.cache_write_tokens) > MOST:  # fmt: skip
+           usage.cache_write_tokens, getattr(usage, "reasoning_tokens", 0)) > MOST:  # fmt: skip
         usage = _kept(usage)
     cost: float | None = 0.0
     if outcome is not None:

@@ -101,3 +101,31 @@ def test_a_usage_past_64_bits_is_answered_in_full_and_recorded(
     counts = rows[0]
     assert all(0 <= n <= MOST for n in counts[:4]) and counts[1] == MOST
     assert counts[4] is None  # the header's number, past what is stored
+
+
+def test_reasoning_tokens_alone_past_64_bits_are_recorded_as_the_most_kept(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    """Only the reasoning count is too large (an upstream's own bug): the record is still written,
+    with that count at the most SQLite keeps, and the other counts as sent."""
+    answer = {
+        **CHAT_ANSWER,
+        "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12,
+                  "completion_tokens_details": {"reasoning_tokens": U}},
+    }  # fmt: skip
+    fake_openai.script(Behaviour.status(200, body=orjson.dumps(answer)))
+    recorder = Recorder(tmp_path / "usage.sqlite3")
+    config = Config(
+        home=tmp_path, path=tmp_path / "c.toml", port=0,
+        backends=(fake_openai.backend(models=["gpt-*"]),),
+    )  # fmt: skip
+    path, body = REQUESTS["chat"]
+    with GatewayServer(config, recorder=recorder, env={}) as gw:
+        r = httpx.post(gw.url + path, json={"model": "gpt-4o", **body}, timeout=30)
+        assert r.status_code == 200, r.text
+    recorder.close()
+    with sqlite3.connect(tmp_path / "usage.sqlite3") as conn:
+        rows = conn.execute(
+            "SELECT input_tokens, output_tokens, reasoning_tokens FROM usage"
+        ).fetchall()
+    assert rows == [(5, 7, MOST)]
