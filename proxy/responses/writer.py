@@ -145,25 +145,27 @@ class Writer:
             jobs, stop = self._take()
             if not jobs:
                 continue
+            # A filing is counted written before its waiter hears so: the loop, woken by the
+            # answer, lets turns leave memory by that count.
+            puts = sum(isinstance(job, Put) for job in jobs)
             try:  # the usual case: every job of the batch in one transaction (one commit)
                 self._in_transaction(conn, jobs)
             except Exception:
                 for job in jobs:  # one job's failure must not lose the others: alone, each
+                    outcome: Exception | None = None
                     try:
                         self._in_transaction(conn, [job])
                     except Exception as exc:  # the thread must outlive any one write
                         _log.warning("could not store a response: %s", type(exc).__name__)
-                        if isinstance(job, Put):
-                            _answer(job.done, exc)
-                    else:
-                        if isinstance(job, Put):
-                            _answer(job.done, None)
+                        outcome = exc
+                    if isinstance(job, Put):
+                        self.written += 1
+                        _answer(job.done, outcome)
             else:
+                self.written += puts
                 for job in jobs:
                     if isinstance(job, Put) and job.done is not None:
                         _answer(job.done, None)
-            puts = sum(isinstance(job, Put) for job in jobs)
-            self.written += puts
             # One process: the loop finds the expired turns and queues them as evictions.
             if self._shared and (written + puts) // PRUNE_EVERY > written // PRUNE_EVERY:
                 try:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from driftgate.proxy.errors import InvalidRequest
 from driftgate.proxy.responses import workers_store as workers_mod
+from driftgate.proxy.responses import writer as writer_mod
 from driftgate.proxy.responses.settings import ResponsesSettings
 from driftgate.proxy.responses.sqlite_file import open_db
 from driftgate.proxy.responses.store import Conversations
@@ -311,6 +313,29 @@ def test_a_worker_reads_the_items_of_turns_its_memory_let_go_of_from_the_file(
         assert await texts(a, gone) == ["answer 0"]
         assert a.reads == 1  # memory let go of resp_0 and its items: read from the file
         assert len(a._item_index) == 2  # only the items of the turns memory holds
+
+    run(tmp_path / "responses.sqlite3", 1, body, Clock())
+
+
+def test_a_filing_is_counted_written_before_its_waiter_hears(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer thread slow after it answers a filing (the loop runs first): the turns filed
+    before it already count as written, so memory lets go of the oldest as the bound says."""
+    monkeypatch.setattr(workers_mod, "MEMORY_TURNS", 2)
+    answer = writer_mod._answer
+
+    def answer_then_pause(done: Any, exc: BaseException | None) -> None:
+        answer(done, exc)
+        time.sleep(0.02)  # the woken loop files the next turn meanwhile
+
+    monkeypatch.setattr(writer_mod, "_answer", answer_then_pause)
+
+    async def body(a: WorkerConversations) -> None:
+        for n in range(4):
+            await answered(a, {"input": str(n)}, f"resp_{n}", f"answer {n}")
+            assert len(a._turns) == min(n + 1, 2)
+        assert sorted(a._item_index) == ["msg_resp_2", "msg_resp_3"]
 
     run(tmp_path / "responses.sqlite3", 1, body, Clock())
 
