@@ -54,6 +54,7 @@ from driftgate.proxy.serve.request import Request
 from driftgate.proxy.serve.response import Response
 from driftgate.proxy.serve.router import App
 from driftgate.proxy.shared.board import open_cooldown_board
+from driftgate.proxy.shared.redis_eviction import FIX as EVICTION_FIX
 from driftgate.proxy.templates.store import TemplateStore
 from driftgate.proxy.upstream import make_transport
 from driftgate.proxy.upstream.proxies import ProxyChooser
@@ -436,6 +437,9 @@ class Gateway:
                     )
         if self.guard.enabled:
             doc["guard"] = await self.guard.state()
+            evicts = (doc["guard"].get("store") or {}).get("eviction")
+            if evicts:  # not an outage: the guard works, but Redis may forget what it counted
+                problems.append(f"spend guard: {evicts}; {EVICTION_FIX}")
             if doc["guard"]["state"] == "halted":
                 doc["status"] = "halted"  # the gateway answers, but refuses completions
             elif doc["guard"]["state"] == "store_unreachable":

@@ -32,6 +32,8 @@ from driftgate.proxy.guard.state import StoreUnreachable
 from driftgate.proxy.observe.pg.url import redact_url as redact_database_url
 from driftgate.proxy.observe.probe import AUTH_FAILED, OK, SKIPPED, Prober
 from driftgate.proxy.observe.usage_db import usage_db_path
+from driftgate.proxy.shared.redis_eviction import FIX as EVICTION_FIX
+from driftgate.proxy.shared.redis_eviction import eviction_risk
 from driftgate.proxy.templates.loader import (
     TemplateSet,
     load_bundled,
@@ -225,6 +227,16 @@ def guard(config: Config, now: float | None = None) -> list[Finding]:
     return [Finding("guard", "ok", f"on ({config.guard.action}), not halted")]
 
 
+async def memory(store: Any) -> dict[str, Any]:
+    """Redis's `INFO memory` ({} when an ACL refuses it: then nothing is known of eviction)."""
+    from redis.exceptions import ResponseError
+
+    try:
+        return dict(await store.redis.info("memory"))
+    except ResponseError:
+        return {}
+
+
 def shared_guard(config: Config, now: float) -> list[Finding]:
     """The guard's Redis ([state] redis_url): installed, answering, which version, halted."""
     assert config.state.redis_url is not None
@@ -239,16 +251,17 @@ def shared_guard(config: Config, now: float) -> list[Finding]:
     # A person waits for this answer: a slower Redis than the request path allows still answers.
     state = replace(config.state, timeout_seconds=max(config.state.timeout_seconds, 2.0))
 
-    async def ask() -> tuple[str, Halt | None]:
+    async def ask() -> tuple[str, Halt | None, str | None]:
         store = RedisGuardStore(state, budget_table(config.guard))
         try:
             info = await store.redis.info("server")
-            return str(info.get("redis_version", "?")), await store.halted(now)
+            halt = await store.halted(now)
+            return str(info.get("redis_version", "?")), halt, eviction_risk(await memory(store))
         finally:
             await store.close()
 
     try:
-        version, halt = asyncio.run(ask())
+        version, halt, evicts = asyncio.run(ask())
     except (StoreUnreachable, *FAILURES) as exc:
         meanwhile = (
             "requests go through unguarded (fail = open)"
@@ -260,12 +273,12 @@ def shared_guard(config: Config, now: float) -> list[Finding]:
     said = (
         f"on ({config.guard.action}), shared in Redis {version} at {url}, fail {config.state.fail}"
     )
+    found = [Finding("guard", "ok", said + ("" if halt is not None else ", not halted"))]
     if halt is not None:
-        return [
-            Finding("guard", "ok", said),
-            Finding("guard", "warn", f"halted: {halt.reason}", "driftgate resume"),
-        ]
-    return [Finding("guard", "ok", said + ", not halted")]
+        found.append(Finding("guard", "warn", f"halted: {halt.reason}", "driftgate resume"))
+    if evicts is not None:
+        found.append(Finding("guard", "warn", evicts, EVICTION_FIX))
+    return found
 
 
 def daemon(home: Path, now: datetime | None = None) -> list[Finding]:

@@ -51,6 +51,8 @@ from driftgate.proxy.guard.redis_lane import supported as lane_supported
 from driftgate.proxy.guard.redis_leases import ALL, LEASE_SECONDS, LeaseAsk, Leases, Leasing
 from driftgate.proxy.guard.settings import StateSettings, redact_url
 from driftgate.proxy.guard.state import NO_RESERVATION, Refusal, Snapshot, StoreUnreachable
+from driftgate.proxy.shared.redis_eviction import FIX as EVICTION_FIX
+from driftgate.proxy.shared.redis_eviction import eviction_risk
 from driftgate.proxy.upstream.failure_words import in_words
 
 log = logging.getLogger("driftgate.guard")
@@ -155,6 +157,7 @@ class RedisGuardStore:
         self.down_since: float | None = None
         self.error: str | None = None
         self.lost_settlements = 0
+        self.eviction: str | None = None  # what Redis may evict of the guard's keys (None: nothing)
         self._max_pending = max_pending
         self._pending: deque[Settlement] = deque()
         # Settlements dropped past max_pending, from any thread, until the loop's thread finds
@@ -226,6 +229,19 @@ class RedisGuardStore:
             await self.redis.ping()
         except FAILURES as exc:
             self._lost(exc)
+            return
+        await self._check_eviction()
+
+    async def _check_eviction(self) -> None:
+        """Read whether Redis may evict the guard's keys; say so once when that changes."""
+        try:
+            memory = await self.redis.info("memory")
+        except FAILURES:  # INFO refused (an ACL) or Redis gone again: nothing known, nothing said
+            return
+        risk = eviction_risk(memory)
+        if risk is not None and risk != self.eviction:
+            log.warning("spend guard: %s; %s", risk, EVICTION_FIX)
+        self.eviction = risk
 
     async def admit(
         self, backend: str, usd: float, limits: tuple[Limit, ...], now: float, respect_halt: bool
@@ -576,6 +592,8 @@ class RedisGuardStore:
         doc["pending_settlements"] = len(self._pending) + sum(b.settlements for b in self._unsent)
         if self.lost_settlements:
             doc["lost_settlements"] = self.lost_settlements
+        if self.eviction is not None:
+            doc["eviction"] = self.eviction
         return doc
 
     def _lost(self, exc: BaseException) -> None:
@@ -611,6 +629,7 @@ class RedisGuardStore:
             self.down_since = None
             log.warning("spend guard: Redis at %s answers again", self.url)
             self._kick()
+            await self._check_eviction()  # a Redis restarted may have another configuration
             return
 
     async def flush(self) -> None:

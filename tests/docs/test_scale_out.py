@@ -45,6 +45,12 @@ def test_the_compose_file_runs_redis_and_postgres_with_health_checks_and_volumes
             assert str(entry).startswith("127.0.0.1:"), f"{name} is published on loopback only"
 
 
+def test_the_compose_redis_keeps_its_data_and_evicts_nothing() -> None:
+    command = compose()["services"]["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+
+
 def test_the_pages_redis_urls_reach_the_compose_redis() -> None:
     host, port = published(compose()["services"]["redis"], 6379)
     found = urls("redis")

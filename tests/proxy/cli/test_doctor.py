@@ -208,6 +208,26 @@ def test_the_guard_s_redis_is_connected_to_and_its_halt_read(
     assert "completions are refused with a 503 (fail = closed)" in failed[0]["fix"]
 
 
+def test_a_guard_redis_that_may_evict_keys_is_a_warning_with_the_setting_that_fixes_it(
+    doctor: Callable[..., tuple[int, dict[str, Any]]], redis_server: RedisServer
+) -> None:
+    import redis
+
+    config = f'[guard]\ndaily_usd = 1.0\n\n[state]\nredis_url = "{redis_server.url}"\n'
+    code, doc = doctor(config, "--offline")
+    assert code == 0 and not [f for f in doc["findings"] if "evict" in f["text"]]  # the default
+
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.config_set("maxmemory", "64mb")
+        client.config_set("maxmemory-policy", "allkeys-lru")
+    code, doc = doctor(config, "--offline")
+    assert code == 0  # a warning: the guard works, but Redis may forget what it counted
+    (found,) = [f for f in doc["findings"] if "evict" in f["text"]]
+    assert found["level"] == "warn" and found["section"] == "guard"
+    assert "maxmemory 64 MB (maxmemory-policy allkeys-lru)" in found["text"]
+    assert "maxmemory-policy noeviction" in found["fix"]
+
+
 def test_the_responses_stores_redis_is_connected_to_guard_or_not(
     doctor: Callable[..., tuple[int, dict[str, Any]]], redis_server: RedisServer
 ) -> None:

@@ -204,6 +204,35 @@ def test_redis_restarted_mid_run_fails_as_configured_then_recovers(
     assert _claude(gw.url).content  # guarded again, without a restart
 
 
+def test_a_redis_that_may_evict_the_guard_s_keys_is_named_in_health_until_it_no_longer_may(
+    start: Callable[..., GatewayServer],
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import redis
+
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.config_set("maxmemory", "64mb")
+        client.config_set("maxmemory-policy", "volatile-lru")
+    with caplog.at_level("WARNING", logger="driftgate.guard"):
+        gw = start(GuardSettings(daily_usd=10.0), _state(redis_server))
+    doc = _guard(gw.url)
+    assert doc["status"] == "ok"  # the guard works; Redis may forget what it counted
+    evicts = doc["guard"]["store"]["eviction"]
+    assert evicts.startswith("Redis evicts keys with an expiry when it reaches maxmemory 64 MB")
+    (said,) = [p for p in doc["problems"] if p.startswith("spend guard")]
+    assert evicts in said and "maxmemory-policy noeviction" in said
+    assert sum("volatile-lru" in r.getMessage() for r in caplog.records) == 1
+
+    redis_server.stop()  # started again with Redis's defaults: noeviction
+    assert _claude(gw.url).content  # fail open: let through; the probe finds Redis back
+    redis_server.start()
+    doc = _until(lambda: (d := _guard(gw.url))["guard"]["store"].get("reachable") and d,
+                 "the gateway never found Redis again")  # fmt: skip
+    _until(lambda: "eviction" not in _guard(gw.url)["guard"]["store"], "still said to evict")
+    assert "problems" not in _guard(gw.url)
+
+
 def test_a_gateway_killed_mid_request_leaks_no_reservation_after_expiry(
     tmp_path: Path, fake_anthropic: FakeAnthropic, redis_server: RedisServer
 ) -> None:
