@@ -11,6 +11,7 @@ instructions with valgrind instead (bench/record_cost.py and the other *_cost.py
 
     .venv/bin/python bench/workers_cost.py --only openai --only stream --rounds 3
     .venv/bin/python bench/workers_cost.py --baseline /tmp/base --workers 2
+    .venv/bin/python bench/workers_cost.py --pair --rounds 5   # and two separate processes
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from processes import BenchError, ProcessGroup, _children, free_port, pinned, rs
 from runner import Plan, start_upstream
 from scenarios import by_name, check_once
 from targets import Launch, baseline, driftgate_command
-from wrk_runner import ensure_wrk, run_wrk
+from wrk_runner import WrkResult, ensure_wrk, run_wrk
 
 BENCH_DIR = Path(__file__).resolve().parent
 EVENTS = ("task-clock", "context-switches", "page-faults", "raw_syscalls:sys_enter")
@@ -71,41 +73,68 @@ def _read_perf(path: Path) -> dict[str, float]:
     return counts
 
 
-def count_run(group: ProcessGroup, wrk: str, port: int, leader: int, scenario: str,
+def count_run(group: ProcessGroup, wrk: str, gateways: list[tuple[int, int]], scenario: str,
               seconds: float, work: Path) -> Run:  # fmt: skip
-    """Warm up for a second, then count every gateway process over one 16-connection run."""
+    """Warm up for a second, then count every gateway process over one 16-connection run.
+
+    Several gateways (the `--pair` control) split the 16 connections between them, each driven
+    by a wrk of its own at the same time; their requests and counters are summed.
+    """
     chosen = by_name(scenario)
-    problem = check_once(port, chosen)
-    if problem:
-        raise BenchError(problem)
-    url = f"http://127.0.0.1:{port}"
-    run_wrk(group, wrk, url, chosen.lua, connections=16, seconds=1, cpu=1)
-    pids = gateway_pids(leader)
+    for port, _ in gateways:
+        problem = check_once(port, chosen)
+        if problem:
+            raise BenchError(problem)
+    connections = 16 // len(gateways)
+
+    def drive(port: int, secs: float, tag: str) -> WrkResult:
+        url = f"http://127.0.0.1:{port}"
+        return run_wrk(group, wrk, url, chosen.lua, connections=connections, seconds=secs, cpu=1,
+                       tag=tag)  # fmt: skip
+
+    def drive_all(secs: float) -> list[WrkResult]:
+        with ThreadPoolExecutor(len(gateways)) as pool:
+            runs = [
+                pool.submit(drive, port, secs, f"-g{i}") for i, (port, _) in enumerate(gateways)
+            ]
+            return [run.result() for run in runs]
+
+    drive_all(1)
+    pids = [
+        (role if len(gateways) == 1 else f"{role} {i}", pid)
+        for i, (_, leader) in enumerate(gateways)
+        for role, pid in gateway_pids(leader)
+    ]
     perfs = []
     for _, pid in pids:
         argv = ["perf", "stat", "-x", ",", "-e", ",".join(EVENTS), "-p", str(pid),
                 "-o", str(work / f"perf-{pid}.csv")]  # fmt: skip
         perfs.append(subprocess.Popen(argv, stderr=subprocess.DEVNULL))
     time.sleep(0.2)  # perf attaches
-    load = run_wrk(group, wrk, url, chosen.lua, connections=16, seconds=seconds, cpu=1)
+    loads = drive_all(seconds)
     for perf in perfs:
         perf.send_signal(signal.SIGINT)
     for perf in perfs:
         perf.wait(timeout=10)
-    if not load.clean:
-        raise BenchError(f"{scenario}: {load.errors} errors, {load.bad_status} bad statuses")
-    return Run(load.requests, [(r, _read_perf(work / f"perf-{p}.csv")) for r, p in pids])
+    for load in loads:
+        if not load.clean:
+            raise BenchError(f"{scenario}: {load.errors} errors, {load.bad_status} bad statuses")
+    requests = sum(load.requests for load in loads)
+    return Run(requests, [(r, _read_perf(work / f"perf-{p}.csv")) for r, p in pids])
 
 
 def start_gateway(group: ProcessGroup, name: str, workers: int, upstream_port: int, work: Path,
-                  source: Path | None) -> tuple[int, int]:  # fmt: skip
-    """This build (or the checkout `source`) as one process or `--workers N`, on CPU 0."""
+                  source: Path | None, variant: str = "") -> tuple[int, int]:  # fmt: skip
+    """This build (or the checkout `source`) as one process or `--workers N`, on CPU 0.
+
+    `variant` keeps its config and home apart from another gateway's of the same build.
+    """
     port = free_port()
     launch = Launch(f"http://127.0.0.1:{upstream_port}", port, work)
     if source is None:
-        cmd = driftgate_command(launch, "fast", "", f"-w{workers}")
+        cmd = driftgate_command(launch, "fast", "", variant or f"-w{workers}")
     else:
-        start = baseline(source, "", f"-w{workers}").command
+        start = baseline(source, "", variant or f"-w{workers}").command
         assert start is not None
         cmd = start(launch)
     argv = [*cmd.argv, "--workers", str(workers)] if workers > 1 else cmd.argv
@@ -145,6 +174,13 @@ def main() -> int:
     parser.add_argument(
         "--baseline", type=Path, help="another checkout, measured in the same rounds"
     )
+    parser.add_argument(
+        "--pair",
+        action="store_true",
+        help="add a control: two separate one-process gateways on CPU 0, each driven with 8 of "
+        "the 16 connections by a wrk of its own (what two interpreters sharing one core cost, "
+        "without the supervisor, SO_REUSEPORT or anything else of --workers)",
+    )
     args = parser.parse_args()
     if shutil.which("perf") is None:
         print("workers_cost: needs perf (linux-perf)", file=sys.stderr)
@@ -162,7 +198,7 @@ def main() -> int:
     ):
         work = Path(tmp)
         _, upstream = start_upstream(group, sys.executable, BENCH_DIR / "fast_upstream.py", plan)
-        gateways: dict[str, tuple[int, int]] = {}
+        gateways: dict[str, list[tuple[int, int]]] = {}
         for build, source in builds:
             for n in args.workers or [1, 2]:
                 label = f"{build}, --workers {n}"
@@ -171,11 +207,22 @@ def main() -> int:
                 time.sleep(0.5)
                 rss = rss_mb(leader) or 0.0
                 print(f"{label}: idle RSS {rss:.1f} MB, {len(gateway_pids(leader))} process(es)")
-                gateways[label] = (port, leader)
+                gateways[label] = [(port, leader)]
+            if args.pair:
+                label = f"{build}, two separate processes"
+                gateways[label] = [
+                    start_gateway(group, f"{build}-pair{i}", 1, upstream, work, source, f"-pair{i}")
+                    for i in range(2)
+                ]
+                for port, _ in gateways[label]:
+                    check_once(port, by_name(scenarios[0]))
+                time.sleep(0.5)
+                rss = sum(rss_mb(leader) or 0.0 for _, leader in gateways[label])
+                print(f"{label}: idle RSS {rss:.1f} MB, 2 processes")
         for scenario in scenarios:
             for round_no in range(args.rounds):
-                for label, (port, leader) in gateways.items():
-                    run = count_run(group, wrk, port, leader, scenario, args.duration, work)
+                for label, pairs in gateways.items():
+                    run = count_run(group, wrk, pairs, scenario, args.duration, work)
                     runs.setdefault((scenario, label), []).append(run)
                     cpu = run.per_request("task-clock")
                     calls = run.per_request("raw_syscalls:sys_enter")
@@ -184,7 +231,24 @@ def main() -> int:
     print()
     for (scenario, label), each in runs.items():
         _report(scenario, label, each)
+    _ratios(runs)
     return 0
+
+
+def _ratios(runs: dict[tuple[str, str], list[Run]]) -> None:
+    """Each gateway's CPU a request against its build's one process, round by round."""
+    for (scenario, label), each in runs.items():
+        build = label.split(",")[0]
+        one = runs.get((scenario, f"{build}, --workers 1"))
+        if one is None or one is each:
+            continue
+        paired = [
+            run.per_request("task-clock") / base.per_request("task-clock")
+            for run, base in zip(each, one, strict=False)
+        ]
+        shown = ", ".join(f"{x:.2f}" for x in paired)
+        print(f"{scenario} {label} CPU a request / one process's: median "
+              f"{statistics.median(paired):.2f} ({shown})")  # fmt: skip
 
 
 if __name__ == "__main__":

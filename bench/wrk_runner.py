@@ -86,8 +86,12 @@ def run_wrk(
     connections: int,
     seconds: float,
     cpu: int | None,
+    tag: str = "",
 ) -> WrkResult:
-    """Run wrk against `url` with `script` and return its summary (bounded by a hard timeout)."""
+    """Run wrk against `url` with `script` and return its summary (bounded by a hard timeout).
+
+    `tag` keeps the log of one wrk apart from another's running at the same time.
+    """
     threads = 1 if connections == 1 else 2
     argv = pinned(
         [
@@ -104,7 +108,7 @@ def run_wrk(
         ],
         cpu,
     )
-    proc = group.start(f"wrk-{script.stem}-c{connections}", argv)
+    proc = group.start(f"wrk-{script.stem}-c{connections}{tag}", argv)
     try:
         proc.popen.wait(timeout=seconds + 30)
     except subprocess.TimeoutExpired as exc:
