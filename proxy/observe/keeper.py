@@ -173,6 +173,9 @@ class RecordKeeper:
         self._clock = clock
         self._wall = wall  # the time of day each request finished (its record and log line)
         self._pending: list[Finished] = []
+        # Set by the first record of a batch: an idle gateway's batcher sleeps until then
+        # instead of waking every `every` seconds to find nothing.
+        self._wake: asyncio.Event | None = None
         self._enabled = enabled
         self._log_json = log_json
         # The spend guard's settle_many([(ticket, cost), ...]), called on the recorder's thread with
@@ -286,15 +289,23 @@ class RecordKeeper:
             if ticket is not None and self.settle is not None:  # the estimate stands
                 _off_the_loop(self.settle, [(ticket, ticket.reserved)])
             return
-        self._pending.append(item)
+        pending = self._pending
+        if not pending and self._wake is not None:
+            self._wake.set()
+        pending.append(item)
 
     async def run(self) -> None:
-        """Flush the batch every `every` seconds (the app runs this as a task)."""
+        """Flush a batch `every` seconds after its first record (the app runs this as a task);
+        with nothing to record it sleeps until a record comes."""
         every = self.every
+        wake = self._wake = asyncio.Event()
+        if self._pending:
+            wake.set()
         while True:
+            await wake.wait()
             await asyncio.sleep(every)
-            if self._pending:
-                self.flush()
+            wake.clear()  # the next record after this flush wakes it again
+            self.flush()
 
     def flush(self) -> None:
         """Hand everything pending to the recorder's thread, which records and logs it."""

@@ -146,13 +146,19 @@ class ShapeLog:
         self._seen = 0  # requests offered, ever (only the request path writes it)
         self._counted = 0  # of those, how many the writer has accounted for
         self._stop = threading.Event()
+        # Set by the first request of a flush's sample: with no traffic the writer sleeps until
+        # then instead of waking every flush_seconds to find nothing.
+        self._ready = threading.Event()
         self._thread: threading.Thread | None = None
 
     def offer(self, endpoint: str, headers: Mapping[str, str], raw: bytes) -> None:
         """Count one request and keep it for the writer while this flush's sample has room."""
         self._seen += 1
-        if len(self._pending) < self._budget:
-            self._pending.append((endpoint, headers, raw))
+        pending = self._pending
+        if len(pending) < self._budget:
+            if not pending:
+                self._ready.set()
+            pending.append((endpoint, headers, raw))
 
     def start(self) -> None:
         """Start the writer thread (opening the file there; a failure is logged, not raised)."""
@@ -162,6 +168,7 @@ class ShapeLog:
     def close(self) -> None:
         """Stop the writer after a last flush."""
         self._stop.set()
+        self._ready.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
@@ -173,8 +180,14 @@ class ShapeLog:
             log.warning("shapes are not being saved: cannot open %s (%s)", self.path, exc)
             return
         try:
-            while not self._stop.wait(self._flush_seconds):
+            while True:
+                self._ready.wait()  # a request to sample, or close()
+                if self._stop.wait(self._flush_seconds):  # the sample gathers meanwhile
+                    break
+                self._ready.clear()
                 self.flush(db)
+                if self._pending:  # offered while this flush took the others
+                    self._ready.set()
             self.flush(db)
         finally:
             db.close()

@@ -60,6 +60,9 @@ class HttpServer:
         every = min(SWEEP_EVERY, limits.head_timeout / 4, limits.idle_timeout / 4)
         while True:
             await asyncio.sleep(every)
+            if not self.connections:  # nothing to sweep: the next connection starts it again
+                self._sweeper = None
+                return
             now = self.loop.time()
             for conn in list(self.connections):
                 conn.sweep(now, limits.head_timeout, limits.idle_timeout)

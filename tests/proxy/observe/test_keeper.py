@@ -259,3 +259,45 @@ def test_run_hands_a_batch_over_once_every_interval_not_sooner() -> None:
     keeper.close()
     assert (before, after) == (0, 1)
     assert recorder.written == 1
+
+
+def test_an_idle_keeper_sleeps_until_a_record_comes_then_batches_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing to record: the batcher does not wake every interval to find nothing (an idle
+    gateway would wake 20 times a second); the first record wakes it, and its batch goes out one
+    interval later with the records that came meanwhile."""
+    import asyncio
+
+    recorder = ThreadNotingRecorder()
+    keeper = RecordKeeper(recorder, owned=True, clock=lambda: 0.5, every=0.02)
+    sleeps: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def counted_sleep(delay: float) -> None:
+        if asyncio.current_task() is batcher:
+            sleeps.append(delay)
+        await real_sleep(delay)
+
+    async def go() -> tuple[int, int, int]:
+        nonlocal batcher
+        batcher = asyncio.create_task(keeper.run())
+        await real_sleep(0.3)  # 15 intervals, idle
+        idle = len(sleeps)
+        keeper.whole_done(_flow(), 200, ANSWER, 0.1)
+        keeper.whole_done(_flow(), 200, ANSWER, 0.1)
+        for _ in range(200):
+            await real_sleep(0.01)
+            if recorder.jobs:
+                break
+        await real_sleep(0.3)  # idle again
+        batcher.cancel()
+        return idle, recorder.jobs, len(sleeps)
+
+    batcher: asyncio.Task[None] | None = None
+    monkeypatch.setattr(asyncio, "sleep", counted_sleep)
+    idle, jobs, slept = asyncio.run(go())
+    keeper.close()
+    assert idle == 0
+    assert jobs == 1 and recorder.written == 2  # both records, one batch
+    assert slept == 1  # the one interval of that batch, then asleep again

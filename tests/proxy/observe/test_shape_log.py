@@ -105,3 +105,36 @@ def test_a_sample_stands_for_every_request(tmp_path: Path) -> None:
     log.flush(db)
     db.close()
     assert _rows(tmp_path / SHAPES_DB) == [("8.5.0", 50, 5.0, 5.0)]
+
+
+def test_the_writer_sleeps_with_no_traffic_and_writes_soon_after_a_request(tmp_path: Path) -> None:
+    """No requests: the thread does not wake every flush to find nothing (an idle gateway would
+    wake twice a second for it); a request wakes it and its shape is written a flush later."""
+    import threading
+    import time
+
+    class CountingLog(ShapeLog):
+        def __init__(self) -> None:
+            super().__init__(tmp_path / SHAPES_DB, 100, clock=lambda: 5.0, flush_seconds=0.02)
+            self.flushes = 0
+            self.wrote = threading.Event()
+
+        def flush(self, db: sqlite3.Connection) -> None:
+            self.flushes += 1
+            super().flush(db)
+            if _rows(self.path):
+                self.wrote.set()
+
+    log = CountingLog()
+    log.start()
+    try:
+        time.sleep(0.3)  # fifteen flushes' time, idle
+        assert log.flushes == 0
+        log.offer("messages", {"user-agent": "curl/8.5.0"}, b'{"model": "m"}')
+        assert log.wrote.wait(10)
+        time.sleep(0.3)  # idle again: no more flushes than the one that wrote
+        assert log.flushes == 1
+    finally:
+        log.close()
+    assert log.flushes == 2  # and the last one at close
+    assert _rows(tmp_path / SHAPES_DB) == [("8.5.0", 1, 5.0, 5.0)]

@@ -77,6 +77,26 @@ def test_an_idle_connection_is_closed_after_the_idle_limit(gateway_factory: Fact
     assert 0.45 <= elapsed < BOUND
 
 
+def test_the_deadline_sweep_stops_with_the_last_connection_and_starts_with_the_next(
+    gateway_factory: Factory,
+) -> None:
+    """An idle gateway with no connection does not wake to sweep none; a new connection is swept."""
+    gw = gateway_factory(idle_timeout=0.4, head_timeout=60.0)
+    server = gw._serving.server
+    assert server._sweeper is None  # no connection yet
+    with connect(gw) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: gw\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        assert server._sweeper is not None
+    deadline = time.monotonic() + BOUND
+    while server.connections or server._sweeper is not None:  # closed by the client
+        assert time.monotonic() < deadline, "the sweep went on with no connection"
+        time.sleep(0.02)
+    with connect(gw) as sock:  # swept again: closed at the idle limit
+        received, elapsed = read_to_eof(sock)
+    assert received == b"" and 0.35 <= elapsed < BOUND
+
+
 def test_a_body_that_does_not_arrive_is_cut_at_the_body_deadline(
     gateway_factory: Factory,
 ) -> None:
