@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from driftgate.proxy.observe import keeper
+from driftgate.proxy.observe import record_rows
 from driftgate.proxy.serve.worker_fork import fork_worker
 from driftgate.proxy.translate import responses_response
 
@@ -67,7 +67,7 @@ def test_a_forked_worker_makes_ids_of_its_own() -> None:
     read_end, write_end = os.pipe()
 
     def report() -> int:
-        ids = f"{keeper._ID_PREFIX} {responses_response.new_id('resp_')}"
+        ids = f"{record_rows._ID_PREFIX} {responses_response.new_id('resp_')}"
         os.write(write_end, ids.encode())
         return 0
 
@@ -76,5 +76,5 @@ def test_a_forked_worker_makes_ids_of_its_own() -> None:
     child_request, child_response = os.read(read_end, 200).decode().split()
     os.close(read_end)
     # The same prefix in two workers would give two requests (or two stored turns) one id.
-    assert child_request != keeper._ID_PREFIX
+    assert child_request != record_rows._ID_PREFIX
     assert child_response[len("resp_") : -16] != responses_response._ID_PREFIX
