@@ -17,7 +17,7 @@ settle, all of it with the last one. Everything here runs on the event loop's th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal, NamedTuple
 
 from driftgate.proxy.guard.ledger import Limit
@@ -83,6 +83,11 @@ class Leases:
         self._asked: set[str] = set()  # backends with a lease asked for in a call out
         self._renew: set[str] = set()  # backends whose last lease was well used: ask again at once
 
+    @property
+    def holding(self) -> bool:
+        """Whether any lease is held now (a request may be drawn from one)."""
+        return bool(self._current)
+
     def draw(
         self,
         ticket: int,
@@ -130,12 +135,13 @@ class Leases:
     def granted(
         self,
         wants: list[LeaseAsk],
-        grants: list[bytes] | None,
+        grants: Sequence[bytes | float] | None,
         now: float,
         loop: asyncio.AbstractEventLoop | None,
     ) -> None:
-        """The call that asked for `wants` answered (`grants`: USD each) or failed (None: any it
-        may have granted is given back whole); with no loop to time them, none is kept."""
+        """The call that asked for `wants` answered (`grants`: USD each, as Redis writes a number
+        or as a float) or failed (None: any it may have granted is given back whole); with no
+        loop to time them, none is kept."""
         for i, want in enumerate(wants):
             self._asked.discard(want.backend)
             usd = 0.0 if grants is None else float(grants[i])

@@ -16,6 +16,10 @@ retries in a worker thread), waits up to BUSY_MS.
 
 A worker that dies leaves its reservations behind: they are dropped when a worker starts and
 before a budget is declared reached, when their process no longer runs.
+
+A lease (a worker's slice of a budget, shared_state.py) is a reservation row like any other, with
+an id its worker made (negative, from its pid: never one SQLite hands out); the settlements of
+the requests drawn from it give back their share of it, in the transaction that adds their spend.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from driftgate.proxy.guard.ledger import (
     Settled,
     _Window,
 )
+from driftgate.proxy.guard.redis_leases import ALL, LeaseAsk
 
 RESERVED = """
 CREATE TABLE IF NOT EXISTS reserved (
@@ -104,6 +109,7 @@ class SharedSqliteGuardStore:
 
     def __init__(self, path: Path, pid: int | None = None) -> None:
         self._pid = os.getpid() if pid is None else pid
+        self.pid = self._pid  # lease ids are made from it (shared_state.py)
         self._mem = threading.Lock()  # the windows, held only inside a write transaction
         self._lock = threading.Lock()  # the threads' connection, one user at a time
         self._windows: dict[tuple[str, float], _Window] = {}
@@ -212,8 +218,15 @@ class SharedSqliteGuardStore:
             return None
         return halt
 
-    def _admit(self, db: sqlite3.Connection, asks: Sequence[Ask]) -> list[int | Over | Halt]:
-        """Each ask in turn, in one transaction: the halt, or a reservation if it fits."""
+    def _admit(
+        self,
+        db: sqlite3.Connection,
+        asks: Sequence[Ask],
+        wants: Sequence[LeaseAsk] = (),
+        grants: list[float] | None = None,
+    ) -> list[int | Over | Halt]:
+        """Each ask in turn, in one transaction: the halt, or a reservation if it fits; then each
+        lease asked for (its USD granted appended to `grants`)."""
         state = self._sync(db)
         held = self._held(db)
         reclaimed = False
@@ -240,14 +253,39 @@ class SharedSqliteGuardStore:
             for key in {TOTAL, backend}:
                 held[key] = held.get(key, 0.0) + usd
             out.append(int(cur.lastrowid or 0))
+        if wants and grants is not None:
+            now = max(ask.now for ask in asks)
+            halted = self._halt_in(db, state, now) is not None
+            for want in wants:
+                usd = 0.0 if halted else self._lease_size(want, now, held)
+                if usd > 0:
+                    db.execute(
+                        "INSERT INTO reserved (id, pid, backend, usd, ts) VALUES (?, ?, ?, ?, ?)",
+                        (want.id, self._pid, want.backend, usd, now),
+                    )
+                    for key in {TOTAL, want.backend}:
+                        held[key] = held.get(key, 0.0) + usd
+                grants.append(usd)
         return out
 
+    def _lease_size(self, want: LeaseAsk, now: float, held: dict[str, float]) -> float:
+        """What a lease may hold: what it asks, at most an eighth of the room any of its budgets
+        has left (near a budget's end leases shrink, then stop); 0 below what is worth holding."""
+        usd = want.usd
+        for limit in want.limits:
+            spent = self._settled(limit.backend, limit.window, now) + held.get(limit.backend, 0.0)
+            usd = min(usd, (limit.usd - spent) / 8)
+        return usd if usd >= want.least else 0.0
+
     # -- the event loop's calls: they never wait (Busy instead) ------------------
-    def try_admit(self, asks: Sequence[Ask]) -> list[int | Over | Halt]:
+    def try_admit(
+        self, asks: Sequence[Ask], wants: Sequence[LeaseAsk] = (), grants: list[float] | None = None
+    ) -> list[int | Over | Halt]:
         """For each ask, in order: the halt (when it respects it), else a reservation id if every
-        limit has room for its `usd`, else the limit it breaks. One transaction for them all;
-        raises Busy rather than wait for another process."""
-        return self._write(self._quick, lambda db: self._admit(db, asks))
+        limit has room for its `usd`, else the limit it breaks; and the leases in `wants`, what
+        each was granted appended to `grants`. One transaction for them all; raises Busy rather
+        than wait for another process."""
+        return self._write(self._quick, lambda db: self._admit(db, asks, wants, grants))
 
     def try_release(self, ticket: int) -> None:
         """`release`, or Busy."""
@@ -260,9 +298,11 @@ class SharedSqliteGuardStore:
         self._write(self._quick, lambda db: _put_halt(db, halt))
 
     # -- the threads' calls (the GuardStore seam): they wait ------------------------
-    def admit(self, asks: Sequence[Ask]) -> list[int | Over | Halt]:
+    def admit(
+        self, asks: Sequence[Ask], wants: Sequence[LeaseAsk] = (), grants: list[float] | None = None
+    ) -> list[int | Over | Halt]:
         """`try_admit`, waiting for the other processes' transactions."""
-        return self._waiting(lambda db: self._admit(db, asks))
+        return self._waiting(lambda db: self._admit(db, asks, wants, grants))
 
     def reserve(
         self, backend: str, usd: float, limits: tuple[Limit, ...], now: float
@@ -276,9 +316,16 @@ class SharedSqliteGuardStore:
         """Replace reservation `ticket` by the spend it really cost."""
         self.settle_many((Settled(ticket, usd, now),))
 
-    def settle_many(self, settled: Sequence[tuple[int, float, float]]) -> None:
-        """Replace each reservation by what it cost, in one transaction."""
-        if not settled:
+    def settle_many(
+        self,
+        settled: Sequence[tuple[int, float, float]],
+        drawn: Sequence[tuple[str, float, float]] = (),
+        gives: Sequence[tuple[int, float]] = (),
+    ) -> None:
+        """Replace each reservation by what it cost, in one transaction; with it the spend of the
+        requests drawn from leases (backend, usd, time) and what goes back to leases (id, usd, or
+        ALL: the lease's row goes)."""
+        if not (settled or drawn or gives):
             return
 
         def body(db: sqlite3.Connection) -> None:
@@ -290,6 +337,10 @@ class SharedSqliteGuardStore:
                 if row is not None and usd > 0:
                     key = (now, row[0])
                     sums[key] = sums.get(key, 0.0) + usd
+            for backend, usd, now in drawn:
+                if usd > 0:
+                    sums[(now, backend)] = sums.get((now, backend), 0.0) + usd
+            _give_back(db, gives)
             if not sums:
                 return
             rows = [(now, backend, usd) for (now, backend), usd in sums.items()]
@@ -304,6 +355,11 @@ class SharedSqliteGuardStore:
                 )
 
         self._waiting(body)
+
+    def give_back(self, gives: Sequence[tuple[int, float]]) -> None:
+        """Give back to leases (id, usd, or ALL: the lease's row goes), in one transaction."""
+        if gives:
+            self._waiting(lambda db: _give_back(db, gives))
 
     def release(self, ticket: int) -> None:
         """Drop reservation `ticket` (nothing was spent)."""
@@ -343,6 +399,21 @@ class SharedSqliteGuardStore:
             self._db.execute("DELETE FROM reserved WHERE pid = ?", (self._pid,))
             self._db.close()
             self._quick.close()
+
+
+def _give_back(db: sqlite3.Connection, gives: Sequence[tuple[int, float]]) -> None:
+    """One statement per lease however many of its requests a batch settles."""
+    totals: dict[int, float] = {}
+    for lease, usd in gives:
+        totals[lease] = (
+            ALL if usd == ALL or totals.get(lease) == ALL else totals.get(lease, 0.0) + usd
+        )
+    gone = [(lease,) for lease, usd in totals.items() if usd == ALL]
+    if gone:
+        db.executemany("DELETE FROM reserved WHERE id = ?", gone)
+    less = [(usd, lease) for lease, usd in totals.items() if usd != ALL]
+    if less:
+        db.executemany("UPDATE reserved SET usd = max(usd - ?, 0.0) WHERE id = ?", less)
 
 
 def _put(db: sqlite3.Connection, **values: object) -> None:
