@@ -188,6 +188,12 @@ class RedisGuardStore:
         self._settle_specs = {}
         self._specs = {}
         self.leases.give_up_all()  # granted against the old budgets
+        if self.up and not self._closed and self._loop is not None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:  # not on the loop: the next connect reads it
+                return
+            self._spawn(self._check_eviction())  # a policy fixed meanwhile clears the warning
 
     def window_key(self, limit: Limit) -> str:
         """The list holding the settled spend that `limit` reads."""

@@ -233,6 +233,31 @@ def test_a_redis_that_may_evict_the_guard_s_keys_is_named_in_health_until_it_no_
     assert "problems" not in _guard(gw.url)
 
 
+def test_a_reload_reads_the_eviction_policy_again(
+    start: Callable[..., GatewayServer], redis_server: RedisServer
+) -> None:
+    import redis
+
+    from driftgate.proxy.app import GATEWAY_KEY
+
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.config_set("maxmemory", "64mb")
+        client.config_set("maxmemory-policy", "allkeys-random")
+        gw = start(GuardSettings(daily_usd=10.0), _state(redis_server))
+        assert "eviction" in _guard(gw.url)["guard"]["store"]
+        client.config_set("maxmemory-policy", "noeviction")  # the fix the warning names
+    assert "eviction" in _guard(gw.url)["guard"]["store"]  # read when it connected
+
+    async def reload() -> None:
+        assert gw.app is not None
+        gw.app[GATEWAY_KEY].reload(gw.config)
+
+    assert gw._loop is not None
+    asyncio.run_coroutine_threadsafe(reload(), gw._loop).result(BOUND)
+    _until(lambda: "eviction" not in _guard(gw.url)["guard"]["store"], "still said to evict")
+    assert "problems" not in _guard(gw.url)
+
+
 def test_a_gateway_killed_mid_request_leaks_no_reservation_after_expiry(
     tmp_path: Path, fake_anthropic: FakeAnthropic, redis_server: RedisServer
 ) -> None:
