@@ -38,6 +38,7 @@ from driftgate.proxy.observe.settings import (
 )
 from driftgate.proxy.observe.shape_settings import ShapeSettings
 from driftgate.proxy.responses.settings import ResponsesSettings
+from driftgate.proxy.serve.cores import usable_cores
 from driftgate.proxy.serve.event_loop import EVENT_LOOPS
 
 BACKEND_KINDS: tuple[str, ...] = ("anthropic", "openai")
@@ -127,13 +128,10 @@ def workers_problem(value: Any) -> str | None:
 
 
 def worker_count(value: Any) -> int:
-    """The number of worker processes `value` asks for ("auto": the cores this process may use)."""
+    """The number of worker processes `value` asks for ("auto": the cores this process may use,
+    its CPU affinity capped by its cgroup's CPU quota)."""
     if value == "auto":
-        return (
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else os.cpu_count() or 1
-        )
+        return usable_cores()
     if isinstance(value, bool):
         raise ValueError(value)
     count = int(value)  # a TOML integer, or the text of DRIFTGATE_WORKERS / --workers

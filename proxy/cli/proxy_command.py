@@ -57,7 +57,8 @@ def register(sub: Any) -> None:
         "--workers",
         metavar="N",
         help="worker processes sharing the port, each with its own event loop: a number, or auto "
-        "(one per core); default 1 (env DRIFTGATE_WORKERS). See docs/scale-out.md",
+        "(one per core this process may use, capped by a container's CPU quota); default 1 "
+        "(env DRIFTGATE_WORKERS). See docs/scale-out.md",
     )
     p.add_argument("--worker-link", type=int, help=argparse.SUPPRESS)  # set by the supervisor
     p.add_argument(
