@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.offline:
         found += checks.backends(config, env, templates)
     found += checks.port(config)
+    found += checks.workers(config)
     found += checks.recorder(config)
     found += checks.guard(config)
     found += responses_store(config)

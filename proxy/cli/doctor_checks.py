@@ -32,6 +32,7 @@ from driftgate.proxy.guard.state import StoreUnreachable
 from driftgate.proxy.observe.pg.url import redact_url as redact_database_url
 from driftgate.proxy.observe.probe import AUTH_FAILED, OK, SKIPPED, Prober
 from driftgate.proxy.observe.usage_db import usage_db_path
+from driftgate.proxy.serve.cores import cgroup_cpu_limit, usable_cores
 from driftgate.proxy.shared.redis_eviction import FIX as EVICTION_FIX
 from driftgate.proxy.shared.redis_eviction import eviction_risk
 from driftgate.proxy.templates.loader import (
@@ -166,6 +167,22 @@ def port(config: Config) -> list[Finding]:
         ]
     fix = "stop that program, or run the gateway with --port N (or DRIFTGATE_PORT)"
     return [Finding("port", "fail", f"{host}:{config.port} is taken by another program", fix)]
+
+
+def workers(config: Config) -> list[Finding]:
+    """How many processes `driftgate proxy` starts, against the cores this process may use."""
+    count, cores, quota = config.worker_processes, usable_cores(), cgroup_cpu_limit()
+    where = f"{cores} usable core{'' if cores == 1 else 's'}"
+    if quota is not None:
+        where += f" (CPU affinity capped by a cgroup quota of {quota:g} CPUs)"
+    if count == 1:
+        return [Finding("workers", "ok", f"one process; {where}")]
+    said = f"{count} worker processes{' (auto)' if config.workers == 'auto' else ''}; {where}"
+    if count > cores:
+        fix = f'workers = "auto" (one per usable core) or a number up to {cores}'
+        return [Finding("workers", "warn", said + ": more workers than cores take turns on "
+                        "them and cost more CPU a request", fix)]  # fmt: skip
+    return [Finding("workers", "ok", said)]
 
 
 def recorder(config: Config) -> list[Finding]:

@@ -179,6 +179,29 @@ def test_the_text_report_says_what_to_do(home: Path, capsys: pytest.CaptureFixtu
     assert out.rstrip().endswith("ok")
 
 
+def test_workers_are_counted_against_the_usable_cores(
+    doctor: Callable[..., tuple[int, dict[str, Any]]],
+) -> None:
+    from driftgate.proxy.serve.cores import usable_cores
+
+    cores = usable_cores()
+    code, doc = doctor("", "--offline")
+    (said,) = [f for f in doc["findings"] if f["section"] == "workers"]
+    assert said["level"] == "ok" and said["text"].startswith("one process; ")
+    assert f"{cores} usable core" in said["text"]
+
+    code, doc = doctor('workers = "auto"\n', "--offline")
+    (said,) = [f for f in doc["findings"] if f["section"] == "workers"]
+    if cores > 1:
+        assert said["level"] == "ok" and said["text"].startswith(f"{cores} worker processes (auto)")
+
+    code, doc = doctor(f"workers = {cores + 3}\n", "--offline")
+    assert code == 0  # a warning, not a failure
+    (said,) = [f for f in doc["findings"] if f["section"] == "workers"]
+    assert said["level"] == "warn" and said["text"].startswith(f"{cores + 3} worker processes; ")
+    assert "more workers than cores" in said["text"] and f"up to {cores}" in said["fix"]
+
+
 def test_the_guard_s_redis_is_connected_to_and_its_halt_read(
     doctor: Callable[..., tuple[int, dict[str, Any]]], redis_server: RedisServer
 ) -> None:
