@@ -31,6 +31,7 @@ from driftgate.proxy.guard.ledger import Halt, Limit
 from driftgate.proxy.guard.redis_leases import LEASE_SECONDS, Lease, LeaseAsk, Leases, Leasing
 from driftgate.proxy.guard.shared_ledger import Ask, Busy, Over, SharedSqliteGuardStore
 from driftgate.proxy.guard.state import (
+    NO_RESERVATION,
     Refusal,
     Settlement,
     Snapshot,
@@ -224,11 +225,13 @@ class SharedState:
         with self._lock:
             for ticket, backend, usd, now in settled:
                 lease = self.leases.settled(ticket) if ticket < 0 else None
-                if lease is None:
-                    rows.append((ticket, usd, now))
-                else:  # drawn from a lease: its spend, and its share back to the lease
+                if lease is not None:  # drawn from a lease: its spend, and its share back
                     drawn.append((backend, usd, now))
                     self._gives.append(lease)
+                elif ticket == NO_RESERVATION:  # let through while the file did not answer
+                    drawn.append((backend, usd, now))  # its spend counts all the same
+                else:
+                    rows.append((ticket, usd, now))
             gives, self._gives = self._gives, []
         try:
             self.store.settle_many(rows, drawn, gives)

@@ -206,3 +206,18 @@ def test_two_leasing_workers_never_spend_past_one_budget(tmp_path: Path, seed: i
         assert drawn > 0  # some requests were admitted from leases
 
     run(body, *states)
+
+
+def test_the_spend_of_a_request_let_through_unguarded_is_counted(tmp_path: Path) -> None:
+    """A request let through while the file did not answer (fail open: no reservation) settles
+    later: its cost counts against the budgets like any other's."""
+    from driftgate.proxy.guard.state import NO_RESERVATION
+
+    store = CountingStore(tmp_path / "guard.sqlite3")
+    state = SharedState(store)
+
+    async def body(state: SharedState) -> None:
+        state.settle_many([(NO_RESERVATION, "a", 1.5, NOW)])
+        assert abs(store.spent(TOTAL, DAY, NOW) - 1.5) < 1e-9
+
+    run(body, state)
