@@ -95,12 +95,11 @@ class Leases:
         usd: float,
         limits: tuple[Limit, ...],
         now: float,
-        respect_halt: bool,
     ) -> bool:
         """Admit request `ticket` from its backend's lease if it fits; a lease it does not fit
         (spent, expired) is given up, so Redis judges the request as if there had been none."""
         lease = self._current.get(backend)
-        if lease is None or not respect_halt:
+        if lease is None:  # (a warn-mode request draws too: a lease is never granted while halted)
             return False
         if lease.limits is not limits and lease.limits != limits:
             return False
@@ -113,14 +112,13 @@ class Leases:
         return False
 
     def wanted(
-        self, backend: str, usd: float, limits: tuple[Limit, ...], respect_halt: bool, busy: bool
+        self, backend: str, usd: float, limits: tuple[Limit, ...], busy: bool
     ) -> LeaseAsk | None:
         """The lease to ask for along with this request, if any: when requests are busy (or the
         last lease was used up), for a backend with budgets and no lease held or asked for."""
         if (
             self.leasing == "never"
             or not (busy or self.leasing == "always" or backend in self._renew)
-            or not respect_halt
             or not limits
             or usd <= 0
             or backend in self._current

@@ -255,7 +255,7 @@ class RedisGuardStore:
         if not self.up:
             raise StoreUnreachable(self.error)
         ticket = next(self._ids)
-        if self.leases.draw(ticket, backend, usd, limits, now, respect_halt):
+        if self.leases.draw(ticket, backend, usd, limits, now):
             return ticket  # within this gateway's slice of the budget: no round trip
         loop = self._loop
         if loop is None:  # made by a reload, after the app's start-up
@@ -293,7 +293,7 @@ class RedisGuardStore:
         leases: list[LeaseAsk] = []
         if self._asking == 0:
             for ask in asks:
-                want = self.leases.wanted(ask.backend, ask.usd, ask.limits, ask.respect_halt, busy)
+                want = self.leases.wanted(ask.backend, ask.usd, ask.limits, busy)
                 if want is not None:
                     leases.append(want)
             busy = False
@@ -393,9 +393,7 @@ class RedisGuardStore:
         for ask in asks:
             if ask.answer.done():  # its request is gone: nothing to hold
                 continue
-            if self.leases.draw(
-                ask.ticket, ask.backend, ask.usd, ask.limits, ask.now, ask.respect_halt
-            ):
+            if self.leases.draw(ask.ticket, ask.backend, ask.usd, ask.limits, ask.now):
                 ask.answer.set_result(ask.ticket)
             else:
                 sent.append(ask)

@@ -125,7 +125,7 @@ class SharedState:
         if self.leases.holding:  # a lease held: a request that fits it needs no transaction
             ticket = -next(self._drawn_ids)
             with self._lock:
-                drawn = self.leases.draw(ticket, backend, usd, limits, now, respect_halt)
+                drawn = self.leases.draw(ticket, backend, usd, limits, now)
             if drawn:
                 return ticket
         # The admissions of one loop turn share a transaction: its fixed cost (the lock, reading
@@ -147,8 +147,7 @@ class SharedState:
             busy = len(batch) > 1
             with self._lock:
                 for ask, _ in batch:
-                    want = self.leases.wanted(ask.backend, ask.usd, ask.limits, ask.respect_halt,
-                                              busy)  # fmt: skip
+                    want = self.leases.wanted(ask.backend, ask.usd, ask.limits, busy)
                     if want is not None:
                         self._wants.append(want)
         wants, grants = self._wants, list[float]()

@@ -96,6 +96,22 @@ def test_requests_within_a_lease_are_answered_without_a_round_trip(
     run(shared_redis, ["always", "never"], body)
 
 
+def test_a_warn_mode_gateway_leases_too(shared_redis: RedisServer) -> None:
+    """action = "warn" (requests that do not respect a halt) takes and draws leases: a request
+    that fits one fits every budget, so there is nothing to warn of."""
+
+    async def body(a: RedisGuardStore, b: RedisGuardStore) -> None:
+        first = await a.admit("a", 0.5, ROOMY, 0.0, False)
+        assert isinstance(first, int)
+        held = (await b.snapshot(ROOMY, 0.0)).in_flight
+        assert held >= 0.5 + 16 * 0.5  # the lease came with it
+        drawn = [_at_once(a.admit("a", 0.5, ROOMY, 0.1, False)) for _ in range(5)]
+        assert all(isinstance(t, int) for t in drawn)
+        assert (await b.snapshot(ROOMY, 0.1)).in_flight == held
+
+    run(shared_redis, ["always", "never"], body)
+
+
 def test_a_batch_drawn_from_a_lease_costs_redis_one_entry_however_many_it_settles(
     shared_redis: RedisServer,
 ) -> None:

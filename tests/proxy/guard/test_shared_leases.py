@@ -221,3 +221,18 @@ def test_the_spend_of_a_request_let_through_unguarded_is_counted(tmp_path: Path)
         assert abs(store.spent(TOTAL, DAY, NOW) - 1.5) < 1e-9
 
     run(body, state)
+
+
+def test_a_warn_mode_worker_leases_too(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "guard.sqlite3")
+    state = SharedState(store)
+
+    async def body(state: SharedState) -> None:
+        together = await asyncio.gather(
+            *(state.admit("a", 0.1, DAILY, NOW, False) for _ in range(4))
+        )
+        assert all(isinstance(t, int) and t > 0 for t in together)
+        (drawn,) = [await state.admit("a", 0.1, DAILY, NOW, False)]
+        assert isinstance(drawn, int) and drawn < 0 and store.transactions == 1
+
+    run(body, state)
