@@ -32,9 +32,8 @@ from driftgate.proxy.guard.state import StoreUnreachable
 from driftgate.proxy.observe.pg.url import redact_url as redact_database_url
 from driftgate.proxy.observe.probe import AUTH_FAILED, OK, SKIPPED, Prober
 from driftgate.proxy.observe.usage_db import usage_db_path
-from driftgate.proxy.serve.cores import cgroup_cpu_limit, usable_cores
+from driftgate.proxy.serve.cores import usable_cores_and_quota
 from driftgate.proxy.shared.redis_eviction import FIX as EVICTION_FIX
-from driftgate.proxy.shared.redis_eviction import eviction_risk
 from driftgate.proxy.templates.loader import (
     TemplateSet,
     load_bundled,
@@ -171,7 +170,7 @@ def port(config: Config) -> list[Finding]:
 
 def workers(config: Config) -> list[Finding]:
     """How many processes `driftgate proxy` starts, against the cores this process may use."""
-    count, cores, quota = config.worker_processes, usable_cores(), cgroup_cpu_limit()
+    count, (cores, quota) = config.worker_processes, usable_cores_and_quota()
     where = f"{cores} usable core{'' if cores == 1 else 's'}"
     if quota is not None:
         where += f" (CPU affinity capped by a cgroup quota of {quota:g} CPUs)"
@@ -244,16 +243,6 @@ def guard(config: Config, now: float | None = None) -> list[Finding]:
     return [Finding("guard", "ok", f"on ({config.guard.action}), not halted")]
 
 
-async def memory(store: Any) -> dict[str, Any]:
-    """Redis's `INFO memory` ({} when an ACL refuses it: then nothing is known of eviction)."""
-    from redis.exceptions import ResponseError
-
-    try:
-        return dict(await store.redis.info("memory"))
-    except ResponseError:
-        return {}
-
-
 def shared_guard(config: Config, now: float) -> list[Finding]:
     """The guard's Redis ([state] redis_url): installed, answering, which version, halted."""
     assert config.state.redis_url is not None
@@ -273,7 +262,7 @@ def shared_guard(config: Config, now: float) -> list[Finding]:
         try:
             info = await store.redis.info("server")
             halt = await store.halted(now)
-            return str(info.get("redis_version", "?")), halt, eviction_risk(await memory(store))
+            return str(info.get("redis_version", "?")), halt, await store.eviction_now()
         finally:
             await store.close()
 

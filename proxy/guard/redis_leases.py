@@ -29,6 +29,14 @@ LEASE_REQUESTS = (16, 64, 4096)
 Leasing = Literal["busy", "always", "never"]  # when leases are asked for (see Leases)
 
 
+def add_give(gives: dict[int, float], lease: tuple[int, float]) -> None:
+    """Add what one settlement gives back to its lease (ALL: everything) to a batch's `gives`:
+    one amount per lease however many of its requests the batch settles."""
+    lease_id, back = lease
+    got = gives.get(lease_id, 0.0)
+    gives[lease_id] = ALL if back == ALL or got == ALL else got + back
+
+
 class Lease:
     """A slice of the budget this gateway holds in Redis and spends locally, request by request."""
 

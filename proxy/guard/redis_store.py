@@ -48,7 +48,14 @@ from driftgate.proxy.guard import redis_scripts
 from driftgate.proxy.guard.ledger import TOTAL, Halt, Limit
 from driftgate.proxy.guard.redis_lane import Arg, ScriptLane, bulks, command
 from driftgate.proxy.guard.redis_lane import supported as lane_supported
-from driftgate.proxy.guard.redis_leases import ALL, LEASE_SECONDS, LeaseAsk, Leases, Leasing
+from driftgate.proxy.guard.redis_leases import (
+    ALL,
+    LEASE_SECONDS,
+    LeaseAsk,
+    Leases,
+    Leasing,
+    add_give,
+)
 from driftgate.proxy.guard.settings import StateSettings, redact_url
 from driftgate.proxy.guard.state import NO_RESERVATION, Refusal, Snapshot, StoreUnreachable
 from driftgate.proxy.shared.redis_eviction import FIX as EVICTION_FIX
@@ -69,13 +76,6 @@ SETTLE_DELAY = 0.01
 
 def _who(backend: str) -> str:
     return "total" if backend == TOTAL else f"b:{backend}"
-
-
-def _give_back(gives: dict[int, float], lease: tuple[int, float]) -> None:
-    """Add what one settlement gives back to its lease (ALL: everything) to a batch's `gives`."""
-    lease_id, back = lease
-    got = gives.get(lease_id, 0.0)
-    gives[lease_id] = ALL if back == ALL or got == ALL else got + back
 
 
 def _num(value: float) -> str:
@@ -238,13 +238,17 @@ class RedisGuardStore:
             return
         await self._check_eviction()
 
+    async def eviction_now(self) -> str | None:
+        """What Redis may evict of the guard's keys, read now (None: nothing, or not known: INFO
+        refused by an ACL, or Redis gone again)."""
+        try:
+            return eviction_risk(await self.redis.info("memory"))
+        except FAILURES:
+            return None
+
     async def _check_eviction(self) -> None:
         """Read whether Redis may evict the guard's keys; say so once when that changes."""
-        try:
-            memory = await self.redis.info("memory")
-        except FAILURES:  # INFO refused (an ACL) or Redis gone again: nothing known, nothing said
-            return
-        risk = eviction_risk(memory)
+        risk = await self.eviction_now()
         if risk is not None and risk != self.eviction:
             log.warning("spend guard: %s; %s", risk, EVICTION_FIX)
         self.eviction = risk
@@ -425,7 +429,7 @@ class RedisGuardStore:
             if lease is None:
                 lease = settled(ticket)
             if lease is not None:
-                _give_back(gives, lease)
+                add_give(gives, lease)
             elif ticket != NO_RESERVATION:
                 ids.append(ticket)
             if usd > 0:
@@ -454,7 +458,7 @@ class RedisGuardStore:
             if lease is None:
                 lease = settled(ticket)
             if lease is not None:
-                _give_back(gives, lease)
+                add_give(gives, lease)
 
     def settle(self, ticket: int, backend: str, usd: float, now: float) -> None:
         self._queue((ticket, backend, usd, now, None))

@@ -41,7 +41,7 @@ from driftgate.proxy.guard.ledger import (
     Settled,
     _Window,
 )
-from driftgate.proxy.guard.redis_leases import ALL, LeaseAsk
+from driftgate.proxy.guard.redis_leases import ALL, LeaseAsk, add_give
 
 RESERVED = """
 CREATE TABLE IF NOT EXISTS reserved (
@@ -108,8 +108,7 @@ class SharedSqliteGuardStore:
     """A GuardStore whose reservations, spend and halt hold across processes sharing `path`."""
 
     def __init__(self, path: Path, pid: int | None = None) -> None:
-        self._pid = os.getpid() if pid is None else pid
-        self.pid = self._pid  # lease ids are made from it (shared_state.py)
+        self.pid = os.getpid() if pid is None else pid  # lease ids are made from it too
         self._mem = threading.Lock()  # the windows, held only inside a write transaction
         self._lock = threading.Lock()  # the threads' connection, one user at a time
         self._windows: dict[tuple[str, float], _Window] = {}
@@ -148,7 +147,7 @@ class SharedSqliteGuardStore:
     def _reclaim(self, db: sqlite3.Connection) -> int:
         """Drop the reservations of processes that no longer run; how many."""
         pids = [int(p) for (p,) in db.execute("SELECT DISTINCT pid FROM reserved")]
-        dead = [p for p in pids if p != self._pid and not _alive(p)]
+        dead = [p for p in pids if p != self.pid and not _alive(p)]
         dropped = 0
         for pid in dead:
             dropped += db.execute("DELETE FROM reserved WHERE pid = ?", (pid,)).rowcount
@@ -248,7 +247,7 @@ class SharedSqliteGuardStore:
                 continue
             cur = db.execute(
                 "INSERT INTO reserved (pid, backend, usd, ts) VALUES (?, ?, ?, ?)",
-                (self._pid, backend, usd, now),
+                (self.pid, backend, usd, now),
             )
             for key in {TOTAL, backend}:
                 held[key] = held.get(key, 0.0) + usd
@@ -261,7 +260,7 @@ class SharedSqliteGuardStore:
                 if usd > 0:
                     db.execute(
                         "INSERT INTO reserved (id, pid, backend, usd, ts) VALUES (?, ?, ?, ?, ?)",
-                        (want.id, self._pid, want.backend, usd, now),
+                        (want.id, self.pid, want.backend, usd, now),
                     )
                     for key in {TOTAL, want.backend}:
                         held[key] = held.get(key, 0.0) + usd
@@ -396,7 +395,7 @@ class SharedSqliteGuardStore:
     def close(self) -> None:
         """Drop this process's reservations (its requests are over) and close the file."""
         with self._lock:
-            self._db.execute("DELETE FROM reserved WHERE pid = ?", (self._pid,))
+            self._db.execute("DELETE FROM reserved WHERE pid = ?", (self.pid,))
             self._db.close()
             self._quick.close()
 
@@ -404,10 +403,8 @@ class SharedSqliteGuardStore:
 def _give_back(db: sqlite3.Connection, gives: Sequence[tuple[int, float]]) -> None:
     """One statement per lease however many of its requests a batch settles."""
     totals: dict[int, float] = {}
-    for lease, usd in gives:
-        totals[lease] = (
-            ALL if usd == ALL or totals.get(lease) == ALL else totals.get(lease, 0.0) + usd
-        )
+    for give in gives:
+        add_give(totals, give)
     gone = [(lease,) for lease, usd in totals.items() if usd == ALL]
     if gone:
         db.executemany("DELETE FROM reserved WHERE id = ?", gone)

@@ -22,12 +22,19 @@ PROC_CGROUP = Path("/proc/self/cgroup")
 
 def usable_cores(root: Path | None = None, proc_cgroup: Path | None = None) -> int:
     """The cores this process may use: the affinity mask, capped by the cgroup CPU quota."""
+    return usable_cores_and_quota(root, proc_cgroup)[0]
+
+
+def usable_cores_and_quota(
+    root: Path | None = None, proc_cgroup: Path | None = None
+) -> tuple[int, float | None]:
+    """`usable_cores`, and the cgroup quota that capped it (None: no quota)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cores = cores or 1
     quota = cgroup_cpu_limit(root, proc_cgroup)
     if quota is not None:
         cores = min(cores, max(1, int(quota)))
-    return cores
+    return cores, quota
 
 
 def cgroup_cpu_limit(root: Path | None = None, proc_cgroup: Path | None = None) -> float | None:

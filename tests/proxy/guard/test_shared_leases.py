@@ -45,9 +45,13 @@ def run(body: Callable[..., Awaitable[None]], *states: SharedState) -> None:
     asyncio.run(main())
 
 
-async def admit_together(state: SharedState, n: int, usd: float) -> list[Any]:
-    """`n` admissions asked in one loop turn (as a busy worker's requests are)."""
-    return list(await asyncio.gather(*(state.admit("a", usd, DAILY, NOW, True) for _ in range(n))))
+async def admit_together(
+    state: SharedState, n: int, usd: float, respect_halt: bool = True
+) -> list[Any]:
+    """`n` admissions asked in one loop turn (as a busy worker's requests are); respect_halt
+    False as a warn-mode guard asks."""
+    asks = (state.admit("a", usd, DAILY, NOW, respect_halt) for _ in range(n))
+    return list(await asyncio.gather(*asks))
 
 
 async def until(what: Callable[[], bool], why: str) -> None:
@@ -228,11 +232,9 @@ def test_a_warn_mode_worker_leases_too(tmp_path: Path) -> None:
     state = SharedState(store)
 
     async def body(state: SharedState) -> None:
-        together = await asyncio.gather(
-            *(state.admit("a", 0.1, DAILY, NOW, False) for _ in range(4))
-        )
+        together = await admit_together(state, 4, 0.1, respect_halt=False)
         assert all(isinstance(t, int) and t > 0 for t in together)
-        (drawn,) = [await state.admit("a", 0.1, DAILY, NOW, False)]
+        (drawn,) = await admit_together(state, 1, 0.1, respect_halt=False)
         assert isinstance(drawn, int) and drawn < 0 and store.transactions == 1
 
     run(body, state)
